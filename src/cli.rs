@@ -1,0 +1,282 @@
+//! Command-line definitions (clap derive) and dispatch. Each subcommand's behaviour lives in `commands::<name>`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::ui::{ColorChoice, Ui, Verbosity};
+
+/// Declarative management of TiDB Data Migration (DM) sources and tasks.
+///
+/// Describe sources and tasks in YAML, then validate, plan and apply them against DM-master's OpenAPI.
+#[derive(Debug, Parser)]
+#[command(name = "dm-apply", version, propagate_version = true, max_term_width = 110)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// When to use colour (NO_COLOR is honoured with `auto`).
+    #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Print less: only errors and the data asked for.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more (-v: requests and steps; -vv: debug logs). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check configuration files offline (YAML, JSON Schema, semantic checks).
+    #[command(after_help = "Example:\n  dm-apply validate -f examples/")]
+    Validate(ValidateArgs),
+    /// Compare the configuration with DM-master and print what apply would do.
+    #[command(after_help = "Examples:\n  dm-apply plan -f dm/ --addr http://dm-master:8261\n  \
+                            dm-apply plan -f dm/ -o markdown --detailed-exitcode --out plan.json")]
+    Plan(PlanArgs),
+    /// Make DM-master match the configuration (or a saved plan).
+    #[command(after_help = "Examples:\n  dm-apply apply -f dm/ --auto-approve\n  dm-apply apply --plan plan.json")]
+    Apply(ApplyArgs),
+    /// Report, read-only, how DM-master differs from the configuration (for scheduled jobs).
+    #[command(
+        after_help = "Example:\n  dm-apply drift -f dm/ -o json --prometheus-textfile /var/lib/node_exporter/dm.prom"
+    )]
+    Drift(DriftArgs),
+    /// Run the bundled DM-master simulator (for tests, demos and CI dry runs).
+    #[command(after_help = "Example:\n  dm-apply sim --listen 127.0.0.1:8261 --workers 3")]
+    Sim(SimArgs),
+}
+
+/// Which configuration files to read.
+#[derive(Debug, Clone, Args)]
+pub struct FileArgs {
+    /// A YAML file, or a directory whose *.yaml/*.yml files are read recursively in sorted order. Repeatable.
+    #[arg(short = 'f', long = "file", value_name = "PATH", required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// How to reach DM-master. Shared by every command that talks to it.
+#[derive(Debug, Clone, Args)]
+pub struct ConnArgs {
+    /// DM-master address.
+    #[arg(long, env = "DM_APPLY_ADDR", default_value = "http://127.0.0.1:8261", value_name = "URL")]
+    pub addr: String,
+    /// PEM file of the CA that signed DM-master's certificate (https).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS (with --key).
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key of the client certificate (with --cert).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Timeout of one HTTP request, e.g. 30s, 500ms, 2m.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub files: FileArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub files: FileArgs,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Output format on stdout.
+    #[arg(short, long, value_enum, default_value_t = PlanFormat::Text)]
+    pub output: PlanFormat,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Write the plan to FILE for `apply --plan FILE` (no secret is written).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Limit the plan to these resources (`source.NAME`, `task.NAME`) and what they depend on. Repeatable.
+    #[arg(long, value_name = "ADDRESS")]
+    pub target: Vec<String>,
+    /// Delete resources that exist in DM but are no longer declared (otherwise they are listed as unmanaged).
+    #[arg(long)]
+    pub prune: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    /// Configuration files (not needed with --plan).
+    #[arg(short = 'f', long = "file", value_name = "PATH", required_unless_present = "plan")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Apply this saved plan exactly (refused when DM changed since it was made).
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Delete resources that exist in DM but are no longer declared.
+    #[arg(long)]
+    pub prune: bool,
+    /// Limit to these resources and what they depend on. Repeatable.
+    #[arg(long, value_name = "ADDRESS")]
+    pub target: Vec<String>,
+    /// Allow replacements that restart a migration from scratch.
+    #[arg(long)]
+    pub allow_restart: bool,
+    /// Maximum number of operations in flight.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub parallelism: u32,
+    /// Stop scheduling everything after the first failure (default: only what depends on it).
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// How long to wait for a started task to run (or a stopped one to pause).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub wait_timeout: Duration,
+    /// Skip the plan made after applying that checks nothing is left to do.
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub files: FileArgs,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Output format on stdout.
+    #[arg(short, long, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
+    /// Also write Prometheus gauges to this file (atomically), for node_exporter's textfile collector.
+    #[arg(long, value_name = "PATH")]
+    pub prometheus_textfile: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8261", value_name = "HOST:PORT")]
+    pub listen: String,
+    /// Number of DM-workers (each can be bound to one source).
+    #[arg(long, default_value_t = 3)]
+    pub workers: usize,
+    /// Latency added to every request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Fraction (0.0-1.0) of requests that fail with an injected fault.
+    #[arg(long, default_value_t = 0.0)]
+    pub fault_rate: f64,
+    /// Kinds of injected faults, comma separated: 5xx, reset, delay.
+    #[arg(long, value_delimiter = ',', default_value = "5xx,reset,delay")]
+    pub fault_kinds: Vec<String>,
+    /// Which server generation to mimic: `v8.5` (no request-default injection, DM v5.4-v8.5.3) or `head`
+    /// (kin-openapi injects spec defaults, DM v8.5.4+ and HEAD).
+    #[arg(long, default_value = "head")]
+    pub generation: String,
+    /// Seed for the simulator's random choices (list order, server ids), for reproducible runs.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// Parse `30s`, `500ms`, `2m`, `1h` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration (e.g. 30s, 500ms, 2m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m or h)")),
+    };
+    if !secs.is_finite() || !(0.0..=86_400.0 * 7.0).contains(&secs) {
+        return Err(format!("`{s}` is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (false, 0) => Verbosity::Normal,
+        (false, 1) => Verbosity::Verbose,
+        _ => Verbosity::Debug,
+    };
+    let ui = Ui::new(cli.color, verbosity);
+    init_logging(&ui);
+    let color = ui.color_stderr;
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(miette::MietteHandlerOpts::new().color(color).unicode(color).terminal_links(false).build())
+    }));
+    match crate::commands::run(cli.command, &ui) {
+        Ok(code) => ExitCode::from(code),
+        Err(report) => {
+            eprintln!("{report:?}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(ui: &Ui) {
+    use tracing_subscriber::EnvFilter;
+    let default = match ui.verbosity {
+        Verbosity::Quiet => "error",
+        Verbosity::Normal => "warn",
+        Verbosity::Verbose => "dm_apply=info",
+        Verbosity::Debug => "dm_apply=debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ui.color_stderr)
+        .with_target(false)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

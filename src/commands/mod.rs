@@ -1,0 +1,35 @@
+//! One module per subcommand. Each `run` returns the process exit code, or a report that `cli::main` prints and
+//! turns into exit code 1.
+
+use crate::cli::Command;
+use crate::ui::Ui;
+
+pub mod apply;
+pub mod drift;
+pub mod plan;
+pub mod sim;
+pub mod validate;
+
+/// Exit code: success, no changes, no drift.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: an error (invalid input, failed request, failed step).
+pub const EXIT_ERROR: u8 = 1;
+/// Exit code with `--detailed-exitcode` / for `drift`: changes or drift present.
+pub const EXIT_CHANGES: u8 = 2;
+
+pub fn run(command: Command, ui: &Ui) -> miette::Result<u8> {
+    match command {
+        Command::Validate(args) => validate::run(&args, ui),
+        Command::Plan(args) => runtime()?.block_on(plan::run(&args, ui)),
+        Command::Apply(args) => runtime()?.block_on(apply::run(&args, ui)),
+        Command::Drift(args) => runtime()?.block_on(drift::run(&args, ui)),
+        Command::Sim(args) => runtime()?.block_on(sim::run(&args, ui)),
+    }
+}
+
+fn runtime() -> miette::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| miette::miette!("cannot start the async runtime: {e}"))
+}

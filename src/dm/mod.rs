@@ -1,0 +1,10 @@
+//! DM-master's OpenAPI: wire types, the typed client, error mapping and version detection.
+
+pub mod client;
+pub mod error;
+pub mod types;
+pub mod version;
+
+pub use client::{ClientOptions, DmClient};
+pub use error::DmError;
+pub use version::ServerVersion;

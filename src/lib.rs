@@ -1,0 +1,26 @@
+//! dm-apply: declarative, GitOps-style management of TiDB Data Migration (DM) sources and tasks.
+//!
+//! The data flows one way:
+//!
+//! ```text
+//! files ─▶ config (load, interpolate, validate) ─▶ Desired
+//! DM-master ─▶ dm (typed client) ─▶ live (fetch) ─▶ Live
+//! Desired + Live ─▶ normalize ─▶ plan (diff, actions, reasons, impact) ─▶ Plan
+//! Plan ─▶ render (text | markdown | json)
+//! Plan ─▶ apply (step graph ─▶ executor ─▶ events) ─▶ report
+//! Desired + Live ─▶ drift (read-only) ─▶ report + metrics
+//! ```
+
+pub mod apply;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod dm;
+pub mod drift;
+pub mod live;
+pub mod normalize;
+pub mod plan;
+pub mod render;
+pub mod secret;
+pub mod sim;
+pub mod ui;
