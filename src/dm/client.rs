@@ -517,6 +517,39 @@ impl DmClient {
         self.call_json(Method::POST, "/api/v1/tasks/converters", &[], json(req)).await
     }
 
+    // ---------------------------------------------------------------------------------------------- templates
+
+    /// Task templates only store `Task` JSON in etcd; they never create tasks. dm-apply keeps its small state
+    /// record (secret fingerprints) in one of them, so the record lives with the cluster, not on a CI runner.
+    pub async fn list_templates(&self) -> Result<Vec<Task>, DmError> {
+        let l: ListResponse<Task> = self.call_json(Method::GET, "/api/v1/tasks/templates", &[], Body::None).await?;
+        Ok(l.data)
+    }
+
+    /// `None` when the template does not exist (DM error 20051).
+    pub async fn get_template(&self, name: &str) -> Result<Option<Task>, DmError> {
+        let path = format!("/api/v1/tasks/templates/{}", seg(name));
+        match self.call_json(Method::GET, &path, &[], Body::None).await {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.has_code(codes::TEMPLATE_NOT_EXIST) || e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Fails with 20050 when it exists.
+    pub async fn create_template(&self, task: &Task) -> Result<Task, DmError> {
+        self.call_json(Method::POST, "/api/v1/tasks/templates", &[], json(task)).await
+    }
+
+    pub async fn update_template(&self, task: &Task) -> Result<Task, DmError> {
+        let path = format!("/api/v1/tasks/templates/{}", seg(&task.name));
+        self.call_json(Method::PUT, &path, &[], json(task)).await
+    }
+
+    pub async fn delete_template(&self, name: &str) -> Result<(), DmError> {
+        self.call_unit(Method::DELETE, &format!("/api/v1/tasks/templates/{}", seg(name)), &[], Body::None).await
+    }
+
     // ---------------------------------------------------------------------------------------------- cluster
 
     pub async fn list_masters(&self) -> Result<Vec<ClusterMaster>, DmError> {

@@ -25,6 +25,8 @@ pub mod codes {
     pub const START_ON_DISABLED_SOURCE: i64 = 38058;
     pub const METADATA_NOT_SET: i64 = 20022;
     pub const OPENAPI_COMMON: i64 = 49001;
+    pub const TEMPLATE_EXISTS: i64 = 20050;
+    pub const TEMPLATE_NOT_EXIST: i64 = 20051;
 }
 
 #[derive(Debug, Error, Diagnostic)]
