@@ -1,1 +1,6 @@
-//! See the crate docs for where this module sits in the pipeline.
+//! The planner: a pure function of the desired state and the live state (no I/O, no printing).
+
+pub mod model;
+pub mod state;
+
+pub use model::*;
