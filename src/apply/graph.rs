@@ -66,8 +66,11 @@ pub enum StepKind {
     UpdateSource {
         source: Box<Source>,
     },
+    /// `/enable`. DM then sets *every* task of the source to Running, including ones meant to stay stopped: the
+    /// step stops again every task on the source that is not in `keep_running`, and says so.
     EnableSource {
         name: String,
+        keep_running: BTreeSet<String>,
     },
     DisableSource {
         name: String,
@@ -75,13 +78,6 @@ pub enum StepKind {
     DeleteSource {
         name: String,
         force: bool,
-    },
-    /// Stop relay on the bound worker (relay blocks a source update, 46025, and a source delete, 46023).
-    DisableRelay {
-        name: String,
-    },
-    EnableRelay {
-        name: String,
     },
     CreateTask {
         task: Box<Task>,
@@ -105,11 +101,12 @@ pub enum StepKind {
         force: bool,
         keep_meta: bool,
     },
-    /// Record the fingerprint of a source password that was just written (see the plan module's state record),
-    /// so the next plan knows DM holds this password without reading it back.
-    RecordSecret {
-        source: String,
-        fingerprint: String,
+    /// Update dm-apply's state record (`plan::state`) after a write-only value (a source password) was written, so
+    /// the next plan knows what DM holds without reading it back. Empty `fingerprints` forget the resource.
+    RecordState {
+        address: String,
+        fingerprints: BTreeMap<String, String>,
+        salt: String,
     },
 }
 
@@ -123,8 +120,6 @@ impl StepKind {
             StepKind::DisableSource { .. } => "disable source".into(),
             StepKind::DeleteSource { force: true, .. } => "delete source (force)".into(),
             StepKind::DeleteSource { .. } => "delete source".into(),
-            StepKind::DisableRelay { .. } => "disable relay".into(),
-            StepKind::EnableRelay { .. } => "enable relay".into(),
             StepKind::CreateTask { .. } => "create task".into(),
             StepKind::UpdateTask { .. } => "update task".into(),
             StepKind::StartTask { request, .. } if request.remove_meta == Some(true) => {
@@ -139,7 +134,8 @@ impl StepKind {
                 (true, false) => "delete task (force)".into(),
                 (true, true) => "delete task (force, keep checkpoints)".into(),
             },
-            StepKind::RecordSecret { .. } => "record password fingerprint".into(),
+            StepKind::RecordState { fingerprints, .. } if fingerprints.is_empty() => "forget in state record".into(),
+            StepKind::RecordState { .. } => "record fingerprints in state record".into(),
         }
     }
 
@@ -167,6 +163,8 @@ pub enum Expect {
     Absent,
     /// The plan saw the resource with this normalized digest (computed by the plan module).
     Digest(String),
+    /// The plan saw the resource but recorded no digest: only its existence is checked.
+    Exists,
 }
 
 /// A re-read before a mutation, to stop when someone else changed the resource since the plan was made.
@@ -202,7 +200,8 @@ pub struct Step {
     pub effect: Effect,
     /// Why this step exists when it is not obvious (e.g. "restart: it was stopped to update source.a").
     pub note: Option<String>,
-    pub guard: Option<Guard>,
+    /// Re-reads done right before the step (the first mutation of a branch), see [`Guard`].
+    pub guards: Vec<Guard>,
 }
 
 impl Step {
@@ -231,7 +230,7 @@ impl StepGraph {
 
     pub fn add(&mut self, resource: impl Into<String>, kind: StepKind, effect: Effect) -> StepId {
         let id = StepId(self.steps.len() as u32);
-        self.steps.insert(id, Step { id, resource: resource.into(), kind, effect, note: None, guard: None });
+        self.steps.insert(id, Step { id, resource: resource.into(), kind, effect, note: None, guards: vec![] });
         self.deps.insert(id, BTreeMap::new());
         id
     }
@@ -242,10 +241,17 @@ impl StepGraph {
         }
     }
 
-    pub fn set_guard(&mut self, id: StepId, guard: Guard) {
-        if let Some(s) = self.steps.get_mut(&id) {
-            s.guard = Some(guard);
+    /// Add a guard (once) to a step.
+    pub fn add_guard(&mut self, id: StepId, guard: Guard) {
+        if let Some(s) = self.steps.get_mut(&id)
+            && !s.guards.contains(&guard)
+        {
+            s.guards.push(guard);
         }
+    }
+
+    pub fn step_mut(&mut self, id: StepId) -> Option<&mut Step> {
+        self.steps.get_mut(&id)
     }
 
     /// `step` waits for `on`. A `Requires` dependency wins over an `After` one between the same pair; self

@@ -12,6 +12,7 @@
 //! The executor never decides what to do: it runs the steps the compiler derived from the plan, and reports what
 //! happened to each of them. See `docs/apply.md` for the rules.
 
+pub mod compile;
 pub mod graph;
 mod ops;
 pub mod report;
@@ -23,8 +24,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
+pub use compile::{CompileError, CompileOptions, compile};
 pub use graph::{DepKind, Effect, Expect, Guard, ResourceKind, Step, StepGraph, StepId, StepKind, WaitFor};
-pub use ops::{LiveDigest, SecretRecorder};
+pub use ops::LiveDigest;
 pub use report::{ApplyReport, Counts, Event, Failure, Outcome, StepInfo, StepReport, StopReason};
 pub use scheduler::StepResult;
 
@@ -98,12 +100,10 @@ impl Default for ApplyOptions {
     }
 }
 
-/// Hooks into the plan module that the executor needs: the digest of live resources (guards) and the writer of
-/// the secret-fingerprint record.
+/// Hooks into the plan module that the executor needs: the digest of live resources, for the guards.
 #[derive(Clone, Default)]
 pub struct Hooks {
     pub digests: Option<Arc<dyn LiveDigest>>,
-    pub recorder: Option<Arc<dyn SecretRecorder>>,
 }
 
 /// Run a step graph against DM-master. Every step ends up in the report: done, failed, skipped (a step it
@@ -120,7 +120,6 @@ pub async fn execute_graph(
         client: client.clone(),
         opts: opts.clone(),
         digests: hooks.digests.clone(),
-        recorder: hooks.recorder.clone(),
         events: events.clone(),
         pre_start_errors: Default::default(),
         record_lock: Default::default(),

@@ -7,7 +7,7 @@
 //!   exists (create) or is gone (delete) → it landed; a later "already exists" / "not exists" answer after such a
 //!   lost answer also means our earlier attempt landed.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,6 +21,8 @@ use super::scheduler::StepResult;
 use crate::dm::error::codes;
 use crate::dm::types::{Source, Stage, StopTaskRequest, SubTaskStatus, Task};
 use crate::dm::{DmClient, DmError};
+use crate::plan::Address;
+use crate::plan::state::{self, StateRecord};
 
 /// Computes the plan's normalized digest of a live resource, so a re-read can be compared with what the plan saw.
 /// Implemented over the plan module's digest functions.
@@ -29,22 +31,11 @@ pub trait LiveDigest: Send + Sync {
     fn task(&self, task: &Task) -> String;
 }
 
-/// Writes dm-apply's record of source password fingerprints (implemented over the plan module's state record).
-pub trait SecretRecorder: Send + Sync {
-    fn record<'a>(
-        &'a self,
-        client: &'a DmClient,
-        source: &'a str,
-        fingerprint: &'a str,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), DmError>> + Send + 'a>>;
-}
-
 /// Shared by every step of one apply.
 pub(crate) struct Ctx {
     pub client: DmClient,
     pub opts: ApplyOptions,
     pub digests: Option<Arc<dyn LiveDigest>>,
-    pub recorder: Option<Arc<dyn SecretRecorder>>,
     pub events: UnboundedSender<Event>,
     /// Error messages a task showed right before we started it: seeing one of them again right after the start is
     /// the stale status of before, not a new failure (until `error_grace` has passed).
@@ -87,7 +78,7 @@ impl Ctx {
 
 pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
     let info = StepInfo::of(&step);
-    if let Some(g) = &step.guard {
+    for g in &step.guards {
         check_guard(&ctx, &info, g).await?;
     }
     let c = &ctx.client;
@@ -108,20 +99,9 @@ pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
             ctx.retrying(&info, || c.update_source(source)).await?;
             Ok(None)
         }
-        StepKind::EnableSource { name } => {
-            ctx.retrying(&info, || c.enable_source(name)).await?;
-            Ok(None)
-        }
+        StepKind::EnableSource { name, keep_running } => enable_source(&ctx, &info, name, keep_running).await,
         StepKind::DisableSource { name } => {
             ctx.retrying(&info, || c.disable_source(name)).await?;
-            Ok(None)
-        }
-        StepKind::DisableRelay { name } => {
-            ctx.retrying(&info, || c.disable_relay(name, None)).await?;
-            Ok(None)
-        }
-        StepKind::EnableRelay { name } => {
-            ctx.retrying(&info, || c.enable_relay(name, None)).await?;
             Ok(None)
         }
         StepKind::DeleteSource { name, force } => {
@@ -208,15 +188,87 @@ pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
                 _ => None,
             }))
         }
-        StepKind::RecordSecret { source, fingerprint } => {
-            let Some(rec) = &ctx.recorder else {
-                return Err(Failure::new("internal error: no state-record writer configured"));
-            };
-            let _lock = ctx.record_lock.lock().await;
-            ctx.retrying(&info, || rec.record(c, source, fingerprint)).await?;
-            Ok(None)
+        StepKind::RecordState { address, fingerprints, salt } => {
+            record_state(&ctx, &info, address, fingerprints, salt).await
         }
     }
+}
+
+/// `/enable`, then stop again every task of the source that must not run (DM's enable starts all of them).
+async fn enable_source(ctx: &Ctx, info: &StepInfo, name: &str, keep_running: &BTreeSet<String>) -> StepResult {
+    let c = &ctx.client;
+    // Which tasks are on the source right before the enable (the list carries every task's source set).
+    let tasks = ctx.retrying(info, || c.list_tasks(false, None, &[])).await?;
+    let on_source: Vec<String> = tasks
+        .iter()
+        .filter(|t| t.source_config.source_conf.iter().any(|s| s.source_name == name))
+        .map(|t| t.name.clone())
+        .filter(|t| !keep_running.contains(t))
+        .collect();
+    ctx.retrying(info, || c.enable_source(name)).await?;
+    if on_source.is_empty() {
+        return Ok(None);
+    }
+    let req = StopTaskRequest::default();
+    for t in &on_source {
+        ctx.progress(info, format!("stopping task.{t} again: DM's /enable started it, but it must stay stopped"));
+        ctx.retrying(info, || c.stop_task(t, &req)).await.map_err(|e| {
+            Failure::from(&e).prefixed(&format!(
+                "source enabled, but task.{t}, which DM's /enable started, could not be stopped again"
+            ))
+        })?;
+    }
+    for t in &on_source {
+        wait_task(ctx, info, t, WaitFor::Paused).await?;
+    }
+    let list = on_source.iter().map(|t| format!("task.{t}")).collect::<Vec<_>>().join(", ");
+    Ok(Some(format!("stopped again {list}: DM's /enable starts every task of the source")))
+}
+
+/// Read-modify-write of the state record, one writer at a time.
+async fn record_state(
+    ctx: &Ctx,
+    info: &StepInfo,
+    address: &str,
+    fingerprints: &BTreeMap<String, String>,
+    salt: &str,
+) -> StepResult {
+    let addr: Address = address.parse().map_err(|e: crate::plan::AddressParseError| Failure::new(e.to_string()))?;
+    let _lock = ctx.record_lock.lock().await;
+    let c = &ctx.client;
+    let current = ctx
+        .retrying(info, || async {
+            match state::read_state(c).await {
+                Ok(r) => Ok(Ok(r)),
+                Err(state::StateError::Dm(e)) => Err(e),
+                Err(e) => Ok(Err(e)),
+            }
+        })
+        .await?
+        .map_err(|e| Failure::new(e.to_string()))?;
+    let mut record = match current {
+        Some(r) => r,
+        None if fingerprints.is_empty() => return Ok(None),
+        None => StateRecord::with_salt(salt),
+    };
+    if fingerprints.is_empty() {
+        if !record.is_tracked(&addr) {
+            return Ok(None);
+        }
+        record.remove(&addr);
+    } else {
+        if record.salt != salt {
+            return Err(Failure::new(format!(
+                "the state record was re-created since the plan was made (its salt changed), so the fingerprints of                  {address} cannot be recorded; the next plan will show its password as changed"
+            )));
+        }
+        if fingerprints.iter().all(|(k, v)| record.get(&addr, k) == Some(v.as_str())) {
+            return Ok(None);
+        }
+        record.set(&addr, fingerprints.clone());
+    }
+    ctx.retrying(info, || state::write_state(c, &record)).await?;
+    Ok(None)
 }
 
 /// DM's pre-check answer is `"pre-check is passed. "` or warnings worth showing.
@@ -297,9 +349,9 @@ async fn check_guard(ctx: &Ctx, info: &StepInfo, g: &Guard) -> Result<(), Failur
     let what = match (&g.expect, current) {
         (Expect::Absent, None) => return Ok(()),
         (Expect::Absent, Some(_)) => "created",
-        (Expect::Digest(_), None) => "deleted",
+        (Expect::Digest(_) | Expect::Exists, None) => "deleted",
         (Expect::Digest(want), Some(Some(got))) if *want != got => "changed",
-        (Expect::Digest(_), Some(_)) => return Ok(()),
+        (Expect::Digest(_) | Expect::Exists, Some(_)) => return Ok(()),
     };
     Err(Failure::new(format!(
         "{addr} was {what} outside this apply since the plan was made; nothing was changed on it. Re-run plan"

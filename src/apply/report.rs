@@ -24,6 +24,12 @@ impl Failure {
         Failure { message: message.into(), http_status: None, dm_code: None }
     }
 
+    /// Put context in front of the message.
+    pub fn prefixed(mut self, context: &str) -> Self {
+        self.message = format!("{context}: {}", self.message);
+        self
+    }
+
     pub fn with_code(mut self, code: Option<i64>) -> Self {
         self.dm_code = code;
         self
