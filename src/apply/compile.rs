@@ -126,10 +126,10 @@ fn check(plan: &Plan, opts: &CompileOptions) -> Result<(), CompileError> {
             return Err(CompileError::RestartNotAllowed { address });
         }
         let needs_payload = matches!(c.action, ConfigAction::Create | ConfigAction::Update | ConfigAction::Replace);
-        let has_payload = match (&c.desired, c.address.kind) {
-            (Some(DesiredPayload::Source(_)), Kind::Source) | (Some(DesiredPayload::Task(_)), Kind::Task) => true,
-            _ => false,
-        };
+        let has_payload = matches!(
+            (&c.desired, c.address.kind),
+            (Some(DesiredPayload::Source(_)), Kind::Source) | (Some(DesiredPayload::Task(_)), Kind::Task)
+        );
         if needs_payload && !has_payload {
             return Err(CompileError::MissingPayload { address });
         }
