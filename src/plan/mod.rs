@@ -7,6 +7,7 @@
 pub mod model;
 pub mod planner;
 pub mod state;
+pub mod testing;
 
 pub use model::*;
 pub use planner::{PlanError, PlanOptions, PlanProblem, build_plan, check_guards, make_plan};
