@@ -32,7 +32,7 @@ pub fn run(args: &ValidateArgs, ui: &Ui) -> miette::Result<u8> {
         ui.info(line);
         Ok(EXIT_OK)
     } else {
-        let mut line = format!("{}", plural(analysis.errors.len(), "error", "errors"));
+        let mut line = plural(analysis.errors.len(), "error", "errors");
         if !analysis.warnings.is_empty() {
             line.push_str(&format!(", {}", plural(analysis.warnings.len(), "warning", "warnings")));
         }

@@ -127,6 +127,11 @@ impl Problem {
         Problem::new(Severity::Warning, code, message)
     }
 
+    /// A note attached to another problem (e.g. "first declared here").
+    pub fn note(code: &str, message: impl Into<String>) -> Problem {
+        Problem::new(Severity::Advice, code, message)
+    }
+
     fn new(severity: Severity, code: &str, message: impl Into<String>) -> Problem {
         Problem {
             severity,

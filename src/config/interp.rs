@@ -1,13 +1,14 @@
 //! `${env:NAME}` interpolation in every string value. `$${` writes a literal `${`. Only string values are
 //! interpolated (a port or a boolean cannot come from the environment), which the JSON Schema enforces.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::diag::{FileSource, Problem};
 use super::schema_errors::display_path;
-use super::yaml::{Document, is_secret_key};
+use super::yaml::Document;
 
 /// Expand `${env:NAME}` in every string of `value`, in place. Unset variables and malformed references are
 /// errors; secrets written in plain text are warnings.
@@ -15,31 +16,37 @@ pub(crate) fn interpolate(
     value: &mut Value,
     doc: &Document,
     file: &Arc<FileSource>,
+    invalid: &HashSet<String>,
     env: &dyn Fn(&str) -> Option<String>,
     errors: &mut Vec<Problem>,
     warnings: &mut Vec<Problem>,
 ) {
     let mut pointer = String::new();
-    walk(value, &mut pointer, doc, file, env, errors, warnings);
+    let mut cx = Walk { doc, file, invalid, env, errors, warnings };
+    walk(value, &mut pointer, &mut cx);
 }
 
-fn walk(
-    value: &mut Value,
-    pointer: &mut String,
-    doc: &Document,
-    file: &Arc<FileSource>,
-    env: &dyn Fn(&str) -> Option<String>,
-    errors: &mut Vec<Problem>,
-    warnings: &mut Vec<Problem>,
-) {
+struct Walk<'a> {
+    doc: &'a Document,
+    file: &'a Arc<FileSource>,
+    /// Pointers the schema already reported: not interpolated (one error per place).
+    invalid: &'a HashSet<String>,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    errors: &'a mut Vec<Problem>,
+    warnings: &'a mut Vec<Problem>,
+}
+
+fn walk(value: &mut Value, pointer: &mut String, cx: &mut Walk<'_>) {
+    let (doc, file, env) = (cx.doc, cx.file, cx.env);
     match value {
+        Value::String(_) if cx.invalid.contains(pointer.as_str()) => {}
         Value::String(s) => {
             let key = pointer.rsplit('/').next().unwrap_or("");
             let span = doc.nearest(pointer);
             let value_pos = span.map(|s| s.value).unwrap_or_default();
-            if is_secret_key(key) && !s.is_empty() && !s.contains("${env:") {
+            if (key == "password" || key == "ssl_key_content") && !s.is_empty() && !s.contains("${env:") {
                 let pos = span.map(|s| s.key_or_value()).unwrap_or_default();
-                warnings.push(
+                cx.warnings.push(
                     Problem::warning("plain_secret", format!("{} is written in plain text", display_path(pointer)))
                         .at(file, pos, "secret in plain text")
                         .with_help("keep secrets out of git: write `${env:NAME}` and set NAME in the environment"),
@@ -47,12 +54,12 @@ fn walk(
             }
             match expand(s, env) {
                 Ok(expanded) => *s = expanded,
-                Err(Expand::Unset(name)) => errors.push(
+                Err(Expand::Unset(name)) => cx.errors.push(
                     Problem::error("env_unset", format!("environment variable `{name}` is not set"))
                         .at(file, value_pos, format!("`${{env:{name}}}` used here"))
                         .with_help(format!("export {name}=... before running dm-apply")),
                 ),
-                Err(Expand::Malformed(what)) => errors.push(
+                Err(Expand::Malformed(what)) => cx.errors.push(
                     Problem::error("env_syntax", format!("malformed reference in {}: {what}", display_path(pointer)))
                         .at(file, value_pos, "here")
                         .with_help("write `${env:NAME}` (NAME: letters, digits, `_`), or `$${` for a literal `${`"),
@@ -64,7 +71,7 @@ fn walk(
                 let len = pointer.len();
                 pointer.push('/');
                 pointer.push_str(&i.to_string());
-                walk(item, pointer, doc, file, env, errors, warnings);
+                walk(item, pointer, cx);
                 pointer.truncate(len);
             }
         }
@@ -73,7 +80,7 @@ fn walk(
                 let len = pointer.len();
                 pointer.push('/');
                 pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                walk(v, pointer, doc, file, env, errors, warnings);
+                walk(v, pointer, cx);
                 pointer.truncate(len);
             }
         }

@@ -139,10 +139,11 @@ pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>)
         let Some(mut value) = lf.doc.value.take() else { continue };
         let schema_errors = super::schema_errors::check(&value, &lf.doc, &lf.file);
         let broken: HashSet<String> = schema_errors.iter().filter_map(|(p, _)| resource_prefix(p)).collect();
+        let invalid_pointers: HashSet<String> = schema_errors.iter().map(|(p, _)| p.clone()).collect();
         let top_level_broken = schema_errors.iter().any(|(p, _)| resource_prefix(p).is_none());
         errors.extend(schema_errors.into_iter().map(|(_, p)| p));
 
-        interp::interpolate(&mut value, &lf.doc, &lf.file, env, &mut errors, &mut warnings);
+        interp::interpolate(&mut value, &lf.doc, &lf.file, &invalid_pointers, env, &mut errors, &mut warnings);
         let lf = &*lf;
 
         // Typed resources, one at a time, so one broken resource does not hide the others from later checks.
@@ -184,10 +185,11 @@ pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>)
             }
         }
         // The whole file must also deserialize (catches anything the per-resource pass did not look at).
-        if broken.is_empty() && !top_level_broken {
-            if let Err(e) = serde_json::from_value::<ConfigFile>(value.clone()) {
-                errors.push(typed_error(lf, "", &e));
-            }
+        if broken.is_empty()
+            && !top_level_broken
+            && let Err(e) = serde_json::from_value::<ConfigFile>(value.clone())
+        {
+            errors.push(typed_error(lf, "", &e));
         }
         values.push((fi, value));
     }
@@ -373,17 +375,20 @@ fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Optio
         Ok(t) => t,
         Err(e) => {
             let valid = e.utf8_error().valid_up_to();
-            let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
+            let bytes = e.as_bytes();
+            let prefix = String::from_utf8_lossy(&bytes[..valid]).into_owned();
             let line = prefix.matches('\n').count() + 1;
             let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            // Show the text up to the bad byte only, with secret-looking values hidden.
-            let file = FileSource::new(&name, order, &prefix, &yaml::heuristic_secret_ranges(&prefix));
+            // Show the text up to the end of the bad line (the bad bytes as U+FFFD), secret-looking values hidden.
+            let line_end = bytes[valid..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |i| valid + i);
+            let shown = format!("{prefix}{}", String::from_utf8_lossy(&bytes[valid..line_end]));
+            let file = FileSource::new(&name, order, &shown, &yaml::heuristic_secret_ranges(&shown));
             errors.push(
                 Problem::error(
                     "utf8",
                     format!("`{name}` is not valid UTF-8 (invalid byte at line {line}, column {column})"),
                 )
-                .at(&file, Pos { offset: valid, len: 0, line, column }, "invalid UTF-8 here")
+                .at(&file, Pos { offset: valid, len: '\u{FFFD}'.len_utf8(), line, column }, "invalid UTF-8 here")
                 .with_help("save the file as UTF-8"),
             );
             return None;

@@ -9,17 +9,9 @@ use serde_json::Value;
 
 use super::model::ConfigFile;
 
-/// Where editors find the published schema (the `$id`).
-pub const SCHEMA_ID: &str = "https://github.com/dm-apply/dm-apply/schemas/dm-apply.schema.json";
-
 /// The JSON Schema (draft 2020-12) of one configuration file.
 pub fn json_schema() -> Value {
-    let schema = schemars::schema_for!(ConfigFile);
-    let mut v = schema.to_value();
-    if let Value::Object(map) = &mut v {
-        map.insert("$id".to_owned(), Value::String(SCHEMA_ID.to_owned()));
-    }
-    v
+    schemars::schema_for!(ConfigFile).to_value()
 }
 
 /// The schema as checked in: pretty JSON with a trailing newline.

@@ -158,11 +158,12 @@ fn to_problems(
                 .map(|key| {
                     let child = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
                     let pos = doc.span(&child).map(|s| s.key_or_value()).unwrap_or(span);
-                    let mut p = Problem::error("unknown_key", format!("unknown key `{key}` in {at}")).at(
-                        file,
-                        pos,
-                        "not a known key here",
-                    );
+                    let msg = if pointer.is_empty() {
+                        format!("unknown top-level key `{key}`")
+                    } else {
+                        format!("unknown key `{key}` in {at}")
+                    };
+                    let mut p = Problem::error("unknown_key", msg).at(file, pos, "not a known key here");
                     if pointer.is_empty() {
                         p = p.with_help(
                             "a configuration file may contain only `sources`, `tasks` and `external_sources`",
@@ -207,7 +208,10 @@ fn to_problems(
                 p = p.with_help("`${env:NAME}` is supported in string values only; write the value itself here");
             } else if expected == "a list" && instance.is_object() {
                 p = p.with_help("write each item as a list entry starting with `- `");
-            } else if expected == "an integer" && instance.is_string() && !secret {
+            } else if expected.contains("integer")
+                && instance.as_str().is_some_and(|s| s.trim().parse::<f64>().is_ok())
+                && !secret
+            {
                 p = p.with_help("remove the quotes around the number");
             }
             one(p)
@@ -228,7 +232,9 @@ fn to_problems(
             if let Some(s) = instance.as_str() {
                 let opts: Vec<&str> =
                     options.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-                if let Some(m) = did_you_mean(s, opts) {
+                if s == "overwrite" {
+                    p = p.with_help("`overwrite` was DM v5.3/v5.4's name; use `replace`");
+                } else if let Some(m) = did_you_mean(s, opts) {
                     p = p.with_help(format!("did you mean `{m}`?"));
                 } else if s.contains("${") {
                     p = p.with_help("`${env:NAME}` cannot be used for a value with a fixed set of choices");

@@ -128,7 +128,7 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
                 Problem::error("duplicate_source", format!("source `{name}` is declared more than once"))
                     .at(&lf.file, lf.value_pos(&name_ptr), "declared again here")
                     .with_related(
-                        Problem::warning("first_declared", format!("source `{name}` is first declared here")).at(
+                        Problem::note("first_declared", format!("source `{name}` is first declared here")).at(
                             &fl.file,
                             fl.value_pos(&first_ptr),
                             "first declared here",
@@ -178,7 +178,7 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
                     format!("source `{name}` is both declared and listed in `external_sources`"),
                 )
                 .at(&lf.file, lf.value_pos(ptr), "listed as external here")
-                .with_related(Problem::warning("declared_here", format!("source `{name}` is declared here")).at(
+                .with_related(Problem::note("declared_here", format!("source `{name}` is declared here")).at(
                     &dl.file,
                     dl.value_pos(&format!("{}/source_name", decl.pointer)),
                     "declared here",
@@ -215,13 +215,11 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
             errors.push(
                 Problem::error("duplicate_task", format!("task `{name}` is declared more than once"))
                     .at(file, lf.value_pos(&p("name")), "declared again here")
-                    .with_related(
-                        Problem::warning("first_declared", format!("task `{name}` is first declared here")).at(
-                            &fl.file,
-                            fl.value_pos(&format!("{}/name", first.pointer)),
-                            "first declared here",
-                        ),
-                    )
+                    .with_related(Problem::note("first_declared", format!("task `{name}` is first declared here")).at(
+                        &fl.file,
+                        fl.value_pos(&format!("{}/name", first.pointer)),
+                        "first declared here",
+                    ))
                     .with_help("task names must be unique across all configuration files"),
             );
         } else {

@@ -180,10 +180,12 @@ fn options() -> serde_saphyr::Options {
     }
 }
 
-/// Key names whose values are secrets (matched on the key, wherever it appears, even misspelt).
+/// Key names whose values are secrets (matched on the key wherever it appears, and generously: a misspelt
+/// `pasword` is an unknown key, but its value is still hidden from snippets).
 pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    k.contains("pass") || k.contains("secret") || k.contains("token") || k.contains("key_content")
+    ["pass", "pwd", "secret", "token", "credential", "key_content", "ssl_key", "private"].iter().any(|w| k.contains(w))
+        || super::diag::edit_distance(&k, "password") <= 2
 }
 
 /// A string written as one `${env:NAME}` reference (or empty) is not a secret in itself.
@@ -213,18 +215,23 @@ fn escape(seg: &str) -> String {
 fn convert(node: &Spanned<Node>, key: Option<Pos>, ptr: &mut String, doc: &mut Document, secret: bool) -> Value {
     let value_pos = Pos::from_location(&node.referenced);
     doc.index.insert(ptr.clone(), NodeSpan { value: value_pos, key });
+    if secret {
+        let plain = match &node.value {
+            Node::Str(s) => !is_env_ref_only(s),
+            Node::Bool(_) | Node::Int(_) | Node::UInt(_) | Node::Float(_) => true,
+            Node::Null | Node::Seq(_) | Node::Map(_) => false,
+        };
+        if plain {
+            doc.secret_ranges.push((value_pos.offset, value_pos.len));
+        }
+    }
     match &node.value {
         Node::Null => Value::Null,
         Node::Bool(b) => Value::Bool(*b),
         Node::Int(i) => Value::Number((*i).into()),
         Node::UInt(u) => Value::Number((*u).into()),
         Node::Float(f) => Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
-        Node::Str(s) => {
-            if secret && !is_env_ref_only(s) {
-                doc.secret_ranges.push((value_pos.offset, value_pos.len));
-            }
-            Value::String(s.clone())
-        }
+        Node::Str(s) => Value::String(s.clone()),
         Node::Seq(items) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
@@ -262,34 +269,6 @@ fn convert(node: &Spanned<Node>, key: Option<Pos>, ptr: &mut String, doc: &mut D
             }
             Value::Object(out)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spans_of_nodes_and_keys() {
-        let text = "sources:\n  - source_name: a\n    port: 3306\n    password: \"hunter2\"\n    k: |\n      line1\n      line2\n    x: {a: 1}\n";
-        let doc = parse(text).unwrap();
-        for (k, v) in &doc.index {
-            eprintln!("{k:?} {v:?} {:?}", &text[v.value.offset..v.value.offset + v.value.len]);
-        }
-        let port = doc.span("/sources/0/port").unwrap();
-        assert_eq!((port.value.line, port.value.column), (3, 11));
-        assert_eq!(&text[port.value.offset..port.value.offset + port.value.len], "3306");
-        let key = port.key.unwrap();
-        assert_eq!(&text[key.offset..key.offset + key.len], "port");
-        assert_eq!(doc.secret_ranges.len(), 1);
-        let (o, l) = doc.secret_ranges[0];
-        assert_eq!(&text[o..o + l], "\"hunter2\"");
-    }
-
-    #[test]
-    fn empty_and_comments() {
-        assert!(parse("").unwrap().value.is_none());
-        assert!(parse("# only\n# comments\n").unwrap().value.is_none());
     }
 }
 
@@ -339,10 +318,28 @@ pub fn syntax_problem(
     text: &str,
 ) -> super::diag::Problem {
     use super::diag::Problem;
-    let message = syntax_message(e);
+    let mut message = syntax_message(e);
+    let lower = message.to_ascii_lowercase();
+    let (label, help) = if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(',').next().unwrap_or(rest).trim().to_owned();
+        message = format!("duplicate key `{key}`");
+        ("defined again here", Some("each key may appear only once in a mapping; remove or merge one of them"))
+    } else if lower.contains("found a tab") || lower.contains("tabs") || lower.contains(" tab ") {
+        ("tab here", Some("YAML does not allow tabs for indentation; indent with spaces"))
+    } else if lower.contains("budget")
+        || lower.contains("alias")
+        || lower.contains("recursion")
+        || lower.contains("depth")
+    {
+        (
+            "limit reached here",
+            Some("dm-apply limits nesting depth, anchors and aliases to keep loading safe; simplify the file"),
+        )
+    } else {
+        ("here", None)
+    };
     let problem = Problem::error("yaml", format!("invalid YAML: {message}"));
-    let loc = e.location();
-    match loc {
+    match e.location() {
         Some(loc) if loc.line() > 0 => {
             let mut pos = Pos::from_location(&loc);
             if loc.span().byte_offset().is_none() {
@@ -350,19 +347,10 @@ pub fn syntax_problem(
             }
             pos.offset = pos.offset.min(text.len());
             pos.len = pos.len.min(text.len() - pos.offset);
-            let label = if message.contains("tab") { "tab here" } else { "here" };
             let p = problem.at(file, pos, label);
-            if message.to_ascii_lowercase().contains("tab") {
-                p.with_help("YAML does not allow tabs for indentation; indent with spaces")
-            } else if message.to_ascii_lowercase().contains("duplicate") {
-                p.with_help("each key may appear only once in a mapping; remove or rename one of them")
-            } else if message.to_ascii_lowercase().contains("budget") || message.to_ascii_lowercase().contains("alias")
-            {
-                p.with_help(
-                    "dm-apply limits nesting depth, anchors and aliases to keep loading safe; simplify the file",
-                )
-            } else {
-                p
+            match help {
+                Some(h) => p.with_help(h),
+                None => p,
             }
         }
         _ => problem.in_file(file),
@@ -388,4 +376,50 @@ fn offset_of(text: &str, line: usize, column: usize) -> usize {
         off += l.len();
     }
     text.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_of_nodes_and_keys() {
+        let text = "sources:\n  - source_name: a\n    port: 3306\n    password: \"hunter2\"\n    k: |\n      line1\n      line2\n    x: {a: 1}\n";
+        let doc = parse(text).unwrap();
+        for (k, v) in &doc.index {
+            eprintln!("{k:?} {v:?} {:?}", &text[v.value.offset..v.value.offset + v.value.len]);
+        }
+        let port = doc.span("/sources/0/port").unwrap();
+        assert_eq!((port.value.line, port.value.column), (3, 11));
+        assert_eq!(&text[port.value.offset..port.value.offset + port.value.len], "3306");
+        let key = port.key.unwrap();
+        assert_eq!(&text[key.offset..key.offset + key.len], "port");
+        assert_eq!(doc.secret_ranges.len(), 1);
+        let (o, l) = doc.secret_ranges[0];
+        assert_eq!(&text[o..o + l], "\"hunter2\"");
+    }
+
+    #[test]
+    fn secret_keys() {
+        for k in ["password", "pasword", "passwd", "ssl_key_content", "ssl_key_contnt", "api_token", "PASSWORD"] {
+            assert!(is_secret_key(k), "{k}");
+        }
+        for k in ["ssl_ca_content", "ssl_cert_content", "port", "user", "host", "source_name", "purge"] {
+            assert!(!is_secret_key(k), "{k}");
+        }
+    }
+
+    #[test]
+    fn heuristic_ranges_cover_plain_values_and_blocks() {
+        let text = "a:\n  password: hunter2\n  other: x\n  ssl_key_content: |\n    KEY1\n    KEY2\n  b: ${env:X}\n  password: ${env:PW}\n";
+        let ranges = heuristic_secret_ranges(text);
+        let hidden: Vec<&str> = ranges.iter().map(|&(o, l)| &text[o..o + l]).collect();
+        assert_eq!(hidden, vec!["hunter2", "KEY1", "KEY2"]);
+    }
+
+    #[test]
+    fn empty_and_comments() {
+        assert!(parse("").unwrap().value.is_none());
+        assert!(parse("# only\n# comments\n").unwrap().value.is_none());
+    }
 }
