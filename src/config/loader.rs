@@ -143,6 +143,10 @@ pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>)
         let top_level_broken = schema_errors.iter().any(|(p, _)| resource_prefix(p).is_none());
         errors.extend(schema_errors.into_iter().map(|(_, p)| p));
 
+        // `x-` keys only hold anchors; their content already reached the resources through aliases.
+        if let Value::Object(map) = &mut value {
+            map.retain(|k, _| !k.starts_with(super::schema::EXTENSION_PREFIX));
+        }
         interp::interpolate(&mut value, &lf.doc, &lf.file, &invalid_pointers, env, &mut errors, &mut warnings);
         let lf = &*lf;
 
@@ -272,9 +276,7 @@ fn discover(paths: &[PathBuf], errors: &mut Vec<Problem>) -> Vec<PathBuf> {
                     .with_help("check the path given with -f/--file"),
             ),
             Ok(m) if m.is_dir() => {
-                let before = out.len();
-                walk(path, 0, &mut out, &mut seen, errors);
-                if out.len() == before {
+                if walk(path, 0, &mut out, &mut seen, errors) == 0 {
                     errors.push(
                         Problem::error("no_files", format!("no *.yaml or *.yml files in directory `{shown}`"))
                             .with_help("point -f at a configuration file or a directory that contains some"),
@@ -292,19 +294,27 @@ fn discover(paths: &[PathBuf], errors: &mut Vec<Problem>) -> Vec<PathBuf> {
     out
 }
 
-fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>, seen: &mut HashSet<PathBuf>, errors: &mut Vec<Problem>) {
+/// Returns how many YAML files were found (including ones already seen).
+fn walk(
+    dir: &Path,
+    depth: usize,
+    out: &mut Vec<PathBuf>,
+    seen: &mut HashSet<PathBuf>,
+    errors: &mut Vec<Problem>,
+) -> usize {
     if depth > MAX_DIR_DEPTH {
-        return;
+        return 0;
     }
     let entries = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) => {
             errors.push(Problem::error("io", format!("cannot read directory `{}`: {}", dir.display(), io_reason(&e))));
-            return;
+            return 0;
         }
     };
     let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
     entries.sort_by_key(|e| e.file_name());
+    let mut found = 0;
     for entry in entries {
         let name = entry.file_name();
         let name = name.to_string_lossy();
@@ -315,16 +325,18 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>, seen: &mut HashSet<Pat
         // Symlinked directories are not followed (no loops); symlinked files are.
         let Ok(ft) = entry.file_type() else { continue };
         if ft.is_dir() {
-            walk(&path, depth + 1, out, seen, errors);
+            found += walk(&path, depth + 1, out, seen, errors);
         } else if (name.ends_with(".yaml") || name.ends_with(".yml"))
             && std::fs::metadata(&path).is_ok_and(|m| m.is_file())
         {
+            found += 1;
             let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
             if seen.insert(key) {
                 out.push(path);
             }
         }
     }
+    found
 }
 
 fn io_reason(e: &std::io::Error) -> String {

@@ -9,9 +9,24 @@ use serde_json::Value;
 
 use super::model::ConfigFile;
 
+/// Top-level keys starting with this are ignored (a place for YAML anchors shared by several resources, as in
+/// Docker Compose).
+pub const EXTENSION_PREFIX: &str = "x-";
+
 /// The JSON Schema (draft 2020-12) of one configuration file.
 pub fn json_schema() -> Value {
-    schemars::schema_for!(ConfigFile).to_value()
+    let mut v = schemars::schema_for!(ConfigFile).to_value();
+    if let Value::Object(map) = &mut v {
+        map.insert(
+            "patternProperties".to_owned(),
+            serde_json::json!({
+                "^x-": {
+                    "description": "Ignored by dm-apply: a place for YAML anchors (`&name`) that resources reuse with aliases or merge keys (`<<: *name`)."
+                }
+            }),
+        );
+    }
+    v
 }
 
 /// The schema as checked in: pretty JSON with a trailing newline.

@@ -162,11 +162,14 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 }
 
+/// Deepest nesting accepted (a real configuration needs about 8 levels).
+pub const MAX_DEPTH: usize = 48;
+
 /// Parser options: the duplicate-key policy and budgets that keep hostile input (alias bombs, deep nesting) cheap.
 fn options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
-            max_depth: 48,
+            max_depth: MAX_DEPTH,
             max_nodes: 200_000,
             max_aliases: 1_000,
             max_anchors: 1_000,
@@ -319,6 +322,14 @@ pub fn syntax_problem(
 ) -> super::diag::Problem {
     use super::diag::Problem;
     let mut message = syntax_message(e);
+    if message.starts_with("multiple YAML documents") {
+        message = "a configuration file must hold a single YAML document (found another after `---`)".to_owned();
+    } else if let Some(rest) = message.strip_prefix("budget breached: Depth") {
+        let depth: String = rest.chars().filter(char::is_ascii_digit).collect();
+        message = format!("nesting is too deep ({depth} levels; the limit is {MAX_DEPTH})");
+    } else if let Some(rest) = message.strip_prefix("budget breached: ") {
+        message = format!("the file exceeds a safety limit ({rest})");
+    }
     let lower = message.to_ascii_lowercase();
     let (label, help) = if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
         let key = rest.split(',').next().unwrap_or(rest).trim().to_owned();
