@@ -166,7 +166,7 @@ fn to_problems(
                     let mut p = Problem::error("unknown_key", msg).at(file, pos, "not a known key here");
                     if pointer.is_empty() {
                         p = p.with_help(
-                            "a configuration file may contain only `sources`, `tasks` and `external_sources`",
+                            "a configuration file may contain only `sources`, `tasks`, `external_sources` and `x-` keys (ignored; for YAML anchors)",
                         );
                     } else if key == "status_list" || key == "task_name_list" {
                         p = p.with_help(format!("`{key}` is read-only server state; remove it"));
