@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::graph::{DepKind, Effect, Expect, Guard, ResourceKind, StepGraph, StepId, StepKind, WaitFor};
 use crate::config::DesiredStage;
 use crate::dm::types::{Stage, StartTaskRequest};
+use crate::plan::state::FP_PASSWORD;
 use crate::plan::{Address, ConfigAction, DesiredPayload, Impact, Kind, Observed, Plan, ResourceChange, RuntimeAction};
 
 /// What the compiler must know beyond the plan.
@@ -223,7 +224,14 @@ impl<'p> Builder<'p> {
         if !forget && c.fingerprints.is_empty() {
             return;
         }
-        let fingerprints = if forget { BTreeMap::new() } else { c.fingerprints.clone() };
+        let mut fingerprints = if forget { BTreeMap::new() } else { c.fingerprints.clone() };
+        if c.action == ConfigAction::Update && c.address.kind == Kind::Source && !c.send_password {
+            // The password was not sent: DM still holds the old one, whose fingerprint stays recorded.
+            fingerprints.remove(FP_PASSWORD);
+            if fingerprints.is_empty() {
+                return;
+            }
+        }
         let kind =
             StepKind::RecordState { address: c.address.to_string(), fingerprints, salt: self.plan.state_salt.clone() };
         let id = self.add(&c.address, kind, Effect::None);
@@ -724,7 +732,7 @@ mod tests {
         let mut s = change(Address::source("a"), ConfigAction::Update);
         s.impact = Impact::StopUpdateStart { stopped_tasks: vec!["t1".into(), "t2".into()] };
         s.observed = Some(Observed::Source { enable: true });
-        s.fingerprints = BTreeMap::from([("password".into(), "fp".into())]);
+        s.fingerprints = BTreeMap::from([("password".into(), "fp".into()), ("security".into(), "fs".into())]);
         // t2 is also updated and should end stopped.
         let mut t2 = change(Address::task("t2"), ConfigAction::Update);
         running(&mut t2);
@@ -737,6 +745,14 @@ mod tests {
         assert!(before(&g, "source.a: update source", "task.t1: start task"));
         assert!(before(&g, "source.a: update source", "task.t2: update task"));
         assert!(before(&g, "source.a: update source", "source.a: record fingerprints in state record"));
+        // The password was not sent, so its old fingerprint stays recorded.
+        match &g.step(id_of(&g, "source.a: record fingerprints in state record")).unwrap().kind {
+            StepKind::RecordState { fingerprints, salt, .. } => {
+                assert_eq!(fingerprints.keys().collect::<Vec<_>>(), ["security"]);
+                assert_eq!(salt, "salt");
+            }
+            k => panic!("{k:?}"),
+        }
         assert!(!l.iter().any(|x| x == "task.t2: start task"), "{l:?}");
         assert!(!l.iter().any(|x| x.contains("enable")), "{l:?}");
         // The source guard is checked before its tasks are stopped.

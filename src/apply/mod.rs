@@ -19,6 +19,7 @@ pub mod report;
 pub mod reporter;
 mod scheduler;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ pub use report::{ApplyReport, Counts, Event, Failure, Outcome, StepInfo, StepRep
 pub use scheduler::StepResult;
 
 use crate::dm::DmClient;
+use crate::plan::Plan;
 
 /// A cancellation flag shared between the Ctrl-C handler and the executor: once set, no new step starts.
 #[derive(Debug, Clone)]
@@ -82,6 +84,11 @@ pub struct ApplyOptions {
     /// First retry delay; doubles per attempt, at most 2 s.
     pub retry_initial: Duration,
     pub cancel: Cancel,
+    /// `--allow-restart`: replacements that restart a migration from scratch are allowed (checked again here,
+    /// although the planner already refuses them).
+    pub allow_restart: bool,
+    /// Tasks whose `lifecycle.allow_restart` is set.
+    pub allow_restart_for: BTreeSet<String>,
 }
 
 impl Default for ApplyOptions {
@@ -96,6 +103,8 @@ impl Default for ApplyOptions {
             retries: 4,
             retry_initial: Duration::from_millis(100),
             cancel: Cancel::new(),
+            allow_restart: false,
+            allow_restart_for: BTreeSet::new(),
         }
     }
 }
@@ -104,6 +113,43 @@ impl Default for ApplyOptions {
 #[derive(Clone, Default)]
 pub struct Hooks {
     pub digests: Option<Arc<dyn LiveDigest>>,
+}
+
+/// The plan module's digests of live resources, for the guards.
+struct PlanDigests {
+    version: crate::dm::ServerVersion,
+}
+
+impl LiveDigest for PlanDigests {
+    fn source(&self, source: &crate::dm::types::Source) -> String {
+        crate::plan::planner::source_digest(source)
+    }
+
+    fn task(&self, task: &crate::dm::types::Task) -> String {
+        crate::plan::planner::task_digest(task, &self.version)
+    }
+}
+
+/// Apply a plan: compile it into steps (refusing, before anything is touched, a plan that deletes without
+/// `--prune`, restarts a migration without permission, or lacks a payload) and run them. Events go to `events`;
+/// the report lists every step.
+pub async fn execute(
+    plan: &Plan,
+    client: &DmClient,
+    opts: &ApplyOptions,
+    events: UnboundedSender<Event>,
+) -> Result<ApplyReport, CompileError> {
+    let graph = compile(
+        plan,
+        &CompileOptions { allow_restart: opts.allow_restart, allow_restart_for: opts.allow_restart_for.clone() },
+    )?;
+    // The digests depend on the server version (request defaults); the plan recorded the one it saw.
+    let version = match client.server_version().await {
+        Ok(v) => v.clone(),
+        Err(_) => crate::dm::ServerVersion::parse(&plan.cluster.server_version),
+    };
+    let hooks = Hooks { digests: Some(Arc::new(PlanDigests { version })) };
+    Ok(execute_graph(graph, client, opts, &hooks, events).await)
 }
 
 /// Run a step graph against DM-master. Every step ends up in the report: done, failed, skipped (a step it

@@ -265,7 +265,10 @@ async fn record_state(
         if fingerprints.iter().all(|(k, v)| record.get(&addr, k) == Some(v.as_str())) {
             return Ok(None);
         }
-        record.set(&addr, fingerprints.clone());
+        // Merge: keys not written by this change (e.g. a password that was not sent) keep their record.
+        let mut merged = record.resources.get(address).cloned().unwrap_or_default();
+        merged.extend(fingerprints.iter().map(|(k, v)| (k.clone(), v.clone())));
+        record.set(&addr, merged);
     }
     ctx.retrying(info, || state::write_state(c, &record)).await?;
     Ok(None)
