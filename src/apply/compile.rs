@@ -293,7 +293,9 @@ impl<'p> Builder<'p> {
                     before_put.push(d);
                     nodes.others.push(d);
                 }
-                let stopped = stopped_tasks(c);
+                // `/disable` stops every task of the source itself, and none can start again on a disabled source.
+                let stopped =
+                    if c.runtime.contains(&RuntimeAction::Disable) { vec![] } else { stopped_tasks(c) };
                 for t in &stopped {
                     let (stop, wait) = self.stop_node(t);
                     entry.push(stop);
@@ -764,6 +766,20 @@ mod tests {
                 assert!(source.password.is_none());
                 assert!(source.enable);
             }
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
+    fn disable_with_update_does_not_stop_or_restart_tasks_one_by_one() {
+        let mut s = change(Address::source("a"), ConfigAction::Update);
+        s.impact = Impact::StopUpdateStart { stopped_tasks: vec!["t1".into()] };
+        s.observed = Some(Observed::Source { enable: true });
+        s.runtime = vec![RuntimeAction::Disable];
+        let g = compile(&plan(vec![s]), &CompileOptions::default()).unwrap();
+        assert_eq!(labels(&g), ["source.a: disable source", "source.a: update source"]);
+        match &g.step(id_of(&g, "source.a: update source")).unwrap().kind {
+            StepKind::UpdateSource { source } => assert!(!source.enable),
             k => panic!("{k:?}"),
         }
     }
