@@ -246,6 +246,7 @@ async fn record_state(
         })
         .await?
         .map_err(|e| Failure::new(e.to_string()))?;
+    let exists = current.is_some();
     let mut record = match current {
         Some(r) => r,
         None if fingerprints.is_empty() => return Ok(None),
@@ -269,6 +270,20 @@ async fn record_state(
         let mut merged = record.resources.get(address).cloned().unwrap_or_default();
         merged.extend(fingerprints.iter().map(|(k, v)| (k.clone(), v.clone())));
         record.set(&addr, merged);
+    }
+    if !exists {
+        // First record: create the template directly (an update would only be refused first).
+        match c.create_template(&record.to_template()).await {
+            Ok(_) => return Ok(None),
+            Err(e) if e.has_code(codes::TEMPLATE_EXISTS) => {
+                return Err(Failure::from(&e).prefixed(
+                    "another client created dm-apply's state record meanwhile; not overwriting it (run apply again)",
+                ));
+            }
+            // The answer may have been lost after the template was created: the update below settles it.
+            Err(e) if e.is_transient() => {}
+            Err(e) => return Err(Failure::from(&e)),
+        }
     }
     ctx.retrying(info, || state::write_state(c, &record)).await?;
     Ok(None)
