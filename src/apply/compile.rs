@@ -294,8 +294,7 @@ impl<'p> Builder<'p> {
                     nodes.others.push(d);
                 }
                 // `/disable` stops every task of the source itself, and none can start again on a disabled source.
-                let stopped =
-                    if c.runtime.contains(&RuntimeAction::Disable) { vec![] } else { stopped_tasks(c) };
+                let stopped = if c.runtime.contains(&RuntimeAction::Disable) { vec![] } else { stopped_tasks(c) };
                 for t in &stopped {
                     let (stop, wait) = self.stop_node(t);
                     entry.push(stop);

@@ -75,8 +75,12 @@ pub async fn converge(env: &Env, d: &Desired, prune: bool) -> ApplyReport {
 /// The plan for `d` has nothing to do.
 pub async fn assert_no_changes(env: &Env, d: &Desired, prune: bool) {
     let p = plan(env, d, prune).await;
-    let left: Vec<String> =
-        p.changes.iter().filter(|c| !c.is_noop()).map(|c| format!("{} {:?} {:?}", c.address, c.actions(), c.reasons)).collect();
+    let left: Vec<String> = p
+        .changes
+        .iter()
+        .filter(|c| !c.is_noop())
+        .map(|c| format!("{} {:?} {:?}", c.address, c.actions(), c.reasons))
+        .collect();
     assert!(left.is_empty(), "plan after apply is not empty: {left:#?}");
 }
 
@@ -84,7 +88,13 @@ pub async fn assert_no_changes(env: &Env, d: &Desired, prune: bool) {
 pub fn mutations(log: &[LoggedRequest]) -> Vec<String> {
     log.iter()
         .filter(|r| r.mutating && !r.faulted)
-        .map(|r| if r.query.is_empty() { format!("{} {}", r.method, r.path) } else { format!("{} {}?{}", r.method, r.path, r.query) })
+        .map(|r| {
+            if r.query.is_empty() {
+                format!("{} {}", r.method, r.path)
+            } else {
+                format!("{} {}?{}", r.method, r.path, r.query)
+            }
+        })
         .collect()
 }
 
@@ -107,7 +117,11 @@ pub fn refused(log: &[LoggedRequest]) -> Vec<String> {
 }
 
 pub fn outcome_of<'a>(r: &'a ApplyReport, label: &str) -> &'a Outcome {
-    &r.steps.iter().find(|s| s.step.label() == label).unwrap_or_else(|| panic!("no step {label}:\n{}", r.render_text())).outcome
+    &r.steps
+        .iter()
+        .find(|s| s.step.label() == label)
+        .unwrap_or_else(|| panic!("no step {label}:\n{}", r.render_text()))
+        .outcome
 }
 
 /// Observed stages of a task's subtasks, from the simulator's snapshot through the API.
@@ -136,10 +150,8 @@ sources:
 
 /// An incremental task from a binlog position on the given sources.
 pub fn incr_task(name: &str, sources: &[&str], stage: &str, repl_batch: u32) -> String {
-    let rules: String = sources
-        .iter()
-        .map(|s| format!("      - source: {{source_name: {s}, schema: shop, table: \"*\"}}\n"))
-        .collect();
+    let rules: String =
+        sources.iter().map(|s| format!("      - source: {{source_name: {s}, schema: shop, table: \"*\"}}\n")).collect();
     let confs: String = sources
         .iter()
         .map(|s| format!("        - {{source_name: {s}, binlog_name: mysql-bin.000001, binlog_pos: 4}}\n"))
@@ -162,9 +174,17 @@ pub fn incr_task(name: &str, sources: &[&str], stage: &str, repl_batch: u32) -> 
 
 /// `TWO_SOURCES` plus the given tasks.
 pub fn config(tasks: &[String]) -> String {
-    if tasks.is_empty() {
-        TWO_SOURCES.to_string()
-    } else {
-        format!("{TWO_SOURCES}tasks:\n{}", tasks.concat())
+    if tasks.is_empty() { TWO_SOURCES.to_string() } else { format!("{TWO_SOURCES}tasks:\n{}", tasks.concat()) }
+}
+
+/// Poll until every subtask of `task` shows `stage` (the simulator's transitions are asynchronous).
+pub async fn wait_stage(env: &Env, task: &str, stage: &str) {
+    for _ in 0..400 {
+        let s = stages(env, task).await;
+        if !s.is_empty() && s.iter().all(|x| x == stage) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    panic!("task {task} never reached {stage}: {:?}", stages(env, task).await);
 }
