@@ -96,9 +96,7 @@ pub async fn fetch_with(client: &DmClient, opts: &FetchOptions) -> Result<Live, 
             })
             .collect(),
         Err(e) if e.status().is_some() || e.is_transient() => {
-            warnings.push(format!(
-                "the task list with status failed ({e}); reading task status one by one"
-            ));
+            warnings.push(format!("the task list with status failed ({e}); reading task status one by one"));
             let list = client.list_tasks(false, None, &[]).await?;
             per_task_status(client, list, opts, &mut warnings).await
         }

@@ -179,7 +179,10 @@ pub fn task_to_wire(spec: &TaskSpec, version: &ServerVersion) -> Task {
                 spec.binlog_filter_rule
                     .iter()
                     .map(|(k, r)| {
-                        (k.clone(), BinlogFilterRule { ignore_event: r.ignore_event.clone(), ignore_sql: r.ignore_sql.clone() })
+                        (
+                            k.clone(),
+                            BinlogFilterRule { ignore_event: r.ignore_event.clone(), ignore_sql: r.ignore_sql.clone() },
+                        )
                     })
                     .collect(),
             )
@@ -292,7 +295,11 @@ pub fn source_comparable(s: &Source, spec: Option<&SourceSpec>) -> Value {
 fn rule_key(r: &TableRuleSource) -> String {
     let schema = r.schema.to_lowercase();
     let table = r.table.to_lowercase();
-    if table.is_empty() { format!("{}:{}", r.source_name, schema) } else { format!("{}:{}.{}", r.source_name, schema, table) }
+    if table.is_empty() {
+        format!("{}:{}", r.source_name, schema)
+    } else {
+        format!("{}:{}.{}", r.source_name, schema, table)
+    }
 }
 
 /// A route target as DM reads it back: an empty schema is lost, an empty table reads as absent.
@@ -482,9 +489,9 @@ pub fn task_write_only(t: &Task) -> Option<Secret> {
 
 /// Source TLS contents as one value to fingerprint (DM hides them on GET).
 pub fn source_security_secret(s: &Source) -> Option<Secret> {
-    s.security.as_ref().map(|x| {
-        Secret::new(format!("{}\0{}\0{}", x.ssl_ca_content, x.ssl_cert_content, x.ssl_key_content.expose()))
-    })
+    s.security
+        .as_ref()
+        .map(|x| Secret::new(format!("{}\0{}\0{}", x.ssl_ca_content, x.ssl_cert_content, x.ssl_key_content.expose())))
 }
 
 /// Whether any secret of a task (target password, TLS keys) differs. Compared directly: DM returns them as sent.

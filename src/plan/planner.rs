@@ -110,9 +110,14 @@ pub fn check_guards(plan: &Plan, desired: &Desired, opts: &PlanOptions) -> Vec<P
 
 /// A task's DM-updatable fields (semantics §2 PUT): block-allow list, routes, binlog filters, repl_threads/batch.
 fn updatable(path: &str) -> bool {
-    ["table_migrate_rule", "binlog_filter_rule", "source_config.incr_migrate_conf.repl_threads", "source_config.incr_migrate_conf.repl_batch"]
-        .iter()
-        .any(|p| normalize::path_matches(path, p))
+    [
+        "table_migrate_rule",
+        "binlog_filter_rule",
+        "source_config.incr_migrate_conf.repl_threads",
+        "source_config.incr_migrate_conf.repl_batch",
+    ]
+    .iter()
+    .any(|p| normalize::path_matches(path, p))
 }
 
 fn ignored(lifecycle: &Lifecycle, path: &str) -> bool {
@@ -342,10 +347,9 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         let before = normalize::source_comparable(l, Some(spec));
         let (mut attrs, unchanged) = diff(&before, &after, &spec.lifecycle);
         if !attrs.is_empty() {
-            change.reasons.push(format!(
-                "changed: {}",
-                attrs.iter().map(|a| a.path.as_str()).collect::<Vec<_>>().join(", ")
-            ));
+            change
+                .reasons
+                .push(format!("changed: {}", attrs.iter().map(|a| a.path.as_str()).collect::<Vec<_>>().join(", ")));
         }
         // Write-only values: compare fingerprints with dm-apply's record (the salt is the record's).
         if let Some(r) = &live.state {
@@ -470,8 +474,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                     attrs.push(AttributeChange {
                         path: "source_config.full_migrate_conf.(write-only fields)".to_string(),
                         before: Some(Value::String("(not returned by DM)".into())),
-                        after: normalize::task_write_only(&wire)
-                            .and_then(|s| serde_json::from_str(s.expose()).ok()),
+                        after: normalize::task_write_only(&wire).and_then(|s| serde_json::from_str(s.expose()).ok()),
                         sensitive: false,
                         forces_replacement: false,
                     });
@@ -498,7 +501,10 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         }
         let mut reasons = vec![];
         if source_set_changed {
-            reasons.push("forces replacement: source set changed (DM cannot add or remove a task's sources in place)".to_string());
+            reasons.push(
+                "forces replacement: source set changed (DM cannot add or remove a task's sources in place)"
+                    .to_string(),
+            );
         } else if attrs.iter().any(|a| normalize::path_matches(&a.path, "source_config.source_conf")) {
             reasons.push("forces replacement: binlog start positions changed".to_string());
         }
@@ -511,10 +517,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         } else if attrs.iter().any(|a| a.forces_replacement) {
             ConfigAction::Replace
         } else {
-            reasons.push(format!(
-                "changed: {}",
-                attrs.iter().map(|a| a.path.as_str()).collect::<Vec<_>>().join(", ")
-            ));
+            reasons.push(format!("changed: {}", attrs.iter().map(|a| a.path.as_str()).collect::<Vec<_>>().join(", ")));
             ConfigAction::Update
         };
         // DM updates a task only while every subtask is in the Sync unit (semantics §2 PUT).
@@ -557,9 +560,9 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                     });
                 Impact::Replace { restarts_migration: !keep_meta && !positioned, keep_meta }
             }
-            ConfigAction::Update => Impact::StopUpdateStart {
-                stopped_tasks: if task_running(lt) { vec![name.clone()] } else { vec![] },
-            },
+            ConfigAction::Update => {
+                Impact::StopUpdateStart { stopped_tasks: if task_running(lt) { vec![name.clone()] } else { vec![] } }
+            }
             _ => Impact::RuntimeOnly,
         };
         change.send_password = action != ConfigAction::NoOp;
@@ -587,11 +590,8 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                         }
                     }
                     DesiredStage::Stopped => {
-                        let running: Vec<&str> = st
-                            .iter()
-                            .filter(|s| s.stage == Stage::Running)
-                            .map(|s| s.source_name.as_str())
-                            .collect();
+                        let running: Vec<&str> =
+                            st.iter().filter(|s| s.stage == Stage::Running).map(|s| s.source_name.as_str()).collect();
                         if !running.is_empty() {
                             change.runtime.push(RuntimeAction::Stop);
                             reasons.push(format!(

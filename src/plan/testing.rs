@@ -49,8 +49,11 @@ pub fn readback_source(sent: &Source, version: &ServerVersion) -> Source {
         s.flavor = Some("mysql".into());
     }
     let p = s.purge.clone().unwrap_or_default();
-    s.purge =
-        Some(Purge { interval: p.interval.or(Some(3600)), expires: p.expires.or(Some(0)), remain_space: p.remain_space.or(Some(15)) });
+    s.purge = Some(Purge {
+        interval: p.interval.or(Some(3600)),
+        expires: p.expires.or(Some(0)),
+        remain_space: p.remain_space.or(Some(15)),
+    });
     let injected = version.injects_request_defaults() && sent.relay_config.is_some();
     let r = s.relay_config.clone().unwrap_or_default();
     s.relay_config = Some(RelayConfig {
