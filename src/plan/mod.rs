@@ -6,8 +6,10 @@
 
 pub mod model;
 pub mod planner;
+pub mod saved;
 pub mod state;
 pub mod testing;
 
 pub use model::*;
 pub use planner::{PlanError, PlanOptions, PlanProblem, build_plan, check_guards, make_plan};
+pub use saved::{SavedPlan, StalePlanError, verify_saved};
