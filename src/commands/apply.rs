@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, Write};
+use std::path::PathBuf;
 
 use miette::{IntoDiagnostic, miette};
 
@@ -11,9 +12,10 @@ use crate::apply::{self, ApplyOptions, ApplyReport, Cancel, CompileOptions};
 use crate::cli::{ApplyArgs, ConnArgs};
 use crate::commands::{EXIT_ERROR, EXIT_OK};
 use crate::config::Desired;
-use crate::dm::{ClientOptions, DmClient};
+use crate::commands::plan::{client_options, fetch_options, parse_targets};
+use crate::dm::DmClient;
 use crate::live;
-use crate::plan::{Address, Plan, PlanOptions, build_plan, make_plan};
+use crate::plan::{Plan, PlanOptions, build_plan, make_plan, saved};
 use crate::ui::Ui;
 
 /// The question Terraform asks, verbatim (people and wrappers know it).
@@ -32,7 +34,7 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
         }
         None => {
             let desired = crate::config::load_for_command(&args.files, ui)?;
-            let live = live::fetch(&client).await?;
+            let live = live::fetch_with(&client, &fetch_options(&desired)).await?;
             let plan = make_plan(&desired, &live, &plan_opts).map_err(|e| {
                 if let Some(p) = &e.plan {
                     print_plan(p, ui);
@@ -99,16 +101,7 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
 }
 
 fn client(conn: &ConnArgs) -> miette::Result<DmClient> {
-    let mut o = ClientOptions::new(conn.addr.clone());
-    o.cacert = conn.cacert.clone();
-    o.cert = conn.cert.clone();
-    o.key = conn.key.clone();
-    o.request_timeout = conn.request_timeout;
-    Ok(DmClient::new(&o)?)
-}
-
-fn parse_targets(raw: &[String]) -> miette::Result<Vec<Address>> {
-    raw.iter().map(|t| t.parse::<Address>().map_err(miette::Report::new)).collect()
+    Ok(DmClient::new(&client_options(conn))?)
 }
 
 fn allow_restart_for(desired: &Desired) -> BTreeSet<String> {
@@ -119,7 +112,7 @@ fn print_plan(plan: &Plan, ui: &Ui) {
     for w in &plan.warnings {
         ui.warn(w);
     }
-    let text = plan_text(plan);
+    let text = crate::render::text::render(plan, ui.color_stdout);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
@@ -163,7 +156,7 @@ async fn execute(plan: &Plan, client: &DmClient, opts: &ApplyOptions, ui: &Ui) -
 /// Plan again after applying: "apply, then plan shows no changes" is the promise. A remaining difference means a
 /// change did not stick or dm-apply compares something wrongly: exit 1 with the addresses.
 async fn verify(client: &DmClient, desired: &Desired, opts: &PlanOptions, ui: &Ui) -> miette::Result<u8> {
-    let live = live::fetch(client).await?;
+    let live = live::fetch_with(client, &fetch_options(desired)).await?;
     let again = build_plan(desired, &live, opts).map_err(miette::Report::new)?;
     if !again.has_changes() {
         ui.info("Verified: a new plan shows no changes.");
@@ -183,27 +176,28 @@ async fn verify(client: &DmClient, desired: &Desired, opts: &PlanOptions, ui: &U
     Ok(EXIT_ERROR)
 }
 
-/// A saved plan: read it, check it against DM (stale plans are refused) and reload the configuration it was made
-/// from, so secrets come from the environment again.
+/// A saved plan: read it, reload the configuration from the paths it records (so secrets come from the
+/// environment again), re-read DM and refuse a stale plan; then the plan with its payloads rebuilt.
 async fn load_saved(
     path: &std::path::Path,
     client: &DmClient,
     ui: &Ui,
 ) -> miette::Result<(Plan, Desired, PlanOptions)> {
-    let _ = (path, client, ui);
-    Err(miette!("`apply --plan` needs the saved-plan support of the plan module"))
-}
-
-/// Until the plan module's text renderer is merged: one line per change and Terraform's summary line.
-fn plan_text(plan: &Plan) -> String {
-    if !plan.has_changes() {
-        return "No changes. DM cluster matches the configuration.\n".to_string();
-    }
-    let mut out = String::new();
-    for c in plan.changes.iter().filter(|c| !c.is_noop()) {
-        out.push_str(&format!("  # {} ({}): {}\n", c.address, c.actions().join(", "), c.reasons.join("; ")));
-    }
-    let s = plan.summary();
-    out.push_str(&format!("\nPlan: {} to add, {} to change, {} to destroy.\n", s.add, s.change, s.destroy));
-    out
+    let saved = saved::read(path)?;
+    let paths: Vec<PathBuf> = saved.config_paths.iter().map(PathBuf::from).collect();
+    let desired = crate::config::load_for_command(&paths, ui)?;
+    let live = live::fetch_with(client, &fetch_options(&desired)).await?;
+    let plan = saved::rehydrate(&saved, &desired, &live)?;
+    let opts = PlanOptions {
+        prune: saved.options.prune,
+        targets: saved.options.targets.clone(),
+        allow_restart: saved.options.allow_restart,
+    };
+    ui.info(format!(
+        "Applying the saved plan {} (made from {}): {}",
+        path.display(),
+        saved.config_paths.join(", "),
+        crate::render::text::summary_line(&plan)
+    ));
+    Ok((plan, desired, opts))
 }
