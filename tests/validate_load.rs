@@ -140,3 +140,11 @@ fn several_documents_in_one_file_are_refused() {
     assert!(a.errors[0].message.contains("single YAML document"), "{}", a.errors[0].message);
     assert_eq!(a.errors[0].line, 3);
 }
+
+#[test]
+fn empty_top_level_keys_mean_empty_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(&dir, "x.yaml", "sources:\n#  - source_name: x\ntasks:\nexternal_sources:\n");
+    let a = config::analyze_with_env(&[f], &env);
+    assert!(a.errors.is_empty(), "{:?}", a.errors);
+}

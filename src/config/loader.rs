@@ -144,8 +144,9 @@ pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>)
         errors.extend(schema_errors.into_iter().map(|(_, p)| p));
 
         // `x-` keys only hold anchors; their content already reached the resources through aliases.
+        // A top-level key left empty (`sources:` with every entry commented out) means an empty list.
         if let Value::Object(map) = &mut value {
-            map.retain(|k, _| !k.starts_with(super::schema::EXTENSION_PREFIX));
+            map.retain(|k, v| !k.starts_with(super::schema::EXTENSION_PREFIX) && !v.is_null());
         }
         interp::interpolate(&mut value, &lf.doc, &lf.file, &invalid_pointers, env, &mut errors, &mut warnings);
         let lf = &*lf;

@@ -17,6 +17,14 @@ pub const EXTENSION_PREFIX: &str = "x-";
 pub fn json_schema() -> Value {
     let mut v = schemars::schema_for!(ConfigFile).to_value();
     if let Value::Object(map) = &mut v {
+        // `sources:` with every entry commented out is null: accept it as empty.
+        if let Some(Value::Object(props)) = map.get_mut("properties") {
+            for key in ["sources", "tasks", "external_sources"] {
+                if let Some(Value::Object(p)) = props.get_mut(key) {
+                    p.insert("type".to_owned(), serde_json::json!(["array", "null"]));
+                }
+            }
+        }
         map.insert(
             "patternProperties".to_owned(),
             serde_json::json!({
