@@ -148,3 +148,17 @@ fn empty_top_level_keys_mean_empty_lists() {
     let a = config::analyze_with_env(&[f], &env);
     assert!(a.errors.is_empty(), "{:?}", a.errors);
 }
+
+#[test]
+fn a_key_at_the_wrong_level_says_where_it_belongs() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "x.yaml",
+        "tasks:\n  - name: t\n    task_mode: full\n    binlog_name: x\n    target_config: {host: h, port: 1, user: u}\n    source_config: {source_conf: [{source_name: s}]}\nexternal_sources: [s]\n",
+    );
+    let a = config::analyze_with_env(&[f], &env);
+    assert_eq!(a.errors.len(), 1, "{:?}", a.errors);
+    assert_eq!(a.errors[0].help.as_deref(), Some("`binlog_name` belongs in `tasks[].source_config.source_conf[]`"));
+    assert_eq!((a.errors[0].line, a.errors[0].column), (4, 5));
+}

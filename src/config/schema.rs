@@ -37,6 +37,12 @@ pub fn json_schema() -> Value {
     v
 }
 
+/// The schema, generated once per process.
+pub(crate) fn cached() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(json_schema)
+}
+
 /// The schema as checked in: pretty JSON with a trailing newline.
 pub fn json_schema_text() -> String {
     let mut s = serde_json::to_string_pretty(&json_schema()).unwrap_or_default();
@@ -48,7 +54,7 @@ pub fn json_schema_text() -> String {
 /// tests), in which case validation falls back to typed deserialization errors.
 pub(crate) fn validator() -> Option<&'static jsonschema::Validator> {
     static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
-    VALIDATOR.get_or_init(|| jsonschema::validator_for(&json_schema()).ok()).as_ref()
+    VALIDATOR.get_or_init(|| jsonschema::validator_for(cached()).ok()).as_ref()
 }
 
 #[cfg(test)]

@@ -507,7 +507,7 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
 
 /// Check a dotted field path (`source_config.incr_migrate_conf.repl_threads`) against the schema of `def`.
 fn check_field_path(lf: &LoadedFile, pointer: &str, path: &str, def: &str, errors: &mut Vec<Problem>) {
-    let schema = super::schema::json_schema();
+    let schema = super::schema::cached();
     let defs = schema.get("$defs");
     let mut current = defs.and_then(|d| d.get(def));
     for seg in path.split('.') {
