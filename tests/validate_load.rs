@@ -162,3 +162,17 @@ fn a_key_at_the_wrong_level_says_where_it_belongs() {
     assert_eq!(a.errors[0].help.as_deref(), Some("`binlog_name` belongs in `tasks[].source_config.source_conf[]`"));
     assert_eq!((a.errors[0].line, a.errors[0].column), (4, 5));
 }
+
+#[test]
+fn numbers_out_of_the_integer_range_are_schema_errors_with_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "x.yaml",
+        "tasks:\n  - name: t\n    task_mode: incremental\n    target_config: {host: h, port: 4000.0, user: u}\n    source_config:\n      source_conf:\n        - {source_name: s, binlog_name: b, binlog_pos: 18446744073709551615}\nexternal_sources: [s]\n",
+    );
+    let a = config::analyze_with_env(&[f], &env);
+    assert_eq!(a.errors.len(), 1, "{:?}", a.errors);
+    assert_eq!(a.errors[0].code, "dm_apply::config::range");
+    assert_eq!((a.errors[0].line, a.errors[0].column), (7, 56));
+}

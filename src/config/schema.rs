@@ -16,6 +16,7 @@ pub const EXTENSION_PREFIX: &str = "x-";
 /// The JSON Schema (draft 2020-12) of one configuration file.
 pub fn json_schema() -> Value {
     let mut v = schemars::schema_for!(ConfigFile).to_value();
+    bound_int64(&mut v);
     if let Value::Object(map) = &mut v {
         // `sources:` with every entry commented out is null: accept it as empty.
         if let Some(Value::Object(props)) = map.get_mut("properties") {
@@ -35,6 +36,22 @@ pub fn json_schema() -> Value {
         );
     }
     v
+}
+
+/// schemars marks `i64` fields with `format: int64` only, which validators do not enforce: add the bounds, so an
+/// out-of-range number is a schema error with a position rather than a failure of typed deserialization.
+fn bound_int64(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            if map.get("format").and_then(Value::as_str) == Some("int64") {
+                map.entry("minimum").or_insert(Value::from(i64::MIN));
+                map.entry("maximum").or_insert(Value::from(i64::MAX));
+            }
+            map.values_mut().for_each(bound_int64);
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_int64),
+        _ => {}
+    }
 }
 
 /// The schema, generated once per process.

@@ -233,6 +233,8 @@ fn convert(node: &Spanned<Node>, key: Option<Pos>, ptr: &mut String, doc: &mut D
         Node::Bool(b) => Value::Bool(*b),
         Node::Int(i) => Value::Number((*i).into()),
         Node::UInt(u) => Value::Number((*u).into()),
+        // JSON Schema counts 3306.0 as an integer; make typed deserialization agree.
+        Node::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::Number((*f as i64).into()),
         Node::Float(f) => Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
         Node::Str(s) => Value::String(s.clone()),
         Node::Seq(items) => {
