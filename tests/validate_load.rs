@@ -176,3 +176,16 @@ fn numbers_out_of_the_integer_range_are_schema_errors_with_positions() {
     assert_eq!(a.errors[0].code, "dm_apply::config::range");
     assert_eq!((a.errors[0].line, a.errors[0].column), (7, 56));
 }
+
+#[test]
+fn an_unknown_top_level_key_does_not_hide_resource_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "x.yaml",
+        "sourcez: []\ntasks:\n  - name: t\n    task_mode: full\n    target_config: {host: h, port: 1, user: u}\n    source_config: {source_conf: [{source_name: missing}]}\n",
+    );
+    let a = config::analyze_with_env(&[f], &env);
+    let codes: Vec<&str> = a.errors.iter().map(|p| p.code.as_str()).collect();
+    assert_eq!(codes, ["dm_apply::config::unknown_key", "dm_apply::config::unknown_source"]);
+}

@@ -129,7 +129,6 @@ pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>)
     let mut external: Vec<(usize, String, String)> = Vec::new();
     // Names of resources that failed the schema: still "declared" for cross-reference checks.
     let mut broken_sources: BTreeSet<String> = BTreeSet::new();
-    let mut broken_tasks: BTreeSet<String> = BTreeSet::new();
 
     let mut values = Vec::new();
     for (fi, lf) in loaded.iter_mut().enumerate() {
@@ -140,6 +139,8 @@ pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>)
         let schema_errors = super::schema_errors::check(&value, &lf.doc, &lf.file);
         let broken: HashSet<String> = schema_errors.iter().filter_map(|(p, _)| resource_prefix(p)).collect();
         let invalid_pointers: HashSet<String> = schema_errors.iter().map(|(p, _)| p.clone()).collect();
+        // A problem outside any resource (an unknown top-level key, a bad `external_sources` entry) does not stop
+        // the resources' own checks, only the whole-file deserialization below.
         let top_level_broken = schema_errors.iter().any(|(p, _)| resource_prefix(p).is_none());
         errors.extend(schema_errors.into_iter().map(|(_, p)| p));
 
@@ -155,7 +156,7 @@ pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>)
         if let Some(items) = value.get("sources").and_then(Value::as_array) {
             for (i, item) in items.iter().enumerate() {
                 let pointer = format!("/sources/{i}");
-                if broken.contains(&pointer) || top_level_broken {
+                if broken.contains(&pointer) {
                     if let Some(n) = item.get("source_name").and_then(Value::as_str) {
                         broken_sources.insert(n.to_owned());
                     }
@@ -170,10 +171,7 @@ pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>)
         if let Some(items) = value.get("tasks").and_then(Value::as_array) {
             for (i, item) in items.iter().enumerate() {
                 let pointer = format!("/tasks/{i}");
-                if broken.contains(&pointer) || top_level_broken {
-                    if let Some(n) = item.get("name").and_then(Value::as_str) {
-                        broken_tasks.insert(n.to_owned());
-                    }
+                if broken.contains(&pointer) {
                     continue;
                 }
                 match serde_json::from_value::<TaskSpec>(item.clone()) {
@@ -208,7 +206,6 @@ pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>)
         tasks: &tasks,
         external: &external,
         broken_sources: &broken_sources,
-        broken_tasks: &broken_tasks,
     };
     semantic::check(&ctx, &mut errors, &mut warnings);
 

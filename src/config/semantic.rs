@@ -13,8 +13,8 @@ pub(crate) struct Context<'a> {
     pub tasks: &'a [Item<TaskSpec>],
     /// (file, pointer, name)
     pub external: &'a [(usize, String, String)],
+    /// Names of sources that failed the schema: still declared, for reference checks.
     pub broken_sources: &'a BTreeSet<String>,
-    pub broken_tasks: &'a BTreeSet<String>,
 }
 
 /// `ignore_checking_items` values DM accepts (`dm/config/checking_item.go`).
@@ -502,7 +502,6 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
             check_field_path(lf, &format!("{}/lifecycle/ignore_changes/{i}", item.pointer), path, "SourceSpec", errors);
         }
     }
-    let _ = ctx.broken_tasks;
 }
 
 /// Check a dotted field path (`source_config.incr_migrate_conf.repl_threads`) against the schema of `def`.
