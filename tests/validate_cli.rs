@@ -210,3 +210,14 @@ fn validate_code_has_no_network_dependency() {
         }
     }
 }
+
+#[test]
+fn an_endless_stream_is_cut_at_the_limit() {
+    if !Path::new("/dev/zero").exists() {
+        return;
+    }
+    let out = validate(&["/dev/zero"], &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is larger than the 8 MiB limit"), "{err}");
+}

@@ -347,16 +347,17 @@ fn io_reason(e: &std::io::Error) -> String {
 
 fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Option<LoadedFile> {
     let name = path.display().to_string();
-    let too_large = |size: u64| {
-        Problem::error(
-            "too_large",
-            format!(
-                "`{name}` is too large ({:.1} MiB); configuration files are limited to {} MiB",
-                size as f64 / (1024.0 * 1024.0),
-                MAX_FILE_BYTES / (1024 * 1024)
+    // `size` is known from the file's metadata; a stream (a pipe, a device) is only known to exceed the limit.
+    let too_large = |size: Option<u64>| {
+        let limit = MAX_FILE_BYTES / (1024 * 1024);
+        let msg = match size {
+            Some(size) => format!(
+                "`{name}` is too large ({:.1} MiB); configuration files are limited to {limit} MiB",
+                size as f64 / (1024.0 * 1024.0)
             ),
-        )
-        .with_help("split the configuration into several files in a directory")
+            None => format!("`{name}` is larger than the {limit} MiB limit of configuration files"),
+        };
+        Problem::error("too_large", msg).with_help("split the configuration into several files in a directory")
     };
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
@@ -368,7 +369,7 @@ fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Optio
     if let Ok(m) = file.metadata()
         && m.len() > MAX_FILE_BYTES
     {
-        errors.push(too_large(m.len()));
+        errors.push(too_large(Some(m.len())));
         return None;
     }
     // The size can change between stat and read (or the file is a pipe): never read more than the limit.
@@ -378,7 +379,7 @@ fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Optio
         return None;
     }
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        errors.push(too_large(bytes.len() as u64));
+        errors.push(too_large(None));
         return None;
     }
     let text = match String::from_utf8(bytes) {
