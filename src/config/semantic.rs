@@ -13,8 +13,8 @@ pub(crate) struct Context<'a> {
     pub tasks: &'a [Item<TaskSpec>],
     /// (file, pointer, name)
     pub external: &'a [(usize, String, String)],
+    /// Names of sources that failed the schema: still declared, for reference checks.
     pub broken_sources: &'a BTreeSet<String>,
-    pub broken_tasks: &'a BTreeSet<String>,
 }
 
 /// `ignore_checking_items` values DM accepts (`dm/config/checking_item.go`).
@@ -44,8 +44,8 @@ pub const CHECKING_ITEMS: &[&str] = &[
     "primary_key",
 ];
 
-/// `ignore_event` values of DM's binlog filter (`pkg/binlog-filter`). DM only logs unknown ones, so a typo would
-/// silently filter nothing: dm-apply refuses them.
+/// `ignore_event` values of DM's binlog filter (the event types of tiflow's `pkg/binlog-filter`). DM drops a rule
+/// with an unknown event (it only logs it), so a typo would silently filter nothing: dm-apply refuses them.
 pub const BINLOG_EVENTS: &[&str] = &[
     "all",
     "all dml",
@@ -74,22 +74,15 @@ pub const BINLOG_EVENTS: &[&str] = &[
     "add table partition",
     "drop table partition",
     "truncate table partition",
-    "reorganize table partition",
-    "coalesce table partition",
-    "exchange table partition",
-    "rebuild table partition",
-    "add foreign key",
-    "drop foreign key",
+    "incompatible ddl changes",
+    "value range decrease",
+    "precision decrease",
     "modify column",
     "rename column",
-    "drop column",
-    "add column",
-    "drop primary key",
-    "add primary key",
-    "drop unique key",
-    "add unique key",
-    "drop index",
     "rename index",
+    "drop column",
+    "drop primary key",
+    "drop unique key",
     "modify default value",
     "modify constraint",
     "modify columns order",
@@ -97,17 +90,25 @@ pub const BINLOG_EVENTS: &[&str] = &[
     "modify collation",
     "remove auto increment",
     "modify storage engine",
-    "reorganize partition",
-    "rebuild partition",
-    "coalesce partition",
-    "split partition",
-    "exchange partition",
-    "value range decrease",
-    "precision decrease",
-    "value range increase",
-    "precision increase",
+    "reorganize table partition",
+    "rebuild table partition",
+    "coalesce table partition",
+    "split table partition",
+    "exchange table partition",
+    "modify schema charset and collate",
+    "modify table charset and collate",
+    "modify table comment",
+    "recover table",
     "alter table partitioning",
-    "remove partitioning",
+    "remove table partitioning",
+    "add column",
+    "set default value",
+    "rebase auto id",
+    "add primary key",
+    "alter index visibility",
+    "alter ttl info",
+    "alter ttl remove",
+    "multi schema change",
 ];
 
 const MAX_SOURCE_NAME: usize = 32;
@@ -502,12 +503,11 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
             check_field_path(lf, &format!("{}/lifecycle/ignore_changes/{i}", item.pointer), path, "SourceSpec", errors);
         }
     }
-    let _ = ctx.broken_tasks;
 }
 
 /// Check a dotted field path (`source_config.incr_migrate_conf.repl_threads`) against the schema of `def`.
 fn check_field_path(lf: &LoadedFile, pointer: &str, path: &str, def: &str, errors: &mut Vec<Problem>) {
-    let schema = super::schema::json_schema();
+    let schema = super::schema::cached();
     let defs = schema.get("$defs");
     let mut current = defs.and_then(|d| d.get(def));
     for seg in path.split('.') {
@@ -545,4 +545,22 @@ fn resolve<'a>(node: &'a serde_json::Value, defs: Option<&'a serde_json::Value>)
         }
     }
     Some(node)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_lists_have_no_duplicates_and_are_lower_case_where_dm_is() {
+        let events: BTreeSet<&str> = BINLOG_EVENTS.iter().copied().collect();
+        assert_eq!(events.len(), BINLOG_EVENTS.len());
+        assert!(BINLOG_EVENTS.iter().all(|e| e.to_ascii_lowercase() == *e));
+        let items: BTreeSet<&str> = CHECKING_ITEMS.iter().copied().collect();
+        assert_eq!(items.len(), CHECKING_ITEMS.len());
+        for known in ["all dml", "drop table", "truncate table", "multi schema change"] {
+            assert!(events.contains(known), "{known}");
+        }
+        assert!(items.contains("auto_increment_ID"), "DM's spelling, case-sensitive");
+    }
 }

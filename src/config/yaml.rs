@@ -233,6 +233,8 @@ fn convert(node: &Spanned<Node>, key: Option<Pos>, ptr: &mut String, doc: &mut D
         Node::Bool(b) => Value::Bool(*b),
         Node::Int(i) => Value::Number((*i).into()),
         Node::UInt(u) => Value::Number((*u).into()),
+        // JSON Schema counts 3306.0 as an integer; make typed deserialization agree.
+        Node::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::Number((*f as i64).into()),
         Node::Float(f) => Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
         Node::Str(s) => Value::String(s.clone()),
         Node::Seq(items) => {
@@ -331,16 +333,18 @@ pub fn syntax_problem(
         message = format!("the file exceeds a safety limit ({rest})");
     }
     let lower = message.to_ascii_lowercase();
+    let mut duplicate_key = None;
     let (label, help) = if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
         let key = rest.split(',').next().unwrap_or(rest).trim().to_owned();
         message = format!("duplicate key `{key}`");
+        duplicate_key = Some(key);
         ("defined again here", Some("each key may appear only once in a mapping; remove or merge one of them"))
     } else if lower.contains("found a tab") || lower.contains("tabs") || lower.contains(" tab ") {
         ("tab here", Some("YAML does not allow tabs for indentation; indent with spaces"))
-    } else if lower.contains("budget")
+    } else if lower.contains("limit")
         || lower.contains("alias")
         || lower.contains("recursion")
-        || lower.contains("depth")
+        || lower.contains("nesting")
     {
         (
             "limit reached here",
@@ -358,7 +362,12 @@ pub fn syntax_problem(
             }
             pos.offset = pos.offset.min(text.len());
             pos.len = pos.len.min(text.len() - pos.offset);
-            let p = problem.at(file, pos, label);
+            let mut p = problem.at(file, pos, label);
+            if let Some(key) = duplicate_key.as_deref()
+                && let Some(first) = earlier_key(text, pos.line, pos.column, key)
+            {
+                p = p.also(file, first, "first defined here");
+            }
             match help {
                 Some(h) => p.with_help(h),
                 None => p,
@@ -366,6 +375,46 @@ pub fn syntax_problem(
         }
         _ => problem.in_file(file),
     }
+}
+
+/// The earlier `key:` of the same block mapping as the duplicate at `line`:`column` (block style only: scan up
+/// through lines indented at least as deep, stop at the mapping's parent).
+fn earlier_key(text: &str, line: usize, column: usize, key: &str) -> Option<Pos> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let indent = column.checked_sub(1)?;
+    let mut offset: usize = lines.iter().take(line.checked_sub(1)?).map(|l| l.len()).sum();
+    for i in (0..line.checked_sub(1)?).rev() {
+        let l = lines.get(i)?;
+        offset -= l.len();
+        let body = l.trim_end_matches(['\n', '\r']);
+        if body.trim().is_empty() || body.trim_start().starts_with('#') {
+            continue;
+        }
+        let this_indent = body.len() - body.trim_start_matches(' ').len();
+        // A list item `- key:` puts the key two columns after the dash.
+        let (this_indent, rest) = match body.trim_start_matches(' ').strip_prefix("- ") {
+            Some(after) => (this_indent + 2 + (after.len() - after.trim_start().len()), after.trim_start()),
+            None => (this_indent, body.trim_start_matches(' ')),
+        };
+        if this_indent < indent {
+            return None;
+        }
+        if this_indent == indent {
+            let k = rest.split(':').next().unwrap_or("").trim().trim_matches(['"', '\'']);
+            if k == key && rest.contains(':') {
+                return Some(Pos {
+                    offset: offset + this_indent,
+                    len: key.len(),
+                    line: i + 1,
+                    column: this_indent + 1,
+                });
+            }
+            if body.trim_start_matches(' ').starts_with("- ") {
+                return None; // the start of this list item's mapping
+            }
+        }
+    }
+    None
 }
 
 /// The error's own text without the location suffix or snippet that serde-saphyr would add.
@@ -426,6 +475,20 @@ mod tests {
         let ranges = heuristic_secret_ranges(text);
         let hidden: Vec<&str> = ranges.iter().map(|&(o, l)| &text[o..o + l]).collect();
         assert_eq!(hidden, vec!["hunter2", "KEY1", "KEY2"]);
+    }
+
+    #[test]
+    fn earlier_duplicate_key() {
+        let text =
+            "sources:\n  - source_name: a\n    host: x\n    port: 1\n    host: y\n  - source_name: b\n    host: z\n";
+        let first = earlier_key(text, 5, 5, "host").unwrap();
+        assert_eq!((first.line, first.column), (3, 5));
+        assert_eq!(&text[first.offset..first.offset + first.len], "host");
+        assert!(earlier_key(text, 7, 5, "host").is_none(), "another list item's mapping");
+        let corpus = "sources:\n  - source_name: mysql-01\n    host: db-a.internal\n    port: 3306\n    host: db-b.internal\n    user: dm\n";
+        assert_eq!(earlier_key(corpus, 5, 5, "host").map(|p| p.line), Some(3));
+        let first = earlier_key("a: 1\nb: 2\na: 3\n", 3, 1, "a").unwrap();
+        assert_eq!((first.line, first.column), (1, 1));
     }
 
     #[test]
