@@ -96,7 +96,11 @@ fn bin() -> Command {
 async fn run(args: Vec<String>) -> (i32, String, String) {
     tokio::task::spawn_blocking(move || {
         let o = bin().args(&args).output().unwrap();
-        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into(),
+            String::from_utf8_lossy(&o.stderr).into(),
+        )
     })
     .await
     .unwrap()
@@ -121,15 +125,9 @@ async fn every_example_plans_no_changes_after_apply_on_both_generations() {
             }
             // Through the binary.
             for _ in 0..2 {
-                let (code, out, err) = run(s(&[
-                    "plan",
-                    "-f",
-                    &ex.display().to_string(),
-                    "--addr",
-                    &sim.url(),
-                    "--detailed-exitcode",
-                ]))
-                .await;
+                let (code, out, err) =
+                    run(s(&["plan", "-f", &ex.display().to_string(), "--addr", &sim.url(), "--detailed-exitcode"]))
+                        .await;
                 assert_eq!(code, 0, "{} on {generation:?}:\n{out}\n{err}", ex.display());
                 assert!(out.ends_with("No changes. DM cluster matches the configuration.\n"), "{out}");
             }
@@ -165,9 +163,26 @@ tasks:
     let saved_path = dir.path().join("plan.json");
     let mut outputs = vec![];
     for fmt in ["text", "markdown", "json"] {
-        let args = s(&["plan", "-f", &cfg.display().to_string(), "--addr", &sim.url(), "--detailed-exitcode", "-o", fmt, "--out", &saved_path.display().to_string()]);
+        let args = s(&[
+            "plan",
+            "-f",
+            &cfg.display().to_string(),
+            "--addr",
+            &sim.url(),
+            "--detailed-exitcode",
+            "-o",
+            fmt,
+            "--out",
+            &saved_path.display().to_string(),
+        ]);
         let o = tokio::task::spawn_blocking(move || {
-            bin().env("PLANTED_A", "PLANTED-pw-4f1c9a").env("PLANTED_B", "PLANTED-tpw-77ab20").env("PLANTED_C", "PLANTED-key-9c0e11").args(&args).output().unwrap()
+            bin()
+                .env("PLANTED_A", "PLANTED-pw-4f1c9a")
+                .env("PLANTED_B", "PLANTED-tpw-77ab20")
+                .env("PLANTED_C", "PLANTED-key-9c0e11")
+                .args(&args)
+                .output()
+                .unwrap()
         })
         .await
         .unwrap();

@@ -10,9 +10,9 @@ use miette::{IntoDiagnostic, miette};
 
 use crate::apply::{self, ApplyOptions, ApplyReport, Cancel, CompileOptions};
 use crate::cli::{ApplyArgs, ConnArgs};
+use crate::commands::plan::{client_options, fetch_options, parse_targets};
 use crate::commands::{EXIT_ERROR, EXIT_OK};
 use crate::config::Desired;
-use crate::commands::plan::{client_options, fetch_options, parse_targets};
 use crate::dm::DmClient;
 use crate::live;
 use crate::plan::{Plan, PlanOptions, build_plan, make_plan, saved};

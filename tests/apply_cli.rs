@@ -1,0 +1,148 @@
+//! The real binary against an in-process simulator over HTTP: the end-to-end happy path on the examples, the
+//! refusal without approval, saved plans, and exit codes.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use dm_apply::sim::{Generation, SimOptions, SimServer};
+
+const SOURCE_PW: &str = "cli-source-pw-0xdead";
+const TARGET_PW: &str = "cli-target-pw-0xbeef";
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dm-apply"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("DM_APPLY_ADDR")
+        .env("NO_COLOR", "1")
+        .env("DM_SOURCE_PASSWORD", SOURCE_PW)
+        .env("DM_TARGET_PASSWORD", TARGET_PW)
+        .env("DM_CATALOG_PASSWORD", SOURCE_PW)
+        .env("DM_SHARD_PASSWORD", SOURCE_PW)
+        .stdin(Stdio::null());
+    c
+}
+
+/// Run the binary off the async runtime (the simulator runs on it).
+async fn run(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || bin().args(&args).output().expect("binary runs")).await.expect("join")
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+async fn sim(generation: Generation) -> SimServer {
+    // The examples declare five sources: one worker each.
+    SimServer::start(SimOptions { generation, workers: 6, seed: Some(3), ..SimOptions::default() })
+        .await
+        .expect("simulator")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_examples_then_plan_shows_no_changes() {
+    for g in [Generation::V85, Generation::Head] {
+        let sim = sim(g).await;
+        let url = sim.url();
+        let o = run(args(&["apply", "-f", "examples", "--auto-approve", "--addr", &url])).await;
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{g:?}\nstdout:\n{out}\nstderr:\n{err}");
+        assert!(out.contains("Plan: "), "the plan is shown: {out}");
+        assert!(out.contains("Apply complete! Resources: 8 added, 0 changed, 0 destroyed."), "{out}");
+        assert!(err.contains("Verified: a new plan shows no changes."), "{err}");
+        for secret in [SOURCE_PW, TARGET_PW] {
+            assert!(!out.contains(secret) && !err.contains(secret), "a password leaked");
+        }
+
+        let o = run(args(&["plan", "-f", "examples", "--detailed-exitcode", "--addr", &url])).await;
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{g:?}\n{out}\n{err}");
+        assert!(out.contains("No changes."), "{out}");
+
+        // A second apply has nothing to do.
+        let o = run(args(&["apply", "-f", "examples", "--auto-approve", "--addr", &url])).await;
+        assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+        let mutating = sim.control().request_log().iter().filter(|r| r.mutating).count();
+        let o2 = run(args(&["apply", "-f", "examples", "--auto-approve", "--addr", &url])).await;
+        assert_eq!(o2.status.code(), Some(0));
+        assert_eq!(sim.control().request_log().iter().filter(|r| r.mutating).count(), mutating, "no-op apply mutated");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_terminal_and_without_auto_approve_nothing_is_touched() {
+    let sim = sim(Generation::Head).await;
+    let url = sim.url();
+    let o = run(args(&["apply", "-f", "examples", "--addr", &url])).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(err.contains("refusing to apply without approval"), "{err}");
+    assert!(err.contains("--auto-approve"), "{err}");
+    assert!(out.contains("Plan: 8 to add, 0 to change, 0 to destroy."), "the plan is still shown: {out}");
+    let log = sim.control().request_log();
+    assert!(!log.is_empty(), "the plan read DM");
+    assert!(log.iter().all(|r| !r.mutating), "a mutating request was sent: {log:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_step_exits_1_and_lists_every_step() {
+    let sim = sim(Generation::Head).await;
+    let url = sim.url();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("dm.yaml");
+    std::fs::write(
+        &cfg,
+        r#"
+sources:
+  - {source_name: good, host: good.internal, port: 3306, user: dm, password: "${env:DM_SOURCE_PASSWORD}", enable: true}
+  - {source_name: bad, host: mysql.unreachable, port: 3306, user: dm, password: "${env:DM_SOURCE_PASSWORD}", enable: true}
+"#,
+    )
+    .unwrap();
+    let cfg = cfg.display().to_string();
+    let o = run(args(&["apply", "-f", &cfg, "--auto-approve", "--addr", &url])).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(
+        out.contains(
+            "FAILED       source.bad: create source: DM-master refused POST /api/v1/sources: HTTP 400, DM error 10001"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("done         source.good: create source"), "{out}");
+    assert!(out.contains("Apply failed: 1 of "), "{out}");
+    assert!(out.contains("Resources: 1 added, 0 changed, 0 destroyed."), "{out}");
+    assert!(!out.contains(SOURCE_PW) && !err.contains(SOURCE_PW));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_plans_apply_exactly_and_stale_ones_are_refused() {
+    let sim = sim(Generation::Head).await;
+    let url = sim.url();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plan.json");
+    let f = file.display().to_string();
+    let o = run(args(&["plan", "-f", "examples", "--out", &f, "--addr", &url])).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let saved = std::fs::read_to_string(Path::new(&f)).unwrap();
+    assert!(!saved.contains(SOURCE_PW) && !saved.contains(TARGET_PW), "a secret was written to the plan file");
+
+    // A stale plan: DM changes between plan and apply.
+    let stale = dir.path().join("stale.json").display().to_string();
+    std::fs::copy(&f, &stale).unwrap();
+
+    let o = run(args(&["apply", "--plan", &f, "--addr", &url])).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "a saved plan needs no prompt\n{out}\n{err}");
+    assert!(out.contains("Apply complete! Resources: 8 added"), "{out}");
+
+    let o = run(args(&["apply", "--plan", &stale, "--addr", &url])).await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(err.contains("stale"), "{err}");
+    let o = run(args(&["plan", "-f", "examples", "--detailed-exitcode", "--addr", &url])).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+}
