@@ -453,10 +453,14 @@ impl<'p> Builder<'p> {
                 self.record(c, put, false);
                 if wants_running {
                     let (start, _) = self.start_node(&name, Effect::None);
-                    // Start again even when the PUT failed: the task ran before and should keep running.
-                    self.after(start, [put]);
-                    if let Some((_, wait)) = self.stops.get(&name).copied() {
-                        self.after(start, [wait]);
+                    match self.stops.get(&name).copied() {
+                        // We stopped it: start it again even when the PUT failed (it ran before and should keep
+                        // running), but not when the stop itself failed (then it was never stopped).
+                        Some((stop, wait)) => {
+                            self.req(start, [stop]);
+                            self.after(start, [wait, put]);
+                        }
+                        None => self.req(start, [put]),
                     }
                 }
             }
@@ -571,7 +575,9 @@ impl<'p> Builder<'p> {
         for (task, after) in restarts {
             if let Some((start, _)) = self.starts.get(&task).copied() {
                 self.after(start, after);
-                if let Some((_, wait)) = self.stops.get(&task).copied() {
+                if let Some((stop, wait)) = self.stops.get(&task).copied() {
+                    // Restart only what was stopped; a failed stop (e.g. a guard) left it running.
+                    self.req(start, [stop]);
                     self.after(start, [wait]);
                 }
             }
@@ -707,9 +713,12 @@ mod tests {
         let stop = g.step(id_of(&g, "task.t: stop task")).unwrap();
         assert_eq!(stop.guards[0].expect, Expect::Digest("d".into()));
         assert!(g.step(id_of(&g, "task.t: update task")).unwrap().guards.is_empty());
-        // The start restores the task even when the PUT fails.
+        // The start restores the task even when the PUT fails, but only when the stop succeeded.
         let start = id_of(&g, "task.t: start task");
-        assert!(g.deps_of(start).all(|(_, k)| k == DepKind::After));
+        let deps: BTreeMap<StepId, DepKind> = g.deps_of(start).collect();
+        assert_eq!(deps[&id_of(&g, "task.t: stop task")], DepKind::Requires);
+        assert_eq!(deps[&id_of(&g, "task.t: update task")], DepKind::After);
+        assert_eq!(deps[&id_of(&g, "task.t: wait until Paused")], DepKind::After);
     }
 
     #[test]

@@ -188,3 +188,32 @@ pub async fn wait_stage(env: &Env, task: &str, stage: &str) {
     }
     panic!("task {task} never reached {stage}: {:?}", stages(env, task).await);
 }
+
+/// The report matches DM's state: a create/delete reported done happened, one not done did not; a wait for
+/// Running reported done means the task runs.
+pub async fn assert_report_matches_dm(env: &Env, r: &ApplyReport) {
+    for s in &r.steps {
+        let (kind, name) = s.step.resource.split_once('.').expect("address");
+        let done = s.outcome.is_done();
+        let exists = match kind {
+            "source" => env.client.get_source(name, false).await.expect("get source").is_some(),
+            _ => env.client.get_task(name, false).await.expect("get task").is_some(),
+        };
+        let a = s.step.action.as_str();
+        let label = s.step.label();
+        if a == "create source" || a == "create task" {
+            // A replacement's create follows its delete: only check creates of resources that are not deleted again.
+            assert_eq!(exists, done, "{label}: reported {:?} but exists={exists}", s.outcome);
+        } else if a.starts_with("delete") {
+            let recreated = r.steps.iter().any(|o| {
+                o.step.resource == s.step.resource && o.step.action.starts_with("create") && o.outcome.is_done()
+            });
+            if !recreated {
+                assert_eq!(!exists, done, "{label}: reported {:?} but exists={exists}", s.outcome);
+            }
+        } else if a == "wait until Running" && done {
+            let st = stages(env, name).await;
+            assert!(st.iter().all(|x| x == "Running" || x == "Finished"), "{label}: {st:?}");
+        }
+    }
+}
