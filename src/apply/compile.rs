@@ -69,6 +69,8 @@ struct SourceNodes {
     /// PUT, enable, disable: ordering only.
     others: Vec<StepId>,
     enable: Option<StepId>,
+    /// The PUT of an in-place update, when the source is enabled at that moment (tasks may run on it).
+    put: Option<StepId>,
 }
 
 struct Builder<'p> {
@@ -163,6 +165,20 @@ fn may_be_running(c: &ResourceChange) -> bool {
         }),
         _ => true,
     }
+}
+
+/// The sources a task uses now (from the plan's `before`) or will use (`depends_on`).
+fn task_sources(c: &ResourceChange) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> =
+        c.depends_on.iter().filter(|a| a.kind == Kind::Source).map(|a| a.name.clone()).collect();
+    match c.before.as_ref().and_then(|b| b.pointer("/source_config/source_conf")) {
+        Some(serde_json::Value::Object(m)) => out.extend(m.keys().cloned()),
+        Some(serde_json::Value::Array(a)) => {
+            out.extend(a.iter().filter_map(|x| x.get("source_name").and_then(|n| n.as_str())).map(str::to_string))
+        }
+        _ => {}
+    }
+    out
 }
 
 fn stopped_tasks(c: &ResourceChange) -> Vec<String> {
@@ -311,6 +327,11 @@ impl<'p> Builder<'p> {
                 }
                 self.record(c, put, false);
                 nodes.others.push(put);
+                if !c.runtime.contains(&RuntimeAction::Disable)
+                    && !matches!(c.observed, Some(Observed::Source { enable: false }))
+                {
+                    nodes.put = Some(put);
+                }
                 let mut restart_after = vec![put];
                 if c.runtime.contains(&RuntimeAction::Enable) {
                     let keep = self.keep_running(&name);
@@ -416,10 +437,10 @@ impl<'p> Builder<'p> {
         let (src_req, src_after) = self.source_deps(c);
         let wants_running = c.desired_stage == Some(DesiredStage::Running);
         // A task whose source is enabled in this apply is started by DM's /enable.
-        let source_enabled = c
-            .depends_on
-            .iter()
-            .any(|a| self.sources.get(&a.name).is_some_and(|n| n.enable.is_some()) && a.kind == Kind::Source);
+        // A task on a source enabled in this apply is started by DM's /enable (its live sources count: a replaced
+        // task may move away from the source).
+        let on_sources = task_sources(c);
+        let source_enabled = on_sources.iter().any(|s| self.sources.get(s).is_some_and(|n| n.enable.is_some()));
         let must_stop = may_be_running(c) || source_enabled;
         let payload = match &c.desired {
             Some(DesiredPayload::Task(t)) => Some(t.clone()),
@@ -538,12 +559,8 @@ impl<'p> Builder<'p> {
         }
         // DM's /enable of a source starts this task: a stop needed for this task's own change comes after it.
         if let Some((stop, _)) = self.stops.get(&name).copied() {
-            let enables: Vec<StepId> = c
-                .depends_on
-                .iter()
-                .filter(|a| a.kind == Kind::Source)
-                .filter_map(|a| self.sources.get(&a.name).and_then(|n| n.enable))
-                .collect();
+            let enables: Vec<StepId> =
+                on_sources.iter().filter_map(|s| self.sources.get(s).and_then(|n| n.enable)).collect();
             for e in enables {
                 if !self.reaches(e, stop) {
                     self.after(stop, [e]);
@@ -569,6 +586,33 @@ impl<'p> Builder<'p> {
     }
 
     fn finish(&mut self) {
+        // A task of this plan that may run on a source being PUT is stopped first (46025), whatever the planner
+        // listed, and started again afterwards by its own steps when it should run.
+        let puts: Vec<(String, StepId)> =
+            self.sources.iter().filter_map(|(n, s)| s.put.map(|p| (n.clone(), p))).collect();
+        for (source, put) in puts {
+            let tasks: Vec<&ResourceChange> = self
+                .changes
+                .values()
+                .filter(|c| c.address.kind == Kind::Task && c.action != ConfigAction::Create)
+                .filter(|c| task_sources(c).contains(&source))
+                .filter(|c| self.stops.contains_key(&c.address.name) || may_be_running(c))
+                .copied()
+                .collect();
+            for c in tasks {
+                let name = c.address.name.clone();
+                let existed = self.stops.contains_key(&name);
+                let (stop, wait) = self.stop_node(&name);
+                if !existed {
+                    self.g.add_guard(stop, guard_for(c));
+                }
+                if self.reaches(wait, put) {
+                    continue;
+                }
+                self.req(put, [wait]);
+                self.restart_after.entry(name).or_default().push(put);
+            }
+        }
         // Restarts after source updates.
         let restarts: Vec<(String, Vec<StepId>)> =
             self.restart_after.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
