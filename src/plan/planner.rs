@@ -225,11 +225,15 @@ fn observed_task(lt: &LiveTask) -> Observed {
     }
 }
 
-/// Whether a live task is (meant to be) running: any subtask Running, or unknown status.
+/// Whether a live task is (meant to be) running: any subtask Running, or unknown status. A Finished subtask of a
+/// full/dump/load task still has expected stage Running in DM, which blocks a source update (46025) like a running
+/// one, so it counts too.
 fn task_running(lt: &LiveTask) -> bool {
     match &lt.status {
         None => true,
-        Some(l) => l.iter().any(|s| matches!(s.stage, Stage::Running | Stage::Unknown(_))),
+        Some(l) => {
+            l.iter().any(|s| matches!(s.stage, Stage::Running | Stage::Finished | Stage::Empty | Stage::Unknown(_)))
+        }
     }
 }
 
