@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use apply_common::*;
-use dm_apply::sim::{Generation, LoggedRequest, SimOptions};
+use dm_apply::apply::ApplyOptions;
+use dm_apply::sim::{FaultKind, Generation, LoggedRequest, SimOptions};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -174,8 +175,19 @@ async fn apply_and_check(env: &Env, text: &str, prune: bool) -> Result<(), Strin
     Ok(())
 }
 
+/// Apply `text` while DM fails requests at random (few retries, so some steps fail); the report must match DM.
+async fn apply_with_faults(env: &Env, text: &str) {
+    let d = desired(text);
+    let p = plan(env, &d, true).await;
+    env.ctl.set_faults(0.3, vec![FaultKind::ServerError, FaultKind::Reset]);
+    let opts = ApplyOptions { retries: 1, ..fast() };
+    let (r, _) = execute(env, &p, &opts).await;
+    env.ctl.set_faults(0.0, vec![]);
+    assert_report_matches_dm(env, &r).await;
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 150, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 16, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn any_config_applied_plans_empty(c in cfg(), head in any::<bool>()) {
@@ -193,6 +205,20 @@ proptest! {
         let r = rt().block_on(async {
             let env = sim_env(head).await;
             apply_and_check(&env, &ta, true).await?;
+            apply_and_check(&env, &tb, true).await
+        });
+        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+    }
+
+    #[test]
+    fn a_failure_midway_is_reported_as_it_happened_and_a_second_apply_converges(
+        a in cfg(), b in cfg(), head in any::<bool>()
+    ) {
+        let (ta, tb) = (yaml(&a), yaml(&b));
+        let r = rt().block_on(async {
+            let env = sim_env(head).await;
+            apply_and_check(&env, &ta, true).await?;
+            apply_with_faults(&env, &tb).await;
             apply_and_check(&env, &tb, true).await
         });
         prop_assert!(r.is_ok(), "{}", r.unwrap_err());

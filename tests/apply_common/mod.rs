@@ -189,31 +189,30 @@ pub async fn wait_stage(env: &Env, task: &str, stage: &str) {
     panic!("task {task} never reached {stage}: {:?}", stages(env, task).await);
 }
 
-/// The report matches DM's state: a create/delete reported done happened, one not done did not; a wait for
-/// Running reported done means the task runs.
+/// The report matches DM's state: a create/delete reported done happened, one not done did not (a replacement is a
+/// delete then a create); a wait for Running reported done means the task runs.
 pub async fn assert_report_matches_dm(env: &Env, r: &ApplyReport) {
-    for s in &r.steps {
-        let (kind, name) = s.step.resource.split_once('.').expect("address");
-        let done = s.outcome.is_done();
+    let resources: std::collections::BTreeSet<&str> = r.steps.iter().map(|s| s.step.resource.as_str()).collect();
+    for res in resources {
+        let steps: Vec<_> = r.steps.iter().filter(|s| s.step.resource == res).collect();
+        let create = steps.iter().find(|s| s.step.action.starts_with("create"));
+        let delete = steps.iter().find(|s| s.step.action.starts_with("delete"));
+        let (kind, name) = res.split_once('.').expect("address");
         let exists = match kind {
             "source" => env.client.get_source(name, false).await.expect("get source").is_some(),
             _ => env.client.get_task(name, false).await.expect("get task").is_some(),
         };
-        let a = s.step.action.as_str();
-        let label = s.step.label();
-        if a == "create source" || a == "create task" {
-            // A replacement's create follows its delete: only check creates of resources that are not deleted again.
-            assert_eq!(exists, done, "{label}: reported {:?} but exists={exists}", s.outcome);
-        } else if a.starts_with("delete") {
-            let recreated = r.steps.iter().any(|o| {
-                o.step.resource == s.step.resource && o.step.action.starts_with("create") && o.outcome.is_done()
-            });
-            if !recreated {
-                assert_eq!(!exists, done, "{label}: reported {:?} but exists={exists}", s.outcome);
-            }
-        } else if a == "wait until Running" && done {
+        let expected = match (delete, create) {
+            (None, None) => continue,
+            (None, Some(c)) => c.outcome.is_done(),
+            (Some(d), None) => !d.outcome.is_done(),
+            // A replacement: the old one stays unless deleted; the new one exists only if created.
+            (Some(d), Some(c)) => !d.outcome.is_done() || c.outcome.is_done(),
+        };
+        assert_eq!(exists, expected, "{res}: exists={exists}, but the report says:\n{}", r.render_text());
+        for s in steps.iter().filter(|s| s.step.action == "wait until Running" && s.outcome.is_done()) {
             let st = stages(env, name).await;
-            assert!(st.iter().all(|x| x == "Running" || x == "Finished"), "{label}: {st:?}");
+            assert!(st.iter().all(|x| x == "Running" || x == "Finished"), "{}: {st:?}", s.step.label());
         }
     }
 }
