@@ -131,7 +131,7 @@ async fn replace_is_stop_delete_create_start_keeping_checkpoints_where_supported
     for g in GENERATIONS {
         let env = env(g).await;
         let t = incr_task("orders", &["mysql-a"], "running", 100);
-        converge(&env, &desired(&config(&[t.clone()])), false).await;
+        converge(&env, &desired(&config(std::slice::from_ref(&t))), false).await;
         env.ctl.clear_log();
         // DM cannot change enhance_online_schema_change in place: replace.
         let d2 =
