@@ -77,15 +77,17 @@ fn field_places(root: &Value) -> &'static std::collections::HashMap<String, Vec<
     static PLACES: std::sync::OnceLock<std::collections::HashMap<String, Vec<String>>> = std::sync::OnceLock::new();
     PLACES.get_or_init(|| {
         let mut out: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
-        let defs = root.get("$defs");
+        let defs = root.get(super::schema::DEFS);
         fn target<'a>(node: &'a Value, defs: Option<&'a Value>) -> Option<&'a Value> {
-            let by_ref = |r: &str| r.strip_prefix("#/$defs/").and_then(|n| defs.and_then(|d| d.get(n)));
+            let by_ref = |r: &str| r.strip_prefix("#/definitions/").and_then(|n| defs.and_then(|d| d.get(n)));
             if let Some(r) = node.get("$ref").and_then(Value::as_str) {
                 return by_ref(r);
             }
-            for alt in node.get("anyOf").and_then(Value::as_array).into_iter().flatten() {
-                if let Some(r) = alt.get("$ref").and_then(Value::as_str) {
-                    return by_ref(r);
+            for key in ["anyOf", "allOf"] {
+                for alt in node.get(key).and_then(Value::as_array).into_iter().flatten() {
+                    if let Some(r) = alt.get("$ref").and_then(Value::as_str) {
+                        return by_ref(r);
+                    }
                 }
             }
             Some(node)

@@ -508,7 +508,7 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
 /// Check a dotted field path (`source_config.incr_migrate_conf.repl_threads`) against the schema of `def`.
 fn check_field_path(lf: &LoadedFile, pointer: &str, path: &str, def: &str, errors: &mut Vec<Problem>) {
     let schema = super::schema::cached();
-    let defs = schema.get("$defs");
+    let defs = schema.get(super::schema::DEFS);
     let mut current = defs.and_then(|d| d.get(def));
     for seg in path.split('.') {
         let props = current.and_then(|c| c.get("properties")).and_then(|p| p.as_object());
@@ -533,12 +533,12 @@ fn check_field_path(lf: &LoadedFile, pointer: &str, path: &str, def: &str, error
 
 /// Follow `$ref` and `anyOf: [{$ref}, {type: null}]` to the referenced definition.
 fn resolve<'a>(node: &'a serde_json::Value, defs: Option<&'a serde_json::Value>) -> Option<&'a serde_json::Value> {
-    let by_ref = |r: &str| r.strip_prefix("#/$defs/").and_then(|n| defs.and_then(|d| d.get(n)));
+    let by_ref = |r: &str| r.strip_prefix("#/definitions/").and_then(|n| defs.and_then(|d| d.get(n)));
     if let Some(r) = node.get("$ref").and_then(|r| r.as_str()) {
         return by_ref(r);
     }
-    if let Some(any) = node.get("anyOf").and_then(|a| a.as_array()) {
-        for alt in any {
+    for key in ["anyOf", "allOf"] {
+        for alt in node.get(key).and_then(|a| a.as_array()).into_iter().flatten() {
             if let Some(r) = alt.get("$ref").and_then(|r| r.as_str()) {
                 return by_ref(r);
             }
