@@ -357,12 +357,21 @@ fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Optio
             ),
             None => format!("`{name}` is larger than the {limit} MiB limit of configuration files"),
         };
-        Problem::error("too_large", msg).with_help("split the configuration into several files in a directory")
+        Problem::error("too_large", msg)
+            .with_help("split the configuration into several files in a directory")
+            .in_file(&FileSource::new(&name, order, "", &[]))
     };
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) => {
-            errors.push(Problem::error("io", format!("cannot read `{name}`: {}", io_reason(&e))));
+            errors.push(
+                Problem::error("io", format!("cannot read `{name}`: {}", io_reason(&e))).in_file(&FileSource::new(
+                    &name,
+                    order,
+                    "",
+                    &[],
+                )),
+            );
             return None;
         }
     };
@@ -375,7 +384,14 @@ fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Optio
     // The size can change between stat and read (or the file is a pipe): never read more than the limit.
     let mut bytes = Vec::new();
     if let Err(e) = (&mut file).take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes) {
-        errors.push(Problem::error("io", format!("cannot read `{name}`: {}", io_reason(&e))));
+        errors.push(
+            Problem::error("io", format!("cannot read `{name}`: {}", io_reason(&e))).in_file(&FileSource::new(
+                &name,
+                order,
+                "",
+                &[],
+            )),
+        );
         return None;
     }
     if bytes.len() as u64 > MAX_FILE_BYTES {
