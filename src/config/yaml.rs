@@ -164,15 +164,19 @@ impl<'de> Visitor<'de> for NodeVisitor {
 
 /// Deepest nesting accepted (a real configuration needs about 8 levels).
 pub const MAX_DEPTH: usize = 48;
+/// Most values (scalars, lists, mappings) per file: about 15,000 sources or 2,000 tasks.
+pub const MAX_NODES: usize = 200_000;
+/// Most anchors, and most aliases, per file.
+pub const MAX_ALIASES: usize = 1_000;
 
 /// Parser options: the duplicate-key policy and budgets that keep hostile input (alias bombs, deep nesting) cheap.
 fn options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_depth: MAX_DEPTH,
-            max_nodes: 200_000,
-            max_aliases: 1_000,
-            max_anchors: 1_000,
+            max_nodes: MAX_NODES,
+            max_aliases: MAX_ALIASES,
+            max_anchors: MAX_ALIASES,
         },
         alias_limits: serde_saphyr::alias_limits! {
             max_total_replayed_events: 100_000,
@@ -330,7 +334,14 @@ pub fn syntax_problem(
         let depth: String = rest.chars().filter(char::is_ascii_digit).collect();
         message = format!("nesting is too deep ({depth} levels; the limit is {MAX_DEPTH})");
     } else if let Some(rest) = message.strip_prefix("budget breached: ") {
-        message = format!("the file exceeds a safety limit ({rest})");
+        let what = match rest.split_whitespace().next().unwrap_or("") {
+            "Nodes" => format!("more than {MAX_NODES} YAML values"),
+            "Aliases" => format!("more than {MAX_ALIASES} aliases"),
+            "Anchors" => format!("more than {MAX_ALIASES} anchors"),
+            "Events" => "too many YAML events".to_owned(),
+            _ => rest.to_owned(),
+        };
+        message = format!("the file exceeds a safety limit: {what}");
     }
     let lower = message.to_ascii_lowercase();
     let mut duplicate_key = None;
@@ -348,7 +359,9 @@ pub fn syntax_problem(
     {
         (
             "limit reached here",
-            Some("dm-apply limits nesting depth, anchors and aliases to keep loading safe; simplify the file"),
+            Some(
+                "dm-apply limits the size, nesting depth, number of values, anchors and aliases of a file to keep loading safe; simplify or split the file",
+            ),
         )
     } else {
         ("here", None)
