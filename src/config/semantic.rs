@@ -311,16 +311,22 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
             let sp = p(&format!("table_migrate_rule/{i}/source/source_name"));
             let rs = rule.source.source_name.as_str();
             if !task_sources.contains(rs) {
+                let help = if task_sources.is_empty() {
+                    "DM silently drops rules for sources the task does not have; list the task's sources first"
+                        .to_owned()
+                } else {
+                    format!(
+                        "DM silently drops rules for other sources; use one of: {}",
+                        task_sources.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+                    )
+                };
                 errors.push(
                     Problem::error(
                         "rule_source",
                         format!("rule uses source `{rs}`, which is not one of task `{name}`'s sources"),
                     )
                     .at(file, lf.value_pos(&sp), "not in source_config.source_conf")
-                    .with_help(format!(
-                        "DM silently drops rules for other sources; use one of: {}",
-                        task_sources.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
-                    )),
+                    .with_help(help),
                 );
             }
             for (j, fname) in rule.binlog_filter_rule.iter().flatten().enumerate() {
