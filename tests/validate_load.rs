@@ -221,3 +221,19 @@ external_sources: [s]
     assert_eq!(lines[0], (15, "did you mean `binlog_name`?"));
     assert_eq!(lines[1].0, 16);
 }
+
+#[test]
+fn aliased_secrets_are_hidden_where_they_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "x.yaml",
+        "x-d: &d {host: h, port: 0, user: u, password: hunter2-aliased}\nsources:\n  - <<: *d\n    source_name: s1\n",
+    );
+    let a = config::analyze_with_env(&[f], &env);
+    assert_eq!(a.errors.len(), 1, "{:?}", a.errors);
+    let text = config::render_plain(&a.errors[0]);
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains("value written here"), "{text}");
+    assert!(text.contains("<<: *d"), "the alias itself stays readable:\n{text}");
+}

@@ -47,9 +47,10 @@ pub(crate) struct LoadedFile {
 impl LoadedFile {
     /// The span of `pointer` or its nearest ancestor (the file start if none).
     pub fn span(&self, pointer: &str) -> NodeSpan {
-        self.doc
-            .nearest(pointer)
-            .unwrap_or(NodeSpan { value: Pos { offset: 0, len: 0, line: 1, column: 1 }, key: None })
+        self.doc.nearest(pointer).unwrap_or_else(|| {
+            let start = Pos { offset: 0, len: 0, line: 1, column: 1 };
+            NodeSpan { value: start, defined: start, key: None }
+        })
     }
 
     /// Position of the key of `pointer` when it has one, else of its value.

@@ -22,8 +22,16 @@ pub(crate) fn check(value: &Value, doc: &Document, file: &Arc<FileSource>) -> Ve
     }
     for e in flat {
         let pointer = e.instance_path.clone();
-        for p in to_problems(&e, &pointer, doc, file, root_schema) {
-            out.push((p.0, p.1));
+        for (ptr, mut p) in to_problems(&e, &pointer, doc, file, root_schema) {
+            // A value that came through an alias is labelled where it is used; also show where it is written.
+            if let Some(span) = doc.span(&ptr)
+                && span.defined.offset != span.value.offset
+                && p.line == span.value.line
+                && p.column == span.value.column
+            {
+                p = p.also(file, span.defined, "value written here");
+            }
+            out.push((ptr, p));
         }
     }
     // One problem per place and message (anyOf branches can repeat the same finding).

@@ -35,8 +35,10 @@ impl Pos {
 /// Where one node of the document is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeSpan {
-    /// The value.
+    /// The value, where it is used (for a value that came through an alias or merge key: the alias).
     pub value: Pos,
+    /// Where the value is written (differs from `value` only for aliased values: the anchored definition).
+    pub defined: Pos,
     /// The mapping key that holds this value, if it is a mapping value.
     pub key: Option<Pos>,
 }
@@ -221,7 +223,9 @@ fn escape(seg: &str) -> String {
 
 fn convert(node: &Spanned<Node>, key: Option<Pos>, ptr: &mut String, doc: &mut Document, secret: bool) -> Value {
     let value_pos = Pos::from_location(&node.referenced);
-    doc.index.insert(ptr.clone(), NodeSpan { value: value_pos, key });
+    let defined_pos =
+        if node.defined == serde_saphyr::Location::UNKNOWN { value_pos } else { Pos::from_location(&node.defined) };
+    doc.index.insert(ptr.clone(), NodeSpan { value: value_pos, defined: defined_pos, key });
     if secret {
         let plain = match &node.value {
             Node::Str(s) => !is_env_ref_only(s),
@@ -229,7 +233,8 @@ fn convert(node: &Spanned<Node>, key: Option<Pos>, ptr: &mut String, doc: &mut D
             Node::Null | Node::Seq(_) | Node::Map(_) => false,
         };
         if plain {
-            doc.secret_ranges.push((value_pos.offset, value_pos.len));
+            // The text to hide is where the value is written, not an alias that refers to it.
+            doc.secret_ranges.push((defined_pos.offset, defined_pos.len));
         }
     }
     match &node.value {
