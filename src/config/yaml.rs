@@ -311,7 +311,8 @@ pub fn heuristic_secret_ranges(text: &str) -> Vec<(usize, usize)> {
             let key = rest[..colon].trim().trim_matches(['"', '\'']);
             let after = &rest[colon + 1..];
             let value = after.trim();
-            if is_secret_key(key) && !value.is_empty() {
+            let plain_key = key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+            if plain_key && is_secret_key(key) && !value.is_empty() {
                 let start = offset + body.len() - after.trim_start().len();
                 if value.starts_with('|') || value.starts_with('>') {
                     block_indent = Some(indent);
@@ -320,9 +321,59 @@ pub fn heuristic_secret_ranges(text: &str) -> Vec<(usize, usize)> {
                 }
             }
         }
+        flow_secrets(body, offset, &mut out);
         offset += line.len();
     }
+    out.sort_unstable();
+    out.dedup();
     out
+}
+
+/// Secret-looking `key: value` pairs inside flow mappings on one line (`{user: u, password: x}`): hide each value
+/// up to the next `,` or `}`.
+fn flow_secrets(body: &str, offset: usize, out: &mut Vec<(usize, usize)>) {
+    let bytes = body.as_bytes();
+    for (i, _) in body.match_indices(':') {
+        // The key: the word before the colon, preceded by `{` or `,` (flow style).
+        let before = &body[..i];
+        let key_start = before.rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '"' || c == '\''));
+        let Some(ks) = key_start else { continue };
+        let opener = before[..=ks].trim_end();
+        if !(opener.ends_with('{') || opener.ends_with(',')) {
+            continue;
+        }
+        let key = before[ks + 1..].trim_matches(['"', '\'']);
+        if !is_secret_key(key) {
+            continue;
+        }
+        let mut start = i + 1;
+        while start < bytes.len() && bytes[start] == b' ' {
+            start += 1;
+        }
+        // Up to the next `,` or `}` outside a `${...}` reference.
+        let mut end = body.len();
+        let mut depth = 0usize;
+        let mut j = start;
+        while j < bytes.len() {
+            match bytes[j] {
+                b'$' if bytes.get(j + 1) == Some(&b'{') => {
+                    depth += 1;
+                    j += 1;
+                }
+                b'}' if depth > 0 => depth -= 1,
+                b',' | b'}' => {
+                    end = j;
+                    break;
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        let value = body[start..end].trim_end();
+        if !value.is_empty() && !is_env_ref_only(value.trim_matches(['"', '\''])) {
+            out.push((offset + start, value.len()));
+        }
+    }
 }
 
 /// A YAML syntax (or structure) error as a diagnostic at its position.
@@ -493,6 +544,9 @@ mod tests {
         let ranges = heuristic_secret_ranges(text);
         let hidden: Vec<&str> = ranges.iter().map(|&(o, l)| &text[o..o + l]).collect();
         assert_eq!(hidden, vec!["hunter2", "KEY1", "KEY2"]);
+        let flow = "t: {host: h, password: hunter2, user: u}\n- {pasword: \"hunter3\"}\n{password: ${env:X}}\n";
+        let hidden: Vec<&str> = heuristic_secret_ranges(flow).iter().map(|&(o, l)| &flow[o..o + l]).collect();
+        assert_eq!(hidden, vec!["hunter2", "\"hunter3\""]);
     }
 
     #[test]
