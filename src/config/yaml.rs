@@ -336,13 +336,14 @@ fn flow_secrets(body: &str, offset: usize, out: &mut Vec<(usize, usize)>) {
     for (i, _) in body.match_indices(':') {
         // The key: the word before the colon, preceded by `{` or `,` (flow style).
         let before = &body[..i];
-        let key_start = before.rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '"' || c == '\''));
-        let Some(ks) = key_start else { continue };
-        let opener = before[..=ks].trim_end();
+        let key_char = |c: char| c.is_alphanumeric() || c == '_' || c == '-' || c == '"' || c == '\'';
+        let Some((ks, ch)) = before.char_indices().rev().find(|&(_, c)| !key_char(c)) else { continue };
+        let key_start = ks + ch.len_utf8();
+        let opener = before[..key_start].trim_end();
         if !(opener.ends_with('{') || opener.ends_with(',')) {
             continue;
         }
-        let key = before[ks + 1..].trim_matches(['"', '\'']);
+        let key = before[key_start..].trim_matches(['"', '\'']);
         if !is_secret_key(key) {
             continue;
         }
