@@ -47,9 +47,10 @@ pub(crate) struct LoadedFile {
 impl LoadedFile {
     /// The span of `pointer` or its nearest ancestor (the file start if none).
     pub fn span(&self, pointer: &str) -> NodeSpan {
-        self.doc
-            .nearest(pointer)
-            .unwrap_or(NodeSpan { value: Pos { offset: 0, len: 0, line: 1, column: 1 }, key: None })
+        self.doc.nearest(pointer).unwrap_or_else(|| {
+            let start = Pos { offset: 0, len: 0, line: 1, column: 1 };
+            NodeSpan { value: start, defined: start, key: None }
+        })
     }
 
     /// Position of the key of `pointer` when it has one, else of its value.
@@ -357,12 +358,21 @@ fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Optio
             ),
             None => format!("`{name}` is larger than the {limit} MiB limit of configuration files"),
         };
-        Problem::error("too_large", msg).with_help("split the configuration into several files in a directory")
+        Problem::error("too_large", msg)
+            .with_help("split the configuration into several files in a directory")
+            .in_file(&FileSource::new(&name, order, "", &[]))
     };
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) => {
-            errors.push(Problem::error("io", format!("cannot read `{name}`: {}", io_reason(&e))));
+            errors.push(
+                Problem::error("io", format!("cannot read `{name}`: {}", io_reason(&e))).in_file(&FileSource::new(
+                    &name,
+                    order,
+                    "",
+                    &[],
+                )),
+            );
             return None;
         }
     };
@@ -375,7 +385,14 @@ fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Optio
     // The size can change between stat and read (or the file is a pipe): never read more than the limit.
     let mut bytes = Vec::new();
     if let Err(e) = (&mut file).take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes) {
-        errors.push(Problem::error("io", format!("cannot read `{name}`: {}", io_reason(&e))));
+        errors.push(
+            Problem::error("io", format!("cannot read `{name}`: {}", io_reason(&e))).in_file(&FileSource::new(
+                &name,
+                order,
+                "",
+                &[],
+            )),
+        );
         return None;
     }
     if bytes.len() as u64 > MAX_FILE_BYTES {

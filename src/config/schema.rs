@@ -13,9 +13,15 @@ use super::model::ConfigFile;
 /// Docker Compose).
 pub const EXTENSION_PREFIX: &str = "x-";
 
-/// The JSON Schema (draft 2020-12) of one configuration file.
+/// Where the schema keeps its definitions (draft 7).
+pub(crate) const DEFS: &str = "definitions";
+
+/// The JSON Schema (draft 7) of one configuration file.
 pub fn json_schema() -> Value {
-    let mut v = schemars::schema_for!(ConfigFile).to_value();
+    // Draft 7: the newest draft that yaml-language-server (VS Code's YAML extension and most editors) fully
+    // supports; the jsonschema crate reads the draft from `$schema`.
+    let generator = schemars::generate::SchemaSettings::draft07().into_generator();
+    let mut v = generator.into_root_schema_for::<ConfigFile>().to_value();
     bound_int64(&mut v);
     if let Value::Object(map) = &mut v {
         // `sources:` with every entry commented out is null: accept it as empty.

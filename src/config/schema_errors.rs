@@ -22,8 +22,16 @@ pub(crate) fn check(value: &Value, doc: &Document, file: &Arc<FileSource>) -> Ve
     }
     for e in flat {
         let pointer = e.instance_path.clone();
-        for p in to_problems(&e, &pointer, doc, file, root_schema) {
-            out.push((p.0, p.1));
+        for (ptr, mut p) in to_problems(&e, &pointer, doc, file, root_schema) {
+            // A value that came through an alias is labelled where it is used; also show where it is written.
+            if let Some(span) = doc.span(&ptr)
+                && span.defined.offset != span.value.offset
+                && p.line == span.value.line
+                && p.column == span.value.column
+            {
+                p = p.also(file, span.defined, "value written here");
+            }
+            out.push((ptr, p));
         }
     }
     // One problem per place and message (anyOf branches can repeat the same finding).
@@ -77,15 +85,17 @@ fn field_places(root: &Value) -> &'static std::collections::HashMap<String, Vec<
     static PLACES: std::sync::OnceLock<std::collections::HashMap<String, Vec<String>>> = std::sync::OnceLock::new();
     PLACES.get_or_init(|| {
         let mut out: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
-        let defs = root.get("$defs");
+        let defs = root.get(super::schema::DEFS);
         fn target<'a>(node: &'a Value, defs: Option<&'a Value>) -> Option<&'a Value> {
-            let by_ref = |r: &str| r.strip_prefix("#/$defs/").and_then(|n| defs.and_then(|d| d.get(n)));
+            let by_ref = |r: &str| r.strip_prefix("#/definitions/").and_then(|n| defs.and_then(|d| d.get(n)));
             if let Some(r) = node.get("$ref").and_then(Value::as_str) {
                 return by_ref(r);
             }
-            for alt in node.get("anyOf").and_then(Value::as_array).into_iter().flatten() {
-                if let Some(r) = alt.get("$ref").and_then(Value::as_str) {
-                    return by_ref(r);
+            for key in ["anyOf", "allOf"] {
+                for alt in node.get(key).and_then(Value::as_array).into_iter().flatten() {
+                    if let Some(r) = alt.get("$ref").and_then(Value::as_str) {
+                        return by_ref(r);
+                    }
                 }
             }
             Some(node)

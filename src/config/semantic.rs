@@ -311,16 +311,22 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
             let sp = p(&format!("table_migrate_rule/{i}/source/source_name"));
             let rs = rule.source.source_name.as_str();
             if !task_sources.contains(rs) {
+                let help = if task_sources.is_empty() {
+                    "DM silently drops rules for sources the task does not have; list the task's sources first"
+                        .to_owned()
+                } else {
+                    format!(
+                        "DM silently drops rules for other sources; use one of: {}",
+                        task_sources.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+                    )
+                };
                 errors.push(
                     Problem::error(
                         "rule_source",
                         format!("rule uses source `{rs}`, which is not one of task `{name}`'s sources"),
                     )
                     .at(file, lf.value_pos(&sp), "not in source_config.source_conf")
-                    .with_help(format!(
-                        "DM silently drops rules for other sources; use one of: {}",
-                        task_sources.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
-                    )),
+                    .with_help(help),
                 );
             }
             for (j, fname) in rule.binlog_filter_rule.iter().flatten().enumerate() {
@@ -505,40 +511,111 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
     }
 }
 
-/// Check a dotted field path (`source_config.incr_migrate_conf.repl_threads`) against the schema of `def`.
+/// One step of a field path: a field name, or a list index / map key in brackets.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    Field(String),
+    Element,
+}
+
+/// Split `source_config.source_conf[0].binlog_name` or `binlog_filter_rule["no-ddl"].ignore_event` into steps
+/// (the path syntax plans print). `None` when malformed.
+fn parse_path(path: &str) -> Option<Vec<Step>> {
+    let mut steps = Vec::new();
+    let mut chars = path.trim().chars().peekable();
+    let mut name = String::new();
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => {
+                if !name.is_empty() {
+                    steps.push(Step::Field(std::mem::take(&mut name)));
+                } else if !matches!(steps.last(), Some(Step::Element)) {
+                    return None;
+                }
+            }
+            '[' => {
+                if !name.is_empty() {
+                    steps.push(Step::Field(std::mem::take(&mut name)));
+                }
+                let mut quote = None;
+                loop {
+                    match (chars.next()?, quote) {
+                        ('"', None) => quote = Some('"'),
+                        ('"', Some(_)) => quote = None,
+                        ('\\', Some(_)) => {
+                            chars.next()?;
+                        }
+                        (']', None) => break,
+                        _ => {}
+                    }
+                }
+                steps.push(Step::Element);
+            }
+            c if c.is_whitespace() => return None,
+            c => name.push(c),
+        }
+    }
+    if !name.is_empty() {
+        steps.push(Step::Field(name));
+    }
+    (!steps.is_empty() && matches!(steps.first(), Some(Step::Field(_)))).then_some(steps)
+}
+
+/// Check a field path against the schema of `def`: every field must exist at its level.
 fn check_field_path(lf: &LoadedFile, pointer: &str, path: &str, def: &str, errors: &mut Vec<Problem>) {
     let schema = super::schema::cached();
-    let defs = schema.get("$defs");
+    let defs = schema.get(super::schema::DEFS);
+    let Some(steps) = parse_path(path) else {
+        errors.push(
+            Problem::error("ignore_changes", format!("`{path}` is not a field path"))
+                .at(&lf.file, lf.value_pos(pointer), "malformed")
+                .with_help("write fields separated by dots, with `[0]` or `[\"name\"]` for list items and map entries, e.g. `source_config.incr_migrate_conf.repl_threads`"),
+        );
+        return;
+    };
     let mut current = defs.and_then(|d| d.get(def));
-    for seg in path.split('.') {
-        let props = current.and_then(|c| c.get("properties")).and_then(|p| p.as_object());
-        let Some(props) = props else { return }; // below a map or list: free-form
-        let Some(next) = props.get(seg) else {
-            let mut pr = Problem::error("ignore_changes", format!("`{path}` is not a field path of this resource")).at(
-                &lf.file,
-                lf.value_pos(pointer),
-                format!("no field `{seg}` here"),
-            );
-            if let Some(s) = did_you_mean(seg, props.keys().map(String::as_str)) {
-                pr = pr.with_help(format!("did you mean `{s}`?"));
-            } else {
-                pr = pr.with_help(format!("fields here: {}", props.keys().cloned().collect::<Vec<_>>().join(", ")));
+    for step in steps {
+        let Some(node) = current.and_then(|c| resolve(c, defs)) else { return };
+        match step {
+            Step::Element => {
+                current = node.get("items").or_else(|| node.get("additionalProperties").filter(|a| a.is_object()));
+                if current.is_none() {
+                    return; // not a list or map in the schema: nothing more to check
+                }
             }
-            errors.push(pr);
-            return;
-        };
-        current = resolve(next, defs);
+            Step::Field(seg) => {
+                let Some(props) = node.get("properties").and_then(|p| p.as_object()) else { return };
+                let Some(next) = props.get(&seg) else {
+                    let mut pr = Problem::error(
+                        "ignore_changes",
+                        format!("`{path}` is not a field path of this resource"),
+                    )
+                    .at(&lf.file, lf.value_pos(pointer), format!("no field `{seg}` here"));
+                    if let Some(s) = did_you_mean(&seg, props.keys().map(String::as_str)) {
+                        pr = pr.with_help(format!("did you mean `{s}`?"));
+                    } else {
+                        pr = pr.with_help(format!(
+                            "fields here: {}",
+                            props.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ));
+                    }
+                    errors.push(pr);
+                    return;
+                };
+                current = Some(next);
+            }
+        }
     }
 }
 
 /// Follow `$ref` and `anyOf: [{$ref}, {type: null}]` to the referenced definition.
 fn resolve<'a>(node: &'a serde_json::Value, defs: Option<&'a serde_json::Value>) -> Option<&'a serde_json::Value> {
-    let by_ref = |r: &str| r.strip_prefix("#/$defs/").and_then(|n| defs.and_then(|d| d.get(n)));
+    let by_ref = |r: &str| r.strip_prefix("#/definitions/").and_then(|n| defs.and_then(|d| d.get(n)));
     if let Some(r) = node.get("$ref").and_then(|r| r.as_str()) {
         return by_ref(r);
     }
-    if let Some(any) = node.get("anyOf").and_then(|a| a.as_array()) {
-        for alt in any {
+    for key in ["anyOf", "allOf"] {
+        for alt in node.get(key).and_then(|a| a.as_array()).into_iter().flatten() {
             if let Some(r) = alt.get("$ref").and_then(|r| r.as_str()) {
                 return by_ref(r);
             }
@@ -550,6 +627,19 @@ fn resolve<'a>(node: &'a serde_json::Value, defs: Option<&'a serde_json::Value>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_paths() {
+        use Step::*;
+        let f = |s: &str| Field(s.to_owned());
+        assert_eq!(parse_path("a.b"), Some(vec![f("a"), f("b")]));
+        assert_eq!(parse_path("a[0].b"), Some(vec![f("a"), Element, f("b")]));
+        assert_eq!(parse_path("m[\"x.y]\"].e"), Some(vec![f("m"), Element, f("e")]));
+        assert_eq!(parse_path("stage"), Some(vec![f("stage")]));
+        for bad in ["", "a..b", "[0]", "a[0", "a b"] {
+            assert_eq!(parse_path(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn value_lists_have_no_duplicates_and_are_lower_case_where_dm_is() {
