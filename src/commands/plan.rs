@@ -19,6 +19,7 @@ pub fn client_options(conn: &ConnArgs) -> ClientOptions {
         key: conn.key.clone(),
         request_timeout: conn.request_timeout,
         insecure_skip_verify: false,
+        retry: Default::default(),
     }
 }
 
