@@ -149,7 +149,11 @@ async fn a_resource_changed_after_the_plan_is_not_clobbered() {
 
 #[tokio::test]
 async fn dms_task_latch_is_retried() {
-    let env = env(Generation::Head).await;
+    let mut env = env(Generation::Head).await;
+    // The client alone retries the latch too: switch that off to see the executor's own retry.
+    let mut o = dm_apply::dm::ClientOptions::new(env.sim.url());
+    o.retry = dm_apply::dm::client::RetryPolicy::none();
+    env.client = dm_apply::dm::DmClient::new(&o).unwrap();
     let t = |batch| config(&[incr_task("orders", &["mysql-a"], "running", batch)]);
     converge(&env, &desired(&t(100)), false).await;
     let p = plan(&env, &desired(&t(200)), false).await;

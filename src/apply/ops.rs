@@ -1,8 +1,10 @@
 //! Running one step against DM-master: the re-read guard, retries, and waiting for asynchronous stage changes.
 //!
 //! Retry rules (semantics §1, §10):
-//! - reads, and mutations that are safe to repeat (PUT, start, stop, enable, disable), are retried on transient
-//!   errors: connection failures, timeouts, 5xx and DM's per-task latch (46024, "in use by other client");
+//! - reads are retried by the client (`dm::client::RetryPolicy`); mutations that are safe to repeat (PUT, start,
+//!   stop, enable, disable) are retried here on any transient error: connection failures, timeouts, 5xx and DM's
+//!   per-task latch (46024, "in use by other client"), which the client alone retries only when the request
+//!   certainly did not happen;
 //! - a create or delete whose answer was lost (`DmError::is_ambiguous`) is settled by re-reading: the resource
 //!   exists (create) or is gone (delete) → it landed; a later "already exists" / "not exists" answer after such a
 //!   lost answer also means our earlier attempt landed.
@@ -79,7 +81,7 @@ impl Ctx {
 pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
     let info = StepInfo::of(&step);
     for g in &step.guards {
-        check_guard(&ctx, &info, g).await?;
+        check_guard(&ctx, g).await?;
     }
     let c = &ctx.client;
     match &step.kind {
@@ -198,7 +200,7 @@ pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
 async fn enable_source(ctx: &Ctx, info: &StepInfo, name: &str, keep_running: &BTreeSet<String>) -> StepResult {
     let c = &ctx.client;
     // Which tasks are on the source right before the enable (the list carries every task's source set).
-    let tasks = ctx.retrying(info, || c.list_tasks(false, None, &[])).await?;
+    let tasks = c.list_tasks(false, None, &[]).await?;
     let on_source: Vec<String> = tasks
         .iter()
         .filter(|t| t.source_config.source_conf.iter().any(|s| s.source_name == name))
@@ -236,16 +238,11 @@ async fn record_state(
     let addr: Address = address.parse().map_err(|e: crate::plan::AddressParseError| Failure::new(e.to_string()))?;
     let _lock = ctx.record_lock.lock().await;
     let c = &ctx.client;
-    let current = ctx
-        .retrying(info, || async {
-            match state::read_state(c).await {
-                Ok(r) => Ok(Ok(r)),
-                Err(state::StateError::Dm(e)) => Err(e),
-                Err(e) => Ok(Err(e)),
-            }
-        })
-        .await?
-        .map_err(|e| Failure::new(e.to_string()))?;
+    // Reads are retried by the client itself.
+    let current = state::read_state(c).await.map_err(|e| match e {
+        state::StateError::Dm(e) => Failure::from(&e),
+        e => Failure::new(e.to_string()),
+    })?;
     let exists = current.is_some();
     let mut record = match current {
         Some(r) => r,
@@ -331,7 +328,7 @@ where
         if err.is_ambiguous() {
             maybe_landed = true;
             ctx.progress(info, format!("answer lost ({err}); re-reading to find out whether it happened"));
-            let present = ctx.retrying(info, &mut exists).await.map_err(|e| {
+            let present = exists().await.map_err(|e| {
                 Failure::new(format!("{err}; and re-reading failed, so it is unknown whether it happened: {e}"))
             })?;
             if present == (op == Op::Create) {
@@ -349,17 +346,18 @@ where
 }
 
 /// Re-read the resource and compare it with what the plan saw.
-async fn check_guard(ctx: &Ctx, info: &StepInfo, g: &Guard) -> Result<(), Failure> {
+async fn check_guard(ctx: &Ctx, g: &Guard) -> Result<(), Failure> {
     let addr = g.kind.address(&g.name);
-    let c = &ctx.client;
     let current: Option<Option<String>> = match g.kind {
         ResourceKind::Source => ctx
-            .retrying(info, || c.get_source(&g.name, false))
+            .client
+            .get_source(&g.name, false)
             .await
             .map_err(|e| Failure::from(&e))?
             .map(|s| ctx.digests.as_ref().map(|d| d.source(&s))),
         ResourceKind::Task => ctx
-            .retrying(info, || c.get_task(&g.name, false))
+            .client
+            .get_task(&g.name, false)
             .await
             .map_err(|e| Failure::from(&e))?
             .map(|t| ctx.digests.as_ref().map(|d| d.task(&t))),

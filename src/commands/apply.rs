@@ -88,9 +88,10 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
     print!("\n{}", report.render_text());
     let _ = std::io::stdout().flush();
     if !report.success() {
-        if report.steps.iter().any(|s| !s.outcome.is_done()) {
-            ui.info("Run `dm-apply plan` to see what is left; running apply again finishes the job.");
-        }
+        ui.info(
+            "Run `dm-apply plan` to see what is left. Once the cause of the failures is fixed, run apply again: it \
+             carries on from the state DM is in now.",
+        );
         return Ok(EXIT_ERROR);
     }
 
@@ -129,7 +130,12 @@ async fn confirm() -> miette::Result<bool> {
     .await
     .into_diagnostic()?
     .into_diagnostic()?;
-    Ok(line.trim() == "yes")
+    Ok(approved(&line))
+}
+
+/// Only `yes` approves (Terraform's rule): not `y`, not `YES`.
+fn approved(answer: &str) -> bool {
+    answer.trim() == "yes"
 }
 
 /// Run the plan with the reporter on stderr and Ctrl-C wired to cancellation.
@@ -200,4 +206,18 @@ async fn load_saved(
         crate::render::text::summary_line(&plan)
     ));
     Ok((plan, desired, opts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_yes_approves() {
+        assert!(approved("yes\n"));
+        assert!(approved("  yes  "));
+        for no in ["y", "YES", "Yes", "no", "", "yes please"] {
+            assert!(!approved(no), "{no:?}");
+        }
+    }
 }
