@@ -146,3 +146,48 @@ async fn saved_plans_apply_exactly_and_stale_ones_are_refused() {
     let o = run(args(&["plan", "-f", "examples", "--detailed-exitcode", "--addr", &url])).await;
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_scheduling_lets_steps_in_flight_finish_and_reports() {
+    use std::io::BufRead;
+    let sim = sim(Generation::Head).await;
+    // Slow answers, one step at a time: there is time to interrupt between steps.
+    sim.control().set_latency(std::time::Duration::from_millis(100));
+    let url = sim.url();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = bin()
+            .args(["apply", "-f", "examples", "--auto-approve", "--parallelism", "1", "--addr", &url])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stderr = child.stderr.take().expect("stderr");
+        let pid = child.id().to_string();
+        let mut err_lines = vec![];
+        let mut sent = false;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let line = line.unwrap_or_default();
+            // After the first step finished, press Ctrl-C.
+            if !sent && line.contains(": done after") {
+                Command::new("kill").args(["-INT", &pid]).status().expect("kill");
+                sent = true;
+            }
+            err_lines.push(line);
+        }
+        let o = child.wait_with_output().expect("wait");
+        (o, err_lines.join("\n"))
+    })
+    .await
+    .unwrap();
+    let (o, err) = out;
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{err}");
+    assert!(err.contains("Interrupted: no new step will start"), "{err}");
+    assert!(stdout.contains("Apply interrupted: 0 of "), "{stdout}");
+    assert!(stdout.contains("not started "), "{stdout}");
+    // Every step the report lists as done really happened, and nothing else did.
+    let done = stdout.lines().filter(|l| l.trim_start().starts_with("done ")).count();
+    let mutating = sim.control().request_log().iter().filter(|r| r.mutating).count();
+    assert!(done >= 1 && done < 20, "{stdout}");
+    assert_eq!(mutating, done, "every done step is one request here (creates): {stdout}");
+}

@@ -143,11 +143,13 @@ async fn execute(plan: &Plan, client: &DmClient, opts: &ApplyOptions, ui: &Ui) -
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let reporter = tokio::spawn(apply::reporter::run(rx, *ui));
     let cancel = opts.cancel.clone();
+    // The handler is registered before the first step starts (a Ctrl-C from then on is never lost).
+    let mut interrupts = Interrupts::register()?;
     let signals = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if interrupts.next().await {
             cancel.cancel();
             // A second Ctrl-C exits at once (steps in flight may then be left unreported).
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupts.next().await {
                 eprintln!("\nInterrupted twice: exiting without waiting for the steps in flight.");
                 std::process::exit(130);
             }
@@ -157,6 +159,36 @@ async fn execute(plan: &Plan, client: &DmClient, opts: &ApplyOptions, ui: &Ui) -
     let _ = reporter.await;
     signals.abort();
     Ok(report?)
+}
+
+/// Ctrl-C (SIGINT), registered when created.
+struct Interrupts {
+    #[cfg(unix)]
+    inner: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    fn register() -> miette::Result<Self> {
+        #[cfg(unix)]
+        {
+            let inner = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).into_diagnostic()?;
+            Ok(Interrupts { inner })
+        }
+        #[cfg(not(unix))]
+        Ok(Interrupts {})
+    }
+
+    /// The next interrupt; false when no more can come.
+    async fn next(&mut self) -> bool {
+        #[cfg(unix)]
+        {
+            self.inner.recv().await.is_some()
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.is_ok()
+        }
+    }
 }
 
 /// Plan again after applying: "apply, then plan shows no changes" is the promise. A remaining difference means a
