@@ -191,3 +191,32 @@ async fn ctrl_c_stops_scheduling_lets_steps_in_flight_finish_and_reports() {
     assert!(done >= 1 && done < 20, "{stdout}");
     assert_eq!(mutating, done, "every done step is one request here (creates): {stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_limits_the_apply_to_a_resource_and_what_it_needs() {
+    let sim = sim(Generation::V85).await;
+    let url = sim.url();
+    let o = run(args(&[
+        "apply",
+        "-f",
+        "examples",
+        "--target",
+        "task.orders-incremental",
+        "--auto-approve",
+        "--addr",
+        &url,
+    ]))
+    .await;
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(out.contains("Apply complete! Resources: 2 added, 0 changed, 0 destroyed."), "{out}");
+    assert!(err.contains("targeting is in effect"), "{err}");
+    let created: Vec<String> = sim
+        .control()
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "POST" && (r.path == "/api/v1/sources" || r.path == "/api/v1/tasks"))
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(created, ["/api/v1/sources", "/api/v1/tasks"]);
+}
