@@ -837,6 +837,50 @@ mod tests {
     }
 
     #[test]
+    fn a_task_moving_away_from_a_source_being_enabled_is_stopped_after_the_enable() {
+        // Found by the property test: /enable starts the old task, so its delete must come after a stop that
+        // follows the enable, although the new task no longer uses that source.
+        let mut s = change(Address::source("a"), ConfigAction::NoOp);
+        s.runtime = vec![RuntimeAction::Enable];
+        s.observed = Some(Observed::Source { enable: false });
+        let mut t = change(Address::task("t"), ConfigAction::Replace);
+        t.impact = Impact::Replace { restarts_migration: false, keep_meta: false };
+        t.observed = Some(Observed::Task {
+            subtasks: Some(vec![ObservedSubtask {
+                source_name: "a".into(),
+                stage: Stage::Stopped,
+                unit: "Sync".into(),
+                error_msg: None,
+            }]),
+        });
+        t.before = Some(serde_json::json!({"source_config": {"source_conf": {"a": {}}}}));
+        t.depends_on = vec![Address::source("b")];
+        let g = compile(&plan(vec![s, t]), &CompileOptions::default()).unwrap();
+        assert!(before(&g, "source.a: enable source", "task.t: stop task"));
+        assert!(before(&g, "task.t: wait until Paused", "task.t: delete task"));
+    }
+
+    #[test]
+    fn a_source_put_waits_for_the_stops_of_its_changed_tasks() {
+        // The planner did not list the task as running (e.g. a Finished full task), but it may block the PUT.
+        let mut s = change(Address::source("a"), ConfigAction::Update);
+        s.observed = Some(Observed::Source { enable: true });
+        let mut t = change(Address::task("t"), ConfigAction::Delete);
+        t.observed = Some(Observed::Task {
+            subtasks: Some(vec![ObservedSubtask {
+                source_name: "a".into(),
+                stage: Stage::Finished,
+                unit: "Load".into(),
+                error_msg: None,
+            }]),
+        });
+        t.depends_on = vec![Address::source("a")];
+        let g = compile(&plan(vec![s, t]), &CompileOptions::default()).unwrap();
+        assert!(before(&g, "task.t: wait until Paused", "source.a: update source"));
+        assert!(before(&g, "task.t: wait until Paused", "task.t: delete task"));
+    }
+
+    #[test]
     fn enable_keeps_only_tasks_that_should_run() {
         let mut s = change(Address::source("a"), ConfigAction::NoOp);
         s.runtime = vec![RuntimeAction::Enable];
