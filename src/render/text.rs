@@ -107,6 +107,11 @@ fn attributes(out: &mut String, c: &ResourceChange, st: Style) {
             let (sym, v) = if c.action == ConfigAction::Create { ("+", &c.after) } else { ("-", &c.before) };
             if let Some(v) = v {
                 for (path, leaf) in normalize::flatten(v) {
+                    // Absent optional blocks and empty top-level sets say nothing to a reader.
+                    let top_level_empty = leaf.as_object().is_some_and(|m| m.is_empty()) && !path.contains(['.', '[']);
+                    if leaf.is_null() || top_level_empty {
+                        continue;
+                    }
                     let _ = writeln!(
                         out,
                         "{pad}{} {path} = {}",
