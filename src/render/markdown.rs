@@ -79,7 +79,9 @@ fn diffify(line: &str) -> String {
                 "-/+" | "~" => "!",
                 other => other,
             };
-            return format!("{col0}{}{}", " ".repeat(indent.saturating_sub(col0.len()) + 1), trimmed);
+            // Keep the column layout: the symbol moves to column 0, its old place becomes blank.
+            let rest = &trimmed[sym.len()..];
+            return format!("{col0}{}{rest}", " ".repeat((indent + sym.len()).saturating_sub(col0.len())));
         }
     }
     line.to_string()
@@ -91,7 +93,17 @@ pub fn render(plan: &Plan) -> String {
     let last = if plan.has_changes() { text::summary_line(plan) } else { text::NO_CHANGES.to_string() };
     let tail = format!("**{last}**\n");
     let body = text::render(plan, false);
-    let lines: Vec<String> = body.lines().map(diffify).collect();
+    // The legend keeps its symbols; resource blocks get GitHub diff colouring.
+    let mut in_blocks = false;
+    let lines: Vec<String> = body
+        .lines()
+        .map(|l| {
+            if l.starts_with("dm-apply will perform") {
+                in_blocks = true;
+            }
+            if in_blocks { diffify(l) } else { l.to_string() }
+        })
+        .collect();
     // A fence longer than any backtick run in the content (values may hold backticks).
     let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
