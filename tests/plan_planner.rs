@@ -348,8 +348,7 @@ fn target_limits_to_resource_and_its_sources() {
 
 #[test]
 fn ignore_changes_removes_fields() {
-    let yaml = BASE.replace("incr_migrate_conf: {repl_threads: 8}", "incr_migrate_conf: {repl_threads: 8}")
-        + "    lifecycle: {ignore_changes: [source_config.incr_migrate_conf.repl_threads]}\n";
+    let yaml = BASE.to_string() + "    lifecycle: {ignore_changes: [source_config.incr_migrate_conf.repl_threads]}\n";
     let d = desired(&yaml);
     let live = live_after_apply(&d, &head(), 0);
     let d2 = desired(&yaml.replace("repl_threads: 8}", "repl_threads: 99}"));

@@ -126,6 +126,11 @@ fn ignored(lifecycle: &Lifecycle, path: &str) -> bool {
 
 /// Attribute diff of two comparable values (paths in `after`'s order, then removed ones).
 fn diff(before: &Value, after: &Value, lifecycle: &Lifecycle) -> (Vec<AttributeChange>, usize) {
+    // Fast path for the common case (nothing changed): no flattening. The unchanged count is then unknown (0);
+    // renderers show it only for resources with changed attributes.
+    if lifecycle.ignore_changes.is_empty() && before == after {
+        return (vec![], 0);
+    }
     let b: Vec<(String, Value)> = normalize::flatten(before);
     let a: Vec<(String, Value)> = normalize::flatten(after);
     let bmap: BTreeMap<&str, &Value> = b.iter().map(|(k, v)| (k.as_str(), v)).collect();
@@ -271,12 +276,12 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 problems.push(PlanProblem::UnknownTarget(t.clone()));
             }
             s.insert(t.clone());
-            if t.kind == Kind::Task {
-                if let Some((spec, _)) = desired.tasks.get(&t.name) {
-                    for sc in &spec.source_config.source_conf {
-                        if desired.sources.contains_key(&sc.source_name) {
-                            s.insert(Address::source(&sc.source_name));
-                        }
+            if t.kind == Kind::Task
+                && let Some((spec, _)) = desired.tasks.get(&t.name)
+            {
+                for sc in &spec.source_config.source_conf {
+                    if desired.sources.contains_key(&sc.source_name) {
+                        s.insert(Address::source(&sc.source_name));
                     }
                 }
             }
@@ -440,8 +445,9 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             attributes: vec![],
             unchanged_attributes: 0,
             before: None,
-            after: Some(with_sensitive(after.clone(), &secret_keys)),
-            desired: Some(DesiredPayload::Task(wire.clone())),
+            // Filled in only for resources with something to do (keeps large unchanged plans cheap).
+            after: None,
+            desired: None,
             send_password: false,
             live_digest: None,
             observed: None,
@@ -453,6 +459,8 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         let Some(lt) = live.tasks.get(name) else {
             change.action = ConfigAction::Create;
             change.impact = Impact::Create;
+            change.after = Some(with_sensitive(after, &secret_keys));
+            change.desired = Some(DesiredPayload::Task(wire));
             change.reasons.push(format!(
                 "declared in the configuration but absent from DM{}",
                 if spec.stage == DesiredStage::Running { "; started after creation" } else { "; left stopped" }
@@ -467,8 +475,11 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 attrs.push(sensitive_attr(path));
             }
         }
-        if let Some(r) = &live.state {
-            if r.is_tracked(&address) && !ignored(&spec.lifecycle, "source_config.full_migrate_conf") {
+        if let Some(r) = &live.state
+            && r.is_tracked(&address)
+            && !ignored(&spec.lifecycle, "source_config.full_migrate_conf")
+        {
+            {
                 let new = change.fingerprints.get(FP_WRITE_ONLY).map(String::as_str);
                 if r.get(&address, FP_WRITE_ONLY) != new {
                     attrs.push(AttributeChange {
@@ -511,7 +522,6 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         if !forcing.is_empty() {
             reasons.push(format!("forces replacement: DM refuses to update {} in place", forcing.join(", ")));
         }
-        let observed = observed_task(lt);
         let mut action = if attrs.is_empty() {
             ConfigAction::NoOp
         } else if attrs.iter().any(|a| a.forces_replacement) {
@@ -567,8 +577,11 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         };
         change.send_password = action != ConfigAction::NoOp;
         // Stage drift (only when the configuration is unchanged: update/replace converge the stage anyway).
-        if action == ConfigAction::NoOp && !ignored(&spec.lifecycle, "stage") {
-            if let Some(st) = &lt.status {
+        if action == ConfigAction::NoOp
+            && !ignored(&spec.lifecycle, "stage")
+            && let Some(st) = &lt.status
+        {
+            {
                 match spec.stage {
                     DesiredStage::Running => {
                         let idle: Vec<&crate::dm::types::SubTaskStatus> =
@@ -603,15 +616,18 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 }
             }
         }
+        if change.is_noop() {
+            continue;
+        }
         change.reasons = reasons;
         change.attributes = attrs;
         change.unchanged_attributes = unchanged;
         change.before = Some(with_sensitive(before, &secret_keys));
         change.live_digest = Some(task_digest(&lt.task, version));
-        change.observed = Some(observed);
-        if !change.is_noop() {
-            changes.push(change);
-        }
+        change.observed = Some(observed_task(lt));
+        change.after = Some(with_sensitive(after, &secret_keys));
+        change.desired = Some(DesiredPayload::Task(wire));
+        changes.push(change);
     }
 
     // ------------------------------------------------------------------------------------------------ undeclared
@@ -621,7 +637,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             continue;
         }
         let address = Address::task(name);
-        if !in_scope(&address) && !(scope.is_none()) {
+        if scope.is_some() && !in_scope(&address) {
             continue;
         }
         if opts.prune {
@@ -663,7 +679,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             continue;
         }
         let address = Address::source(name);
-        if !in_scope(&address) && !(scope.is_none()) {
+        if scope.is_some() && !in_scope(&address) {
             continue;
         }
         if opts.prune {
