@@ -126,10 +126,10 @@ fn ignored(lifecycle: &Lifecycle, path: &str) -> bool {
 
 /// Attribute diff of two comparable values (paths in `after`'s order, then removed ones).
 fn diff(before: &Value, after: &Value, lifecycle: &Lifecycle) -> (Vec<AttributeChange>, usize) {
-    // Fast path for the common case (nothing changed): no flattening. The unchanged count is then unknown (0);
-    // renderers show it only for resources with changed attributes.
+    // Fast path for the common case (nothing changed): no flattening. The unchanged count is then `usize::MAX`
+    // ("everything"), resolved by `unchanged_count` only for resources that end up in the plan.
     if lifecycle.ignore_changes.is_empty() && before == after {
-        return (vec![], 0);
+        return (vec![], usize::MAX);
     }
     let b: Vec<(String, Value)> = normalize::flatten(before);
     let a: Vec<(String, Value)> = normalize::flatten(after);
@@ -164,6 +164,11 @@ fn diff(before: &Value, after: &Value, lifecycle: &Lifecycle) -> (Vec<AttributeC
         }
     }
     (changes, unchanged)
+}
+
+/// Resolve the unchanged count of the fast path.
+fn unchanged_count(n: usize, after: &Value) -> usize {
+    if n == usize::MAX { normalize::flatten(after).len() } else { n }
 }
 
 fn sensitive_attr(path: &str) -> AttributeChange {
@@ -380,7 +385,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             }
         }
         change.send_password = attrs.iter().any(|a| a.path == FP_PASSWORD) && wire.password.is_some();
-        change.unchanged_attributes = unchanged;
+        change.unchanged_attributes = unchanged_count(unchanged, &after);
         change.before = Some(with_sensitive(before, &masked_keys));
         change.live_digest = Some(source_digest(l));
         change.observed = Some(Observed::Source { enable: l.enable });
@@ -621,7 +626,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         }
         change.reasons = reasons;
         change.attributes = attrs;
-        change.unchanged_attributes = unchanged;
+        change.unchanged_attributes = unchanged_count(unchanged, &after);
         change.before = Some(with_sensitive(before, &secret_keys));
         change.live_digest = Some(task_digest(&lt.task, version));
         change.observed = Some(observed_task(lt));
