@@ -235,3 +235,44 @@ tasks:
         sim.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_refused_plan_is_shown_and_exits_1_and_plain_exit_is_0() {
+    let (sim, client) = start(Generation::V85).await;
+    let yaml = r#"
+sources:
+  - {source_name: s1, host: h1, port: 3306, user: u, password: pw}
+tasks:
+  - name: t1
+    task_mode: all
+    target_config: {host: tidb, port: 4000, user: root, password: tpw}
+    source_config: {source_conf: [{source_name: s1}]}
+    lifecycle: {prevent_destroy: true}
+"#;
+    let d = desired_from_yaml("dm.yaml", yaml).unwrap();
+    apply_by_hand(&client, &d).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("dm.yaml");
+    std::fs::write(&cfg, yaml.replace("task_mode: all", "task_mode: full")).unwrap();
+    let f = cfg.display().to_string();
+    let (code, out, err) = run(s(&["plan", "-f", &f, "--addr", &sim.url(), "--allow-restart"])).await;
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("task.t1 must be replaced"), "{out}");
+    assert!(err.contains("prevent_destroy") && err.contains("task.t1") && err.contains("dm.yaml:"), "{err}");
+    // Without --allow-restart the restart guard is reported too, with how to allow it.
+    let (code, _, err) = run(s(&["plan", "-f", &f, "--addr", &sim.url()])).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("--allow-restart"), "{err}");
+    // A plain change: exit 0 without --detailed-exitcode, 2 with it.
+    std::fs::write(&cfg, yaml.replace("host: h1", "host: h1-new")).unwrap();
+    let (code, out, _) = run(s(&["plan", "-f", &f, "--addr", &sim.url()])).await;
+    assert_eq!(code, 0);
+    assert!(out.ends_with("Plan: 0 to add, 1 to change, 0 to destroy.\n"), "{out}");
+    let (code, _, _) = run(s(&["plan", "-f", &f, "--addr", &sim.url(), "--detailed-exitcode"])).await;
+    assert_eq!(code, 2);
+    // Bad target address: a user error.
+    let (code, _, err) = run(s(&["plan", "-f", &f, "--addr", &sim.url(), "--target", "nope"])).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("source.NAME"), "{err}");
+    sim.shutdown().await;
+}

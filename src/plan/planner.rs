@@ -589,6 +589,21 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             {
                 match spec.stage {
                     DesiredStage::Running => {
+                        // Transitional or unreadable stages (unbound source, worker down): nothing safe to do.
+                        for sub in st.iter().filter(|x| matches!(x.stage, Stage::Empty | Stage::Unknown(_))) {
+                            let err = sub
+                                .error_msg
+                                .as_deref()
+                                .filter(|m| !m.trim().is_empty())
+                                .map(|m| format!(" (DM error: {})", first_line(m)))
+                                .unwrap_or_default();
+                            let shown =
+                                if sub.stage == Stage::Empty { "unknown".to_string() } else { sub.stage.to_string() };
+                            warnings.push(format!(
+                                "{address}: stage on {} is {shown}{err}; no start or stop is planned for it",
+                                sub.source_name
+                            ));
+                        }
                         let idle: Vec<&crate::dm::types::SubTaskStatus> =
                             st.iter().filter(|s| matches!(s.stage, Stage::Paused | Stage::Stopped)).collect();
                         if !idle.is_empty() {
