@@ -90,10 +90,20 @@ pub fn source_to_wire(spec: &SourceSpec, _version: &ServerVersion) -> Source {
     }
 }
 
+/// `full_migrate_conf.security` exists from v9.0.0-beta.1 / v26.3 on (semantics §8); older servers drop it.
+fn supports_full_security(version: &ServerVersion) -> bool {
+    version.semver.is_some_and(|(major, _, _)| major >= 9)
+}
+
 /// Fields of a task that this server version cannot apply (HEAD-only fields on older servers): they are not sent,
 /// and the plan warns about each.
 pub fn unsupported_fields(spec: &TaskSpec, version: &ServerVersion) -> Vec<&'static str> {
     let mut v = vec![];
+    if !supports_full_security(version)
+        && spec.source_config.full_migrate_conf.as_ref().is_some_and(|f| f.security.is_some())
+    {
+        v.push("source_config.full_migrate_conf.security");
+    }
     if version.is_head() {
         return v;
     }
@@ -138,7 +148,7 @@ pub fn task_to_wire(spec: &TaskSpec, version: &ServerVersion) -> Task {
         range_concurrency: f.range_concurrency,
         compress_kv_pairs: f.compress_kv_pairs,
         pd_addr: f.pd_addr,
-        security: f.security.as_ref().map(security_to_wire),
+        security: if supports_full_security(version) { f.security.as_ref().map(security_to_wire) } else { None },
         // v7.6+ applies only this one; older servers ignore it (semantics §4.2 "on_duplicate trap").
         on_duplicate_logical: Some(on_dup.clone()),
         on_duplicate_physical: f.on_duplicate_physical.as_ref().map(enum_str),
@@ -435,7 +445,9 @@ pub fn task_comparable(t: &Task, side: Side, spec: Option<&TaskSpec>, version: &
     if !declared || fspec.is_some_and(|x| x.pd_addr.is_some()) {
         insert_opt(&mut fm, "pd_addr", non_empty(&f.pd_addr).map(|x| json!(x)));
     }
-    insert_opt(&mut fm, "security", f.security.as_ref().map(security_public));
+    if !declared || supports_full_security(version) {
+        insert_opt(&mut fm, "security", f.security.as_ref().map(security_public));
+    }
     sc.insert("full_migrate_conf".into(), Value::Object(fm));
 
     let i = t.source_config.incr_migrate_conf.clone().unwrap_or_default();
@@ -560,7 +572,7 @@ pub fn unsupported_warnings(spec: &TaskSpec, version: &ServerVersion) -> Vec<Str
         .into_iter()
         .map(|f| {
             format!(
-                "task.{}: `{f}` is not supported by DM-master {version} (HEAD only); it is not sent and cannot be applied",
+                "task.{}: `{f}` is not supported by DM-master {version}; it is not sent and cannot be applied",
                 spec.name
             )
         })
@@ -618,6 +630,14 @@ tasks:
         assert!(w.timezone.is_none() && w.target_config.session.is_none());
         assert_eq!(w.source_config.incr_migrate_conf.as_ref().unwrap().safe_mode, None);
         assert_eq!(unsupported_fields(spec, &old()).len(), 3);
+        let mut with_sec = spec.clone();
+        with_sec.source_config.full_migrate_conf = Some(crate::config::FullMigrateConfSpec {
+            security: Some(SecuritySpec { ssl_ca_content: "ca".into(), ..Default::default() }),
+            ..Default::default()
+        });
+        assert!(unsupported_fields(&with_sec, &old()).contains(&"source_config.full_migrate_conf.security"));
+        let w = task_to_wire(&with_sec, &old());
+        assert!(w.source_config.full_migrate_conf.as_ref().unwrap().security.is_none());
         assert!(unsupported_fields(spec, &head()).is_empty());
         let s = source_to_wire(&d.sources["s1"].0, &old());
         assert!(s.enable && !s.enable_gtid);
