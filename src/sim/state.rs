@@ -332,7 +332,7 @@ impl State {
     pub fn list_sources(&mut self, with_status: bool, enable_relay: Option<bool>) -> R {
         let mut names: Vec<String> = self.sources.keys().cloned().collect();
         if let Some(want) = enable_relay {
-            names.retain(|n| !self.relay_workers(n).is_empty() == want);
+            names.retain(|n| self.relay_workers(n).is_empty() != want);
         }
         names.shuffle(&mut self.rng);
         let data: Vec<Value> = names.iter().map(|n| self.source_view(n, with_status)).collect();
