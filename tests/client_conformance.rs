@@ -51,7 +51,10 @@ fn task(name: &str, sources: &[&str]) -> Task {
                 ..Default::default()
             }),
             incr_migrate_conf: Some(IncrMigrateConf { repl_threads: Some(16), repl_batch: Some(100), safe_mode: None }),
-            source_conf: sources.iter().map(|s| TaskSourceConf { source_name: s.to_string(), ..Default::default() }).collect(),
+            source_conf: sources
+                .iter()
+                .map(|s| TaskSourceConf { source_name: s.to_string(), ..Default::default() })
+                .collect(),
         },
         ..Default::default()
     }
@@ -139,7 +142,8 @@ async fn every_client_method_against_dm_apply_addr() {
     );
     run.ok(
         "disable_relay body",
-        c.disable_relay("mysql-02", Some(&DisableRelayRequest { worker_name_list: Some(vec!["worker2".into()]) })).await,
+        c.disable_relay("mysql-02", Some(&DisableRelayRequest { worker_name_list: Some(vec!["worker2".into()]) }))
+            .await,
     );
     run.ok("source_schemas", c.source_schemas("mysql-01").await);
     run.ok("source_tables", c.source_tables("mysql-01", "shop").await);
@@ -186,9 +190,13 @@ async fn every_client_method_against_dm_apply_addr() {
     run.ok("stop_task", c.stop_task("orders", &StopTaskRequest::default()).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut u = t.clone();
-    u.source_config.incr_migrate_conf = Some(IncrMigrateConf { repl_threads: Some(8), repl_batch: Some(200), safe_mode: None });
+    u.source_config.incr_migrate_conf =
+        Some(IncrMigrateConf { repl_threads: Some(8), repl_batch: Some(200), safe_mode: None });
     run.ok("update_task", c.update_task(&u).await);
-    run.ok("convert_task task", c.convert_task(&ConverterTaskRequest { task: Some(t.clone()), task_config_file: None }).await);
+    run.ok(
+        "convert_task task",
+        c.convert_task(&ConverterTaskRequest { task: Some(t.clone()), task_config_file: None }).await,
+    );
 
     let tpl = task("tpl", &["mysql-01"]);
     run.ok("create_template", c.create_template(&tpl).await);
@@ -204,8 +212,11 @@ async fn every_client_method_against_dm_apply_addr() {
     let topo = serde_json::json!({"master_topology_list": [{"name": "master1", "host": "127.0.0.1", "port": 8261}]});
     run.ok(
         "update_cluster_info",
-        c.update_cluster_info(&ClusterInfo { cluster_id: info.map(|i| i.cluster_id).unwrap_or(0), topology: Some(topo) })
-            .await,
+        c.update_cluster_info(&ClusterInfo {
+            cluster_id: info.map(|i| i.cluster_id).unwrap_or(0),
+            topology: Some(topo),
+        })
+        .await,
     );
 
     run.ok("delete_task", c.delete_task("orders", true, true).await);

@@ -1332,3 +1332,50 @@ async fn http_control_api_mirrors_sim_control() {
     assert_eq!(code, 200);
     assert_eq!(c.get_source("a", false).await.unwrap().unwrap().port, 3400);
 }
+
+// =========================================================================================== templates
+
+#[tokio::test]
+async fn template_update_uses_body_name_and_adjusts() {
+    let (sim, c) = start(fast(Generation::Head)).await;
+    let mut t = task("tpl", "all", &["a"]);
+    t.meta_schema = None;
+    // POST is validated (Head injects "dm-meta"); PUT has no requestBody in the spec, so Task.Adjust's "dm_meta".
+    assert_eq!(c.create_template(&t).await.unwrap().meta_schema.as_deref(), Some("dm-meta"));
+    let body = json!(t).to_string();
+    let (code, text) = raw(&sim, "PUT", "/api/v1/tasks/templates/other", Some("application/json"), Some(&body)).await;
+    assert_eq!(code, 200, "{text}");
+    assert_eq!(js(&text)["meta_schema"], json!("dm_meta"));
+    assert_eq!(c.get_template("tpl").await.unwrap().unwrap().meta_schema.as_deref(), Some("dm_meta"));
+    let mut bad = t.clone();
+    bad.target_config.host = "x.unreachable".into();
+    assert_eq!(c.update_template(&bad).await.unwrap_err().code(), Some(10001));
+    assert_eq!(c.update_template(&task("ghost", "all", &["a"])).await.unwrap_err().code(), Some(20051));
+}
+
+#[tokio::test]
+async fn template_import_copies_tasks() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    let (code, text) =
+        raw(&sim, "POST", "/api/v1/tasks/templates/import", Some("application/json"), Some("{\"overwrite\":false}"))
+            .await;
+    assert_eq!(code, 202);
+    assert_eq!(js(&text)["success_task_list"], json!(["t"]));
+    let (_, text) =
+        raw(&sim, "POST", "/api/v1/tasks/templates/import", Some("application/json"), Some("{\"overwrite\":false}"))
+            .await;
+    assert_eq!(js(&text)["failed_task_list"][0]["task_name"], json!("t"));
+    assert!(c.get_template("t").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn v85_put_table_structure_without_sync_flush_is_500() {
+    for (g, want) in [(Generation::V85, 500), (Generation::Head, 200)] {
+        let (sim, c) = with_sources(g, &["a"]).await;
+        c.create_task(&task("t", "all", &["a"])).await.unwrap();
+        let body = r#"{"sql_content":"CREATE TABLE orders (id int)"}"#;
+        let path = "/api/v1/tasks/t/sources/a/schemas/shop/orders";
+        assert_eq!(raw(&sim, "PUT", path, Some("application/json"), Some(body)).await.0, want, "{g:?}");
+    }
+}

@@ -198,7 +198,7 @@ enum Op {
     ListTemplates,
     ImportTemplates,
     GetTemplate(String),
-    UpdateTemplate(String),
+    UpdateTemplate(#[allow(dead_code)] String),
     DeleteTemplate(String),
     ClusterInfo,
     UpdateClusterInfo,
@@ -615,6 +615,16 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
         Op::TaskTables(t, s, d) => st.task_tables(&t, &s, &d),
         Op::GetTable(t, s, d, tb) => st.get_table(&t, &s, &d, &tb),
         Op::PutTable(t, s, d, tb) => match decode::<OperateTableStructureRequest>(body) {
+            // The handler dereferences `sync` and `flush` unchecked: without v8.5.4+'s default injection, a body
+            // lacking them panics and gin.Recovery answers 500 with an empty body.
+            Ok(req) if req.sync.is_none() || req.flush.is_none() => {
+                if st.bound_worker(&s).is_none() {
+                    Err(e::worker_no_start())
+                } else {
+                    drop(st);
+                    return empty(500);
+                }
+            }
             Ok(req) => st.put_table(&t, &s, &d, &tb, req),
             Err(err) => Err(err),
         },
@@ -630,8 +640,9 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
             st.import_templates(overwrite)
         }
         Op::GetTemplate(n) => st.get_template(&n),
-        Op::UpdateTemplate(n) => match decode_req::<Task>(body) {
-            Ok(t) => st.update_template(&n, t),
+        // No requestBody in the spec, so nothing is validated or injected; the handler binds a Task anyway.
+        Op::UpdateTemplate(_) => match decode_req::<Task>(body) {
+            Ok(t) => st.update_template(t),
             Err(err) => Err(err),
         },
         Op::DeleteTemplate(n) => st.delete_template(&n),

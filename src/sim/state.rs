@@ -1174,11 +1174,28 @@ impl State {
 
     // ------------------------------------------------------------------------------------------ templates
 
-    pub fn create_template(&mut self, task: Task) -> R {
-        if self.templates.contains_key(&task.name) {
-            return Err(SimError::new(20050, format!("task template {} already exists", task.name)));
+    /// `Task.Adjust` and the downstream connect that template create/update run (`DMAPICreateTaskTemplate`).
+    fn adjust_template(&self, mut task: Task) -> Result<Value, SimError> {
+        if task.meta_schema.as_deref().is_none_or(str::is_empty) {
+            task.meta_schema = Some("dm_meta".into());
         }
-        let v = serde_json::to_value(&task).unwrap_or(Value::Null);
+        if let Some(tz) = task.timezone.as_deref()
+            && !valid_timezone(tz)
+        {
+            return Err(SimError::new(20008, format!("invalid timezone string: {tz}")));
+        }
+        if catalog::unreachable(&task.target_config.host) {
+            return Err(e::db_driver(&task.target_config.host, task.target_config.port));
+        }
+        task.status_list = None;
+        Ok(serde_json::to_value(&task).unwrap_or(Value::Null))
+    }
+
+    pub fn create_template(&mut self, task: Task) -> R {
+        let v = self.adjust_template(task.clone())?;
+        if self.templates.contains_key(&task.name) {
+            return Err(template_exists(&task.name));
+        }
         self.templates.insert(task.name.clone(), v.clone());
         Ok(Out::Json(201, v))
     }
@@ -1195,13 +1212,13 @@ impl State {
         }
     }
 
-    pub fn update_template(&mut self, name: &str, mut task: Task) -> R {
-        if !self.templates.contains_key(name) {
-            return Err(template_not_exist(name));
+    /// The path name is ignored: the body's `name` is the template written (`DMAPUpdateTaskTemplate`).
+    pub fn update_template(&mut self, task: Task) -> R {
+        let v = self.adjust_template(task.clone())?;
+        if !self.templates.contains_key(&task.name) {
+            return Err(template_not_exist(&task.name));
         }
-        task.name = name.to_string();
-        let v = serde_json::to_value(&task).unwrap_or(Value::Null);
-        self.templates.insert(name.to_string(), v.clone());
+        self.templates.insert(task.name.clone(), v.clone());
         Ok(Out::Json(200, v))
     }
 
