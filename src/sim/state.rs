@@ -340,6 +340,7 @@ impl State {
     }
 
     pub fn get_source(&mut self, name: &str, with_status: bool) -> R {
+        // The only handler answer that is not 400: 404 with an empty body (semantics §1 "Error handling").
         if !self.sources.contains_key(name) {
             return Ok(Out::NotFoundEmpty);
         }
@@ -867,6 +868,7 @@ impl State {
     }
 
     pub fn get_task(&mut self, name: &str, with_status: bool) -> R {
+        // The real server answers 400/46018, not the spec's 404 (semantics §2 GET /tasks/{name}).
         if !self.tasks.contains_key(name) {
             return Err(e::task_not_exist(name));
         }
@@ -1111,6 +1113,7 @@ impl State {
                 catalog::create_table_sql(table)
             }
         };
+        // The spec requires `table_create_sql` by mistake; the server sends `schema_create_sql` (its own property).
         Ok(Out::Json(200, json!({"schema_name": schema, "table_name": table, "schema_create_sql": sql})))
     }
 
