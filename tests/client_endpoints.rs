@@ -102,8 +102,17 @@ async fn transfer_and_relay() {
 }
 
 #[tokio::test]
-async fn tasks_lifecycle() {
-    let (_sim, c) = start(fast(Generation::Head)).await;
+async fn tasks_lifecycle_head() {
+    tasks_lifecycle(Generation::Head).await;
+}
+
+#[tokio::test]
+async fn tasks_lifecycle_v85() {
+    tasks_lifecycle(Generation::V85).await;
+}
+
+async fn tasks_lifecycle(g: Generation) {
+    let (sim, c) = start(fast(g)).await;
     c.create_source(&source("mysql-01"), None).await.unwrap();
     c.create_source(&source("mysql-02"), None).await.unwrap();
     let t = task("orders", "all", &["mysql-01", "mysql-02"]);
@@ -161,7 +170,11 @@ async fn tasks_lifecycle() {
     let got = c.get_task("orders", false).await.unwrap().unwrap();
     assert_eq!(got.source_config.incr_migrate_conf.unwrap().repl_threads, Some(32));
 
-    assert!(c.delete_task("orders", false, true).await.unwrap(), "keep_meta honoured on Head");
+    // keep_meta is sent (and honoured) only where the server supports it.
+    assert_eq!(c.delete_task("orders", false, true).await.unwrap(), g == Generation::Head);
+    let sent_keep =
+        sim.control().request_log().iter().any(|r| r.method == "DELETE" && r.query.contains("keep_meta=true"));
+    assert_eq!(sent_keep, g == Generation::Head);
     assert!(c.get_task("orders", false).await.unwrap().is_none());
 }
 

@@ -195,6 +195,15 @@ async fn head_injects_enable_false_when_omitted() {
 }
 
 #[tokio::test]
+async fn head_source_put_without_enable_disables_it() {
+    let (sim, c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    let b = r#"{"source":{"source_name":"mysql-01","host":"h","port":3306,"user":"u"}}"#;
+    let (code, body) = raw(&sim, "PUT", "/api/v1/sources/mysql-01", Some("application/json"), Some(b)).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(!c.get_source("mysql-01", false).await.unwrap().unwrap().enable);
+}
+
+#[tokio::test]
 async fn v85_requires_enable_property() {
     let (sim, c) = start(fast(Generation::V85)).await;
     let b =
