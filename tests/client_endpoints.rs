@@ -285,3 +285,26 @@ async fn error_shape_connection_reset_is_ambiguous() {
     // The faulted create changed nothing.
     assert!(c.get_source("mysql-01", false).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn client_retries_the_latch_error_against_the_simulator() {
+    let (sim, c0) = start(fast(Generation::Head)).await;
+    c0.create_source(&source("mysql-01"), None).await.unwrap();
+    c0.create_task(&task("t", "incremental", &["mysql-01"])).await.unwrap();
+    let mut o = dm_apply::dm::ClientOptions::new(sim.url());
+    o.retry = dm_apply::dm::RetryPolicy {
+        max_attempts: 10,
+        base_delay: std::time::Duration::from_millis(50),
+        max_delay: std::time::Duration::from_millis(200),
+    };
+    let c = dm_apply::dm::DmClient::new(&o).unwrap();
+    sim.control().set_latency(std::time::Duration::from_millis(150));
+    let (c1, c2) = (c.clone(), c.clone());
+    let a = tokio::spawn(async move { c1.stop_task("t", &StopTaskRequest::default()).await });
+    let b = tokio::spawn(async move { c2.stop_task("t", &StopTaskRequest::default()).await });
+    a.await.unwrap().unwrap();
+    b.await.unwrap().unwrap();
+    let stops: Vec<u16> =
+        sim.control().request_log().iter().filter(|r| r.path == "/api/v1/tasks/t/stop").map(|r| r.status).collect();
+    assert!(stops.contains(&400) && stops.iter().filter(|s| **s == 200).count() == 2, "{stops:?}");
+}
