@@ -17,6 +17,7 @@ use simh::*;
 
 /// A request the typed client would never send: (status, body text).
 async fn raw(sim: &SimServer, method: &str, path: &str, ct: Option<&str>, body: Option<&str>) -> (u16, String) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let mut req = http.request(method.parse().unwrap(), format!("{}{}", sim.url(), path));
     if let Some(ct) = ct {
@@ -1387,4 +1388,14 @@ async fn v85_put_table_structure_without_sync_flush_is_500() {
         let path = "/api/v1/tasks/t/sources/a/schemas/shop/orders";
         assert_eq!(raw(&sim, "PUT", path, Some("application/json"), Some(body)).await.0, want, "{g:?}");
     }
+}
+
+#[tokio::test]
+async fn task_create_without_sources_creates_nothing() {
+    let (_sim, c) = start(fast(Generation::Head)).await;
+    let t = task("empty", "all", &[]);
+    let r = c.create_task(&t).await.unwrap();
+    assert_eq!(r.task.name, "empty");
+    assert!(c.get_task("empty", false).await.unwrap().is_none());
+    assert!(c.list_tasks(false, None, &[]).await.unwrap().is_empty());
 }

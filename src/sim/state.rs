@@ -115,6 +115,9 @@ pub(crate) struct State {
 
 const CHECK_PASSED: &str = "pre-check is passed. ";
 
+/// Keeps `Instant + delay` far from overflow whatever a knob says.
+pub(crate) const MAX_STAGE_DELAY: Duration = Duration::from_secs(24 * 3600);
+
 impl State {
     pub fn new(opts: &SimOptions, listen: &str) -> State {
         let seed = opts.seed.unwrap_or_else(rand::random);
@@ -131,7 +134,7 @@ impl State {
         let cluster_id = rng.random_range(1_000_000_000_000_000u64..9_000_000_000_000_000u64);
         State {
             generation: opts.generation,
-            stage_delay: opts.stage_delay,
+            stage_delay: opts.stage_delay.min(MAX_STAGE_DELAY),
             rng,
             workers,
             sources: BTreeMap::new(),
@@ -156,7 +159,7 @@ impl State {
 
     /// Time a full/all task spends in each of Dump and Load.
     fn phase(&self) -> Duration {
-        (self.stage_delay * 3).max(Duration::from_millis(3))
+        self.stage_delay.saturating_mul(3).max(Duration::from_millis(3))
     }
 
     // ------------------------------------------------------------------------------------------ time
@@ -785,6 +788,11 @@ impl State {
             return Err(e::sources_unbound(&unbound));
         }
         let name = task.name.clone();
+        let echo = serde_json::to_value(&task).unwrap_or(Value::Null);
+        if cfgs.is_empty() {
+            // `AddSubTasks` with no subtask config returns early without error: 201, and nothing is created.
+            return Ok(Out::Json(201, json!({"task": echo, "check_result": CHECK_PASSED})));
+        }
         if let Some(existing) = self.tasks.get(&name)
             && cfgs.keys().all(|s| existing.subtasks.contains_key(s))
         {
@@ -824,7 +832,6 @@ impl State {
             );
         }
         let _ = now;
-        let echo = serde_json::to_value(&task).unwrap_or(Value::Null);
         Ok(Out::Json(201, json!({"task": echo, "check_result": CHECK_PASSED})))
     }
 
@@ -839,13 +846,14 @@ impl State {
     }
 
     fn status_list(&mut self, name: &str) -> Vec<Value> {
+        let phase = self.phase();
         let Some(entry) = self.tasks.get(name) else { return vec![] };
         let mut out: Vec<Value> = entry
             .subtasks
             .values()
             .map(|sub| {
                 let worker = self.bound_worker(&sub.source).map(|w| w.name.clone());
-                project::subtask_status(name, sub, worker.as_deref(), self.generation)
+                project::subtask_status(name, sub, worker.as_deref(), self.generation, phase)
             })
             .collect();
         out.shuffle(&mut self.rng);
