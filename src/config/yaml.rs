@@ -35,8 +35,10 @@ impl Pos {
 /// Where one node of the document is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeSpan {
-    /// The value.
+    /// The value, where it is used (for a value that came through an alias or merge key: the alias).
     pub value: Pos,
+    /// Where the value is written (differs from `value` only for aliased values: the anchored definition).
+    pub defined: Pos,
     /// The mapping key that holds this value, if it is a mapping value.
     pub key: Option<Pos>,
 }
@@ -164,15 +166,19 @@ impl<'de> Visitor<'de> for NodeVisitor {
 
 /// Deepest nesting accepted (a real configuration needs about 8 levels).
 pub const MAX_DEPTH: usize = 48;
+/// Most values (scalars, lists, mappings) per file: about 15,000 sources or 2,000 tasks.
+pub const MAX_NODES: usize = 200_000;
+/// Most anchors, and most aliases, per file.
+pub const MAX_ALIASES: usize = 1_000;
 
 /// Parser options: the duplicate-key policy and budgets that keep hostile input (alias bombs, deep nesting) cheap.
 fn options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_depth: MAX_DEPTH,
-            max_nodes: 200_000,
-            max_aliases: 1_000,
-            max_anchors: 1_000,
+            max_nodes: MAX_NODES,
+            max_aliases: MAX_ALIASES,
+            max_anchors: MAX_ALIASES,
         },
         alias_limits: serde_saphyr::alias_limits! {
             max_total_replayed_events: 100_000,
@@ -217,7 +223,9 @@ fn escape(seg: &str) -> String {
 
 fn convert(node: &Spanned<Node>, key: Option<Pos>, ptr: &mut String, doc: &mut Document, secret: bool) -> Value {
     let value_pos = Pos::from_location(&node.referenced);
-    doc.index.insert(ptr.clone(), NodeSpan { value: value_pos, key });
+    let defined_pos =
+        if node.defined == serde_saphyr::Location::UNKNOWN { value_pos } else { Pos::from_location(&node.defined) };
+    doc.index.insert(ptr.clone(), NodeSpan { value: value_pos, defined: defined_pos, key });
     if secret {
         let plain = match &node.value {
             Node::Str(s) => !is_env_ref_only(s),
@@ -225,7 +233,8 @@ fn convert(node: &Spanned<Node>, key: Option<Pos>, ptr: &mut String, doc: &mut D
             Node::Null | Node::Seq(_) | Node::Map(_) => false,
         };
         if plain {
-            doc.secret_ranges.push((value_pos.offset, value_pos.len));
+            // The text to hide is where the value is written, not an alias that refers to it.
+            doc.secret_ranges.push((defined_pos.offset, defined_pos.len));
         }
     }
     match &node.value {
@@ -233,6 +242,8 @@ fn convert(node: &Spanned<Node>, key: Option<Pos>, ptr: &mut String, doc: &mut D
         Node::Bool(b) => Value::Bool(*b),
         Node::Int(i) => Value::Number((*i).into()),
         Node::UInt(u) => Value::Number((*u).into()),
+        // JSON Schema counts 3306.0 as an integer; make typed deserialization agree.
+        Node::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::Number((*f as i64).into()),
         Node::Float(f) => Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
         Node::Str(s) => Value::String(s.clone()),
         Node::Seq(items) => {
@@ -300,7 +311,8 @@ pub fn heuristic_secret_ranges(text: &str) -> Vec<(usize, usize)> {
             let key = rest[..colon].trim().trim_matches(['"', '\'']);
             let after = &rest[colon + 1..];
             let value = after.trim();
-            if is_secret_key(key) && !value.is_empty() {
+            let plain_key = key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+            if plain_key && is_secret_key(key) && !value.is_empty() {
                 let start = offset + body.len() - after.trim_start().len();
                 if value.starts_with('|') || value.starts_with('>') {
                     block_indent = Some(indent);
@@ -309,9 +321,60 @@ pub fn heuristic_secret_ranges(text: &str) -> Vec<(usize, usize)> {
                 }
             }
         }
+        flow_secrets(body, offset, &mut out);
         offset += line.len();
     }
+    out.sort_unstable();
+    out.dedup();
     out
+}
+
+/// Secret-looking `key: value` pairs inside flow mappings on one line (`{user: u, password: x}`): hide each value
+/// up to the next `,` or `}`.
+fn flow_secrets(body: &str, offset: usize, out: &mut Vec<(usize, usize)>) {
+    let bytes = body.as_bytes();
+    for (i, _) in body.match_indices(':') {
+        // The key: the word before the colon, preceded by `{` or `,` (flow style).
+        let before = &body[..i];
+        let key_char = |c: char| c.is_alphanumeric() || c == '_' || c == '-' || c == '"' || c == '\'';
+        let Some((ks, ch)) = before.char_indices().rev().find(|&(_, c)| !key_char(c)) else { continue };
+        let key_start = ks + ch.len_utf8();
+        let opener = before[..key_start].trim_end();
+        if !(opener.ends_with('{') || opener.ends_with(',')) {
+            continue;
+        }
+        let key = before[key_start..].trim_matches(['"', '\'']);
+        if !is_secret_key(key) {
+            continue;
+        }
+        let mut start = i + 1;
+        while start < bytes.len() && bytes[start] == b' ' {
+            start += 1;
+        }
+        // Up to the next `,` or `}` outside a `${...}` reference.
+        let mut end = body.len();
+        let mut depth = 0usize;
+        let mut j = start;
+        while j < bytes.len() {
+            match bytes[j] {
+                b'$' if bytes.get(j + 1) == Some(&b'{') => {
+                    depth += 1;
+                    j += 1;
+                }
+                b'}' if depth > 0 => depth -= 1,
+                b',' | b'}' => {
+                    end = j;
+                    break;
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        let value = body[start..end].trim_end();
+        if !value.is_empty() && !is_env_ref_only(value.trim_matches(['"', '\''])) {
+            out.push((offset + start, value.len()));
+        }
+    }
 }
 
 /// A YAML syntax (or structure) error as a diagnostic at its position.
@@ -328,23 +391,34 @@ pub fn syntax_problem(
         let depth: String = rest.chars().filter(char::is_ascii_digit).collect();
         message = format!("nesting is too deep ({depth} levels; the limit is {MAX_DEPTH})");
     } else if let Some(rest) = message.strip_prefix("budget breached: ") {
-        message = format!("the file exceeds a safety limit ({rest})");
+        let what = match rest.split_whitespace().next().unwrap_or("") {
+            "Nodes" => format!("more than {MAX_NODES} YAML values"),
+            "Aliases" => format!("more than {MAX_ALIASES} aliases"),
+            "Anchors" => format!("more than {MAX_ALIASES} anchors"),
+            "Events" => "too many YAML events".to_owned(),
+            _ => rest.to_owned(),
+        };
+        message = format!("the file exceeds a safety limit: {what}");
     }
     let lower = message.to_ascii_lowercase();
+    let mut duplicate_key = None;
     let (label, help) = if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
         let key = rest.split(',').next().unwrap_or(rest).trim().to_owned();
         message = format!("duplicate key `{key}`");
+        duplicate_key = Some(key);
         ("defined again here", Some("each key may appear only once in a mapping; remove or merge one of them"))
     } else if lower.contains("found a tab") || lower.contains("tabs") || lower.contains(" tab ") {
         ("tab here", Some("YAML does not allow tabs for indentation; indent with spaces"))
-    } else if lower.contains("budget")
+    } else if lower.contains("limit")
         || lower.contains("alias")
         || lower.contains("recursion")
-        || lower.contains("depth")
+        || lower.contains("nesting")
     {
         (
             "limit reached here",
-            Some("dm-apply limits nesting depth, anchors and aliases to keep loading safe; simplify the file"),
+            Some(
+                "dm-apply limits the size, nesting depth, number of values, anchors and aliases of a file to keep loading safe; simplify or split the file",
+            ),
         )
     } else {
         ("here", None)
@@ -358,7 +432,12 @@ pub fn syntax_problem(
             }
             pos.offset = pos.offset.min(text.len());
             pos.len = pos.len.min(text.len() - pos.offset);
-            let p = problem.at(file, pos, label);
+            let mut p = problem.at(file, pos, label);
+            if let Some(key) = duplicate_key.as_deref()
+                && let Some(first) = earlier_key(text, pos.line, pos.column, key)
+            {
+                p = p.also(file, first, "first defined here");
+            }
             match help {
                 Some(h) => p.with_help(h),
                 None => p,
@@ -366,6 +445,46 @@ pub fn syntax_problem(
         }
         _ => problem.in_file(file),
     }
+}
+
+/// The earlier `key:` of the same block mapping as the duplicate at `line`:`column` (block style only: scan up
+/// through lines indented at least as deep, stop at the mapping's parent).
+fn earlier_key(text: &str, line: usize, column: usize, key: &str) -> Option<Pos> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let indent = column.checked_sub(1)?;
+    let mut offset: usize = lines.iter().take(line.checked_sub(1)?).map(|l| l.len()).sum();
+    for i in (0..line.checked_sub(1)?).rev() {
+        let l = lines.get(i)?;
+        offset -= l.len();
+        let body = l.trim_end_matches(['\n', '\r']);
+        if body.trim().is_empty() || body.trim_start().starts_with('#') {
+            continue;
+        }
+        let this_indent = body.len() - body.trim_start_matches(' ').len();
+        // A list item `- key:` puts the key two columns after the dash.
+        let (this_indent, rest) = match body.trim_start_matches(' ').strip_prefix("- ") {
+            Some(after) => (this_indent + 2 + (after.len() - after.trim_start().len()), after.trim_start()),
+            None => (this_indent, body.trim_start_matches(' ')),
+        };
+        if this_indent < indent {
+            return None;
+        }
+        if this_indent == indent {
+            let k = rest.split(':').next().unwrap_or("").trim().trim_matches(['"', '\'']);
+            if k == key && rest.contains(':') {
+                return Some(Pos {
+                    offset: offset + this_indent,
+                    len: key.len(),
+                    line: i + 1,
+                    column: this_indent + 1,
+                });
+            }
+            if body.trim_start_matches(' ').starts_with("- ") {
+                return None; // the start of this list item's mapping
+            }
+        }
+    }
+    None
 }
 
 /// The error's own text without the location suffix or snippet that serde-saphyr would add.
@@ -426,6 +545,23 @@ mod tests {
         let ranges = heuristic_secret_ranges(text);
         let hidden: Vec<&str> = ranges.iter().map(|&(o, l)| &text[o..o + l]).collect();
         assert_eq!(hidden, vec!["hunter2", "KEY1", "KEY2"]);
+        let flow = "t: {host: h, password: hunter2, user: u}\n- {pasword: \"hunter3\"}\n{password: ${env:X}}\n";
+        let hidden: Vec<&str> = heuristic_secret_ranges(flow).iter().map(|&(o, l)| &flow[o..o + l]).collect();
+        assert_eq!(hidden, vec!["hunter2", "\"hunter3\""]);
+    }
+
+    #[test]
+    fn earlier_duplicate_key() {
+        let text =
+            "sources:\n  - source_name: a\n    host: x\n    port: 1\n    host: y\n  - source_name: b\n    host: z\n";
+        let first = earlier_key(text, 5, 5, "host").unwrap();
+        assert_eq!((first.line, first.column), (3, 5));
+        assert_eq!(&text[first.offset..first.offset + first.len], "host");
+        assert!(earlier_key(text, 7, 5, "host").is_none(), "another list item's mapping");
+        let corpus = "sources:\n  - source_name: mysql-01\n    host: db-a.internal\n    port: 3306\n    host: db-b.internal\n    user: dm\n";
+        assert_eq!(earlier_key(corpus, 5, 5, "host").map(|p| p.line), Some(3));
+        let first = earlier_key("a: 1\nb: 2\na: 3\n", 3, 1, "a").unwrap();
+        assert_eq!((first.line, first.column), (1, 1));
     }
 
     #[test]
