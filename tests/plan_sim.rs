@@ -276,3 +276,31 @@ tasks:
     assert!(err.contains("source.NAME"), "{err}");
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_fetch_uses_a_constant_number_of_requests() {
+    let mut counts = vec![];
+    for n in [1usize, 6] {
+        let (sim, client) = start(Generation::Head).await;
+        let mut yaml =
+            String::from("sources:\n  - {source_name: s1, host: h1, port: 3306, user: u, password: pw}\ntasks:\n");
+        for i in 0..n {
+            yaml.push_str(&format!(
+                "  - name: t{i}\n    task_mode: incremental\n    target_config: {{host: tidb, port: 4000, user: root, password: tpw}}\n    source_config:\n      source_conf: [{{source_name: s1, binlog_name: mysql-bin.000001, binlog_pos: 4}}]\n"
+            ));
+        }
+        let d = desired_from_yaml("dm.yaml", &yaml).unwrap();
+        apply_by_hand(&client, &d).await;
+        // A fresh client, so the version is read once more like a new process would.
+        let fresh = dm_apply::dm::DmClient::new(&dm_apply::dm::ClientOptions::new(sim.url())).unwrap();
+        sim.control().clear_log();
+        let l = live::fetch(&fresh).await.unwrap();
+        assert_eq!(l.tasks.len(), n);
+        let log = sim.control().request_log();
+        assert!(log.iter().all(|r| r.method == "GET"), "{log:?}");
+        counts.push(log.len());
+        sim.shutdown().await;
+    }
+    assert_eq!(counts[0], counts[1], "requests do not grow with the number of tasks");
+    assert!(counts[0] <= 5, "{counts:?}");
+}
