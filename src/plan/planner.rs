@@ -431,6 +431,12 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             d
         };
         for d in &depends_on {
+            if spec.stage == DesiredStage::Running && desired.sources.get(&d.name).is_some_and(|(s, _)| !s.enable) {
+                warnings.push(format!(
+                    "{address} should run but its source {} is declared with `enable: false`: DM cannot start a task on a disabled source (38058)",
+                    d.name
+                ));
+            }
             if !desired.sources.contains_key(&d.name) && !live.sources.contains_key(&d.name) {
                 warnings.push(format!(
                     "{address} uses source {} which is neither declared nor present in DM: creating or updating \
