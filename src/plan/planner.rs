@@ -445,7 +445,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 ));
             }
         }
-        let after = normalize::task_comparable(&wire, Side::Desired, Some(spec), version);
+        let after_c = normalize::task_cmp(&wire, Side::Desired, Some(spec), version);
         let secret_keys = ["target_config.password"];
         let mut change = ResourceChange {
             address: address.clone(),
@@ -470,7 +470,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         let Some(lt) = live.tasks.get(name) else {
             change.action = ConfigAction::Create;
             change.impact = Impact::Create;
-            change.after = Some(with_sensitive(after, &secret_keys));
+            change.after = Some(with_sensitive(after_c.to_value(), &secret_keys));
             change.desired = Some(DesiredPayload::Task(wire));
             change.reasons.push(format!(
                 "declared in the configuration but absent from DM{}",
@@ -479,8 +479,13 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             changes.push(change);
             continue;
         };
-        let before = normalize::task_comparable(&lt.task, Side::Live, Some(spec), version);
-        let (mut attrs, unchanged) = diff(&before, &after, &spec.lifecycle);
+        let before_c = normalize::task_cmp(&lt.task, Side::Live, Some(spec), version);
+        // Typed comparison first: the JSON forms are built only for tasks that differ.
+        let fast_equal = spec.lifecycle.ignore_changes.is_empty() && before_c == after_c;
+        let (before, after) =
+            if fast_equal { (Value::Null, Value::Null) } else { (before_c.to_value(), after_c.to_value()) };
+        let (mut attrs, unchanged) =
+            if fast_equal { (vec![], usize::MAX) } else { diff(&before, &after, &spec.lifecycle) };
         for path in normalize::task_secrets_differ(&lt.task, &wire) {
             if !ignored(&spec.lifecycle, path) {
                 attrs.push(sensitive_attr(path));
@@ -504,6 +509,12 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             }
         }
         let mut forcing: Vec<String> = vec![];
+        // Only secrets or write-only fields differ: the JSON forms are needed from here on.
+        let (before, after) = if before.is_null() && !attrs.is_empty() {
+            (before_c.to_value(), after_c.to_value())
+        } else {
+            (before, after)
+        };
         let source_set_changed = {
             let keys = |v: &Value| {
                 v.pointer("/source_config/source_conf")
@@ -647,6 +658,8 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         }
         change.reasons = reasons;
         change.attributes = attrs;
+        let (before, after) =
+            if before.is_null() { (before_c.to_value(), after_c.to_value()) } else { (before, after) };
         change.unchanged_attributes = unchanged_count(unchanged, &after);
         change.before = Some(with_sensitive(before, &secret_keys));
         change.live_digest = Some(task_digest(&lt.task, version));
