@@ -48,7 +48,7 @@ pub async fn run(args: &PlanArgs, ui: &Ui) -> miette::Result<u8> {
     };
     let out = match args.output {
         PlanFormat::Text => render::text::render(&plan, ui.color_stdout),
-        PlanFormat::Markdown => render::markdown::render(&plan),
+        PlanFormat::Markdown => render::markdown::render_with_errors(&plan, &problems),
         PlanFormat::Json => render::json::render(&plan, &problems),
     };
     print!("{out}");
