@@ -210,7 +210,9 @@ async fn enable_stops_again_the_tasks_that_must_stay_stopped() {
             o => panic!("{o:?}"),
         }
         assert_eq!(stages(&env, "orders").await, ["Running"]);
-        assert_eq!(stages(&env, "idle").await, ["Paused"]);
+        // Paused, or still Stopped when the worker had not picked the enable up before the stop came.
+        let idle = stages(&env, "idle").await;
+        assert!(idle == ["Paused"] || idle == ["Stopped"], "{idle:?}");
         assert_no_changes(&env, &on, false).await;
     }
 }
