@@ -1399,3 +1399,15 @@ async fn task_create_without_sources_creates_nothing() {
     assert!(c.get_task("empty", false).await.unwrap().is_none());
     assert!(c.list_tasks(false, None, &[]).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn transfer_pauses_running_sync_tasks_and_resumes_them() {
+    let (_sim, c) = start(fast(Generation::Head)).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    c.create_task(&task("t", "incremental", &["a"])).await.unwrap();
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    wait_stage(&c, "t", Stage::Running).await;
+    c.transfer_source("a", "worker2").await.unwrap();
+    let st = wait_stage(&c, "t", Stage::Running).await;
+    assert_eq!(st[0].worker_name, "worker2");
+}

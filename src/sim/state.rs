@@ -556,13 +556,17 @@ impl State {
             cw.bound = None;
         }
         self.bind(name, worker);
-        // Tasks are paused, re-bound and resumed; observed stages settle after one stage delay.
+        // Running tasks are paused, re-bound, then resumed asynchronously (observed Running again after a delay).
         let delay = self.stage_delay;
         for t in self.tasks.values_mut() {
             if let Some(sub) = t.subtasks.get_mut(name)
                 && sub.expected == Expected::Running
                 && sub.observed == Stage::Running
             {
+                if let Some(since) = sub.run_since.take() {
+                    sub.worked += now.saturating_duration_since(since);
+                }
+                sub.observed = Stage::Paused;
                 sub.pending = Some((now + delay, Stage::Running));
             }
         }
