@@ -88,6 +88,7 @@ async fn entry(State(sh): State<Arc<Shared>>, ConnectInfo(conn): ConnectInfo<Con
     }
     let resp = api(&sh, &method, &path, &query, ct.as_deref(), &body).await;
     log_done(&sh, idx, resp.status().as_u16(), false);
+    tracing::info!(%method, path, query, status = resp.status().as_u16(), "sim request");
     resp
 }
 
