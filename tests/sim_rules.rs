@@ -1411,3 +1411,15 @@ async fn transfer_pauses_running_sync_tasks_and_resumes_them() {
     let st = wait_stage(&c, "t", Stage::Running).await;
     assert_eq!(st[0].worker_name, "worker2");
 }
+
+#[tokio::test]
+async fn status_read_can_fail_transiently_49001() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    sim.control().fail_next_status(2);
+    let e = c.task_status("t").await.unwrap_err();
+    assert_eq!(e.code(), Some(49001));
+    assert!(e.to_string().contains("query-status response is nil"), "{e}");
+    assert_eq!(c.list_tasks(true, None, &[]).await.unwrap_err().code(), Some(49001), "one failure fails the list");
+    assert_eq!(c.task_status("t").await.unwrap().len(), 1, "then it recovers");
+}

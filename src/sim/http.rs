@@ -747,6 +747,10 @@ async fn control(sh: &Arc<Shared>, method: &Method, path: &str, body: &[u8]) -> 
             }
             None => bad("body must be {\"ms\": N}".into()),
         },
+        (Method::PUT | Method::POST, ["status_glitch"]) => {
+            ctl.fail_next_status(v.get("count").and_then(Value::as_u64).unwrap_or(1).min(u32::MAX as u64) as u32);
+            ok()
+        }
         (Method::POST | Method::PUT, ["offline"]) => {
             ctl.set_offline(v.get("offline").and_then(Value::as_bool).unwrap_or(true));
             ok()

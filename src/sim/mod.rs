@@ -290,6 +290,12 @@ impl SimControl {
         self.shared.state().pause_with_error(task, source, error_msg);
     }
 
+    /// The next `count` task-status reads (status, `with_status`/`stage` lists) fail with 400 49001 "worker's
+    /// query-status response is nil", as while a worker has no subtasks yet (semantics §4.5).
+    pub fn fail_next_status(&self, count: u32) {
+        self.shared.state().status_glitches = count;
+    }
+
     /// While offline, every `/api/v1` and `/status` connection is dropped without an answer (`/sim` still works).
     pub fn set_offline(&self, offline: bool) {
         self.shared.offline.store(offline, Ordering::SeqCst);

@@ -111,6 +111,8 @@ pub(crate) struct State {
     pub cluster_id: u64,
     pub topology: Option<Value>,
     pub masters: Vec<ClusterMaster>,
+    /// The next N status reads fail like a worker without subtasks yet (49001, semantics §4.5).
+    pub status_glitches: u32,
 }
 
 const CHECK_PASSED: &str = "pre-check is passed. ";
@@ -150,6 +152,7 @@ impl State {
                 leader: true,
                 addr: listen.to_string(),
             }],
+            status_glitches: 0,
         }
     }
 
@@ -865,6 +868,10 @@ impl State {
     }
 
     pub fn list_tasks(&mut self, with_status: bool, stage: Option<&str>, sources: &[String]) -> R {
+        if (with_status || stage.is_some()) && !self.tasks.is_empty() {
+            // Status is fetched for every task; one failure fails the whole call (§2 GET /tasks).
+            self.status_glitch()?;
+        }
         let mut names: Vec<String> = self.tasks.keys().cloned().collect();
         if let Some(stage) = stage {
             let want = Stage::parse(stage);
@@ -883,6 +890,9 @@ impl State {
         // The real server answers 400/46018, not the spec's 404 (semantics §2 GET /tasks/{name}).
         if !self.tasks.contains_key(name) {
             return Err(e::task_not_exist(name));
+        }
+        if with_status {
+            self.status_glitch()?;
         }
         Ok(Out::Json(200, self.task_view(name, with_status)))
     }
@@ -965,10 +975,20 @@ impl State {
         Ok(Out::Empty(204))
     }
 
+    /// A transient failure of the workers' query-status (§4.5): the whole call answers 400 49001.
+    fn status_glitch(&mut self) -> Result<(), SimError> {
+        if self.status_glitches > 0 {
+            self.status_glitches -= 1;
+            return Err(e::openapi("worker's query-status response is nil"));
+        }
+        Ok(())
+    }
+
     pub fn task_status(&mut self, name: &str) -> R {
         if !self.tasks.contains_key(name) {
             return Err(e::task_not_exist(name));
         }
+        self.status_glitch()?;
         let data = self.status_list(name);
         Ok(Out::Json(200, json!({"total": data.len(), "data": data})))
     }
