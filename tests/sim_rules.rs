@@ -1423,3 +1423,12 @@ async fn status_read_can_fail_transiently_49001() {
     assert_eq!(c.list_tasks(true, None, &[]).await.unwrap_err().code(), Some(49001), "one failure fails the list");
     assert_eq!(c.task_status("t").await.unwrap().len(), 1, "then it recovers");
 }
+
+#[tokio::test]
+async fn endpoints_without_a_body_ignore_content_type() {
+    let (sim, _c) = with_sources(Generation::Head, &["a"]).await;
+    let (code, _) = raw(&sim, "GET", "/api/v1/sources", Some("application/json"), None).await;
+    assert_eq!(code, 200);
+    let (code, _) = raw(&sim, "POST", "/api/v1/sources/a/disable", Some("application/json"), None).await;
+    assert_eq!(code, 200);
+}
