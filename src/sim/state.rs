@@ -788,6 +788,7 @@ impl State {
         Ok((task, cfgs))
     }
 
+    /// 201 `{task, check_result}` (v6.1+), not the docs' 200 `Task` (semantics §2 POST /tasks, §9).
     pub fn create_task(&mut self, task: Task, now: Instant) -> R {
         let (task, cfgs) = self.prepare_task(task)?;
         let unbound: Vec<String> = cfgs.keys().filter(|s| self.bound_worker(s).is_none()).cloned().collect();
@@ -867,6 +868,8 @@ impl State {
         out
     }
 
+    /// `stage` keeps a task only if every subtask has exactly that stage; `source_name_list` only if the task's
+    /// source set equals it (semantics §2 GET /tasks). Stages are capitalised (`Running`), not the docs' `running`.
     pub fn list_tasks(&mut self, with_status: bool, stage: Option<&str>, sources: &[String]) -> R {
         if (with_status || stage.is_some()) && !self.tasks.is_empty() {
             // Status is fetched for every task; one failure fails the whole call (§2 GET /tasks).
@@ -993,6 +996,8 @@ impl State {
         Ok(Out::Json(200, json!({"total": data.len(), "data": data})))
     }
 
+    /// Answers 200 with an empty body, not the docs' 204 (semantics §2 start, §9); asynchronous: only the expected
+    /// stage is written here.
     pub fn start_task(&mut self, name: &str, req: StartTaskRequest, now: Instant) -> R {
         let all: Vec<String> = self.tasks.get(name).map(|t| t.subtasks.keys().cloned().collect()).unwrap_or_default();
         let list = req.source_name_list.clone().filter(|l| !l.is_empty()).unwrap_or_else(|| all.clone());
