@@ -483,7 +483,6 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
     }
     let q = Query::parse(query);
     // Query parameters the spec declares are validated like kin-openapi does.
-    let mut bools = vec![];
     for k in ["with_status", "enable_relay", "force", "keep_meta"] {
         if k == "keep_meta" && g == Generation::V85 {
             continue; // unknown to v8.5's spec: ignored
@@ -492,7 +491,6 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
             sleep(latency).await;
             return r;
         }
-        bools.push(k);
     }
     if let (Op::ListTasks, Some(st)) = (&op, q.get("stage"))
         && !matches!(st, "Stopped" | "Running" | "Finished" | "Paused")
@@ -546,7 +544,7 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
         )),
         Op::CreateSource => match decode_req::<CreateSourceRequest>(body.clone()) {
             Ok(req) => {
-                let echo = source_echo(body.as_ref().and_then(|b| b.get("source")), &req.source);
+                let echo = source_echo(&req.source);
                 st.create_source(req, echo)
             }
             Err(err) => Err(err),
@@ -558,7 +556,7 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
         Op::GetSource(n) => st.get_source(&n, with_status),
         Op::UpdateSource(n) => match decode_req::<UpdateSourceRequest>(body.clone()) {
             Ok(req) => {
-                let echo = source_echo(body.as_ref().and_then(|b| b.get("source")), &req.source);
+                let echo = source_echo(&req.source);
                 st.update_source(&n, req, echo, now)
             }
             Err(err) => Err(err),
@@ -572,7 +570,7 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
             Err(err) => Err(err),
         },
         Op::EnableRelay(n) => match decode::<EnableRelayRequest>(body) {
-            Ok(req) => st.enable_relay(&n, req, now),
+            Ok(req) => st.enable_relay(&n, req),
             Err(err) => Err(err),
         },
         Op::DisableRelay(n) => match decode::<DisableRelayRequest>(body) {
@@ -586,7 +584,7 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
         Op::SourceSchemas(n) => st.source_schemas(&n),
         Op::SourceTables(n, d) => st.source_tables(&n, &d),
         Op::CreateTask => match decode_req::<TaskRequest>(body) {
-            Ok(req) => st.create_task(req.task, now),
+            Ok(req) => st.create_task(req.task),
             Err(err) => Err(err),
         },
         Op::ListTasks => {
@@ -657,7 +655,6 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
         Op::OfflineWorker(n) => st.offline_worker(&n),
     };
     drop(st);
-    let _ = bools;
     render(r)
 }
 
@@ -667,7 +664,7 @@ fn unreachable_status() -> R {
 
 /// POST/PUT answer with the request's source, not normalized: password as sent, or null when none was sent
 /// (semantics §2 POST /sources).
-fn source_echo(raw: Option<&Value>, typed: &Source) -> Value {
+fn source_echo(typed: &Source) -> Value {
     let mut v = serde_json::to_value(typed).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
         o.remove("status_list");
@@ -676,7 +673,6 @@ fn source_echo(raw: Option<&Value>, typed: &Source) -> Value {
             o.insert("password".into(), Value::Null);
         }
     }
-    let _ = raw;
     v
 }
 

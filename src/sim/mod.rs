@@ -196,7 +196,7 @@ impl SimServer {
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = http::router(shared.clone());
-        let listener = net::SimListener::new(listener, shared.clone());
+        let listener = net::SimListener::new(listener);
         let join = tokio::spawn(async move {
             let svc = app.into_make_service_with_connect_info::<net::ConnMeta>();
             let _ = axum::serve(listener, svc)

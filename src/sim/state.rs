@@ -577,7 +577,7 @@ impl State {
         Ok(Out::Empty(200))
     }
 
-    pub fn enable_relay(&mut self, name: &str, req: EnableRelayRequest, now: Instant) -> R {
+    pub fn enable_relay(&mut self, name: &str, req: EnableRelayRequest) -> R {
         let Some(src) = self.sources.get(name) else { return Err(e::source_not_exist(name)) };
         if src.cfg.relay_config.as_ref().and_then(|r| r.enable_relay).unwrap_or(false) {
             return Err(SimError::new(
@@ -638,7 +638,6 @@ impl State {
                 s.cfg.relay_config = Some(new_rc);
             }
         }
-        let _ = now;
         for w in workers {
             if let Some(wk) = self.workers.get_mut(&w) {
                 wk.relay = Some(name.to_string());
@@ -789,7 +788,7 @@ impl State {
     }
 
     /// 201 `{task, check_result}` (v6.1+), not the docs' 200 `Task` (semantics §2 POST /tasks, §9).
-    pub fn create_task(&mut self, task: Task, now: Instant) -> R {
+    pub fn create_task(&mut self, task: Task) -> R {
         let (task, cfgs) = self.prepare_task(task)?;
         let unbound: Vec<String> = cfgs.keys().filter(|s| self.bound_worker(s).is_none()).cloned().collect();
         if !unbound.is_empty() {
@@ -839,7 +838,6 @@ impl State {
                 },
             );
         }
-        let _ = now;
         Ok(Out::Json(201, json!({"task": echo, "check_result": CHECK_PASSED})))
     }
 
