@@ -1432,3 +1432,15 @@ async fn endpoints_without_a_body_ignore_content_type() {
     let (code, _) = raw(&sim, "POST", "/api/v1/sources/a/disable", Some("application/json"), None).await;
     assert_eq!(code, 200);
 }
+
+#[tokio::test]
+async fn task_status_of_unreachable_worker_has_empty_stage_and_38008() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    sim.control().set_worker_unreachable("worker1", true).unwrap();
+    let st = c.task_status("t").await.unwrap();
+    assert_eq!((st[0].stage.clone(), st[0].worker_name.as_str()), (Stage::Empty, "worker1"));
+    assert!(st[0].error_msg.as_deref().unwrap_or("").contains("code=38008"));
+    sim.control().set_worker_unreachable("worker1", false).unwrap();
+    assert_eq!(c.task_status("t").await.unwrap()[0].stage, Stage::Stopped);
+}

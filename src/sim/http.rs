@@ -764,6 +764,12 @@ async fn control(sh: &Arc<Shared>, method: &Method, path: &str, body: &[u8]) -> 
                 Err(m) => bad(m),
             }
         }
+        (Method::PUT | Method::POST, ["workers", w, "unreachable"]) => {
+            match ctl.set_worker_unreachable(w, v.get("unreachable").and_then(Value::as_bool).unwrap_or(true)) {
+                Ok(()) => ok(),
+                Err(m) => bad(m),
+            }
+        }
         (Method::PATCH, ["sources", so]) => match ctl.patch_source(so, v) {
             Ok(()) => ok(),
             Err(m) => bad(m),

@@ -306,6 +306,12 @@ impl SimControl {
         self.shared.state().set_worker_offline(worker, offline)
     }
 
+    /// A worker stops answering but stays registered and bound: task status shows stage `""` with a 38008
+    /// message until it is reachable again.
+    pub fn set_worker_unreachable(&self, worker: &str, unreachable: bool) -> Result<(), String> {
+        self.shared.state().set_worker_unreachable(worker, unreachable)
+    }
+
     /// Full internal state as JSON, for assertions. Stored passwords are included (this is test-only).
     pub fn snapshot(&self) -> serde_json::Value {
         self.shared.state().snapshot()

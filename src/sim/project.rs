@@ -425,6 +425,21 @@ fn strip_data_dir(stored: &str, task: &str, mode: &str, source: &str) -> String 
         .to_string()
 }
 
+/// A subtask whose worker is registered but does not answer: stage `""` and a 38008 message (§4.5).
+pub(crate) fn unreachable_status(task: &str, sub: &SubTask, worker: &str, addr: &str) -> Value {
+    json!({
+        "name": task,
+        "source_name": sub.source,
+        "worker_name": worker,
+        "stage": "",
+        "unit": "InvalidUnit",
+        "unresolved_ddl_lock_id": "",
+        "error_msg": format!(
+            "[code=38008:class=dm-master:scope=internal:level=high], Message: grpc request error, RawCause: rpc error: code = Unavailable desc = connection error: dial tcp {addr}: connect: connection refused"
+        ),
+    })
+}
+
 /// One `SubTaskStatus` entry (§4.5).
 pub(crate) fn subtask_status(
     task: &str,

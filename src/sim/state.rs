@@ -40,6 +40,8 @@ pub(crate) struct Worker {
     pub name: String,
     pub addr: String,
     pub offline: bool,
+    /// Registered (and still bound) but not answering RPCs: status shows 38008 (semantics §4.5).
+    pub unreachable: bool,
     pub bound: Option<String>,
     /// Source this worker relays for (started through `/relay/enable`).
     pub relay: Option<String>,
@@ -129,7 +131,14 @@ impl State {
                 let name = format!("worker{i}");
                 (
                     name.clone(),
-                    Worker { name, addr: format!("127.0.0.1:{}", 8262 + i), offline: false, bound: None, relay: None },
+                    Worker {
+                        name,
+                        addr: format!("127.0.0.1:{}", 8262 + i),
+                        offline: false,
+                        unreachable: false,
+                        bound: None,
+                        relay: None,
+                    },
                 )
             })
             .collect();
@@ -857,9 +866,9 @@ impl State {
         let mut out: Vec<Value> = entry
             .subtasks
             .values()
-            .map(|sub| {
-                let worker = self.bound_worker(&sub.source).map(|w| w.name.clone());
-                project::subtask_status(name, sub, worker.as_deref(), self.generation, phase)
+            .map(|sub| match self.bound_worker(&sub.source) {
+                Some(w) if w.unreachable => project::unreachable_status(name, sub, &w.name, &w.addr),
+                w => project::subtask_status(name, sub, w.map(|w| w.name.as_str()), self.generation, phase),
             })
             .collect();
         out.shuffle(&mut self.rng);
@@ -1358,6 +1367,12 @@ impl State {
             sub.pending = None;
             sub.error_msg = Some(msg.to_string());
         }
+    }
+
+    pub fn set_worker_unreachable(&mut self, worker: &str, unreachable: bool) -> Result<(), String> {
+        let w = self.workers.get_mut(worker).ok_or_else(|| format!("no worker {worker}"))?;
+        w.unreachable = unreachable;
+        Ok(())
     }
 
     pub fn set_worker_offline(&mut self, worker: &str, offline: bool) -> Result<(), String> {
