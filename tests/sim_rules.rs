@@ -1399,3 +1399,48 @@ async fn task_create_without_sources_creates_nothing() {
     assert!(c.get_task("empty", false).await.unwrap().is_none());
     assert!(c.list_tasks(false, None, &[]).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn transfer_pauses_running_sync_tasks_and_resumes_them() {
+    let (_sim, c) = start(fast(Generation::Head)).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    c.create_task(&task("t", "incremental", &["a"])).await.unwrap();
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    wait_stage(&c, "t", Stage::Running).await;
+    c.transfer_source("a", "worker2").await.unwrap();
+    let st = wait_stage(&c, "t", Stage::Running).await;
+    assert_eq!(st[0].worker_name, "worker2");
+}
+
+#[tokio::test]
+async fn status_read_can_fail_transiently_49001() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    sim.control().fail_next_status(2);
+    let e = c.task_status("t").await.unwrap_err();
+    assert_eq!(e.code(), Some(49001));
+    assert!(e.to_string().contains("query-status response is nil"), "{e}");
+    assert_eq!(c.list_tasks(true, None, &[]).await.unwrap_err().code(), Some(49001), "one failure fails the list");
+    assert_eq!(c.task_status("t").await.unwrap().len(), 1, "then it recovers");
+}
+
+#[tokio::test]
+async fn endpoints_without_a_body_ignore_content_type() {
+    let (sim, _c) = with_sources(Generation::Head, &["a"]).await;
+    let (code, _) = raw(&sim, "GET", "/api/v1/sources", Some("application/json"), None).await;
+    assert_eq!(code, 200);
+    let (code, _) = raw(&sim, "POST", "/api/v1/sources/a/disable", Some("application/json"), None).await;
+    assert_eq!(code, 200);
+}
+
+#[tokio::test]
+async fn task_status_of_unreachable_worker_has_empty_stage_and_38008() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    sim.control().set_worker_unreachable("worker1", true).unwrap();
+    let st = c.task_status("t").await.unwrap();
+    assert_eq!((st[0].stage.clone(), st[0].worker_name.as_str()), (Stage::Empty, "worker1"));
+    assert!(st[0].error_msg.as_deref().unwrap_or("").contains("code=38008"));
+    sim.control().set_worker_unreachable("worker1", false).unwrap();
+    assert_eq!(c.task_status("t").await.unwrap()[0].stage, Stage::Stopped);
+}
