@@ -220,3 +220,42 @@ async fn target_limits_the_apply_to_a_resource_and_what_it_needs() {
         .collect();
     assert_eq!(created, ["/api/v1/sources", "/api/v1/tasks"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_difference_left_after_applying_fails_verification() {
+    let sim = sim(Generation::Head).await;
+    let ctl = sim.control();
+    let url = sim.url();
+    // Someone changes a task right when apply starts verifying (the second read of the cluster info): every
+    // request waits 50 ms before it reads the state, so the change lands before the verification's task list.
+    ctl.set_latency(std::time::Duration::from_millis(50));
+    let watcher = {
+        let ctl = ctl.clone();
+        tokio::spawn(async move {
+            loop {
+                let n = ctl.request_log().iter().filter(|r| r.path == "/api/v1/cluster/info").count();
+                if n >= 2 {
+                    ctl.patch_task(
+                        "orders-incremental",
+                        serde_json::json!({"source_config": {"incr_migrate_conf": {"repl_batch": 7}}}),
+                    )
+                    .expect("patch");
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        })
+    };
+    let o = run(args(&["apply", "-f", "examples", "--auto-approve", "--addr", &url])).await;
+    watcher.await.unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(out.contains("Apply complete!"), "{out}");
+    assert!(err.contains("verification failed"), "{err}");
+    assert!(err.contains("task.orders-incremental (update)"), "{err}");
+
+    // --no-verify skips the check.
+    let o = run(args(&["apply", "-f", "examples", "--auto-approve", "--no-verify", "--addr", &url])).await;
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert!(!text(&o).1.contains("Verified"));
+}
