@@ -210,7 +210,7 @@ async fn target_limits_the_apply_to_a_resource_and_what_it_needs() {
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     assert!(out.contains("Apply complete! Resources: 2 added, 0 changed, 0 destroyed."), "{out}");
-    assert!(err.contains("targeting is in effect"), "{err}");
+    assert!(out.contains("targeting is in effect"), "{out}");
     let created: Vec<String> = sim
         .control()
         .request_log()

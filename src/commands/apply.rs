@@ -109,10 +109,8 @@ fn allow_restart_for(desired: &Desired) -> BTreeSet<String> {
     desired.tasks.iter().filter(|(_, (t, _))| t.lifecycle.allow_restart).map(|(n, _)| n.clone()).collect()
 }
 
+/// The plan as `dm-apply plan` prints it (its warnings included).
 fn print_plan(plan: &Plan, ui: &Ui) {
-    for w in &plan.warnings {
-        ui.warn(w);
-    }
     let text = crate::render::text::render(plan, ui.color_stdout);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
