@@ -29,6 +29,12 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
 
     let (plan, desired, plan_opts, saved) = match &args.plan {
         Some(path) => {
+            if !args.files.is_empty() || args.prune || !args.target.is_empty() || args.allow_restart {
+                ui.warn(
+                    "-f/--prune/--target/--allow-restart are ignored with --plan: the saved plan records the \
+                     configuration paths and options it was made with",
+                );
+            }
             let (plan, desired, opts) = load_saved(path, &client, ui).await?;
             (plan, desired, opts, true)
         }
