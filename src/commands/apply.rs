@@ -55,7 +55,7 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
         parallelism: args.parallelism as usize,
         fail_fast: args.fail_fast,
         wait_timeout: args.wait_timeout,
-        allow_restart: args.allow_restart || plan_opts.allow_restart,
+        allow_restart: plan_opts.allow_restart,
         allow_restart_for: allow_restart_for(&desired),
         cancel: Cancel::new(),
         ..ApplyOptions::default()
