@@ -431,11 +431,17 @@ fn judge(status: &[SubTaskStatus], until: WaitFor) -> Judged {
     }) {
         return Judged::Error { source: s.source_name.clone(), message: s.error_msg.clone().unwrap_or_default() };
     }
-    let ok = |st: &Stage| match until {
-        WaitFor::Running => matches!(st, Stage::Running | Stage::Finished),
-        WaitFor::Paused => matches!(st, Stage::Paused | Stage::Stopped | Stage::Finished),
+    let ok = |s: &SubTaskStatus| match until {
+        WaitFor::Running => matches!(s.stage, Stage::Running | Stage::Finished),
+        // A subtask whose worker is gone (unbound source 38029, unreachable worker 38008) runs nowhere: DM has
+        // recorded the stop and applies it when a worker takes the source again.
+        WaitFor::Paused => {
+            matches!(s.stage, Stage::Paused | Stage::Stopped | Stage::Finished)
+                || (s.stage == Stage::Empty
+                    && s.error_msg.as_deref().is_some_and(|m| m.contains("code=38029") || m.contains("code=38008")))
+        }
     };
-    if !status.is_empty() && status.iter().all(|s| ok(&s.stage)) { Judged::Reached } else { Judged::NotYet }
+    if !status.is_empty() && status.iter().all(ok) { Judged::Reached } else { Judged::NotYet }
 }
 
 fn describe_status(status: &[SubTaskStatus]) -> String {
@@ -505,6 +511,9 @@ mod tests {
             Judged::Reached
         ));
         assert!(matches!(judge(&[st("a", Empty, None)], WaitFor::Paused), Judged::NotYet));
+        let gone = st("a", Empty, Some("[code=38029:class=dm-master] source not bound"));
+        assert!(matches!(judge(std::slice::from_ref(&gone), WaitFor::Paused), Judged::Reached));
+        assert!(matches!(judge(&[gone], WaitFor::Running), Judged::NotYet));
         assert!(matches!(judge(&[st("a", Unknown("Pausing".into()), None)], WaitFor::Paused), Judged::NotYet));
     }
 
