@@ -10,15 +10,8 @@ const SOURCE_PW: &str = "cli-source-pw-0xdead";
 const TARGET_PW: &str = "cli-target-pw-0xbeef";
 
 fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_dm-apply"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("DM_APPLY_ADDR")
-        .env("NO_COLOR", "1")
-        .env("DM_SOURCE_PASSWORD", SOURCE_PW)
-        .env("DM_TARGET_PASSWORD", TARGET_PW)
-        .env("DM_CATALOG_PASSWORD", SOURCE_PW)
-        .env("DM_SHARD_PASSWORD", SOURCE_PW)
-        .stdin(Stdio::null());
+    let mut c = bin_env(Command::new(env!("CARGO_BIN_EXE_dm-apply")));
+    c.stdin(Stdio::null());
     c
 }
 
@@ -258,4 +251,61 @@ async fn a_difference_left_after_applying_fails_verification() {
     let o = run(args(&["apply", "-f", "examples", "--auto-approve", "--no-verify", "--addr", &url])).await;
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     assert!(!text(&o).1.contains("Verified"));
+}
+
+/// Run the binary on a pseudo-terminal (util-linux `script`), typing `answer` at the prompt. `None` when `script`
+/// is not installed.
+async fn run_on_tty(url: String, answer: &'static str) -> Option<(Option<i32>, String)> {
+    let has_script = Command::new("script").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !has_script {
+        return None;
+    }
+    let bin = env!("CARGO_BIN_EXE_dm-apply");
+    Some(
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let cmd = format!("{bin} apply -f examples --addr {url}");
+            let mut c = bin_env(Command::new("script"));
+            let mut child = c
+                .args(["-qec", &cmd, "/dev/null"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("script");
+            child.stdin.take().expect("stdin").write_all(answer.as_bytes()).expect("type the answer");
+            let o = child.wait_with_output().expect("wait");
+            (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned())
+        })
+        .await
+        .expect("join"),
+    )
+}
+
+fn bin_env(mut c: Command) -> Command {
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("DM_APPLY_ADDR")
+        .env("NO_COLOR", "1")
+        .env("DM_SOURCE_PASSWORD", SOURCE_PW)
+        .env("DM_TARGET_PASSWORD", TARGET_PW);
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_only_yes_approves() {
+    let sim = sim(Generation::Head).await;
+    let Some((code, out)) = run_on_tty(sim.url(), "no\n").await else {
+        eprintln!("skipped: util-linux `script` is not installed, so no pseudo-terminal can be made");
+        return;
+    };
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("Do you want to perform these actions?"), "{out}");
+    assert!(out.contains("Only 'yes' will be accepted to approve."), "{out}");
+    assert!(out.contains("Apply cancelled. Nothing was changed."), "{out}");
+    assert!(sim.control().request_log().iter().all(|r| !r.mutating), "answering no changed DM");
+
+    let (code, out) = run_on_tty(sim.url(), "yes\n").await.expect("script");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Apply complete! Resources: 8 added, 0 changed, 0 destroyed."), "{out}");
+    assert!(!out.contains(SOURCE_PW) && !out.contains(TARGET_PW));
 }
