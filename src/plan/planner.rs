@@ -775,7 +775,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         && changes.iter().any(|c| c.action == ConfigAction::Delete)
     {
         warnings.push(
-            "the configuration declares no source and no task, so --prune deletes everything dm-apply can see;              check the -f paths"
+            "the configuration declares no source and no task, so --prune deletes everything dm-apply can see; check the -f paths"
                 .to_string(),
         );
     }
