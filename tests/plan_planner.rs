@@ -330,6 +330,7 @@ external_sources: [s2]
     let none = desired("sources: []\n");
     let p = make_plan(&none, &live, &PlanOptions { prune: true, ..Default::default() }).unwrap();
     assert!(p.change(&Address::source("s2")).is_some_and(|c| c.action == ConfigAction::Delete));
+    assert!(p.warnings.iter().any(|w| w.contains("deletes everything")), "{:?}", p.warnings);
     assert_eq!(p.change(&Address::task("t2")).unwrap().depends_on, [Address::source("s1"), Address::source("s2")]);
 }
 

@@ -773,6 +773,16 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         }
     }
 
+    if opts.prune
+        && desired.sources.is_empty()
+        && desired.tasks.is_empty()
+        && changes.iter().any(|c| c.action == ConfigAction::Delete)
+    {
+        warnings.push(
+            "the configuration declares no source and no task, so --prune deletes everything dm-apply can see; check the -f paths"
+                .to_string(),
+        );
+    }
     changes.sort_by(|a, b| a.address.cmp(&b.address));
     unmanaged.sort_by(|a, b| a.address.cmp(&b.address));
     let mut targets = opts.targets.clone();
