@@ -1444,3 +1444,31 @@ async fn task_status_of_unreachable_worker_has_empty_stage_and_38008() {
     sim.control().set_worker_unreachable("worker1", false).unwrap();
     assert_eq!(c.task_status("t").await.unwrap()[0].stage, Stage::Stopped);
 }
+
+#[tokio::test]
+async fn task_cli_args_are_replaced_by_each_start_and_stop() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    let args = |sim: &SimServer| sim.control().snapshot()["tasks"]["t"]["cli_args"].clone();
+    let req = StartTaskRequest { safe_mode_time_duration: Some("10s".into()), ..Default::default() };
+    c.start_task("t", &req).await.unwrap();
+    assert_eq!(args(&sim), json!({"safe_mode_time_duration": "10s"}));
+    c.stop_task("t", &StopTaskRequest { timeout_duration: Some("5s".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(args(&sim), json!({"timeout_duration": "5s"}));
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    assert_eq!(args(&sim), json!({}), "a start without args deletes the stored ones");
+}
+
+#[tokio::test]
+async fn task_start_checks_each_listed_source_in_order() {
+    let (_sim, c) = with_sources(Generation::Head, &["a", "b"]).await;
+    let mut t = task("t", "incremental", &["a", "b"]);
+    t.source_config.source_conf[1] = TaskSourceConf { source_name: "b".into(), ..Default::default() };
+    c.create_task(&t).await.unwrap();
+    c.disable_source("a").await.unwrap();
+    // a fails first (disabled), before b's missing meta is looked at.
+    let req = StartTaskRequest { source_name_list: Some(vec!["a".into(), "b".into()]), ..Default::default() };
+    assert_eq!(c.start_task("t", &req).await.unwrap_err().code(), Some(38058));
+    let req = StartTaskRequest { source_name_list: Some(vec!["b".into(), "a".into()]), ..Default::default() };
+    assert_eq!(c.start_task("t", &req).await.unwrap_err().code(), Some(20022));
+}
