@@ -1472,3 +1472,34 @@ async fn task_start_checks_each_listed_source_in_order() {
     let req = StartTaskRequest { source_name_list: Some(vec!["b".into(), "a".into()]), ..Default::default() };
     assert_eq!(c.start_task("t", &req).await.unwrap_err().code(), Some(20022));
 }
+
+#[tokio::test]
+async fn task_get_is_stable_as_a_set_across_reads() {
+    let (_sim, c) = with_sources(Generation::Head, &["a", "b"]).await;
+    c.create_task(&task("t", "all", &["a", "b"])).await.unwrap();
+    let key = |t: Task| {
+        let rules: BTreeSet<String> = t.table_migrate_rule.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
+        let confs: BTreeSet<String> =
+            t.source_config.source_conf.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
+        (rules, confs, t.source_config.full_migrate_conf, t.target_config.host)
+    };
+    let first = key(c.get_task("t", false).await.unwrap().unwrap());
+    for _ in 0..10 {
+        assert_eq!(key(c.get_task("t", false).await.unwrap().unwrap()), first);
+    }
+}
+
+#[tokio::test]
+async fn v85_requires_enhance_online_schema_change() {
+    let (sim, _c) = with_sources(Generation::V85, &["a"]).await;
+    let mut t = serde_json::to_value(task("t", "all", &["a"])).unwrap();
+    t.as_object_mut().unwrap().remove("enhance_online_schema_change");
+    let body = json!({"task": t}).to_string();
+    let (code, text) = raw(&sim, "POST", "/api/v1/tasks", Some("application/json"), Some(&body)).await;
+    assert_eq!(code, 400);
+    assert!(text.contains("property \\\"enhance_online_schema_change\\\" is missing"), "{text}");
+    // Head injects `true`.
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    assert_eq!(raw(&sim, "POST", "/api/v1/tasks", Some("application/json"), Some(&body)).await.0, 201);
+    assert!(c.get_task("t", false).await.unwrap().unwrap().enhance_online_schema_change);
+}
