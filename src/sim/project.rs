@@ -425,15 +425,15 @@ fn strip_data_dir(stored: &str, task: &str, mode: &str, source: &str) -> String 
         .to_string()
 }
 
-/// A subtask whose worker is registered but does not answer: stage `""` and a 38008 message (§4.5).
+/// A subtask whose worker is registered but does not answer: stage and unit `""` and a 38008 message (§4.5;
+/// `getTaskStatus` fills only name, source, worker and the message when the worker query failed).
 pub(crate) fn unreachable_status(task: &str, sub: &SubTask, worker: &str, addr: &str) -> Value {
     json!({
         "name": task,
         "source_name": sub.source,
         "worker_name": worker,
         "stage": "",
-        "unit": "InvalidUnit",
-        "unresolved_ddl_lock_id": "",
+        "unit": "",
         "error_msg": format!(
             "[code=38008:class=dm-master:scope=internal:level=high], Message: grpc request error, RawCause: rpc error: code = Unavailable desc = connection error: dial tcp {addr}: connect: connection refused"
         ),
@@ -454,8 +454,7 @@ pub(crate) fn subtask_status(
             "source_name": sub.source,
             "worker_name": "",
             "stage": "",
-            "unit": "InvalidUnit",
-            "unresolved_ddl_lock_id": "",
+            "unit": "",
             "error_msg": format!(
                 "[code=38029:class=dm-master:scope=internal:level=high], Message: no DM-worker found for source {}",
                 sub.source
@@ -522,11 +521,17 @@ pub(crate) fn subtask_status(
 pub(crate) fn convert(state: &mut State, req: Value) -> Result<super::state::Out, SimError> {
     let task_json = req.get("task").filter(|t| !t.is_null()).cloned();
     let file = req.get("task_config_file").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
-    let task: Task = match (task_json, file) {
-        (Some(t), _) => serde_json::from_value(t).map_err(|e| SimError::new(0, e.to_string()))?,
-        (None, Some(yaml)) => yaml_to_task(&yaml)?,
-        (None, None) => return Err(e::openapi("task or task_config_file is required")),
+    // The file wins when both are given (`convertTaskConfig`).
+    let mut task: Task = match (task_json, file) {
+        (_, Some(yaml)) => yaml_to_task(&yaml)?,
+        (Some(t), None) => serde_json::from_value(t).map_err(|e| SimError::new(0, e.to_string()))?,
+        (None, None) => {
+            return Err(e::openapi("request body is invalid one of `task` or `task_config_file` must be entered."));
+        }
     };
+    if task.meta_schema.as_deref().is_none_or(str::is_empty) {
+        task.meta_schema = Some("dm_meta".into());
+    }
     for sc in &task.source_config.source_conf {
         if !state.sources.contains_key(&sc.source_name) {
             return Err(SimError::new(20031, format!("source-id {} in mysql-instances not found", sc.source_name))

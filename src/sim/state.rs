@@ -888,8 +888,12 @@ impl State {
             names.retain(|n| self.tasks[n].subtasks.values().all(|s| s.observed == want));
         }
         if !sources.is_empty() {
+            // As `listTask` does: same count, and every source of the task in the list.
             let want: BTreeSet<&String> = sources.iter().collect();
-            names.retain(|n| self.tasks[n].subtasks.keys().collect::<BTreeSet<_>>() == want);
+            names.retain(|n| {
+                let subs = &self.tasks[n].subtasks;
+                subs.len() == sources.len() && subs.keys().all(|s| want.contains(s))
+            });
         }
         names.shuffle(&mut self.rng);
         let data: Vec<Value> = names.iter().map(|n| self.task_view(n, with_status)).collect();
@@ -1008,56 +1012,51 @@ impl State {
     pub fn start_task(&mut self, name: &str, req: StartTaskRequest, now: Instant) -> R {
         let all: Vec<String> = self.tasks.get(name).map(|t| t.subtasks.keys().cloned().collect()).unwrap_or_default();
         let list = req.source_name_list.clone().filter(|l| !l.is_empty()).unwrap_or_else(|| all.clone());
+        // One pass per source, in list order, as `startTask` does: 46008, 20022, 46008, 38058.
         for s in &list {
-            if !all.contains(s) {
+            let Some(sub) = self.tasks.get(name).and_then(|t| t.subtasks.get(s)) else {
                 return Err(e::source_not_exist(s));
-            }
-        }
-        let Some(entry) = self.tasks.get(name) else { return Ok(Out::Empty(200)) };
-        for s in &list {
-            let sub = &entry.subtasks[s];
+            };
             if sub.cfg.task_mode == "incremental"
                 && req.start_time.is_none()
                 && project::to_subcfg(&sub.cfg, s, false).map(|c| c.meta.is_none()).unwrap_or(true)
             {
-                return Err(e::meta_not_set());
+                return Err(e::meta_not_set(s));
             }
-        }
-        for s in &list {
             match self.sources.get(s) {
                 None => return Err(e::source_not_exist(s)),
-                Some(src) if !src.cfg.enable => return Err(e::start_on_disabled(s)),
+                Some(src) if !src.cfg.enable => return Err(e::start_on_disabled(name, s)),
                 _ => {}
             }
+        }
+        if list.is_empty() {
+            // An unknown task (or one without subtasks): nothing to start, 200.
+            return Ok(Out::Empty(200));
         }
         if let Some(t) = &req.start_time
             && !valid_start_time(t)
         {
             return Err(e::openapi(format!(
-                "start_time {t} is invalid, please use format like `2006-01-02 15:04:05` or `2006-01-02T15:04:05`"
+                "while converting task command line arguments: start_time {t} is invalid, please use format like `2006-01-02 15:04:05` or `2006-01-02T15:04:05`"
             )));
         }
         if let Some(d) = &req.safe_mode_time_duration
             && parse_go_duration(d).is_none()
         {
-            return Err(e::openapi(format!("safe_mode_time_duration {d} is invalid: time: invalid duration {d:?}")));
+            return Err(e::openapi(format!(
+                "while converting task command line arguments: time: invalid duration {d:?}"
+            )));
         }
         let phase = self.phase();
         let delay = self.stage_delay;
         let Some(entry) = self.tasks.get_mut(name) else { return Ok(Out::Empty(200)) };
-        match (&req.start_time, &req.safe_mode_time_duration) {
-            (None, None) => {
-                entry.cli_args.remove("start_time");
-                entry.cli_args.remove("safe_mode_time_duration");
-            }
-            (st, sm) => {
-                if let Some(st) = st {
-                    entry.cli_args.insert("start_time".into(), st.clone());
-                }
-                if let Some(sm) = sm {
-                    entry.cli_args.insert("safe_mode_time_duration".into(), sm.clone());
-                }
-            }
+        // The stored CLI args are replaced as a whole, or deleted when the request carries none.
+        entry.cli_args.clear();
+        if let Some(st) = &req.start_time {
+            entry.cli_args.insert("start_time".into(), st.clone());
+        }
+        if let Some(sm) = &req.safe_mode_time_duration {
+            entry.cli_args.insert("safe_mode_time_duration".into(), sm.clone());
         }
         for s in &list {
             if let Some(sub) = entry.subtasks.get_mut(s) {
@@ -1083,17 +1082,21 @@ impl State {
             .clone()
             .filter(|l| !l.is_empty())
             .unwrap_or_else(|| entry.subtasks.keys().cloned().collect());
+        if let Some(d) = &req.timeout_duration
+            && parse_go_duration(d).is_none()
+        {
+            return Err(e::openapi(format!(
+                "while converting task command line arguments: time: invalid duration {d:?}"
+            )));
+        }
         let unknown: Vec<String> = list.iter().filter(|s| !entry.subtasks.contains_key(*s)).cloned().collect();
         if !unknown.is_empty() {
             return Err(e::subtask_op_source_not_exist(&unknown));
         }
-        if let Some(d) = &req.timeout_duration
-            && parse_go_duration(d).is_none()
-        {
-            return Err(e::openapi(format!("timeout_duration {d} is invalid: time: invalid duration {d:?}")));
-        }
         let delay = self.stage_delay;
         let Some(entry) = self.tasks.get_mut(name) else { return Ok(Out::Empty(200)) };
+        // Stop also replaces the stored CLI args (only `timeout_duration`), or deletes them.
+        entry.cli_args.clear();
         if let Some(d) = &req.timeout_duration {
             entry.cli_args.insert("timeout_duration".into(), d.clone());
         }
