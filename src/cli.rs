@@ -78,6 +78,10 @@ pub struct ConnArgs {
     /// Timeout of one HTTP request, e.g. 30s, 500ms, 2m.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// DANGEROUS: accept any server certificate (expired, self-signed, wrong host name). Anyone on the network
+    /// path can then read the passwords sent to DM-master. A warning is printed every time.
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -203,6 +207,15 @@ pub struct SimArgs {
     /// tasks spend three times this in each of the Dump and Load units.
     #[arg(long, default_value_t = 20)]
     pub stage_delay_ms: u64,
+    /// Serve https with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by a CA in this PEM file (mutual TLS; needs --tls-cert).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// Parse `30s`, `500ms`, `2m`, `1h` or a bare number of seconds.

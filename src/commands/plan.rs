@@ -10,14 +10,21 @@ use crate::plan::{self, Address, PlanOptions};
 use crate::render;
 use crate::ui::Ui;
 
+/// What `--insecure-skip-tls-verify` prints, every time (even with `-q`: it is a security warning).
+pub const INSECURE_WARNING: &str = "warning: --insecure-skip-tls-verify: the DM-master certificate is NOT verified; \
+anyone on the network path can impersonate DM-master and read the passwords sent to it. Use --cacert instead.";
+
 /// Client options from the shared connection flags.
 pub fn client_options(conn: &ConnArgs) -> ClientOptions {
+    if conn.insecure_skip_tls_verify {
+        eprintln!("{INSECURE_WARNING}");
+    }
     ClientOptions {
         cacert: conn.cacert.clone(),
         cert: conn.cert.clone(),
         key: conn.key.clone(),
         request_timeout: conn.request_timeout,
-        insecure_skip_verify: false,
+        insecure_skip_verify: conn.insecure_skip_tls_verify,
         // Everything else (e.g. the retry policy) keeps the client's defaults.
         ..ClientOptions::new(conn.addr.clone())
     }

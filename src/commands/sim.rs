@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::cli::SimArgs;
 use crate::commands::EXIT_OK;
-use crate::sim::{FaultKind, Generation, SimOptions, SimServer};
+use crate::sim::{FaultKind, Generation, SimOptions, SimServer, SimTls};
 use crate::ui::Ui;
 
 /// Turn the command-line knobs into [`SimOptions`], with errors that say what to write instead.
@@ -32,7 +32,22 @@ pub fn options(args: &SimArgs) -> miette::Result<SimOptions> {
             )
         })?);
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(SimTls {
+            cert_pem: read_pem(cert, "--tls-cert")?,
+            key_pem: read_pem(key, "--tls-key")?,
+            client_ca_pem: match &args.tls_client_ca {
+                Some(ca) => Some(read_pem(ca, "--tls-client-ca")?),
+                None => None,
+            },
+        }),
+        _ => None,
+    };
+    if let Some(t) = &tls {
+        t.check().map_err(|e| miette::miette!(help = "check --tls-cert, --tls-key and --tls-client-ca", "{e}"))?;
+    }
     Ok(SimOptions {
+        tls,
         workers: args.workers,
         latency: Duration::from_millis(args.latency_ms),
         fault_rate: args.fault_rate,
@@ -42,6 +57,10 @@ pub fn options(args: &SimArgs) -> miette::Result<SimOptions> {
         stage_delay: Duration::from_millis(args.stage_delay_ms),
         ..SimOptions::default()
     })
+}
+
+fn read_pem(path: &std::path::Path, flag: &str) -> miette::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| miette::miette!("{flag} {}: cannot read: {e}", path.display()))
 }
 
 pub async fn run(args: &SimArgs, _ui: &Ui) -> miette::Result<u8> {

@@ -110,6 +110,23 @@ fn seg(s: &str) -> String {
     out
 }
 
+/// Whether `e` is (or wraps) a rustls error. io::Error's `source()` skips the error it wraps, and the connector
+/// nests io::Errors, so look inside them explicitly.
+fn is_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    for _ in 0..16 {
+        let Some(err) = cur else { return false };
+        if err.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        cur = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    false
+}
+
 /// Request body: nothing at all (no content type either), or JSON.
 #[derive(Clone, Copy)]
 enum Body<'a> {
@@ -244,10 +261,21 @@ impl DmClient {
         // A failure to connect means nothing was sent; anything later (reset, broken body) may have been processed.
         let maybe_sent = !e.is_connect();
         let mut detail = e.to_string();
+        let mut tls = false;
         let mut src = std::error::Error::source(&e);
         while let Some(s) = src {
             detail = format!("{detail}: {s}");
+            // A TLS failure (ours or the server's alert) means the server never saw the request.
+            tls |= is_tls_error(s);
             src = s.source();
+        }
+        if tls {
+            return DmError::Tls {
+                addr: self.base.to_string(),
+                method: method.to_string(),
+                path: path.to_string(),
+                detail,
+            };
         }
         DmError::Connect {
             addr: self.base.to_string(),

@@ -16,6 +16,7 @@ mod net;
 mod project;
 mod schema;
 mod state;
+mod tls;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,6 +25,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use errors::SimError;
+pub use tls::SimTls;
 
 /// Which DM-master generation to mimic (semantics §1, §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -98,6 +100,8 @@ pub struct SimOptions {
     pub stage_delay: Duration,
     /// How long a `Delay` fault waits before answering.
     pub fault_delay: Duration,
+    /// Serve https (optionally requiring client certificates) instead of http.
+    pub tls: Option<SimTls>,
 }
 
 impl Default for SimOptions {
@@ -111,6 +115,7 @@ impl Default for SimOptions {
             seed: None,
             stage_delay: Duration::from_millis(20),
             fault_delay: Duration::from_secs(2),
+            tls: None,
         }
     }
 }
@@ -166,6 +171,7 @@ impl Shared {
 /// A running simulator.
 pub struct SimServer {
     addr: std::net::SocketAddr,
+    https: bool,
     shared: Arc<Shared>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     join: Option<tokio::task::JoinHandle<()>>,
@@ -179,6 +185,13 @@ impl SimServer {
 
     /// Start on `listen` (`HOST:PORT`; port 0 picks a free one).
     pub async fn start_on(opts: SimOptions, listen: &str) -> std::io::Result<SimServer> {
+        // Check the TLS material before binding, so a bad file does not leave a port half set up.
+        let tls = match &opts.tls {
+            Some(t) => {
+                Some(tls::server_config(t).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?)
+            }
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -196,7 +209,11 @@ impl SimServer {
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = http::router(shared.clone());
-        let listener = net::SimListener::new(listener);
+        let https = tls.is_some();
+        let listener = match tls {
+            Some(config) => net::SimListener::tls(listener, config)?,
+            None => net::SimListener::new(listener),
+        };
         let join = tokio::spawn(async move {
             let svc = app.into_make_service_with_connect_info::<net::ConnMeta>();
             let _ = axum::serve(listener, svc)
@@ -205,12 +222,12 @@ impl SimServer {
                 })
                 .await;
         });
-        Ok(SimServer { addr, shared, stop: Some(stop), join: Some(join) })
+        Ok(SimServer { addr, https, shared, stop: Some(stop), join: Some(join) })
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://...` when serving TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", if self.https { "https" } else { "http" }, self.addr)
     }
 
     pub fn local_addr(&self) -> std::net::SocketAddr {
