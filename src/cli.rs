@@ -163,6 +163,10 @@ pub struct ApplyArgs {
     /// Skip the plan made after applying that checks nothing is left to do.
     #[arg(long)]
     pub no_verify: bool,
+    /// Overall time limit of the execution, e.g. 10m: afterwards no new step starts, waits in flight end, and the
+    /// report lists the rest as not started (exit 1). Each request is still bounded by --request-timeout.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Args)]

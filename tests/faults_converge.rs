@@ -204,3 +204,40 @@ async fn the_audit_catches_unplanned_changes_and_false_reports() {
     let r = std::panic::catch_unwind(|| audit_run(&graph, &report, &missing));
     assert!(r.is_err(), "a start reported done that never landed must fail the audit");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deadline_stops_new_steps_and_ends_waits() {
+    // Slow transitions: the first task's wait cannot finish before the deadline.
+    let env = env_with(SimOptions {
+        generation: Generation::Head,
+        seed: Some(9),
+        stage_delay: Duration::from_secs(3),
+        ..SimOptions::default()
+    })
+    .await;
+    let d = start_config();
+    let p = plan(&env, &d, false).await;
+    let graph = graph_of(&p);
+    env.ctl.clear_log();
+    let opts = dm_apply::apply::ApplyOptions { deadline: Some(Duration::from_millis(300)), parallelism: 1, ..fast() };
+    let started = std::time::Instant::now();
+    let (r, _) = execute(&env, &p, &opts).await;
+    let elapsed = started.elapsed();
+    let text = r.render_text();
+    assert_eq!(r.stopped, Some(dm_apply::apply::StopReason::Deadline), "{text}");
+    assert!(r.summary_line().starts_with("Apply stopped at the deadline:"), "{text}");
+    assert!(text.contains("before the --deadline"), "a wait in flight ended at the deadline: {text}");
+    assert!(
+        r.steps.iter().any(|s| matches!(s.outcome, dm_apply::apply::Outcome::NotStarted { .. })),
+        "later steps are not started: {text}"
+    );
+    // Not a timing assertion: only that the run did not wait for the 3 s transitions (or the 10 s wait timeout).
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    audit_run(&graph, &r, &env.ctl.request_log());
+    assert_report_matches_dm(&env, &r).await;
+
+    env.ctl.set_stage_delay(Duration::from_millis(20));
+    let r2 = converge(&env, &d, false).await;
+    assert!(r2.success());
+    assert_no_changes(&env, &d, false).await;
+}

@@ -89,6 +89,9 @@ pub struct ApplyOptions {
     pub allow_restart: bool,
     /// Tasks whose `lifecycle.allow_restart` is set.
     pub allow_restart_for: BTreeSet<String>,
+    /// `--deadline`: overall time limit of the execution. Once it passes no new step starts (the rest are reported
+    /// `not started`), and waits in flight end at it; requests in flight finish (each within the request timeout).
+    pub deadline: Option<Duration>,
 }
 
 impl Default for ApplyOptions {
@@ -105,6 +108,7 @@ impl Default for ApplyOptions {
             cancel: Cancel::new(),
             allow_restart: false,
             allow_restart_for: BTreeSet::new(),
+            deadline: None,
         }
     }
 }
@@ -162,7 +166,9 @@ pub async fn execute_graph(
     events: UnboundedSender<Event>,
 ) -> ApplyReport {
     let graph = Arc::new(graph);
+    let deadline = opts.deadline.map(|d| tokio::time::Instant::now() + d);
     let ctx = Arc::new(ops::Ctx {
+        deadline,
         client: client.clone(),
         opts: opts.clone(),
         digests: hooks.digests.clone(),
@@ -171,7 +177,7 @@ pub async fn execute_graph(
         record_lock: Default::default(),
     });
     let g2 = graph.clone();
-    scheduler::run_graph(graph, opts.parallelism, opts.fail_fast, &opts.cancel, &events, move |id| {
+    scheduler::run_graph(graph, opts.parallelism, opts.fail_fast, &opts.cancel, deadline, &events, move |id| {
         let ctx = ctx.clone();
         let step = g2.step(id).cloned();
         async move {

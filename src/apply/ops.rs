@@ -44,6 +44,8 @@ pub(crate) struct Ctx {
     pub pre_start_errors: Mutex<HashMap<String, BTreeSet<String>>>,
     /// The state record is read-modify-write: one writer at a time.
     pub record_lock: tokio::sync::Mutex<()>,
+    /// `--deadline`: waits end here at the latest.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 impl Ctx {
@@ -413,6 +415,12 @@ async fn wait_task(ctx: &Ctx, info: &StepInfo, name: &str, until: WaitFor) -> St
                 "task {name} did not reach {until} within {} (last observed: {last}); raise --wait-timeout or \
                  check the task with `dmctl query-status {name}`",
                 human_duration(ctx.opts.wait_timeout)
+            )));
+        }
+        if ctx.deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            return Err(Failure::new(format!(
+                "task {name} did not reach {until} before the --deadline (last observed: {last}); the start or stop \
+                 was sent, run apply again to carry on"
             )));
         }
         ctx.progress(info, format!("waiting for {until}: {last}"));

@@ -80,6 +80,8 @@ pub enum StopReason {
     FailFast,
     /// The steps depend on each other in a loop (a bug; reported instead of hanging).
     Cycle,
+    /// `--deadline` passed.
+    Deadline,
 }
 
 impl fmt::Display for StopReason {
@@ -88,6 +90,7 @@ impl fmt::Display for StopReason {
             StopReason::Interrupted => "interrupted",
             StopReason::FailFast => "stopped after the first failure (--fail-fast)",
             StopReason::Cycle => "internal error: dependency cycle",
+            StopReason::Deadline => "the --deadline passed",
         })
     }
 }
@@ -255,6 +258,7 @@ impl ApplyReport {
         parts.push(format!("{done} done"));
         let head = match self.stopped {
             Some(StopReason::Interrupted) => "Apply interrupted",
+            Some(StopReason::Deadline) => "Apply stopped at the deadline",
             _ => "Apply failed",
         };
         format!("{head}: {}. {resources}", parts.join(", "))

@@ -96,6 +96,11 @@ impl Reporter {
                         .to_string()
                 }
                 StopReason::Cycle => "internal error: the remaining steps depend on each other in a cycle".to_string(),
+                StopReason::Deadline => {
+                    "The --deadline passed: no new step will start; waiting for the steps in flight (their waits end \
+                     at the deadline too)"
+                        .to_string()
+                }
             }),
             Event::End => None,
         }

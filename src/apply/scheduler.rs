@@ -27,6 +27,7 @@ pub(crate) async fn run_graph<F, Fut>(
     parallelism: usize,
     fail_fast: bool,
     cancel: &Cancel,
+    deadline: Option<tokio::time::Instant>,
     events: &UnboundedSender<Event>,
     run_step: F,
 ) -> ApplyReport
@@ -49,6 +50,15 @@ where
         stop = Some(StopReason::Interrupted);
         let _ = events.send(Event::Stopping { reason: StopReason::Interrupted });
     }
+
+    // Polled only while nothing has stopped the run, so it never fires twice.
+    let deadline_passed = async move {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline_passed);
 
     loop {
         // Start (or skip) what is ready, lowest id first.
@@ -105,6 +115,10 @@ where
             () = cancel.cancelled(), if stop.is_none() => {
                 stop = Some(StopReason::Interrupted);
                 let _ = events.send(Event::Stopping { reason: StopReason::Interrupted });
+            }
+            () = &mut deadline_passed, if stop.is_none() => {
+                stop = Some(StopReason::Deadline);
+                let _ = events.send(Event::Stopping { reason: StopReason::Deadline });
             }
         }
     }
@@ -193,7 +207,7 @@ mod tests {
         let started = Arc::new(Mutex::new(vec![]));
         let fail: BTreeSet<StepId> = fail.iter().copied().collect();
         let s2 = started.clone();
-        let report = run_graph(Arc::new(g), par, fail_fast, &Cancel::new(), &tx, move |id| {
+        let report = run_graph(Arc::new(g), par, fail_fast, &Cancel::new(), None, &tx, move |id| {
             s2.lock().unwrap().push(id);
             let fails = fail.contains(&id);
             async move {
@@ -258,7 +272,7 @@ mod tests {
         let now = Arc::new(AtomicUsize::new(0));
         let max = Arc::new(AtomicUsize::new(0));
         let (n2, m2) = (now.clone(), max.clone());
-        let r = run_graph(Arc::new(g), 3, false, &Cancel::new(), &tx, move |_| {
+        let r = run_graph(Arc::new(g), 3, false, &Cancel::new(), None, &tx, move |_| {
             let (n, m) = (n2.clone(), m2.clone());
             async move {
                 let c = n.fetch_add(1, Ordering::SeqCst) + 1;
@@ -282,7 +296,7 @@ mod tests {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let cancel = Cancel::new();
         let c2 = cancel.clone();
-        let r = run_graph(Arc::new(g), 4, false, &cancel, &tx, move |_| {
+        let r = run_graph(Arc::new(g), 4, false, &cancel, None, &tx, move |_| {
             let c = c2.clone();
             async move {
                 c.cancel();
@@ -320,7 +334,7 @@ mod tests {
     async fn a_panicking_step_is_a_failure() {
         let (g, ids) = graph(1);
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let r = run_graph(Arc::new(g), 1, false, &Cancel::new(), &tx, |_| async {
+        let r = run_graph(Arc::new(g), 1, false, &Cancel::new(), None, &tx, |_| async {
             if true {
                 panic!("bug");
             }

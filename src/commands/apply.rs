@@ -55,6 +55,7 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
         parallelism: args.parallelism as usize,
         fail_fast: args.fail_fast,
         wait_timeout: args.wait_timeout,
+        deadline: args.deadline,
         allow_restart: plan_opts.allow_restart,
         allow_restart_for: allow_restart_for(&desired),
         cancel: Cancel::new(),
