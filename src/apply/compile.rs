@@ -15,7 +15,8 @@
 //! - Deletes need a plan made with `--prune`. A task is stopped before it is deleted (no force needed).
 //! - Tasks restarted after a source update restart even when the update failed (`After`, not `Requires`): a failed
 //!   change must not leave replication stopped.
-//! - The first mutation of each branch carries a guard: the resource is re-read and compared with the plan.
+//! - The first mutation of each branch carries a guard: the resource is re-read and compared with the plan. A task
+//!   PUT or delete that follows our own stop is guarded again (the stop changes only the stage, not the config).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -468,6 +469,11 @@ impl<'p> Builder<'p> {
                     self.req(put, [wait]);
                     first = stop;
                 }
+                if first != put {
+                    // Re-read again right before the PUT: someone may have changed the task while it was being
+                    // stopped (a person with dmctl, another apply); the PUT would overwrite their change.
+                    self.g.add_guard(put, guard.clone());
+                }
                 self.g.add_guard(first, guard);
                 self.after(put, src_after.clone());
                 self.req(put, src_req.clone());
@@ -499,6 +505,10 @@ impl<'p> Builder<'p> {
                     self.req(del, [wait]);
                     first = stop;
                 }
+                if first != del {
+                    // Re-read again right before the delete (see Update).
+                    self.g.add_guard(del, guard.clone());
+                }
                 self.g.add_guard(first, guard);
                 self.task_deletes.push(del);
                 let create = self.add(&addr, StepKind::CreateTask { task: Box::new(t) }, Effect::Add);
@@ -522,6 +532,10 @@ impl<'p> Builder<'p> {
                     let (stop, wait) = self.stop_node(&name);
                     self.req(del, [wait]);
                     first = stop;
+                }
+                if first != del {
+                    // Re-read again right before the delete (see Update).
+                    self.g.add_guard(del, guard.clone());
                 }
                 self.g.add_guard(first, guard);
                 self.task_deletes.push(del);
@@ -756,7 +770,8 @@ mod tests {
         );
         let stop = g.step(id_of(&g, "task.t: stop task")).unwrap();
         assert_eq!(stop.guards[0].expect, Expect::Digest("d".into()));
-        assert!(g.step(id_of(&g, "task.t: update task")).unwrap().guards.is_empty());
+        // The PUT re-reads again: the task may have been changed by someone else while it was being stopped.
+        assert_eq!(g.step(id_of(&g, "task.t: update task")).unwrap().guards[0].expect, Expect::Digest("d".into()));
         // The start restores the task even when the PUT fails, but only when the stop succeeded.
         let start = id_of(&g, "task.t: start task");
         let deps: BTreeMap<StepId, DepKind> = g.deps_of(start).collect();
