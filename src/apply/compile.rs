@@ -319,6 +319,12 @@ impl<'p> Builder<'p> {
                 }
                 let s = self.source_payload(c, true)?;
                 let put = self.add(&addr, StepKind::UpdateSource { source: Box::new(s) }, Effect::Change);
+                if !entry.is_empty() && !c.runtime.contains(&RuntimeAction::Disable) {
+                    // Its tasks were stopped first (which leaves the source as it was): re-read right before the
+                    // PUT too, so a change made meanwhile is not overwritten. (After our own /disable the source's
+                    // `enable` differs from the plan's view, so there only the first step is guarded.)
+                    self.g.add_guard(put, guard.clone());
+                }
                 if entry.is_empty() {
                     entry.push(put);
                 }
@@ -367,6 +373,10 @@ impl<'p> Builder<'p> {
                 }
                 let del = self.add(&addr, StepKind::DeleteSource { name: name.clone(), force: false }, Effect::Destroy);
                 self.req(del, waits);
+                if !entry.is_empty() {
+                    // Re-read right before the delete too (see Update).
+                    self.g.add_guard(del, guard.clone());
+                }
                 if entry.is_empty() {
                     entry.push(del);
                 }
