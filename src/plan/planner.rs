@@ -235,12 +235,25 @@ fn observed_task(lt: &LiveTask) -> Observed {
     }
 }
 
-/// Whether a live task is (meant to be) running: any subtask Running, or unknown status.
+/// Whether a live task is (meant to be) running: any subtask Running, or unknown status. A Finished subtask of a
+/// full/dump/load task still has expected stage Running in DM, which blocks a source update (46025) like a running
+/// one, so it counts too.
 fn task_running(lt: &LiveTask) -> bool {
     match &lt.status {
         None => true,
-        Some(l) => l.iter().any(|s| matches!(s.stage, Stage::Running | Stage::Unknown(_))),
+        Some(l) => {
+            l.iter().any(|s| matches!(s.stage, Stage::Running | Stage::Finished | Stage::Empty | Stage::Unknown(_)))
+        }
     }
+}
+
+/// [`task_running`], or a subtask the worker paused on an error (its expected stage stays Running, so DM refuses
+/// updates as if it ran).
+fn task_expected_running(lt: &LiveTask) -> bool {
+    task_running(lt)
+        || lt.status.as_ref().is_some_and(|l| {
+            l.iter().any(|s| s.stage == Stage::Paused && s.error_msg.as_deref().is_some_and(|m| !m.trim().is_empty()))
+        })
 }
 
 /// Digest of the live object's canonical form (desired-independent), for stale-plan detection.
@@ -403,7 +416,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             change.action = ConfigAction::Update;
             let running: Vec<String> = tasks_on_source
                 .get(name.as_str())
-                .map(|v| v.iter().filter(|t| task_running(t)).map(|t| t.task.name.clone()).collect())
+                .map(|v| v.iter().filter(|t| task_expected_running(t)).map(|t| t.task.name.clone()).collect())
                 .unwrap_or_default();
             change.impact =
                 if running.is_empty() { Impact::InPlace } else { Impact::StopUpdateStart { stopped_tasks: running } };
@@ -592,9 +605,9 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                     });
                 Impact::Replace { restarts_migration: !keep_meta && !positioned, keep_meta }
             }
-            ConfigAction::Update => {
-                Impact::StopUpdateStart { stopped_tasks: if task_running(lt) { vec![name.clone()] } else { vec![] } }
-            }
+            ConfigAction::Update => Impact::StopUpdateStart {
+                stopped_tasks: if task_expected_running(lt) { vec![name.clone()] } else { vec![] },
+            },
             _ => Impact::RuntimeOnly,
         };
         change.send_password = action != ConfigAction::NoOp;
