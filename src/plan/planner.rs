@@ -197,6 +197,13 @@ fn with_sensitive(mut v: Value, keys: &[&str]) -> Value {
     v
 }
 
+fn with_enable(mut v: Value, enable: bool) -> Value {
+    if let Some(m) = v.as_object_mut() {
+        m.insert("enable".to_string(), Value::Bool(enable));
+    }
+    v
+}
+
 /// Fingerprints of a source's write-only values.
 fn source_fingerprints(wire: &Source, rec: &StateRecord) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
@@ -339,7 +346,8 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         if wire.password.is_some() {
             masked_keys.push("password");
         }
-        let after_masked = with_sensitive(after.clone(), &masked_keys);
+        // `enable` is a runtime action, not a compared attribute, but readers of before/after want to see it.
+        let after_masked = with_enable(with_sensitive(after.clone(), &masked_keys), spec.enable);
         let mut change = ResourceChange {
             address: address.clone(),
             action: ConfigAction::NoOp,
@@ -399,7 +407,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         }
         change.send_password = attrs.iter().any(|a| a.path == FP_PASSWORD) && wire.password.is_some();
         change.unchanged_attributes = unchanged_count(unchanged, &after);
-        change.before = Some(with_sensitive(before, &masked_keys));
+        change.before = Some(with_enable(with_sensitive(before, &masked_keys), l.enable));
         change.live_digest = Some(source_digest(l));
         change.observed = Some(Observed::Source { enable: l.enable });
         if spec.enable != l.enable && !ignored(&spec.lifecycle, "enable") {
@@ -756,7 +764,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 impact: Impact::Destroy { drops_checkpoints: false },
                 attributes: vec![],
                 unchanged_attributes: 0,
-                before: Some(normalize::source_comparable(s, None)),
+                before: Some(with_enable(normalize::source_comparable(s, None), s.enable)),
                 after: None,
                 desired: None,
                 send_password: false,
