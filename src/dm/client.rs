@@ -194,7 +194,16 @@ impl DmClient {
         if opts.insecure_skip_verify {
             b = b.tls_danger_accept_invalid_certs(true);
         }
-        let http = b.build().map_err(|e| DmError::Options(format!("cannot set up the HTTP client: {e}")))?;
+        let http = b.build().map_err(|e| {
+            let mut detail = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                detail = format!("{detail}: {s}");
+                src = s.source();
+            }
+            let hint = if opts.cert.is_some() { " (is --key the private key of --cert?)" } else { "" };
+            DmError::Options(format!("cannot set up the HTTP client: {detail}{hint}"))
+        })?;
         Ok(DmClient {
             http,
             base: addr.into(),
