@@ -241,3 +241,44 @@ async fn the_deadline_stops_new_steps_and_ends_waits() {
     assert!(r2.success());
     assert_no_changes(&env, &d, false).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_time_out_are_settled_and_runs_converge() {
+    // Slow answers longer than the client's request timeout: every faulted request ends in a client timeout, the
+    // most ambiguous failure there is (the server may still be working on it).
+    let mut env = env_with(SimOptions {
+        generation: Generation::V85,
+        seed: Some(13),
+        fault_delay: Duration::from_millis(600),
+        ..SimOptions::default()
+    })
+    .await;
+    let mut o = dm_apply::dm::ClientOptions::new(env.sim.url());
+    o.request_timeout = Duration::from_millis(250);
+    env.client = dm_apply::dm::DmClient::new(&o).unwrap();
+    let d = start_config();
+    let mut converged = None;
+    let mut faults = 0;
+    for run in 1..=MAX_RUNS {
+        env.ctl.set_faults(0.15, vec![FaultKind::Delay]);
+        env.ctl.clear_log();
+        let Ok(live) = dm_apply::live::fetch(&env.client).await else { continue };
+        let p = make_plan(&d, &live, &PlanOptions::default()).expect("plan");
+        let graph = graph_of(&p);
+        let (r, _) = execute(&env, &p, &fast()).await;
+        // Let the slow answers finish, so the log is complete.
+        env.ctl.set_faults(0.0, vec![]);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let log = env.ctl.request_log();
+        faults += log.iter().filter(|r| r.faulted).count();
+        audit_run(&graph, &r, &log);
+        assert_report_matches_dm(&env, &r).await;
+        if r.success() {
+            converged = Some(run);
+            break;
+        }
+    }
+    assert!(converged.is_some(), "no convergence within {MAX_RUNS} runs");
+    assert!(faults > 0, "no request timed out: the test proves nothing");
+    assert_no_changes(&env, &d, false).await;
+}

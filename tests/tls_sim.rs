@@ -333,3 +333,22 @@ fn sim_command_serves_https_with_client_certificates() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("do not match") && !err.contains("PRIVATE KEY"), "{err}");
 }
+
+#[tokio::test]
+async fn a_dropped_tls_connection_is_a_lost_answer_not_a_tls_refusal() {
+    // Over TLS, the simulator's reset fault must still look like a connection lost after sending (so a mutation is
+    // settled by re-reading), not like a certificate problem.
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("test CA");
+    let sim = tls_sim(&ca.leaf(&["127.0.0.1"]), None).await;
+    sim.control().set_faults(1.0, vec![dm_apply::sim::FaultKind::Reset]);
+    let mut o = opts(&sim.url());
+    o.cacert = Some(write(dir.path(), "ca.pem", &ca.pem));
+    let c = DmClient::new(&o).unwrap();
+    let e = c.delete_source("nope", false).await.expect_err("reset");
+    assert!(matches!(e, DmError::Connect { maybe_sent: true, .. }), "{e:?}");
+    assert!(e.is_ambiguous(), "{e:?}");
+    let log = sim.control().request_log();
+    assert_eq!(log.len(), 1);
+    assert!(log[0].faulted && log[0].status == 0, "{log:?}");
+}

@@ -65,6 +65,8 @@ async fn entry(State(sh): State<Arc<Shared>>, ConnectInfo(conn): ConnectInfo<Con
         }
     };
     if let Some((kind, delay)) = fault {
+        // Marked now: a client that gives up during a Delay drops the connection, and with it this handler.
+        log_done(&sh, idx, 0, true);
         // A faulted request is never handled: nothing changes, whatever the method.
         let status = match kind {
             FaultKind::Reset => {
