@@ -64,6 +64,11 @@ where
         // Start (or skip) what is ready, lowest id first.
         while stop.is_none() {
             let Some(&id) = ready.first() else { break };
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                stop = Some(StopReason::Deadline);
+                let _ = events.send(Event::Stopping { reason: StopReason::Deadline });
+                break;
+            }
             if let Some(root) = failed_root(&graph, &outcomes, id) {
                 ready.remove(&id);
                 let outcome = Outcome::Skipped { because: root, because_label: info(root).label() };
