@@ -1,8 +1,44 @@
-//! `dm-apply validate`.
+//! `dm-apply validate`: check configuration files offline (YAML, JSON Schema, semantic checks). Never opens a
+//! network connection. Diagnostics go to stderr, then a one-line summary; exit 0 when valid, 1 when not.
 
 use crate::cli::ValidateArgs;
-use crate::ui::Ui;
+use crate::commands::{EXIT_ERROR, EXIT_OK};
+use crate::config;
+use crate::ui::{Ui, Verbosity};
 
-pub fn run(_args: &ValidateArgs, _ui: &Ui) -> miette::Result<u8> {
-    Err(miette::miette!("`validate` is not built yet"))
+pub fn run(args: &ValidateArgs, ui: &Ui) -> miette::Result<u8> {
+    let analysis = config::analyze(&args.files.files);
+    if ui.verbosity > Verbosity::Quiet {
+        for w in &analysis.warnings {
+            eprintln!("{:?}", miette::Report::new(w.clone()));
+        }
+    }
+    for e in &analysis.errors {
+        eprintln!("{:?}", miette::Report::new(e.clone()));
+    }
+    let files = analysis.files;
+    let plural = |n: usize, one: &str, many: &str| if n == 1 { format!("{n} {one}") } else { format!("{n} {many}") };
+    if analysis.errors.is_empty() {
+        let d = &analysis.desired;
+        let mut line = format!(
+            "{}, {} in {}: valid",
+            plural(d.sources.len(), "source", "sources"),
+            plural(d.tasks.len(), "task", "tasks"),
+            plural(files, "file", "files"),
+        );
+        if !analysis.warnings.is_empty() {
+            line.push_str(&format!(" ({})", plural(analysis.warnings.len(), "warning", "warnings")));
+        }
+        ui.info(line);
+        Ok(EXIT_OK)
+    } else {
+        let mut line = plural(analysis.errors.len(), "error", "errors");
+        if !analysis.warnings.is_empty() {
+            line.push_str(&format!(", {}", plural(analysis.warnings.len(), "warning", "warnings")));
+        }
+        line.push_str(&format!(" in {}: invalid", plural(files, "file", "files")));
+        // The summary is printed even with -q: it is the answer to the command.
+        eprintln!("{line}");
+        Ok(EXIT_ERROR)
+    }
 }

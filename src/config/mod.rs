@@ -1,5 +1,18 @@
 //! Desired state: the model, loading with source spans, `${env:..}` interpolation and validation.
+//!
+//! Entry points: [`load`] (library), [`load_for_command`] (plan/apply/drift), [`analyze`] (validate), and
+//! [`json_schema`].
 
+pub mod diag;
+mod interp;
+mod loader;
 pub mod model;
+pub mod schema;
+mod schema_errors;
+mod semantic;
+pub mod yaml;
 
+pub use diag::{LoadError, Problem, render_plain};
+pub use loader::{Analysis, Loaded, MAX_FILE_BYTES, analyze, analyze_with_env, load, load_for_command};
 pub use model::*;
+pub use schema::{json_schema, json_schema_text};

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 
-/// One YAML file's content. Several files merge into one [`Desired`].
+/// One YAML file of dm-apply's desired state: DM sources and tasks. Several files merge into one desired state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "dm-apply configuration file")]
@@ -28,6 +28,7 @@ pub struct ConfigFile {
     pub tasks: Vec<TaskSpec>,
     /// Sources managed outside this repository that tasks here may use. They are never created, changed or deleted.
     #[serde(default)]
+    #[schemars(inner(length(min = 1, max = 32)))]
     pub external_sources: Vec<String>,
 }
 
@@ -50,14 +51,18 @@ pub struct Lifecycle {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecuritySpec {
+    /// PEM content of the CA certificate.
     pub ssl_ca_content: String,
+    /// PEM content of the client certificate.
     pub ssl_cert_content: String,
     /// Private key content: a secret; prefer `${env:NAME}`.
     pub ssl_key_content: Secret,
+    /// Allowed common names of the peer certificate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_allowed_cn: Option<Vec<String>>,
 }
 
+/// Relay-log purge settings of a source.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurgeSpec {
@@ -72,15 +77,21 @@ pub struct PurgeSpec {
     pub remain_space: Option<i64>,
 }
 
+/// Relay-log settings of a source.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RelayConfigSpec {
+    /// Do not set `true` at create time: DM-master persists the source, then refuses (a known server bug).
+    /// Enable relay afterwards with DM's relay enable endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_relay: Option<bool>,
+    /// Binlog file to start relaying from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relay_binlog_name: Option<String>,
+    /// GTID set to start relaying from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relay_binlog_gtid: Option<String>,
+    /// Directory of the relay log on the DM-worker (DM's default `relay-dir`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relay_dir: Option<String>,
 }
@@ -98,9 +109,14 @@ pub enum Flavor {
 #[serde(deny_unknown_fields)]
 pub struct SourceSpec {
     /// Unique name, 1-32 characters.
+    #[schemars(length(min = 1, max = 32))]
     pub source_name: String,
+    /// Upstream host name or IP address.
     pub host: String,
+    /// Upstream port, 1-65535 (MySQL's default is 3306).
+    #[schemars(range(min = 1))]
     pub port: u16,
+    /// Upstream user (needs replication privileges).
     pub user: String,
     /// Upstream password. Write-only in DM (reads return `******`); prefer `${env:NAME}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,15 +127,19 @@ pub struct SourceSpec {
     /// Whether the source is enabled. Default true (dm-apply always sends it explicitly).
     #[serde(default = "default_true")]
     pub enable: bool,
-    /// Detected by DM when absent.
+    /// `mysql` or `mariadb`; detected by DM when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flavor: Option<Flavor>,
+    /// TLS to the upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<SecuritySpec>,
+    /// Relay-log purge settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purge: Option<PurgeSpec>,
+    /// Relay-log settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relay_config: Option<RelayConfigSpec>,
+    /// dm-apply's own lifecycle settings (never sent to DM).
     #[serde(default, skip_serializing_if = "is_default")]
     pub lifecycle: Lifecycle,
 }
@@ -133,6 +153,8 @@ pub enum DesiredStage {
     Stopped,
 }
 
+/// What a task migrates: `full` (dump + load), `incremental` (binlog replication), `all` (both), `dump` or `load`
+/// (the last two only on DM v9.0.0-beta.1 / v26.3 and later).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskMode {
@@ -143,6 +165,7 @@ pub enum TaskMode {
     Load,
 }
 
+/// How DDL of merged shard tables is coordinated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ShardMode {
@@ -150,6 +173,7 @@ pub enum ShardMode {
     Optimistic,
 }
 
+/// How duplicate rows are resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OnDuplicate {
@@ -158,6 +182,7 @@ pub enum OnDuplicate {
     Ignore,
 }
 
+/// Session settings on the downstream (DM HEAD only).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetSessionSpec {
@@ -166,6 +191,7 @@ pub struct TargetSessionSpec {
     pub foreign_key_checks: Option<ForeignKeyChecks>,
 }
 
+/// `"0"` (off) or `"1"` (on). Write it quoted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ForeignKeyChecks {
     #[serde(rename = "0")]
@@ -178,18 +204,25 @@ pub enum ForeignKeyChecks {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfigSpec {
+    /// TiDB host name or IP address.
     pub host: String,
+    /// TiDB port, 1-65535 (TiDB's default is 4000).
+    #[schemars(range(min = 1))]
     pub port: u16,
+    /// TiDB user.
     pub user: String,
     /// Downstream password (may be empty); prefer `${env:NAME}`.
     #[serde(default)]
     pub password: Secret,
+    /// TLS to TiDB. DM returns these contents in plain text on reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<SecuritySpec>,
+    /// Session variables (only `foreign_key_checks`; DM HEAD only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<TargetSessionSpec>,
 }
 
+/// A binlog filter: matching events or statements are ignored (DM's action is always Ignore).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BinlogFilterRuleSpec {
@@ -201,6 +234,7 @@ pub struct BinlogFilterRuleSpec {
     pub ignore_sql: Option<Vec<String>>,
 }
 
+/// The upstream tables a rule selects.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TableRuleSourceSpec {
@@ -213,19 +247,25 @@ pub struct TableRuleSourceSpec {
     pub table: String,
 }
 
+/// Where selected tables go downstream (a route). Absent: same names.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TableRuleTargetSpec {
+    /// Downstream schema.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
+    /// Downstream table (merges sharded tables into one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
 }
 
+/// Which upstream tables a task migrates, where to, and with which binlog filters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TableMigrateRuleSpec {
+    /// Upstream tables selected by this rule.
     pub source: TableRuleSourceSpec,
+    /// Route to other downstream names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<TableRuleTargetSpec>,
     /// Names of rules defined in the task's `binlog_filter_rule`.
@@ -233,6 +273,7 @@ pub struct TableMigrateRuleSpec {
     pub binlog_filter_rule: Option<Vec<String>>,
 }
 
+/// How the full import writes to TiDB. `import-into` needs DM v26.3+.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ImportMode {
@@ -241,6 +282,7 @@ pub enum ImportMode {
     ImportInto,
 }
 
+/// Dump consistency (mydumper/dumpling `--consistency`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Consistency {
@@ -251,6 +293,7 @@ pub enum Consistency {
     Snapshot,
 }
 
+/// Post-import checksum/analyze level (physical import).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckLevel {
@@ -259,6 +302,7 @@ pub enum CheckLevel {
     Off,
 }
 
+/// Duplicate handling of the physical import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OnDuplicatePhysical {
@@ -266,71 +310,100 @@ pub enum OnDuplicatePhysical {
     Manual,
 }
 
+/// Settings of the full (dump and load) phase. One set for all sources of the task.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FullMigrateConfSpec {
+    /// Dump threads (DM default 4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export_threads: Option<i64>,
+    /// Load threads (DM default 16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import_threads: Option<i64>,
+    /// Where the dump is written (DM default `./dumped_data`); an `s3://`-style URL for `import-into`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<String>,
+    /// Dump consistency mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consistency: Option<Consistency>,
+    /// `logical` (default), `physical` or `import-into`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import_mode: Option<ImportMode>,
+    /// Local sort directory of the physical import.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sorting_dir: Option<String>,
+    /// Disk quota of the physical import, e.g. `200GiB`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_quota: Option<String>,
+    /// Checksum after a physical import.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<CheckLevel>,
+    /// ANALYZE TABLE after a physical import.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analyze: Option<CheckLevel>,
+    /// Concurrency of range requests (physical import; DM default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range_concurrency: Option<i64>,
+    /// Compression of KV pairs sent to TiKV (physical import), e.g. `gzip`. Note the hyphens in the key.
     #[serde(rename = "compress-kv-pairs", default, skip_serializing_if = "Option::is_none")]
     pub compress_kv_pairs: Option<String>,
+    /// PD address for the physical import.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pd_addr: Option<String>,
+    /// TLS to PD/TiDB for the import (all three contents are required).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<SecuritySpec>,
+    /// Duplicate handling of the logical import (DM default `replace`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_duplicate_logical: Option<OnDuplicate>,
+    /// Duplicate handling of the physical import (DM default `none`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_duplicate_physical: Option<OnDuplicatePhysical>,
 }
 
+/// Settings of the incremental (binlog replication) phase. One set for all sources of the task.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IncrMigrateConfSpec {
+    /// Replication threads (DM default 16). Can be changed on a stopped task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repl_threads: Option<i64>,
+    /// Statements per transaction (DM default 100). Can be changed on a stopped task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repl_batch: Option<i64>,
+    /// Safe mode (DM HEAD only; cannot be changed by an update).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub safe_mode: Option<bool>,
 }
 
+/// One source of a task, with an optional binlog start position (needed by `incremental` tasks).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSourceConfSpec {
+    /// A source declared under `sources` or listed in `external_sources`.
     pub source_name: String,
+    /// Binlog file to start from, e.g. `mysql-bin.000042`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binlog_name: Option<String>,
+    /// Position in `binlog_name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binlog_pos: Option<i64>,
+    /// GTID set to start from (with `enable_gtid` sources).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binlog_gtid: Option<String>,
 }
 
+/// The task's sources and phase settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSourceConfigSpec {
+    /// Full (dump and load) phase settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_migrate_conf: Option<FullMigrateConfSpec>,
+    /// Incremental phase settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incr_migrate_conf: Option<IncrMigrateConfSpec>,
+    /// The task's sources (at least one, each once).
     pub source_conf: Vec<TaskSourceConfSpec>,
 }
 
@@ -338,33 +411,45 @@ pub struct TaskSourceConfigSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
+    /// Unique task name.
     pub name: String,
+    /// `full`, `incremental`, `all`, `dump` or `load`.
     pub task_mode: TaskMode,
+    /// Merge sharded tables: `pessimistic` or `optimistic`. Absent: no sharding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard_mode: Option<ShardMode>,
+    /// Stricter optimistic sharding (DM v7.2+); only with `shard_mode: optimistic`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict_optimistic_shard_mode: Option<bool>,
     /// Downstream schema for checkpoints. dm-apply sends `dm_meta` when absent, on every DM version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta_schema: Option<String>,
+    /// IANA time zone (DM HEAD only); absent means the downstream's zone. `SYSTEM` and `Local` are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
+    /// Support gh-ost/pt-osc online schema changes (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enhance_online_schema_change: Option<bool>,
     /// How the full import resolves duplicate rows. Default `replace`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_duplicate: Option<OnDuplicate>,
+    /// Pre-check items to skip, e.g. `auto_increment_ID`, `all`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignore_checking_items: Option<Vec<String>>,
+    /// The downstream TiDB.
     pub target_config: TargetConfigSpec,
+    /// Named binlog filters, referenced by `table_migrate_rule[].binlog_filter_rule`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub binlog_filter_rule: BTreeMap<String, BinlogFilterRuleSpec>,
+    /// Which tables to migrate and where.
     #[serde(default)]
     pub table_migrate_rule: Vec<TableMigrateRuleSpec>,
+    /// The task's sources and phase settings.
     pub source_config: TaskSourceConfigSpec,
     /// Runtime state apply converges to: `running` (default) or `stopped`.
     #[serde(default)]
     pub stage: DesiredStage,
+    /// dm-apply's own lifecycle settings (never sent to DM).
     #[serde(default, skip_serializing_if = "is_default")]
     pub lifecycle: Lifecycle,
 }

@@ -1,0 +1,420 @@
+//! Loading: discover files, read them safely, parse YAML with spans, validate against the JSON Schema,
+//! interpolate `${env:NAME}`, build typed specs, run the semantic checks, merge into [`Desired`].
+//!
+//! Every problem of every file is collected (nothing stops at the first), then sorted by file and line.
+
+use std::collections::{BTreeSet, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::diag::{FileSource, LoadError, Problem};
+use super::interp;
+use super::model::{ConfigFile, Desired, Origin, SourceSpec, TaskSpec};
+use super::semantic;
+use super::yaml::{self, Document, NodeSpan, Pos};
+
+/// Files larger than this are refused before they are read.
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+/// Directories deeper than this below a given path are not searched.
+const MAX_DIR_DEPTH: usize = 32;
+
+/// A successful load.
+#[derive(Debug)]
+pub struct Loaded {
+    pub desired: Desired,
+    pub warnings: Vec<miette::Report>,
+}
+
+/// Everything a load found, valid or not (what `validate` prints).
+#[derive(Debug, Default)]
+pub struct Analysis {
+    pub desired: Desired,
+    pub errors: Vec<Problem>,
+    pub warnings: Vec<Problem>,
+    /// Number of files read.
+    pub files: usize,
+}
+
+/// One parsed file and what the later passes need from it.
+pub(crate) struct LoadedFile {
+    pub file: Arc<FileSource>,
+    pub doc: Document,
+}
+
+impl LoadedFile {
+    /// The span of `pointer` or its nearest ancestor (the file start if none).
+    pub fn span(&self, pointer: &str) -> NodeSpan {
+        self.doc
+            .nearest(pointer)
+            .unwrap_or(NodeSpan { value: Pos { offset: 0, len: 0, line: 1, column: 1 }, key: None })
+    }
+
+    /// Position of the key of `pointer` when it has one, else of its value.
+    pub fn key_pos(&self, pointer: &str) -> Pos {
+        self.span(pointer).key_or_value()
+    }
+
+    pub fn value_pos(&self, pointer: &str) -> Pos {
+        self.span(pointer).value
+    }
+}
+
+/// A typed resource with where it came from.
+pub(crate) struct Item<T> {
+    pub spec: T,
+    /// Index into the loaded files.
+    pub file: usize,
+    /// JSON pointer of the resource, e.g. `/tasks/2`.
+    pub pointer: String,
+}
+
+/// Load and validate; `Err` holds every error when anything is invalid.
+pub fn load(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
+    let analysis = analyze(paths);
+    finish(analysis)
+}
+
+pub(crate) fn finish(analysis: Analysis) -> Result<Loaded, LoadError> {
+    if analysis.errors.is_empty() {
+        Ok(Loaded {
+            desired: analysis.desired,
+            warnings: analysis.warnings.into_iter().map(miette::Report::new).collect(),
+        })
+    } else {
+        Err(LoadError { errors: analysis.errors, warnings: analysis.warnings })
+    }
+}
+
+/// For plan/apply/drift: print the warnings on stderr and return the desired state, or the error report.
+pub fn load_for_command(paths: &[PathBuf], ui: &crate::ui::Ui) -> miette::Result<Desired> {
+    match load(paths) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                ui.warn(format_args!("{w:?}"));
+            }
+            Ok(loaded.desired)
+        }
+        Err(err) => {
+            for w in &err.warnings {
+                ui.warn(format_args!("{:?}", miette::Report::new(w.clone())));
+            }
+            Err(miette::Report::new(err))
+        }
+    }
+}
+
+/// Run every pass over `paths`, reading `${env:NAME}` from the process environment.
+pub fn analyze(paths: &[PathBuf]) -> Analysis {
+    analyze_with_env(paths, &|name| std::env::var(name).ok())
+}
+
+/// Like [`analyze`], with an explicit environment (tests).
+pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Analysis {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let files = discover(paths, &mut errors);
+    let mut loaded: Vec<LoadedFile> = Vec::new();
+    for (order, path) in files.iter().enumerate() {
+        if let Some(lf) = read_and_parse(path, order, &mut errors) {
+            loaded.push(lf);
+        }
+    }
+    let file_count = files.len();
+
+    let mut sources: Vec<Item<SourceSpec>> = Vec::new();
+    let mut tasks: Vec<Item<TaskSpec>> = Vec::new();
+    let mut external: Vec<(usize, String, String)> = Vec::new();
+    // Names of resources that failed the schema: still "declared" for cross-reference checks.
+    let mut broken_sources: BTreeSet<String> = BTreeSet::new();
+    let mut broken_tasks: BTreeSet<String> = BTreeSet::new();
+
+    let mut values = Vec::new();
+    for (fi, lf) in loaded.iter_mut().enumerate() {
+        for (pos, msg) in std::mem::take(&mut lf.doc.problems) {
+            errors.push(Problem::error("yaml", msg).at(&lf.file, pos, "here"));
+        }
+        let Some(mut value) = lf.doc.value.take() else { continue };
+        let schema_errors = super::schema_errors::check(&value, &lf.doc, &lf.file);
+        let broken: HashSet<String> = schema_errors.iter().filter_map(|(p, _)| resource_prefix(p)).collect();
+        let invalid_pointers: HashSet<String> = schema_errors.iter().map(|(p, _)| p.clone()).collect();
+        let top_level_broken = schema_errors.iter().any(|(p, _)| resource_prefix(p).is_none());
+        errors.extend(schema_errors.into_iter().map(|(_, p)| p));
+
+        // `x-` keys only hold anchors; their content already reached the resources through aliases.
+        if let Value::Object(map) = &mut value {
+            map.retain(|k, _| !k.starts_with(super::schema::EXTENSION_PREFIX));
+        }
+        interp::interpolate(&mut value, &lf.doc, &lf.file, &invalid_pointers, env, &mut errors, &mut warnings);
+        let lf = &*lf;
+
+        // Typed resources, one at a time, so one broken resource does not hide the others from later checks.
+        if let Some(items) = value.get("sources").and_then(Value::as_array) {
+            for (i, item) in items.iter().enumerate() {
+                let pointer = format!("/sources/{i}");
+                if broken.contains(&pointer) || top_level_broken {
+                    if let Some(n) = item.get("source_name").and_then(Value::as_str) {
+                        broken_sources.insert(n.to_owned());
+                    }
+                    continue;
+                }
+                match serde_json::from_value::<SourceSpec>(item.clone()) {
+                    Ok(spec) => sources.push(Item { spec, file: fi, pointer }),
+                    Err(e) => errors.push(typed_error(lf, &pointer, &e)),
+                }
+            }
+        }
+        if let Some(items) = value.get("tasks").and_then(Value::as_array) {
+            for (i, item) in items.iter().enumerate() {
+                let pointer = format!("/tasks/{i}");
+                if broken.contains(&pointer) || top_level_broken {
+                    if let Some(n) = item.get("name").and_then(Value::as_str) {
+                        broken_tasks.insert(n.to_owned());
+                    }
+                    continue;
+                }
+                match serde_json::from_value::<TaskSpec>(item.clone()) {
+                    Ok(spec) => tasks.push(Item { spec, file: fi, pointer }),
+                    Err(e) => errors.push(typed_error(lf, &pointer, &e)),
+                }
+            }
+        }
+        if let Some(items) = value.get("external_sources").and_then(Value::as_array) {
+            for (i, item) in items.iter().enumerate() {
+                if let Some(n) = item.as_str() {
+                    external.push((fi, format!("/external_sources/{i}"), n.to_owned()));
+                }
+            }
+        }
+        // The whole file must also deserialize (catches anything the per-resource pass did not look at).
+        if broken.is_empty()
+            && !top_level_broken
+            && let Err(e) = serde_json::from_value::<ConfigFile>(value.clone())
+        {
+            errors.push(typed_error(lf, "", &e));
+        }
+        values.push((fi, value));
+    }
+    for (fi, value) in values {
+        loaded[fi].doc.value = Some(value);
+    }
+
+    let ctx = semantic::Context {
+        files: &loaded,
+        sources: &sources,
+        tasks: &tasks,
+        external: &external,
+        broken_sources: &broken_sources,
+        broken_tasks: &broken_tasks,
+    };
+    semantic::check(&ctx, &mut errors, &mut warnings);
+
+    let mut desired = Desired::default();
+    for item in sources {
+        let origin = origin(&loaded[item.file], &item.pointer);
+        desired.sources.entry(item.spec.source_name.clone()).or_insert((item.spec, origin));
+    }
+    for item in tasks {
+        let origin = origin(&loaded[item.file], &item.pointer);
+        desired.tasks.entry(item.spec.name.clone()).or_insert((item.spec, origin));
+    }
+    desired.external_sources = external.into_iter().map(|(_, _, n)| n).collect();
+
+    errors.sort_by_key(Problem::sort_key);
+    warnings.sort_by_key(Problem::sort_key);
+    Analysis { desired, errors, warnings, files: file_count }
+}
+
+fn origin(lf: &LoadedFile, pointer: &str) -> Origin {
+    let pos = lf.value_pos(pointer);
+    Origin { file: lf.file.name.clone(), line: pos.line, column: pos.column }
+}
+
+/// `/sources/3/port` → `/sources/3`.
+fn resource_prefix(pointer: &str) -> Option<String> {
+    let mut parts = pointer.split('/').skip(1);
+    let kind = parts.next()?;
+    let idx = parts.next()?;
+    if (kind == "sources" || kind == "tasks") && idx.parse::<usize>().is_ok() {
+        Some(format!("/{kind}/{idx}"))
+    } else {
+        None
+    }
+}
+
+/// A typed-deserialization failure the schema did not catch (should not happen; kept as a safety net). serde's
+/// message can quote the offending value, so quoted text is dropped from it.
+fn typed_error(lf: &LoadedFile, pointer: &str, e: &serde_json::Error) -> Problem {
+    let msg = e.to_string();
+    let mut clean = String::new();
+    let mut in_quote = false;
+    for c in msg.chars() {
+        if c == '"' || c == '`' {
+            if !in_quote {
+                clean.push_str("`…`");
+            }
+            in_quote = !in_quote;
+        } else if !in_quote {
+            clean.push(c);
+        }
+    }
+    Problem::error("type", format!("invalid configuration: {clean}")).at(&lf.file, lf.key_pos(pointer), "in this item")
+}
+
+/// Expand the given paths into files: a file as is, a directory recursively (sorted, `*.yaml`/`*.yml`, hidden
+/// entries skipped). Each file is read once even when named twice.
+fn discover(paths: &[PathBuf], errors: &mut Vec<Problem>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for path in paths {
+        let shown = path.display().to_string();
+        match std::fs::metadata(path) {
+            Err(e) => errors.push(
+                Problem::error("io", format!("cannot read `{shown}`: {}", io_reason(&e)))
+                    .with_help("check the path given with -f/--file"),
+            ),
+            Ok(m) if m.is_dir() => {
+                if walk(path, 0, &mut out, &mut seen, errors) == 0 {
+                    errors.push(
+                        Problem::error("no_files", format!("no *.yaml or *.yml files in directory `{shown}`"))
+                            .with_help("point -f at a configuration file or a directory that contains some"),
+                    );
+                }
+            }
+            Ok(_) => {
+                let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+                if seen.insert(key) {
+                    out.push(path.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Returns how many YAML files were found (including ones already seen).
+fn walk(
+    dir: &Path,
+    depth: usize,
+    out: &mut Vec<PathBuf>,
+    seen: &mut HashSet<PathBuf>,
+    errors: &mut Vec<Problem>,
+) -> usize {
+    if depth > MAX_DIR_DEPTH {
+        return 0;
+    }
+    let entries = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            errors.push(Problem::error("io", format!("cannot read directory `{}`: {}", dir.display(), io_reason(&e))));
+            return 0;
+        }
+    };
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
+    entries.sort_by_key(|e| e.file_name());
+    let mut found = 0;
+    for entry in entries {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        // Symlinked directories are not followed (no loops); symlinked files are.
+        let Ok(ft) = entry.file_type() else { continue };
+        if ft.is_dir() {
+            found += walk(&path, depth + 1, out, seen, errors);
+        } else if (name.ends_with(".yaml") || name.ends_with(".yml"))
+            && std::fs::metadata(&path).is_ok_and(|m| m.is_file())
+        {
+            found += 1;
+            let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            if seen.insert(key) {
+                out.push(path);
+            }
+        }
+    }
+    found
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    }
+}
+
+fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Option<LoadedFile> {
+    let name = path.display().to_string();
+    let too_large = |size: u64| {
+        Problem::error(
+            "too_large",
+            format!(
+                "`{name}` is too large ({:.1} MiB); configuration files are limited to {} MiB",
+                size as f64 / (1024.0 * 1024.0),
+                MAX_FILE_BYTES / (1024 * 1024)
+            ),
+        )
+        .with_help("split the configuration into several files in a directory")
+    };
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            errors.push(Problem::error("io", format!("cannot read `{name}`: {}", io_reason(&e))));
+            return None;
+        }
+    };
+    if let Ok(m) = file.metadata()
+        && m.len() > MAX_FILE_BYTES
+    {
+        errors.push(too_large(m.len()));
+        return None;
+    }
+    // The size can change between stat and read (or the file is a pipe): never read more than the limit.
+    let mut bytes = Vec::new();
+    if let Err(e) = (&mut file).take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes) {
+        errors.push(Problem::error("io", format!("cannot read `{name}`: {}", io_reason(&e))));
+        return None;
+    }
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        errors.push(too_large(bytes.len() as u64));
+        return None;
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let bytes = e.as_bytes();
+            let prefix = String::from_utf8_lossy(&bytes[..valid]).into_owned();
+            let line = prefix.matches('\n').count() + 1;
+            let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            // Show the text up to the end of the bad line (the bad bytes as U+FFFD), secret-looking values hidden.
+            let line_end = bytes[valid..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |i| valid + i);
+            let shown = format!("{prefix}{}", String::from_utf8_lossy(&bytes[valid..line_end]));
+            let file = FileSource::new(&name, order, &shown, &yaml::heuristic_secret_ranges(&shown));
+            errors.push(
+                Problem::error(
+                    "utf8",
+                    format!("`{name}` is not valid UTF-8 (invalid byte at line {line}, column {column})"),
+                )
+                .at(&file, Pos { offset: valid, len: '\u{FFFD}'.len_utf8(), line, column }, "invalid UTF-8 here")
+                .with_help("save the file as UTF-8"),
+            );
+            return None;
+        }
+    };
+    match yaml::parse(&text) {
+        Ok(doc) => {
+            let file = FileSource::new(&name, order, &text, &doc.secret_ranges);
+            Some(LoadedFile { file, doc })
+        }
+        Err(e) => {
+            let file = FileSource::new(&name, order, &text, &yaml::heuristic_secret_ranges(&text));
+            errors.push(yaml::syntax_problem(&e, &file, &text));
+            None
+        }
+    }
+}

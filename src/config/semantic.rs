@@ -1,0 +1,548 @@
+//! Semantic checks: what the JSON Schema cannot express, across all files, and what DM-master would refuse (or
+//! silently get wrong) that can be known offline. See docs/config-format.md for the list.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::diag::{Problem, did_you_mean};
+use super::loader::{Item, LoadedFile};
+use super::model::{DesiredStage, ImportMode, ShardMode, SourceSpec, TaskMode, TaskSpec};
+
+pub(crate) struct Context<'a> {
+    pub files: &'a [LoadedFile],
+    pub sources: &'a [Item<SourceSpec>],
+    pub tasks: &'a [Item<TaskSpec>],
+    /// (file, pointer, name)
+    pub external: &'a [(usize, String, String)],
+    pub broken_sources: &'a BTreeSet<String>,
+    pub broken_tasks: &'a BTreeSet<String>,
+}
+
+/// `ignore_checking_items` values DM accepts (`dm/config/checking_item.go`).
+pub const CHECKING_ITEMS: &[&str] = &[
+    "all",
+    "dump_privilege",
+    "replication_privilege",
+    "version",
+    "server_id",
+    "binlog_enable",
+    "binlog_format",
+    "binlog_row_image",
+    "table_schema",
+    "schema_of_shard_tables",
+    "auto_increment_ID",
+    "online_ddl",
+    "binlog_db",
+    "meta_position",
+    "conn_number",
+    "target_privilege",
+    "empty_region",
+    "region_distribution",
+    "downstream_version",
+    "free_space",
+    "downstream_mutex_features",
+    "downstream_table_empty",
+    "primary_key",
+];
+
+/// `ignore_event` values of DM's binlog filter (`pkg/binlog-filter`). DM only logs unknown ones, so a typo would
+/// silently filter nothing: dm-apply refuses them.
+pub const BINLOG_EVENTS: &[&str] = &[
+    "all",
+    "all dml",
+    "all ddl",
+    "none",
+    "none ddl",
+    "none dml",
+    "insert",
+    "update",
+    "delete",
+    "create database",
+    "drop database",
+    "alter database",
+    "create schema",
+    "drop schema",
+    "alter schema",
+    "create table",
+    "drop table",
+    "truncate table",
+    "rename table",
+    "create index",
+    "drop index",
+    "create view",
+    "drop view",
+    "alter table",
+    "add table partition",
+    "drop table partition",
+    "truncate table partition",
+    "reorganize table partition",
+    "coalesce table partition",
+    "exchange table partition",
+    "rebuild table partition",
+    "add foreign key",
+    "drop foreign key",
+    "modify column",
+    "rename column",
+    "drop column",
+    "add column",
+    "drop primary key",
+    "add primary key",
+    "drop unique key",
+    "add unique key",
+    "drop index",
+    "rename index",
+    "modify default value",
+    "modify constraint",
+    "modify columns order",
+    "modify charset",
+    "modify collation",
+    "remove auto increment",
+    "modify storage engine",
+    "reorganize partition",
+    "rebuild partition",
+    "coalesce partition",
+    "split partition",
+    "exchange partition",
+    "value range decrease",
+    "precision decrease",
+    "value range increase",
+    "precision increase",
+    "alter table partitioning",
+    "remove partitioning",
+];
+
+const MAX_SOURCE_NAME: usize = 32;
+
+pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut Vec<Problem>) {
+    let f = |i: usize| &ctx.files[i];
+
+    // Unique source names across files.
+    let mut first_source: BTreeMap<&str, &Item<SourceSpec>> = BTreeMap::new();
+    for item in ctx.sources {
+        let name = item.spec.source_name.as_str();
+        let lf = f(item.file);
+        let name_ptr = format!("{}/source_name", item.pointer);
+        if let Some(first) = first_source.get(name) {
+            let fl = f(first.file);
+            let first_ptr = format!("{}/source_name", first.pointer);
+            errors.push(
+                Problem::error("duplicate_source", format!("source `{name}` is declared more than once"))
+                    .at(&lf.file, lf.value_pos(&name_ptr), "declared again here")
+                    .with_related(
+                        Problem::note("first_declared", format!("source `{name}` is first declared here")).at(
+                            &fl.file,
+                            fl.value_pos(&first_ptr),
+                            "first declared here",
+                        ),
+                    )
+                    .with_help("source names must be unique across all configuration files"),
+            );
+        } else {
+            first_source.insert(name, item);
+        }
+        let n = name.chars().count();
+        if n == 0 || n > MAX_SOURCE_NAME {
+            errors.push(
+                Problem::error(
+                    "source_name",
+                    format!("`source_name` must have 1-{MAX_SOURCE_NAME} characters (it has {n})"),
+                )
+                .at(&lf.file, lf.value_pos(&name_ptr), "here")
+                .with_help("DM refuses longer names (error 40005/40006)"),
+            );
+        }
+        if item.spec.relay_config.as_ref().and_then(|r| r.enable_relay) == Some(true) {
+            let p = format!("{}/relay_config/enable_relay", item.pointer);
+            warnings.push(
+                Problem::warning("enable_relay", "`relay_config.enable_relay: true` fails when DM creates the source")
+                    .at(&lf.file, lf.key_pos(&p), "known DM-master bug at create time")
+                    .with_help("DM persists the source and then refuses (40070/46030); leave it false and enable relay afterwards with `dmctl start-relay` or `POST /api/v1/sources/{name}/relay/enable`"),
+            );
+        }
+    }
+
+    // External sources: valid names, not also declared here.
+    let declared: BTreeSet<&str> = ctx
+        .sources
+        .iter()
+        .map(|s| s.spec.source_name.as_str())
+        .chain(ctx.broken_sources.iter().map(String::as_str))
+        .collect();
+    let mut external: BTreeSet<&str> = BTreeSet::new();
+    for (fi, ptr, name) in ctx.external {
+        let lf = f(*fi);
+        if let Some(decl) = first_source.get(name.as_str()) {
+            let dl = f(decl.file);
+            errors.push(
+                Problem::error(
+                    "external_declared",
+                    format!("source `{name}` is both declared and listed in `external_sources`"),
+                )
+                .at(&lf.file, lf.value_pos(ptr), "listed as external here")
+                .with_related(Problem::note("declared_here", format!("source `{name}` is declared here")).at(
+                    &dl.file,
+                    dl.value_pos(&format!("{}/source_name", decl.pointer)),
+                    "declared here",
+                ))
+                .with_help(
+                    "a source is either managed by this repository (declared) or outside it (external), not both",
+                ),
+            );
+        }
+        let n = name.chars().count();
+        if n == 0 || n > MAX_SOURCE_NAME {
+            errors.push(
+                Problem::error(
+                    "source_name",
+                    format!("external source names must have 1-{MAX_SOURCE_NAME} characters (this has {n})"),
+                )
+                .at(&lf.file, lf.value_pos(ptr), "here"),
+            );
+        }
+        external.insert(name.as_str());
+    }
+
+    // Tasks.
+    let mut first_task: BTreeMap<&str, &Item<TaskSpec>> = BTreeMap::new();
+    for item in ctx.tasks {
+        let t = &item.spec;
+        let lf = f(item.file);
+        let file = &lf.file;
+        let base = item.pointer.as_str();
+        let p = |rest: &str| format!("{base}/{rest}");
+        let name = t.name.as_str();
+        if let Some(first) = first_task.get(name) {
+            let fl = f(first.file);
+            errors.push(
+                Problem::error("duplicate_task", format!("task `{name}` is declared more than once"))
+                    .at(file, lf.value_pos(&p("name")), "declared again here")
+                    .with_related(Problem::note("first_declared", format!("task `{name}` is first declared here")).at(
+                        &fl.file,
+                        fl.value_pos(&format!("{}/name", first.pointer)),
+                        "first declared here",
+                    ))
+                    .with_help("task names must be unique across all configuration files"),
+            );
+        } else {
+            first_task.insert(name, item);
+        }
+        if name.is_empty() {
+            errors.push(Problem::error("task_name", "a task `name` must not be empty").at(
+                file,
+                lf.value_pos(&p("name")),
+                "empty",
+            ));
+        }
+
+        // source_conf: at least one, no duplicates, each declared or external.
+        let confs = &t.source_config.source_conf;
+        if confs.is_empty() {
+            errors.push(
+                Problem::error("no_sources", format!("task `{name}` has no source in `source_config.source_conf`"))
+                    .at(file, lf.key_pos(&p("source_config/source_conf")), "empty")
+                    .with_help("list at least one source: `source_conf: [{source_name: mysql-01}]`"),
+            );
+        }
+        let mut task_sources: BTreeSet<&str> = BTreeSet::new();
+        for (i, sc) in confs.iter().enumerate() {
+            let sp = p(&format!("source_config/source_conf/{i}/source_name"));
+            let sname = sc.source_name.as_str();
+            if !task_sources.insert(sname) {
+                errors.push(
+                    Problem::error(
+                        "duplicate_task_source",
+                        format!("source `{sname}` appears twice in task `{name}`'s `source_conf`"),
+                    )
+                    .at(file, lf.value_pos(&sp), "listed again here")
+                    .with_help("each source may appear once per task; merge the two entries"),
+                );
+            }
+            if !declared.contains(sname) && !external.contains(sname) {
+                let mut pr = Problem::error(
+                    "unknown_source",
+                    format!("task `{name}` uses source `{sname}`, which is not declared"),
+                )
+                .at(file, lf.value_pos(&sp), "not declared in any file");
+                pr = match did_you_mean(sname, declared.iter().chain(external.iter()).copied()) {
+                    Some(s) => pr.with_help(format!("did you mean `{s}`? Otherwise declare it under `sources:`, or list it under `external_sources:` if it is managed elsewhere")),
+                    None => pr.with_help("declare it under `sources:`, or list it under `external_sources:` if it is managed outside this repository"),
+                };
+                errors.push(pr);
+            }
+            if sc.binlog_pos.is_some() && sc.binlog_name.is_none() {
+                errors.push(
+                    Problem::error("binlog_pos", "`binlog_pos` needs `binlog_name`")
+                        .at(
+                            file,
+                            lf.key_pos(&p(&format!("source_config/source_conf/{i}/binlog_pos"))),
+                            "position without a file",
+                        )
+                        .with_help("set `binlog_name` (e.g. mysql-bin.000001) next to `binlog_pos`"),
+                );
+            }
+            if sc.binlog_pos.is_some_and(|pos| pos < 0) {
+                errors.push(Problem::error("binlog_pos", "`binlog_pos` must not be negative").at(
+                    file,
+                    lf.value_pos(&p(&format!("source_config/source_conf/{i}/binlog_pos"))),
+                    "negative",
+                ));
+            }
+            if t.task_mode == TaskMode::Incremental && sc.binlog_name.is_none() && sc.binlog_gtid.is_none() {
+                warnings.push(
+                    Problem::warning("no_binlog_position", format!("incremental task `{name}` has no binlog position for source `{sname}`"))
+                        .at(file, lf.value_pos(&sp), "no binlog_name/binlog_pos or binlog_gtid")
+                        .with_help("DM creates the task but refuses to start it (20022 `must set meta for task-mode incremental`) unless a checkpoint exists; set `binlog_name` + `binlog_pos` or `binlog_gtid`"),
+                );
+            }
+            if t.stage == DesiredStage::Running
+                && let Some(src) = first_source.get(sname)
+                && !src.spec.enable
+            {
+                warnings.push(
+                    Problem::warning("disabled_source", format!("task `{name}` should run, but its source `{sname}` is disabled (`enable: false`)"))
+                        .at(file, lf.value_pos(&sp), "disabled source")
+                        .with_help("DM cannot start a task on a disabled source (38058); enable the source or set `stage: stopped`"),
+                );
+            }
+        }
+
+        // table_migrate_rule: sources among the task's, filters defined.
+        for (i, rule) in t.table_migrate_rule.iter().enumerate() {
+            let sp = p(&format!("table_migrate_rule/{i}/source/source_name"));
+            let rs = rule.source.source_name.as_str();
+            if !task_sources.contains(rs) {
+                errors.push(
+                    Problem::error(
+                        "rule_source",
+                        format!("rule uses source `{rs}`, which is not one of task `{name}`'s sources"),
+                    )
+                    .at(file, lf.value_pos(&sp), "not in source_config.source_conf")
+                    .with_help(format!(
+                        "DM silently drops rules for other sources; use one of: {}",
+                        task_sources.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+                    )),
+                );
+            }
+            for (j, fname) in rule.binlog_filter_rule.iter().flatten().enumerate() {
+                if !t.binlog_filter_rule.contains_key(fname) {
+                    let mut pr = Problem::error(
+                        "unknown_filter",
+                        format!("binlog filter rule `{fname}` is not defined in task `{name}`"),
+                    )
+                    .at(
+                        file,
+                        lf.value_pos(&p(&format!("table_migrate_rule/{i}/binlog_filter_rule/{j}"))),
+                        "not defined",
+                    )
+                    .with_help("define it under the task's `binlog_filter_rule:` (DM refuses the task with 49001)");
+                    if let Some(s) = did_you_mean(fname, t.binlog_filter_rule.keys().map(String::as_str)) {
+                        pr = pr.with_help(format!("did you mean `{s}`?"));
+                    }
+                    errors.push(pr);
+                }
+            }
+        }
+        let used: BTreeSet<&str> = t
+            .table_migrate_rule
+            .iter()
+            .flat_map(|r| r.binlog_filter_rule.iter().flatten())
+            .map(String::as_str)
+            .collect();
+        for (fname, rule) in &t.binlog_filter_rule {
+            let fp = p(&format!("binlog_filter_rule/{}", fname.replace('~', "~0").replace('/', "~1")));
+            if !used.contains(fname.as_str()) {
+                warnings.push(
+                    Problem::warning(
+                        "unused_filter",
+                        format!("binlog filter rule `{fname}` is not used by any table_migrate_rule"),
+                    )
+                    .at(file, lf.key_pos(&fp), "defined but unused")
+                    .with_help("DM applies a filter only through a rule's `binlog_filter_rule` list"),
+                );
+            }
+            for (k, ev) in rule.ignore_event.iter().flatten().enumerate() {
+                let norm = ev.trim().to_ascii_lowercase();
+                if !BINLOG_EVENTS.contains(&norm.as_str()) {
+                    let mut pr = Problem::error("ignore_event", format!("`{ev}` is not a binlog event type DM knows"))
+                        .at(file, lf.value_pos(&format!("{fp}/ignore_event/{k}")), "unknown event type");
+                    pr = match did_you_mean(&norm, BINLOG_EVENTS.iter().copied()) {
+                        Some(s) => pr.with_help(format!(
+                            "did you mean `{s}`? (DM would only log an unknown event and filter nothing)"
+                        )),
+                        None => {
+                            pr.with_help("e.g. `all dml`, `drop table`, `truncate table`; see docs/config-format.md")
+                        }
+                    };
+                    errors.push(pr);
+                }
+            }
+        }
+
+        // Shard mode and strict optimistic.
+        if t.strict_optimistic_shard_mode == Some(true) && t.shard_mode != Some(ShardMode::Optimistic) {
+            errors.push(
+                Problem::error("strict_optimistic", "`strict_optimistic_shard_mode` needs `shard_mode: optimistic`")
+                    .at(file, lf.key_pos(&p("strict_optimistic_shard_mode")), "optimistic shard mode is not set")
+                    .with_help(
+                        "set `shard_mode: optimistic` or remove `strict_optimistic_shard_mode` (DM error 20066)",
+                    ),
+            );
+        }
+
+        // Timezone.
+        if let Some(tz) = &t.timezone
+            && (tz.eq_ignore_ascii_case("system") || tz.eq_ignore_ascii_case("local"))
+        {
+            errors.push(
+                Problem::error("timezone", format!("timezone `{tz}` is refused by DM"))
+                    .at(file, lf.value_pos(&p("timezone")), "not allowed")
+                    .with_help("use an IANA name such as `Asia/Shanghai` or `UTC`, or leave it out to use the downstream's zone (DM error 20008)"),
+            );
+        }
+
+        // ignore_checking_items.
+        for (i, item) in t.ignore_checking_items.iter().flatten().enumerate() {
+            if !CHECKING_ITEMS.contains(&item.as_str()) {
+                let mut pr = Problem::error("checking_item", format!("`{item}` is not a DM pre-check item")).at(
+                    file,
+                    lf.value_pos(&p(&format!("ignore_checking_items/{i}"))),
+                    "unknown check",
+                );
+                pr = match did_you_mean(item, CHECKING_ITEMS.iter().copied()) {
+                    Some(s) => pr.with_help(format!("did you mean `{s}`?")),
+                    None => pr.with_help(format!("one of: {}", CHECKING_ITEMS.join(", "))),
+                };
+                errors.push(pr);
+            }
+        }
+
+        // Full migration settings.
+        if let Some(full) = &t.source_config.full_migrate_conf {
+            let fp = |rest: &str| p(&format!("source_config/full_migrate_conf/{rest}"));
+            if full.import_mode == Some(ImportMode::ImportInto) {
+                if t.shard_mode.is_some() {
+                    errors.push(
+                        Problem::error("import_into", "`import_mode: import-into` cannot be used with `shard_mode`")
+                            .at(file, lf.value_pos(&fp("import_mode")), "import-into")
+                            .also(file, lf.value_pos(&p("shard_mode")), "sharding")
+                            .with_help("use `logical` or `physical` import for sharded tasks (DM error 20068)"),
+                    );
+                } else if confs.len() > 1 {
+                    errors.push(
+                        Problem::error("import_into", "`import_mode: import-into` supports a single source only")
+                            .at(file, lf.value_pos(&fp("import_mode")), "import-into")
+                            .with_help("split the task per source or use `logical`/`physical` import (DM error 20068)"),
+                    );
+                }
+                match &full.data_dir {
+                    Some(dir) if !dir.contains("://") => errors.push(
+                        Problem::error("import_into", "`import_mode: import-into` needs `data_dir` on external storage")
+                            .at(file, lf.value_pos(&fp("data_dir")), "a local directory")
+                            .with_help("TiDB's IMPORT INTO reads the dump itself: use an `s3://`, `gs://` or `azure://` URL (DM error 20069)"),
+                    ),
+                    None => warnings.push(
+                        Problem::warning("import_into", "`import_mode: import-into` without `data_dir` uses DM's local default `./dumped_data`")
+                            .at(file, lf.value_pos(&fp("import_mode")), "import-into")
+                            .with_help("set `data_dir` to an `s3://`, `gs://` or `azure://` URL that TiDB can read"),
+                    ),
+                    _ => {}
+                }
+            }
+            if let Some(sec) = &full.security {
+                for (key, empty) in [
+                    ("ssl_ca_content", sec.ssl_ca_content.is_empty()),
+                    ("ssl_cert_content", sec.ssl_cert_content.is_empty()),
+                    ("ssl_key_content", sec.ssl_key_content.is_empty()),
+                ] {
+                    if empty {
+                        errors.push(
+                            Problem::error("security", format!("`full_migrate_conf.security.{key}` is empty"))
+                                .at(file, lf.key_pos(&fp(&format!("security/{key}"))), "empty")
+                                .with_help("DM needs all three of ssl_ca_content, ssl_cert_content and ssl_key_content (error 49001)"),
+                        );
+                    }
+                }
+            }
+            for (key, v) in [("export_threads", full.export_threads), ("import_threads", full.import_threads)] {
+                if v.is_some_and(|n| n < 1) {
+                    errors.push(Problem::error("range", format!("`{key}` must be at least 1")).at(
+                        file,
+                        lf.value_pos(&fp(key)),
+                        "too small",
+                    ));
+                }
+            }
+            if full.range_concurrency.is_some_and(|n| n < 0) {
+                errors.push(Problem::error("range", "`range_concurrency` must not be negative").at(
+                    file,
+                    lf.value_pos(&fp("range_concurrency")),
+                    "negative",
+                ));
+            }
+        }
+        if let Some(incr) = &t.source_config.incr_migrate_conf {
+            for (key, v) in [("repl_threads", incr.repl_threads), ("repl_batch", incr.repl_batch)] {
+                if v.is_some_and(|n| n < 1) {
+                    errors.push(Problem::error("range", format!("`{key}` must be at least 1")).at(
+                        file,
+                        lf.value_pos(&p(&format!("source_config/incr_migrate_conf/{key}"))),
+                        "too small",
+                    ));
+                }
+            }
+        }
+
+        // lifecycle.ignore_changes must name real fields.
+        for (i, path) in t.lifecycle.ignore_changes.iter().enumerate() {
+            check_field_path(lf, &p(&format!("lifecycle/ignore_changes/{i}")), path, "TaskSpec", errors);
+        }
+    }
+    for item in ctx.sources {
+        let lf = f(item.file);
+        for (i, path) in item.spec.lifecycle.ignore_changes.iter().enumerate() {
+            check_field_path(lf, &format!("{}/lifecycle/ignore_changes/{i}", item.pointer), path, "SourceSpec", errors);
+        }
+    }
+    let _ = ctx.broken_tasks;
+}
+
+/// Check a dotted field path (`source_config.incr_migrate_conf.repl_threads`) against the schema of `def`.
+fn check_field_path(lf: &LoadedFile, pointer: &str, path: &str, def: &str, errors: &mut Vec<Problem>) {
+    let schema = super::schema::json_schema();
+    let defs = schema.get("$defs");
+    let mut current = defs.and_then(|d| d.get(def));
+    for seg in path.split('.') {
+        let props = current.and_then(|c| c.get("properties")).and_then(|p| p.as_object());
+        let Some(props) = props else { return }; // below a map or list: free-form
+        let Some(next) = props.get(seg) else {
+            let mut pr = Problem::error("ignore_changes", format!("`{path}` is not a field path of this resource")).at(
+                &lf.file,
+                lf.value_pos(pointer),
+                format!("no field `{seg}` here"),
+            );
+            if let Some(s) = did_you_mean(seg, props.keys().map(String::as_str)) {
+                pr = pr.with_help(format!("did you mean `{s}`?"));
+            } else {
+                pr = pr.with_help(format!("fields here: {}", props.keys().cloned().collect::<Vec<_>>().join(", ")));
+            }
+            errors.push(pr);
+            return;
+        };
+        current = resolve(next, defs);
+    }
+}
+
+/// Follow `$ref` and `anyOf: [{$ref}, {type: null}]` to the referenced definition.
+fn resolve<'a>(node: &'a serde_json::Value, defs: Option<&'a serde_json::Value>) -> Option<&'a serde_json::Value> {
+    let by_ref = |r: &str| r.strip_prefix("#/$defs/").and_then(|n| defs.and_then(|d| d.get(n)));
+    if let Some(r) = node.get("$ref").and_then(|r| r.as_str()) {
+        return by_ref(r);
+    }
+    if let Some(any) = node.get("anyOf").and_then(|a| a.as_array()) {
+        for alt in any {
+            if let Some(r) = alt.get("$ref").and_then(|r| r.as_str()) {
+                return by_ref(r);
+            }
+        }
+    }
+    Some(node)
+}

@@ -1,0 +1,497 @@
+//! YAML → `serde_json::Value` plus a JSON-pointer → source-span index.
+//!
+//! serde-saphyr has no spanned DOM, so a small recursive node type deserialized through `Spanned` gives every
+//! node (and every mapping key) its byte range. JSON Schema errors carry JSON pointers; the index turns them back
+//! into `file:line:col` and a labelled snippet.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+use serde_saphyr::Spanned;
+
+/// A byte range in the original file text, plus its 1-based line and column (characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    pub offset: usize,
+    pub len: usize,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Pos {
+    fn from_location(loc: &serde_saphyr::Location) -> Pos {
+        let span = loc.span();
+        Pos {
+            offset: span.byte_offset().unwrap_or(0) as usize,
+            len: span.byte_len().unwrap_or(0) as usize,
+            line: loc.line() as usize,
+            column: loc.column() as usize,
+        }
+    }
+}
+
+/// Where one node of the document is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeSpan {
+    /// The value.
+    pub value: Pos,
+    /// The mapping key that holds this value, if it is a mapping value.
+    pub key: Option<Pos>,
+}
+
+impl NodeSpan {
+    /// The key when there is one (the best place for "this field" problems), else the value.
+    pub fn key_or_value(&self) -> Pos {
+        self.key.unwrap_or(self.value)
+    }
+}
+
+/// A parsed file: its content as JSON and where each node came from.
+#[derive(Debug, Default)]
+pub struct Document {
+    /// `None` for an empty file or a file of only comments.
+    pub value: Option<Value>,
+    /// JSON pointer (as jsonschema prints it, e.g. `/tasks/0/name`) → span.
+    pub index: HashMap<String, NodeSpan>,
+    /// Byte ranges of plain-text secret values, to redact from rendered snippets.
+    pub secret_ranges: Vec<(usize, usize)>,
+    /// Problems found while converting (e.g. a non-scalar mapping key).
+    pub problems: Vec<(Pos, String)>,
+}
+
+impl Document {
+    pub fn span(&self, pointer: &str) -> Option<NodeSpan> {
+        self.index.get(pointer).copied()
+    }
+
+    /// The span of `pointer`, or of its nearest ancestor that has one.
+    pub fn nearest(&self, pointer: &str) -> Option<NodeSpan> {
+        let mut p = pointer;
+        loop {
+            if let Some(s) = self.index.get(p) {
+                return Some(*s);
+            }
+            match p.rfind('/') {
+                Some(i) => p = &p[..i],
+                None => return None,
+            }
+        }
+    }
+}
+
+enum Node {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Spanned<Node>>),
+    Map(Vec<(Spanned<Node>, Spanned<Node>)>),
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML node")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
+        Ok(Node::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+        Ok(Node::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
+        Ok(Node::UInt(v))
+    }
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Node, E> {
+        i64::try_from(v).map(Node::Int).map_err(|_| E::custom("integer out of range"))
+    }
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Node, E> {
+        u64::try_from(v).map(Node::UInt).map_err(|_| E::custom("integer out of range"))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
+        Ok(Node::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Str(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Node, E> {
+        Ok(Node::Str(v))
+    }
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Node, E> {
+        String::from_utf8(v.to_vec()).map(Node::Str).map_err(|_| E::custom("binary value is not UTF-8"))
+    }
+    fn visit_none<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        Node::deserialize(d)
+    }
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        Node::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Spanned<Node>>()? {
+            items.push(item);
+        }
+        Ok(Node::Seq(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(k) = map.next_key::<Spanned<Node>>()? {
+            let v = map.next_value::<Spanned<Node>>()?;
+            entries.push((k, v));
+        }
+        Ok(Node::Map(entries))
+    }
+}
+
+/// Deepest nesting accepted (a real configuration needs about 8 levels).
+pub const MAX_DEPTH: usize = 48;
+
+/// Parser options: the duplicate-key policy and budgets that keep hostile input (alias bombs, deep nesting) cheap.
+fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_depth: MAX_DEPTH,
+            max_nodes: 200_000,
+            max_aliases: 1_000,
+            max_anchors: 1_000,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: 100_000,
+            max_replay_stack_depth: 16,
+            max_alias_expansions_per_anchor: 1_000,
+        },
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+    }
+}
+
+/// Key names whose values are secrets (matched on the key wherever it appears, and generously: a misspelt
+/// `pasword` is an unknown key, but its value is still hidden from snippets).
+pub fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["pass", "pwd", "secret", "token", "credential", "key_content", "ssl_key", "private"].iter().any(|w| k.contains(w))
+        || super::diag::edit_distance(&k, "password") <= 2
+}
+
+/// A string written as one `${env:NAME}` reference (or empty) is not a secret in itself.
+fn is_env_ref_only(s: &str) -> bool {
+    s.is_empty() || (s.starts_with("${env:") && s.ends_with('}') && s.matches("${").count() == 1)
+}
+
+/// Parse one YAML document.
+pub fn parse(text: &str) -> Result<Document, serde_saphyr::Error> {
+    let root: Option<Spanned<Node>> = serde_saphyr::from_str_with_options(text, options())?;
+    let mut doc = Document::default();
+    if let Some(root) = root {
+        if matches!(root.value, Node::Null) {
+            return Ok(doc);
+        }
+        let mut ptr = String::new();
+        let v = convert(&root, None, &mut ptr, &mut doc, false);
+        doc.value = Some(v);
+    }
+    Ok(doc)
+}
+
+fn escape(seg: &str) -> String {
+    seg.replace('~', "~0").replace('/', "~1")
+}
+
+fn convert(node: &Spanned<Node>, key: Option<Pos>, ptr: &mut String, doc: &mut Document, secret: bool) -> Value {
+    let value_pos = Pos::from_location(&node.referenced);
+    doc.index.insert(ptr.clone(), NodeSpan { value: value_pos, key });
+    if secret {
+        let plain = match &node.value {
+            Node::Str(s) => !is_env_ref_only(s),
+            Node::Bool(_) | Node::Int(_) | Node::UInt(_) | Node::Float(_) => true,
+            Node::Null | Node::Seq(_) | Node::Map(_) => false,
+        };
+        if plain {
+            doc.secret_ranges.push((value_pos.offset, value_pos.len));
+        }
+    }
+    match &node.value {
+        Node::Null => Value::Null,
+        Node::Bool(b) => Value::Bool(*b),
+        Node::Int(i) => Value::Number((*i).into()),
+        Node::UInt(u) => Value::Number((*u).into()),
+        Node::Float(f) => Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+        Node::Str(s) => Value::String(s.clone()),
+        Node::Seq(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let len = ptr.len();
+                ptr.push('/');
+                ptr.push_str(&i.to_string());
+                out.push(convert(item, None, ptr, doc, secret));
+                ptr.truncate(len);
+            }
+            Value::Array(out)
+        }
+        Node::Map(entries) => {
+            let mut out = Map::new();
+            for (k, v) in entries {
+                let kpos = Pos::from_location(&k.referenced);
+                let name = match &k.value {
+                    Node::Str(s) => s.clone(),
+                    Node::Bool(b) => b.to_string(),
+                    Node::Int(i) => i.to_string(),
+                    Node::UInt(u) => u.to_string(),
+                    Node::Float(f) => f.to_string(),
+                    Node::Null => "null".to_owned(),
+                    Node::Seq(_) | Node::Map(_) => {
+                        doc.problems.push((kpos, "a mapping key must be a plain string".to_owned()));
+                        continue;
+                    }
+                };
+                let len = ptr.len();
+                ptr.push('/');
+                ptr.push_str(&escape(&name));
+                let secret = secret || is_secret_key(&name);
+                let value = convert(v, Some(kpos), ptr, doc, secret);
+                ptr.truncate(len);
+                out.insert(name, value);
+            }
+            Value::Object(out)
+        }
+    }
+}
+
+/// Byte ranges of secret-looking values found line by line, for files that could not be parsed (a syntax error
+/// or invalid UTF-8 still renders a snippet, and it must not show a password written near the error).
+pub fn heuristic_secret_ranges(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    let mut block_indent: Option<usize> = None;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let indent = body.len() - body.trim_start_matches([' ', '\t']).len();
+        let blank = body.trim().is_empty();
+        if let Some(bi) = block_indent {
+            if blank || indent > bi {
+                if !blank {
+                    out.push((offset + indent, body.len() - indent));
+                }
+                offset += line.len();
+                continue;
+            }
+            block_indent = None;
+        }
+        let rest = body.trim_start_matches([' ', '\t']).trim_start_matches("- ").trim_start();
+        if let Some(colon) = rest.find(':') {
+            let key = rest[..colon].trim().trim_matches(['"', '\'']);
+            let after = &rest[colon + 1..];
+            let value = after.trim();
+            if is_secret_key(key) && !value.is_empty() {
+                let start = offset + body.len() - after.trim_start().len();
+                if value.starts_with('|') || value.starts_with('>') {
+                    block_indent = Some(indent);
+                } else if !is_env_ref_only(value.trim_matches(['"', '\''])) {
+                    out.push((start, value.len()));
+                }
+            }
+        }
+        offset += line.len();
+    }
+    out
+}
+
+/// A YAML syntax (or structure) error as a diagnostic at its position.
+pub fn syntax_problem(
+    e: &serde_saphyr::Error,
+    file: &std::sync::Arc<super::diag::FileSource>,
+    text: &str,
+) -> super::diag::Problem {
+    use super::diag::Problem;
+    let mut message = syntax_message(e);
+    if message.starts_with("multiple YAML documents") {
+        message = "a configuration file must hold a single YAML document (found another after `---`)".to_owned();
+    } else if let Some(rest) = message.strip_prefix("budget breached: Depth") {
+        let depth: String = rest.chars().filter(char::is_ascii_digit).collect();
+        message = format!("nesting is too deep ({depth} levels; the limit is {MAX_DEPTH})");
+    } else if let Some(rest) = message.strip_prefix("budget breached: ") {
+        message = format!("the file exceeds a safety limit ({rest})");
+    }
+    let lower = message.to_ascii_lowercase();
+    let mut duplicate_key = None;
+    let (label, help) = if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(',').next().unwrap_or(rest).trim().to_owned();
+        message = format!("duplicate key `{key}`");
+        duplicate_key = Some(key);
+        ("defined again here", Some("each key may appear only once in a mapping; remove or merge one of them"))
+    } else if lower.contains("found a tab") || lower.contains("tabs") || lower.contains(" tab ") {
+        ("tab here", Some("YAML does not allow tabs for indentation; indent with spaces"))
+    } else if lower.contains("limit")
+        || lower.contains("alias")
+        || lower.contains("recursion")
+        || lower.contains("nesting")
+    {
+        (
+            "limit reached here",
+            Some("dm-apply limits nesting depth, anchors and aliases to keep loading safe; simplify the file"),
+        )
+    } else {
+        ("here", None)
+    };
+    let problem = Problem::error("yaml", format!("invalid YAML: {message}"));
+    match e.location() {
+        Some(loc) if loc.line() > 0 => {
+            let mut pos = Pos::from_location(&loc);
+            if loc.span().byte_offset().is_none() {
+                pos.offset = offset_of(text, pos.line, pos.column);
+            }
+            pos.offset = pos.offset.min(text.len());
+            pos.len = pos.len.min(text.len() - pos.offset);
+            let mut p = problem.at(file, pos, label);
+            if let Some(key) = duplicate_key.as_deref()
+                && let Some(first) = earlier_key(text, pos.line, pos.column, key)
+            {
+                p = p.also(file, first, "first defined here");
+            }
+            match help {
+                Some(h) => p.with_help(h),
+                None => p,
+            }
+        }
+        _ => problem.in_file(file),
+    }
+}
+
+/// The earlier `key:` of the same block mapping as the duplicate at `line`:`column` (block style only: scan up
+/// through lines indented at least as deep, stop at the mapping's parent).
+fn earlier_key(text: &str, line: usize, column: usize, key: &str) -> Option<Pos> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let indent = column.checked_sub(1)?;
+    let mut offset: usize = lines.iter().take(line.checked_sub(1)?).map(|l| l.len()).sum();
+    for i in (0..line.checked_sub(1)?).rev() {
+        let l = lines.get(i)?;
+        offset -= l.len();
+        let body = l.trim_end_matches(['\n', '\r']);
+        if body.trim().is_empty() || body.trim_start().starts_with('#') {
+            continue;
+        }
+        let this_indent = body.len() - body.trim_start_matches(' ').len();
+        // A list item `- key:` puts the key two columns after the dash.
+        let (this_indent, rest) = match body.trim_start_matches(' ').strip_prefix("- ") {
+            Some(after) => (this_indent + 2 + (after.len() - after.trim_start().len()), after.trim_start()),
+            None => (this_indent, body.trim_start_matches(' ')),
+        };
+        if this_indent < indent {
+            return None;
+        }
+        if this_indent == indent {
+            let k = rest.split(':').next().unwrap_or("").trim().trim_matches(['"', '\'']);
+            if k == key && rest.contains(':') {
+                return Some(Pos {
+                    offset: offset + this_indent,
+                    len: key.len(),
+                    line: i + 1,
+                    column: this_indent + 1,
+                });
+            }
+            if body.trim_start_matches(' ').starts_with("- ") {
+                return None; // the start of this list item's mapping
+            }
+        }
+    }
+    None
+}
+
+/// The error's own text without the location suffix or snippet that serde-saphyr would add.
+fn syntax_message(e: &serde_saphyr::Error) -> String {
+    let opts = serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
+    let s = e.render_with_options(opts);
+    let first = s.lines().next().unwrap_or("").trim().to_owned();
+    let cut = first.find(" at line ").map_or(first.as_str(), |i| &first[..i]);
+    cut.trim_end_matches(['.', ',']).to_owned()
+}
+
+/// Byte offset of a 1-based line and (character) column.
+fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let mut off = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return off + l.char_indices().nth(column.saturating_sub(1)).map_or(l.len(), |(b, _)| b);
+        }
+        off += l.len();
+    }
+    text.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_of_nodes_and_keys() {
+        let text = "sources:\n  - source_name: a\n    port: 3306\n    password: \"hunter2\"\n    k: |\n      line1\n      line2\n    x: {a: 1}\n";
+        let doc = parse(text).unwrap();
+        for (k, v) in &doc.index {
+            eprintln!("{k:?} {v:?} {:?}", &text[v.value.offset..v.value.offset + v.value.len]);
+        }
+        let port = doc.span("/sources/0/port").unwrap();
+        assert_eq!((port.value.line, port.value.column), (3, 11));
+        assert_eq!(&text[port.value.offset..port.value.offset + port.value.len], "3306");
+        let key = port.key.unwrap();
+        assert_eq!(&text[key.offset..key.offset + key.len], "port");
+        assert_eq!(doc.secret_ranges.len(), 1);
+        let (o, l) = doc.secret_ranges[0];
+        assert_eq!(&text[o..o + l], "\"hunter2\"");
+    }
+
+    #[test]
+    fn secret_keys() {
+        for k in ["password", "pasword", "passwd", "ssl_key_content", "ssl_key_contnt", "api_token", "PASSWORD"] {
+            assert!(is_secret_key(k), "{k}");
+        }
+        for k in ["ssl_ca_content", "ssl_cert_content", "port", "user", "host", "source_name", "purge"] {
+            assert!(!is_secret_key(k), "{k}");
+        }
+    }
+
+    #[test]
+    fn heuristic_ranges_cover_plain_values_and_blocks() {
+        let text = "a:\n  password: hunter2\n  other: x\n  ssl_key_content: |\n    KEY1\n    KEY2\n  b: ${env:X}\n  password: ${env:PW}\n";
+        let ranges = heuristic_secret_ranges(text);
+        let hidden: Vec<&str> = ranges.iter().map(|&(o, l)| &text[o..o + l]).collect();
+        assert_eq!(hidden, vec!["hunter2", "KEY1", "KEY2"]);
+    }
+
+    #[test]
+    fn earlier_duplicate_key() {
+        let text =
+            "sources:\n  - source_name: a\n    host: x\n    port: 1\n    host: y\n  - source_name: b\n    host: z\n";
+        let first = earlier_key(text, 5, 5, "host").unwrap();
+        assert_eq!((first.line, first.column), (3, 5));
+        assert_eq!(&text[first.offset..first.offset + first.len], "host");
+        assert!(earlier_key(text, 7, 5, "host").is_none(), "another list item's mapping");
+        let corpus = "sources:\n  - source_name: mysql-01\n    host: db-a.internal\n    port: 3306\n    host: db-b.internal\n    user: dm\n";
+        assert_eq!(earlier_key(corpus, 5, 5, "host").map(|p| p.line), Some(3));
+        let first = earlier_key("a: 1\nb: 2\na: 3\n", 3, 1, "a").unwrap();
+        assert_eq!((first.line, first.column), (1, 1));
+    }
+
+    #[test]
+    fn empty_and_comments() {
+        assert!(parse("").unwrap().value.is_none());
+        assert!(parse("# only\n# comments\n").unwrap().value.is_none());
+    }
+}
