@@ -47,6 +47,10 @@ pub enum Command {
         after_help = "Example:\n  dm-apply drift -f dm/ -o json --prometheus-textfile /var/lib/node_exporter/dm.prom"
     )]
     Drift(DriftArgs),
+    /// Convert dmctl task.yaml/source.yaml files into dm-apply YAML (offline; warns about what cannot be kept).
+    #[command(after_help = "Examples:\n  dm-apply convert dmctl/source-*.yaml dmctl/task.yaml -o dm/cluster.yaml\n  \
+                            dm-apply convert task.yaml > task.dm-apply.yaml")]
+    Convert(ConvertArgs),
     /// Run the bundled DM-master simulator (for tests, demos and CI dry runs).
     #[command(after_help = "Example:\n  dm-apply sim --listen 127.0.0.1:8261 --workers 3")]
     Sim(SimArgs),
@@ -170,6 +174,19 @@ pub struct DriftArgs {
     /// Also write Prometheus gauges to this file (atomically), for node_exporter's textfile collector.
     #[arg(long, value_name = "PATH")]
     pub prometheus_textfile: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConvertArgs {
+    /// dmctl task.yaml and source.yaml files (the kind of each is detected from its keys).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Write the dm-apply YAML to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// What the `# yaml-language-server: $schema=` line points at (a path relative to the output file, or a URL).
+    #[arg(long, value_name = "PATH_OR_URL", default_value = "../schemas/dm-apply.schema.json")]
+    pub schema_ref: String,
 }
 
 #[derive(Debug, Clone, Args)]

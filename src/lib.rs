@@ -15,6 +15,7 @@ pub mod apply;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod convert;
 pub mod dm;
 pub mod drift;
 pub mod live;

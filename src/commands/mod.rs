@@ -5,6 +5,7 @@ use crate::cli::Command;
 use crate::ui::Ui;
 
 pub mod apply;
+pub mod convert;
 pub mod drift;
 pub mod plan;
 pub mod sim;
@@ -23,6 +24,7 @@ pub fn run(command: Command, ui: &Ui) -> miette::Result<u8> {
         Command::Plan(args) => runtime()?.block_on(plan::run(&args, ui)),
         Command::Apply(args) => runtime()?.block_on(apply::run(&args, ui)),
         Command::Drift(args) => runtime()?.block_on(drift::run(&args, ui)),
+        Command::Convert(args) => convert::run(&args, ui),
         Command::Sim(args) => runtime()?.block_on(sim::run(&args, ui)),
     }
 }

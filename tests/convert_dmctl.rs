@@ -1,0 +1,203 @@
+//! `dm-apply convert` on the dmctl files in tests/dmctl/: every row of the mapping table (semantics §7), the
+//! non-representable fields as warnings, secrets as placeholders, and output that `validate` accepts.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use dm_apply::config;
+use dm_apply::convert::{self, ConvertError};
+
+const ALL: &[&str] = &[
+    "tests/dmctl/source-mysql-01.yaml",
+    "tests/dmctl/source-mariadb-02.yaml",
+    "tests/dmctl/task-all.yaml",
+    "tests/dmctl/task-incremental.yaml",
+    "tests/dmctl/task-no-rules.yaml",
+];
+
+const SECRETS: &[&str] =
+    &["s3cret-source-pw", "plain-target-pw", "YI4n2HlM3w1Hqc1+bG1PaWQ8q1b0t6AxDuhNmYg1ZNWnSs/5xVHU"];
+
+fn paths(files: &[&str]) -> Vec<PathBuf> {
+    files.iter().map(PathBuf::from).collect()
+}
+
+/// The output must load with `config` (env placeholders resolved to dummy values).
+fn assert_loads(text: &str) -> config::Analysis {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("converted.yaml");
+    std::fs::write(&file, text).unwrap();
+    let analysis = config::analyze_with_env(&[file], &|name| name.starts_with("DM_").then(|| "x".to_owned()));
+    let errors: Vec<String> = analysis.errors.iter().map(|e| config::render_plain(e)).collect();
+    assert!(errors.is_empty(), "converted output does not validate:\n{}\n---\n{text}", errors.join("\n"));
+    analysis
+}
+
+#[test]
+fn converts_every_mapping_row() {
+    let conv = convert::convert_files(&paths(ALL)).unwrap();
+    let text = convert::render(&conv, "../schemas/dm-apply.schema.json");
+    insta::assert_snapshot!("all_files", text);
+    let analysis = assert_loads(&text);
+    assert_eq!(analysis.desired.sources.len(), 2);
+    assert_eq!(analysis.desired.tasks.len(), 3);
+    for s in SECRETS {
+        assert!(!text.contains(s), "a secret was copied into the output");
+    }
+    assert!(text.starts_with("# yaml-language-server: $schema=../schemas/dm-apply.schema.json\n"));
+}
+
+#[test]
+fn non_representable_fields_are_warned_at_their_location() {
+    let conv = convert::convert_files(&paths(ALL)).unwrap();
+    let find = |needle: &str| {
+        conv.warnings
+            .iter()
+            .find(|w| w.message.contains(needle))
+            .unwrap_or_else(|| panic!("no warning mentions {needle}: {:#?}", conv.warnings))
+            .clone()
+    };
+    // Do / Error filters are not converted (never inverted into Ignore).
+    let w = find("`only-inserts` has action `Do`");
+    assert_eq!((w.file.as_str(), w.line), ("tests/dmctl/task-all.yaml", 92));
+    find("`refuse-drop` has action `Error`");
+    let task = &conv.config.tasks.iter().find(|t| t.name == "orders-all").unwrap();
+    assert!(!task.binlog_filter_rule.contains_key("only-inserts"));
+    assert!(!task.binlog_filter_rule.contains_key("refuse-drop"));
+    assert!(task.binlog_filter_rule.contains_key("ignore-truncate"));
+    // Ignore lists, extractors, expression filters, column mappings, validators, task-level knobs.
+    for needle in [
+        "`ignore-dbs` is not representable",
+        "`ignore-tables` is not representable",
+        "route extractor `extract-table`",
+        "`expression-filter` is not representable",
+        "`expression-filters` is not representable",
+        "`column-mappings` is not representable",
+        "`column-mapping-rules` is not representable",
+        "`validators` is not representable",
+        "`validator-config-name` is not representable",
+        "`case-sensitive` is not representable",
+        "`collation_compatible` is not representable",
+        "`clean-dump-file` is not representable",
+        "syncer `queue-size`",
+        "syncer `compact`",
+        "mydumper `chunk-filesize`",
+        "extra-args `--no-locks`",
+        "session variable `sql_mode`",
+        "`server-id` is not representable",
+        "`checker` is not representable",
+        "`filters` is not representable",
+        "different dump/load/sync settings",
+        "(WIDER)",
+        "(NARROWER)",
+    ] {
+        find(needle);
+    }
+    let w = find("`remove-meta`");
+    assert!(w.message.contains("start-task --remove-meta"), "{}", w.message);
+    assert_eq!((w.line, w.column), (12, 1));
+}
+
+#[test]
+fn secrets_become_placeholders_listed_as_variables() {
+    let conv = convert::convert_files(&paths(ALL)).unwrap();
+    let names: Vec<&str> = conv.env.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "DM_SOURCE_MARIADB_02_PASSWORD",
+            "DM_SOURCE_MYSQL_01_PASSWORD",
+            "DM_SOURCE_MYSQL_01_SSL_KEY",
+            "DM_TARGET_DM_WRITER_PASSWORD",
+            "DM_TARGET_DM_WRITER_SSL_KEY",
+        ]
+    );
+    // The same target user on the same host shares one variable across tasks.
+    let targets: Vec<&str> = conv.config.tasks.iter().map(|t| t.target_config.password.expose()).collect();
+    assert_eq!(targets, ["${env:DM_TARGET_DM_WRITER_PASSWORD}", "", "${env:DM_TARGET_DM_WRITER_PASSWORD}"]);
+    assert!(conv.env[0].purpose.contains("dmctl-encrypted"));
+    // TLS: CA and certificate contents read from the files, the key a placeholder.
+    let src = conv.config.sources.iter().find(|s| s.source_name == "mysql-01").unwrap();
+    let sec = src.security.as_ref().unwrap();
+    assert!(sec.ssl_ca_content.contains("BEGIN CERTIFICATE"));
+    assert_eq!(sec.ssl_key_content.expose(), "${env:DM_SOURCE_MYSQL_01_SSL_KEY}");
+}
+
+#[test]
+fn output_is_stable_whatever_the_input_order() {
+    let mut reversed = ALL.to_vec();
+    reversed.reverse();
+    let a = convert::to_yaml(&convert::convert_files(&paths(ALL)).unwrap().config);
+    let b = convert::to_yaml(&convert::convert_files(&paths(&reversed)).unwrap().config);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn a_task_alone_lists_its_sources_as_external() {
+    let conv = convert::convert_files(&paths(&["tests/dmctl/task-all.yaml"])).unwrap();
+    assert_eq!(conv.config.external_sources, ["mysql-01", "mysql-02"]);
+    assert_loads(&convert::render(&conv, "x.json"));
+}
+
+fn convert_text(text: &str) -> Result<convert::Conversion, ConvertError> {
+    convert::convert(&[convert::Input { name: "in.yaml".into(), text: text.into(), base_dir: ".".into() }])
+}
+
+#[test]
+fn invalid_inputs_are_errors_with_locations() {
+    let cases = [
+        ("just: something\n", "in.yaml: neither a dmctl task file"),
+        (
+            "name: t\ntarget-database: {host: h, port: 4000, user: u}\nmysql-instances: [{source-id: s}]\n",
+            "in.yaml:1:1: `task-mode` is required",
+        ),
+        (
+            "name: t\ntask-mode: sync\ntarget-database: {host: h, port: 4000, user: u}\nmysql-instances: [{source-id: s}]\n",
+            "in.yaml:2:1: task-mode `sync`",
+        ),
+        (
+            "name: t\ntask-mode: all\ntarget-database: {host: h, port: 99999, user: u}\nmysql-instances: [{source-id: s}]\n",
+            "in.yaml:3:28: `port` is required: a number from 1 to 65535",
+        ),
+        ("source-id: s\nfrom: {host: h, port: 3306}\n", "in.yaml:2:1: `user` is required"),
+        ("a: [\n", "in.yaml: not valid YAML"),
+    ];
+    for (text, want) in cases {
+        let err = convert_text(text).unwrap_err().to_string();
+        assert!(err.starts_with(want), "for {text:?}: got {err:?}, want {want:?}");
+    }
+}
+
+#[test]
+fn cli_writes_yaml_to_stdout_and_warnings_to_stderr() {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_dm-apply")).args(["convert"]).args(ALL).env("NO_COLOR", "1").output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let conv = convert::convert_files(&paths(ALL)).unwrap();
+    assert_eq!(stdout, convert::render(&conv, "../schemas/dm-apply.schema.json"));
+    assert!(stderr.contains("warning: tests/dmctl/task-all.yaml:92:5: binlog filter `only-inserts` has action `Do`"));
+    assert!(stderr.contains("DM_SOURCE_MYSQL_01_PASSWORD"));
+    for s in SECRETS {
+        assert!(!stdout.contains(s) && !stderr.contains(s));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_dm-apply"))
+        .args(["convert", "tests/dmctl/task-no-rules.yaml", "-o"])
+        .arg(&file)
+        .args(["--schema-ref", "https://example.invalid/dm-apply.schema.json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with("# yaml-language-server: $schema=https://example.invalid/dm-apply.schema.json\n"));
+
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_dm-apply")).args(["convert", "tests/dmctl/missing.yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read `tests/dmctl/missing.yaml`"));
+}
