@@ -203,11 +203,29 @@ pub fn to_yaml(config: &ConfigFile) -> String {
     if let Value::Object(map) = &mut value {
         map.retain(|_, v| !matches!(v, Value::Array(a) if a.is_empty()));
     }
+    escape_dollars(&mut value);
     let mut text = serde_saphyr::to_string(&value).unwrap_or_default();
     if !text.ends_with('\n') {
         text.push('\n');
     }
     text
+}
+
+/// A literal `${` in a value is written `$${` (the loader would take it for a reference); the `${env:NAME}`
+/// placeholders this module generates are left as they are.
+fn escape_dollars(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains("${") && !is_placeholder(s) => *s = s.replace("${", "$${"),
+        Value::Array(a) => a.iter_mut().for_each(escape_dollars),
+        Value::Object(m) => m.values_mut().for_each(escape_dollars),
+        _ => {}
+    }
+}
+
+fn is_placeholder(s: &str) -> bool {
+    s.strip_prefix("${env:")
+        .and_then(|r| r.strip_suffix('}'))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
 }
 
 /// `file:line:col` → parts (the file name may itself contain colons).
@@ -532,6 +550,14 @@ mod tests {
         let mut e = EnvNames::default();
         assert_eq!(e.claim("DM_X_a", "one".into()), "DM_X_A");
         assert_eq!(e.claim("DM_X-A", "two".into()), "DM_X_A_2");
+    }
+
+    #[test]
+    fn literal_dollar_braces_are_escaped_but_placeholders_kept() {
+        let mut cfg = ConfigFile::default();
+        cfg.external_sources = vec!["a${b}".into(), "${env:X_1}".into()];
+        let text = to_yaml(&cfg);
+        assert!(text.contains("a$${b}") && text.contains("${env:X_1}") && !text.contains("$${env:X_1}"), "{text}");
     }
 
     #[test]
