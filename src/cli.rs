@@ -124,6 +124,9 @@ pub struct PlanArgs {
     /// Delete resources that exist in DM but are no longer declared (otherwise they are listed as unmanaged).
     #[arg(long)]
     pub prune: bool,
+    /// Allow replacements that restart a migration from scratch (otherwise such a plan is an error).
+    #[arg(long)]
+    pub allow_restart: bool,
 }
 
 #[derive(Debug, Clone, Args)]

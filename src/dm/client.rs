@@ -577,8 +577,11 @@ impl DmClient {
         self.call_json(Method::GET, "/api/v1/cluster/info", &[], Body::None).await
     }
 
+    /// The request body is the `ClusterTopology` (the spec's `requestBody`), i.e. `info.topology`, not the whole
+    /// `{cluster_id, topology}` answer shape; `cluster_id` cannot be set.
     pub async fn update_cluster_info(&self, info: &ClusterInfo) -> Result<ClusterInfo, DmError> {
-        self.call_json(Method::PUT, "/api/v1/cluster/info", &[], json(info)).await
+        let topology = info.topology.clone().unwrap_or_else(|| serde_json::json!({}));
+        self.call_json(Method::PUT, "/api/v1/cluster/info", &[], json(&topology)).await
     }
 }
 
