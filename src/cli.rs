@@ -51,6 +51,10 @@ pub enum Command {
     #[command(after_help = "Examples:\n  dm-apply convert dmctl/source-*.yaml dmctl/task.yaml -o dm/cluster.yaml\n  \
                             dm-apply convert task.yaml > task.dm-apply.yaml")]
     Convert(ConvertArgs),
+    /// Write dm-apply YAML for what already runs in a DM cluster (read-only; secrets become ${env:..} placeholders).
+    #[command(after_help = "Examples:\n  dm-apply import --addr http://dm-master:8261 -o dm/cluster.yaml\n  \
+                            dm-apply import --task orders --source mysql-01 > dm/orders.yaml")]
+    Import(ImportArgs),
     /// Run the bundled DM-master simulator (for tests, demos and CI dry runs).
     #[command(after_help = "Example:\n  dm-apply sim --listen 127.0.0.1:8261 --workers 3")]
     Sim(SimArgs),
@@ -185,6 +189,24 @@ pub struct ConvertArgs {
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
     /// Write the dm-apply YAML to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// What the `# yaml-language-server: $schema=` line points at (a path relative to the output file, or a URL).
+    #[arg(long, value_name = "PATH_OR_URL", default_value = "../schemas/dm-apply.schema.json")]
+    pub schema_ref: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Import this source. Repeatable. Without --source and --task, everything is imported.
+    #[arg(long = "source", value_name = "NAME")]
+    pub sources: Vec<String>,
+    /// Import this task (its sources not imported are listed in external_sources). Repeatable.
+    #[arg(long = "task", value_name = "NAME")]
+    pub tasks: Vec<String>,
+    /// Write the YAML to FILE instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// What the `# yaml-language-server: $schema=` line points at (a path relative to the output file, or a URL).

@@ -18,6 +18,7 @@ pub mod config;
 pub mod convert;
 pub mod dm;
 pub mod drift;
+pub mod import;
 pub mod live;
 pub mod normalize;
 pub mod plan;

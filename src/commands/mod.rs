@@ -7,6 +7,7 @@ use crate::ui::Ui;
 pub mod apply;
 pub mod convert;
 pub mod drift;
+pub mod import;
 pub mod plan;
 pub mod sim;
 pub mod validate;
@@ -25,6 +26,7 @@ pub fn run(command: Command, ui: &Ui) -> miette::Result<u8> {
         Command::Apply(args) => runtime()?.block_on(apply::run(&args, ui)),
         Command::Drift(args) => runtime()?.block_on(drift::run(&args, ui)),
         Command::Convert(args) => convert::run(&args, ui),
+        Command::Import(args) => runtime()?.block_on(import::run(&args, ui)),
         Command::Sim(args) => runtime()?.block_on(sim::run(&args, ui)),
     }
 }

@@ -236,7 +236,7 @@ fn split_location(loc: &str) -> (String, usize, usize) {
     (parts.next().unwrap_or(loc).to_owned(), line, column)
 }
 
-fn comment_safe(s: &str) -> String {
+pub(crate) fn comment_safe(s: &str) -> String {
     s.replace(['\n', '\r'], " ")
 }
 
@@ -496,14 +496,14 @@ fn looks_dmctl_encrypted(s: &str) -> bool {
 
 /// Environment variable names, unique per purpose.
 #[derive(Default)]
-struct EnvNames {
+pub(crate) struct EnvNames {
     vars: BTreeMap<String, EnvVar>,
     used: BTreeSet<String>,
     by_identity: BTreeMap<String, String>,
 }
 
 impl EnvNames {
-    fn claim_keyed(&mut self, identity: &str, wanted: &str, purpose: String) -> String {
+    pub(crate) fn claim_keyed(&mut self, identity: &str, wanted: &str, purpose: String) -> String {
         if let Some(name) = self.by_identity.get(identity) {
             return name.clone();
         }
@@ -512,7 +512,7 @@ impl EnvNames {
         name
     }
 
-    fn claim(&mut self, wanted: &str, purpose: String) -> String {
+    pub(crate) fn claim(&mut self, wanted: &str, purpose: String) -> String {
         let base = env_name(wanted);
         let mut name = base.clone();
         let mut n = 2;
@@ -523,6 +523,10 @@ impl EnvNames {
         self.used.insert(name.clone());
         self.vars.insert(name.clone(), EnvVar { name: name.clone(), purpose });
         name
+    }
+
+    pub(crate) fn into_vars(self) -> Vec<EnvVar> {
+        self.vars.into_values().collect()
     }
 }
 
@@ -554,8 +558,7 @@ mod tests {
 
     #[test]
     fn literal_dollar_braces_are_escaped_but_placeholders_kept() {
-        let mut cfg = ConfigFile::default();
-        cfg.external_sources = vec!["a${b}".into(), "${env:X_1}".into()];
+        let cfg = ConfigFile { external_sources: vec!["a${b}".into(), "${env:X_1}".into()], ..Default::default() };
         let text = to_yaml(&cfg);
         assert!(text.contains("a$${b}") && text.contains("${env:X_1}") && !text.contains("$${env:X_1}"), "{text}");
     }
