@@ -55,6 +55,17 @@ pub enum Command {
     #[command(after_help = "Examples:\n  dm-apply import --addr http://dm-master:8261 -o dm/cluster.yaml\n  \
                             dm-apply import --task orders --source mysql-01 > dm/orders.yaml")]
     Import(ImportArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
+    #[command(
+        after_help = "Examples:\n  dm-apply completions bash > ~/.local/share/bash-completion/completions/dm-apply\n  \
+                            dm-apply completions zsh > \"${fpath[1]}/_dm-apply\"\n  \
+                            dm-apply completions fish > ~/.config/fish/completions/dm-apply.fish\n  \
+                            dm-apply completions powershell >> $PROFILE"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page (generated from these definitions), or write one page per subcommand to a directory.
+    #[command(after_help = "Examples:\n  dm-apply man | man -l -\n  dm-apply man --out-dir /usr/local/share/man/man1")]
+    Man(ManArgs),
     /// Run the bundled DM-master simulator (for tests, demos and CI dry runs).
     #[command(after_help = "Example:\n  dm-apply sim --listen 127.0.0.1:8261 --workers 3")]
     Sim(SimArgs),
@@ -212,6 +223,20 @@ pub struct ImportArgs {
     /// What the `# yaml-language-server: $schema=` line points at (a path relative to the output file, or a URL).
     #[arg(long, value_name = "PATH_OR_URL", default_value = "../schemas/dm-apply.schema.json")]
     pub schema_ref: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate completions for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write dm-apply.1 and dm-apply-<subcommand>.1 into DIR instead of printing dm-apply.1.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

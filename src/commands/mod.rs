@@ -5,9 +5,11 @@ use crate::cli::Command;
 use crate::ui::Ui;
 
 pub mod apply;
+pub mod completions;
 pub mod convert;
 pub mod drift;
 pub mod import;
+pub mod man;
 pub mod plan;
 pub mod sim;
 pub mod validate;
@@ -27,6 +29,8 @@ pub fn run(command: Command, ui: &Ui) -> miette::Result<u8> {
         Command::Drift(args) => runtime()?.block_on(drift::run(&args, ui)),
         Command::Convert(args) => convert::run(&args, ui),
         Command::Import(args) => runtime()?.block_on(import::run(&args, ui)),
+        Command::Completions(args) => completions::run(&args),
+        Command::Man(args) => man::run(&args, ui),
         Command::Sim(args) => runtime()?.block_on(sim::run(&args, ui)),
     }
 }
