@@ -18,10 +18,11 @@ fn checked_in_schema_is_fresh() {
 }
 
 #[test]
-fn schema_is_draft_2020_12_with_descriptions_and_closed_objects() {
+fn schema_is_draft_7_with_descriptions_and_closed_objects() {
+    // Draft 7 is what yaml-language-server (most editors) fully supports.
     let schema = dm_apply::config::json_schema();
-    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
-    let defs = schema["$defs"].as_object().expect("$defs");
+    assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+    let defs = schema["definitions"].as_object().expect("definitions");
     for name in ["SourceSpec", "TaskSpec", "TargetConfigSpec", "Lifecycle"] {
         assert_eq!(defs[name]["additionalProperties"], false, "{name} must refuse unknown keys");
     }

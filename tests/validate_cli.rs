@@ -167,3 +167,57 @@ fn quiet_still_prints_errors_and_summary() {
     let err = stderr(&out);
     assert!(err.contains("tab") && err.contains("1 error in 1 file: invalid"), "{err}");
 }
+
+/// `validate` never opens a network connection. Traced with strace where it is available (Linux CI images
+/// usually have it); the source-level guard below always runs.
+#[test]
+fn validate_opens_no_socket() {
+    let available = Command::new("strace").arg("-V").output().is_ok_and(|o| o.status.success());
+    if !available {
+        eprintln!("strace not installed: only the source-level guard runs");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.txt");
+    let out = Command::new("strace")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["-f", "-e", "trace=socket,connect", "-o"])
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_dm-apply"))
+        .args(["validate", "-f", "examples"])
+        .envs(EXAMPLE_ENV.iter().copied())
+        .output()
+        .unwrap();
+    let Ok(text) = std::fs::read_to_string(&trace) else {
+        eprintln!("strace could not trace here (ptrace not permitted?): {}", stderr(&out));
+        return;
+    };
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!text.contains("socket(") && !text.contains("connect("), "validate touched the network:\n{text}");
+}
+
+#[test]
+fn validate_code_has_no_network_dependency() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("src/commands/validate.rs")];
+    for entry in std::fs::read_dir(root.join("src/config")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for word in ["reqwest", "TcpStream", "DmClient", "tokio::net", "UdpSocket", "crate::dm::"] {
+            assert!(!text.contains(word), "{} mentions `{word}`", f.display());
+        }
+    }
+}
+
+#[test]
+fn an_endless_stream_is_cut_at_the_limit() {
+    if !Path::new("/dev/zero").exists() {
+        return;
+    }
+    let out = validate(&["/dev/zero"], &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is larger than the 8 MiB limit"), "{err}");
+}

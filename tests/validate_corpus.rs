@@ -12,7 +12,7 @@ fn env(name: &str) -> Option<String> {
         | "DM_SOURCE_PASSWORD"
         | "DM_SHARD_PASSWORD"
         | "DM_CATALOG_PASSWORD"
-        | "DM_TARGET_PASSWORD" => Some(format!("value-of-{name}")),
+        | "DM_TARGET_PASSWORD" => Some(format!("hunter2-value-of-{name}")),
         _ => None,
     }
 }

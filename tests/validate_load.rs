@@ -140,3 +140,100 @@ fn several_documents_in_one_file_are_refused() {
     assert!(a.errors[0].message.contains("single YAML document"), "{}", a.errors[0].message);
     assert_eq!(a.errors[0].line, 3);
 }
+
+#[test]
+fn empty_top_level_keys_mean_empty_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(&dir, "x.yaml", "sources:\n#  - source_name: x\ntasks:\nexternal_sources:\n");
+    let a = config::analyze_with_env(&[f], &env);
+    assert!(a.errors.is_empty(), "{:?}", a.errors);
+}
+
+#[test]
+fn a_key_at_the_wrong_level_says_where_it_belongs() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "x.yaml",
+        "tasks:\n  - name: t\n    task_mode: full\n    binlog_name: x\n    target_config: {host: h, port: 1, user: u}\n    source_config: {source_conf: [{source_name: s}]}\nexternal_sources: [s]\n",
+    );
+    let a = config::analyze_with_env(&[f], &env);
+    assert_eq!(a.errors.len(), 1, "{:?}", a.errors);
+    assert_eq!(a.errors[0].help.as_deref(), Some("`binlog_name` belongs in `tasks[].source_config.source_conf[]`"));
+    assert_eq!((a.errors[0].line, a.errors[0].column), (4, 5));
+}
+
+#[test]
+fn numbers_out_of_the_integer_range_are_schema_errors_with_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "x.yaml",
+        "tasks:\n  - name: t\n    task_mode: incremental\n    target_config: {host: h, port: 4000.0, user: u}\n    source_config:\n      source_conf:\n        - {source_name: s, binlog_name: b, binlog_pos: 18446744073709551615}\nexternal_sources: [s]\n",
+    );
+    let a = config::analyze_with_env(&[f], &env);
+    assert_eq!(a.errors.len(), 1, "{:?}", a.errors);
+    assert_eq!(a.errors[0].code, "dm_apply::config::range");
+    assert_eq!((a.errors[0].line, a.errors[0].column), (7, 56));
+}
+
+#[test]
+fn an_unknown_top_level_key_does_not_hide_resource_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "x.yaml",
+        "sourcez: []\ntasks:\n  - name: t\n    task_mode: full\n    target_config: {host: h, port: 1, user: u}\n    source_config: {source_conf: [{source_name: missing}]}\n",
+    );
+    let a = config::analyze_with_env(&[f], &env);
+    let codes: Vec<&str> = a.errors.iter().map(|p| p.code.as_str()).collect();
+    assert_eq!(codes, ["dm_apply::config::unknown_key", "dm_apply::config::unknown_source"]);
+}
+
+#[test]
+fn ignore_changes_accepts_the_paths_plans_print() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "x.yaml",
+        r#"tasks:
+  - name: t
+    task_mode: full
+    target_config: {host: h, port: 1, user: u}
+    binlog_filter_rule: {f: {ignore_event: [all dml]}}
+    table_migrate_rule: [{source: {source_name: s, schema: d}, binlog_filter_rule: [f]}]
+    source_config: {source_conf: [{source_name: s}]}
+    lifecycle:
+      ignore_changes:
+        - stage
+        - source_config.incr_migrate_conf.repl_threads
+        - source_config.source_conf[0].binlog_name
+        - binlog_filter_rule["f"].ignore_event
+        - table_migrate_rule[0].target.schema
+        - source_config.source_conf[0].binlog_nam
+        - target_config..host
+external_sources: [s]
+"#,
+    );
+    let a = config::analyze_with_env(&[f], &env);
+    let lines: Vec<(usize, &str)> = a.errors.iter().map(|p| (p.line, p.help.as_deref().unwrap_or(""))).collect();
+    assert_eq!(lines.len(), 2, "{:?}", a.errors);
+    assert_eq!(lines[0], (15, "did you mean `binlog_name`?"));
+    assert_eq!(lines[1].0, 16);
+}
+
+#[test]
+fn aliased_secrets_are_hidden_where_they_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "x.yaml",
+        "x-d: &d {host: h, port: 0, user: u, password: hunter2-aliased}\nsources:\n  - <<: *d\n    source_name: s1\n",
+    );
+    let a = config::analyze_with_env(&[f], &env);
+    assert_eq!(a.errors.len(), 1, "{:?}", a.errors);
+    let text = config::render_plain(&a.errors[0]);
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains("value written here"), "{text}");
+    assert!(text.contains("<<: *d"), "the alias itself stays readable:\n{text}");
+}

@@ -31,6 +31,14 @@ proptest! {
     }
 
     #[test]
+    fn secret_heuristics_never_panic(s in "(\\PC|[\n{},:\"' -]|password|ssl_key_content|\\$\\{env:X\\}){0,80}") {
+        for (o, l) in dm_apply::config::yaml::heuristic_secret_ranges(&s) {
+            prop_assert!(s.is_char_boundary(o) && s.is_char_boundary(o + l));
+        }
+        check(s.as_bytes());
+    }
+
+    #[test]
     fn mutated_example(cut in 0usize..EXAMPLE.len(), at in 0usize..EXAMPLE.len(), c in "[ :\\-\\[{}&*\\t\\nx0]") {
         let mut s: String = EXAMPLE.chars().take(cut.max(at)).collect();
         let at = at.min(s.len());

@@ -57,11 +57,6 @@ impl FileSource {
         Arc::new(FileSource { name: name.to_owned(), order, named: NamedSource::new(name, out), redactions })
     }
 
-    /// A file whose text is not shown (unreadable, not UTF-8, too large).
-    pub fn without_text(name: &str, order: usize) -> Arc<FileSource> {
-        FileSource::new(name, order, "", &[])
-    }
-
     fn map_offset(&self, offset: usize) -> usize {
         let mut delta: isize = 0;
         for &(o, l, r) in &self.redactions {

@@ -47,9 +47,10 @@ pub(crate) struct LoadedFile {
 impl LoadedFile {
     /// The span of `pointer` or its nearest ancestor (the file start if none).
     pub fn span(&self, pointer: &str) -> NodeSpan {
-        self.doc
-            .nearest(pointer)
-            .unwrap_or(NodeSpan { value: Pos { offset: 0, len: 0, line: 1, column: 1 }, key: None })
+        self.doc.nearest(pointer).unwrap_or_else(|| {
+            let start = Pos { offset: 0, len: 0, line: 1, column: 1 };
+            NodeSpan { value: start, defined: start, key: None }
+        })
     }
 
     /// Position of the key of `pointer` when it has one, else of its value.
@@ -129,7 +130,6 @@ pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>)
     let mut external: Vec<(usize, String, String)> = Vec::new();
     // Names of resources that failed the schema: still "declared" for cross-reference checks.
     let mut broken_sources: BTreeSet<String> = BTreeSet::new();
-    let mut broken_tasks: BTreeSet<String> = BTreeSet::new();
 
     let mut values = Vec::new();
     for (fi, lf) in loaded.iter_mut().enumerate() {
@@ -140,12 +140,15 @@ pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>)
         let schema_errors = super::schema_errors::check(&value, &lf.doc, &lf.file);
         let broken: HashSet<String> = schema_errors.iter().filter_map(|(p, _)| resource_prefix(p)).collect();
         let invalid_pointers: HashSet<String> = schema_errors.iter().map(|(p, _)| p.clone()).collect();
+        // A problem outside any resource (an unknown top-level key, a bad `external_sources` entry) does not stop
+        // the resources' own checks, only the whole-file deserialization below.
         let top_level_broken = schema_errors.iter().any(|(p, _)| resource_prefix(p).is_none());
         errors.extend(schema_errors.into_iter().map(|(_, p)| p));
 
         // `x-` keys only hold anchors; their content already reached the resources through aliases.
+        // A top-level key left empty (`sources:` with every entry commented out) means an empty list.
         if let Value::Object(map) = &mut value {
-            map.retain(|k, _| !k.starts_with(super::schema::EXTENSION_PREFIX));
+            map.retain(|k, v| !k.starts_with(super::schema::EXTENSION_PREFIX) && !v.is_null());
         }
         interp::interpolate(&mut value, &lf.doc, &lf.file, &invalid_pointers, env, &mut errors, &mut warnings);
         let lf = &*lf;
@@ -154,7 +157,7 @@ pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>)
         if let Some(items) = value.get("sources").and_then(Value::as_array) {
             for (i, item) in items.iter().enumerate() {
                 let pointer = format!("/sources/{i}");
-                if broken.contains(&pointer) || top_level_broken {
+                if broken.contains(&pointer) {
                     if let Some(n) = item.get("source_name").and_then(Value::as_str) {
                         broken_sources.insert(n.to_owned());
                     }
@@ -169,10 +172,7 @@ pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>)
         if let Some(items) = value.get("tasks").and_then(Value::as_array) {
             for (i, item) in items.iter().enumerate() {
                 let pointer = format!("/tasks/{i}");
-                if broken.contains(&pointer) || top_level_broken {
-                    if let Some(n) = item.get("name").and_then(Value::as_str) {
-                        broken_tasks.insert(n.to_owned());
-                    }
+                if broken.contains(&pointer) {
                     continue;
                 }
                 match serde_json::from_value::<TaskSpec>(item.clone()) {
@@ -207,7 +207,6 @@ pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>)
         tasks: &tasks,
         external: &external,
         broken_sources: &broken_sources,
-        broken_tasks: &broken_tasks,
     };
     semantic::check(&ctx, &mut errors, &mut warnings);
 
@@ -349,38 +348,55 @@ fn io_reason(e: &std::io::Error) -> String {
 
 fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Option<LoadedFile> {
     let name = path.display().to_string();
-    let too_large = |size: u64| {
-        Problem::error(
-            "too_large",
-            format!(
-                "`{name}` is too large ({:.1} MiB); configuration files are limited to {} MiB",
-                size as f64 / (1024.0 * 1024.0),
-                MAX_FILE_BYTES / (1024 * 1024)
+    // `size` is known from the file's metadata; a stream (a pipe, a device) is only known to exceed the limit.
+    let too_large = |size: Option<u64>| {
+        let limit = MAX_FILE_BYTES / (1024 * 1024);
+        let msg = match size {
+            Some(size) => format!(
+                "`{name}` is too large ({:.1} MiB); configuration files are limited to {limit} MiB",
+                size as f64 / (1024.0 * 1024.0)
             ),
-        )
-        .with_help("split the configuration into several files in a directory")
+            None => format!("`{name}` is larger than the {limit} MiB limit of configuration files"),
+        };
+        Problem::error("too_large", msg)
+            .with_help("split the configuration into several files in a directory")
+            .in_file(&FileSource::new(&name, order, "", &[]))
     };
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) => {
-            errors.push(Problem::error("io", format!("cannot read `{name}`: {}", io_reason(&e))));
+            errors.push(
+                Problem::error("io", format!("cannot read `{name}`: {}", io_reason(&e))).in_file(&FileSource::new(
+                    &name,
+                    order,
+                    "",
+                    &[],
+                )),
+            );
             return None;
         }
     };
     if let Ok(m) = file.metadata()
         && m.len() > MAX_FILE_BYTES
     {
-        errors.push(too_large(m.len()));
+        errors.push(too_large(Some(m.len())));
         return None;
     }
     // The size can change between stat and read (or the file is a pipe): never read more than the limit.
     let mut bytes = Vec::new();
     if let Err(e) = (&mut file).take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes) {
-        errors.push(Problem::error("io", format!("cannot read `{name}`: {}", io_reason(&e))));
+        errors.push(
+            Problem::error("io", format!("cannot read `{name}`: {}", io_reason(&e))).in_file(&FileSource::new(
+                &name,
+                order,
+                "",
+                &[],
+            )),
+        );
         return None;
     }
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        errors.push(too_large(bytes.len() as u64));
+        errors.push(too_large(None));
         return None;
     }
     let text = match String::from_utf8(bytes) {

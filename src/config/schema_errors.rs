@@ -14,7 +14,7 @@ use super::yaml::{Document, Pos, is_secret_key};
 /// Validate one document. Returns (instance pointer, problem) pairs.
 pub(crate) fn check(value: &Value, doc: &Document, file: &Arc<FileSource>) -> Vec<(String, Problem)> {
     let Some(validator) = schema::validator() else { return Vec::new() };
-    let root_schema = schema::json_schema();
+    let root_schema = schema::cached();
     let mut out = Vec::new();
     let mut flat = Vec::new();
     for e in validator.iter_errors(value) {
@@ -22,8 +22,16 @@ pub(crate) fn check(value: &Value, doc: &Document, file: &Arc<FileSource>) -> Ve
     }
     for e in flat {
         let pointer = e.instance_path.clone();
-        for p in to_problems(&e, &pointer, doc, file, &root_schema) {
-            out.push((p.0, p.1));
+        for (ptr, mut p) in to_problems(&e, &pointer, doc, file, root_schema) {
+            // A value that came through an alias is labelled where it is used; also show where it is written.
+            if let Some(span) = doc.span(&ptr)
+                && span.defined.offset != span.value.offset
+                && p.line == span.value.line
+                && p.column == span.value.column
+            {
+                p = p.also(file, span.defined, "value written here");
+            }
+            out.push((ptr, p));
         }
     }
     // One problem per place and message (anyOf branches can repeat the same finding).
@@ -69,6 +77,56 @@ fn flatten(e: ValidationError<'static>, out: &mut Vec<Flat>) {
             text,
         }),
     }
+}
+
+/// Where each field name is allowed: `binlog_name` → [`tasks[].source_config.source_conf[]`], for "belongs in"
+/// hints when a key is put at the wrong level.
+fn field_places(root: &Value) -> &'static std::collections::HashMap<String, Vec<String>> {
+    static PLACES: std::sync::OnceLock<std::collections::HashMap<String, Vec<String>>> = std::sync::OnceLock::new();
+    PLACES.get_or_init(|| {
+        let mut out: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+        let defs = root.get(super::schema::DEFS);
+        fn target<'a>(node: &'a Value, defs: Option<&'a Value>) -> Option<&'a Value> {
+            let by_ref = |r: &str| r.strip_prefix("#/definitions/").and_then(|n| defs.and_then(|d| d.get(n)));
+            if let Some(r) = node.get("$ref").and_then(Value::as_str) {
+                return by_ref(r);
+            }
+            for key in ["anyOf", "allOf"] {
+                for alt in node.get(key).and_then(Value::as_array).into_iter().flatten() {
+                    if let Some(r) = alt.get("$ref").and_then(Value::as_str) {
+                        return by_ref(r);
+                    }
+                }
+            }
+            Some(node)
+        }
+        fn walk(
+            node: &Value,
+            path: &str,
+            defs: Option<&Value>,
+            depth: usize,
+            out: &mut std::collections::HashMap<String, Vec<String>>,
+        ) {
+            if depth > 12 {
+                return;
+            }
+            let Some(node) = target(node, defs) else { return };
+            if let Some(items) = node.get("items") {
+                walk(items, &format!("{path}[]"), defs, depth + 1, out);
+            }
+            if let Some(add) = node.get("additionalProperties").filter(|a| a.is_object()) {
+                walk(add, &format!("{path}.<name>"), defs, depth + 1, out);
+            }
+            for (k, v) in node.get("properties").and_then(Value::as_object).into_iter().flatten() {
+                let child = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let place = if path.is_empty() { "the top level".to_owned() } else { path.to_owned() };
+                out.entry(k.clone()).or_default().push(place);
+                walk(v, &child, defs, depth + 1, out);
+            }
+        }
+        walk(root, "", defs, 0, &mut out);
+        out
+    })
 }
 
 /// `/tasks/0/source_config` → `tasks[0].source_config`.
@@ -172,6 +230,9 @@ fn to_problems(
                         p = p.with_help(format!("`{key}` is read-only server state; remove it"));
                     } else if let Some(s) = did_you_mean(key, allowed.iter().map(String::as_str)) {
                         p = p.with_help(format!("did you mean `{s}`?"));
+                    } else if let Some(places) = field_places(root_schema).get(key.as_str()) {
+                        let places: Vec<String> = places.iter().map(|pl| format!("`{pl}`")).collect();
+                        p = p.with_help(format!("`{key}` belongs in {}", places.join(" or ")));
                     } else if !allowed.is_empty() {
                         p = p.with_help(format!("allowed keys here: {}", allowed.join(", ")));
                     }

@@ -13,8 +13,8 @@ pub(crate) struct Context<'a> {
     pub tasks: &'a [Item<TaskSpec>],
     /// (file, pointer, name)
     pub external: &'a [(usize, String, String)],
+    /// Names of sources that failed the schema: still declared, for reference checks.
     pub broken_sources: &'a BTreeSet<String>,
-    pub broken_tasks: &'a BTreeSet<String>,
 }
 
 /// `ignore_checking_items` values DM accepts (`dm/config/checking_item.go`).
@@ -44,8 +44,8 @@ pub const CHECKING_ITEMS: &[&str] = &[
     "primary_key",
 ];
 
-/// `ignore_event` values of DM's binlog filter (`pkg/binlog-filter`). DM only logs unknown ones, so a typo would
-/// silently filter nothing: dm-apply refuses them.
+/// `ignore_event` values of DM's binlog filter (the event types of tiflow's `pkg/binlog-filter`). DM drops a rule
+/// with an unknown event (it only logs it), so a typo would silently filter nothing: dm-apply refuses them.
 pub const BINLOG_EVENTS: &[&str] = &[
     "all",
     "all dml",
@@ -74,22 +74,15 @@ pub const BINLOG_EVENTS: &[&str] = &[
     "add table partition",
     "drop table partition",
     "truncate table partition",
-    "reorganize table partition",
-    "coalesce table partition",
-    "exchange table partition",
-    "rebuild table partition",
-    "add foreign key",
-    "drop foreign key",
+    "incompatible ddl changes",
+    "value range decrease",
+    "precision decrease",
     "modify column",
     "rename column",
-    "drop column",
-    "add column",
-    "drop primary key",
-    "add primary key",
-    "drop unique key",
-    "add unique key",
-    "drop index",
     "rename index",
+    "drop column",
+    "drop primary key",
+    "drop unique key",
     "modify default value",
     "modify constraint",
     "modify columns order",
@@ -97,17 +90,25 @@ pub const BINLOG_EVENTS: &[&str] = &[
     "modify collation",
     "remove auto increment",
     "modify storage engine",
-    "reorganize partition",
-    "rebuild partition",
-    "coalesce partition",
-    "split partition",
-    "exchange partition",
-    "value range decrease",
-    "precision decrease",
-    "value range increase",
-    "precision increase",
+    "reorganize table partition",
+    "rebuild table partition",
+    "coalesce table partition",
+    "split table partition",
+    "exchange table partition",
+    "modify schema charset and collate",
+    "modify table charset and collate",
+    "modify table comment",
+    "recover table",
     "alter table partitioning",
-    "remove partitioning",
+    "remove table partitioning",
+    "add column",
+    "set default value",
+    "rebase auto id",
+    "add primary key",
+    "alter index visibility",
+    "alter ttl info",
+    "alter ttl remove",
+    "multi schema change",
 ];
 
 const MAX_SOURCE_NAME: usize = 32;
@@ -310,16 +311,22 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
             let sp = p(&format!("table_migrate_rule/{i}/source/source_name"));
             let rs = rule.source.source_name.as_str();
             if !task_sources.contains(rs) {
+                let help = if task_sources.is_empty() {
+                    "DM silently drops rules for sources the task does not have; list the task's sources first"
+                        .to_owned()
+                } else {
+                    format!(
+                        "DM silently drops rules for other sources; use one of: {}",
+                        task_sources.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+                    )
+                };
                 errors.push(
                     Problem::error(
                         "rule_source",
                         format!("rule uses source `{rs}`, which is not one of task `{name}`'s sources"),
                     )
                     .at(file, lf.value_pos(&sp), "not in source_config.source_conf")
-                    .with_help(format!(
-                        "DM silently drops rules for other sources; use one of: {}",
-                        task_sources.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
-                    )),
+                    .with_help(help),
                 );
             }
             for (j, fname) in rule.binlog_filter_rule.iter().flatten().enumerate() {
@@ -502,47 +509,148 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
             check_field_path(lf, &format!("{}/lifecycle/ignore_changes/{i}", item.pointer), path, "SourceSpec", errors);
         }
     }
-    let _ = ctx.broken_tasks;
 }
 
-/// Check a dotted field path (`source_config.incr_migrate_conf.repl_threads`) against the schema of `def`.
-fn check_field_path(lf: &LoadedFile, pointer: &str, path: &str, def: &str, errors: &mut Vec<Problem>) {
-    let schema = super::schema::json_schema();
-    let defs = schema.get("$defs");
-    let mut current = defs.and_then(|d| d.get(def));
-    for seg in path.split('.') {
-        let props = current.and_then(|c| c.get("properties")).and_then(|p| p.as_object());
-        let Some(props) = props else { return }; // below a map or list: free-form
-        let Some(next) = props.get(seg) else {
-            let mut pr = Problem::error("ignore_changes", format!("`{path}` is not a field path of this resource")).at(
-                &lf.file,
-                lf.value_pos(pointer),
-                format!("no field `{seg}` here"),
-            );
-            if let Some(s) = did_you_mean(seg, props.keys().map(String::as_str)) {
-                pr = pr.with_help(format!("did you mean `{s}`?"));
-            } else {
-                pr = pr.with_help(format!("fields here: {}", props.keys().cloned().collect::<Vec<_>>().join(", ")));
+/// One step of a field path: a field name, or a list index / map key in brackets.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    Field(String),
+    Element,
+}
+
+/// Split `source_config.source_conf[0].binlog_name` or `binlog_filter_rule["no-ddl"].ignore_event` into steps
+/// (the path syntax plans print). `None` when malformed.
+fn parse_path(path: &str) -> Option<Vec<Step>> {
+    let mut steps = Vec::new();
+    let mut chars = path.trim().chars().peekable();
+    let mut name = String::new();
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => {
+                if !name.is_empty() {
+                    steps.push(Step::Field(std::mem::take(&mut name)));
+                } else if !matches!(steps.last(), Some(Step::Element)) {
+                    return None;
+                }
             }
-            errors.push(pr);
-            return;
-        };
-        current = resolve(next, defs);
+            '[' => {
+                if !name.is_empty() {
+                    steps.push(Step::Field(std::mem::take(&mut name)));
+                }
+                let mut quote = None;
+                loop {
+                    match (chars.next()?, quote) {
+                        ('"', None) => quote = Some('"'),
+                        ('"', Some(_)) => quote = None,
+                        ('\\', Some(_)) => {
+                            chars.next()?;
+                        }
+                        (']', None) => break,
+                        _ => {}
+                    }
+                }
+                steps.push(Step::Element);
+            }
+            c if c.is_whitespace() => return None,
+            c => name.push(c),
+        }
+    }
+    if !name.is_empty() {
+        steps.push(Step::Field(name));
+    }
+    (!steps.is_empty() && matches!(steps.first(), Some(Step::Field(_)))).then_some(steps)
+}
+
+/// Check a field path against the schema of `def`: every field must exist at its level.
+fn check_field_path(lf: &LoadedFile, pointer: &str, path: &str, def: &str, errors: &mut Vec<Problem>) {
+    let schema = super::schema::cached();
+    let defs = schema.get(super::schema::DEFS);
+    let Some(steps) = parse_path(path) else {
+        errors.push(
+            Problem::error("ignore_changes", format!("`{path}` is not a field path"))
+                .at(&lf.file, lf.value_pos(pointer), "malformed")
+                .with_help("write fields separated by dots, with `[0]` or `[\"name\"]` for list items and map entries, e.g. `source_config.incr_migrate_conf.repl_threads`"),
+        );
+        return;
+    };
+    let mut current = defs.and_then(|d| d.get(def));
+    for step in steps {
+        let Some(node) = current.and_then(|c| resolve(c, defs)) else { return };
+        match step {
+            Step::Element => {
+                current = node.get("items").or_else(|| node.get("additionalProperties").filter(|a| a.is_object()));
+                if current.is_none() {
+                    return; // not a list or map in the schema: nothing more to check
+                }
+            }
+            Step::Field(seg) => {
+                let Some(props) = node.get("properties").and_then(|p| p.as_object()) else { return };
+                let Some(next) = props.get(&seg) else {
+                    let mut pr = Problem::error(
+                        "ignore_changes",
+                        format!("`{path}` is not a field path of this resource"),
+                    )
+                    .at(&lf.file, lf.value_pos(pointer), format!("no field `{seg}` here"));
+                    if let Some(s) = did_you_mean(&seg, props.keys().map(String::as_str)) {
+                        pr = pr.with_help(format!("did you mean `{s}`?"));
+                    } else {
+                        pr = pr.with_help(format!(
+                            "fields here: {}",
+                            props.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ));
+                    }
+                    errors.push(pr);
+                    return;
+                };
+                current = Some(next);
+            }
+        }
     }
 }
 
 /// Follow `$ref` and `anyOf: [{$ref}, {type: null}]` to the referenced definition.
 fn resolve<'a>(node: &'a serde_json::Value, defs: Option<&'a serde_json::Value>) -> Option<&'a serde_json::Value> {
-    let by_ref = |r: &str| r.strip_prefix("#/$defs/").and_then(|n| defs.and_then(|d| d.get(n)));
+    let by_ref = |r: &str| r.strip_prefix("#/definitions/").and_then(|n| defs.and_then(|d| d.get(n)));
     if let Some(r) = node.get("$ref").and_then(|r| r.as_str()) {
         return by_ref(r);
     }
-    if let Some(any) = node.get("anyOf").and_then(|a| a.as_array()) {
-        for alt in any {
+    for key in ["anyOf", "allOf"] {
+        for alt in node.get(key).and_then(|a| a.as_array()).into_iter().flatten() {
             if let Some(r) = alt.get("$ref").and_then(|r| r.as_str()) {
                 return by_ref(r);
             }
         }
     }
     Some(node)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_paths() {
+        use Step::*;
+        let f = |s: &str| Field(s.to_owned());
+        assert_eq!(parse_path("a.b"), Some(vec![f("a"), f("b")]));
+        assert_eq!(parse_path("a[0].b"), Some(vec![f("a"), Element, f("b")]));
+        assert_eq!(parse_path("m[\"x.y]\"].e"), Some(vec![f("m"), Element, f("e")]));
+        assert_eq!(parse_path("stage"), Some(vec![f("stage")]));
+        for bad in ["", "a..b", "[0]", "a[0", "a b"] {
+            assert_eq!(parse_path(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn value_lists_have_no_duplicates_and_are_lower_case_where_dm_is() {
+        let events: BTreeSet<&str> = BINLOG_EVENTS.iter().copied().collect();
+        assert_eq!(events.len(), BINLOG_EVENTS.len());
+        assert!(BINLOG_EVENTS.iter().all(|e| e.to_ascii_lowercase() == *e));
+        let items: BTreeSet<&str> = CHECKING_ITEMS.iter().copied().collect();
+        assert_eq!(items.len(), CHECKING_ITEMS.len());
+        for known in ["all dml", "drop table", "truncate table", "multi schema change"] {
+            assert!(events.contains(known), "{known}");
+        }
+        assert!(items.contains("auto_increment_ID"), "DM's spelling, case-sensitive");
+    }
 }

@@ -35,8 +35,10 @@ impl Pos {
 /// Where one node of the document is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeSpan {
-    /// The value.
+    /// The value, where it is used (for a value that came through an alias or merge key: the alias).
     pub value: Pos,
+    /// Where the value is written (differs from `value` only for aliased values: the anchored definition).
+    pub defined: Pos,
     /// The mapping key that holds this value, if it is a mapping value.
     pub key: Option<Pos>,
 }
@@ -164,15 +166,19 @@ impl<'de> Visitor<'de> for NodeVisitor {
 
 /// Deepest nesting accepted (a real configuration needs about 8 levels).
 pub const MAX_DEPTH: usize = 48;
+/// Most values (scalars, lists, mappings) per file: about 15,000 sources or 2,000 tasks.
+pub const MAX_NODES: usize = 200_000;
+/// Most anchors, and most aliases, per file.
+pub const MAX_ALIASES: usize = 1_000;
 
 /// Parser options: the duplicate-key policy and budgets that keep hostile input (alias bombs, deep nesting) cheap.
 fn options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_depth: MAX_DEPTH,
-            max_nodes: 200_000,
-            max_aliases: 1_000,
-            max_anchors: 1_000,
+            max_nodes: MAX_NODES,
+            max_aliases: MAX_ALIASES,
+            max_anchors: MAX_ALIASES,
         },
         alias_limits: serde_saphyr::alias_limits! {
             max_total_replayed_events: 100_000,
@@ -217,7 +223,9 @@ fn escape(seg: &str) -> String {
 
 fn convert(node: &Spanned<Node>, key: Option<Pos>, ptr: &mut String, doc: &mut Document, secret: bool) -> Value {
     let value_pos = Pos::from_location(&node.referenced);
-    doc.index.insert(ptr.clone(), NodeSpan { value: value_pos, key });
+    let defined_pos =
+        if node.defined == serde_saphyr::Location::UNKNOWN { value_pos } else { Pos::from_location(&node.defined) };
+    doc.index.insert(ptr.clone(), NodeSpan { value: value_pos, defined: defined_pos, key });
     if secret {
         let plain = match &node.value {
             Node::Str(s) => !is_env_ref_only(s),
@@ -225,7 +233,8 @@ fn convert(node: &Spanned<Node>, key: Option<Pos>, ptr: &mut String, doc: &mut D
             Node::Null | Node::Seq(_) | Node::Map(_) => false,
         };
         if plain {
-            doc.secret_ranges.push((value_pos.offset, value_pos.len));
+            // The text to hide is where the value is written, not an alias that refers to it.
+            doc.secret_ranges.push((defined_pos.offset, defined_pos.len));
         }
     }
     match &node.value {
@@ -233,6 +242,8 @@ fn convert(node: &Spanned<Node>, key: Option<Pos>, ptr: &mut String, doc: &mut D
         Node::Bool(b) => Value::Bool(*b),
         Node::Int(i) => Value::Number((*i).into()),
         Node::UInt(u) => Value::Number((*u).into()),
+        // JSON Schema counts 3306.0 as an integer; make typed deserialization agree.
+        Node::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::Number((*f as i64).into()),
         Node::Float(f) => Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
         Node::Str(s) => Value::String(s.clone()),
         Node::Seq(items) => {
@@ -300,7 +311,8 @@ pub fn heuristic_secret_ranges(text: &str) -> Vec<(usize, usize)> {
             let key = rest[..colon].trim().trim_matches(['"', '\'']);
             let after = &rest[colon + 1..];
             let value = after.trim();
-            if is_secret_key(key) && !value.is_empty() {
+            let plain_key = key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+            if plain_key && is_secret_key(key) && !value.is_empty() {
                 let start = offset + body.len() - after.trim_start().len();
                 if value.starts_with('|') || value.starts_with('>') {
                     block_indent = Some(indent);
@@ -309,9 +321,60 @@ pub fn heuristic_secret_ranges(text: &str) -> Vec<(usize, usize)> {
                 }
             }
         }
+        flow_secrets(body, offset, &mut out);
         offset += line.len();
     }
+    out.sort_unstable();
+    out.dedup();
     out
+}
+
+/// Secret-looking `key: value` pairs inside flow mappings on one line (`{user: u, password: x}`): hide each value
+/// up to the next `,` or `}`.
+fn flow_secrets(body: &str, offset: usize, out: &mut Vec<(usize, usize)>) {
+    let bytes = body.as_bytes();
+    for (i, _) in body.match_indices(':') {
+        // The key: the word before the colon, preceded by `{` or `,` (flow style).
+        let before = &body[..i];
+        let key_char = |c: char| c.is_alphanumeric() || c == '_' || c == '-' || c == '"' || c == '\'';
+        let Some((ks, ch)) = before.char_indices().rev().find(|&(_, c)| !key_char(c)) else { continue };
+        let key_start = ks + ch.len_utf8();
+        let opener = before[..key_start].trim_end();
+        if !(opener.ends_with('{') || opener.ends_with(',')) {
+            continue;
+        }
+        let key = before[key_start..].trim_matches(['"', '\'']);
+        if !is_secret_key(key) {
+            continue;
+        }
+        let mut start = i + 1;
+        while start < bytes.len() && bytes[start] == b' ' {
+            start += 1;
+        }
+        // Up to the next `,` or `}` outside a `${...}` reference.
+        let mut end = body.len();
+        let mut depth = 0usize;
+        let mut j = start;
+        while j < bytes.len() {
+            match bytes[j] {
+                b'$' if bytes.get(j + 1) == Some(&b'{') => {
+                    depth += 1;
+                    j += 1;
+                }
+                b'}' if depth > 0 => depth -= 1,
+                b',' | b'}' => {
+                    end = j;
+                    break;
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        let value = body[start..end].trim_end();
+        if !value.is_empty() && !is_env_ref_only(value.trim_matches(['"', '\''])) {
+            out.push((offset + start, value.len()));
+        }
+    }
 }
 
 /// A YAML syntax (or structure) error as a diagnostic at its position.
@@ -328,7 +391,14 @@ pub fn syntax_problem(
         let depth: String = rest.chars().filter(char::is_ascii_digit).collect();
         message = format!("nesting is too deep ({depth} levels; the limit is {MAX_DEPTH})");
     } else if let Some(rest) = message.strip_prefix("budget breached: ") {
-        message = format!("the file exceeds a safety limit ({rest})");
+        let what = match rest.split_whitespace().next().unwrap_or("") {
+            "Nodes" => format!("more than {MAX_NODES} YAML values"),
+            "Aliases" => format!("more than {MAX_ALIASES} aliases"),
+            "Anchors" => format!("more than {MAX_ALIASES} anchors"),
+            "Events" => "too many YAML events".to_owned(),
+            _ => rest.to_owned(),
+        };
+        message = format!("the file exceeds a safety limit: {what}");
     }
     let lower = message.to_ascii_lowercase();
     let mut duplicate_key = None;
@@ -346,7 +416,9 @@ pub fn syntax_problem(
     {
         (
             "limit reached here",
-            Some("dm-apply limits nesting depth, anchors and aliases to keep loading safe; simplify the file"),
+            Some(
+                "dm-apply limits the size, nesting depth, number of values, anchors and aliases of a file to keep loading safe; simplify or split the file",
+            ),
         )
     } else {
         ("here", None)
@@ -473,6 +545,9 @@ mod tests {
         let ranges = heuristic_secret_ranges(text);
         let hidden: Vec<&str> = ranges.iter().map(|&(o, l)| &text[o..o + l]).collect();
         assert_eq!(hidden, vec!["hunter2", "KEY1", "KEY2"]);
+        let flow = "t: {host: h, password: hunter2, user: u}\n- {pasword: \"hunter3\"}\n{password: ${env:X}}\n";
+        let hidden: Vec<&str> = heuristic_secret_ranges(flow).iter().map(|&(o, l)| &flow[o..o + l]).collect();
+        assert_eq!(hidden, vec!["hunter2", "\"hunter3\""]);
     }
 
     #[test]
