@@ -13,10 +13,11 @@ const ALL: &[&str] = &[
     "tests/dmctl/task-all.yaml",
     "tests/dmctl/task-incremental.yaml",
     "tests/dmctl/task-no-rules.yaml",
+    "tests/dmctl/task-bw-inline.yaml",
 ];
 
 const SECRETS: &[&str] =
-    &["s3cret-source-pw", "plain-target-pw", "YI4n2HlM3w1Hqc1+bG1PaWQ8q1b0t6AxDuhNmYg1ZNWnSs/5xVHU"];
+    &["s3cret-source-pw", "plain-target-pw", "another-plain-pw", "YI4n2HlM3w1Hqc1+bG1PaWQ8q1b0t6AxDuhNmYg1ZNWnSs/5xVHU"];
 
 fn paths(files: &[&str]) -> Vec<PathBuf> {
     files.iter().map(PathBuf::from).collect()
@@ -40,7 +41,14 @@ fn converts_every_mapping_row() {
     insta::assert_snapshot!("all_files", text);
     let analysis = assert_loads(&text);
     assert_eq!(analysis.desired.sources.len(), 2);
-    assert_eq!(analysis.desired.tasks.len(), 3);
+    assert_eq!(analysis.desired.tasks.len(), 4);
+    // black-white-list, inline blocks and `--consistency=X` (task-bw-inline.yaml).
+    let t = &analysis.desired.tasks["audit-incr"].0;
+    let full = t.source_config.full_migrate_conf.as_ref().unwrap();
+    assert_eq!((full.export_threads, full.consistency), (Some(2), Some(config::Consistency::Flush)));
+    assert_eq!(t.source_config.incr_migrate_conf.as_ref().unwrap().repl_batch, Some(50));
+    assert_eq!(t.enhance_online_schema_change, Some(false));
+    assert_eq!(t.table_migrate_rule.len(), 2, "route + black-white-list entry");
     for s in SECRETS {
         assert!(!text.contains(s), "a secret was copied into the output");
     }
@@ -108,13 +116,22 @@ fn secrets_become_placeholders_listed_as_variables() {
             "DM_SOURCE_MARIADB_02_PASSWORD",
             "DM_SOURCE_MYSQL_01_PASSWORD",
             "DM_SOURCE_MYSQL_01_SSL_KEY",
+            "DM_TARGET_DM_AUDIT_PASSWORD",
             "DM_TARGET_DM_WRITER_PASSWORD",
             "DM_TARGET_DM_WRITER_SSL_KEY",
         ]
     );
     // The same target user on the same host shares one variable across tasks.
     let targets: Vec<&str> = conv.config.tasks.iter().map(|t| t.target_config.password.expose()).collect();
-    assert_eq!(targets, ["${env:DM_TARGET_DM_WRITER_PASSWORD}", "", "${env:DM_TARGET_DM_WRITER_PASSWORD}"]);
+    assert_eq!(
+        targets,
+        [
+            "${env:DM_TARGET_DM_AUDIT_PASSWORD}",
+            "${env:DM_TARGET_DM_WRITER_PASSWORD}",
+            "",
+            "${env:DM_TARGET_DM_WRITER_PASSWORD}"
+        ]
+    );
     assert!(conv.env[0].purpose.contains("dmctl-encrypted"));
     // TLS: CA and certificate contents read from the files, the key a placeholder.
     let src = conv.config.sources.iter().find(|s| s.source_name == "mysql-01").unwrap();
