@@ -75,8 +75,12 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct FileArgs {
     /// A YAML file, or a directory whose *.yaml/*.yml files are read recursively in sorted order. Repeatable.
-    #[arg(short = 'f', long = "file", value_name = "PATH", required = true)]
+    #[arg(short = 'f', long = "file", value_name = "PATH", required_unless_present = "clusters")]
     pub files: Vec<PathBuf>,
+    /// Run for every cluster of this clusters file (address, TLS files, config paths, credential variables),
+    /// concurrently, output grouped per cluster; exit 1 if any failed, else 2 if any has changes. Replaces -f/--addr.
+    #[arg(long, value_name = "FILE", conflicts_with = "files")]
+    pub clusters: Option<PathBuf>,
 }
 
 /// How to reach DM-master. Shared by every command that talks to it.

@@ -13,6 +13,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod clusters;
 pub mod commands;
 pub mod config;
 pub mod convert;

@@ -16,8 +16,12 @@ const ALL: &[&str] = &[
     "tests/dmctl/task-bw-inline.yaml",
 ];
 
-const SECRETS: &[&str] =
-    &["s3cret-source-pw", "plain-target-pw", "another-plain-pw", "YI4n2HlM3w1Hqc1+bG1PaWQ8q1b0t6AxDuhNmYg1ZNWnSs/5xVHU"];
+const SECRETS: &[&str] = &[
+    "s3cret-source-pw",
+    "plain-target-pw",
+    "another-plain-pw",
+    "YI4n2HlM3w1Hqc1+bG1PaWQ8q1b0t6AxDuhNmYg1ZNWnSs/5xVHU",
+];
 
 fn paths(files: &[&str]) -> Vec<PathBuf> {
     files.iter().map(PathBuf::from).collect()

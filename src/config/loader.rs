@@ -513,7 +513,7 @@ mod foreign_file_tests {
         assert_eq!(a.skipped, [wf.display().to_string()]);
         assert_eq!(a.desired.external_sources.len(), 1);
 
-        let a = analyze_with_env(&[wf.clone()], &|_| None);
+        let a = analyze_with_env(std::slice::from_ref(&wf), &|_| None);
         assert!(!a.errors.is_empty(), "a file named explicitly must be validated strictly");
         assert!(a.skipped.is_empty());
     }
@@ -524,7 +524,7 @@ mod foreign_file_tests {
         write(dir.path(), "typo.yaml", "task:\n  - name: t\n");
         let a = analyze_with_env(&[dir.path().to_path_buf()], &|_| None);
         assert!(a.skipped.is_empty());
-        let text: Vec<String> = a.errors.iter().map(|e| render_plain_problem(e)).collect();
+        let text: Vec<String> = a.errors.iter().map(render_plain_problem).collect();
         assert!(text.iter().any(|t| t.contains("did you mean") && t.contains("tasks")), "{text:?}");
     }
 
