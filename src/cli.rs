@@ -267,6 +267,10 @@ pub struct SimArgs {
     /// Seed for the simulator's random choices (list order, server ids), for reproducible runs.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// How long an asynchronous transition takes (start → Running, stop → Paused), in milliseconds. Full and all
+    /// tasks spend three times this in each of the Dump and Load units.
+    #[arg(long, default_value_t = 20)]
+    pub stage_delay_ms: u64,
 }
 
 /// Parse `30s`, `500ms`, `2m`, `1h` or a bare number of seconds.

@@ -138,8 +138,11 @@ pub fn report(desired: &Desired, live: &Live) -> DriftReport {
     }
     let mut stage = vec![];
     for (name, (spec, _)) in &desired.sources {
-        if let Some(l) = live.sources.get(name) {
-            if l.enable != spec.enable && !spec.lifecycle.ignore_changes.iter().any(|p| p == "enable") {
+        if let Some(l) = live.sources.get(name)
+            && l.enable != spec.enable
+            && !spec.lifecycle.ignore_changes.iter().any(|p| p == "enable")
+        {
+            {
                 stage.push(StageDrift {
                     address: Address::source(name),
                     desired: if spec.enable { "enabled" } else { "disabled" }.into(),

@@ -90,10 +90,20 @@ pub fn source_to_wire(spec: &SourceSpec, _version: &ServerVersion) -> Source {
     }
 }
 
+/// `full_migrate_conf.security` exists from v9.0.0-beta.1 / v26.3 on (semantics §8); older servers drop it.
+fn supports_full_security(version: &ServerVersion) -> bool {
+    version.semver.is_some_and(|(major, _, _)| major >= 9)
+}
+
 /// Fields of a task that this server version cannot apply (HEAD-only fields on older servers): they are not sent,
 /// and the plan warns about each.
 pub fn unsupported_fields(spec: &TaskSpec, version: &ServerVersion) -> Vec<&'static str> {
     let mut v = vec![];
+    if !supports_full_security(version)
+        && spec.source_config.full_migrate_conf.as_ref().is_some_and(|f| f.security.is_some())
+    {
+        v.push("source_config.full_migrate_conf.security");
+    }
     if version.is_head() {
         return v;
     }
@@ -138,7 +148,7 @@ pub fn task_to_wire(spec: &TaskSpec, version: &ServerVersion) -> Task {
         range_concurrency: f.range_concurrency,
         compress_kv_pairs: f.compress_kv_pairs,
         pd_addr: f.pd_addr,
-        security: f.security.as_ref().map(security_to_wire),
+        security: if supports_full_security(version) { f.security.as_ref().map(security_to_wire) } else { None },
         // v7.6+ applies only this one; older servers ignore it (semantics §4.2 "on_duplicate trap").
         on_duplicate_logical: Some(on_dup.clone()),
         on_duplicate_physical: f.on_duplicate_physical.as_ref().map(enum_str),
@@ -240,15 +250,6 @@ fn sorted_set(v: &Option<Vec<String>>) -> Option<Value> {
     (!v.is_empty()).then(|| json!(v))
 }
 
-/// Non-secret part of TLS settings: CA and certificate are public; the key is compared separately.
-fn security_public(s: &Security) -> Value {
-    let mut m = Map::new();
-    m.insert("ssl_ca_content".into(), json!(s.ssl_ca_content));
-    m.insert("ssl_cert_content".into(), json!(s.ssl_cert_content));
-    insert_opt(&mut m, "cert_allowed_cn", sorted_set(&s.cert_allowed_cn));
-    Value::Object(m)
-}
-
 /// Comparable form of a source. `spec` is the declared source when there is one: fields the server fills in
 /// (flavor, relay_dir) are compared only when the user set them. Excluded: `password` and the TLS contents (DM
 /// hides them; compared through fingerprints) and `enable` (a runtime action, enable/disable).
@@ -302,42 +303,160 @@ fn rule_key(r: &TableRuleSource) -> String {
     }
 }
 
-/// A route target as DM reads it back: an empty schema is lost, an empty table reads as absent.
-fn rule_target(t: &Option<TableRuleTarget>) -> Option<Value> {
-    let t = t.as_ref()?;
-    let schema = non_empty(&t.schema)?;
-    let mut m = Map::new();
-    m.insert("schema".into(), json!(schema));
-    insert_opt(&mut m, "table", non_empty(&t.table).map(|x| json!(x)));
-    Some(Value::Object(m))
-}
-
-fn filter_value(r: &BinlogFilterRule) -> Value {
-    let mut m = Map::new();
-    insert_opt(&mut m, "ignore_event", r.ignore_event.clone().filter(|v| !v.is_empty()).map(|v| json!(v)));
-    insert_opt(&mut m, "ignore_sql", r.ignore_sql.clone().filter(|v| !v.is_empty()).map(|v| json!(v)));
-    Value::Object(m)
-}
-
 /// `(index, name)` sort key for server-generated filter names `{source}-filter-rule-{i}`.
 fn filter_index(source: &str, name: &str) -> Option<u64> {
     name.strip_prefix(source)?.strip_prefix("-filter-rule-")?.parse().ok()
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Typed comparable form of a task: cheap to build and compare (planning 10,000 unchanged tasks must stay fast);
+/// serialized into the `Value` form only for resources that differ. Field order is the display order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskCmp<'a> {
+    task_mode: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard_mode: Option<&'a str>,
+    #[serde(skip_serializing_if = "is_false")]
+    strict_optimistic_shard_mode: bool,
+    meta_schema: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timezone: Option<&'a str>,
+    enhance_online_schema_change: bool,
+    on_duplicate: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ignore_checking_items: Option<Vec<&'a str>>,
+    target_config: TargetCmp<'a>,
+    source_config: SourceConfigCmp<'a>,
+    table_migrate_rule: BTreeMap<String, RuleCmp<'a>>,
+    binlog_filter_rule: BTreeMap<&'a str, Vec<FilterCmp<'a>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct SecurityCmp<'a> {
+    ssl_ca_content: &'a str,
+    ssl_cert_content: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cert_allowed_cn: Option<Vec<&'a str>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct SessionCmp<'a> {
+    foreign_key_checks: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct TargetCmp<'a> {
+    host: &'a str,
+    port: u16,
+    user: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    security: Option<SecurityCmp<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session: Option<SessionCmp<'a>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct SourceConfCmp<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    binlog_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    binlog_pos: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    binlog_gtid: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct FullCmp<'a> {
+    export_threads: i64,
+    import_threads: i64,
+    data_dir: &'a str,
+    import_mode: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consistency: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pd_addr: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    security: Option<SecurityCmp<'a>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct IncrCmp {
+    repl_threads: i64,
+    repl_batch: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    safe_mode: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct SourceConfigCmp<'a> {
+    source_conf: BTreeMap<&'a str, SourceConfCmp<'a>>,
+    full_migrate_conf: FullCmp<'a>,
+    incr_migrate_conf: IncrCmp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct RuleTargetCmp<'a> {
+    schema: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    table: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct RuleCmp<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<RuleTargetCmp<'a>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct FilterCmp<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ignore_event: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ignore_sql: Option<&'a [String]>,
+}
+
+fn ne(s: &Option<String>) -> Option<&str> {
+    s.as_deref().filter(|s| !s.is_empty())
+}
+
+fn sorted_refs(v: &Option<Vec<String>>) -> Option<Vec<&str>> {
+    let mut v: Vec<&str> = v.as_ref()?.iter().map(String::as_str).collect();
+    v.sort_unstable();
+    v.dedup();
+    (!v.is_empty()).then_some(v)
+}
+
+fn security_cmp(s: &Security) -> SecurityCmp<'_> {
+    SecurityCmp {
+        ssl_ca_content: &s.ssl_ca_content,
+        ssl_cert_content: &s.ssl_cert_content,
+        cert_allowed_cn: sorted_refs(&s.cert_allowed_cn),
+    }
+}
+
+fn filter_cmp(r: &BinlogFilterRule) -> FilterCmp<'_> {
+    FilterCmp {
+        ignore_event: r.ignore_event.as_deref().filter(|v| !v.is_empty()),
+        ignore_sql: r.ignore_sql.as_deref().filter(|v| !v.is_empty()),
+    }
+}
+
 /// Per-source list of binlog filter contents (§4.2): names are regenerated by the server, so only the content,
 /// in order, is compared.
-fn binlog_filters(t: &Task, side: Side, sources: &[String]) -> Map<String, Value> {
-    let empty = BTreeMap::new();
-    let defs = t.binlog_filter_rule.as_ref().unwrap_or(&empty);
-    let mut out = Map::new();
+fn binlog_filters<'a>(t: &'a Task, side: Side, sources: &[&'a str]) -> BTreeMap<&'a str, Vec<FilterCmp<'a>>> {
+    let mut out = BTreeMap::new();
+    let Some(defs) = t.binlog_filter_rule.as_ref() else { return out };
     for s in sources {
-        let rules = t.table_migrate_rule.iter().filter(|r| &r.source.source_name == s);
-        let list: Vec<Value> = match side {
+        let rules = t.table_migrate_rule.iter().filter(|r| r.source.source_name == *s);
+        let list: Vec<FilterCmp<'a>> = match side {
             // L_s = concatenation over the source's rules, in order, of the named filters.
             Side::Desired => rules
                 .flat_map(|r| r.binlog_filter_rule.iter().flatten())
                 .filter_map(|n| defs.get(n))
-                .map(filter_value)
+                .map(filter_cmp)
                 .collect(),
             // The server lists all of the source's filter names on every rule: take each once, in index order.
             Side::Live => {
@@ -348,129 +467,138 @@ fn binlog_filters(t: &Task, side: Side, sources: &[String]) -> Map<String, Value
                     }
                 }
                 names.sort_by_key(|n| filter_index(s, n).unwrap_or(u64::MAX));
-                names.iter().filter_map(|n| defs.get(*n)).map(filter_value).collect()
+                names.iter().filter_map(|n| defs.get(*n)).map(filter_cmp).collect()
             }
         };
         if !list.is_empty() {
-            out.insert(s.clone(), Value::Array(list));
+            out.insert(*s, list);
         }
     }
     out
 }
 
-/// Comparable form of a task. `spec` is the declared task when there is one (it decides which server-filled
-/// values count as "not set"). Excluded: the target password and TLS keys (compared by the planner, never printed),
-/// write-only `full_migrate_conf` fields (never returned; fingerprinted in dm-apply's state record instead).
-pub fn task_comparable(t: &Task, side: Side, spec: Option<&TaskSpec>, version: &ServerVersion) -> Value {
+/// Comparable form of a task, typed (see [`task_comparable`] for the rules).
+pub fn task_cmp<'a>(t: &'a Task, side: Side, spec: Option<&TaskSpec>, version: &ServerVersion) -> TaskCmp<'a> {
     let head = version.is_head();
     let declared = spec.is_some();
-    let mut m = Map::new();
-    m.insert("task_mode".into(), json!(t.task_mode.to_lowercase()));
-    insert_opt(&mut m, "shard_mode", non_empty(&t.shard_mode).map(|x| json!(x)));
-    if t.strict_optimistic_shard_mode == Some(true) {
-        m.insert("strict_optimistic_shard_mode".into(), json!(true));
-    }
-    let meta = non_empty(&t.meta_schema).unwrap_or(DEFAULT_META_SCHEMA);
+    let meta = ne(&t.meta_schema).unwrap_or(DEFAULT_META_SCHEMA);
     // Not set by the user: DM's default is `dm_meta` or (v8.5.4+ injection) `dm-meta`; both mean "default".
     let meta = if spec.is_some_and(|s| s.meta_schema.is_none()) && meta == SPEC_META_SCHEMA {
         DEFAULT_META_SCHEMA
     } else {
         meta
     };
-    m.insert("meta_schema".into(), json!(meta));
-    if head || !declared {
-        insert_opt(&mut m, "timezone", non_empty(&t.timezone).map(|x| json!(x)));
-    }
-    m.insert("enhance_online_schema_change".into(), json!(t.enhance_online_schema_change));
-    let on_dup = if t.on_duplicate.is_empty() { "replace" } else { t.on_duplicate.as_str() };
-    m.insert("on_duplicate".into(), json!(on_dup));
-    insert_opt(&mut m, "ignore_checking_items", sorted_set(&t.ignore_checking_items));
-
     let tc = &t.target_config;
-    let mut tm = Map::new();
-    tm.insert("host".into(), json!(tc.host));
-    tm.insert("port".into(), json!(tc.port));
-    tm.insert("user".into(), json!(tc.user));
-    insert_opt(&mut tm, "security", tc.security.as_ref().map(security_public));
-    if head || !declared {
-        insert_opt(
-            &mut tm,
-            "session",
-            tc.session
-                .as_ref()
-                .and_then(|s| non_empty(&s.foreign_key_checks))
-                .map(|f| json!({ "foreign_key_checks": f })),
-        );
-    }
-    m.insert("target_config".into(), Value::Object(tm));
-
-    // Sources of the task: a map keyed by source name (random order on GET).
-    let mut sc = Map::new();
-    let mut names: Vec<String> = t.source_config.source_conf.iter().map(|s| s.source_name.clone()).collect();
-    names.sort();
+    let mut names: Vec<&str> = t.source_config.source_conf.iter().map(|s| s.source_name.as_str()).collect();
+    names.sort_unstable();
     names.dedup();
-    let mut conf = BTreeMap::new();
-    for s in &t.source_config.source_conf {
-        let mut o = Map::new();
-        insert_opt(&mut o, "binlog_name", non_empty(&s.binlog_name).map(|x| json!(x)));
-        insert_opt(&mut o, "binlog_pos", s.binlog_pos.filter(|p| *p != 0).map(|x| json!(x)));
-        insert_opt(&mut o, "binlog_gtid", non_empty(&s.binlog_gtid).map(|x| json!(x)));
-        conf.insert(s.source_name.clone(), Value::Object(o));
-    }
-    sc.insert("source_conf".into(), Value::Object(conf.into_iter().collect()));
-
-    let f = t.source_config.full_migrate_conf.clone().unwrap_or_default();
+    let source_conf = t
+        .source_config
+        .source_conf
+        .iter()
+        .map(|s| {
+            (
+                s.source_name.as_str(),
+                SourceConfCmp {
+                    binlog_name: ne(&s.binlog_name),
+                    binlog_pos: s.binlog_pos.filter(|p| *p != 0),
+                    binlog_gtid: ne(&s.binlog_gtid),
+                },
+            )
+        })
+        .collect();
+    let f = t.source_config.full_migrate_conf.as_ref();
     let fspec = spec.and_then(|s| s.source_config.full_migrate_conf.as_ref());
-    let mut fm = Map::new();
-    fm.insert("export_threads".into(), json!(f.export_threads.unwrap_or(EXPORT_THREADS)));
-    fm.insert("import_threads".into(), json!(f.import_threads.unwrap_or(IMPORT_THREADS)));
-    let dd = non_empty(&f.data_dir).unwrap_or(DATA_DIR);
+    let dd = f.and_then(|f| ne(&f.data_dir)).unwrap_or(DATA_DIR);
     // A trailing `/` is lost on read.
     let dd = if dd.len() > 1 { dd.trim_end_matches('/') } else { dd };
-    fm.insert("data_dir".into(), json!(dd));
-    fm.insert("import_mode".into(), json!(non_empty(&f.import_mode).unwrap_or(IMPORT_MODE)));
-    if !declared || fspec.is_some_and(|x| x.consistency.is_some()) {
-        insert_opt(&mut fm, "consistency", non_empty(&f.consistency).map(|x| json!(x)));
-    }
-    if !declared || fspec.is_some_and(|x| x.pd_addr.is_some()) {
-        insert_opt(&mut fm, "pd_addr", non_empty(&f.pd_addr).map(|x| json!(x)));
-    }
-    insert_opt(&mut fm, "security", f.security.as_ref().map(security_public));
-    sc.insert("full_migrate_conf".into(), Value::Object(fm));
-
-    let i = t.source_config.incr_migrate_conf.clone().unwrap_or_default();
-    let mut im = Map::new();
-    im.insert("repl_threads".into(), json!(i.repl_threads.unwrap_or(REPL_THREADS)));
-    im.insert("repl_batch".into(), json!(i.repl_batch.unwrap_or(REPL_BATCH)));
-    if head || !declared {
-        im.insert("safe_mode".into(), json!(i.safe_mode.unwrap_or(false)));
-    }
-    sc.insert("incr_migrate_conf".into(), Value::Object(im));
-    m.insert("source_config".into(), Value::Object(sc));
-
+    let full = FullCmp {
+        export_threads: f.and_then(|f| f.export_threads).unwrap_or(EXPORT_THREADS),
+        import_threads: f.and_then(|f| f.import_threads).unwrap_or(IMPORT_THREADS),
+        data_dir: dd,
+        import_mode: f.and_then(|f| ne(&f.import_mode)).unwrap_or(IMPORT_MODE),
+        consistency: if !declared || fspec.is_some_and(|x| x.consistency.is_some()) {
+            f.and_then(|f| ne(&f.consistency))
+        } else {
+            None
+        },
+        pd_addr: if !declared || fspec.is_some_and(|x| x.pd_addr.is_some()) {
+            f.and_then(|f| ne(&f.pd_addr))
+        } else {
+            None
+        },
+        security: if !declared || supports_full_security(version) {
+            f.and_then(|f| f.security.as_ref()).map(security_cmp)
+        } else {
+            None
+        },
+    };
+    let i = t.source_config.incr_migrate_conf.as_ref();
+    let incr = IncrCmp {
+        repl_threads: i.and_then(|i| i.repl_threads).unwrap_or(REPL_THREADS),
+        repl_batch: i.and_then(|i| i.repl_batch).unwrap_or(REPL_BATCH),
+        safe_mode: (head || !declared).then(|| i.and_then(|i| i.safe_mode).unwrap_or(false)),
+    };
     // Table rules as a set; rules of sources the task does not have are dropped by DM.
-    let mut rules: BTreeMap<String, Value> = BTreeMap::new();
+    let mut rules: BTreeMap<String, RuleCmp> = BTreeMap::new();
     for r in &t.table_migrate_rule {
-        if !names.contains(&r.source.source_name) {
+        if !names.contains(&r.source.source_name.as_str()) {
             continue;
         }
+        let target = r.target.as_ref().and_then(|x| {
+            // A route target as DM reads it back: an empty schema is lost, an empty table reads as absent.
+            Some(RuleTargetCmp { schema: ne(&x.schema)?, table: ne(&x.table) })
+        });
         let key = rule_key(&r.source);
-        let target = rule_target(&r.target);
-        let v = match &target {
-            Some(tg) => json!({ "target": tg }),
-            None => json!({}),
-        };
         // Two rules with the same key collapse into one; a route (with target) wins, as on the server.
         match rules.get(&key) {
-            Some(old) if old.get("target").is_some() || target.is_none() => {}
+            Some(old) if old.target.is_some() || target.is_none() => {}
             _ => {
-                rules.insert(key, v);
+                rules.insert(key, RuleCmp { target });
             }
         }
     }
-    m.insert("table_migrate_rule".into(), Value::Object(rules.into_iter().collect()));
-    m.insert("binlog_filter_rule".into(), Value::Object(binlog_filters(t, side, &names)));
-    Value::Object(m)
+    let binlog_filter_rule = binlog_filters(t, side, &names);
+    TaskCmp {
+        task_mode: t.task_mode.to_lowercase(),
+        shard_mode: ne(&t.shard_mode),
+        strict_optimistic_shard_mode: t.strict_optimistic_shard_mode == Some(true),
+        meta_schema: meta,
+        timezone: if head || !declared { ne(&t.timezone) } else { None },
+        enhance_online_schema_change: t.enhance_online_schema_change,
+        on_duplicate: if t.on_duplicate.is_empty() { "replace" } else { t.on_duplicate.as_str() },
+        ignore_checking_items: sorted_refs(&t.ignore_checking_items),
+        target_config: TargetCmp {
+            host: &tc.host,
+            port: tc.port,
+            user: &tc.user,
+            security: tc.security.as_ref().map(security_cmp),
+            session: if head || !declared {
+                tc.session
+                    .as_ref()
+                    .and_then(|s| ne(&s.foreign_key_checks))
+                    .map(|f| SessionCmp { foreign_key_checks: f })
+            } else {
+                None
+            },
+        },
+        source_config: SourceConfigCmp { source_conf, full_migrate_conf: full, incr_migrate_conf: incr },
+        table_migrate_rule: rules,
+        binlog_filter_rule,
+    }
+}
+
+impl TaskCmp<'_> {
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// Comparable form of a task. `spec` is the declared task when there is one (it decides which server-filled
+/// values count as "not set"). Excluded: the target password and TLS keys (compared by the planner, never printed),
+/// write-only `full_migrate_conf` fields (never returned; fingerprinted in dm-apply's state record instead).
+pub fn task_comparable(t: &Task, side: Side, spec: Option<&TaskSpec>, version: &ServerVersion) -> Value {
+    task_cmp(t, side, spec, version).to_value()
 }
 
 /// Write-only `full_migrate_conf` fields (never returned by GET), as one canonical string to fingerprint.
@@ -560,9 +688,164 @@ pub fn unsupported_warnings(spec: &TaskSpec, version: &ServerVersion) -> Vec<Str
         .into_iter()
         .map(|f| {
             format!(
-                "task.{}: `{f}` is not supported by DM-master {version} (HEAD only); it is not sent and cannot be applied",
+                "task.{}: `{f}` is not supported by DM-master {version}; it is not sent and cannot be applied",
                 spec.name
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::testing::{desired_from_yaml, readback_source, readback_task};
+
+    const Y: &str = r#"
+sources:
+  - {source_name: s1, host: h, port: 3306, user: u, password: pw}
+tasks:
+  - name: t
+    task_mode: all
+    timezone: UTC
+    on_duplicate: ignore
+    target_config: {host: tidb, port: 4000, user: root, password: tpw, session: {foreign_key_checks: "0"}}
+    binlog_filter_rule:
+      fa: {ignore_event: [drop table]}
+      fb: {ignore_sql: ["^DROP"]}
+    table_migrate_rule:
+      - source: {source_name: s1, schema: Shop, table: "T_*"}
+        target: {schema: d, table: ""}
+        binlog_filter_rule: [fa, fb]
+      - source: {source_name: ghost, schema: x}
+    source_config:
+      incr_migrate_conf: {safe_mode: true}
+      source_conf: [{source_name: s1}]
+"#;
+
+    fn head() -> ServerVersion {
+        ServerVersion::parse("v26.4.0-alpha")
+    }
+    fn old() -> ServerVersion {
+        ServerVersion::parse("v8.5.3")
+    }
+
+    #[test]
+    fn wire_is_explicit_and_version_aware() {
+        let d = desired_from_yaml("x", Y).unwrap();
+        let (spec, _) = &d.tasks["t"];
+        let w = task_to_wire(spec, &head());
+        assert_eq!(w.meta_schema.as_deref(), Some("dm_meta"));
+        assert!(w.enhance_online_schema_change);
+        assert_eq!(w.on_duplicate, "ignore");
+        let f = w.source_config.full_migrate_conf.as_ref().unwrap();
+        assert_eq!(f.on_duplicate_logical.as_deref(), Some("ignore"));
+        assert_eq!(w.timezone.as_deref(), Some("UTC"));
+        assert!(w.target_config.session.is_some());
+        assert_eq!(w.source_config.incr_migrate_conf.as_ref().unwrap().safe_mode, Some(true));
+        let w = task_to_wire(spec, &old());
+        assert!(w.timezone.is_none() && w.target_config.session.is_none());
+        assert_eq!(w.source_config.incr_migrate_conf.as_ref().unwrap().safe_mode, None);
+        assert_eq!(unsupported_fields(spec, &old()).len(), 3);
+        let mut with_sec = spec.clone();
+        with_sec.source_config.full_migrate_conf = Some(crate::config::FullMigrateConfSpec {
+            security: Some(SecuritySpec { ssl_ca_content: "ca".into(), ..Default::default() }),
+            ..Default::default()
+        });
+        assert!(unsupported_fields(&with_sec, &old()).contains(&"source_config.full_migrate_conf.security"));
+        let w = task_to_wire(&with_sec, &old());
+        assert!(w.source_config.full_migrate_conf.as_ref().unwrap().security.is_none());
+        assert!(unsupported_fields(spec, &head()).is_empty());
+        let s = source_to_wire(&d.sources["s1"].0, &old());
+        assert!(s.enable && !s.enable_gtid);
+    }
+
+    #[test]
+    fn task_readback_compares_equal() {
+        let d = desired_from_yaml("x", Y).unwrap();
+        let (spec, _) = &d.tasks["t"];
+        for v in [head(), old()] {
+            let w = task_to_wire(spec, &v);
+            let want = task_comparable(&w, Side::Desired, Some(spec), &v);
+            for r in 0..3 {
+                let got = task_comparable(&readback_task(&w, &v, r), Side::Live, Some(spec), &v);
+                assert_eq!(want, got);
+            }
+        }
+    }
+
+    #[test]
+    fn rules_are_lowercased_sets_and_ghost_sources_dropped() {
+        let d = desired_from_yaml("x", Y).unwrap();
+        let (spec, _) = &d.tasks["t"];
+        let c = task_comparable(&task_to_wire(spec, &head()), Side::Desired, Some(spec), &head());
+        let rules = c["table_migrate_rule"].as_object().unwrap();
+        assert_eq!(rules.keys().collect::<Vec<_>>(), ["s1:shop.t_*"]);
+        // target.table "" reads as absent.
+        assert_eq!(rules["s1:shop.t_*"], json!({"target": {"schema": "d"}}));
+    }
+
+    #[test]
+    fn filters_compare_by_content_not_name() {
+        let d = desired_from_yaml("x", Y).unwrap();
+        let (spec, _) = &d.tasks["t"];
+        let w = task_to_wire(spec, &head());
+        let c = task_comparable(&w, Side::Desired, Some(spec), &head());
+        assert_eq!(c["binlog_filter_rule"]["s1"], json!([{"ignore_event": ["drop table"]}, {"ignore_sql": ["^DROP"]}]));
+        let mut live = readback_task(&w, &head(), 1);
+        let names: Vec<String> = live.binlog_filter_rule.as_ref().unwrap().keys().cloned().collect();
+        assert_eq!(names, ["s1-filter-rule-0", "s1-filter-rule-1"]);
+        let lc = task_comparable(&live, Side::Live, Some(spec), &head());
+        assert_eq!(lc["binlog_filter_rule"], c["binlog_filter_rule"]);
+        // Changed content is a difference.
+        live.binlog_filter_rule.as_mut().unwrap().get_mut("s1-filter-rule-1").unwrap().ignore_sql =
+            Some(vec!["x".into()]);
+        assert_ne!(
+            task_comparable(&live, Side::Live, Some(spec), &head())["binlog_filter_rule"],
+            c["binlog_filter_rule"]
+        );
+    }
+
+    #[test]
+    fn meta_schema_default_spellings() {
+        let d = desired_from_yaml("x", Y).unwrap();
+        let (spec, _) = &d.tasks["t"];
+        let mut w = task_to_wire(spec, &head());
+        let want = task_comparable(&w, Side::Desired, Some(spec), &head());
+        w.meta_schema = Some("dm-meta".into());
+        assert_eq!(task_comparable(&w, Side::Live, Some(spec), &head())["meta_schema"], want["meta_schema"]);
+        // Without a declared task (digests), the live value is kept as is.
+        assert_eq!(task_comparable(&w, Side::Live, None, &head())["meta_schema"], "dm-meta");
+    }
+
+    #[test]
+    fn source_defaults_and_masking() {
+        let d = desired_from_yaml("x", Y).unwrap();
+        let (spec, _) = &d.sources["s1"];
+        let w = source_to_wire(spec, &head());
+        let live = readback_source(&w, &head());
+        assert_eq!(live.password.as_ref().map(|p| p.expose()), Some("******"));
+        assert_eq!(source_comparable(&w, Some(spec)), source_comparable(&live, Some(spec)));
+        assert!(source_comparable(&live, Some(spec)).get("password").is_none());
+        // A user-set flavor is compared.
+        let mut spec2 = spec.clone();
+        spec2.flavor = Some(crate::config::Flavor::Mariadb);
+        assert_ne!(
+            source_comparable(&source_to_wire(&spec2, &head()), Some(&spec2)),
+            source_comparable(&live, Some(&spec2))
+        );
+    }
+
+    #[test]
+    fn paths() {
+        let v = json!({"a": {"b": 1, "x:y.z": {"c": 2}}, "l": [1, 2]});
+        let f: Vec<String> = flatten(&v).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(f, ["a.b", "a[\"x:y.z\"].c", "l"]);
+        assert!(path_matches("a.b", "a"));
+        assert!(path_matches("a[\"x\"].c", "a"));
+        assert!(!path_matches("ab", "a"));
+        assert!(path_matches(
+            "source_config.incr_migrate_conf.repl_threads",
+            "source_config.incr_migrate_conf.repl_threads"
+        ));
+    }
 }

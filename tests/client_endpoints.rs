@@ -102,8 +102,17 @@ async fn transfer_and_relay() {
 }
 
 #[tokio::test]
-async fn tasks_lifecycle() {
-    let (_sim, c) = start(fast(Generation::Head)).await;
+async fn tasks_lifecycle_head() {
+    tasks_lifecycle(Generation::Head).await;
+}
+
+#[tokio::test]
+async fn tasks_lifecycle_v85() {
+    tasks_lifecycle(Generation::V85).await;
+}
+
+async fn tasks_lifecycle(g: Generation) {
+    let (sim, c) = start(fast(g)).await;
     c.create_source(&source("mysql-01"), None).await.unwrap();
     c.create_source(&source("mysql-02"), None).await.unwrap();
     let t = task("orders", "all", &["mysql-01", "mysql-02"]);
@@ -161,7 +170,11 @@ async fn tasks_lifecycle() {
     let got = c.get_task("orders", false).await.unwrap().unwrap();
     assert_eq!(got.source_config.incr_migrate_conf.unwrap().repl_threads, Some(32));
 
-    assert!(c.delete_task("orders", false, true).await.unwrap(), "keep_meta honoured on Head");
+    // keep_meta is sent (and honoured) only where the server supports it.
+    assert_eq!(c.delete_task("orders", false, true).await.unwrap(), g == Generation::Head);
+    let sent_keep =
+        sim.control().request_log().iter().any(|r| r.method == "DELETE" && r.query.contains("keep_meta=true"));
+    assert_eq!(sent_keep, g == Generation::Head);
     assert!(c.get_task("orders", false).await.unwrap().is_none());
 }
 
@@ -271,4 +284,27 @@ async fn error_shape_connection_reset_is_ambiguous() {
     sim.control().set_faults(0.0, vec![]);
     // The faulted create changed nothing.
     assert!(c.get_source("mysql-01", false).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn client_retries_the_latch_error_against_the_simulator() {
+    let (sim, c0) = start(fast(Generation::Head)).await;
+    c0.create_source(&source("mysql-01"), None).await.unwrap();
+    c0.create_task(&task("t", "incremental", &["mysql-01"])).await.unwrap();
+    let mut o = dm_apply::dm::ClientOptions::new(sim.url());
+    o.retry = dm_apply::dm::RetryPolicy {
+        max_attempts: 10,
+        base_delay: std::time::Duration::from_millis(50),
+        max_delay: std::time::Duration::from_millis(200),
+    };
+    let c = dm_apply::dm::DmClient::new(&o).unwrap();
+    sim.control().set_latency(std::time::Duration::from_millis(150));
+    let (c1, c2) = (c.clone(), c.clone());
+    let a = tokio::spawn(async move { c1.stop_task("t", &StopTaskRequest::default()).await });
+    let b = tokio::spawn(async move { c2.stop_task("t", &StopTaskRequest::default()).await });
+    a.await.unwrap().unwrap();
+    b.await.unwrap().unwrap();
+    let stops: Vec<u16> =
+        sim.control().request_log().iter().filter(|r| r.path == "/api/v1/tasks/t/stop").map(|r| r.status).collect();
+    assert!(stops.contains(&400) && stops.iter().filter(|s| **s == 200).count() == 2, "{stops:?}");
 }

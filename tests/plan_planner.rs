@@ -330,6 +330,7 @@ external_sources: [s2]
     let none = desired("sources: []\n");
     let p = make_plan(&none, &live, &PlanOptions { prune: true, ..Default::default() }).unwrap();
     assert!(p.change(&Address::source("s2")).is_some_and(|c| c.action == ConfigAction::Delete));
+    assert!(p.warnings.iter().any(|w| w.contains("deletes everything")), "{:?}", p.warnings);
     assert_eq!(p.change(&Address::task("t2")).unwrap().depends_on, [Address::source("s1"), Address::source("s2")]);
 }
 
@@ -348,8 +349,7 @@ fn target_limits_to_resource_and_its_sources() {
 
 #[test]
 fn ignore_changes_removes_fields() {
-    let yaml = BASE.replace("incr_migrate_conf: {repl_threads: 8}", "incr_migrate_conf: {repl_threads: 8}")
-        + "    lifecycle: {ignore_changes: [source_config.incr_migrate_conf.repl_threads]}\n";
+    let yaml = BASE.to_string() + "    lifecycle: {ignore_changes: [source_config.incr_migrate_conf.repl_threads]}\n";
     let d = desired(&yaml);
     let live = live_after_apply(&d, &head(), 0);
     let d2 = desired(&yaml.replace("repl_threads: 8}", "repl_threads: 99}"));
@@ -419,4 +419,17 @@ fn secrets_are_not_serialized() {
     let s = serde_json::to_string(&p).unwrap();
     assert!(!s.contains("PLANTED-SECRET"), "{s}");
     let _ = Secret::new("x");
+}
+
+#[test]
+fn unreadable_stage_is_a_warning_not_an_action() {
+    let d = desired(BASE);
+    let mut live = live_after_apply(&d, &head(), 0);
+    let t = live.tasks["t1"].task.clone();
+    let mut st = status(&t, Stage::Empty, Unit::Invalid);
+    st[0].error_msg = Some("[code=38029], Message: source s1 is not bound".into());
+    live.tasks.get_mut("t1").unwrap().status = Some(st);
+    let p = plan(&d, &live);
+    assert!(p.change(&Address::task("t1")).is_none());
+    assert!(p.warnings.iter().any(|w| w.contains("task.t1") && w.contains("not bound")), "{:?}", p.warnings);
 }

@@ -171,3 +171,136 @@ tasks:
     assert!(text.contains("upstream gone") && text.contains("will be started"), "{text}");
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_relay_filters_and_optional_fields_round_trip_without_diff() {
+    let yaml = r#"
+sources:
+  - source_name: s1
+    host: h1
+    port: 3306
+    user: u
+    password: pw
+    enable_gtid: true
+    security: {ssl_ca_content: CA1, ssl_cert_content: CERT1, ssl_key_content: KEY1, cert_allowed_cn: [b, a]}
+    purge: {expires: 12}
+    relay_config: {relay_dir: ./relay}
+  - {source_name: s2, host: h2, port: 3306, user: u, password: pw2, flavor: mariadb, enable: false}
+tasks:
+  - name: t1
+    task_mode: all
+    shard_mode: pessimistic
+    timezone: Asia/Shanghai
+    ignore_checking_items: [version, all]
+    target_config:
+      host: tidb
+      port: 4000
+      user: root
+      password: tpw
+      security: {ssl_ca_content: TCA, ssl_cert_content: TCERT, ssl_key_content: TKEY}
+      session: {foreign_key_checks: "1"}
+    binlog_filter_rule:
+      fa: {ignore_event: [drop table]}
+      fb: {ignore_sql: ["^DROP"]}
+    table_migrate_rule:
+      - source: {source_name: s1, schema: Shop, table: "Orders_*"}
+        target: {schema: shop, table: ""}
+        binlog_filter_rule: [fa, fb]
+      - source: {source_name: s1, schema: misc}
+        binlog_filter_rule: [fb]
+      - source: {source_name: s1, schema: audit}
+        target: {schema: "", table: x}
+    source_config:
+      full_migrate_conf: {export_threads: 2, data_dir: ./dump/, consistency: none, checksum: off, disk_quota: 10GiB}
+      incr_migrate_conf: {repl_batch: 50, safe_mode: true}
+      source_conf: [{source_name: s1}]
+    stage: stopped
+"#;
+    for generation in [Generation::Head, Generation::V85] {
+        let (sim, client) = start(generation).await;
+        let d = desired_from_yaml("dm.yaml", yaml).unwrap();
+        apply_by_hand(&client, &d).await;
+        for _ in 0..4 {
+            let l = live::fetch(&client).await.unwrap();
+            let p = make_plan(&d, &l, &PlanOptions::default()).unwrap();
+            assert!(!p.has_changes(), "{generation:?}: {:#?}", p.changes);
+        }
+        // The hidden source TLS key changed in git: detected through the fingerprint record.
+        let d2 = desired_from_yaml("dm.yaml", &yaml.replace("KEY1", "KEY2")).unwrap();
+        let l = live::fetch(&client).await.unwrap();
+        let p = make_plan(&d2, &l, &PlanOptions::default()).unwrap();
+        let c = p.change(&Address::source("s1")).unwrap();
+        assert_eq!(c.action, ConfigAction::Update);
+        assert!(c.attributes.iter().any(|a| a.path == "security" && a.sensitive));
+        sim.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_refused_plan_is_shown_and_exits_1_and_plain_exit_is_0() {
+    let (sim, client) = start(Generation::V85).await;
+    let yaml = r#"
+sources:
+  - {source_name: s1, host: h1, port: 3306, user: u, password: pw}
+tasks:
+  - name: t1
+    task_mode: all
+    target_config: {host: tidb, port: 4000, user: root, password: tpw}
+    source_config: {source_conf: [{source_name: s1}]}
+    lifecycle: {prevent_destroy: true}
+"#;
+    let d = desired_from_yaml("dm.yaml", yaml).unwrap();
+    apply_by_hand(&client, &d).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("dm.yaml");
+    std::fs::write(&cfg, yaml.replace("task_mode: all", "task_mode: full")).unwrap();
+    let f = cfg.display().to_string();
+    let (code, out, err) = run(s(&["plan", "-f", &f, "--addr", &sim.url(), "--allow-restart"])).await;
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("task.t1 must be replaced"), "{out}");
+    assert!(err.contains("prevent_destroy") && err.contains("task.t1") && err.contains("dm.yaml:"), "{err}");
+    // Without --allow-restart the restart guard is reported too, with how to allow it.
+    let (code, _, err) = run(s(&["plan", "-f", &f, "--addr", &sim.url()])).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("--allow-restart"), "{err}");
+    // A plain change: exit 0 without --detailed-exitcode, 2 with it.
+    std::fs::write(&cfg, yaml.replace("host: h1", "host: h1-new")).unwrap();
+    let (code, out, _) = run(s(&["plan", "-f", &f, "--addr", &sim.url()])).await;
+    assert_eq!(code, 0);
+    assert!(out.ends_with("Plan: 0 to add, 1 to change, 0 to destroy.\n"), "{out}");
+    let (code, _, _) = run(s(&["plan", "-f", &f, "--addr", &sim.url(), "--detailed-exitcode"])).await;
+    assert_eq!(code, 2);
+    // Bad target address: a user error.
+    let (code, _, err) = run(s(&["plan", "-f", &f, "--addr", &sim.url(), "--target", "nope"])).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("source.NAME"), "{err}");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_fetch_uses_a_constant_number_of_requests() {
+    let mut counts = vec![];
+    for n in [1usize, 6] {
+        let (sim, client) = start(Generation::Head).await;
+        let mut yaml =
+            String::from("sources:\n  - {source_name: s1, host: h1, port: 3306, user: u, password: pw}\ntasks:\n");
+        for i in 0..n {
+            yaml.push_str(&format!(
+                "  - name: t{i}\n    task_mode: incremental\n    target_config: {{host: tidb, port: 4000, user: root, password: tpw}}\n    source_config:\n      source_conf: [{{source_name: s1, binlog_name: mysql-bin.000001, binlog_pos: 4}}]\n"
+            ));
+        }
+        let d = desired_from_yaml("dm.yaml", &yaml).unwrap();
+        apply_by_hand(&client, &d).await;
+        // A fresh client, so the version is read once more like a new process would.
+        let fresh = dm_apply::dm::DmClient::new(&dm_apply::dm::ClientOptions::new(sim.url())).unwrap();
+        sim.control().clear_log();
+        let l = live::fetch(&fresh).await.unwrap();
+        assert_eq!(l.tasks.len(), n);
+        let log = sim.control().request_log();
+        assert!(log.iter().all(|r| r.method == "GET"), "{log:?}");
+        counts.push(log.len());
+        sim.shutdown().await;
+    }
+    assert_eq!(counts[0], counts[1], "requests do not grow with the number of tasks");
+    assert!(counts[0] <= 5, "{counts:?}");
+}

@@ -159,3 +159,17 @@ fn markdown_stays_under_github_limit_with_summary_and_closed_blocks() {
     let fence = md.lines().find(|l| l.starts_with("```") && l.ends_with("diff")).unwrap().trim_end_matches("diff");
     assert_eq!(md.lines().filter(|l| l.starts_with(fence)).count(), 2, "fence opened and closed once");
 }
+
+#[test]
+fn refused_plan_markdown_and_json_carry_the_errors() {
+    let v = ServerVersion::parse("v8.5.3");
+    let live = live_after_apply(&d(OLD), &v, 0);
+    let new = NEW.replace("lifecycle: {allow_restart: true}", "lifecycle: {allow_restart: false}");
+    let err = make_plan(&d(&new), &live, &PlanOptions::default()).unwrap_err();
+    let plan = err.plan.as_deref().unwrap();
+    let md = render::markdown::render_with_errors(plan, &err.problems);
+    assert!(md.starts_with("> [!CAUTION]"), "{md}");
+    assert!(md.contains("task.t-replace") && md.contains("restarts its migration"), "{md}");
+    let v: serde_json::Value = serde_json::from_str(&render::json::render(plan, &err.problems)).unwrap();
+    assert!(v["errors"][0].as_str().unwrap().contains("task.t-replace"));
+}

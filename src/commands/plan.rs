@@ -13,12 +13,13 @@ use crate::ui::Ui;
 /// Client options from the shared connection flags.
 pub fn client_options(conn: &ConnArgs) -> ClientOptions {
     ClientOptions {
-        addr: conn.addr.clone(),
         cacert: conn.cacert.clone(),
         cert: conn.cert.clone(),
         key: conn.key.clone(),
         request_timeout: conn.request_timeout,
         insecure_skip_verify: false,
+        // Everything else (e.g. the retry policy) keeps the client's defaults.
+        ..ClientOptions::new(conn.addr.clone())
     }
 }
 
@@ -50,7 +51,7 @@ pub async fn run(args: &PlanArgs, ui: &Ui) -> miette::Result<u8> {
     };
     let out = match args.output {
         PlanFormat::Text => render::text::render(&plan, ui.color_stdout),
-        PlanFormat::Markdown => render::markdown::render(&plan),
+        PlanFormat::Markdown => render::markdown::render_with_errors(&plan, &problems),
         PlanFormat::Json => render::json::render(&plan, &problems),
     };
     print!("{out}");

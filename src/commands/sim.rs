@@ -39,6 +39,7 @@ pub fn options(args: &SimArgs) -> miette::Result<SimOptions> {
         fault_kinds: kinds,
         generation,
         seed: args.seed,
+        stage_delay: Duration::from_millis(args.stage_delay_ms),
         ..SimOptions::default()
     })
 }

@@ -32,6 +32,38 @@ pub struct ClientOptions {
     pub request_timeout: Duration,
     /// Accept any server certificate. Only with an explicitly named flag, and with a warning.
     pub insecure_skip_verify: bool,
+    /// Retry policy for requests that are safe to repeat.
+    pub retry: RetryPolicy,
+}
+
+/// Reads (GET) are retried with exponential backoff and full jitter on connection errors, timeouts, 5xx and DM's
+/// latch error (46024). A mutating request is retried only when it certainly did not happen: the connection was
+/// never made, or DM refused it with 46024 before doing anything. Any other failure of a mutation is returned, and
+/// the caller re-reads the resource to learn whether the change landed (`DmError::is_ambiguous`).
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in total (1 = no retry).
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(2) }
+    }
+}
+
+impl RetryPolicy {
+    pub fn none() -> Self {
+        RetryPolicy { max_attempts: 1, ..Self::default() }
+    }
+
+    /// Delay before retry number `attempt` (1-based): full jitter over an exponentially growing cap.
+    fn delay(&self, attempt: u32) -> Duration {
+        let cap = self.base_delay.saturating_mul(1u32 << attempt.min(16)).min(self.max_delay);
+        cap.mul_f64(rand::random::<f64>())
+    }
 }
 
 impl ClientOptions {
@@ -43,6 +75,7 @@ impl ClientOptions {
             key: None,
             request_timeout: Duration::from_secs(30),
             insecure_skip_verify: false,
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -54,6 +87,8 @@ pub struct DmClient {
     /// Without a trailing slash, e.g. `http://127.0.0.1:8261`.
     base: Arc<str>,
     version: Arc<OnceCell<ServerVersion>>,
+    retry: RetryPolicy,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for DmClient {
@@ -76,6 +111,7 @@ fn seg(s: &str) -> String {
 }
 
 /// Request body: nothing at all (no content type either), or JSON.
+#[derive(Clone, Copy)]
 enum Body<'a> {
     None,
     Json(&'a (dyn erased::Json + Sync)),
@@ -142,7 +178,13 @@ impl DmClient {
             b = b.tls_danger_accept_invalid_certs(true);
         }
         let http = b.build().map_err(|e| DmError::Options(format!("cannot set up the HTTP client: {e}")))?;
-        Ok(DmClient { http, base: addr.into(), version: Arc::new(OnceCell::new()) })
+        Ok(DmClient {
+            http,
+            base: addr.into(),
+            version: Arc::new(OnceCell::new()),
+            retry: opts.retry,
+            timeout: opts.request_timeout,
+        })
     }
 
     /// The address this client talks to.
@@ -193,7 +235,11 @@ impl DmClient {
 
     fn transport_error(&self, method: &Method, path: &str, e: reqwest::Error) -> DmError {
         if e.is_timeout() {
-            return DmError::Timeout { method: method.to_string(), path: path.to_string(), timeout_ms: 0 };
+            return DmError::Timeout {
+                method: method.to_string(),
+                path: path.to_string(),
+                timeout_ms: self.timeout.as_millis() as u64,
+            };
         }
         // A failure to connect means nothing was sent; anything later (reset, broken body) may have been processed.
         let maybe_sent = !e.is_connect();
@@ -220,11 +266,26 @@ impl DmClient {
         query: &[(&str, String)],
         body: Body<'_>,
     ) -> Result<(StatusCode, Vec<u8>), DmError> {
-        let (status, bytes) = self.send(method.clone(), path, query, body).await?;
-        if status.is_success() {
-            return Ok((status, bytes));
+        let mut attempt = 1;
+        loop {
+            let err = match self.send(method.clone(), path, query, body).await {
+                Ok((status, bytes)) if status.is_success() => return Ok((status, bytes)),
+                Ok((status, bytes)) => api_error(&method, path, status, &bytes),
+                Err(e) => e,
+            };
+            let retryable = if method == Method::GET {
+                err.is_transient()
+            } else {
+                err.has_code(codes::LATCH_IN_USE) || matches!(err, DmError::Connect { maybe_sent: false, .. })
+            };
+            if !retryable || attempt >= self.retry.max_attempts {
+                return Err(err);
+            }
+            let delay = self.retry.delay(attempt);
+            tracing::info!(%method, path, attempt, delay_ms = delay.as_millis() as u64, error = %err, "retrying");
+            tokio::time::sleep(delay).await;
+            attempt += 1;
         }
-        Err(api_error(&method, path, status, &bytes))
     }
 
     async fn call_json<T: DeserializeOwned>(
@@ -254,10 +315,7 @@ impl DmClient {
     pub async fn server_version(&self) -> Result<&ServerVersion, DmError> {
         self.version
             .get_or_try_init(|| async {
-                let (status, bytes) = self.send(Method::GET, "/status", &[], Body::None).await?;
-                if !status.is_success() {
-                    return Err(api_error(&Method::GET, "/status", status, &bytes));
-                }
+                let (_, bytes) = self.call(Method::GET, "/status", &[], Body::None).await?;
                 let text = String::from_utf8_lossy(&bytes);
                 Ok(ServerVersion::parse_status(&text))
             })
@@ -709,6 +767,67 @@ mod tests {
         assert!(err(503, "").is_transient());
         assert!(err(400, r#"{"error_msg":"busy","error_code":46024}"#).is_transient());
         assert!(!err(400, r#"{"error_msg":"no","error_code":46025}"#).is_transient());
+    }
+
+    /// A one-shot HTTP server answering each connection with the next canned response; counts requests.
+    async fn canned(responses: Vec<&'static str>) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = count.clone();
+        tokio::spawn(async move {
+            for r in responses {
+                let Ok((mut sock, _)) = listener.accept().await else { return };
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = sock.write_all(r.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        (addr, count)
+    }
+
+    const UNAVAILABLE: &str = "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    const LATCH: &str = "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 41\r\nconnection: close\r\n\r\n{\"error_msg\":\"in use\",\"error_code\":46024}";
+    const STATUS_OK: &str =
+        "HTTP/1.1 200 OK\r\ncontent-length: 25\r\nconnection: close\r\n\r\nRelease Version: v8.5.3\n\n";
+    const START_OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+
+    fn fast_retry(addr: &str) -> DmClient {
+        let mut o = ClientOptions::new(addr);
+        o.retry =
+            RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(5) };
+        DmClient::new(&o).unwrap()
+    }
+
+    #[tokio::test]
+    async fn reads_retry_transient_errors() {
+        let (addr, count) = canned(vec![UNAVAILABLE, LATCH, STATUS_OK]).await;
+        let client = fast_retry(&addr);
+        let v = client.server_version().await.unwrap();
+        assert_eq!(v.semver, Some((8, 5, 3)));
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn reads_give_up_after_the_budget() {
+        let (addr, count) = canned(vec![UNAVAILABLE; 6]).await;
+        let e = fast_retry(&addr).list_sources(false, None).await.unwrap_err();
+        assert_eq!(e.status(), Some(503));
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn mutations_retry_only_the_latch() {
+        let (addr, count) = canned(vec![LATCH, START_OK]).await;
+        fast_retry(&addr).start_task("t", &StartTaskRequest::default()).await.unwrap();
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
+        let (addr, count) = canned(vec![UNAVAILABLE, START_OK]).await;
+        let e = fast_retry(&addr).start_task("t", &StartTaskRequest::default()).await.unwrap_err();
+        assert!(e.is_ambiguous(), "a 5xx on a mutation may have landed: {e}");
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -5,6 +5,6 @@ pub mod error;
 pub mod types;
 pub mod version;
 
-pub use client::{ClientOptions, DmClient};
+pub use client::{ClientOptions, DmClient, RetryPolicy};
 pub use error::DmError;
 pub use version::ServerVersion;

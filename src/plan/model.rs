@@ -225,6 +225,8 @@ pub enum Observed {
 }
 
 /// The payload apply sends. Holds secrets; never serialized.
+// One per resource change: the size difference does not matter, and unboxed variants keep matching simple.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum DesiredPayload {
     Source(Source),

@@ -126,6 +126,11 @@ fn ignored(lifecycle: &Lifecycle, path: &str) -> bool {
 
 /// Attribute diff of two comparable values (paths in `after`'s order, then removed ones).
 fn diff(before: &Value, after: &Value, lifecycle: &Lifecycle) -> (Vec<AttributeChange>, usize) {
+    // Fast path for the common case (nothing changed): no flattening. The unchanged count is then `usize::MAX`
+    // ("everything"), resolved by `unchanged_count` only for resources that end up in the plan.
+    if lifecycle.ignore_changes.is_empty() && before == after {
+        return (vec![], usize::MAX);
+    }
     let b: Vec<(String, Value)> = normalize::flatten(before);
     let a: Vec<(String, Value)> = normalize::flatten(after);
     let bmap: BTreeMap<&str, &Value> = b.iter().map(|(k, v)| (k.as_str(), v)).collect();
@@ -159,6 +164,11 @@ fn diff(before: &Value, after: &Value, lifecycle: &Lifecycle) -> (Vec<AttributeC
         }
     }
     (changes, unchanged)
+}
+
+/// Resolve the unchanged count of the fast path.
+fn unchanged_count(n: usize, after: &Value) -> usize {
+    if n == usize::MAX { normalize::flatten(after).len() } else { n }
 }
 
 fn sensitive_attr(path: &str) -> AttributeChange {
@@ -271,12 +281,12 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 problems.push(PlanProblem::UnknownTarget(t.clone()));
             }
             s.insert(t.clone());
-            if t.kind == Kind::Task {
-                if let Some((spec, _)) = desired.tasks.get(&t.name) {
-                    for sc in &spec.source_config.source_conf {
-                        if desired.sources.contains_key(&sc.source_name) {
-                            s.insert(Address::source(&sc.source_name));
-                        }
+            if t.kind == Kind::Task
+                && let Some((spec, _)) = desired.tasks.get(&t.name)
+            {
+                for sc in &spec.source_config.source_conf {
+                    if desired.sources.contains_key(&sc.source_name) {
+                        s.insert(Address::source(&sc.source_name));
                     }
                 }
             }
@@ -375,7 +385,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             }
         }
         change.send_password = attrs.iter().any(|a| a.path == FP_PASSWORD) && wire.password.is_some();
-        change.unchanged_attributes = unchanged;
+        change.unchanged_attributes = unchanged_count(unchanged, &after);
         change.before = Some(with_sensitive(before, &masked_keys));
         change.live_digest = Some(source_digest(l));
         change.observed = Some(Observed::Source { enable: l.enable });
@@ -421,6 +431,12 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             d
         };
         for d in &depends_on {
+            if spec.stage == DesiredStage::Running && desired.sources.get(&d.name).is_some_and(|(s, _)| !s.enable) {
+                warnings.push(format!(
+                    "{address} should run but its source {} is declared with `enable: false`: DM cannot start a task on a disabled source (38058)",
+                    d.name
+                ));
+            }
             if !desired.sources.contains_key(&d.name) && !live.sources.contains_key(&d.name) {
                 warnings.push(format!(
                     "{address} uses source {} which is neither declared nor present in DM: creating or updating \
@@ -429,7 +445,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 ));
             }
         }
-        let after = normalize::task_comparable(&wire, Side::Desired, Some(spec), version);
+        let after_c = normalize::task_cmp(&wire, Side::Desired, Some(spec), version);
         let secret_keys = ["target_config.password"];
         let mut change = ResourceChange {
             address: address.clone(),
@@ -440,8 +456,9 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             attributes: vec![],
             unchanged_attributes: 0,
             before: None,
-            after: Some(with_sensitive(after.clone(), &secret_keys)),
-            desired: Some(DesiredPayload::Task(wire.clone())),
+            // Filled in only for resources with something to do (keeps large unchanged plans cheap).
+            after: None,
+            desired: None,
             send_password: false,
             live_digest: None,
             observed: None,
@@ -453,6 +470,8 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         let Some(lt) = live.tasks.get(name) else {
             change.action = ConfigAction::Create;
             change.impact = Impact::Create;
+            change.after = Some(with_sensitive(after_c.to_value(), &secret_keys));
+            change.desired = Some(DesiredPayload::Task(wire));
             change.reasons.push(format!(
                 "declared in the configuration but absent from DM{}",
                 if spec.stage == DesiredStage::Running { "; started after creation" } else { "; left stopped" }
@@ -460,15 +479,23 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             changes.push(change);
             continue;
         };
-        let before = normalize::task_comparable(&lt.task, Side::Live, Some(spec), version);
-        let (mut attrs, unchanged) = diff(&before, &after, &spec.lifecycle);
+        let before_c = normalize::task_cmp(&lt.task, Side::Live, Some(spec), version);
+        // Typed comparison first: the JSON forms are built only for tasks that differ.
+        let fast_equal = spec.lifecycle.ignore_changes.is_empty() && before_c == after_c;
+        let (before, after) =
+            if fast_equal { (Value::Null, Value::Null) } else { (before_c.to_value(), after_c.to_value()) };
+        let (mut attrs, unchanged) =
+            if fast_equal { (vec![], usize::MAX) } else { diff(&before, &after, &spec.lifecycle) };
         for path in normalize::task_secrets_differ(&lt.task, &wire) {
             if !ignored(&spec.lifecycle, path) {
                 attrs.push(sensitive_attr(path));
             }
         }
-        if let Some(r) = &live.state {
-            if r.is_tracked(&address) && !ignored(&spec.lifecycle, "source_config.full_migrate_conf") {
+        if let Some(r) = &live.state
+            && r.is_tracked(&address)
+            && !ignored(&spec.lifecycle, "source_config.full_migrate_conf")
+        {
+            {
                 let new = change.fingerprints.get(FP_WRITE_ONLY).map(String::as_str);
                 if r.get(&address, FP_WRITE_ONLY) != new {
                     attrs.push(AttributeChange {
@@ -482,6 +509,12 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             }
         }
         let mut forcing: Vec<String> = vec![];
+        // Only secrets or write-only fields differ: the JSON forms are needed from here on.
+        let (before, after) = if before.is_null() && !attrs.is_empty() {
+            (before_c.to_value(), after_c.to_value())
+        } else {
+            (before, after)
+        };
         let source_set_changed = {
             let keys = |v: &Value| {
                 v.pointer("/source_config/source_conf")
@@ -511,7 +544,6 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         if !forcing.is_empty() {
             reasons.push(format!("forces replacement: DM refuses to update {} in place", forcing.join(", ")));
         }
-        let observed = observed_task(lt);
         let mut action = if attrs.is_empty() {
             ConfigAction::NoOp
         } else if attrs.iter().any(|a| a.forces_replacement) {
@@ -567,10 +599,28 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         };
         change.send_password = action != ConfigAction::NoOp;
         // Stage drift (only when the configuration is unchanged: update/replace converge the stage anyway).
-        if action == ConfigAction::NoOp && !ignored(&spec.lifecycle, "stage") {
-            if let Some(st) = &lt.status {
+        if action == ConfigAction::NoOp
+            && !ignored(&spec.lifecycle, "stage")
+            && let Some(st) = &lt.status
+        {
+            {
                 match spec.stage {
                     DesiredStage::Running => {
+                        // Transitional or unreadable stages (unbound source, worker down): nothing safe to do.
+                        for sub in st.iter().filter(|x| matches!(x.stage, Stage::Empty | Stage::Unknown(_))) {
+                            let err = sub
+                                .error_msg
+                                .as_deref()
+                                .filter(|m| !m.trim().is_empty())
+                                .map(|m| format!(" (DM error: {})", first_line(m)))
+                                .unwrap_or_default();
+                            let shown =
+                                if sub.stage == Stage::Empty { "unknown".to_string() } else { sub.stage.to_string() };
+                            warnings.push(format!(
+                                "{address}: stage on {} is {shown}{err}; no start or stop is planned for it",
+                                sub.source_name
+                            ));
+                        }
                         let idle: Vec<&crate::dm::types::SubTaskStatus> =
                             st.iter().filter(|s| matches!(s.stage, Stage::Paused | Stage::Stopped)).collect();
                         if !idle.is_empty() {
@@ -603,15 +653,20 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 }
             }
         }
+        if change.is_noop() {
+            continue;
+        }
         change.reasons = reasons;
         change.attributes = attrs;
-        change.unchanged_attributes = unchanged;
+        let (before, after) =
+            if before.is_null() { (before_c.to_value(), after_c.to_value()) } else { (before, after) };
+        change.unchanged_attributes = unchanged_count(unchanged, &after);
         change.before = Some(with_sensitive(before, &secret_keys));
         change.live_digest = Some(task_digest(&lt.task, version));
-        change.observed = Some(observed);
-        if !change.is_noop() {
-            changes.push(change);
-        }
+        change.observed = Some(observed_task(lt));
+        change.after = Some(with_sensitive(after, &secret_keys));
+        change.desired = Some(DesiredPayload::Task(wire));
+        changes.push(change);
     }
 
     // ------------------------------------------------------------------------------------------------ undeclared
@@ -621,7 +676,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             continue;
         }
         let address = Address::task(name);
-        if !in_scope(&address) && !(scope.is_none()) {
+        if scope.is_some() && !in_scope(&address) {
             continue;
         }
         if opts.prune {
@@ -663,7 +718,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             continue;
         }
         let address = Address::source(name);
-        if !in_scope(&address) && !(scope.is_none()) {
+        if scope.is_some() && !in_scope(&address) {
             continue;
         }
         if opts.prune {
@@ -714,6 +769,16 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         }
     }
 
+    if opts.prune
+        && desired.sources.is_empty()
+        && desired.tasks.is_empty()
+        && changes.iter().any(|c| c.action == ConfigAction::Delete)
+    {
+        warnings.push(
+            "the configuration declares no source and no task, so --prune deletes everything dm-apply can see; check the -f paths"
+                .to_string(),
+        );
+    }
     changes.sort_by(|a, b| a.address.cmp(&b.address));
     unmanaged.sort_by(|a, b| a.address.cmp(&b.address));
     let mut targets = opts.targets.clone();

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::text;
-use crate::plan::{ConfigAction, Plan};
+use crate::plan::{ConfigAction, Plan, PlanProblem};
 
 /// GitHub's comment limit, in characters.
 pub const GITHUB_COMMENT_LIMIT: usize = 65_536;
@@ -89,7 +89,24 @@ fn diffify(line: &str) -> String {
 
 /// The whole comment. Always fewer than [`GITHUB_COMMENT_LIMIT`] characters.
 pub fn render(plan: &Plan) -> String {
-    let mut head = summary(plan);
+    render_with_errors(plan, &[])
+}
+
+/// Like [`render`], with the problems that refused the plan in a banner at the top.
+pub fn render_with_errors(plan: &Plan, errors: &[PlanProblem]) -> String {
+    let mut head = String::new();
+    if !errors.is_empty() {
+        let _ = writeln!(head, "> [!CAUTION]");
+        let _ = writeln!(head, "> **This plan is refused; apply will not run it:**");
+        for e in errors.iter().take(MAX_BANNER_NAMES) {
+            let _ = writeln!(head, "> - {}", esc(&e.to_string()));
+        }
+        if errors.len() > MAX_BANNER_NAMES {
+            let _ = writeln!(head, "> - ... and {} more", errors.len() - MAX_BANNER_NAMES);
+        }
+        head.push('\n');
+    }
+    head.push_str(&summary(plan));
     let last = if plan.has_changes() { text::summary_line(plan) } else { text::NO_CHANGES.to_string() };
     let tail = format!("**{last}**\n");
     let body = text::render(plan, false);

@@ -153,7 +153,7 @@ fn attributes(out: &mut String, c: &ResourceChange, st: Style) {
                     (Some(old), Some(new)) => {
                         let (o, n) = (fmt_value(old), fmt_value(new));
                         if o.contains('\n') || n.contains('\n') {
-                            let _ = writeln!(out, "{pad}{} {} = ({}){suffix}", st.sym("~"), a.path, "multi-line");
+                            let _ = writeln!(out, "{pad}{} {} = (multi-line){suffix}", st.sym("~"), a.path);
                             let po = serde_json::to_string_pretty(old).unwrap_or(o.clone());
                             let pn = serde_json::to_string_pretty(new).unwrap_or(n.clone());
                             let diff = similar::TextDiff::from_lines(&po, &pn);

@@ -185,7 +185,7 @@ impl SimServer {
             state: Mutex::new(state::State::new(&opts, &addr.to_string())),
             knobs: Mutex::new(Knobs {
                 latency: opts.latency,
-                fault_rate: opts.fault_rate,
+                fault_rate: if opts.fault_rate.is_finite() { opts.fault_rate.clamp(0.0, 1.0) } else { 0.0 },
                 fault_kinds: opts.fault_kinds.clone(),
                 fault_delay: opts.fault_delay,
             }),
@@ -268,7 +268,7 @@ impl SimControl {
 
     pub fn set_faults(&self, rate: f64, kinds: Vec<FaultKind>) {
         let mut k = self.shared.knobs();
-        k.fault_rate = rate.clamp(0.0, 1.0);
+        k.fault_rate = if rate.is_finite() { rate.clamp(0.0, 1.0) } else { 0.0 };
         k.fault_kinds = kinds;
     }
 
@@ -281,7 +281,7 @@ impl SimControl {
     }
 
     pub fn set_stage_delay(&self, d: Duration) {
-        self.shared.state().stage_delay = d;
+        self.shared.state().stage_delay = d.min(state::MAX_STAGE_DELAY);
     }
 
     /// The subtask of `task` on `source` is observed `Paused` with `error_msg` (its expected stage stays Running,

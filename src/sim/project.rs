@@ -426,7 +426,13 @@ fn strip_data_dir(stored: &str, task: &str, mode: &str, source: &str) -> String 
 }
 
 /// One `SubTaskStatus` entry (§4.5).
-pub(crate) fn subtask_status(task: &str, sub: &SubTask, worker: Option<&str>, generation: Generation) -> Value {
+pub(crate) fn subtask_status(
+    task: &str,
+    sub: &SubTask,
+    worker: Option<&str>,
+    generation: Generation,
+    phase: std::time::Duration,
+) -> Value {
     let Some(worker) = worker else {
         return json!({
             "name": task,
@@ -449,7 +455,16 @@ pub(crate) fn subtask_status(task: &str, sub: &SubTask, worker: Option<&str>, ge
         "unit": sub.unit.as_str(),
         "unresolved_ddl_lock_id": "",
     });
-    let progress = if sub.observed == Stage::Finished { "100.00 %" } else { "50.00 %" };
+    // Progress of the current unit, from the time the subtask has been running.
+    let now = std::time::Instant::now();
+    let total = sub.worked + sub.run_since.map(|t| now.saturating_duration_since(t)).unwrap_or_default();
+    let start = if sub.unit == Unit::Load && sub.cfg.task_mode != "load" { phase } else { Default::default() };
+    let frac = if sub.observed == Stage::Finished {
+        1.0
+    } else {
+        (total.saturating_sub(start).as_secs_f64() / phase.as_secs_f64().max(1e-9)).clamp(0.0, 0.99)
+    };
+    let progress = format!("{:.2} %", frac * 100.0);
     match sub.unit {
         Unit::Dump => {
             v["dump_status"] = json!({

@@ -115,6 +115,9 @@ pub(crate) struct State {
 
 const CHECK_PASSED: &str = "pre-check is passed. ";
 
+/// Keeps `Instant + delay` far from overflow whatever a knob says.
+pub(crate) const MAX_STAGE_DELAY: Duration = Duration::from_secs(24 * 3600);
+
 impl State {
     pub fn new(opts: &SimOptions, listen: &str) -> State {
         let seed = opts.seed.unwrap_or_else(rand::random);
@@ -131,7 +134,7 @@ impl State {
         let cluster_id = rng.random_range(1_000_000_000_000_000u64..9_000_000_000_000_000u64);
         State {
             generation: opts.generation,
-            stage_delay: opts.stage_delay,
+            stage_delay: opts.stage_delay.min(MAX_STAGE_DELAY),
             rng,
             workers,
             sources: BTreeMap::new(),
@@ -156,7 +159,7 @@ impl State {
 
     /// Time a full/all task spends in each of Dump and Load.
     fn phase(&self) -> Duration {
-        (self.stage_delay * 3).max(Duration::from_millis(3))
+        self.stage_delay.saturating_mul(3).max(Duration::from_millis(3))
     }
 
     // ------------------------------------------------------------------------------------------ time
@@ -332,7 +335,7 @@ impl State {
     pub fn list_sources(&mut self, with_status: bool, enable_relay: Option<bool>) -> R {
         let mut names: Vec<String> = self.sources.keys().cloned().collect();
         if let Some(want) = enable_relay {
-            names.retain(|n| !self.relay_workers(n).is_empty() == want);
+            names.retain(|n| self.relay_workers(n).is_empty() != want);
         }
         names.shuffle(&mut self.rng);
         let data: Vec<Value> = names.iter().map(|n| self.source_view(n, with_status)).collect();
@@ -340,6 +343,7 @@ impl State {
     }
 
     pub fn get_source(&mut self, name: &str, with_status: bool) -> R {
+        // The only handler answer that is not 400: 404 with an empty body (semantics §1 "Error handling").
         if !self.sources.contains_key(name) {
             return Ok(Out::NotFoundEmpty);
         }
@@ -784,6 +788,11 @@ impl State {
             return Err(e::sources_unbound(&unbound));
         }
         let name = task.name.clone();
+        let echo = serde_json::to_value(&task).unwrap_or(Value::Null);
+        if cfgs.is_empty() {
+            // `AddSubTasks` with no subtask config returns early without error: 201, and nothing is created.
+            return Ok(Out::Json(201, json!({"task": echo, "check_result": CHECK_PASSED})));
+        }
         if let Some(existing) = self.tasks.get(&name)
             && cfgs.keys().all(|s| existing.subtasks.contains_key(s))
         {
@@ -823,7 +832,6 @@ impl State {
             );
         }
         let _ = now;
-        let echo = serde_json::to_value(&task).unwrap_or(Value::Null);
         Ok(Out::Json(201, json!({"task": echo, "check_result": CHECK_PASSED})))
     }
 
@@ -838,13 +846,14 @@ impl State {
     }
 
     fn status_list(&mut self, name: &str) -> Vec<Value> {
+        let phase = self.phase();
         let Some(entry) = self.tasks.get(name) else { return vec![] };
         let mut out: Vec<Value> = entry
             .subtasks
             .values()
             .map(|sub| {
                 let worker = self.bound_worker(&sub.source).map(|w| w.name.clone());
-                project::subtask_status(name, sub, worker.as_deref(), self.generation)
+                project::subtask_status(name, sub, worker.as_deref(), self.generation, phase)
             })
             .collect();
         out.shuffle(&mut self.rng);
@@ -867,6 +876,7 @@ impl State {
     }
 
     pub fn get_task(&mut self, name: &str, with_status: bool) -> R {
+        // The real server answers 400/46018, not the spec's 404 (semantics §2 GET /tasks/{name}).
         if !self.tasks.contains_key(name) {
             return Err(e::task_not_exist(name));
         }
@@ -1111,6 +1121,7 @@ impl State {
                 catalog::create_table_sql(table)
             }
         };
+        // The spec requires `table_create_sql` by mistake; the server sends `schema_create_sql` (its own property).
         Ok(Out::Json(200, json!({"schema_name": schema, "table_name": table, "schema_create_sql": sql})))
     }
 
@@ -1174,11 +1185,28 @@ impl State {
 
     // ------------------------------------------------------------------------------------------ templates
 
-    pub fn create_template(&mut self, task: Task) -> R {
-        if self.templates.contains_key(&task.name) {
-            return Err(SimError::new(20050, format!("task template {} already exists", task.name)));
+    /// `Task.Adjust` and the downstream connect that template create/update run (`DMAPICreateTaskTemplate`).
+    fn adjust_template(&self, mut task: Task) -> Result<Value, SimError> {
+        if task.meta_schema.as_deref().is_none_or(str::is_empty) {
+            task.meta_schema = Some("dm_meta".into());
         }
-        let v = serde_json::to_value(&task).unwrap_or(Value::Null);
+        if let Some(tz) = task.timezone.as_deref()
+            && !valid_timezone(tz)
+        {
+            return Err(SimError::new(20008, format!("invalid timezone string: {tz}")));
+        }
+        if catalog::unreachable(&task.target_config.host) {
+            return Err(e::db_driver(&task.target_config.host, task.target_config.port));
+        }
+        task.status_list = None;
+        Ok(serde_json::to_value(&task).unwrap_or(Value::Null))
+    }
+
+    pub fn create_template(&mut self, task: Task) -> R {
+        let v = self.adjust_template(task.clone())?;
+        if self.templates.contains_key(&task.name) {
+            return Err(template_exists(&task.name));
+        }
         self.templates.insert(task.name.clone(), v.clone());
         Ok(Out::Json(201, v))
     }
@@ -1195,13 +1223,13 @@ impl State {
         }
     }
 
-    pub fn update_template(&mut self, name: &str, mut task: Task) -> R {
-        if !self.templates.contains_key(name) {
-            return Err(template_not_exist(name));
+    /// The path name is ignored: the body's `name` is the template written (`DMAPUpdateTaskTemplate`).
+    pub fn update_template(&mut self, task: Task) -> R {
+        let v = self.adjust_template(task.clone())?;
+        if !self.templates.contains_key(&task.name) {
+            return Err(template_not_exist(&task.name));
         }
-        task.name = name.to_string();
-        let v = serde_json::to_value(&task).unwrap_or(Value::Null);
-        self.templates.insert(name.to_string(), v.clone());
+        self.templates.insert(task.name.clone(), v.clone());
         Ok(Out::Json(200, v))
     }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use dm_apply::dm::types::*;
-use dm_apply::dm::{ClientOptions, DmClient};
+use dm_apply::dm::{ClientOptions, DmClient, RetryPolicy};
 use dm_apply::secret::Secret;
 use dm_apply::sim::{Generation, SimOptions, SimServer};
 
@@ -17,6 +17,8 @@ pub async fn start(opts: SimOptions) -> (SimServer, DmClient) {
     let sim = SimServer::start(opts).await.expect("simulator starts");
     let mut o = ClientOptions::new(sim.url());
     o.request_timeout = Duration::from_secs(10);
+    // No retries: these tests look at each answer the simulator gives.
+    o.retry = RetryPolicy::none();
     let client = DmClient::new(&o).expect("client");
     (sim, client)
 }
