@@ -145,6 +145,21 @@ fn secrets_become_placeholders_listed_as_variables() {
 }
 
 #[test]
+fn one_target_user_with_different_passwords_gets_different_variables() {
+    let task = |name: &str, pw: &str| convert::Input {
+        name: format!("{name}.yaml"),
+        text: format!(
+            "name: {name}\ntask-mode: all\ntarget-database: {{host: h, port: 4000, user: u, password: {pw}}}\n\
+             mysql-instances: [{{source-id: s}}]\n"
+        ),
+        base_dir: ".".into(),
+    };
+    let conv = convert::convert(&[task("t1", "one"), task("t2", "two"), task("t3", "one")]).unwrap();
+    let vars: Vec<&str> = conv.config.tasks.iter().map(|t| t.target_config.password.expose()).collect();
+    assert_eq!(vars, ["${env:DM_TARGET_U_PASSWORD}", "${env:DM_TARGET_U_PASSWORD_2}", "${env:DM_TARGET_U_PASSWORD}"]);
+}
+
+#[test]
 fn output_is_stable_whatever_the_input_order() {
     let mut reversed = ALL.to_vec();
     reversed.reverse();

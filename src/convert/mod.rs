@@ -399,7 +399,9 @@ impl Cx<'_> {
             ""
         };
         let loc = self.location(ptr);
-        let name = self.env.claim_keyed(identity, var, format!("{what}{encrypted}, from {loc}"));
+        // Equal identities share a variable only when the passwords are equal too (compared by fingerprint).
+        let identity = format!("{identity}#{}", Secret::new(plain).fingerprint("convert"));
+        let name = self.env.claim_keyed(&identity, var, format!("{what}{encrypted}, from {loc}"));
         Some(Secret::new(format!("${{env:{name}}}")))
     }
 
