@@ -237,3 +237,36 @@ fn cli_writes_yaml_to_stdout_and_warnings_to_stderr() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read `tests/dmctl/missing.yaml`"));
 }
+
+#[test]
+fn wrong_types_never_panic_and_are_reported() {
+    let base = "name: t\ntask-mode: all\ntarget-database: {host: h, port: 4000, user: u}\n";
+    let cases = [
+        "mysql-instances: 5\n",
+        "mysql-instances: [5]\n",
+        "mysql-instances: [{source-id: s, route-rules: r1, filter-rules: [1, {a: b}], meta: 3}]\nroutes: []\n",
+        "mysql-instances: [{source-id: s, block-allow-list: b}]\nblock-allow-list: {b: {do-dbs: x, do-tables: [1, {db-name: d}]}}\n",
+        "mysql-instances: [{source-id: s, mydumper-config-name: m, loader: {pool-size: many}, syncer-thread: x}]\nmydumpers: {m: 3}\n",
+        "mysql-instances: [{source-id: s, filter-rules: [f]}]\nfilters: {f: {schema-pattern: [x], action: Ignore}}\n",
+        "mysql-instances: [{source-id: s}]\nonline-ddl: maybe\nignore-checking-items: {a: 1}\ntimezone: [1]\n",
+    ];
+    for extra in cases {
+        let text = format!("{base}{extra}");
+        match convert_text(&text) {
+            Ok(conv) => {
+                assert!(!conv.warnings.is_empty(), "no warning for {extra:?}");
+                if extra.contains("routes: []") {
+                    assert!(conv.warnings.iter().any(|w| w.message.contains("`routes` should be a mapping")));
+                }
+                assert!(conv.warnings.iter().all(|w| w.file == "in.yaml" && w.line >= 1));
+            }
+            Err(e) => assert!(e.to_string().starts_with("in.yaml:"), "{e}"),
+        }
+    }
+    let src = "source-id: s\nfrom: {host: h, port: 3306, user: u, password: [1], security: x}\npurge: 3\nenable: yes-please\n";
+    let conv = convert_text(src).unwrap();
+    assert!(conv.config.sources[0].password.is_none());
+    for needle in ["password", "`security` should be a mapping", "`purge` should be a mapping", "`enable` should be"] {
+        assert!(conv.warnings.iter().any(|w| w.message.contains(needle)), "{needle}: {:#?}", conv.warnings);
+    }
+}

@@ -67,7 +67,11 @@ pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<Sour
             cx.leftovers(p, "/purge", &["interval", "expires", "remain-space"], &|_| None, "purge");
             (spec != PurgeSpec::default()).then_some(spec)
         }
-        _ => None,
+        None | Some(Value::Null) => None,
+        Some(_) => {
+            cx.warn("/purge", "`purge` should be a mapping; not converted");
+            None
+        }
     };
 
     let relay = RelayConfigSpec {

@@ -207,6 +207,11 @@ pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<Task
     let mut loaders = Named::new(root, "loaders", "/loaders", "loader config");
     let mut syncers = Named::new(root, "syncers", "/syncers", "syncer config");
 
+    for key in ["routes", "filters", "block-allow-list", "black-white-list", "mydumpers", "loaders", "syncers"] {
+        if root.get(key).is_some_and(|v| !v.is_object() && !v.is_null()) {
+            cx.warn(&join("", key), format!("`{key}` should be a mapping of named rules; not converted"));
+        }
+    }
     let instances = match root.get("mysql-instances") {
         Some(Value::Array(a)) if !a.is_empty() => a,
         _ => return Err(cx.invalid("/mysql-instances", "`mysql-instances` must list at least one source")),
@@ -231,6 +236,9 @@ pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<Task
 
         // Binlog position.
         let mut sc = TaskSourceConfSpec { source_name: sid.clone(), ..Default::default() };
+        if inst.get("meta").is_some_and(|m| !m.is_object() && !m.is_null()) {
+            cx.warn(&join(&ip, "meta"), "`meta` should be a mapping; not converted");
+        }
         if let Some(Value::Object(meta)) = inst.get("meta") {
             let mp = join(&ip, "meta");
             let bn = cx.opt_str(meta, &mp, "binlog-name").filter(|s| !s.is_empty());
@@ -747,7 +755,11 @@ fn target(cx: &mut Cx<'_>, root: &Map<String, Value>, task: &str) -> Result<Targ
             );
             fkc.map(|f| TargetSessionSpec { foreign_key_checks: Some(f) })
         }
-        _ => None,
+        None | Some(Value::Null) => None,
+        Some(_) => {
+            cx.warn("/target-database/session", "`session` should be a mapping; not converted");
+            None
+        }
     };
     let security = match t.get("security") {
         Some(Value::Object(sec)) => Some(cx.security(
@@ -756,7 +768,11 @@ fn target(cx: &mut Cx<'_>, root: &Map<String, Value>, task: &str) -> Result<Targ
             &format!("DM_TARGET_{user}_SSL_KEY"),
             &format!("target of task `{task}`"),
         )),
-        _ => None,
+        None | Some(Value::Null) => None,
+        Some(_) => {
+            cx.warn("/target-database/security", "`security` should be a mapping; not converted");
+            None
+        }
     };
     cx.leftovers(
         t,
