@@ -40,10 +40,10 @@ fn env_for(imported: &ConfigFile, desired: &Desired) -> BTreeMap<String, String>
         if let Some(v) = var(t.target_config.password.expose()) {
             env.insert(v, orig.target_config.password.expose().to_owned());
         }
-        if let (Some(sec), Some(o)) = (&t.target_config.security, &orig.target_config.security) {
-            if let Some(v) = var(sec.ssl_key_content.expose()) {
-                env.insert(v, o.ssl_key_content.expose().to_owned());
-            }
+        if let (Some(sec), Some(o)) = (&t.target_config.security, &orig.target_config.security)
+            && let Some(v) = var(sec.ssl_key_content.expose())
+        {
+            env.insert(v, o.ssl_key_content.expose().to_owned());
         }
     }
     env
