@@ -234,7 +234,9 @@ impl Cx<'_> {
         let key = if sec.ssl_key_content.is_empty() {
             Secret::default()
         } else {
-            placeholder(&self.env.claim(var, format!("private key (PEM) of {what}")))
+            // Equal keys share a variable (compared by fingerprint, never written).
+            let identity = format!("{var}#{}", sec.ssl_key_content.fingerprint("import"));
+            placeholder(&self.env.claim_keyed(&identity, var, format!("private key (PEM) of {what}")))
         };
         SecuritySpec {
             ssl_ca_content: sec.ssl_ca_content.clone(),
@@ -492,4 +494,120 @@ fn filter_name(spec: &BinlogFilterRuleSpec, taken: &BTreeMap<String, BinlogFilte
         n += 1;
     }
     name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dm::ServerVersion;
+    use crate::dm::types::*;
+
+    fn task(name: &str, pw: &str) -> Task {
+        serde_json::from_value(serde_json::json!({
+            "name": name, "task_mode": "all", "meta_schema": "dm-meta", "enhance_online_schema_change": true,
+            "on_duplicate": "replace",
+            "target_config": {"host": "tidb", "port": 4000, "user": "w", "password": pw,
+                "security": {"ssl_ca_content": "CA", "ssl_cert_content": "CERT", "ssl_key_content": "KEY"}},
+            "binlog_filter_rule": {
+                "s1-filter-rule-0": {"ignore_event": ["drop table"]},
+                "s1-filter-rule-1": {"ignore_sql": ["^ALTER"]},
+                "s2-filter-rule-0": {"ignore_event": ["drop table"]}
+            },
+            "table_migrate_rule": [
+                {"source": {"source_name": "s1", "schema": "b", "table": ""},
+                 "binlog_filter_rule": ["s1-filter-rule-1", "s1-filter-rule-0"]},
+                {"source": {"source_name": "s1", "schema": "a", "table": "t"}, "target": {"schema": "x", "table": ""},
+                 "binlog_filter_rule": ["s1-filter-rule-0", "s1-filter-rule-1"]},
+                {"source": {"source_name": "s1", "schema": "b", "table": ""}},
+                {"source": {"source_name": "s2", "schema": "a", "table": "t"}, "binlog_filter_rule": ["s2-filter-rule-0"]},
+                {"source": {"source_name": "gone", "schema": "z", "table": ""}}
+            ],
+            "source_config": {
+                "full_migrate_conf": {"export_threads": 4, "import_threads": 32, "data_dir": "./dumped_data",
+                                      "import_mode": "logical"},
+                "incr_migrate_conf": {"repl_threads": 16, "repl_batch": 100, "safe_mode": false},
+                "source_conf": [{"source_name": "s2"}, {"source_name": "s1"}]
+            }
+        }))
+        .unwrap()
+    }
+
+    fn live() -> Live {
+        let mut l = Live::empty("http://dm", ServerVersion::parse("v8.5.3"));
+        let src: Source = serde_json::from_value(serde_json::json!({
+            "source_name": "s1", "host": "h", "port": 3306, "user": "u", "password": "******", "enable": true,
+            "enable_gtid": false, "flavor": "mysql",
+            "security": {"ssl_ca_content": "", "ssl_cert_content": "", "ssl_key_content": "", "cert_allowed_cn": ["cn"]},
+            "purge": {"interval": 3600, "expires": 0, "remain_space": 20},
+            "relay_config": {"enable_relay": false, "relay_dir": "relay-dir"}
+        }))
+        .unwrap();
+        l.sources.insert("s1".into(), src);
+        let running = task("t-run", "pw1");
+        let status = crate::plan::testing::status(&running, Stage::Running, Unit::Sync);
+        l.tasks.insert("t-run".into(), LiveTask { task: running, status: Some(status) });
+        let paused = task("t-paused", "pw2");
+        let status = crate::plan::testing::status(&paused, Stage::Paused, Unit::Sync);
+        l.tasks.insert("t-paused".into(), LiveTask { task: paused, status: Some(status) });
+        let broken = task("t-error", "pw1");
+        let mut status = crate::plan::testing::status(&broken, Stage::Paused, Unit::Sync);
+        status[0].error_msg = Some("boom".into());
+        l.tasks.insert("t-error".into(), LiveTask { task: broken, status: Some(status) });
+        l
+    }
+
+    #[test]
+    fn maps_live_objects_back_leaving_defaults_out_and_secrets_behind() {
+        let imp = import(&live(), &ImportOptions::default()).unwrap();
+        let text = render(&imp, "http://dm", "s.json");
+        for secret in ["pw1", "pw2", "KEY"] {
+            assert!(!text.contains(&format!(": {secret}")), "{secret} written:\n{text}");
+        }
+        let s = &imp.config.sources[0];
+        assert_eq!(s.password.as_ref().unwrap().expose(), "${env:DM_SOURCE_S1_PASSWORD}");
+        assert_eq!(s.lifecycle.ignore_changes, ["password", "security"]);
+        assert_eq!(s.flavor, None);
+        assert_eq!(s.purge.as_ref().unwrap(), &PurgeSpec { remain_space: Some(20), ..Default::default() });
+        assert_eq!(s.relay_config, None);
+        let sec = s.security.as_ref().unwrap();
+        assert_eq!(sec.ssl_ca_content, "${env:DM_SOURCE_S1_SSL_CA}");
+        assert_eq!(sec.cert_allowed_cn.as_deref(), Some(&["cn".to_owned()][..]));
+
+        let t = imp.config.tasks.iter().find(|t| t.name == "t-run").unwrap();
+        assert_eq!(t.meta_schema.as_deref(), Some("dm-meta"));
+        assert_eq!(t.on_duplicate, None);
+        assert_eq!(t.enhance_online_schema_change, None);
+        let full = t.source_config.full_migrate_conf.as_ref().unwrap();
+        assert_eq!(full, &FullMigrateConfSpec { import_threads: Some(32), ..Default::default() });
+        assert_eq!(t.source_config.incr_migrate_conf, None);
+        let names: Vec<&str> = t.source_config.source_conf.iter().map(|s| s.source_name.as_str()).collect();
+        assert_eq!(names, ["s1", "s2"]);
+        // Rules: de-duplicated, sorted, the unknown source's dropped; an empty target table reads as absent.
+        let keys: Vec<(String, String)> =
+            t.table_migrate_rule.iter().map(|r| (r.source.source_name.clone(), r.source.schema.clone())).collect();
+        assert_eq!(keys, [("s1".into(), "a".into()), ("s1".into(), "b".into()), ("s2".into(), "a".into())]);
+        assert_eq!(t.table_migrate_rule[0].target.as_ref().unwrap().table, None);
+        // Filters: server order by index, equal contents share a name, once per source on its first rule.
+        assert_eq!(t.table_migrate_rule[0].binlog_filter_rule.as_deref().unwrap(), ["ignore-drop-table", "ignore-sql"]);
+        assert_eq!(t.table_migrate_rule[1].binlog_filter_rule, None);
+        assert_eq!(t.table_migrate_rule[2].binlog_filter_rule.as_deref().unwrap(), ["ignore-drop-table"]);
+        assert_eq!(t.binlog_filter_rule.len(), 2);
+        assert!(imp.warnings.iter().any(|w| w.contains("first table rule")));
+        // Target TLS: public parts kept, the key a placeholder.
+        let tsec = t.target_config.security.as_ref().unwrap();
+        assert_eq!((tsec.ssl_ca_content.as_str(), tsec.ssl_key_content.expose()), ("CA", "${env:DM_TARGET_W_SSL_KEY}"));
+        // Same target user, different passwords: different variables; equal passwords share one.
+        let pw =
+            |n: &str| imp.config.tasks.iter().find(|t| t.name == n).unwrap().target_config.password.expose().to_owned();
+        assert_eq!(pw("t-run"), pw("t-error"));
+        assert_ne!(pw("t-run"), pw("t-paused"));
+        // Stages.
+        let stage = |n: &str| imp.config.tasks.iter().find(|t| t.name == n).unwrap().stage;
+        assert_eq!(stage("t-run"), DesiredStage::Running);
+        assert_eq!(stage("t-paused"), DesiredStage::Stopped);
+        assert_eq!(stage("t-error"), DesiredStage::Running);
+        assert!(imp.warnings.iter().any(|w| w.contains("paused by an error")));
+        // The task's source not imported is external.
+        assert_eq!(imp.config.external_sources, ["s2"]);
+    }
 }

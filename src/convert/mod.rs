@@ -420,7 +420,10 @@ impl Cx<'_> {
                     );
                 }
                 let loc = self.location(&join(ptr, "ssl-key"));
-                let name = self.env.claim(var, format!("content of {what} TLS private key `{path}` ({loc})"));
+                // The same key file shares one variable.
+                let identity = format!("{var}#{}", full.display());
+                let name =
+                    self.env.claim_keyed(&identity, var, format!("content of {what} TLS private key `{path}` ({loc})"));
                 Secret::new(format!("${{env:{name}}}"))
             }
             _ => {
