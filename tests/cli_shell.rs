@@ -83,3 +83,30 @@ fn every_subcommand_help_shows_an_example() {
         assert!(out.contains("Example"), "{name} --help:\n{out}");
     }
 }
+
+#[test]
+fn colour_follows_color_and_no_color_and_data_stays_on_stdout() {
+    let run_env = |args: &[&str], no_color: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_dm-apply"));
+        c.args(args);
+        if no_color {
+            c.env("NO_COLOR", "1");
+        } else {
+            c.env_remove("NO_COLOR");
+        }
+        let o = c.output().unwrap();
+        (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let file = "tests/dmctl/task-no-rules.yaml";
+    let (out, err) = run_env(&["--color", "always", "convert", file], false);
+    assert!(err.contains("\x1b["), "--color always colours stderr: {err}");
+    assert!(!out.contains("\x1b[") && out.starts_with("# yaml-language-server"), "stdout is plain data");
+    let (_, err) = run_env(&["--color", "never", "convert", file], false);
+    assert!(!err.contains("\x1b["));
+    // Not a terminal and NO_COLOR: no colour with the default `auto`.
+    let (_, err) = run_env(&["convert", file], true);
+    assert!(!err.contains("\x1b[") && err.contains("warning: "));
+    let (out, err) = run_env(&["-q", "convert", file], true);
+    assert!(err.is_empty(), "-q silences warnings: {err}");
+    assert!(out.starts_with("# yaml-language-server"));
+}
