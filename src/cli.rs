@@ -200,7 +200,7 @@ pub struct DriftArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ConvertArgs {
-    /// dmctl task.yaml and source.yaml files (the kind of each is detected from its keys).
+    /// dmctl task.yaml and source.yaml files (the kind of each is detected from its keys), or directories of them.
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
     /// Write the dm-apply YAML to FILE instead of stdout.

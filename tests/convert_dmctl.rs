@@ -153,6 +153,7 @@ fn one_target_user_with_different_passwords_gets_different_variables() {
              mysql-instances: [{{source-id: s}}]\n"
         ),
         base_dir: ".".into(),
+        optional: false,
     };
     let conv = convert::convert(&[task("t1", "one"), task("t2", "two"), task("t3", "one")]).unwrap();
     let vars: Vec<&str> = conv.config.tasks.iter().map(|t| t.target_config.password.expose()).collect();
@@ -176,7 +177,12 @@ fn a_task_alone_lists_its_sources_as_external() {
 }
 
 fn convert_text(text: &str) -> Result<convert::Conversion, ConvertError> {
-    convert::convert(&[convert::Input { name: "in.yaml".into(), text: text.into(), base_dir: ".".into() }])
+    convert::convert(&[convert::Input {
+        name: "in.yaml".into(),
+        text: text.into(),
+        base_dir: ".".into(),
+        optional: false,
+    }])
 }
 
 #[test]
@@ -269,4 +275,20 @@ fn wrong_types_never_panic_and_are_reported() {
     for needle in ["password", "`security` should be a mapping", "`purge` should be a mapping", "`enable` should be"] {
         assert!(conv.warnings.iter().any(|w| w.message.contains(needle)), "{needle}: {:#?}", conv.warnings);
     }
+}
+
+#[test]
+fn a_directory_stands_for_its_yaml_files_and_other_files_there_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["source-mysql-01.yaml", "task-no-rules.yaml"] {
+        std::fs::copy(format!("tests/dmctl/{f}"), dir.path().join(f)).unwrap();
+    }
+    std::fs::write(dir.path().join("notes.yml"), "owner: team-a\n").unwrap();
+    std::fs::write(dir.path().join("README.md"), "not yaml").unwrap();
+    let conv = convert::convert_files(&[dir.path().to_path_buf()]).unwrap();
+    assert_eq!((conv.config.sources.len(), conv.config.tasks.len()), (1, 1));
+    assert!(conv.warnings.iter().any(|w| w.file.ends_with("notes.yml") && w.message.contains("skipped")));
+    // Named explicitly, the same file is an error.
+    let err = convert::convert_files(&[dir.path().join("notes.yml")]).unwrap_err();
+    assert!(err.to_string().contains("neither a dmctl task file"), "{err}");
 }

@@ -59,6 +59,8 @@ pub struct Input {
     pub name: String,
     pub text: String,
     pub base_dir: PathBuf,
+    /// Found in a directory: skipped with a warning when it is not a dmctl task or source file.
+    pub optional: bool,
 }
 
 impl Input {
@@ -72,7 +74,7 @@ impl Input {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConvertError::Io { file: name.clone(), reason: e.to_string() })?;
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Ok(Input { name, text, base_dir })
+        Ok(Input { name, text, base_dir, optional: false })
     }
 }
 
@@ -98,8 +100,29 @@ pub enum ConvertError {
 }
 
 /// Convert the files at `paths` (each a dmctl task or source file).
+/// A directory stands for its `*.yaml`/`*.yml` files (not recursive, sorted); there, files that are neither task
+/// nor source files are skipped with a warning instead of failing the conversion.
 pub fn convert_files(paths: &[PathBuf]) -> Result<Conversion, ConvertError> {
-    let inputs = paths.iter().map(|p| Input::read(p)).collect::<Result<Vec<_>, _>>()?;
+    let mut inputs = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let rd = std::fs::read_dir(p)
+                .map_err(|e| ConvertError::Io { file: p.display().to_string(), reason: e.to_string() })?;
+            let mut files: Vec<PathBuf> = rd
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|f| f.is_file() && f.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
+            files.sort();
+            for f in files {
+                let mut input = Input::read(&f)?;
+                input.optional = true;
+                inputs.push(input);
+            }
+        } else {
+            inputs.push(Input::read(p)?);
+        }
+    }
     convert(&inputs)
 }
 
@@ -112,8 +135,13 @@ pub fn convert(inputs: &[Input]) -> Result<Conversion, ConvertError> {
     for input in inputs {
         let doc = yaml::parse(&input.text)
             .map_err(|e| ConvertError::Yaml { file: input.name.clone(), reason: e.to_string() })?;
-        let Some(Value::Object(root)) = doc.value.clone() else {
-            return Err(ConvertError::UnknownKind { file: input.name.clone() });
+        let root = match doc.value.clone() {
+            Some(Value::Object(root)) => root,
+            _ if input.optional => {
+                out.warnings.push(skipped_warning(&input.name));
+                continue;
+            }
+            _ => return Err(ConvertError::UnknownKind { file: input.name.clone() }),
         };
         let mut cx = Cx { input, doc: &doc, warnings: &mut out.warnings, env: &mut env };
         if root.contains_key("mysql-instances") || root.contains_key("target-database") {
@@ -140,6 +168,8 @@ pub fn convert(inputs: &[Input]) -> Result<Conversion, ConvertError> {
                 });
             }
             sources.insert(spec.source_name.clone(), (spec, here));
+        } else if input.optional {
+            cx.warnings.push(skipped_warning(&input.name));
         } else {
             return Err(ConvertError::UnknownKind { file: input.name.clone() });
         }
@@ -226,6 +256,15 @@ fn is_placeholder(s: &str) -> bool {
     s.strip_prefix("${env:")
         .and_then(|r| r.strip_suffix('}'))
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+}
+
+fn skipped_warning(file: &str) -> Warning {
+    Warning {
+        file: file.to_owned(),
+        line: 1,
+        column: 1,
+        message: "neither a dmctl task file nor a source file; skipped".to_owned(),
+    }
 }
 
 /// `file:line:col` → parts (the file name may itself contain colons).
