@@ -241,3 +241,21 @@ fn validate_on_the_examples_directory_skips_the_recipes_but_not_when_named() {
     assert_eq!(code, Some(1), "a file named with -f is validated strictly: {err}");
     assert!(err.contains("unknown top-level key"), "{err}");
 }
+
+#[test]
+fn the_example_clusters_file_validates() {
+    let o = Command::new(env!("CARGO_BIN_EXE_dm-apply"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["validate", "--clusters", "examples/clusters/clusters.yaml"])
+        .env("NO_COLOR", "1")
+        .env("DM_SOURCE_PASSWORD", "a")
+        .env("DM_TARGET_PASSWORD", "b")
+        .env("PROD_SOURCE_PASSWORD", "c")
+        .env("PROD_TARGET_PASSWORD", "d")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("[staging] 1 source(s), 1 task(s): valid"), "{err}");
+    assert!(err.contains("[production] 4 source(s), 2 task(s): valid"), "{err}");
+}
