@@ -148,6 +148,21 @@ pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>)
         }
     }
     let file_count = files.len() - skipped.len();
+    // Only other tools' YAML found: an empty desired state here would make `plan --prune` delete everything.
+    if file_count == 0 && !skipped.is_empty() {
+        errors.push(
+            Problem::error(
+                "no_config",
+                format!(
+                    "no dm-apply configuration found: all {} YAML file(s) under the given directories have none of \
+                     the top-level keys sources, tasks or external_sources (first: `{}`)",
+                    skipped.len(),
+                    skipped[0]
+                ),
+            )
+            .with_help("point -f at the directory that holds the DM configuration (or name a file to check it)"),
+        );
+    }
 
     let mut sources: Vec<Item<SourceSpec>> = Vec::new();
     let mut tasks: Vec<Item<TaskSpec>> = Vec::new();
@@ -516,6 +531,16 @@ mod foreign_file_tests {
         let a = analyze_with_env(std::slice::from_ref(&wf), &|_| None);
         assert!(!a.errors.is_empty(), "a file named explicitly must be validated strictly");
         assert!(a.skipped.is_empty());
+    }
+
+    #[test]
+    fn a_directory_of_only_foreign_files_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "ci/plan.yml", WORKFLOW);
+        let a = analyze_with_env(&[dir.path().to_path_buf()], &|_| None);
+        assert_eq!(a.skipped.len(), 1);
+        let text: Vec<String> = a.errors.iter().map(render_plain_problem).collect();
+        assert!(text.iter().any(|t| t.contains("no dm-apply configuration found")), "{text:?}");
     }
 
     #[test]
