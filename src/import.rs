@@ -144,10 +144,15 @@ impl Cx<'_> {
         );
         if !self.tracked(&address, FP_PASSWORD) {
             lifecycle.ignore_changes.push("password".into());
+            let why = if self.live.state.is_some() {
+                "dm-apply has never sent this password"
+            } else {
+                "dm-apply's state record could not be read"
+            };
             self.warnings.push(format!(
-                "source `{name}`: dm-apply has never sent this password (DM masks it), so it cannot tell whether \
-                 ${{env:{var}}} matches; `password` is in lifecycle.ignore_changes. Remove it to have dm-apply send \
-                 the password once (a source update: DM disables and re-enables the source, restarting its tasks)"
+                "source `{name}`: {why} (DM masks passwords), so it cannot tell whether ${{env:{var}}} matches; \
+                 `password` is in lifecycle.ignore_changes. Remove it to have dm-apply send the password once (a \
+                 source update: DM disables and re-enables the source, restarting its tasks)"
             ));
         }
         let security = s.security.as_ref().map(|sec| {
