@@ -12,7 +12,7 @@ export DM_APPLY_ADDR="http://127.0.0.1:$port"
 export DM_SOURCE_PASSWORD=${DM_SOURCE_PASSWORD:-quickstart-source-pw}
 export DM_TARGET_PASSWORD=${DM_TARGET_PASSWORD:-quickstart-target-pw}
 
-"$bin" sim --listen "127.0.0.1:$port" --seed 1 &
+"$bin" sim --listen "127.0.0.1:$port" --workers 8 --seed 1 &
 sim=$!
 trap 'kill $sim 2>/dev/null || true; wait $sim 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

@@ -306,3 +306,58 @@ pub fn write_atomic(path: &Path, content: &str) -> std::io::Result<()> {
     }
     res
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dm::ServerVersion;
+    use crate::dm::types::Unit;
+    use crate::plan::testing::{desired_from_yaml, live_after_apply, status};
+
+    const Y: &str = r#"
+sources:
+  - {source_name: s1, host: h1, port: 3306, user: u, password: pw}
+tasks:
+  - name: t1
+    task_mode: incremental
+    target_config: {host: tidb, port: 4000, user: root, password: tpw}
+    source_config:
+      source_conf: [{source_name: s1, binlog_name: mysql-bin.000001, binlog_pos: 4}]
+"#;
+
+    #[test]
+    fn kinds_are_reported_separately() {
+        let v = ServerVersion::parse("v8.5.3");
+        let d = desired_from_yaml("dm.yaml", Y).unwrap();
+        let mut live = live_after_apply(&d, &v, 0);
+        let r = report(&d, &live);
+        assert!(!r.has_drift());
+        assert!(render_text(&r).ends_with("No drift. DM cluster matches the configuration.\n"));
+        live.sources.get_mut("s1").unwrap().enable = false;
+        let t = live.tasks["t1"].task.clone();
+        live.tasks.get_mut("t1").unwrap().status = Some(status(&t, Stage::Stopped, Unit::Sync));
+        live.tasks.get_mut("t1").unwrap().task.target_config.user = "someone".into();
+        let r = report(&d, &live);
+        assert_eq!(r.counts, DriftCounts { config: 1, missing: 0, unmanaged: 0, stage: 2 });
+        assert_eq!(r.config[0].action, "replace");
+        assert!(r.stage.iter().any(|s| s.address == Address::source("s1") && s.desired == "enabled"));
+        let prom = prometheus_text(Some(&r), 5);
+        assert!(prom.contains("dm_apply_drift_resources{kind=\"stage\"} 2\n"));
+        assert!(prom.contains("dm_apply_drift 1\n") && prom.contains("dm_apply_last_run_timestamp_seconds 5\n"));
+        // `ignore_changes: [stage]` silences the task's stage drift.
+        let d2 = desired_from_yaml("dm.yaml", &format!("{Y}    lifecycle: {{ignore_changes: [stage]}}\n")).unwrap();
+        let r = report(&d2, &live);
+        assert!(!r.stage.iter().any(|s| s.address == Address::task("t1")));
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.prom");
+        write_atomic(&p, "a 1\n").unwrap();
+        write_atomic(&p, "a 2\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "a 2\n");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(prometheus_text(None, 9).lines().filter(|l| l.starts_with("dm_apply_up 0")).count(), 1);
+    }
+}

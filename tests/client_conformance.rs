@@ -79,6 +79,19 @@ impl Run {
         }
     }
 
+    /// A call whose answer differs from dm.yaml on purpose (docs/simulator.md "Conformance"): behind Prism with
+    /// `--errors` it fails with Prism's own error, which is accepted here; any other failure counts.
+    fn known<T>(&mut self, what: &str, why: &str, r: Result<T, DmError>) {
+        match r {
+            Ok(_) => eprintln!("ok    {what}"),
+            Err(e) if e.to_string().contains("stoplight.io/prism") => eprintln!("known {what}: {why}"),
+            Err(e) => {
+                eprintln!("FAIL  {what}: {e}");
+                self.failures.push(format!("{what}: {e}"));
+            }
+        }
+    }
+
     /// A call expected to be refused by DM (the refusal itself is what the spec's 400 describes).
     fn refused<T: std::fmt::Debug>(&mut self, what: &str, code: i64, r: Result<T, DmError>) {
         match r {
@@ -110,7 +123,11 @@ async fn every_client_method_against_dm_apply_addr() {
     let c = DmClient::new(&ClientOptions::new(addr)).unwrap();
     let mut run = Run { failures: vec![] };
 
-    run.ok("server_version", c.server_version().await.map(|v| v.raw.clone()));
+    run.known(
+        "server_version",
+        "GET /status is not an OpenAPI operation (§1)",
+        c.server_version().await.map(|v| v.raw.clone()),
+    );
     run.ok("create_source", c.create_source(&source("mysql-01"), None).await);
     run.ok("create_source worker_name", c.create_source(&source("mysql-02"), Some("worker3")).await);
     run.ok("list_sources", c.list_sources(false, None).await);
@@ -174,7 +191,11 @@ async fn every_client_method_against_dm_apply_addr() {
     run.ok("migrate_targets", c.migrate_targets("orders", "mysql-01", Some("shop"), Some("*")).await);
     run.ok("task_source_schemas", c.task_source_schemas("orders", "mysql-01").await);
     run.ok("task_source_tables", c.task_source_tables("orders", "mysql-01", "shop").await);
-    run.ok("get_table_structure", c.get_table_structure("orders", "mysql-01", "shop", "orders").await);
+    run.known(
+        "get_table_structure",
+        "the spec requires `table_create_sql`, the server sends `schema_create_sql`",
+        c.get_table_structure("orders", "mysql-01", "shop", "orders").await,
+    );
     let put = OperateTableStructureRequest {
         schema_source: Some("sql".into()),
         sql_content: Some("CREATE TABLE orders (id int primary key)".into()),
@@ -193,8 +214,9 @@ async fn every_client_method_against_dm_apply_addr() {
     u.source_config.incr_migrate_conf =
         Some(IncrMigrateConf { repl_threads: Some(8), repl_batch: Some(200), safe_mode: None });
     run.ok("update_task", c.update_task(&u).await);
-    run.ok(
-        "convert_task task",
+    run.known(
+        "convert_task",
+        "the server answers 200, the spec says 201 (§2 converters)",
         c.convert_task(&ConverterTaskRequest { task: Some(t.clone()), task_config_file: None }).await,
     );
 
@@ -202,7 +224,11 @@ async fn every_client_method_against_dm_apply_addr() {
     run.ok("create_template", c.create_template(&tpl).await);
     run.ok("list_templates", c.list_templates().await);
     run.ok("get_template", c.get_template("tpl").await);
-    run.ok("update_template", c.update_template(&tpl).await);
+    run.known(
+        "update_template",
+        "the spec declares no requestBody, the server's handler binds a Task from it",
+        c.update_template(&tpl).await,
+    );
     run.ok("delete_template", c.delete_template("tpl").await);
 
     run.ok("list_masters", c.list_masters().await);

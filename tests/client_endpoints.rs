@@ -244,6 +244,9 @@ async fn cluster_endpoints() {
 }
 
 // ------------------------------------------------------------------------------------------ error shapes
+// The fourth shape, `{"msg": ...}`, comes from the generated wrapper on bad parameters, which the real server's
+// validator always catches first (semantics §1): the simulator never produces it; the client's unit test
+// `error_shape_msg` covers its mapping.
 
 #[tokio::test]
 async fn error_shape_error_msg_and_code() {

@@ -1399,3 +1399,107 @@ async fn task_create_without_sources_creates_nothing() {
     assert!(c.get_task("empty", false).await.unwrap().is_none());
     assert!(c.list_tasks(false, None, &[]).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn transfer_pauses_running_sync_tasks_and_resumes_them() {
+    let (_sim, c) = start(fast(Generation::Head)).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    c.create_task(&task("t", "incremental", &["a"])).await.unwrap();
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    wait_stage(&c, "t", Stage::Running).await;
+    c.transfer_source("a", "worker2").await.unwrap();
+    let st = wait_stage(&c, "t", Stage::Running).await;
+    assert_eq!(st[0].worker_name, "worker2");
+}
+
+#[tokio::test]
+async fn status_read_can_fail_transiently_49001() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    sim.control().fail_next_status(2);
+    let e = c.task_status("t").await.unwrap_err();
+    assert_eq!(e.code(), Some(49001));
+    assert!(e.to_string().contains("query-status response is nil"), "{e}");
+    assert_eq!(c.list_tasks(true, None, &[]).await.unwrap_err().code(), Some(49001), "one failure fails the list");
+    assert_eq!(c.task_status("t").await.unwrap().len(), 1, "then it recovers");
+}
+
+#[tokio::test]
+async fn endpoints_without_a_body_ignore_content_type() {
+    let (sim, _c) = with_sources(Generation::Head, &["a"]).await;
+    let (code, _) = raw(&sim, "GET", "/api/v1/sources", Some("application/json"), None).await;
+    assert_eq!(code, 200);
+    let (code, _) = raw(&sim, "POST", "/api/v1/sources/a/disable", Some("application/json"), None).await;
+    assert_eq!(code, 200);
+}
+
+#[tokio::test]
+async fn task_status_of_unreachable_worker_has_empty_stage_and_38008() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    sim.control().set_worker_unreachable("worker1", true).unwrap();
+    let st = c.task_status("t").await.unwrap();
+    assert_eq!((st[0].stage.clone(), st[0].worker_name.as_str()), (Stage::Empty, "worker1"));
+    assert!(st[0].error_msg.as_deref().unwrap_or("").contains("code=38008"));
+    sim.control().set_worker_unreachable("worker1", false).unwrap();
+    assert_eq!(c.task_status("t").await.unwrap()[0].stage, Stage::Stopped);
+}
+
+#[tokio::test]
+async fn task_cli_args_are_replaced_by_each_start_and_stop() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    let args = |sim: &SimServer| sim.control().snapshot()["tasks"]["t"]["cli_args"].clone();
+    let req = StartTaskRequest { safe_mode_time_duration: Some("10s".into()), ..Default::default() };
+    c.start_task("t", &req).await.unwrap();
+    assert_eq!(args(&sim), json!({"safe_mode_time_duration": "10s"}));
+    c.stop_task("t", &StopTaskRequest { timeout_duration: Some("5s".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(args(&sim), json!({"timeout_duration": "5s"}));
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    assert_eq!(args(&sim), json!({}), "a start without args deletes the stored ones");
+}
+
+#[tokio::test]
+async fn task_start_checks_each_listed_source_in_order() {
+    let (_sim, c) = with_sources(Generation::Head, &["a", "b"]).await;
+    let mut t = task("t", "incremental", &["a", "b"]);
+    t.source_config.source_conf[1] = TaskSourceConf { source_name: "b".into(), ..Default::default() };
+    c.create_task(&t).await.unwrap();
+    c.disable_source("a").await.unwrap();
+    // a fails first (disabled), before b's missing meta is looked at.
+    let req = StartTaskRequest { source_name_list: Some(vec!["a".into(), "b".into()]), ..Default::default() };
+    assert_eq!(c.start_task("t", &req).await.unwrap_err().code(), Some(38058));
+    let req = StartTaskRequest { source_name_list: Some(vec!["b".into(), "a".into()]), ..Default::default() };
+    assert_eq!(c.start_task("t", &req).await.unwrap_err().code(), Some(20022));
+}
+
+#[tokio::test]
+async fn task_get_is_stable_as_a_set_across_reads() {
+    let (_sim, c) = with_sources(Generation::Head, &["a", "b"]).await;
+    c.create_task(&task("t", "all", &["a", "b"])).await.unwrap();
+    let key = |t: Task| {
+        let rules: BTreeSet<String> = t.table_migrate_rule.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
+        let confs: BTreeSet<String> =
+            t.source_config.source_conf.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
+        (rules, confs, t.source_config.full_migrate_conf, t.target_config.host)
+    };
+    let first = key(c.get_task("t", false).await.unwrap().unwrap());
+    for _ in 0..10 {
+        assert_eq!(key(c.get_task("t", false).await.unwrap().unwrap()), first);
+    }
+}
+
+#[tokio::test]
+async fn v85_requires_enhance_online_schema_change() {
+    let (sim, _c) = with_sources(Generation::V85, &["a"]).await;
+    let mut t = serde_json::to_value(task("t", "all", &["a"])).unwrap();
+    t.as_object_mut().unwrap().remove("enhance_online_schema_change");
+    let body = json!({"task": t}).to_string();
+    let (code, text) = raw(&sim, "POST", "/api/v1/tasks", Some("application/json"), Some(&body)).await;
+    assert_eq!(code, 400);
+    assert!(text.contains("property \\\"enhance_online_schema_change\\\" is missing"), "{text}");
+    // Head injects `true`.
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    assert_eq!(raw(&sim, "POST", "/api/v1/tasks", Some("application/json"), Some(&body)).await.0, 201);
+    assert!(c.get_task("t", false).await.unwrap().unwrap().enhance_online_schema_change);
+}

@@ -197,6 +197,13 @@ fn with_sensitive(mut v: Value, keys: &[&str]) -> Value {
     v
 }
 
+fn with_enable(mut v: Value, enable: bool) -> Value {
+    if let Some(m) = v.as_object_mut() {
+        m.insert("enable".to_string(), Value::Bool(enable));
+    }
+    v
+}
+
 /// Fingerprints of a source's write-only values.
 fn source_fingerprints(wire: &Source, rec: &StateRecord) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
@@ -235,12 +242,25 @@ fn observed_task(lt: &LiveTask) -> Observed {
     }
 }
 
-/// Whether a live task is (meant to be) running: any subtask Running, or unknown status.
+/// Whether a live task is (meant to be) running: any subtask Running, or unknown status. A Finished subtask of a
+/// full/dump/load task still has expected stage Running in DM, which blocks a source update (46025) like a running
+/// one, so it counts too.
 fn task_running(lt: &LiveTask) -> bool {
     match &lt.status {
         None => true,
-        Some(l) => l.iter().any(|s| matches!(s.stage, Stage::Running | Stage::Unknown(_))),
+        Some(l) => {
+            l.iter().any(|s| matches!(s.stage, Stage::Running | Stage::Finished | Stage::Empty | Stage::Unknown(_)))
+        }
     }
+}
+
+/// [`task_running`], or a subtask the worker paused on an error (its expected stage stays Running, so DM refuses
+/// updates as if it ran).
+fn task_expected_running(lt: &LiveTask) -> bool {
+    task_running(lt)
+        || lt.status.as_ref().is_some_and(|l| {
+            l.iter().any(|s| s.stage == Stage::Paused && s.error_msg.as_deref().is_some_and(|m| !m.trim().is_empty()))
+        })
 }
 
 /// Digest of the live object's canonical form (desired-independent), for stale-plan detection.
@@ -326,7 +346,8 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         if wire.password.is_some() {
             masked_keys.push("password");
         }
-        let after_masked = with_sensitive(after.clone(), &masked_keys);
+        // `enable` is a runtime action, not a compared attribute, but readers of before/after want to see it.
+        let after_masked = with_enable(with_sensitive(after.clone(), &masked_keys), spec.enable);
         let mut change = ResourceChange {
             address: address.clone(),
             action: ConfigAction::NoOp,
@@ -386,7 +407,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         }
         change.send_password = attrs.iter().any(|a| a.path == FP_PASSWORD) && wire.password.is_some();
         change.unchanged_attributes = unchanged_count(unchanged, &after);
-        change.before = Some(with_sensitive(before, &masked_keys));
+        change.before = Some(with_enable(with_sensitive(before, &masked_keys), l.enable));
         change.live_digest = Some(source_digest(l));
         change.observed = Some(Observed::Source { enable: l.enable });
         if spec.enable != l.enable && !ignored(&spec.lifecycle, "enable") {
@@ -403,7 +424,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             change.action = ConfigAction::Update;
             let running: Vec<String> = tasks_on_source
                 .get(name.as_str())
-                .map(|v| v.iter().filter(|t| task_running(t)).map(|t| t.task.name.clone()).collect())
+                .map(|v| v.iter().filter(|t| task_expected_running(t)).map(|t| t.task.name.clone()).collect())
                 .unwrap_or_default();
             change.impact =
                 if running.is_empty() { Impact::InPlace } else { Impact::StopUpdateStart { stopped_tasks: running } };
@@ -592,9 +613,9 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                     });
                 Impact::Replace { restarts_migration: !keep_meta && !positioned, keep_meta }
             }
-            ConfigAction::Update => {
-                Impact::StopUpdateStart { stopped_tasks: if task_running(lt) { vec![name.clone()] } else { vec![] } }
-            }
+            ConfigAction::Update => Impact::StopUpdateStart {
+                stopped_tasks: if task_expected_running(lt) { vec![name.clone()] } else { vec![] },
+            },
             _ => Impact::RuntimeOnly,
         };
         change.send_password = action != ConfigAction::NoOp;
@@ -743,7 +764,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 impact: Impact::Destroy { drops_checkpoints: false },
                 attributes: vec![],
                 unchanged_attributes: 0,
-                before: Some(normalize::source_comparable(s, None)),
+                before: Some(with_enable(normalize::source_comparable(s, None), s.enable)),
                 after: None,
                 desired: None,
                 send_password: false,

@@ -129,11 +129,12 @@ pub mod e {
         SimError::new(40070, "no mysql source is being handled in the worker")
             .workaround("Please check the source of the worker, or bind a source to it first.")
     }
-    pub fn start_on_disabled(s: &str) -> SimError {
-        SimError::new(38058, format!("source: {s} is not enabled")).workaround("Please enable the source first.")
+    pub fn start_on_disabled(task: &str, s: &str) -> SimError {
+        SimError::new(38058, format!("start task {task} failed: source: {s} is not enabled"))
+            .workaround("Please enable the source first.")
     }
-    pub fn meta_not_set() -> SimError {
-        SimError::new(20022, "must set meta for task-mode incremental")
+    pub fn meta_not_set(source: &str) -> SimError {
+        SimError::new(20022, format!("mysql-instance({source}) must set meta for task-mode incremental"))
             .workaround("Please check the `meta` config in task configuration file.")
     }
     pub fn openapi(msg: impl Into<String>) -> SimError {

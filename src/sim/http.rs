@@ -88,6 +88,7 @@ async fn entry(State(sh): State<Arc<Shared>>, ConnectInfo(conn): ConnectInfo<Con
     }
     let resp = api(&sh, &method, &path, &query, ct.as_deref(), &body).await;
     log_done(&sh, idx, resp.status().as_u16(), false);
+    tracing::info!(%method, path, query, status = resp.status().as_u16(), "sim request");
     resp
 }
 
@@ -482,7 +483,6 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
     }
     let q = Query::parse(query);
     // Query parameters the spec declares are validated like kin-openapi does.
-    let mut bools = vec![];
     for k in ["with_status", "enable_relay", "force", "keep_meta"] {
         if k == "keep_meta" && g == Generation::V85 {
             continue; // unknown to v8.5's spec: ignored
@@ -491,7 +491,6 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
             sleep(latency).await;
             return r;
         }
-        bools.push(k);
     }
     if let (Op::ListTasks, Some(st)) = (&op, q.get("stage"))
         && !matches!(st, "Stopped" | "Running" | "Finished" | "Paused")
@@ -502,7 +501,9 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
         ));
     }
     let bs = body_schema(&op, g);
-    let body = match read_body(bs.as_ref(), ct, body, g) {
+    // Only handlers that call `c.Bind` look at the body at all; the others ignore whatever was sent.
+    let binds = bs.is_some() || matches!(op, Op::UpdateTemplate(_));
+    let body = match if binds { read_body(bs.as_ref(), ct, body, g) } else { Ok(None) } {
         Ok(b) => b,
         Err(r) => {
             sleep(latency).await;
@@ -543,7 +544,7 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
         )),
         Op::CreateSource => match decode_req::<CreateSourceRequest>(body.clone()) {
             Ok(req) => {
-                let echo = source_echo(body.as_ref().and_then(|b| b.get("source")), &req.source);
+                let echo = source_echo(&req.source);
                 st.create_source(req, echo)
             }
             Err(err) => Err(err),
@@ -555,7 +556,7 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
         Op::GetSource(n) => st.get_source(&n, with_status),
         Op::UpdateSource(n) => match decode_req::<UpdateSourceRequest>(body.clone()) {
             Ok(req) => {
-                let echo = source_echo(body.as_ref().and_then(|b| b.get("source")), &req.source);
+                let echo = source_echo(&req.source);
                 st.update_source(&n, req, echo, now)
             }
             Err(err) => Err(err),
@@ -569,7 +570,7 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
             Err(err) => Err(err),
         },
         Op::EnableRelay(n) => match decode::<EnableRelayRequest>(body) {
-            Ok(req) => st.enable_relay(&n, req, now),
+            Ok(req) => st.enable_relay(&n, req),
             Err(err) => Err(err),
         },
         Op::DisableRelay(n) => match decode::<DisableRelayRequest>(body) {
@@ -583,7 +584,7 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
         Op::SourceSchemas(n) => st.source_schemas(&n),
         Op::SourceTables(n, d) => st.source_tables(&n, &d),
         Op::CreateTask => match decode_req::<TaskRequest>(body) {
-            Ok(req) => st.create_task(req.task, now),
+            Ok(req) => st.create_task(req.task),
             Err(err) => Err(err),
         },
         Op::ListTasks => {
@@ -654,7 +655,6 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
         Op::OfflineWorker(n) => st.offline_worker(&n),
     };
     drop(st);
-    let _ = bools;
     render(r)
 }
 
@@ -664,7 +664,7 @@ fn unreachable_status() -> R {
 
 /// POST/PUT answer with the request's source, not normalized: password as sent, or null when none was sent
 /// (semantics §2 POST /sources).
-fn source_echo(raw: Option<&Value>, typed: &Source) -> Value {
+fn source_echo(typed: &Source) -> Value {
     let mut v = serde_json::to_value(typed).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
         o.remove("status_list");
@@ -673,7 +673,6 @@ fn source_echo(raw: Option<&Value>, typed: &Source) -> Value {
             o.insert("password".into(), Value::Null);
         }
     }
-    let _ = raw;
     v
 }
 
@@ -746,6 +745,10 @@ async fn control(sh: &Arc<Shared>, method: &Method, path: &str, body: &[u8]) -> 
             }
             None => bad("body must be {\"ms\": N}".into()),
         },
+        (Method::PUT | Method::POST, ["status_glitch"]) => {
+            ctl.fail_next_status(v.get("count").and_then(Value::as_u64).unwrap_or(1).min(u32::MAX as u64) as u32);
+            ok()
+        }
         (Method::POST | Method::PUT, ["offline"]) => {
             ctl.set_offline(v.get("offline").and_then(Value::as_bool).unwrap_or(true));
             ok()
@@ -757,6 +760,12 @@ async fn control(sh: &Arc<Shared>, method: &Method, path: &str, body: &[u8]) -> 
         }
         (Method::PUT | Method::POST, ["workers", w, "offline"]) => {
             match ctl.set_worker_offline(w, v.get("offline").and_then(Value::as_bool).unwrap_or(true)) {
+                Ok(()) => ok(),
+                Err(m) => bad(m),
+            }
+        }
+        (Method::PUT | Method::POST, ["workers", w, "unreachable"]) => {
+            match ctl.set_worker_unreachable(w, v.get("unreachable").and_then(Value::as_bool).unwrap_or(true)) {
                 Ok(()) => ok(),
                 Err(m) => bad(m),
             }

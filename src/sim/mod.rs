@@ -196,7 +196,7 @@ impl SimServer {
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = http::router(shared.clone());
-        let listener = net::SimListener::new(listener, shared.clone());
+        let listener = net::SimListener::new(listener);
         let join = tokio::spawn(async move {
             let svc = app.into_make_service_with_connect_info::<net::ConnMeta>();
             let _ = axum::serve(listener, svc)
@@ -290,6 +290,12 @@ impl SimControl {
         self.shared.state().pause_with_error(task, source, error_msg);
     }
 
+    /// The next `count` task-status reads (status, `with_status`/`stage` lists) fail with 400 49001 "worker's
+    /// query-status response is nil", as while a worker has no subtasks yet (semantics §4.5).
+    pub fn fail_next_status(&self, count: u32) {
+        self.shared.state().status_glitches = count;
+    }
+
     /// While offline, every `/api/v1` and `/status` connection is dropped without an answer (`/sim` still works).
     pub fn set_offline(&self, offline: bool) {
         self.shared.offline.store(offline, Ordering::SeqCst);
@@ -298,6 +304,12 @@ impl SimControl {
     /// A worker goes offline (its source is unbound and re-bound to a free worker if any) or comes back.
     pub fn set_worker_offline(&self, worker: &str, offline: bool) -> Result<(), String> {
         self.shared.state().set_worker_offline(worker, offline)
+    }
+
+    /// A worker stops answering but stays registered and bound: task status shows stage `""` with a 38008
+    /// message until it is reachable again.
+    pub fn set_worker_unreachable(&self, worker: &str, unreachable: bool) -> Result<(), String> {
+        self.shared.state().set_worker_unreachable(worker, unreachable)
     }
 
     /// Full internal state as JSON, for assertions. Stored passwords are included (this is test-only).

@@ -12,16 +12,13 @@ use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::Shared;
-
 pub(crate) struct SimListener {
     inner: TcpListener,
-    shared: Arc<Shared>,
 }
 
 impl SimListener {
-    pub(crate) fn new(inner: TcpListener, shared: Arc<Shared>) -> Self {
-        SimListener { inner, shared }
+    pub(crate) fn new(inner: TcpListener) -> Self {
+        SimListener { inner }
     }
 }
 
@@ -49,7 +46,7 @@ impl Listener for SimListener {
                 Ok((stream, remote)) => {
                     let _ = stream.set_nodelay(true);
                     let kill = Arc::new(AtomicBool::new(false));
-                    let io = KillableIo { inner: stream, kill: kill.clone(), shared: self.shared.clone() };
+                    let io = KillableIo { inner: stream, kill: kill.clone() };
                     return (io, ConnMeta { remote, kill });
                 }
                 // Too many open files and the like: wait a little, like axum's own listener.
@@ -72,8 +69,6 @@ impl Connected<IncomingStream<'_, SimListener>> for ConnMeta {
 pub(crate) struct KillableIo {
     inner: TcpStream,
     kill: Arc<AtomicBool>,
-    #[allow(dead_code)]
-    shared: Arc<Shared>,
 }
 
 impl KillableIo {

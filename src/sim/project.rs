@@ -425,6 +425,21 @@ fn strip_data_dir(stored: &str, task: &str, mode: &str, source: &str) -> String 
         .to_string()
 }
 
+/// A subtask whose worker is registered but does not answer: stage and unit `""` and a 38008 message (§4.5;
+/// `getTaskStatus` fills only name, source, worker and the message when the worker query failed).
+pub(crate) fn unreachable_status(task: &str, sub: &SubTask, worker: &str, addr: &str) -> Value {
+    json!({
+        "name": task,
+        "source_name": sub.source,
+        "worker_name": worker,
+        "stage": "",
+        "unit": "",
+        "error_msg": format!(
+            "[code=38008:class=dm-master:scope=internal:level=high], Message: grpc request error, RawCause: rpc error: code = Unavailable desc = connection error: dial tcp {addr}: connect: connection refused"
+        ),
+    })
+}
+
 /// One `SubTaskStatus` entry (§4.5).
 pub(crate) fn subtask_status(
     task: &str,
@@ -439,8 +454,7 @@ pub(crate) fn subtask_status(
             "source_name": sub.source,
             "worker_name": "",
             "stage": "",
-            "unit": "InvalidUnit",
-            "unresolved_ddl_lock_id": "",
+            "unit": "",
             "error_msg": format!(
                 "[code=38029:class=dm-master:scope=internal:level=high], Message: no DM-worker found for source {}",
                 sub.source
@@ -507,11 +521,17 @@ pub(crate) fn subtask_status(
 pub(crate) fn convert(state: &mut State, req: Value) -> Result<super::state::Out, SimError> {
     let task_json = req.get("task").filter(|t| !t.is_null()).cloned();
     let file = req.get("task_config_file").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
-    let task: Task = match (task_json, file) {
-        (Some(t), _) => serde_json::from_value(t).map_err(|e| SimError::new(0, e.to_string()))?,
-        (None, Some(yaml)) => yaml_to_task(&yaml)?,
-        (None, None) => return Err(e::openapi("task or task_config_file is required")),
+    // The file wins when both are given (`convertTaskConfig`).
+    let mut task: Task = match (task_json, file) {
+        (_, Some(yaml)) => yaml_to_task(&yaml)?,
+        (Some(t), None) => serde_json::from_value(t).map_err(|e| SimError::new(0, e.to_string()))?,
+        (None, None) => {
+            return Err(e::openapi("request body is invalid one of `task` or `task_config_file` must be entered."));
+        }
     };
+    if task.meta_schema.as_deref().is_none_or(str::is_empty) {
+        task.meta_schema = Some("dm_meta".into());
+    }
     for sc in &task.source_config.source_conf {
         if !state.sources.contains_key(&sc.source_name) {
             return Err(SimError::new(20031, format!("source-id {} in mysql-instances not found", sc.source_name))
@@ -797,4 +817,56 @@ fn yaml_to_task(yaml: &str) -> Result<Task, SimError> {
         task.ignore_checking_items = Some(items.iter().filter_map(|x| x.as_str().map(str::to_string)).collect());
     }
     Ok(task)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t() -> Task {
+        serde_json::from_value(json!({
+            "name": "t", "task_mode": "all", "on_duplicate": "replace",
+            "target_config": {"host": "h", "port": 4000, "user": "u", "password": ""},
+            "binlog_filter_rule": {"f": {"ignore_event": ["drop table"]}},
+            "table_migrate_rule": [
+                {"source": {"source_name": "a", "schema": "Shop", "table": "Orders"},
+                 "target": {"schema": "dst", "table": ""}, "binlog_filter_rule": ["f"]},
+                {"source": {"source_name": "a", "schema": "crm", "table": ""}},
+                {"source": {"source_name": "b", "schema": "x", "table": ""}}
+            ],
+            "source_config": {"source_conf": [{"source_name": "a"}], "full_migrate_conf": {"data_dir": "s3://b/d/"}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn conversion_keeps_only_the_sources_rules() {
+        let c = to_subcfg(&t(), "a", true).unwrap();
+        assert_eq!(c.do_dbs, ["crm"]);
+        assert_eq!(c.do_tables, [("shop".to_string(), "orders".to_string())], "lowercased when case-insensitive");
+        assert_eq!(c.routes.len(), 1);
+        assert_eq!(c.routes[0].schema, "Shop", "routes keep their case");
+        assert_eq!(c.filters.len(), 1);
+        assert_eq!(c.full.data_dir, "s3://b/d/t.a");
+        assert!(c.allows("crm", "anything") && c.allows("shop", "orders") && !c.allows("x", "y"));
+        assert_eq!(c.route("Shop", "Orders"), ("dst".to_string(), "Orders".to_string()));
+    }
+
+    #[test]
+    fn updatable_fields_are_not_reported() {
+        let old = to_subcfg(&t(), "a", false).unwrap();
+        let mut new = old.clone();
+        new.repl_batch = 1;
+        new.do_dbs.clear();
+        assert_eq!(non_updatable_diff(&old, &new), None);
+        new.safe_mode = true;
+        assert_eq!(non_updatable_diff(&old, &new), Some("incr_migrate_conf.safe_mode"));
+    }
+
+    #[test]
+    fn data_dir_suffix_round_trip() {
+        assert_eq!(strip_data_dir("./d.t", "t", "full", "a"), "./d");
+        assert_eq!(strip_data_dir("s3://b/d/t.a", "t", "all", "a"), "s3://b/d");
+        assert_eq!(strip_data_dir("./d.t", "t", "incremental", "a"), "./d.t");
+    }
 }

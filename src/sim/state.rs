@@ -40,6 +40,8 @@ pub(crate) struct Worker {
     pub name: String,
     pub addr: String,
     pub offline: bool,
+    /// Registered (and still bound) but not answering RPCs: status shows 38008 (semantics §4.5).
+    pub unreachable: bool,
     pub bound: Option<String>,
     /// Source this worker relays for (started through `/relay/enable`).
     pub relay: Option<String>,
@@ -111,6 +113,8 @@ pub(crate) struct State {
     pub cluster_id: u64,
     pub topology: Option<Value>,
     pub masters: Vec<ClusterMaster>,
+    /// The next N status reads fail like a worker without subtasks yet (49001, semantics §4.5).
+    pub status_glitches: u32,
 }
 
 const CHECK_PASSED: &str = "pre-check is passed. ";
@@ -127,7 +131,14 @@ impl State {
                 let name = format!("worker{i}");
                 (
                     name.clone(),
-                    Worker { name, addr: format!("127.0.0.1:{}", 8262 + i), offline: false, bound: None, relay: None },
+                    Worker {
+                        name,
+                        addr: format!("127.0.0.1:{}", 8262 + i),
+                        offline: false,
+                        unreachable: false,
+                        bound: None,
+                        relay: None,
+                    },
                 )
             })
             .collect();
@@ -150,6 +161,7 @@ impl State {
                 leader: true,
                 addr: listen.to_string(),
             }],
+            status_glitches: 0,
         }
     }
 
@@ -556,13 +568,17 @@ impl State {
             cw.bound = None;
         }
         self.bind(name, worker);
-        // Tasks are paused, re-bound and resumed; observed stages settle after one stage delay.
+        // Running tasks are paused, re-bound, then resumed asynchronously (observed Running again after a delay).
         let delay = self.stage_delay;
         for t in self.tasks.values_mut() {
             if let Some(sub) = t.subtasks.get_mut(name)
                 && sub.expected == Expected::Running
                 && sub.observed == Stage::Running
             {
+                if let Some(since) = sub.run_since.take() {
+                    sub.worked += now.saturating_duration_since(since);
+                }
+                sub.observed = Stage::Paused;
                 sub.pending = Some((now + delay, Stage::Running));
             }
         }
@@ -570,7 +586,7 @@ impl State {
         Ok(Out::Empty(200))
     }
 
-    pub fn enable_relay(&mut self, name: &str, req: EnableRelayRequest, now: Instant) -> R {
+    pub fn enable_relay(&mut self, name: &str, req: EnableRelayRequest) -> R {
         let Some(src) = self.sources.get(name) else { return Err(e::source_not_exist(name)) };
         if src.cfg.relay_config.as_ref().and_then(|r| r.enable_relay).unwrap_or(false) {
             return Err(SimError::new(
@@ -631,7 +647,6 @@ impl State {
                 s.cfg.relay_config = Some(new_rc);
             }
         }
-        let _ = now;
         for w in workers {
             if let Some(wk) = self.workers.get_mut(&w) {
                 wk.relay = Some(name.to_string());
@@ -781,7 +796,8 @@ impl State {
         Ok((task, cfgs))
     }
 
-    pub fn create_task(&mut self, task: Task, now: Instant) -> R {
+    /// 201 `{task, check_result}` (v6.1+), not the docs' 200 `Task` (semantics §2 POST /tasks, §9).
+    pub fn create_task(&mut self, task: Task) -> R {
         let (task, cfgs) = self.prepare_task(task)?;
         let unbound: Vec<String> = cfgs.keys().filter(|s| self.bound_worker(s).is_none()).cloned().collect();
         if !unbound.is_empty() {
@@ -831,7 +847,6 @@ impl State {
                 },
             );
         }
-        let _ = now;
         Ok(Out::Json(201, json!({"task": echo, "check_result": CHECK_PASSED})))
     }
 
@@ -851,24 +866,34 @@ impl State {
         let mut out: Vec<Value> = entry
             .subtasks
             .values()
-            .map(|sub| {
-                let worker = self.bound_worker(&sub.source).map(|w| w.name.clone());
-                project::subtask_status(name, sub, worker.as_deref(), self.generation, phase)
+            .map(|sub| match self.bound_worker(&sub.source) {
+                Some(w) if w.unreachable => project::unreachable_status(name, sub, &w.name, &w.addr),
+                w => project::subtask_status(name, sub, w.map(|w| w.name.as_str()), self.generation, phase),
             })
             .collect();
         out.shuffle(&mut self.rng);
         out
     }
 
+    /// `stage` keeps a task only if every subtask has exactly that stage; `source_name_list` only if the task's
+    /// source set equals it (semantics §2 GET /tasks). Stages are capitalised (`Running`), not the docs' `running`.
     pub fn list_tasks(&mut self, with_status: bool, stage: Option<&str>, sources: &[String]) -> R {
+        if (with_status || stage.is_some()) && !self.tasks.is_empty() {
+            // Status is fetched for every task; one failure fails the whole call (§2 GET /tasks).
+            self.status_glitch()?;
+        }
         let mut names: Vec<String> = self.tasks.keys().cloned().collect();
         if let Some(stage) = stage {
             let want = Stage::parse(stage);
             names.retain(|n| self.tasks[n].subtasks.values().all(|s| s.observed == want));
         }
         if !sources.is_empty() {
+            // As `listTask` does: same count, and every source of the task in the list.
             let want: BTreeSet<&String> = sources.iter().collect();
-            names.retain(|n| self.tasks[n].subtasks.keys().collect::<BTreeSet<_>>() == want);
+            names.retain(|n| {
+                let subs = &self.tasks[n].subtasks;
+                subs.len() == sources.len() && subs.keys().all(|s| want.contains(s))
+            });
         }
         names.shuffle(&mut self.rng);
         let data: Vec<Value> = names.iter().map(|n| self.task_view(n, with_status)).collect();
@@ -879,6 +904,9 @@ impl State {
         // The real server answers 400/46018, not the spec's 404 (semantics §2 GET /tasks/{name}).
         if !self.tasks.contains_key(name) {
             return Err(e::task_not_exist(name));
+        }
+        if with_status {
+            self.status_glitch()?;
         }
         Ok(Out::Json(200, self.task_view(name, with_status)))
     }
@@ -961,67 +989,74 @@ impl State {
         Ok(Out::Empty(204))
     }
 
+    /// A transient failure of the workers' query-status (§4.5): the whole call answers 400 49001.
+    fn status_glitch(&mut self) -> Result<(), SimError> {
+        if self.status_glitches > 0 {
+            self.status_glitches -= 1;
+            return Err(e::openapi("worker's query-status response is nil"));
+        }
+        Ok(())
+    }
+
     pub fn task_status(&mut self, name: &str) -> R {
         if !self.tasks.contains_key(name) {
             return Err(e::task_not_exist(name));
         }
+        self.status_glitch()?;
         let data = self.status_list(name);
         Ok(Out::Json(200, json!({"total": data.len(), "data": data})))
     }
 
+    /// Answers 200 with an empty body, not the docs' 204 (semantics §2 start, §9); asynchronous: only the expected
+    /// stage is written here.
     pub fn start_task(&mut self, name: &str, req: StartTaskRequest, now: Instant) -> R {
         let all: Vec<String> = self.tasks.get(name).map(|t| t.subtasks.keys().cloned().collect()).unwrap_or_default();
         let list = req.source_name_list.clone().filter(|l| !l.is_empty()).unwrap_or_else(|| all.clone());
+        // One pass per source, in list order, as `startTask` does: 46008, 20022, 46008, 38058.
         for s in &list {
-            if !all.contains(s) {
+            let Some(sub) = self.tasks.get(name).and_then(|t| t.subtasks.get(s)) else {
                 return Err(e::source_not_exist(s));
-            }
-        }
-        let Some(entry) = self.tasks.get(name) else { return Ok(Out::Empty(200)) };
-        for s in &list {
-            let sub = &entry.subtasks[s];
+            };
             if sub.cfg.task_mode == "incremental"
                 && req.start_time.is_none()
                 && project::to_subcfg(&sub.cfg, s, false).map(|c| c.meta.is_none()).unwrap_or(true)
             {
-                return Err(e::meta_not_set());
+                return Err(e::meta_not_set(s));
             }
-        }
-        for s in &list {
             match self.sources.get(s) {
                 None => return Err(e::source_not_exist(s)),
-                Some(src) if !src.cfg.enable => return Err(e::start_on_disabled(s)),
+                Some(src) if !src.cfg.enable => return Err(e::start_on_disabled(name, s)),
                 _ => {}
             }
+        }
+        if list.is_empty() {
+            // An unknown task (or one without subtasks): nothing to start, 200.
+            return Ok(Out::Empty(200));
         }
         if let Some(t) = &req.start_time
             && !valid_start_time(t)
         {
             return Err(e::openapi(format!(
-                "start_time {t} is invalid, please use format like `2006-01-02 15:04:05` or `2006-01-02T15:04:05`"
+                "while converting task command line arguments: start_time {t} is invalid, please use format like `2006-01-02 15:04:05` or `2006-01-02T15:04:05`"
             )));
         }
         if let Some(d) = &req.safe_mode_time_duration
             && parse_go_duration(d).is_none()
         {
-            return Err(e::openapi(format!("safe_mode_time_duration {d} is invalid: time: invalid duration {d:?}")));
+            return Err(e::openapi(format!(
+                "while converting task command line arguments: time: invalid duration {d:?}"
+            )));
         }
         let phase = self.phase();
         let delay = self.stage_delay;
         let Some(entry) = self.tasks.get_mut(name) else { return Ok(Out::Empty(200)) };
-        match (&req.start_time, &req.safe_mode_time_duration) {
-            (None, None) => {
-                entry.cli_args.remove("start_time");
-                entry.cli_args.remove("safe_mode_time_duration");
-            }
-            (st, sm) => {
-                if let Some(st) = st {
-                    entry.cli_args.insert("start_time".into(), st.clone());
-                }
-                if let Some(sm) = sm {
-                    entry.cli_args.insert("safe_mode_time_duration".into(), sm.clone());
-                }
-            }
+        // The stored CLI args are replaced as a whole, or deleted when the request carries none.
+        entry.cli_args.clear();
+        if let Some(st) = &req.start_time {
+            entry.cli_args.insert("start_time".into(), st.clone());
+        }
+        if let Some(sm) = &req.safe_mode_time_duration {
+            entry.cli_args.insert("safe_mode_time_duration".into(), sm.clone());
         }
         for s in &list {
             if let Some(sub) = entry.subtasks.get_mut(s) {
@@ -1047,17 +1082,21 @@ impl State {
             .clone()
             .filter(|l| !l.is_empty())
             .unwrap_or_else(|| entry.subtasks.keys().cloned().collect());
+        if let Some(d) = &req.timeout_duration
+            && parse_go_duration(d).is_none()
+        {
+            return Err(e::openapi(format!(
+                "while converting task command line arguments: time: invalid duration {d:?}"
+            )));
+        }
         let unknown: Vec<String> = list.iter().filter(|s| !entry.subtasks.contains_key(*s)).cloned().collect();
         if !unknown.is_empty() {
             return Err(e::subtask_op_source_not_exist(&unknown));
         }
-        if let Some(d) = &req.timeout_duration
-            && parse_go_duration(d).is_none()
-        {
-            return Err(e::openapi(format!("timeout_duration {d} is invalid: time: invalid duration {d:?}")));
-        }
         let delay = self.stage_delay;
         let Some(entry) = self.tasks.get_mut(name) else { return Ok(Out::Empty(200)) };
+        // Stop also replaces the stored CLI args (only `timeout_duration`), or deletes them.
+        entry.cli_args.clear();
         if let Some(d) = &req.timeout_duration {
             entry.cli_args.insert("timeout_duration".into(), d.clone());
         }
@@ -1331,6 +1370,12 @@ impl State {
             sub.pending = None;
             sub.error_msg = Some(msg.to_string());
         }
+    }
+
+    pub fn set_worker_unreachable(&mut self, worker: &str, unreachable: bool) -> Result<(), String> {
+        let w = self.workers.get_mut(worker).ok_or_else(|| format!("no worker {worker}"))?;
+        w.unreachable = unreachable;
+        Ok(())
     }
 
     pub fn set_worker_offline(&mut self, worker: &str, offline: bool) -> Result<(), String> {
