@@ -297,6 +297,36 @@ async fn no_planted_secret_appears_in_any_output() {
     let args = s(&["plan", "-f", &cfg, "--addr", &w.url.clone()]);
     assert_eq!(w.run3("untrusted server", &args, SRC_PW2).await, [Some(1); 3]);
 
+    // convert (offline): dmctl files with plain passwords and a key file next to them; to stdout and to a file.
+    let dmctl = w.path("dmctl");
+    std::fs::create_dir_all(dmctl.join("tls")).unwrap();
+    let here = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dmctl");
+    let src = std::fs::read_to_string(format!("{here}/source-mysql-01.yaml")).unwrap();
+    std::fs::write(dmctl.join("source.yaml"), src.replace("s3cret-source-pw", LITERAL_PW)).unwrap();
+    let task = std::fs::read_to_string(format!("{here}/task-all.yaml")).unwrap();
+    std::fs::write(dmctl.join("task.yaml"), task.replace("plain-target-pw", TGT_PW)).unwrap();
+    for f in ["ca.pem", "client.pem"] {
+        std::fs::copy(format!("{here}/tls/{f}"), dmctl.join("tls").join(f)).unwrap();
+    }
+    std::fs::write(dmctl.join("tls/client-key.pem"), pem(SRC_KEY).replace("\\n", "\n")).unwrap();
+    let dmctl_s = dmctl.display().to_string();
+    let codes = w.run3("convert", &s(&["convert", &dmctl_s]), SRC_PW2).await;
+    assert!(codes.iter().all(|c| *c == Some(0)), "convert: {codes:?}");
+    let converted = w.path("converted.yaml");
+    let o = w
+        .run("convert -o", &s(&["convert", &dmctl_s, "-o", &converted.display().to_string()]), SRC_PW2, false, true)
+        .await;
+    assert_eq!(o.status.code(), Some(0));
+    w.file("converted file", &converted);
+
+    // import (reads DM-master, which holds every planted value): to stdout and to a file.
+    let args = cat(s(&["import"]), conn.clone());
+    assert_eq!(w.run3("import", &args, SRC_PW2).await, [Some(0); 3]);
+    let imported = w.path("imported.yaml");
+    let args = cat(s(&["import", "-o", &imported.display().to_string()]), conn.clone());
+    assert_eq!(w.run("import -o", &args, SRC_PW2, true, true).await.status.code(), Some(0));
+    w.file("imported file", &imported);
+
     w.assert_clean();
 
     // Not vacuous: the values really went to DM-master, and the outputs did talk about them.
