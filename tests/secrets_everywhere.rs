@@ -1,8 +1,8 @@
 //! Secrets never appear anywhere: every command and output format of the real binary runs with planted passwords
 //! and TLS keys (source password, target password, source `ssl_key_content`, target `ssl_key_content`, the client
-//! `--key` file), at normal verbosity, `-v`, and `RUST_LOG=trace`, including error paths, convert and import; stdout, stderr and
-//! every file written are searched for the planted values. The simulator's request log shows the values really reached
-//! DM-master, so the test is not vacuous.
+//! `--key` file), at normal verbosity, `-v`, and `RUST_LOG=trace`, including error paths, convert and import;
+//! stdout, stderr and every file written are searched for the planted values. The simulator's request log shows
+//! the values really reached DM-master, so the test is not vacuous.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
