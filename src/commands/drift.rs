@@ -22,6 +22,9 @@ async fn check(args: &DriftArgs, ui: &Ui) -> miette::Result<drift::DriftReport> 
 }
 
 pub async fn run(args: &DriftArgs, ui: &Ui) -> miette::Result<u8> {
+    if let Some(file) = &args.files.clusters {
+        return crate::clusters::drift_command(file, args, ui).await;
+    }
     let ts = now();
     let result = check(args, ui).await;
     if let Some(path) = &args.prometheus_textfile {

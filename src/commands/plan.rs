@@ -34,6 +34,9 @@ pub fn fetch_options(desired: &crate::config::Desired) -> FetchOptions {
 }
 
 pub async fn run(args: &PlanArgs, ui: &Ui) -> miette::Result<u8> {
+    if let Some(file) = &args.files.clusters {
+        return crate::clusters::plan_command(file, args, ui).await;
+    }
     let targets = parse_targets(&args.target)?;
     let desired = crate::config::load_for_command(&args.files.files, ui)?;
     let client = DmClient::new(&client_options(&args.conn))?;

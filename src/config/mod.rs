@@ -13,6 +13,8 @@ mod semantic;
 pub mod yaml;
 
 pub use diag::{LoadError, Problem, render_plain};
-pub use loader::{Analysis, Loaded, MAX_FILE_BYTES, analyze, analyze_with_env, load, load_for_command};
+pub use loader::{
+    Analysis, Loaded, MAX_FILE_BYTES, analyze, analyze_with_env, is_foreign, load, load_for_command, skipped_note,
+};
 pub use model::*;
 pub use schema::{json_schema, json_schema_text};
