@@ -29,7 +29,14 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { sizes: vec![10, 100, 1000], latency_ms: 5, parallelism: 10, stage_delay_ms: 5, plan_tasks: 10_000, runs: 3 };
+    let mut a = Args {
+        sizes: vec![10, 100, 1000],
+        latency_ms: 5,
+        parallelism: 10,
+        stage_delay_ms: 5,
+        plan_tasks: 10_000,
+        runs: 3,
+    };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < argv.len() {
@@ -37,7 +44,8 @@ fn parse_args() -> Args {
         let num = || val.parse::<u64>().unwrap_or_else(|_| panic!("{} needs a number, got `{val}`", argv[i]));
         match argv[i].as_str() {
             "--sizes" => {
-                a.sizes = val.split(',').map(|s| s.trim().parse().expect("--sizes: numbers separated by commas")).collect()
+                a.sizes =
+                    val.split(',').map(|s| s.trim().parse().expect("--sizes: numbers separated by commas")).collect()
             }
             "--latency-ms" => a.latency_ms = num(),
             "--parallelism" => a.parallelism = num() as usize,
@@ -107,10 +115,14 @@ fn run_child(args: &[&str], addr: &str, dir: &Path) -> ChildRun {
     let start = Instant::now();
     let out = cmd.output().expect("run dm-apply");
     let wall = start.elapsed();
-    let maxrss_kb = std::fs::read_to_string(&rss_file)
-        .ok()
-        .and_then(|s| s.lines().rev().find_map(|l| l.trim().parse().ok()));
-    ChildRun { wall, maxrss_kb, code: out.status.code().unwrap_or(-1), stderr: String::from_utf8_lossy(&out.stderr).into() }
+    let maxrss_kb =
+        std::fs::read_to_string(&rss_file).ok().and_then(|s| s.lines().rev().find_map(|l| l.trim().parse().ok()));
+    ChildRun {
+        wall,
+        maxrss_kb,
+        code: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -157,6 +169,17 @@ async fn naive_baseline(addr: &str, n: usize) -> (Duration, usize) {
     (start.elapsed(), count)
 }
 
+/// Requests grouped by method and path shape (resource names replaced by `*`).
+fn by_kind(log: &[dm_apply::sim::LoggedRequest]) -> String {
+    let mut m = std::collections::BTreeMap::<String, usize>::new();
+    for r in log {
+        let shape: Vec<&str> =
+            r.path.split('/').map(|p| if p.starts_with("src-") || p.starts_with("task-") { "*" } else { p }).collect();
+        *m.entry(format!("{} {}", r.method, shape.join("/"))).or_default() += 1;
+    }
+    m.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
+}
+
 fn sim_requests(ctl: &SimControl) -> (usize, usize) {
     let log = ctl.request_log();
     (log.len(), log.iter().filter(|r| r.mutating).count())
@@ -194,6 +217,7 @@ async fn bench_fleet(a: &Args, n: usize, rows: &mut Vec<Row>) {
     .expect("join");
     assert_eq!(r.code, 0, "apply failed:\n{}", r.stderr);
     let (requests, mutating) = sim_requests(&ctl);
+    eprintln!("apply {n}: requests by kind: {}", by_kind(&ctl.request_log()));
     let changes = n + tasks;
     // Ideal: every change is one round trip (create; a task's start counted too), P at a time.
     let steps = mutating;
@@ -311,7 +335,9 @@ fn bench_validate(runs: usize) -> Duration {
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 fn main() {
@@ -333,7 +359,9 @@ fn main() {
     let (same, fresh) = bench_plan_in_memory(a.plan_tasks);
     let validate = bench_validate(20);
 
-    println!("\n| operation (sources/tasks) | wall ms | requests | round trips | ideal ms | wall / ideal | peak RSS MB | note |");
+    println!(
+        "\n| operation (sources/tasks) | wall ms | requests | round trips | ideal ms | wall / ideal | peak RSS MB | note |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|---|");
     for r in &rows {
         println!(
@@ -350,7 +378,11 @@ fn main() {
     }
     println!("\n| in memory / offline | median ms |\n|---|---:|");
     println!("| make_plan, {} tasks, live = desired (no changes) | {:.1} |", a.plan_tasks, same.as_secs_f64() * 1000.0);
-    println!("| make_plan, {} tasks, empty cluster (all created) | {:.1} |", a.plan_tasks, fresh.as_secs_f64() * 1000.0);
+    println!(
+        "| make_plan, {} tasks, empty cluster (all created) | {:.1} |",
+        a.plan_tasks,
+        fresh.as_secs_f64() * 1000.0
+    );
     println!("| dm-apply validate examples/ (process, 20 runs) | {:.1} |", validate.as_secs_f64() * 1000.0);
     eprintln!("load average at the end: {}", loadavg());
 }

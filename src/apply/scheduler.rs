@@ -16,7 +16,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 
 use super::Cancel;
-use super::graph::{DepKind, StepGraph, StepId};
+use super::graph::{DepKind, StepGraph, StepId, StepKind};
 use super::report::{ApplyReport, Event, Failure, Outcome, StepInfo, StepReport, StopReason};
 
 /// What running one step returns: a note for the report, or why it failed.
@@ -40,6 +40,10 @@ where
     let mut ready: BTreeSet<StepId> = waiting_on.iter().filter(|(_, n)| **n == 0).map(|(k, _)| *k).collect();
     let mut outcomes: BTreeMap<StepId, (Outcome, Duration)> = BTreeMap::new();
     let mut running: HashMap<tokio::task::Id, StepId> = HashMap::new();
+    // Waits for a task to reach a stage mostly sleep between status polls: they do not take one of the
+    // `parallelism` slots (their polls are bounded separately, see `ops::wait_task`), or polling would dominate.
+    let is_wait = |id: StepId| graph.step(id).is_some_and(|s| matches!(s.kind, StepKind::WaitTask { .. }));
+    let mut waits_running = 0usize;
     let mut set: JoinSet<(StepResult, Duration)> = JoinSet::new();
     let mut stop: Option<StopReason> = None;
     let info = |id: StepId| graph.step(id).map(StepInfo::of).unwrap_or_else(|| unknown_step(id));
@@ -53,7 +57,10 @@ where
     loop {
         // Start (or skip) what is ready, lowest id first.
         while stop.is_none() {
-            let Some(&id) = ready.first() else { break };
+            // With every slot taken, only a wait may start.
+            let full = running.len() - waits_running >= parallelism;
+            let next = if full { ready.iter().find(|&&i| is_wait(i)) } else { ready.first() };
+            let Some(&id) = next else { break };
             if let Some(root) = failed_root(&graph, &outcomes, id) {
                 ready.remove(&id);
                 let outcome = Outcome::Skipped { because: root, because_label: info(root).label() };
@@ -62,9 +69,6 @@ where
                 outcomes.insert(id, (outcome, Duration::ZERO));
                 release(id, &dependents, &mut waiting_on, &mut ready);
                 continue;
-            }
-            if running.len() >= parallelism {
-                break;
             }
             ready.remove(&id);
             let _ = events.send(Event::Started { step: info(id) });
@@ -75,6 +79,7 @@ where
                 (r, t.elapsed())
             });
             running.insert(handle.id(), id);
+            waits_running += usize::from(is_wait(id));
         }
 
         if running.is_empty() {
@@ -89,6 +94,7 @@ where
                     Err(e) => (e.id(), Err(Failure::new(format!("internal error: the step crashed: {e}"))), Duration::ZERO),
                 };
                 let Some(id) = running.remove(&task_id) else { continue };
+                waits_running -= usize::from(is_wait(id));
                 let outcome = match result {
                     Ok(note) => Outcome::Done { note },
                     Err(failure) => Outcome::Failed { failure },
@@ -272,6 +278,42 @@ mod tests {
         assert!(r.success());
         let m = max.load(Ordering::SeqCst);
         assert!((2..=3).contains(&m), "max in flight {m}");
+    }
+
+    #[tokio::test]
+    async fn waits_run_beside_the_parallelism_slots() {
+        use super::super::graph::WaitFor;
+        let mut g = StepGraph::new();
+        let busy = g.add("task.a", StepKind::StopTask { name: "a".into() }, Effect::Change);
+        let waits: Vec<StepId> = (0..3)
+            .map(|i| {
+                let kind = StepKind::WaitTask { name: format!("w{i}"), until: WaitFor::Running };
+                g.add(format!("task.w{i}"), kind, Effect::Change)
+            })
+            .collect();
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let started = Arc::new(AtomicUsize::new(0));
+        let all_waits = Arc::new(tokio::sync::Notify::new());
+        let (s2, n2, waits2) = (started.clone(), all_waits.clone(), waits.clone());
+        // One slot, taken by a step that finishes only once every wait has started: the waits must not need it.
+        let r = run_graph(Arc::new(g), 1, false, &Cancel::new(), &tx, move |id| {
+            let (s, n, is_wait) = (s2.clone(), n2.clone(), waits2.contains(&id));
+            async move {
+                if is_wait {
+                    if s.fetch_add(1, Ordering::SeqCst) + 1 == 3 {
+                        n.notify_one();
+                    }
+                    return Ok(None);
+                }
+                match tokio::time::timeout(Duration::from_secs(10), n.notified()).await {
+                    Ok(()) => Ok(None),
+                    Err(_) => Err(Failure::new("the waits never started beside the busy step")),
+                }
+            }
+        })
+        .await;
+        assert!(outcome(&r, busy).is_done(), "{:?}", outcome(&r, busy));
+        assert!(waits.iter().all(|w| outcome(&r, *w).is_done()));
     }
 
     #[tokio::test]
