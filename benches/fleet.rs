@@ -44,8 +44,11 @@ fn parse_args() -> Args {
         let num = || val.parse::<u64>().unwrap_or_else(|_| panic!("{} needs a number, got `{val}`", argv[i]));
         match argv[i].as_str() {
             "--sizes" => {
-                a.sizes =
-                    val.split(',').map(|s| s.trim().parse().expect("--sizes: numbers separated by commas")).collect()
+                a.sizes = val
+                    .split(",")
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| s.trim().parse().expect("--sizes: numbers separated by commas"))
+                    .collect()
             }
             "--latency-ms" => a.latency_ms = num(),
             "--parallelism" => a.parallelism = num() as usize,
@@ -65,15 +68,19 @@ fn parse_args() -> Args {
 
 /// N sources, each with 2 incremental tasks that run.
 fn fleet_yaml(n: usize) -> String {
+    fleet_yaml_range(0, n)
+}
+
+fn fleet_yaml_range(first: usize, n: usize) -> String {
     let mut y = String::from("sources:\n");
-    for i in 0..n {
+    for i in first..first + n {
         y += &format!(
             "  - source_name: src-{i:05}\n    host: mysql-{i:05}.db.internal\n    port: 3306\n    user: dm\n    \
              password: ${{env:{PASSWORD_ENV}}}\n    enable_gtid: true\n    enable: true\n"
         );
     }
     y += "tasks:\n";
-    for i in 0..n {
+    for i in first..first + n {
         for t in ["a", "b"] {
             y += &format!(
                 "  - name: task-{i:05}-{t}\n    task_mode: incremental\n    target_config:\n      host: tidb.db.internal\n      \
@@ -292,8 +299,16 @@ fn bench_plan_in_memory(tasks: usize) -> (Duration, Duration) {
     let n = tasks.div_ceil(2);
     // SAFETY: single-threaded at this point of the benchmark (no other thread reads the environment).
     unsafe { std::env::set_var(PASSWORD_ENV, "bench-secret") };
-    let yaml = fleet_yaml(n).replace(&format!("${{env:{PASSWORD_ENV}}}"), "bench-secret");
-    let desired = testing::desired_from_yaml("fleet.yaml", &yaml).expect("fleet parses");
+    // In files of 500 sources: one YAML document has a node budget (250,000 nodes) that a single 10,000-task
+    // file exceeds; real fleets are split into files too.
+    let mut desired = dm_apply::config::Desired::default();
+    for chunk in 0..n.div_ceil(500) {
+        let count = 500.min(n - chunk * 500);
+        let yaml = fleet_yaml_range(chunk * 500, count).replace(&format!("${{env:{PASSWORD_ENV}}}"), "bench-secret");
+        let part = testing::desired_from_yaml(&format!("fleet-{chunk}.yaml"), &yaml).expect("fleet parses");
+        desired.sources.extend(part.sources);
+        desired.tasks.extend(part.tasks);
+    }
     let version = dm_apply::dm::ServerVersion::parse("v26.4.0-alpha");
     let live = testing::live_after_apply(&desired, &version, 1);
     let empty = dm_apply::live::Live::empty("http://127.0.0.1:8261", version);
