@@ -67,5 +67,13 @@ async fn waits_do_not_block_creates_and_polls_stay_bounded() {
     for i in 0..8 {
         assert_eq!(stages(&env, &format!("t{i}")).await, ["Running"]);
     }
+    // A task created by this apply has no earlier errors to remember: no status read before its start.
+    let log = env.ctl.request_log();
+    let start = log.iter().position(|r| r.method == "POST" && r.path == "/api/v1/tasks/t0/start").unwrap();
+    let create = log.iter().position(|r| r.method == "POST" && r.path == "/api/v1/tasks").unwrap();
+    assert!(
+        !log[create..start].iter().any(|r| r.path == "/api/v1/tasks/t0/status"),
+        "status of t0 read between its create and its start"
+    );
     assert_no_changes(&env, &d, false).await;
 }

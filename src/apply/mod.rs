@@ -170,6 +170,7 @@ pub async fn execute_graph(
         pre_start_errors: Default::default(),
         record_lock: Default::default(),
         record_queue: Default::default(),
+        created_tasks: Default::default(),
         poll_permits: tokio::sync::Semaphore::new(opts.parallelism.max(1)),
     });
     let g2 = graph.clone();

@@ -46,6 +46,8 @@ pub(crate) struct Ctx {
     pub record_lock: tokio::sync::Mutex<()>,
     /// Status polls of waits in flight at most (waits do not take a scheduler slot): `--parallelism`.
     pub poll_permits: tokio::sync::Semaphore,
+    /// Tasks created by this apply (they have no status from before to remember when started).
+    pub created_tasks: Mutex<BTreeSet<String>>,
     /// Record changes waiting for the next write (see `record_state`).
     pub record_queue: Mutex<Vec<PendingRecord>>,
 }
@@ -143,6 +145,7 @@ pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
             )
             .await?;
             let check = check.lock().ok().and_then(|g| g.clone());
+            ctx.created_tasks.lock().unwrap_or_else(|p| p.into_inner()).insert(task.name.clone());
             Ok(note.or_else(|| precheck_note(check.as_deref())))
         }
         StepKind::UpdateTask { task } => {
@@ -150,8 +153,10 @@ pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
             Ok(precheck_note(Some(&r.check_result)))
         }
         StepKind::StartTask { name, request } => {
-            // Remember the errors shown before the start, so the wait does not mistake them for new ones.
-            if let Ok(status) = c.task_status(name).await {
+            // Remember the errors shown before the start, so the wait does not mistake them for new ones. A task
+            // created by this apply has shown none: no need to ask (one request less per new task).
+            let created = ctx.created_tasks.lock().unwrap_or_else(|p| p.into_inner()).contains(name);
+            if !created && let Ok(status) = c.task_status(name).await {
                 let errs = status.iter().filter_map(|s| s.error_msg.clone()).filter(|m| !m.is_empty()).collect();
                 if let Ok(mut m) = ctx.pre_start_errors.lock() {
                     m.insert(name.clone(), errs);

@@ -40,9 +40,12 @@ where
     let mut ready: BTreeSet<StepId> = waiting_on.iter().filter(|(_, n)| **n == 0).map(|(k, _)| *k).collect();
     let mut outcomes: BTreeMap<StepId, (Outcome, Duration)> = BTreeMap::new();
     let mut running: HashMap<tokio::task::Id, StepId> = HashMap::new();
-    // Waits for a task to reach a stage mostly sleep between status polls: they do not take one of the
-    // `parallelism` slots (their polls are bounded separately, see `ops::wait_task`), or polling would dominate.
-    let is_wait = |id: StepId| graph.step(id).is_some_and(|s| matches!(s.kind, StepKind::WaitTask { .. }));
+    // Steps that mostly wait do not take one of the `parallelism` slots, or waiting would dominate: waits for a
+    // task's stage sleep between status polls (bounded separately, see `ops::wait_task`), and state record steps
+    // queue for the single writer of the record, which writes them all at once (`ops::record_state`).
+    let is_wait = |id: StepId| {
+        graph.step(id).is_some_and(|s| matches!(s.kind, StepKind::WaitTask { .. } | StepKind::RecordState { .. }))
+    };
     let mut waits_running = 0usize;
     let mut set: JoinSet<(StepResult, Duration)> = JoinSet::new();
     let mut stop: Option<StopReason> = None;
