@@ -207,19 +207,28 @@ async fn the_audit_catches_unplanned_changes_and_false_reports() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deadline_stops_new_steps_and_ends_waits() {
-    // Slow transitions: the first task's wait cannot finish before the deadline.
+    // Waits do not take a parallelism slot, so a deadline is shown where steps depend on a wait: updates that stop
+    // tasks and wait for them to pause before the PUT. Slow transitions keep those waits from finishing in time.
     let env = env_with(SimOptions {
         generation: Generation::Head,
         seed: Some(9),
-        stage_delay: Duration::from_secs(3),
+        stage_delay: Duration::from_millis(5),
         ..SimOptions::default()
     })
     .await;
     let d = start_config();
-    let p = plan(&env, &d, false).await;
+    assert!(converge(&env, &d, false).await.success());
+    env.ctl.set_stage_delay(Duration::from_secs(3));
+    let changed = changed_config();
+    let p = plan(&env, &changed, true).await;
     let graph = graph_of(&p);
     env.ctl.clear_log();
-    let opts = dm_apply::apply::ApplyOptions { deadline: Some(Duration::from_millis(300)), parallelism: 1, ..fast() };
+    let opts = dm_apply::apply::ApplyOptions {
+        deadline: Some(Duration::from_millis(300)),
+        parallelism: 1,
+        allow_restart: true,
+        ..fast()
+    };
     let started = std::time::Instant::now();
     let (r, _) = execute(&env, &p, &opts).await;
     let elapsed = started.elapsed();
@@ -229,7 +238,7 @@ async fn the_deadline_stops_new_steps_and_ends_waits() {
     assert!(text.contains("before the --deadline"), "a wait in flight ended at the deadline: {text}");
     assert!(
         r.steps.iter().any(|s| matches!(s.outcome, dm_apply::apply::Outcome::NotStarted { .. })),
-        "later steps are not started: {text}"
+        "steps after the deadline are not started: {text}"
     );
     // Not a timing assertion: only that the run did not wait for the 3 s transitions (or the 10 s wait timeout).
     assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
@@ -237,9 +246,9 @@ async fn the_deadline_stops_new_steps_and_ends_waits() {
     assert_report_matches_dm(&env, &r).await;
 
     env.ctl.set_stage_delay(Duration::from_millis(20));
-    let r2 = converge(&env, &d, false).await;
+    let r2 = converge(&env, &changed, true).await;
     assert!(r2.success());
-    assert_no_changes(&env, &d, false).await;
+    assert_no_changes(&env, &changed, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -175,6 +175,9 @@ pub async fn execute_graph(
         events: events.clone(),
         pre_start_errors: Default::default(),
         record_lock: Default::default(),
+        record_queue: Default::default(),
+        created_tasks: Default::default(),
+        poll_permits: tokio::sync::Semaphore::new(opts.parallelism.max(1)),
     });
     let g2 = graph.clone();
     scheduler::run_graph(graph, opts.parallelism, opts.fail_fast, &opts.cancel, deadline, &events, move |id| {

@@ -46,6 +46,12 @@ pub(crate) struct Ctx {
     pub record_lock: tokio::sync::Mutex<()>,
     /// `--deadline`: waits end here at the latest.
     pub deadline: Option<tokio::time::Instant>,
+    /// Status polls of waits in flight at most (waits do not take a scheduler slot): `--parallelism`.
+    pub poll_permits: tokio::sync::Semaphore,
+    /// Tasks created by this apply (they have no status from before to remember when started).
+    pub created_tasks: Mutex<BTreeSet<String>>,
+    /// Record changes waiting for the next write (see `record_state`).
+    pub record_queue: Mutex<Vec<PendingRecord>>,
 }
 
 impl Ctx {
@@ -141,6 +147,7 @@ pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
             )
             .await?;
             let check = check.lock().ok().and_then(|g| g.clone());
+            ctx.created_tasks.lock().unwrap_or_else(|p| p.into_inner()).insert(task.name.clone());
             Ok(note.or_else(|| precheck_note(check.as_deref())))
         }
         StepKind::UpdateTask { task } => {
@@ -148,8 +155,10 @@ pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
             Ok(precheck_note(Some(&r.check_result)))
         }
         StepKind::StartTask { name, request } => {
-            // Remember the errors shown before the start, so the wait does not mistake them for new ones.
-            if let Ok(status) = c.task_status(name).await {
+            // Remember the errors shown before the start, so the wait does not mistake them for new ones. A task
+            // created by this apply has shown none: no need to ask (one request less per new task).
+            let created = ctx.created_tasks.lock().unwrap_or_else(|p| p.into_inner()).contains(name);
+            if !created && let Ok(status) = c.task_status(name).await {
                 let errs = status.iter().filter_map(|s| s.error_msg.clone()).filter(|m| !m.is_empty()).collect();
                 if let Ok(mut m) = ctx.pre_start_errors.lock() {
                     m.insert(name.clone(), errs);
@@ -229,7 +238,18 @@ async fn enable_source(ctx: &Ctx, info: &StepInfo, name: &str, keep_running: &BT
     Ok(Some(format!("stopped again {list}: DM's /enable starts every task of the source")))
 }
 
-/// Read-modify-write of the state record, one writer at a time.
+/// One record step's fingerprints, queued for the next write of the state record.
+pub(crate) struct PendingRecord {
+    addr: Address,
+    address: String,
+    fingerprints: BTreeMap<String, String>,
+    salt: String,
+    done: tokio::sync::oneshot::Sender<StepResult>,
+}
+
+/// Read-modify-write of the state record, one writer at a time, as a group commit: whoever holds the lock writes
+/// every change queued so far in one read and one write. A step returns only once its own change was written (or
+/// failed), but N record steps cost a few round trips instead of 2N serialized ones (docs/performance.md).
 async fn record_state(
     ctx: &Ctx,
     info: &StepInfo,
@@ -238,42 +258,95 @@ async fn record_state(
     salt: &str,
 ) -> StepResult {
     let addr: Address = address.parse().map_err(|e: crate::plan::AddressParseError| Failure::new(e.to_string()))?;
+    let (done, mut result) = tokio::sync::oneshot::channel();
+    let pending = PendingRecord {
+        addr,
+        address: address.to_string(),
+        fingerprints: fingerprints.clone(),
+        salt: salt.to_string(),
+        done,
+    };
+    ctx.record_queue.lock().unwrap_or_else(|p| p.into_inner()).push(pending);
     let _lock = ctx.record_lock.lock().await;
+    // An earlier holder of the lock may have written our change already (it answers before unlocking).
+    if let Ok(r) = result.try_recv() {
+        return r;
+    }
+    let batch = std::mem::take(&mut *ctx.record_queue.lock().unwrap_or_else(|p| p.into_inner()));
+    let results = write_records(ctx, info, &batch).await;
+    for (p, r) in batch.into_iter().zip(results) {
+        let _ = p.done.send(r);
+    }
+    result.await.unwrap_or_else(|_| Err(Failure::new("internal error: the state record write was lost")))
+}
+
+/// One read-modify-write of the state record for `batch`, in order; the result of each change.
+async fn write_records(ctx: &Ctx, info: &StepInfo, batch: &[PendingRecord]) -> Vec<StepResult> {
     let c = &ctx.client;
     // Reads are retried by the client itself.
-    let current = state::read_state(c).await.map_err(|e| match e {
-        state::StateError::Dm(e) => Failure::from(&e),
-        e => Failure::new(e.to_string()),
-    })?;
-    let exists = current.is_some();
-    let mut record = match current {
-        Some(r) => r,
-        None if fingerprints.is_empty() => return Ok(None),
-        None => StateRecord::with_salt(salt),
+    let current = match state::read_state(c).await {
+        Ok(r) => r,
+        Err(e) => {
+            let f = match e {
+                state::StateError::Dm(e) => Failure::from(&e),
+                e => Failure::new(e.to_string()),
+            };
+            return batch.iter().map(|_| Err(f.clone())).collect();
+        }
     };
-    if fingerprints.is_empty() {
-        if !record.is_tracked(&addr) {
-            return Ok(None);
+    let exists = current.is_some();
+    let mut record = current;
+    // `None`: written below, when the write succeeds.
+    let mut results: Vec<Option<StepResult>> = Vec::with_capacity(batch.len());
+    for p in batch {
+        let rec = match &mut record {
+            Some(r) => r,
+            None if p.fingerprints.is_empty() => {
+                results.push(Some(Ok(None)));
+                continue;
+            }
+            None => record.insert(StateRecord::with_salt(&p.salt)),
+        };
+        if p.fingerprints.is_empty() {
+            if rec.is_tracked(&p.addr) {
+                rec.remove(&p.addr);
+                results.push(None);
+            } else {
+                results.push(Some(Ok(None)));
+            }
+            continue;
         }
-        record.remove(&addr);
-    } else {
-        if record.salt != salt {
-            return Err(Failure::new(format!(
-                "the state record was re-created since the plan was made (its salt changed), so the fingerprints of                  {address} cannot be recorded; the next plan will show its password as changed"
-            )));
+        if rec.salt != p.salt {
+            results.push(Some(Err(Failure::new(format!(
+                "the state record was re-created since the plan was made (its salt changed), so the fingerprints of \
+                 {} cannot be recorded; the next plan will show its password as changed",
+                p.address
+            )))));
+            continue;
         }
-        if fingerprints.iter().all(|(k, v)| record.get(&addr, k) == Some(v.as_str())) {
-            return Ok(None);
+        if p.fingerprints.iter().all(|(k, v)| rec.get(&p.addr, k) == Some(v.as_str())) {
+            results.push(Some(Ok(None)));
+            continue;
         }
         // Merge: keys not written by this change (e.g. a password that was not sent) keep their record.
-        let mut merged = record.resources.get(address).cloned().unwrap_or_default();
-        merged.extend(fingerprints.iter().map(|(k, v)| (k.clone(), v.clone())));
-        record.set(&addr, merged);
+        let mut merged = rec.resources.get(&p.address).cloned().unwrap_or_default();
+        merged.extend(p.fingerprints.iter().map(|(k, v)| (k.clone(), v.clone())));
+        rec.set(&p.addr, merged);
+        results.push(None);
     }
+    let written = match &record {
+        Some(record) if results.iter().any(Option::is_none) => write_record(ctx, info, record, exists).await,
+        _ => Ok(()),
+    };
+    results.into_iter().map(|r| r.unwrap_or_else(|| written.clone().map(|()| None))).collect()
+}
+
+async fn write_record(ctx: &Ctx, info: &StepInfo, record: &StateRecord, exists: bool) -> Result<(), Failure> {
+    let c = &ctx.client;
     if !exists {
         // First record: create the template directly (an update would only be refused first).
         match c.create_template(&record.to_template()).await {
-            Ok(_) => return Ok(None),
+            Ok(_) => return Ok(()),
             Err(e) if e.has_code(codes::TEMPLATE_EXISTS) => {
                 return Err(Failure::from(&e).prefixed(
                     "another client created dm-apply's state record meanwhile; not overwriting it (run apply again)",
@@ -284,8 +357,8 @@ async fn record_state(
             Err(e) => return Err(Failure::from(&e)),
         }
     }
-    ctx.retrying(info, || state::write_state(c, &record)).await?;
-    Ok(None)
+    ctx.retrying(info, || state::write_state(c, record)).await?;
+    Ok(())
 }
 
 /// DM's pre-check answer is `"pre-check is passed. "` or warnings worth showing.
@@ -386,7 +459,11 @@ async fn wait_task(ctx: &Ctx, info: &StepInfo, name: &str, until: WaitFor) -> St
     loop {
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(ctx.opts.poll_max.max(ctx.opts.poll_initial));
-        match ctx.client.task_status(name).await {
+        let polled = {
+            let _permit = ctx.poll_permits.acquire().await;
+            ctx.client.task_status(name).await
+        };
+        match polled {
             Ok(status) => {
                 last = describe_status(&status);
                 match judge(&status, until) {

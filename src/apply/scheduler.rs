@@ -16,7 +16,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 
 use super::Cancel;
-use super::graph::{DepKind, StepGraph, StepId};
+use super::graph::{DepKind, StepGraph, StepId, StepKind};
 use super::report::{ApplyReport, Event, Failure, Outcome, StepInfo, StepReport, StopReason};
 
 /// What running one step returns: a note for the report, or why it failed.
@@ -41,6 +41,13 @@ where
     let mut ready: BTreeSet<StepId> = waiting_on.iter().filter(|(_, n)| **n == 0).map(|(k, _)| *k).collect();
     let mut outcomes: BTreeMap<StepId, (Outcome, Duration)> = BTreeMap::new();
     let mut running: HashMap<tokio::task::Id, StepId> = HashMap::new();
+    // Steps that mostly wait do not take one of the `parallelism` slots, or waiting would dominate: waits for a
+    // task's stage sleep between status polls (bounded separately, see `ops::wait_task`), and state record steps
+    // queue for the single writer of the record, which writes them all at once (`ops::record_state`).
+    let is_wait = |id: StepId| {
+        graph.step(id).is_some_and(|s| matches!(s.kind, StepKind::WaitTask { .. } | StepKind::RecordState { .. }))
+    };
+    let mut waits_running = 0usize;
     let mut set: JoinSet<(StepResult, Duration)> = JoinSet::new();
     let mut stop: Option<StopReason> = None;
     let info = |id: StepId| graph.step(id).map(StepInfo::of).unwrap_or_else(|| unknown_step(id));
@@ -63,7 +70,10 @@ where
     loop {
         // Start (or skip) what is ready, lowest id first.
         while stop.is_none() {
-            let Some(&id) = ready.first() else { break };
+            // With every slot taken, only a wait may start.
+            let full = running.len() - waits_running >= parallelism;
+            let next = if full { ready.iter().find(|&&i| is_wait(i)) } else { ready.first() };
+            let Some(&id) = next else { break };
             if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 stop = Some(StopReason::Deadline);
                 let _ = events.send(Event::Stopping { reason: StopReason::Deadline });
@@ -78,9 +88,6 @@ where
                 release(id, &dependents, &mut waiting_on, &mut ready);
                 continue;
             }
-            if running.len() >= parallelism {
-                break;
-            }
             ready.remove(&id);
             let _ = events.send(Event::Started { step: info(id) });
             let fut = run_step(id);
@@ -90,6 +97,7 @@ where
                 (r, t.elapsed())
             });
             running.insert(handle.id(), id);
+            waits_running += usize::from(is_wait(id));
         }
 
         if running.is_empty() {
@@ -104,6 +112,7 @@ where
                     Err(e) => (e.id(), Err(Failure::new(format!("internal error: the step crashed: {e}"))), Duration::ZERO),
                 };
                 let Some(id) = running.remove(&task_id) else { continue };
+                waits_running -= usize::from(is_wait(id));
                 let outcome = match result {
                     Ok(note) => Outcome::Done { note },
                     Err(failure) => Outcome::Failed { failure },
@@ -291,6 +300,42 @@ mod tests {
         assert!(r.success());
         let m = max.load(Ordering::SeqCst);
         assert!((2..=3).contains(&m), "max in flight {m}");
+    }
+
+    #[tokio::test]
+    async fn waits_run_beside_the_parallelism_slots() {
+        use super::super::graph::WaitFor;
+        let mut g = StepGraph::new();
+        let busy = g.add("task.a", StepKind::StopTask { name: "a".into() }, Effect::Change);
+        let waits: Vec<StepId> = (0..3)
+            .map(|i| {
+                let kind = StepKind::WaitTask { name: format!("w{i}"), until: WaitFor::Running };
+                g.add(format!("task.w{i}"), kind, Effect::Change)
+            })
+            .collect();
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let started = Arc::new(AtomicUsize::new(0));
+        let all_waits = Arc::new(tokio::sync::Notify::new());
+        let (s2, n2, waits2) = (started.clone(), all_waits.clone(), waits.clone());
+        // One slot, taken by a step that finishes only once every wait has started: the waits must not need it.
+        let r = run_graph(Arc::new(g), 1, false, &Cancel::new(), None, &tx, move |id| {
+            let (s, n, is_wait) = (s2.clone(), n2.clone(), waits2.contains(&id));
+            async move {
+                if is_wait {
+                    if s.fetch_add(1, Ordering::SeqCst) + 1 == 3 {
+                        n.notify_one();
+                    }
+                    return Ok(None);
+                }
+                match tokio::time::timeout(Duration::from_secs(10), n.notified()).await {
+                    Ok(()) => Ok(None),
+                    Err(_) => Err(Failure::new("the waits never started beside the busy step")),
+                }
+            }
+        })
+        .await;
+        assert!(outcome(&r, busy).is_done(), "{:?}", outcome(&r, busy));
+        assert!(waits.iter().all(|w| outcome(&r, *w).is_done()));
     }
 
     #[tokio::test]
