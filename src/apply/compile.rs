@@ -609,7 +609,32 @@ impl<'p> Builder<'p> {
         false
     }
 
+    /// DM's /enable starts every task of the source; the enable step then stops again, and waits for, the tasks
+    /// that must not run. A task on two sources enabled in this apply can be kept running by one enable (it runs
+    /// on that source afterwards) and stopped by the other (it leaves that source): run concurrently, the first
+    /// enable may start the task again after the second stopped it, and the second waits for a pause that never
+    /// comes. So enables of sources that share a task run one after the other (in name order; ordering only). Tasks
+    /// outside the plan are stopped by every enable, so they cannot conflict.
+    fn serialize_shared_enables(&mut self) {
+        let enables: BTreeMap<&str, StepId> =
+            self.sources.iter().filter_map(|(n, s)| s.enable.map(|e| (n.as_str(), e))).collect();
+        if enables.len() < 2 {
+            return;
+        }
+        let mut pairs = BTreeSet::new();
+        for c in self.changes.values().filter(|c| c.address.kind == Kind::Task) {
+            let on: Vec<StepId> = task_sources(c).iter().filter_map(|s| enables.get(s.as_str()).copied()).collect();
+            pairs.extend(on.windows(2).map(|w| (w[0], w[1])));
+        }
+        for (first, then) in pairs {
+            if !self.reaches(first, then) && !self.reaches(then, first) {
+                self.after(then, [first]);
+            }
+        }
+    }
+
     fn finish(&mut self) {
+        self.serialize_shared_enables();
         // A task of this plan that may run on a source being PUT is stopped first (46025), whatever the planner
         // listed, and started again afterwards by its own steps when it should run.
         let puts: Vec<(String, StepId)> =
@@ -883,6 +908,57 @@ mod tests {
         let g = compile(&plan(vec![s, t]), &CompileOptions::default()).unwrap();
         assert!(before(&g, "source.a: enable source", "task.t: stop task"));
         assert!(before(&g, "task.t: wait until Paused", "task.t: delete task"));
+    }
+
+    #[test]
+    fn enables_of_sources_sharing_a_task_run_one_after_the_other() {
+        // Found by the property test (flaky under load): t moves from {a, b} to {a} and should run. The enable of a
+        // keeps t running, the enable of b stops it again and waits for it to pause; run concurrently, a's /enable
+        // could land after b's stop, and b's wait never saw t paused.
+        let mut changes = vec![];
+        for n in ["a", "b", "c"] {
+            let mut s = change(Address::source(n), ConfigAction::NoOp);
+            s.runtime = vec![RuntimeAction::Enable];
+            s.observed = Some(Observed::Source { enable: false });
+            changes.push(s);
+        }
+        let mut t = change(Address::task("t"), ConfigAction::Replace);
+        t.impact = Impact::Replace { restarts_migration: false, keep_meta: false };
+        t.observed = Some(Observed::Task {
+            subtasks: Some(
+                ["a", "b"]
+                    .map(|s| ObservedSubtask {
+                        source_name: s.into(),
+                        stage: Stage::Stopped,
+                        unit: "Sync".into(),
+                        error_msg: None,
+                    })
+                    .to_vec(),
+            ),
+        });
+        t.before = Some(serde_json::json!({"source_config": {"source_conf": {"a": {}, "b": {}}}}));
+        t.depends_on = vec![Address::source("a")];
+        t.desired_stage = Some(DesiredStage::Running);
+        changes.push(t);
+        let g = compile(&plan(changes), &CompileOptions::default()).unwrap();
+        let keep = |label: &str| match &g.step(id_of(&g, label)).unwrap().kind {
+            StepKind::EnableSource { keep_running, .. } => keep_running.clone(),
+            k => panic!("{k:?}"),
+        };
+        // The precondition of the race: one enable keeps t, the other stops it.
+        assert!(keep("source.a: enable source").contains("t"));
+        assert!(!keep("source.b: enable source").contains("t"));
+        assert!(before(&g, "source.a: enable source", "source.b: enable source"));
+        // Ordering only: a failed enable of a must not skip the enable of b.
+        let deps: BTreeMap<StepId, DepKind> = g.deps_of(id_of(&g, "source.b: enable source")).collect();
+        assert_eq!(deps[&id_of(&g, "source.a: enable source")], DepKind::After);
+        // c shares no task with them: it still runs in parallel.
+        assert!(!before(&g, "source.a: enable source", "source.c: enable source"));
+        assert!(!before(&g, "source.b: enable source", "source.c: enable source"));
+        assert!(!before(&g, "source.c: enable source", "source.a: enable source"));
+        // The task's own steps still come after both enables.
+        assert!(before(&g, "source.b: enable source", "task.t: stop task"));
+        assert!(before(&g, "source.a: enable source", "task.t: start task"));
     }
 
     #[test]
