@@ -115,7 +115,6 @@ pub fn analyze(paths: &[PathBuf]) -> Analysis {
 /// Like [`analyze`], with an explicit environment (tests).
 pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Analysis {
     let mut errors = Vec::new();
-    let mut warnings = Vec::new();
     let files = discover(paths, &mut errors);
     let mut loaded: Vec<LoadedFile> = Vec::new();
     for (order, path) in files.iter().enumerate() {
@@ -123,8 +122,31 @@ pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>)
             loaded.push(lf);
         }
     }
-    let file_count = files.len();
+    analyze_parsed(loaded, files.len(), errors, env)
+}
 
+/// Run every pass over one in-memory file, as if a file named `name` held `bytes`: the same size limit, UTF-8
+/// check, parsing, schema, interpolation and semantic checks as [`analyze_with_env`] (which shares this code), for
+/// callers that do not have a path (the fuzz target, property tests, editors).
+pub fn analyze_source(name: &str, bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Analysis {
+    let mut errors = Vec::new();
+    let mut loaded = Vec::new();
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        errors.push(too_large(name, 0, Some(bytes.len() as u64)));
+    } else if let Some(lf) = parse_bytes(name, 0, bytes.to_vec(), &mut errors) {
+        loaded.push(lf);
+    }
+    analyze_parsed(loaded, 1, errors, env)
+}
+
+/// The passes after reading: schema, interpolation, typed specs, semantic checks, merge.
+fn analyze_parsed(
+    mut loaded: Vec<LoadedFile>,
+    file_count: usize,
+    mut errors: Vec<Problem>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Analysis {
+    let mut warnings = Vec::new();
     let mut sources: Vec<Item<SourceSpec>> = Vec::new();
     let mut tasks: Vec<Item<TaskSpec>> = Vec::new();
     let mut external: Vec<(usize, String, String)> = Vec::new();
@@ -346,22 +368,23 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// The "file too large" error; `size` is `None` for a stream only known to exceed the limit.
+fn too_large(name: &str, order: usize, size: Option<u64>) -> Problem {
+    let limit = MAX_FILE_BYTES / (1024 * 1024);
+    let msg = match size {
+        Some(size) => format!(
+            "`{name}` is too large ({:.1} MiB); configuration files are limited to {limit} MiB",
+            size as f64 / (1024.0 * 1024.0)
+        ),
+        None => format!("`{name}` is larger than the {limit} MiB limit of configuration files"),
+    };
+    Problem::error("too_large", msg)
+        .with_help("split the configuration into several files in a directory")
+        .in_file(&FileSource::new(name, order, "", &[]))
+}
+
 fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Option<LoadedFile> {
     let name = path.display().to_string();
-    // `size` is known from the file's metadata; a stream (a pipe, a device) is only known to exceed the limit.
-    let too_large = |size: Option<u64>| {
-        let limit = MAX_FILE_BYTES / (1024 * 1024);
-        let msg = match size {
-            Some(size) => format!(
-                "`{name}` is too large ({:.1} MiB); configuration files are limited to {limit} MiB",
-                size as f64 / (1024.0 * 1024.0)
-            ),
-            None => format!("`{name}` is larger than the {limit} MiB limit of configuration files"),
-        };
-        Problem::error("too_large", msg)
-            .with_help("split the configuration into several files in a directory")
-            .in_file(&FileSource::new(&name, order, "", &[]))
-    };
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) => {
@@ -379,7 +402,7 @@ fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Optio
     if let Ok(m) = file.metadata()
         && m.len() > MAX_FILE_BYTES
     {
-        errors.push(too_large(Some(m.len())));
+        errors.push(too_large(&name, order, Some(m.len())));
         return None;
     }
     // The size can change between stat and read (or the file is a pipe): never read more than the limit.
@@ -396,9 +419,14 @@ fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Optio
         return None;
     }
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        errors.push(too_large(None));
+        errors.push(too_large(&name, order, None));
         return None;
     }
+    parse_bytes(&name, order, bytes, errors)
+}
+
+/// UTF-8 check and YAML parse of one file's content (at most [`MAX_FILE_BYTES`]).
+fn parse_bytes(name: &str, order: usize, bytes: Vec<u8>, errors: &mut Vec<Problem>) -> Option<LoadedFile> {
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -410,7 +438,7 @@ fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Optio
             // Show the text up to the end of the bad line (the bad bytes as U+FFFD), secret-looking values hidden.
             let line_end = bytes[valid..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |i| valid + i);
             let shown = format!("{prefix}{}", String::from_utf8_lossy(&bytes[valid..line_end]));
-            let file = FileSource::new(&name, order, &shown, &yaml::heuristic_secret_ranges(&shown));
+            let file = FileSource::new(name, order, &shown, &yaml::heuristic_secret_ranges(&shown));
             errors.push(
                 Problem::error(
                     "utf8",
@@ -424,11 +452,11 @@ fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Optio
     };
     match yaml::parse(&text) {
         Ok(doc) => {
-            let file = FileSource::new(&name, order, &text, &doc.secret_ranges);
+            let file = FileSource::new(name, order, &text, &doc.secret_ranges);
             Some(LoadedFile { file, doc })
         }
         Err(e) => {
-            let file = FileSource::new(&name, order, &text, &yaml::heuristic_secret_ranges(&text));
+            let file = FileSource::new(name, order, &text, &yaml::heuristic_secret_ranges(&text));
             errors.push(yaml::syntax_problem(&e, &file, &text));
             None
         }

@@ -1,6 +1,7 @@
 //! Desired state: the model, loading with source spans, `${env:..}` interpolation and validation.
 //!
-//! Entry points: [`load`] (library), [`load_for_command`] (plan/apply/drift), [`analyze`] (validate), and
+//! Entry points: [`load`] (library), [`load_for_command`] (plan/apply/drift), [`analyze`] (validate),
+//! [`analyze_source`] (one in-memory file: fuzzing, property tests), and
 //! [`json_schema`].
 
 pub mod diag;
@@ -13,6 +14,6 @@ mod semantic;
 pub mod yaml;
 
 pub use diag::{LoadError, Problem, render_plain};
-pub use loader::{Analysis, Loaded, MAX_FILE_BYTES, analyze, analyze_with_env, load, load_for_command};
+pub use loader::{Analysis, Loaded, MAX_FILE_BYTES, analyze, analyze_source, analyze_with_env, load, load_for_command};
 pub use model::*;
 pub use schema::{json_schema, json_schema_text};
