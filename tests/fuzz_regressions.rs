@@ -1,0 +1,89 @@
+//! Inputs the fuzzer (docs/fuzzing.md) found crashing the loader, kept so they stay fixed: each goes through the
+//! public loader, from memory and from a real file, and must give clean diagnostics. Also checks that the
+//! in-memory entry point the fuzzer uses is the same pipeline as the path-based one.
+
+use std::path::{Path, PathBuf};
+
+use dm_apply::config::{Analysis, LoadError, analyze_source, analyze_with_env, render_plain};
+
+fn env(name: &str) -> Option<String> {
+    (name != "UNSET").then(|| format!("value-of-{name}"))
+}
+
+/// Everything a user would see of an analysis: each problem's code, location and rendered report.
+fn shown(a: &Analysis) -> Vec<String> {
+    a.errors
+        .iter()
+        .chain(a.warnings.iter())
+        .map(|p| format!("{} {} {}", p.code, p.location(), render_plain(p)))
+        .collect()
+}
+
+/// Run `bytes` through both entry points; they must agree, and every diagnostic must render.
+fn analyze_both(name: &str, bytes: &[u8]) -> Analysis {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let from_file = analyze_with_env(std::slice::from_ref(&path), &env);
+    let from_memory = analyze_source(&path.display().to_string(), bytes, &env);
+    assert_eq!(shown(&from_file), shown(&from_memory), "{name}: file and in-memory analyses differ");
+    assert_eq!(from_file.desired.sources.len(), from_memory.desired.sources.len());
+    assert_eq!(from_file.desired.tasks.len(), from_memory.desired.tasks.len());
+    let lines = bytes.split(|b| *b == b'\n').count();
+    for p in from_memory.errors.iter().chain(from_memory.warnings.iter()) {
+        assert!(p.line <= lines + 1, "{name}: line {} beyond the file ({lines} lines): {}", p.line, p.message);
+        let _ = format!("{:?}", miette::Report::new(p.clone()));
+    }
+    if !from_memory.errors.is_empty() {
+        let _ = render_plain(&LoadError { errors: from_memory.errors.clone(), warnings: from_memory.warnings.clone() });
+    }
+    from_memory
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            yaml_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "yaml") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn in_memory_entry_point_matches_the_file_loader() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    yaml_files(&root.join("examples"), &mut files);
+    yaml_files(&root.join("tests/corpus"), &mut files);
+    yaml_files(&root.join("fuzz/seeds"), &mut files);
+    assert!(files.len() > 20, "corpus not found");
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        analyze_both(&f.file_name().unwrap().to_string_lossy(), &bytes);
+    }
+}
+
+#[test]
+fn in_memory_size_limit() {
+    let big = vec![b'#'; dm_apply::config::MAX_FILE_BYTES as usize + 1];
+    let a = analyze_source("big.yaml", &big, &env);
+    assert_eq!(a.errors.len(), 1);
+    assert_eq!(a.errors[0].code, "dm_apply::config::too_large");
+    assert!(render_plain(&a.errors[0]).contains("limited to 8 MiB"));
+}
+
+/// Every file under tests/fuzz-regressions/ (the findings, one per file, named after what they hit) gives
+/// diagnostics and no panic.
+#[test]
+fn every_fuzz_finding_gives_clean_diagnostics() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
+    let mut files = Vec::new();
+    yaml_files(&dir, &mut files);
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        analyze_both(&f.file_name().unwrap().to_string_lossy(), &bytes);
+    }
+}
