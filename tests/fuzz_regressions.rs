@@ -87,3 +87,30 @@ fn every_fuzz_finding_gives_clean_diagnostics() {
         analyze_both(&f.file_name().unwrap().to_string_lossy(), &bytes);
     }
 }
+
+/// Finding 1: YAML counts a lone `\r` as a line break, the diagnostics did not, so positions after one pointed
+/// past the end of the file. Such files are now refused at the carriage return; `\r\n` files still load.
+#[test]
+fn lone_carriage_return_is_refused_where_it_is() {
+    let a = analyze_both("cr.yaml", b"sources:\n  - source_name: a\r    host: h\n");
+    assert_eq!(a.errors.len(), 1, "{:?}", shown(&a));
+    let e = &a.errors[0];
+    assert_eq!(e.code, "dm_apply::config::line_break");
+    assert_eq!((e.line, e.column), (2, 19));
+    let out = render_plain(e);
+    assert!(out.contains("carriage return here") && out.contains("LF"), "{out}");
+    assert!(!out.contains('\r'), "raw carriage return in the rendered snippet");
+
+    let crlf = b"sources:\r\n  - source_name: a\r\n    host: h\r\n    port: 3306\r\n    user: u\r\n";
+    let a = analyze_both("crlf.yaml", crlf);
+    assert!(a.errors.is_empty(), "{:?}", shown(&a));
+    assert_eq!(a.desired.sources.len(), 1);
+}
+
+/// The same finding in the file the fuzzer produced (a mutated example with carriage returns mid-line).
+#[test]
+fn fuzz_input_with_carriage_returns() {
+    let bytes = include_bytes!("fuzz-regressions/lone-carriage-return.yaml");
+    let a = analyze_both("lone-carriage-return.yaml", bytes);
+    assert!(a.errors.iter().any(|e| e.code == "dm_apply::config::line_break"), "{:?}", shown(&a));
+}

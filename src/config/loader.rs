@@ -450,6 +450,31 @@ fn parse_bytes(name: &str, order: usize, bytes: Vec<u8>, errors: &mut Vec<Proble
             return None;
         }
     };
+    // YAML counts a lone `\r` (classic Mac OS line ending) as a line break, but the diagnostics count `\n` only
+    // (miette's snippets, `file:line:col`, the duplicate-key lookup), so every position after one was wrong, past
+    // the end of the file (found by fuzzing). No current editor saves such files: refuse them, clearly.
+    if let Some(cr) =
+        text.as_bytes().iter().enumerate().position(|(i, b)| *b == b'\r' && text.as_bytes().get(i + 1) != Some(&b'\n'))
+    {
+        let prefix = &text[..cr];
+        let line = prefix.matches('\n').count() + 1;
+        let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        // Shown with every `\r` as a space (same byte length, so spans stay right): a raw carriage return would
+        // make the terminal overwrite the snippet.
+        let shown = text.replace('\r', " ");
+        let file = FileSource::new(name, order, &shown, &yaml::heuristic_secret_ranges(&shown));
+        errors.push(
+            Problem::error(
+                "line_break",
+                format!(
+                    "`{name}` uses a carriage return without a line feed as a line break (line {line}, column {column})"
+                ),
+            )
+            .at(&file, Pos { offset: cr, len: 1, line, column }, "carriage return here")
+            .with_help("save the file with Unix (LF) or Windows (CRLF) line endings"),
+        );
+        return None;
+    }
     match yaml::parse(&text) {
         Ok(doc) => {
             let file = FileSource::new(name, order, &text, &doc.secret_ranges);
