@@ -338,7 +338,8 @@ fn check(bytes: &[u8]) {
     for p in a.errors.iter().chain(a.warnings.iter()) {
         assert!(p.line <= lines + 1, "line {} beyond the file ({lines} lines): {}", p.line, p.message);
         let _ = p.location();
-        let _ = render_plain(p);
+        let plain = render_plain(p);
+        assert!(!plain.chars().any(|c| c.is_control() && c != '\n' && c != '\t'), "control character in {plain:?}");
         let _ = format!("{:?}", miette::Report::new(p.clone()));
     }
     if !a.errors.is_empty() {

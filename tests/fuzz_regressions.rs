@@ -15,7 +15,11 @@ fn shown(a: &Analysis) -> Vec<String> {
     a.errors
         .iter()
         .chain(a.warnings.iter())
-        .map(|p| format!("{} {} {}", p.code, p.location(), render_plain(p)))
+        .map(|p| {
+            let plain = render_plain(p);
+            assert!(!plain.chars().any(|c| c.is_control() && c != '\n' && c != '\t'), "control character in {plain:?}");
+            format!("{} {} {plain}", p.code, p.location())
+        })
         .collect()
 }
 
@@ -113,4 +117,17 @@ fn fuzz_input_with_carriage_returns() {
     let bytes = include_bytes!("fuzz-regressions/lone-carriage-return.yaml");
     let a = analyze_both("lone-carriage-return.yaml", bytes);
     assert!(a.errors.iter().any(|e| e.code == "dm_apply::config::line_break"), "{:?}", shown(&a));
+}
+
+/// Finding 2: control characters of the file reached the terminal, raw in the snippet next to a syntax error
+/// (`\x1b[2J` clears the screen) and decoded in messages quoting a key (`"\e]0;..."` retitles the terminal).
+#[test]
+fn control_characters_are_shown_escaped() {
+    let a = analyze_both("esc.yaml", include_bytes!("fuzz-regressions/raw-escape-next-to-syntax-error.yaml"));
+    assert_eq!(a.errors[0].code, "dm_apply::config::yaml");
+    assert!(render_plain(&a.errors[0]).contains("bad: ?[2J"));
+
+    let a = analyze_both("key.yaml", include_bytes!("fuzz-regressions/escaped-control-chars-in-key.yaml"));
+    let unknown = a.errors.iter().find(|e| e.code == "dm_apply::config::unknown_key").expect("unknown key");
+    assert!(unknown.message.contains(r"\u{1b}]0;pwned\u{7}\u{1b}[31mhost"), "{}", unknown.message);
 }

@@ -23,7 +23,10 @@ fuzz_target!(|data: &[u8]| {
         // A position past the end of the file would be a wrong `file:line:col` for the user.
         assert!(p.line <= lines + 1, "line {} beyond the file ({lines} lines): {}", p.line, p.message);
         let _ = p.location();
-        let _ = render_plain(p);
+        // The plain rendering has no colour codes: any control character in it came from the file, and would
+        // reach the terminal.
+        let plain = render_plain(p);
+        assert!(!plain.chars().any(|c| c.is_control() && c != '\n' && c != '\t'), "control character in {plain:?}");
         // What `validate` prints: the report through miette's default (graphical) hook.
         let _ = format!("{:?}", miette::Report::new(p.clone()));
     }
