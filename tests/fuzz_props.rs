@@ -348,8 +348,12 @@ fn check(bytes: &[u8]) {
 }
 
 proptest! {
-    // Bounded: a few seconds in a debug build on a 2-core CI machine.
-    #![proptest_config(ProptestConfig { cases: 128, max_shrink_iters: 2000, .. ProptestConfig::default() })]
+    // Bounded: a few seconds in a debug build on a 2-core CI machine; PROPTEST_CASES=N runs longer.
+    #![proptest_config(ProptestConfig {
+        cases: if std::env::var_os("PROPTEST_CASES").is_some() { ProptestConfig::default().cases } else { 128 },
+        max_shrink_iters: 2000,
+        .. ProptestConfig::default()
+    })]
 
     #[test]
     fn structured_yaml_never_panics(doc in document(), bad in proptest::option::weighted(0.2, (any::<prop::sample::Index>(), proptest::sample::select(BAD_UTF8)))) {
