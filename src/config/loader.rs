@@ -245,7 +245,29 @@ fn analyze_parsed(
 
     errors.sort_by_key(Problem::sort_key);
     warnings.sort_by_key(Problem::sort_key);
+    cap(&mut errors, "errors");
+    cap(&mut warnings, "warnings");
     Analysis { desired, errors, warnings, files: file_count }
+}
+
+/// Most errors (and most warnings) one load reports; the rest are counted in a final note.
+pub const MAX_REPORTED: usize = 100;
+
+/// Aliases multiply one written problem into thousands (a 2.5 KB file of nested aliases to a malformed
+/// `${env:..}` gave 21,903 errors, about 15 s and megabytes of snippets; found by fuzzing). Past the first
+/// [`MAX_REPORTED`] problems, only their number is told.
+fn cap(problems: &mut Vec<Problem>, what: &str) {
+    if problems.len() <= MAX_REPORTED {
+        return;
+    }
+    let more = problems.len() - MAX_REPORTED;
+    let severity_error = problems[0].is_error();
+    problems.truncate(MAX_REPORTED);
+    let msg = format!("{more} more {what} not shown (only the first {MAX_REPORTED} are reported)");
+    let help =
+        "fix the ones shown and run again; many similar problems often come from one anchor used through aliases";
+    let note = if severity_error { Problem::error("too_many", msg) } else { Problem::warning("too_many", msg) };
+    problems.push(note.with_help(help));
 }
 
 fn origin(lf: &LoadedFile, pointer: &str) -> Origin {

@@ -14,6 +14,8 @@ mod semantic;
 pub mod yaml;
 
 pub use diag::{LoadError, Problem, render_plain};
-pub use loader::{Analysis, Loaded, MAX_FILE_BYTES, analyze, analyze_source, analyze_with_env, load, load_for_command};
+pub use loader::{
+    Analysis, Loaded, MAX_FILE_BYTES, MAX_REPORTED, analyze, analyze_source, analyze_with_env, load, load_for_command,
+};
 pub use model::*;
 pub use schema::{json_schema, json_schema_text};
