@@ -47,6 +47,25 @@ pub enum Command {
         after_help = "Example:\n  dm-apply drift -f dm/ -o json --prometheus-textfile /var/lib/node_exporter/dm.prom"
     )]
     Drift(DriftArgs),
+    /// Convert dmctl task.yaml/source.yaml files into dm-apply YAML (offline; warns about what cannot be kept).
+    #[command(after_help = "Examples:\n  dm-apply convert dmctl/source-*.yaml dmctl/task.yaml -o dm/cluster.yaml\n  \
+                            dm-apply convert task.yaml > task.dm-apply.yaml")]
+    Convert(ConvertArgs),
+    /// Write dm-apply YAML for what already runs in a DM cluster (read-only; secrets become ${env:..} placeholders).
+    #[command(after_help = "Examples:\n  dm-apply import --addr http://dm-master:8261 -o dm/cluster.yaml\n  \
+                            dm-apply import --task orders --source mysql-01 > dm/orders.yaml")]
+    Import(ImportArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
+    #[command(
+        after_help = "Examples:\n  dm-apply completions bash > ~/.local/share/bash-completion/completions/dm-apply\n  \
+                            dm-apply completions zsh > \"${fpath[1]}/_dm-apply\"\n  \
+                            dm-apply completions fish > ~/.config/fish/completions/dm-apply.fish\n  \
+                            dm-apply completions powershell >> $PROFILE"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page (generated from these definitions), or write one page per subcommand to a directory.
+    #[command(after_help = "Examples:\n  dm-apply man | man -l -\n  dm-apply man --out-dir /usr/local/share/man/man1")]
+    Man(ManArgs),
     /// Run the bundled DM-master simulator (for tests, demos and CI dry runs).
     #[command(after_help = "Example:\n  dm-apply sim --listen 127.0.0.1:8261 --workers 3")]
     Sim(SimArgs),
@@ -56,8 +75,12 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct FileArgs {
     /// A YAML file, or a directory whose *.yaml/*.yml files are read recursively in sorted order. Repeatable.
-    #[arg(short = 'f', long = "file", value_name = "PATH", required = true)]
+    #[arg(short = 'f', long = "file", value_name = "PATH", required_unless_present = "clusters")]
     pub files: Vec<PathBuf>,
+    /// Run for every cluster of this clusters file (address, TLS files, config paths, credential variables),
+    /// concurrently, output grouped per cluster; exit 1 if any failed, else 2 if any has changes. Replaces -f/--addr.
+    #[arg(long, value_name = "FILE", conflicts_with = "files")]
+    pub clusters: Option<PathBuf>,
 }
 
 /// How to reach DM-master. Shared by every command that talks to it.
@@ -78,6 +101,10 @@ pub struct ConnArgs {
     /// Timeout of one HTTP request, e.g. 30s, 500ms, 2m.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// DANGEROUS: accept any server certificate (expired, self-signed, wrong host name). Anyone on the network
+    /// path can then read the passwords sent to DM-master. A warning is printed every time.
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -120,6 +147,9 @@ pub struct PlanArgs {
     /// Delete resources that exist in DM but are no longer declared (otherwise they are listed as unmanaged).
     #[arg(long)]
     pub prune: bool,
+    /// Allow replacements that restart a migration from scratch (otherwise such a plan is an error).
+    #[arg(long)]
+    pub allow_restart: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -156,6 +186,10 @@ pub struct ApplyArgs {
     /// Skip the plan made after applying that checks nothing is left to do.
     #[arg(long)]
     pub no_verify: bool,
+    /// Overall time limit of the execution, e.g. 10m: afterwards no new step starts, waits in flight end, and the
+    /// report lists the rest as not started (exit 1). Each request is still bounded by --request-timeout.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -170,6 +204,51 @@ pub struct DriftArgs {
     /// Also write Prometheus gauges to this file (atomically), for node_exporter's textfile collector.
     #[arg(long, value_name = "PATH")]
     pub prometheus_textfile: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConvertArgs {
+    /// dmctl task.yaml and source.yaml files (the kind of each is detected from its keys), or directories of them.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Write the dm-apply YAML to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// What the `# yaml-language-server: $schema=` line points at (a path relative to the output file, or a URL).
+    #[arg(long, value_name = "PATH_OR_URL", default_value = "../schemas/dm-apply.schema.json")]
+    pub schema_ref: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Import this source. Repeatable. Without --source and --task, everything is imported.
+    #[arg(long = "source", value_name = "NAME")]
+    pub sources: Vec<String>,
+    /// Import this task (its sources not imported are listed in external_sources). Repeatable.
+    #[arg(long = "task", value_name = "NAME")]
+    pub tasks: Vec<String>,
+    /// Write the YAML to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// What the `# yaml-language-server: $schema=` line points at (a path relative to the output file, or a URL).
+    #[arg(long, value_name = "PATH_OR_URL", default_value = "../schemas/dm-apply.schema.json")]
+    pub schema_ref: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate completions for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write dm-apply.1 and dm-apply-<subcommand>.1 into DIR instead of printing dm-apply.1.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -196,6 +275,19 @@ pub struct SimArgs {
     /// Seed for the simulator's random choices (list order, server ids), for reproducible runs.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// How long an asynchronous transition takes (start → Running, stop → Paused), in milliseconds. Full and all
+    /// tasks spend three times this in each of the Dump and Load units.
+    #[arg(long, default_value_t = 20)]
+    pub stage_delay_ms: u64,
+    /// Serve https with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by a CA in this PEM file (mutual TLS; needs --tls-cert).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// Parse `30s`, `500ms`, `2m`, `1h` or a bare number of seconds.

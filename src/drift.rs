@@ -1,1 +1,363 @@
-//! See the crate docs for where this module sits in the pipeline.
+//! `dm-apply drift`: a read-only report of how DM differs from the configuration, for scheduled jobs.
+//!
+//! Read-only by construction: the report is built from a [`ReadOnlyDm`], which wraps the client privately and
+//! exposes only the live-state fetch (GET requests), so no code path here can reach a mutating endpoint. The
+//! report is a pure function of desired and live state; only the command prints and writes files.
+//!
+//! Three kinds of drift are reported separately:
+//! - **config**: a declared resource exists but its configuration differs (what apply would update or replace);
+//! - **missing** / **unmanaged**: declared but absent from DM / present in DM but not declared;
+//! - **stage**: a task's observed stage differs from the desired one (e.g. Paused with an error while it should
+//!   run), or a source's enabled state differs.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Desired, DesiredStage};
+use crate::dm::types::Stage;
+use crate::dm::{DmClient, DmError};
+use crate::live::{self, FetchOptions, Live};
+use crate::plan::{Address, AttributeChange, ClusterIdentity, ConfigAction, PlanOptions, build_plan};
+
+/// Version of the drift JSON report.
+pub const DRIFT_FORMAT_VERSION: &str = "1.0";
+
+/// A DM-master handle that can only read. The client inside is private and only [`ReadOnlyDm::fetch`] uses it.
+pub struct ReadOnlyDm {
+    client: DmClient,
+}
+
+impl ReadOnlyDm {
+    pub fn new(client: DmClient) -> Self {
+        ReadOnlyDm { client }
+    }
+
+    /// The live state (GET requests only; see `live::fetch_with`).
+    pub async fn fetch(&self, opts: &FetchOptions) -> Result<Live, DmError> {
+        live::fetch_with(&self.client, opts).await
+    }
+
+    pub fn addr(&self) -> &str {
+        self.client.addr()
+    }
+}
+
+/// A declared resource whose configuration differs in DM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigDrift {
+    pub address: Address,
+    /// What apply would do: `update` or `replace`.
+    pub action: String,
+    pub reasons: Vec<String>,
+    /// `before` is DM's value, `after` the configuration's (secrets masked).
+    pub attributes: Vec<AttributeChange>,
+}
+
+/// A runtime-stage difference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageDrift {
+    pub address: Address,
+    /// `running`, `stopped`, `enabled` or `disabled`.
+    pub desired: String,
+    /// Per source (tasks) or one entry (sources), e.g. `s1: Paused`.
+    pub observed: Vec<String>,
+    /// DM's error messages, if any.
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftCounts {
+    pub config: usize,
+    pub missing: usize,
+    pub unmanaged: usize,
+    pub stage: usize,
+}
+
+impl DriftCounts {
+    pub fn total(&self) -> usize {
+        self.config + self.missing + self.unmanaged + self.stage
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftReport {
+    pub format_version: String,
+    pub cluster: ClusterIdentity,
+    pub counts: DriftCounts,
+    pub config: Vec<ConfigDrift>,
+    pub missing: Vec<Address>,
+    pub unmanaged: Vec<Address>,
+    pub stage: Vec<StageDrift>,
+    pub warnings: Vec<String>,
+}
+
+impl DriftReport {
+    pub fn has_drift(&self) -> bool {
+        self.counts.total() > 0
+    }
+}
+
+/// Build the report (pure). Lifecycle guards do not apply: drift reports, it never plans to act.
+pub fn report(desired: &Desired, live: &Live) -> DriftReport {
+    let opts = PlanOptions { prune: false, targets: vec![], allow_restart: true };
+    // build_plan only fails on unknown --target addresses, and there are none here.
+    let plan = match build_plan(desired, live, &opts) {
+        Ok(p) => p,
+        Err(e) => {
+            return DriftReport {
+                format_version: DRIFT_FORMAT_VERSION.into(),
+                cluster: ClusterIdentity {
+                    addr: live.addr.clone(),
+                    cluster_id: live.cluster_id,
+                    server_version: live.version.raw.clone(),
+                },
+                counts: DriftCounts::default(),
+                config: vec![],
+                missing: vec![],
+                unmanaged: vec![],
+                stage: vec![],
+                warnings: vec![e.to_string()],
+            };
+        }
+    };
+    let mut config = vec![];
+    let mut missing = vec![];
+    for c in &plan.changes {
+        match c.action {
+            ConfigAction::Create => missing.push(c.address.clone()),
+            ConfigAction::Update | ConfigAction::Replace => config.push(ConfigDrift {
+                address: c.address.clone(),
+                action: if c.action == ConfigAction::Update { "update" } else { "replace" }.into(),
+                reasons: c.reasons.clone(),
+                attributes: c.attributes.clone(),
+            }),
+            _ => {}
+        }
+    }
+    let mut stage = vec![];
+    for (name, (spec, _)) in &desired.sources {
+        if let Some(l) = live.sources.get(name)
+            && l.enable != spec.enable
+            && !spec.lifecycle.ignore_changes.iter().any(|p| p == "enable")
+        {
+            {
+                stage.push(StageDrift {
+                    address: Address::source(name),
+                    desired: if spec.enable { "enabled" } else { "disabled" }.into(),
+                    observed: vec![if l.enable { "enabled" } else { "disabled" }.into()],
+                    errors: vec![],
+                });
+            }
+        }
+    }
+    for (name, (spec, _)) in &desired.tasks {
+        let Some(lt) = live.tasks.get(name) else { continue };
+        let Some(st) = &lt.status else { continue };
+        if spec.lifecycle.ignore_changes.iter().any(|p| p == "stage") {
+            continue;
+        }
+        let bad = |s: &Stage| match spec.stage {
+            DesiredStage::Running => !matches!(s, Stage::Running | Stage::Finished),
+            DesiredStage::Stopped => matches!(s, Stage::Running),
+        };
+        if st.iter().any(|s| bad(&s.stage)) {
+            let mut observed: Vec<String> = st.iter().map(|s| format!("{}: {}", s.source_name, s.stage)).collect();
+            observed.sort();
+            let errors: Vec<String> = st
+                .iter()
+                .filter_map(|s| {
+                    s.error_msg
+                        .as_ref()
+                        .filter(|m| !m.trim().is_empty())
+                        .map(|m| format!("{}: {}", s.source_name, m.trim()))
+                })
+                .collect();
+            stage.push(StageDrift {
+                address: Address::task(name),
+                desired: match spec.stage {
+                    DesiredStage::Running => "running",
+                    DesiredStage::Stopped => "stopped",
+                }
+                .into(),
+                observed,
+                errors,
+            });
+        }
+    }
+    let unmanaged: Vec<Address> = plan.unmanaged.iter().map(|u| u.address.clone()).collect();
+    let counts =
+        DriftCounts { config: config.len(), missing: missing.len(), unmanaged: unmanaged.len(), stage: stage.len() };
+    DriftReport {
+        format_version: DRIFT_FORMAT_VERSION.into(),
+        cluster: plan.cluster,
+        counts,
+        config,
+        missing,
+        unmanaged,
+        stage,
+        warnings: plan.warnings,
+    }
+}
+
+fn fmt_attr(a: &AttributeChange) -> String {
+    if a.sensitive {
+        return format!("{}: (sensitive value) differs", a.path);
+    }
+    let show = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_else(|| "(absent)".into());
+    format!("{}: DM has {}, configuration has {}", a.path, show(&a.before), show(&a.after))
+}
+
+/// Text report; ends with a one-line summary.
+pub fn render_text(r: &DriftReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Configuration drift (DM differs from the configuration): {}", r.counts.config);
+    for c in &r.config {
+        let _ = writeln!(out, "  ~ {} (apply would {})", c.address, c.action);
+        for a in &c.attributes {
+            let _ = writeln!(out, "      {}", fmt_attr(a));
+        }
+    }
+    let _ = writeln!(out, "Missing resources (declared, absent from DM): {}", r.counts.missing);
+    for a in &r.missing {
+        let _ = writeln!(out, "  + {a}");
+    }
+    let _ = writeln!(out, "Unmanaged resources (in DM, not declared): {}", r.counts.unmanaged);
+    for a in &r.unmanaged {
+        let _ = writeln!(out, "  ? {a}");
+    }
+    let _ = writeln!(out, "Stage drift: {}", r.counts.stage);
+    for s in &r.stage {
+        let _ = writeln!(out, "  ! {} should be {}; observed {}", s.address, s.desired, s.observed.join(", "));
+        for e in &s.errors {
+            let _ = writeln!(out, "      DM error on {e}");
+        }
+    }
+    for w in &r.warnings {
+        let _ = writeln!(out, "Warning: {w}");
+    }
+    if r.has_drift() {
+        let _ = writeln!(
+            out,
+            "Drift: {} config, {} missing, {} unmanaged, {} stage.",
+            r.counts.config, r.counts.missing, r.counts.unmanaged, r.counts.stage
+        );
+    } else {
+        let _ = writeln!(out, "No drift. DM cluster matches the configuration.");
+    }
+    out
+}
+
+pub fn render_json(r: &DriftReport, timestamp: u64) -> String {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    if let Some(m) = v.as_object_mut() {
+        m.insert("timestamp".into(), serde_json::json!(timestamp));
+        m.insert("has_drift".into(), serde_json::json!(r.has_drift()));
+    }
+    let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Prometheus text exposition. `report` is `None` when the check failed (`dm_apply_up 0`, no drift gauges).
+pub fn prometheus_text(report: Option<&DriftReport>, timestamp: u64) -> String {
+    let mut out = String::new();
+    if let Some(r) = report {
+        out.push_str("# HELP dm_apply_drift_resources Resources that differ from the configuration, by kind.\n");
+        out.push_str("# TYPE dm_apply_drift_resources gauge\n");
+        for (k, n) in [
+            ("config", r.counts.config),
+            ("missing", r.counts.missing),
+            ("unmanaged", r.counts.unmanaged),
+            ("stage", r.counts.stage),
+        ] {
+            let _ = writeln!(out, "dm_apply_drift_resources{{kind=\"{k}\"}} {n}");
+        }
+        out.push_str("# HELP dm_apply_drift Whether any drift was found (1) or none (0).\n");
+        out.push_str("# TYPE dm_apply_drift gauge\n");
+        let _ = writeln!(out, "dm_apply_drift {}", u8::from(r.has_drift()));
+    }
+    out.push_str("# HELP dm_apply_up Whether the last drift check could read DM-master and the configuration.\n");
+    out.push_str("# TYPE dm_apply_up gauge\n");
+    let _ = writeln!(out, "dm_apply_up {}", u8::from(report.is_some()));
+    out.push_str("# HELP dm_apply_last_run_timestamp_seconds When the last drift check ran (Unix time).\n");
+    out.push_str("# TYPE dm_apply_last_run_timestamp_seconds gauge\n");
+    let _ = writeln!(out, "dm_apply_last_run_timestamp_seconds {timestamp}");
+    out
+}
+
+/// Write `content` to `path` atomically: a temporary file in the same directory, then rename (node_exporter never
+/// reads a half-written file).
+pub fn write_atomic(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "dm-apply.prom".into());
+    // The `.tmp` suffix does not end in `.prom`, so the collector ignores it.
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let res = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(content.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dm::ServerVersion;
+    use crate::dm::types::Unit;
+    use crate::plan::testing::{desired_from_yaml, live_after_apply, status};
+
+    const Y: &str = r#"
+sources:
+  - {source_name: s1, host: h1, port: 3306, user: u, password: pw}
+tasks:
+  - name: t1
+    task_mode: incremental
+    target_config: {host: tidb, port: 4000, user: root, password: tpw}
+    source_config:
+      source_conf: [{source_name: s1, binlog_name: mysql-bin.000001, binlog_pos: 4}]
+"#;
+
+    #[test]
+    fn kinds_are_reported_separately() {
+        let v = ServerVersion::parse("v8.5.3");
+        let d = desired_from_yaml("dm.yaml", Y).unwrap();
+        let mut live = live_after_apply(&d, &v, 0);
+        let r = report(&d, &live);
+        assert!(!r.has_drift());
+        assert!(render_text(&r).ends_with("No drift. DM cluster matches the configuration.\n"));
+        live.sources.get_mut("s1").unwrap().enable = false;
+        let t = live.tasks["t1"].task.clone();
+        live.tasks.get_mut("t1").unwrap().status = Some(status(&t, Stage::Stopped, Unit::Sync));
+        live.tasks.get_mut("t1").unwrap().task.target_config.user = "someone".into();
+        let r = report(&d, &live);
+        assert_eq!(r.counts, DriftCounts { config: 1, missing: 0, unmanaged: 0, stage: 2 });
+        assert_eq!(r.config[0].action, "replace");
+        assert!(r.stage.iter().any(|s| s.address == Address::source("s1") && s.desired == "enabled"));
+        let prom = prometheus_text(Some(&r), 5);
+        assert!(prom.contains("dm_apply_drift_resources{kind=\"stage\"} 2\n"));
+        assert!(prom.contains("dm_apply_drift 1\n") && prom.contains("dm_apply_last_run_timestamp_seconds 5\n"));
+        // `ignore_changes: [stage]` silences the task's stage drift.
+        let d2 = desired_from_yaml("dm.yaml", &format!("{Y}    lifecycle: {{ignore_changes: [stage]}}\n")).unwrap();
+        let r = report(&d2, &live);
+        assert!(!r.stage.iter().any(|s| s.address == Address::task("t1")));
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.prom");
+        write_atomic(&p, "a 1\n").unwrap();
+        write_atomic(&p, "a 2\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "a 2\n");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(prometheus_text(None, 9).lines().filter(|l| l.starts_with("dm_apply_up 0")).count(), 1);
+    }
+}

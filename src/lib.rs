@@ -13,10 +13,13 @@
 
 pub mod apply;
 pub mod cli;
+pub mod clusters;
 pub mod commands;
 pub mod config;
+pub mod convert;
 pub mod dm;
 pub mod drift;
+pub mod import;
 pub mod live;
 pub mod normalize;
 pub mod plan;

@@ -1,1 +1,165 @@
-//! See the crate docs for where this module sits in the pipeline.
+//! Live state: what DM-master has now, fetched in a constant number of requests.
+//!
+//! `GET /status` (version), `GET /cluster/info`, `GET /sources`, `GET /tasks?with_status=true` and the state
+//! template, concurrently. One failing worker fails a whole `with_status` list (semantics §2), so on failure the
+//! task list is read without status and the status of each task that matters is read one by one; what still cannot
+//! be read is marked unknown and reported as a warning that every plan output shows.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::dm::types::{Source, SubTaskStatus, Task};
+use crate::dm::{DmClient, DmError, ServerVersion};
+use crate::plan::state::{self, StateRecord};
+
+/// A task as read from DM, with its subtask status when it could be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveTask {
+    pub task: Task,
+    /// `None`: status unknown (a warning says why).
+    pub status: Option<Vec<SubTaskStatus>>,
+}
+
+/// Everything `plan` and `drift` need from DM-master.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Live {
+    /// Address of DM-master, as given.
+    pub addr: String,
+    pub version: ServerVersion,
+    pub cluster_id: Option<u64>,
+    pub sources: BTreeMap<String, Source>,
+    pub tasks: BTreeMap<String, LiveTask>,
+    /// dm-apply's state record. `None` when it could not be read (fingerprint checks are then skipped). When the
+    /// template does not exist yet, an empty record with a fresh salt.
+    pub state: Option<StateRecord>,
+    /// Whether the state template exists in DM.
+    pub state_exists: bool,
+    /// What could not be read.
+    pub warnings: Vec<String>,
+}
+
+impl Live {
+    /// An empty cluster (for tests and first runs).
+    pub fn empty(addr: &str, version: ServerVersion) -> Self {
+        Live {
+            addr: addr.to_string(),
+            version,
+            cluster_id: None,
+            sources: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+            state: Some(StateRecord::new_random()),
+            state_exists: false,
+            warnings: vec![],
+        }
+    }
+}
+
+/// Options of a fetch.
+#[derive(Debug, Clone, Default)]
+pub struct FetchOptions {
+    /// When the task list with status fails, read status one by one for these tasks only (the declared ones).
+    /// `None`: every task.
+    pub status_for: Option<BTreeSet<String>>,
+}
+
+/// Read the live state. Fails only when the configuration itself cannot be read (version, sources or tasks);
+/// unreadable status or state record become warnings.
+pub async fn fetch(client: &DmClient) -> Result<Live, DmError> {
+    fetch_with(client, &FetchOptions::default()).await
+}
+
+pub async fn fetch_with(client: &DmClient, opts: &FetchOptions) -> Result<Live, DmError> {
+    let (version, info, sources, tasks, state) = tokio::join!(
+        client.server_version(),
+        client.cluster_info(),
+        client.list_sources(false, None),
+        client.list_tasks(true, None, &[]),
+        state::read_state(client),
+    );
+    let version = version?.clone();
+    let sources = sources?;
+    let mut warnings = vec![];
+    let cluster_id = match info {
+        Ok(i) => Some(i.cluster_id),
+        Err(e) => {
+            warnings.push(format!("could not read the cluster id (GET /api/v1/cluster/info): {e}"));
+            None
+        }
+    };
+    let tasks: Vec<LiveTask> = match tasks {
+        Ok(list) => list
+            .into_iter()
+            .map(|mut t| {
+                let status = t.status_list.take();
+                // A task listed with status but without a status list: unknown.
+                LiveTask { task: t, status }
+            })
+            .collect(),
+        Err(e) if e.status().is_some() || e.is_transient() => {
+            warnings.push(format!("the task list with status failed ({e}); reading task status one by one"));
+            let list = client.list_tasks(false, None, &[]).await?;
+            per_task_status(client, list, opts, &mut warnings).await
+        }
+        Err(e) => return Err(e),
+    };
+    let (state, state_exists) = match state {
+        Ok(Some(r)) => (Some(r), true),
+        Ok(None) => (Some(StateRecord::new_random()), false),
+        Err(e) => {
+            warnings.push(format!("{e}; source password changes cannot be detected in this run"));
+            (None, true)
+        }
+    };
+    Ok(Live {
+        addr: client.addr().to_string(),
+        version,
+        cluster_id,
+        sources: sources.into_iter().map(|s| (s.source_name.clone(), s)).collect(),
+        tasks: tasks.into_iter().map(|t| (t.task.name.clone(), t)).collect(),
+        state,
+        state_exists,
+        warnings,
+    })
+}
+
+/// Fallback: `GET /tasks/{name}/status` for the tasks that matter, a few at a time.
+async fn per_task_status(
+    client: &DmClient,
+    list: Vec<Task>,
+    opts: &FetchOptions,
+    warnings: &mut Vec<String>,
+) -> Vec<LiveTask> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(8));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, t) in list.iter().enumerate() {
+        if opts.status_for.as_ref().is_some_and(|s| !s.contains(&t.name)) {
+            continue;
+        }
+        let (client, sem, name) = (client.clone(), sem.clone(), t.name.clone());
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            (i, client.task_status(&name).await)
+        });
+    }
+    let mut status: BTreeMap<usize, Option<Vec<SubTaskStatus>>> = BTreeMap::new();
+    while let Some(r) = set.join_next().await {
+        if let Ok((i, r)) = r {
+            match r {
+                Ok(s) => {
+                    status.insert(i, Some(s));
+                }
+                Err(e) => {
+                    warnings.push(format!("status of task {} is unknown: {e}", list[i].name));
+                    status.insert(i, None);
+                }
+            }
+        }
+    }
+    list.into_iter()
+        .enumerate()
+        .map(|(i, mut t)| {
+            t.status_list = None;
+            LiveTask { task: t, status: status.remove(&i).flatten() }
+        })
+        .collect()
+}

@@ -31,3 +31,32 @@ fn schema_is_draft_7_with_descriptions_and_closed_objects() {
     assert_eq!(defs["SourceSpec"]["properties"]["port"]["minimum"], 1);
     assert_eq!(defs["SourceSpec"]["properties"]["source_name"]["maxLength"], 32);
 }
+
+/// Editors show descriptions and examples on hover: every field has both, and every example is valid for its
+/// field (so the examples cannot teach a wrong value).
+#[test]
+fn every_field_has_a_description_and_valid_examples() {
+    let schema = dm_apply::config::json_schema();
+    let defs = schema["definitions"].clone();
+    let mut objects = vec![("(root)".to_string(), schema.clone())];
+    for (name, def) in defs.as_object().expect("definitions") {
+        objects.push((name.clone(), def.clone()));
+    }
+    let mut checked = 0;
+    for (owner, object) in objects {
+        let Some(props) = object["properties"].as_object() else { continue };
+        for (field, prop) in props {
+            assert!(prop["description"].is_string(), "{owner}.{field} has no description");
+            let examples = prop["examples"].as_array().unwrap_or_else(|| panic!("{owner}.{field} has no example"));
+            let mut sub = prop.clone();
+            sub["definitions"] = defs.clone();
+            let validator = jsonschema::draft7::new(&sub).expect("field schema compiles");
+            for example in examples {
+                let errors: Vec<String> = validator.iter_errors(example).map(|e| e.to_string()).collect();
+                assert!(errors.is_empty(), "{owner}.{field}: example {example} is invalid: {errors:?}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 80, "only {checked} examples checked");
+}

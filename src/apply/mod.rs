@@ -1,1 +1,191 @@
-//! See the crate docs for where this module sits in the pipeline.
+//! `apply`: turn a plan into a graph of small DM operations and run it.
+//!
+//! ```text
+//! Plan ─▶ compile (steps + dependencies, DM's rules) ─▶ StepGraph ─▶ scheduler (bounded parallelism)
+//!                                                                      │ each step: guard re-read, call, wait
+//!                                                                      ▼
+//!                                                        Event channel ─▶ one reporter (stderr)
+//!                                                                      ▼
+//!                                                                  ApplyReport
+//! ```
+//!
+//! The executor never decides what to do: it runs the steps the compiler derived from the plan, and reports what
+//! happened to each of them. See `docs/apply.md` for the rules.
+
+pub mod compile;
+pub mod graph;
+mod ops;
+pub mod report;
+pub mod reporter;
+mod scheduler;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+pub use compile::{CompileError, CompileOptions, compile};
+pub use graph::{DepKind, Effect, Expect, Guard, ResourceKind, Step, StepGraph, StepId, StepKind, WaitFor};
+pub use ops::LiveDigest;
+pub use report::{ApplyReport, Counts, Event, Failure, Outcome, StepInfo, StepReport, StopReason};
+pub use scheduler::StepResult;
+
+use crate::dm::DmClient;
+use crate::plan::Plan;
+
+/// A cancellation flag shared between the Ctrl-C handler and the executor: once set, no new step starts.
+#[derive(Debug, Clone)]
+pub struct Cancel(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for Cancel {
+    fn default() -> Self {
+        Cancel(Arc::new(tokio::sync::watch::Sender::new(false)))
+    }
+}
+
+impl Cancel {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn cancel(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once cancelled.
+    pub async fn cancelled(&self) {
+        let mut rx = self.0.subscribe();
+        let _ = rx.wait_for(|v| *v).await;
+    }
+}
+
+/// How to run an apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Operations in flight at most (`--parallelism`, default 10).
+    pub parallelism: usize,
+    /// Stop scheduling everything after the first failure (default: only what depends on it).
+    pub fail_fast: bool,
+    /// How long a started task may take to run, or a stopped one to pause (`--wait-timeout`).
+    pub wait_timeout: Duration,
+    /// First status poll after a start/stop; doubles up to `poll_max`.
+    pub poll_initial: Duration,
+    pub poll_max: Duration,
+    /// How long an error a task showed before we started it may still show afterwards before it counts as a
+    /// failure of the start (the worker needs a moment to pick the start up).
+    pub error_grace: Duration,
+    /// Retries of a transient failure (connection, timeout, 5xx, DM's 46024 latch) per request.
+    pub retries: u32,
+    /// First retry delay; doubles per attempt, at most 2 s.
+    pub retry_initial: Duration,
+    pub cancel: Cancel,
+    /// `--allow-restart`: replacements that restart a migration from scratch are allowed (checked again here,
+    /// although the planner already refuses them).
+    pub allow_restart: bool,
+    /// Tasks whose `lifecycle.allow_restart` is set.
+    pub allow_restart_for: BTreeSet<String>,
+    /// `--deadline`: overall time limit of the execution. Once it passes no new step starts (the rest are reported
+    /// `not started`), and waits in flight end at it; requests in flight finish (each within the request timeout).
+    pub deadline: Option<Duration>,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            parallelism: 10,
+            fail_fast: false,
+            wait_timeout: Duration::from_secs(300),
+            poll_initial: Duration::from_millis(50),
+            poll_max: Duration::from_secs(1),
+            error_grace: Duration::from_secs(3),
+            retries: 4,
+            retry_initial: Duration::from_millis(100),
+            cancel: Cancel::new(),
+            allow_restart: false,
+            allow_restart_for: BTreeSet::new(),
+            deadline: None,
+        }
+    }
+}
+
+/// Hooks into the plan module that the executor needs: the digest of live resources, for the guards.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    pub digests: Option<Arc<dyn LiveDigest>>,
+}
+
+/// The plan module's digests of live resources, for the guards.
+struct PlanDigests {
+    version: crate::dm::ServerVersion,
+}
+
+impl LiveDigest for PlanDigests {
+    fn source(&self, source: &crate::dm::types::Source) -> String {
+        crate::plan::planner::source_digest(source)
+    }
+
+    fn task(&self, task: &crate::dm::types::Task) -> String {
+        crate::plan::planner::task_digest(task, &self.version)
+    }
+}
+
+/// Apply a plan: compile it into steps (refusing, before anything is touched, a plan that deletes without
+/// `--prune`, restarts a migration without permission, or lacks a payload) and run them. Events go to `events`;
+/// the report lists every step.
+pub async fn execute(
+    plan: &Plan,
+    client: &DmClient,
+    opts: &ApplyOptions,
+    events: UnboundedSender<Event>,
+) -> Result<ApplyReport, CompileError> {
+    let graph = compile(
+        plan,
+        &CompileOptions { allow_restart: opts.allow_restart, allow_restart_for: opts.allow_restart_for.clone() },
+    )?;
+    // The digests depend on the server version (request defaults); the plan recorded the one it saw.
+    let version = match client.server_version().await {
+        Ok(v) => v.clone(),
+        Err(_) => crate::dm::ServerVersion::parse(&plan.cluster.server_version),
+    };
+    let hooks = Hooks { digests: Some(Arc::new(PlanDigests { version })) };
+    Ok(execute_graph(graph, client, opts, &hooks, events).await)
+}
+
+/// Run a step graph against DM-master. Every step ends up in the report: done, failed, skipped (a step it
+/// requires did not succeed) or not started (Ctrl-C, `--fail-fast`).
+pub async fn execute_graph(
+    graph: StepGraph,
+    client: &DmClient,
+    opts: &ApplyOptions,
+    hooks: &Hooks,
+    events: UnboundedSender<Event>,
+) -> ApplyReport {
+    let graph = Arc::new(graph);
+    let deadline = opts.deadline.map(|d| tokio::time::Instant::now() + d);
+    let ctx = Arc::new(ops::Ctx {
+        deadline,
+        client: client.clone(),
+        opts: opts.clone(),
+        digests: hooks.digests.clone(),
+        events: events.clone(),
+        pre_start_errors: Default::default(),
+        record_lock: Default::default(),
+    });
+    let g2 = graph.clone();
+    scheduler::run_graph(graph, opts.parallelism, opts.fail_fast, &opts.cancel, deadline, &events, move |id| {
+        let ctx = ctx.clone();
+        let step = g2.step(id).cloned();
+        async move {
+            match step {
+                Some(step) => ops::run_step(ctx, step).await,
+                None => Err(Failure::new(format!("internal error: unknown step {id}"))),
+            }
+        }
+    })
+    .await
+}

@@ -1,8 +1,50 @@
-//! `dm-apply drift`.
+//! `dm-apply drift`: read-only drift report (text or JSON), exit 0 no drift / 2 drift / 1 error, optional
+//! Prometheus textfile.
 
-use crate::cli::DriftArgs;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::cli::{DriftArgs, ReportFormat};
+use crate::commands::plan::{client_options, fetch_options};
+use crate::commands::{EXIT_CHANGES, EXIT_OK};
+use crate::dm::DmClient;
+use crate::drift::{self, ReadOnlyDm};
 use crate::ui::Ui;
 
-pub async fn run(_args: &DriftArgs, _ui: &Ui) -> miette::Result<u8> {
-    Err(miette::miette!("`drift` is not built yet"))
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+async fn check(args: &DriftArgs, ui: &Ui) -> miette::Result<drift::DriftReport> {
+    let desired = crate::config::load_for_command(&args.files.files, ui)?;
+    let dm = ReadOnlyDm::new(DmClient::new(&client_options(&args.conn))?);
+    let live = dm.fetch(&fetch_options(&desired)).await?;
+    Ok(drift::report(&desired, &live))
+}
+
+pub async fn run(args: &DriftArgs, ui: &Ui) -> miette::Result<u8> {
+    if let Some(file) = &args.files.clusters {
+        return crate::clusters::drift_command(file, args, ui).await;
+    }
+    let ts = now();
+    let result = check(args, ui).await;
+    if let Some(path) = &args.prometheus_textfile {
+        let text = drift::prometheus_text(result.as_ref().ok(), ts);
+        if let Err(e) = drift::write_atomic(path, &text) {
+            let msg = miette::miette!("cannot write the Prometheus textfile {}: {e}", path.display());
+            return Err(match result {
+                Ok(_) => msg,
+                Err(r) => {
+                    ui.warn(format!("{msg}"));
+                    r
+                }
+            });
+        }
+    }
+    let report = result?;
+    let out = match args.output {
+        ReportFormat::Text => drift::render_text(&report),
+        ReportFormat::Json => drift::render_json(&report, ts),
+    };
+    print!("{out}");
+    Ok(if report.has_drift() { EXIT_CHANGES } else { EXIT_OK })
 }

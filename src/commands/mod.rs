@@ -5,7 +5,11 @@ use crate::cli::Command;
 use crate::ui::Ui;
 
 pub mod apply;
+pub mod completions;
+pub mod convert;
 pub mod drift;
+pub mod import;
+pub mod man;
 pub mod plan;
 pub mod sim;
 pub mod validate;
@@ -23,6 +27,10 @@ pub fn run(command: Command, ui: &Ui) -> miette::Result<u8> {
         Command::Plan(args) => runtime()?.block_on(plan::run(&args, ui)),
         Command::Apply(args) => runtime()?.block_on(apply::run(&args, ui)),
         Command::Drift(args) => runtime()?.block_on(drift::run(&args, ui)),
+        Command::Convert(args) => convert::run(&args, ui),
+        Command::Import(args) => runtime()?.block_on(import::run(&args, ui)),
+        Command::Completions(args) => completions::run(&args),
+        Command::Man(args) => man::run(&args, ui),
         Command::Sim(args) => runtime()?.block_on(sim::run(&args, ui)),
     }
 }

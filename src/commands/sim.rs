@@ -1,8 +1,108 @@
-//! `dm-apply sim`.
+//! `dm-apply sim`: serve the DM-master simulator until Ctrl-C or SIGTERM.
+
+use std::time::Duration;
 
 use crate::cli::SimArgs;
+use crate::commands::EXIT_OK;
+use crate::sim::{FaultKind, Generation, SimOptions, SimServer, SimTls};
 use crate::ui::Ui;
 
-pub async fn run(_args: &SimArgs, _ui: &Ui) -> miette::Result<u8> {
-    Err(miette::miette!("`sim` is not built yet"))
+/// Turn the command-line knobs into [`SimOptions`], with errors that say what to write instead.
+pub fn options(args: &SimArgs) -> miette::Result<SimOptions> {
+    let generation = Generation::parse(&args.generation).ok_or_else(|| {
+        miette::miette!(
+            help = "use `v8.5` (no request-default injection) or `head`",
+            "--generation `{}` is not a known DM-master generation",
+            args.generation
+        )
+    })?;
+    if !(0.0..=1.0).contains(&args.fault_rate) || args.fault_rate.is_nan() {
+        return Err(miette::miette!(
+            help = "e.g. --fault-rate 0.1 fails one request in ten",
+            "--fault-rate {} must be between 0.0 and 1.0",
+            args.fault_rate
+        ));
+    }
+    let mut kinds = vec![];
+    for k in args.fault_kinds.iter().filter(|k| !k.trim().is_empty()) {
+        kinds.push(FaultKind::parse(k).ok_or_else(|| {
+            miette::miette!(
+                help = "use a comma-separated list of 5xx, reset, delay",
+                "--fault-kinds: unknown kind `{k}`"
+            )
+        })?);
+    }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(SimTls {
+            cert_pem: read_pem(cert, "--tls-cert")?,
+            key_pem: read_pem(key, "--tls-key")?,
+            client_ca_pem: match &args.tls_client_ca {
+                Some(ca) => Some(read_pem(ca, "--tls-client-ca")?),
+                None => None,
+            },
+        }),
+        _ => None,
+    };
+    if let Some(t) = &tls {
+        t.check().map_err(|e| miette::miette!(help = "check --tls-cert, --tls-key and --tls-client-ca", "{e}"))?;
+    }
+    Ok(SimOptions {
+        tls,
+        workers: args.workers,
+        latency: Duration::from_millis(args.latency_ms),
+        fault_rate: args.fault_rate,
+        fault_kinds: kinds,
+        generation,
+        seed: args.seed,
+        stage_delay: Duration::from_millis(args.stage_delay_ms),
+        ..SimOptions::default()
+    })
+}
+
+fn read_pem(path: &std::path::Path, flag: &str) -> miette::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| miette::miette!("{flag} {}: cannot read: {e}", path.display()))
+}
+
+pub async fn run(args: &SimArgs, _ui: &Ui) -> miette::Result<u8> {
+    let opts = options(args)?;
+    let server = SimServer::start_on(opts.clone(), &args.listen).await.map_err(|e| {
+        miette::miette!(
+            help = "pick another --listen address, e.g. 127.0.0.1:0",
+            "cannot listen on {}: {e}",
+            args.listen
+        )
+    })?;
+    eprintln!("dm-apply sim listening on {}", server.url());
+    tracing::info!(
+        workers = opts.workers,
+        generation = ?opts.generation,
+        latency_ms = args.latency_ms,
+        fault_rate = opts.fault_rate,
+        "simulator started"
+    );
+    shutdown_signal().await;
+    eprintln!("dm-apply sim: shutting down");
+    server.shutdown().await;
+    Ok(EXIT_OK)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
 }

@@ -7,7 +7,15 @@ use crate::config;
 use crate::ui::{Ui, Verbosity};
 
 pub fn run(args: &ValidateArgs, ui: &Ui) -> miette::Result<u8> {
+    if let Some(file) = &args.files.clusters {
+        return crate::clusters::validate_command(file, ui);
+    }
     let analysis = config::analyze(&args.files.files);
+    if ui.verbosity >= Verbosity::Verbose {
+        for f in &analysis.skipped {
+            ui.info(config::skipped_note(f));
+        }
+    }
     if ui.verbosity > Verbosity::Quiet {
         for w in &analysis.warnings {
             eprintln!("{:?}", miette::Report::new(w.clone()));

@@ -26,6 +26,8 @@ const MAX_DIR_DEPTH: usize = 32;
 pub struct Loaded {
     pub desired: Desired,
     pub warnings: Vec<miette::Report>,
+    /// Files skipped as not dm-apply configuration.
+    pub skipped: Vec<String>,
 }
 
 /// Everything a load found, valid or not (what `validate` prints).
@@ -34,8 +36,10 @@ pub struct Analysis {
     pub desired: Desired,
     pub errors: Vec<Problem>,
     pub warnings: Vec<Problem>,
-    /// Number of files read.
+    /// Number of files read (skipped ones not included).
     pub files: usize,
+    /// Files found under a directory and skipped as not dm-apply configuration (see [`is_foreign`]).
+    pub skipped: Vec<String>,
 }
 
 /// One parsed file and what the later passes need from it.
@@ -83,6 +87,7 @@ pub(crate) fn finish(analysis: Analysis) -> Result<Loaded, LoadError> {
         Ok(Loaded {
             desired: analysis.desired,
             warnings: analysis.warnings.into_iter().map(miette::Report::new).collect(),
+            skipped: analysis.skipped,
         })
     } else {
         Err(LoadError { errors: analysis.errors, warnings: analysis.warnings })
@@ -93,6 +98,11 @@ pub(crate) fn finish(analysis: Analysis) -> Result<Loaded, LoadError> {
 pub fn load_for_command(paths: &[PathBuf], ui: &crate::ui::Ui) -> miette::Result<Desired> {
     match load(paths) {
         Ok(loaded) => {
+            if ui.verbosity >= crate::ui::Verbosity::Verbose {
+                for f in &loaded.skipped {
+                    ui.info(skipped_note(f));
+                }
+            }
             for w in &loaded.warnings {
                 ui.warn(format_args!("{w:?}"));
             }
@@ -107,6 +117,14 @@ pub fn load_for_command(paths: &[PathBuf], ui: &crate::ui::Ui) -> miette::Result
     }
 }
 
+/// The `-v` note for a skipped file.
+pub fn skipped_note(file: &str) -> String {
+    format!(
+        "note: skipped `{file}`: not a dm-apply configuration (no top-level sources, tasks or external_sources); \
+         name it with -f to check it anyway"
+    )
+}
+
 /// Run every pass over `paths`, reading `${env:NAME}` from the process environment.
 pub fn analyze(paths: &[PathBuf]) -> Analysis {
     analyze_with_env(paths, &|name| std::env::var(name).ok())
@@ -117,12 +135,35 @@ pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>)
     let mut errors = Vec::new();
     let files = discover(paths, &mut errors);
     let mut loaded: Vec<LoadedFile> = Vec::new();
-    for (order, path) in files.iter().enumerate() {
+    let mut skipped = Vec::new();
+    for (order, (path, from_dir)) in files.iter().enumerate() {
         if let Some(lf) = read_and_parse(path, order, &mut errors) {
+            // Only files found by walking a directory may be skipped: a file named with -f is always checked.
+            if *from_dir && lf.doc.value.as_ref().is_some_and(is_foreign) {
+                skipped.push(lf.file.name.clone());
+                continue;
+            }
             loaded.push(lf);
         }
     }
-    analyze_parsed(loaded, files.len(), errors, env)
+    let file_count = files.len() - skipped.len();
+    // Only other tools' YAML found: an empty desired state here would make `plan --prune` delete everything.
+    if file_count == 0 && !skipped.is_empty() {
+        errors.push(
+            Problem::error(
+                "no_config",
+                format!(
+                    "no dm-apply configuration found: all {} YAML file(s) under the given directories have none of \
+                     the top-level keys sources, tasks or external_sources (first: `{}`)",
+                    skipped.len(),
+                    skipped[0]
+                ),
+            )
+            .with_help("point -f at the directory that holds the DM configuration (or name a file to check it)"),
+        );
+    }
+    // The skipped files are known only here; every other pass is shared with `analyze_source`.
+    Analysis { skipped, ..analyze_parsed(loaded, file_count, errors, env) }
 }
 
 /// Run every pass over one in-memory file, as if a file named `name` held `bytes`: the same size limit, UTF-8
@@ -247,7 +288,7 @@ fn analyze_parsed(
     warnings.sort_by_key(Problem::sort_key);
     cap(&mut errors, "errors");
     cap(&mut warnings, "warnings");
-    Analysis { desired, errors, warnings, files: file_count }
+    Analysis { desired, errors, warnings, files: file_count, skipped: Vec::new() }
 }
 
 /// Most errors (and most warnings) one load reports; the rest are counted in a final note.
@@ -306,9 +347,23 @@ fn typed_error(lf: &LoadedFile, pointer: &str, e: &serde_json::Error) -> Problem
     Problem::error("type", format!("invalid configuration: {clean}")).at(&lf.file, lf.key_pos(pointer), "in this item")
 }
 
+/// dm-apply's top-level keys.
+const TOP_LEVEL_KEYS: [&str; 3] = ["sources", "tasks", "external_sources"];
+
+/// Whether a document found under a directory is some other tool's YAML (a CI workflow, a Helm values file...):
+/// a mapping with none of dm-apply's top-level keys. A key within a small edit distance of one of them (`task`,
+/// `source`, `external-sources`) keeps the file in, so that the typo is reported ("did you mean") rather than the
+/// file silently ignored.
+pub fn is_foreign(value: &Value) -> bool {
+    let Value::Object(map) = value else { return false };
+    // The same nearness as the "did you mean" of the unknown-key error, so a kept near miss always gets one.
+    !map.keys().any(|k| super::diag::did_you_mean(&k.replace('-', "_"), TOP_LEVEL_KEYS).is_some())
+}
+
 /// Expand the given paths into files: a file as is, a directory recursively (sorted, `*.yaml`/`*.yml`, hidden
 /// entries skipped). Each file is read once even when named twice.
-fn discover(paths: &[PathBuf], errors: &mut Vec<Problem>) -> Vec<PathBuf> {
+/// Each file comes with whether it was found by walking a directory.
+fn discover(paths: &[PathBuf], errors: &mut Vec<Problem>) -> Vec<(PathBuf, bool)> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     for path in paths {
@@ -329,7 +384,7 @@ fn discover(paths: &[PathBuf], errors: &mut Vec<Problem>) -> Vec<PathBuf> {
             Ok(_) => {
                 let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
                 if seen.insert(key) {
-                    out.push(path.clone());
+                    out.push((path.clone(), false));
                 }
             }
         }
@@ -341,7 +396,7 @@ fn discover(paths: &[PathBuf], errors: &mut Vec<Problem>) -> Vec<PathBuf> {
 fn walk(
     dir: &Path,
     depth: usize,
-    out: &mut Vec<PathBuf>,
+    out: &mut Vec<(PathBuf, bool)>,
     seen: &mut HashSet<PathBuf>,
     errors: &mut Vec<Problem>,
 ) -> usize {
@@ -375,7 +430,7 @@ fn walk(
             found += 1;
             let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
             if seen.insert(key) {
-                out.push(path);
+                out.push((path, true));
             }
         }
     }
@@ -507,5 +562,75 @@ fn parse_bytes(name: &str, order: usize, bytes: Vec<u8>, errors: &mut Vec<Proble
             errors.push(yaml::syntax_problem(&e, &file, &text));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod foreign_file_tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    const WORKFLOW: &str = "name: plan\non:\n  pull_request: {}\njobs:\n  plan:\n    runs-on: ubuntu-latest\n";
+    const DM: &str = "external_sources: [s1]\n";
+
+    #[test]
+    fn classification() {
+        let v = |t: &str| yaml::parse(t).unwrap().value.unwrap();
+        assert!(is_foreign(&v(WORKFLOW)));
+        assert!(is_foreign(&v("stages: [plan]\nvariables: {A: b}\nplan: {script: [x]}\n")));
+        assert!(!is_foreign(&v(DM)));
+        assert!(!is_foreign(&v("sources: []\nname: x\n")));
+        // Near misses stay in, to be reported.
+        for near in ["task: []\n", "source: []\n", "external-sources: []\n", "Tasks: []\n", "sorces: []\n"] {
+            assert!(!is_foreign(&v(near)), "{near}");
+        }
+        // Not a mapping: validated strictly.
+        assert!(!is_foreign(&v("- a\n- b\n")));
+    }
+
+    #[test]
+    fn directory_walk_skips_foreign_files_but_named_files_are_strict() {
+        let dir = tempfile::tempdir().unwrap();
+        let wf = write(dir.path(), "ci/github/plan.yml", WORKFLOW);
+        write(dir.path(), "dm.yaml", DM);
+        let a = analyze_with_env(&[dir.path().to_path_buf()], &|_| None);
+        assert!(a.errors.is_empty(), "{:?}", a.errors);
+        assert_eq!(a.files, 1);
+        assert_eq!(a.skipped, [wf.display().to_string()]);
+        assert_eq!(a.desired.external_sources.len(), 1);
+
+        let a = analyze_with_env(std::slice::from_ref(&wf), &|_| None);
+        assert!(!a.errors.is_empty(), "a file named explicitly must be validated strictly");
+        assert!(a.skipped.is_empty());
+    }
+
+    #[test]
+    fn a_directory_of_only_foreign_files_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "ci/plan.yml", WORKFLOW);
+        let a = analyze_with_env(&[dir.path().to_path_buf()], &|_| None);
+        assert_eq!(a.skipped.len(), 1);
+        let text: Vec<String> = a.errors.iter().map(render_plain_problem).collect();
+        assert!(text.iter().any(|t| t.contains("no dm-apply configuration found")), "{text:?}");
+    }
+
+    #[test]
+    fn near_miss_under_a_directory_is_an_error_with_a_suggestion() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "typo.yaml", "task:\n  - name: t\n");
+        let a = analyze_with_env(&[dir.path().to_path_buf()], &|_| None);
+        assert!(a.skipped.is_empty());
+        let text: Vec<String> = a.errors.iter().map(render_plain_problem).collect();
+        assert!(text.iter().any(|t| t.contains("did you mean") && t.contains("tasks")), "{text:?}");
+    }
+
+    fn render_plain_problem(p: &Problem) -> String {
+        super::super::diag::render_plain(p)
     }
 }

@@ -15,7 +15,8 @@ pub mod yaml;
 
 pub use diag::{LoadError, Problem, render_plain};
 pub use loader::{
-    Analysis, Loaded, MAX_FILE_BYTES, MAX_REPORTED, analyze, analyze_source, analyze_with_env, load, load_for_command,
+    Analysis, Loaded, MAX_FILE_BYTES, MAX_REPORTED, analyze, analyze_source, analyze_with_env, is_foreign, load,
+    load_for_command, skipped_note,
 };
 pub use model::*;
 pub use schema::{json_schema, json_schema_text};

@@ -22,13 +22,16 @@ use crate::secret::Secret;
 pub struct ConfigFile {
     /// Upstream MySQL/MariaDB data sources managed by this repository.
     #[serde(default)]
+    #[schemars(example = serde_json::json!([{"source_name": "mysql-orders", "host": "mysql-orders.db.internal", "port": 3306, "user": "dm_sync", "password": "${env:DM_SOURCE_PASSWORD}"}]))]
     pub sources: Vec<SourceSpec>,
     /// Replication tasks managed by this repository.
     #[serde(default)]
+    #[schemars(example = serde_json::json!([{"name": "orders-incremental", "task_mode": "incremental", "target_config": {"host": "tidb.db.internal", "port": 4000, "user": "dm_writer", "password": "${env:DM_TARGET_PASSWORD}"}, "table_migrate_rule": [{"source": {"source_name": "mysql-orders", "schema": "orders"}}], "source_config": {"source_conf": [{"source_name": "mysql-orders", "binlog_name": "mysql-bin.000042", "binlog_pos": 4}]}}]))]
     pub tasks: Vec<TaskSpec>,
     /// Sources managed outside this repository that tasks here may use. They are never created, changed or deleted.
     #[serde(default)]
     #[schemars(inner(length(min = 1, max = 32)))]
+    #[schemars(example = vec!["mysql-legacy-01"])]
     pub external_sources: Vec<String>,
 }
 
@@ -38,12 +41,15 @@ pub struct ConfigFile {
 pub struct Lifecycle {
     /// Refuse any plan that would delete or replace this resource.
     #[serde(default)]
+    #[schemars(example = true)]
     pub prevent_destroy: bool,
     /// Field paths (e.g. `source_config.incr_migrate_conf.repl_threads`) whose differences are ignored.
     #[serde(default)]
+    #[schemars(example = vec!["source_config.incr_migrate_conf.repl_threads", "password"])]
     pub ignore_changes: Vec<String>,
     /// Allow a replacement that restarts this task's migration from scratch (new full dump/load).
     #[serde(default)]
+    #[schemars(example = false)]
     pub allow_restart: bool,
 }
 
@@ -52,13 +58,17 @@ pub struct Lifecycle {
 #[serde(deny_unknown_fields)]
 pub struct SecuritySpec {
     /// PEM content of the CA certificate.
+    #[schemars(example = &"${env:DM_SOURCE_CA}")]
     pub ssl_ca_content: String,
     /// PEM content of the client certificate.
+    #[schemars(example = &"${env:DM_SOURCE_CERT}")]
     pub ssl_cert_content: String,
     /// Private key content: a secret; prefer `${env:NAME}`.
+    #[schemars(example = &"${env:DM_SOURCE_KEY}")]
     pub ssl_key_content: Secret,
     /// Allowed common names of the peer certificate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = vec!["dm-worker"])]
     pub cert_allowed_cn: Option<Vec<String>>,
 }
 
@@ -68,12 +78,15 @@ pub struct SecuritySpec {
 pub struct PurgeSpec {
     /// Seconds between relay-log expiry checks (DM default 3600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 3600)]
     pub interval: Option<i64>,
     /// Hours after which relay logs expire (DM default 0 = never).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 72)]
     pub expires: Option<i64>,
     /// Minimum free disk space in GB (DM default 15).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 15)]
     pub remain_space: Option<i64>,
 }
 
@@ -84,15 +97,19 @@ pub struct RelayConfigSpec {
     /// Do not set `true` at create time: DM-master persists the source, then refuses (a known server bug).
     /// Enable relay afterwards with DM's relay enable endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = false)]
     pub enable_relay: Option<bool>,
     /// Binlog file to start relaying from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"mysql-bin.000001")]
     pub relay_binlog_name: Option<String>,
     /// GTID set to start relaying from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"e9a1fc22-ec08-11e9-b2ac-0242ac110003:1-7849")]
     pub relay_binlog_gtid: Option<String>,
     /// Directory of the relay log on the DM-worker (DM's default `relay-dir`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"./relay_log")]
     pub relay_dir: Option<String>,
 }
 
@@ -110,37 +127,49 @@ pub enum Flavor {
 pub struct SourceSpec {
     /// Unique name, 1-32 characters.
     #[schemars(length(min = 1, max = 32))]
+    #[schemars(example = &"mysql-orders")]
     pub source_name: String,
     /// Upstream host name or IP address.
+    #[schemars(example = &"mysql-orders.db.internal")]
     pub host: String,
     /// Upstream port, 1-65535 (MySQL's default is 3306).
     #[schemars(range(min = 1))]
+    #[schemars(example = 3306)]
     pub port: u16,
     /// Upstream user (needs replication privileges).
+    #[schemars(example = &"dm_sync")]
     pub user: String,
     /// Upstream password. Write-only in DM (reads return `******`); prefer `${env:NAME}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"${env:DM_SOURCE_PASSWORD}")]
     pub password: Option<Secret>,
     /// Pull binlogs by GTID (needs `GTID_MODE=ON` upstream). Default false.
     #[serde(default)]
+    #[schemars(example = false)]
     pub enable_gtid: bool,
     /// Whether the source is enabled. Default true (dm-apply always sends it explicitly).
     #[serde(default = "default_true")]
+    #[schemars(example = true)]
     pub enable: bool,
     /// `mysql` or `mariadb`; detected by DM when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"mysql")]
     pub flavor: Option<Flavor>,
     /// TLS to the upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = serde_json::json!({"ssl_ca_content": "${env:DM_SOURCE_CA}", "ssl_cert_content": "${env:DM_SOURCE_CERT}", "ssl_key_content": "${env:DM_SOURCE_KEY}"}))]
     pub security: Option<SecuritySpec>,
     /// Relay-log purge settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = serde_json::json!({"interval": 3600, "expires": 72, "remain_space": 15}))]
     pub purge: Option<PurgeSpec>,
     /// Relay-log settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = serde_json::json!({"enable_relay": false}))]
     pub relay_config: Option<RelayConfigSpec>,
     /// dm-apply's own lifecycle settings (never sent to DM).
     #[serde(default, skip_serializing_if = "is_default")]
+    #[schemars(example = serde_json::json!({"prevent_destroy": true, "ignore_changes": ["password"]}))]
     pub lifecycle: Lifecycle,
 }
 
@@ -188,6 +217,7 @@ pub enum OnDuplicate {
 pub struct TargetSessionSpec {
     /// `"0"` or `"1"`. Cannot be changed by a task update.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"0")]
     pub foreign_key_checks: Option<ForeignKeyChecks>,
 }
 
@@ -205,20 +235,26 @@ pub enum ForeignKeyChecks {
 #[serde(deny_unknown_fields)]
 pub struct TargetConfigSpec {
     /// TiDB host name or IP address.
+    #[schemars(example = &"tidb.db.internal")]
     pub host: String,
     /// TiDB port, 1-65535 (TiDB's default is 4000).
     #[schemars(range(min = 1))]
+    #[schemars(example = 4000)]
     pub port: u16,
     /// TiDB user.
+    #[schemars(example = &"dm_writer")]
     pub user: String,
     /// Downstream password (may be empty); prefer `${env:NAME}`.
     #[serde(default)]
+    #[schemars(example = &"${env:DM_TARGET_PASSWORD}")]
     pub password: Secret,
     /// TLS to TiDB. DM returns these contents in plain text on reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = serde_json::json!({"ssl_ca_content": "${env:TIDB_CA}", "ssl_cert_content": "${env:TIDB_CERT}", "ssl_key_content": "${env:TIDB_KEY}"}))]
     pub security: Option<SecuritySpec>,
     /// Session variables (only `foreign_key_checks`; DM HEAD only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = serde_json::json!({"foreign_key_checks": "0"}))]
     pub session: Option<TargetSessionSpec>,
 }
 
@@ -228,9 +264,11 @@ pub struct TargetConfigSpec {
 pub struct BinlogFilterRuleSpec {
     /// Binlog event types to ignore, e.g. `all dml`, `drop table`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = vec!["drop database", "truncate table"])]
     pub ignore_event: Option<Vec<String>>,
     /// SQL regular expressions to ignore.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = vec!["^DROP\\s+TABLE"])]
     pub ignore_sql: Option<Vec<String>>,
 }
 
@@ -239,11 +277,14 @@ pub struct BinlogFilterRuleSpec {
 #[serde(deny_unknown_fields)]
 pub struct TableRuleSourceSpec {
     /// One of the task's sources.
+    #[schemars(example = &"mysql-orders")]
     pub source_name: String,
     /// Schema pattern (`*`, `?` wildcards).
+    #[schemars(example = &"orders_*")]
     pub schema: String,
     /// Table pattern; `""` (default) selects the whole schema.
     #[serde(default)]
+    #[schemars(example = &"order_*")]
     pub table: String,
 }
 
@@ -253,9 +294,11 @@ pub struct TableRuleSourceSpec {
 pub struct TableRuleTargetSpec {
     /// Downstream schema.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"orders")]
     pub schema: Option<String>,
     /// Downstream table (merges sharded tables into one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"order")]
     pub table: Option<String>,
 }
 
@@ -264,12 +307,15 @@ pub struct TableRuleTargetSpec {
 #[serde(deny_unknown_fields)]
 pub struct TableMigrateRuleSpec {
     /// Upstream tables selected by this rule.
+    #[schemars(example = serde_json::json!({"source_name": "mysql-shard-01", "schema": "user_db_*", "table": "user_*"}))]
     pub source: TableRuleSourceSpec,
     /// Route to other downstream names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = serde_json::json!({"schema": "users", "table": "user"}))]
     pub target: Option<TableRuleTargetSpec>,
     /// Names of rules defined in the task's `binlog_filter_rule`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = vec!["no-destructive-ddl"])]
     pub binlog_filter_rule: Option<Vec<String>>,
 }
 
@@ -316,48 +362,63 @@ pub enum OnDuplicatePhysical {
 pub struct FullMigrateConfSpec {
     /// Dump threads (DM default 4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 4)]
     pub export_threads: Option<i64>,
     /// Load threads (DM default 16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 16)]
     pub import_threads: Option<i64>,
     /// Where the dump is written (DM default `./dumped_data`); an `s3://`-style URL for `import-into`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"./dumped_data")]
     pub data_dir: Option<String>,
     /// Dump consistency mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"auto")]
     pub consistency: Option<Consistency>,
     /// `logical` (default), `physical` or `import-into`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"logical")]
     pub import_mode: Option<ImportMode>,
     /// Local sort directory of the physical import.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"./sort_dir")]
     pub sorting_dir: Option<String>,
     /// Disk quota of the physical import, e.g. `200GiB`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"80G")]
     pub disk_quota: Option<String>,
     /// Checksum after a physical import.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"required")]
     pub checksum: Option<CheckLevel>,
     /// ANALYZE TABLE after a physical import.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"optional")]
     pub analyze: Option<CheckLevel>,
     /// Concurrency of range requests (physical import; DM default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 0)]
     pub range_concurrency: Option<i64>,
     /// Compression of KV pairs sent to TiKV (physical import), e.g. `gzip`. Note the hyphens in the key.
     #[serde(rename = "compress-kv-pairs", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"gzip")]
     pub compress_kv_pairs: Option<String>,
     /// PD address for the physical import.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"pd.db.internal:2379")]
     pub pd_addr: Option<String>,
     /// TLS to PD/TiDB for the import (all three contents are required).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = serde_json::json!({"ssl_ca_content": "${env:TIDB_CA}", "ssl_cert_content": "${env:TIDB_CERT}", "ssl_key_content": "${env:TIDB_KEY}"}))]
     pub security: Option<SecuritySpec>,
     /// Duplicate handling of the logical import (DM default `replace`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"replace")]
     pub on_duplicate_logical: Option<OnDuplicate>,
     /// Duplicate handling of the physical import (DM default `none`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"none")]
     pub on_duplicate_physical: Option<OnDuplicatePhysical>,
 }
 
@@ -367,12 +428,15 @@ pub struct FullMigrateConfSpec {
 pub struct IncrMigrateConfSpec {
     /// Replication threads (DM default 16). Can be changed on a stopped task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 16)]
     pub repl_threads: Option<i64>,
     /// Statements per transaction (DM default 100). Can be changed on a stopped task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 100)]
     pub repl_batch: Option<i64>,
     /// Safe mode (DM HEAD only; cannot be changed by an update).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = false)]
     pub safe_mode: Option<bool>,
 }
 
@@ -381,15 +445,19 @@ pub struct IncrMigrateConfSpec {
 #[serde(deny_unknown_fields)]
 pub struct TaskSourceConfSpec {
     /// A source declared under `sources` or listed in `external_sources`.
+    #[schemars(example = &"mysql-orders")]
     pub source_name: String,
     /// Binlog file to start from, e.g. `mysql-bin.000042`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"mysql-bin.000042")]
     pub binlog_name: Option<String>,
     /// Position in `binlog_name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 4)]
     pub binlog_pos: Option<i64>,
     /// GTID set to start from (with `enable_gtid` sources).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"03fc0263-28c7-11e7-a653-6c0b84d59f30:1-7041423")]
     pub binlog_gtid: Option<String>,
 }
 
@@ -399,11 +467,14 @@ pub struct TaskSourceConfSpec {
 pub struct TaskSourceConfigSpec {
     /// Full (dump and load) phase settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = serde_json::json!({"export_threads": 4, "import_threads": 16, "data_dir": "./dumped_data"}))]
     pub full_migrate_conf: Option<FullMigrateConfSpec>,
     /// Incremental phase settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = serde_json::json!({"repl_threads": 16, "repl_batch": 100}))]
     pub incr_migrate_conf: Option<IncrMigrateConfSpec>,
     /// The task's sources (at least one, each once).
+    #[schemars(example = serde_json::json!([{"source_name": "mysql-orders", "binlog_name": "mysql-bin.000042", "binlog_pos": 4}]))]
     pub source_conf: Vec<TaskSourceConfSpec>,
 }
 
@@ -412,45 +483,60 @@ pub struct TaskSourceConfigSpec {
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
     /// Unique task name.
+    #[schemars(example = &"orders-incremental")]
     pub name: String,
     /// `full`, `incremental`, `all`, `dump` or `load`.
+    #[schemars(example = &"incremental")]
     pub task_mode: TaskMode,
     /// Merge sharded tables: `pessimistic` or `optimistic`. Absent: no sharding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"optimistic")]
     pub shard_mode: Option<ShardMode>,
     /// Stricter optimistic sharding (DM v7.2+); only with `shard_mode: optimistic`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = false)]
     pub strict_optimistic_shard_mode: Option<bool>,
     /// Downstream schema for checkpoints. dm-apply sends `dm_meta` when absent, on every DM version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"dm_meta")]
     pub meta_schema: Option<String>,
     /// IANA time zone (DM HEAD only); absent means the downstream's zone. `SYSTEM` and `Local` are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"Asia/Shanghai")]
     pub timezone: Option<String>,
     /// Support gh-ost/pt-osc online schema changes (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = true)]
     pub enhance_online_schema_change: Option<bool>,
     /// How the full import resolves duplicate rows. Default `replace`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"replace")]
     pub on_duplicate: Option<OnDuplicate>,
     /// Pre-check items to skip, e.g. `auto_increment_ID`, `all`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = vec!["auto_increment_ID"])]
     pub ignore_checking_items: Option<Vec<String>>,
     /// The downstream TiDB.
+    #[schemars(example = serde_json::json!({"host": "tidb.db.internal", "port": 4000, "user": "dm_writer", "password": "${env:DM_TARGET_PASSWORD}"}))]
     pub target_config: TargetConfigSpec,
     /// Named binlog filters, referenced by `table_migrate_rule[].binlog_filter_rule`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(example = serde_json::json!({"no-destructive-ddl": {"ignore_event": ["drop database", "drop table"]}}))]
     pub binlog_filter_rule: BTreeMap<String, BinlogFilterRuleSpec>,
     /// Which tables to migrate and where.
     #[serde(default)]
+    #[schemars(example = serde_json::json!([{"source": {"source_name": "mysql-orders", "schema": "orders", "table": "*"}, "target": {"schema": "orders"}}]))]
     pub table_migrate_rule: Vec<TableMigrateRuleSpec>,
     /// The task's sources and phase settings.
+    #[schemars(example = serde_json::json!({"source_conf": [{"source_name": "mysql-orders"}]}))]
     pub source_config: TaskSourceConfigSpec,
     /// Runtime state apply converges to: `running` (default) or `stopped`.
     #[serde(default)]
+    #[schemars(example = &"running")]
     pub stage: DesiredStage,
     /// dm-apply's own lifecycle settings (never sent to DM).
     #[serde(default, skip_serializing_if = "is_default")]
+    #[schemars(example = serde_json::json!({"prevent_destroy": true}))]
     pub lifecycle: Lifecycle,
 }
 

@@ -223,9 +223,11 @@ fn to_problems(
                     };
                     let mut p = Problem::error("unknown_key", msg).at(file, pos, "not a known key here");
                     if pointer.is_empty() {
-                        p = p.with_help(
-                            "a configuration file may contain only `sources`, `tasks`, `external_sources` and `x-` keys (ignored; for YAML anchors)",
-                        );
+                        let near = did_you_mean(&key.replace('-', "_"), ["sources", "tasks", "external_sources"]);
+                        p = p.with_help(format!(
+                            "{}a configuration file may contain only `sources`, `tasks`, `external_sources` and `x-` keys (ignored; for YAML anchors)",
+                            near.map(|s| format!("did you mean `{s}`? ")).unwrap_or_default()
+                        ));
                     } else if key == "status_list" || key == "task_name_list" {
                         p = p.with_help(format!("`{key}` is read-only server state; remove it"));
                     } else if let Some(s) = did_you_mean(key, allowed.iter().map(String::as_str)) {

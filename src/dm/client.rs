@@ -110,6 +110,23 @@ fn seg(s: &str) -> String {
     out
 }
 
+/// Whether `e` is (or wraps) a rustls error. io::Error's `source()` skips the error it wraps, and the connector
+/// nests io::Errors, so look inside them explicitly.
+fn is_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    for _ in 0..16 {
+        let Some(err) = cur else { return false };
+        if err.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        cur = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    false
+}
+
 /// Request body: nothing at all (no content type either), or JSON.
 #[derive(Clone, Copy)]
 enum Body<'a> {
@@ -177,7 +194,16 @@ impl DmClient {
         if opts.insecure_skip_verify {
             b = b.tls_danger_accept_invalid_certs(true);
         }
-        let http = b.build().map_err(|e| DmError::Options(format!("cannot set up the HTTP client: {e}")))?;
+        let http = b.build().map_err(|e| {
+            let mut detail = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                detail = format!("{detail}: {s}");
+                src = s.source();
+            }
+            let hint = if opts.cert.is_some() { " (is --key the private key of --cert?)" } else { "" };
+            DmError::Options(format!("cannot set up the HTTP client: {detail}{hint}"))
+        })?;
         Ok(DmClient {
             http,
             base: addr.into(),
@@ -244,10 +270,21 @@ impl DmClient {
         // A failure to connect means nothing was sent; anything later (reset, broken body) may have been processed.
         let maybe_sent = !e.is_connect();
         let mut detail = e.to_string();
+        let mut tls = false;
         let mut src = std::error::Error::source(&e);
         while let Some(s) = src {
             detail = format!("{detail}: {s}");
+            // A TLS failure (ours or the server's alert) means the server never saw the request.
+            tls |= is_tls_error(s);
             src = s.source();
+        }
+        if tls {
+            return DmError::Tls {
+                addr: self.base.to_string(),
+                method: method.to_string(),
+                path: path.to_string(),
+                detail,
+            };
         }
         DmError::Connect {
             addr: self.base.to_string(),
@@ -635,8 +672,11 @@ impl DmClient {
         self.call_json(Method::GET, "/api/v1/cluster/info", &[], Body::None).await
     }
 
+    /// The request body is the `ClusterTopology` (the spec's `requestBody`), i.e. `info.topology`, not the whole
+    /// `{cluster_id, topology}` answer shape; `cluster_id` cannot be set.
     pub async fn update_cluster_info(&self, info: &ClusterInfo) -> Result<ClusterInfo, DmError> {
-        self.call_json(Method::PUT, "/api/v1/cluster/info", &[], json(info)).await
+        let topology = info.topology.clone().unwrap_or_else(|| serde_json::json!({}));
+        self.call_json(Method::PUT, "/api/v1/cluster/info", &[], json(&topology)).await
     }
 }
 

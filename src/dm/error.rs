@@ -46,6 +46,19 @@ pub enum DmError {
         maybe_sent: bool,
     },
 
+    /// The TLS handshake failed: DM-master's certificate was not trusted (unknown CA, wrong host name, expired),
+    /// or DM-master refused ours. Nothing was sent, and repeating it would fail the same way.
+    #[error("TLS connection to DM-master at {addr} refused ({method} {path}): {detail}")]
+    #[diagnostic(
+        code(dm::tls),
+        help(
+            "pass --cacert FILE with the CA that signed DM-master's certificate, and use a host name in --addr that \
+             the certificate names; for mutual TLS pass --cert and --key. (--insecure-skip-tls-verify turns \
+             verification off; never use it in production.)"
+        )
+    )]
+    Tls { addr: String, method: String, path: String, detail: String },
+
     #[error("DM-master did not answer {method} {path} within {timeout_ms} ms")]
     #[diagnostic(code(dm::timeout), help("raise --request-timeout, or check DM-master's health"))]
     Timeout { method: String, path: String, timeout_ms: u64 },

@@ -1,1 +1,15 @@
-//! See the crate docs for where this module sits in the pipeline.
+//! The planner: a pure function of the desired state and the live state (no I/O, no printing).
+//!
+//! - [`model`]: the plan types (serializable; secrets only in memory).
+//! - [`planner`]: `make_plan(desired, live, opts)`.
+//! - [`state`]: dm-apply's fingerprint record for write-only secrets, kept in a DM task template.
+
+pub mod model;
+pub mod planner;
+pub mod saved;
+pub mod state;
+pub mod testing;
+
+pub use model::*;
+pub use planner::{PlanError, PlanOptions, PlanProblem, build_plan, check_guards, make_plan};
+pub use saved::{SavedPlan, StalePlanError, verify_saved};

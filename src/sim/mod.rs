@@ -1,1 +1,365 @@
-//! See the crate docs for where this module sits in the pipeline.
+//! A stateful simulator of DM-master's OpenAPI (`dm-apply sim`, and in-process for tests).
+//!
+//! It implements the behaviour recorded in `../shared/reference/dm-openapi-semantics.md` (cited below as
+//! "semantics §N"): request validation answers, masked passwords, lossy and randomly ordered task reads, tasks
+//! created stopped, asynchronous start/stop, the refusal rules with DM's error codes, worker binding, a fake
+//! upstream catalog. It shares only the wire types (`crate::dm::types`) with the client, none of its logic, so a
+//! client bug cannot hide itself behind the same bug here.
+//!
+//! Test-only controls (request log, fault injection, changing state behind a client's back) live on
+//! [`SimControl`] in-process and under `/sim/...` over HTTP, never under `/api/v1`.
+
+mod catalog;
+mod errors;
+mod http;
+mod net;
+mod project;
+mod schema;
+mod state;
+mod tls;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use errors::SimError;
+pub use tls::SimTls;
+
+/// Which DM-master generation to mimic (semantics §1, §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Generation {
+    /// DM v5.4–v8.5.3: kin-openapi v0.80, no request-default injection; reports `Release Version: v8.5.3`.
+    V85,
+    /// DM v8.5.4+/HEAD: kin-openapi injects spec defaults into request bodies; reports `v26.4.0-alpha`
+    /// (`keep_meta`, `timezone`, `safe_mode`, `session` supported).
+    #[default]
+    Head,
+}
+
+impl Generation {
+    pub fn parse(s: &str) -> Option<Generation> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "v8.5" | "v85" | "8.5" | "v8.5.3" => Some(Generation::V85),
+            "head" | "v26" | "latest" => Some(Generation::Head),
+            _ => None,
+        }
+    }
+
+    /// What `GET /status` reports.
+    pub fn release_version(self) -> &'static str {
+        match self {
+            Generation::V85 => "v8.5.3",
+            Generation::Head => "v26.4.0-alpha",
+        }
+    }
+}
+
+/// An injected fault. A faulted request never changes state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FaultKind {
+    /// Answer 503 without doing anything.
+    ServerError,
+    /// Drop the connection without answering (TCP reset).
+    Reset,
+    /// Wait `fault_delay` (default 2 s), then answer 504 without doing anything: exercises client timeouts.
+    Delay,
+}
+
+impl FaultKind {
+    pub fn parse(s: &str) -> Option<FaultKind> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "5xx" | "500" | "503" | "server-error" | "servererror" => Some(FaultKind::ServerError),
+            "reset" | "connection-reset" => Some(FaultKind::Reset),
+            "delay" | "slow" => Some(FaultKind::Delay),
+            _ => None,
+        }
+    }
+
+    pub fn all() -> Vec<FaultKind> {
+        vec![FaultKind::ServerError, FaultKind::Reset, FaultKind::Delay]
+    }
+}
+
+/// Knobs of a simulator instance.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Number of DM-workers (`worker1`..`workerN`); each can be bound to one source.
+    pub workers: usize,
+    /// Added to every `/api/v1` request (held while a task latch is held).
+    pub latency: Duration,
+    /// Fraction (0.0–1.0) of requests answered with an injected fault.
+    pub fault_rate: f64,
+    pub fault_kinds: Vec<FaultKind>,
+    pub generation: Generation,
+    /// Seed of every random choice (list order, server ids, faults); `None` picks one.
+    pub seed: Option<u64>,
+    /// Time an asynchronous transition takes (start → Running, stop → Paused). A full/all task spends three
+    /// times this in each of Dump and Load.
+    pub stage_delay: Duration,
+    /// How long a `Delay` fault waits before answering.
+    pub fault_delay: Duration,
+    /// Serve https (optionally requiring client certificates) instead of http.
+    pub tls: Option<SimTls>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            workers: 3,
+            latency: Duration::ZERO,
+            fault_rate: 0.0,
+            fault_kinds: FaultKind::all(),
+            generation: Generation::Head,
+            seed: None,
+            stage_delay: Duration::from_millis(20),
+            fault_delay: Duration::from_secs(2),
+            tls: None,
+        }
+    }
+}
+
+/// One request the simulator received (`/sim/...` requests are not logged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedRequest {
+    pub method: String,
+    pub path: String,
+    /// Raw query string (without `?`), `""` when none.
+    pub query: String,
+    /// HTTP status answered; 0 when the connection was dropped (reset fault, offline) or still in flight.
+    pub status: u16,
+    /// Anything but GET/HEAD.
+    pub mutating: bool,
+    /// A fault was injected instead of handling the request.
+    pub faulted: bool,
+    /// The request body as text, `None` when there was none (extra beyond SIM-API.md).
+    pub body: Option<String>,
+    /// The request's Content-Type header, `None` when absent (extra).
+    pub content_type: Option<String>,
+}
+
+/// Mutable knobs shared by the server and its controls.
+pub(crate) struct Knobs {
+    pub latency: Duration,
+    pub fault_rate: f64,
+    pub fault_kinds: Vec<FaultKind>,
+    pub fault_delay: Duration,
+}
+
+pub(crate) struct Shared {
+    pub state: Mutex<state::State>,
+    pub knobs: Mutex<Knobs>,
+    pub log: Mutex<Vec<LoggedRequest>>,
+    pub latches: Mutex<std::collections::HashSet<String>>,
+    pub offline: AtomicBool,
+    pub generation: Generation,
+}
+
+impl Shared {
+    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, state::State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    pub(crate) fn knobs(&self) -> std::sync::MutexGuard<'_, Knobs> {
+        self.knobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    pub(crate) fn log(&self) -> std::sync::MutexGuard<'_, Vec<LoggedRequest>> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A running simulator.
+pub struct SimServer {
+    addr: std::net::SocketAddr,
+    https: bool,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    join: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SimServer {
+    /// Start on `127.0.0.1` on a free port.
+    pub async fn start(opts: SimOptions) -> std::io::Result<SimServer> {
+        Self::start_on(opts, "127.0.0.1:0").await
+    }
+
+    /// Start on `listen` (`HOST:PORT`; port 0 picks a free one).
+    pub async fn start_on(opts: SimOptions, listen: &str) -> std::io::Result<SimServer> {
+        // Check the TLS material before binding, so a bad file does not leave a port half set up.
+        let tls = match &opts.tls {
+            Some(t) => {
+                Some(tls::server_config(t).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?)
+            }
+            None => None,
+        };
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state::State::new(&opts, &addr.to_string())),
+            knobs: Mutex::new(Knobs {
+                latency: opts.latency,
+                fault_rate: if opts.fault_rate.is_finite() { opts.fault_rate.clamp(0.0, 1.0) } else { 0.0 },
+                fault_kinds: opts.fault_kinds.clone(),
+                fault_delay: opts.fault_delay,
+            }),
+            log: Mutex::new(Vec::new()),
+            latches: Mutex::new(Default::default()),
+            offline: AtomicBool::new(false),
+            generation: opts.generation,
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = http::router(shared.clone());
+        let https = tls.is_some();
+        let listener = match tls {
+            Some(config) => net::SimListener::tls(listener, config)?,
+            None => net::SimListener::new(listener),
+        };
+        let join = tokio::spawn(async move {
+            let svc = app.into_make_service_with_connect_info::<net::ConnMeta>();
+            let _ = axum::serve(listener, svc)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(SimServer { addr, https, shared, stop: Some(stop), join: Some(join) })
+    }
+
+    /// `http://127.0.0.1:PORT`, or `https://...` when serving TLS.
+    pub fn url(&self) -> String {
+        format!("{}://{}", if self.https { "https" } else { "http" }, self.addr)
+    }
+
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    pub fn control(&self) -> SimControl {
+        SimControl { shared: self.shared.clone() }
+    }
+
+    /// Stop serving and wait for the server task to end.
+    pub async fn shutdown(mut self) {
+        self.stop_now();
+        if let Some(j) = self.join.take() {
+            // Keep-alive connections would hold graceful shutdown open: give it a moment, then abort.
+            let abort = j.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), j).await.is_err() {
+                abort.abort();
+            }
+        }
+    }
+
+    fn stop_now(&mut self) {
+        self.shared.offline.store(true, Ordering::SeqCst);
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        self.stop_now();
+        if let Some(j) = self.join.take() {
+            j.abort();
+        }
+    }
+}
+
+/// In-process control of a simulator (the same surface is served under `/sim/...`).
+#[derive(Clone)]
+pub struct SimControl {
+    shared: Arc<Shared>,
+}
+
+impl SimControl {
+    /// Every `/api/v1` and `/status` request, in arrival order.
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.shared.log().clone()
+    }
+
+    pub fn clear_log(&self) {
+        self.shared.log().clear();
+    }
+
+    pub fn set_faults(&self, rate: f64, kinds: Vec<FaultKind>) {
+        let mut k = self.shared.knobs();
+        k.fault_rate = if rate.is_finite() { rate.clamp(0.0, 1.0) } else { 0.0 };
+        k.fault_kinds = kinds;
+    }
+
+    pub fn set_fault_delay(&self, d: Duration) {
+        self.shared.knobs().fault_delay = d;
+    }
+
+    pub fn set_latency(&self, d: Duration) {
+        self.shared.knobs().latency = d;
+    }
+
+    pub fn set_stage_delay(&self, d: Duration) {
+        self.shared.state().stage_delay = d.min(state::MAX_STAGE_DELAY);
+    }
+
+    /// The subtask of `task` on `source` is observed `Paused` with `error_msg` (its expected stage stays Running,
+    /// like a worker pausing on an error). Does nothing if there is no such subtask.
+    pub fn pause_task_with_error(&self, task: &str, source: &str, error_msg: &str) {
+        self.shared.state().pause_with_error(task, source, error_msg);
+    }
+
+    /// The next `count` task-status reads (status, `with_status`/`stage` lists) fail with 400 49001 "worker's
+    /// query-status response is nil", as while a worker has no subtasks yet (semantics §4.5).
+    pub fn fail_next_status(&self, count: u32) {
+        self.shared.state().status_glitches = count;
+    }
+
+    /// While offline, every `/api/v1` and `/status` connection is dropped without an answer (`/sim` still works).
+    pub fn set_offline(&self, offline: bool) {
+        self.shared.offline.store(offline, Ordering::SeqCst);
+    }
+
+    /// A worker goes offline (its source is unbound and re-bound to a free worker if any) or comes back.
+    pub fn set_worker_offline(&self, worker: &str, offline: bool) -> Result<(), String> {
+        self.shared.state().set_worker_offline(worker, offline)
+    }
+
+    /// A worker stops answering but stays registered and bound: task status shows stage `""` with a 38008
+    /// message until it is reachable again.
+    pub fn set_worker_unreachable(&self, worker: &str, unreachable: bool) -> Result<(), String> {
+        self.shared.state().set_worker_unreachable(worker, unreachable)
+    }
+
+    /// Full internal state as JSON, for assertions. Stored passwords are included (this is test-only).
+    pub fn snapshot(&self) -> serde_json::Value {
+        self.shared.state().snapshot()
+    }
+
+    /// Merge `patch` (JSON merge patch, RFC 7386) into the stored config of a source, behind the client's back.
+    pub fn patch_source(&self, source: &str, patch: serde_json::Value) -> Result<(), String> {
+        self.shared.state().patch_source(source, &patch)
+    }
+
+    /// Merge `patch` into the stored config of every subtask of `task` (as an OpenAPI `Task` document).
+    pub fn patch_task(&self, task: &str, patch: serde_json::Value) -> Result<(), String> {
+        self.shared.state().patch_task(task, None, &patch)
+    }
+
+    /// Merge `patch` into the stored config of one subtask only, so GET flips between differing configs (§4.4).
+    pub fn patch_subtask(&self, task: &str, source: &str, patch: serde_json::Value) -> Result<(), String> {
+        self.shared.state().patch_task(task, Some(source), &patch)
+    }
+
+    /// Remove a task without any check (as if someone used dmctl).
+    pub fn remove_task(&self, task: &str) -> bool {
+        self.shared.state().remove_task_raw(task)
+    }
+
+    /// Set the fake upstream catalog of a source: schema → tables.
+    pub fn set_catalog(&self, source: &str, catalog: std::collections::BTreeMap<String, Vec<String>>) {
+        self.shared.state().catalogs.insert(source.to_string(), catalog);
+    }
+
+    pub fn generation(&self) -> Generation {
+        self.shared.generation
+    }
+}

@@ -1,0 +1,995 @@
+//! Plan → step graph: DM's rules (semantics §2, §5), encoded once.
+//!
+//! - Sources are created, updated and enabled before the tasks that use them; tasks are stopped and deleted
+//!   before any source is deleted.
+//! - A created task is Stopped: it is started (and waited for) when its desired stage is `running`.
+//! - Update of a task: stop (when it may be running; DM refuses with 46035 otherwise), PUT, start again when it
+//!   should run.
+//! - Update of a source: DM refuses while any task on it is Running (46025), so the tasks running on it are
+//!   stopped, the source is PUT, and exactly those that should run are started again, one by one. `/enable` is
+//!   never used to restart them (it starts every task of the source); when the plan enables a source, the enable
+//!   step stops again the tasks that must stay stopped and says so. A PUT always carries the live `enable` value,
+//!   so it never starts or stops tasks as a side effect.
+//! - Replace: stop, delete (with `keep_meta=true` when the plan says checkpoints can be kept), create, start. A
+//!   replace that restarts the migration from scratch needs `--allow-restart` or `lifecycle.allow_restart`.
+//! - Deletes need a plan made with `--prune`. A task is stopped before it is deleted (no force needed).
+//! - Tasks restarted after a source update restart even when the update failed (`After`, not `Requires`): a failed
+//!   change must not leave replication stopped.
+//! - The first mutation of each branch carries a guard: the resource is re-read and compared with the plan. A task
+//!   PUT or delete that follows our own stop is guarded again (the stop changes only the stage, not the config).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::graph::{DepKind, Effect, Expect, Guard, ResourceKind, StepGraph, StepId, StepKind, WaitFor};
+use crate::config::DesiredStage;
+use crate::dm::types::{Stage, StartTaskRequest};
+use crate::plan::state::FP_PASSWORD;
+use crate::plan::{Address, ConfigAction, DesiredPayload, Impact, Kind, Observed, Plan, ResourceChange, RuntimeAction};
+
+/// What the compiler must know beyond the plan.
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    /// `--allow-restart`: replacements that restart a migration from scratch are allowed.
+    pub allow_restart: bool,
+    /// Tasks whose `lifecycle.allow_restart` is set.
+    pub allow_restart_for: BTreeSet<String>,
+}
+
+/// Why a plan cannot be applied (found before anything is touched).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+pub enum CompileError {
+    #[error("the plan deletes {address}, but it was made without --prune")]
+    #[diagnostic(code(apply::prune), help("deletes happen only with --prune: run `dm-apply apply --prune ...`"))]
+    DeleteWithoutPrune { address: String },
+
+    #[error("replacing {address} restarts its migration from scratch (new full dump and load, checkpoints lost)")]
+    #[diagnostic(
+        code(apply::restart),
+        help(
+            "if that is intended, pass --allow-restart or set `lifecycle.allow_restart: true` on the task; \
+             otherwise change the configuration so the task can be updated in place"
+        )
+    )]
+    RestartNotAllowed { address: String },
+
+    #[error("the plan holds no configuration for {address}")]
+    #[diagnostic(
+        code(apply::payload),
+        help(
+            "a saved plan must be applied with `apply --plan FILE`, which reloads the configuration it was made from"
+        )
+    )]
+    MissingPayload { address: String },
+}
+
+/// The steps of a source: what tasks that use it must wait for.
+#[derive(Default)]
+struct SourceNodes {
+    /// Create (or the create half of a replace): a task cannot be created or started before it.
+    create: Option<StepId>,
+    /// PUT, enable, disable: ordering only.
+    others: Vec<StepId>,
+    enable: Option<StepId>,
+    /// The PUT of an in-place update, when the source is enabled at that moment (tasks may run on it).
+    put: Option<StepId>,
+}
+
+struct Builder<'p> {
+    g: StepGraph,
+    plan: &'p Plan,
+    changes: BTreeMap<Address, &'p ResourceChange>,
+    /// task → (stop, wait until paused)
+    stops: BTreeMap<String, (StepId, StepId)>,
+    /// task → (start, wait until running)
+    starts: BTreeMap<String, (StepId, StepId)>,
+    sources: BTreeMap<String, SourceNodes>,
+    /// task → steps its (re)start must come after (the source updates it was stopped for).
+    restart_after: BTreeMap<String, Vec<StepId>>,
+    /// Every task delete: source deletes come after all of them.
+    task_deletes: Vec<StepId>,
+    source_deletes: Vec<StepId>,
+}
+
+/// Compile a plan into the graph of steps that carries it out.
+pub fn compile(plan: &Plan, opts: &CompileOptions) -> Result<StepGraph, CompileError> {
+    check(plan, opts)?;
+    let mut b = Builder {
+        g: StepGraph::new(),
+        plan,
+        changes: plan.changes.iter().map(|c| (c.address.clone(), c)).collect(),
+        stops: BTreeMap::new(),
+        starts: BTreeMap::new(),
+        sources: BTreeMap::new(),
+        restart_after: BTreeMap::new(),
+        task_deletes: vec![],
+        source_deletes: vec![],
+    };
+    let sources: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.address.kind == Kind::Source).collect();
+    let tasks: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.address.kind == Kind::Task).collect();
+    for c in &sources {
+        b.source(c)?;
+    }
+    for c in &tasks {
+        b.task(c)?;
+    }
+    b.finish();
+    Ok(b.g)
+}
+
+fn check(plan: &Plan, opts: &CompileOptions) -> Result<(), CompileError> {
+    for c in &plan.changes {
+        let address = c.address.to_string();
+        if c.action == ConfigAction::Delete && !plan.prune {
+            return Err(CompileError::DeleteWithoutPrune { address });
+        }
+        if let (ConfigAction::Replace, Impact::Replace { restarts_migration: true, .. }) = (c.action, &c.impact)
+            && c.address.kind == Kind::Task
+            && !opts.allow_restart
+            && !opts.allow_restart_for.contains(&c.address.name)
+        {
+            return Err(CompileError::RestartNotAllowed { address });
+        }
+        let needs_payload = matches!(c.action, ConfigAction::Create | ConfigAction::Update | ConfigAction::Replace);
+        let has_payload = matches!(
+            (&c.desired, c.address.kind),
+            (Some(DesiredPayload::Source(_)), Kind::Source) | (Some(DesiredPayload::Task(_)), Kind::Task)
+        );
+        if needs_payload && !has_payload {
+            return Err(CompileError::MissingPayload { address });
+        }
+    }
+    Ok(())
+}
+
+fn guard_for(c: &ResourceChange) -> Guard {
+    let kind = match c.address.kind {
+        Kind::Source => ResourceKind::Source,
+        Kind::Task => ResourceKind::Task,
+    };
+    let expect = match (c.action, &c.live_digest) {
+        (ConfigAction::Create, _) => Expect::Absent,
+        (_, Some(d)) => Expect::Digest(d.clone()),
+        (_, None) => Expect::Exists,
+    };
+    Guard { kind, name: c.address.name.clone(), expect }
+}
+
+/// Whether a task may be running now (so it must be stopped before an update or delete). Only a task whose every
+/// subtask was seen Stopped, or Paused without an error (i.e. stopped on purpose), is known not to run; a task
+/// paused by an error still has expected stage Running in DM and blocks updates.
+fn may_be_running(c: &ResourceChange) -> bool {
+    match &c.observed {
+        Some(Observed::Task { subtasks: Some(subs) }) if !subs.is_empty() => subs.iter().any(|s| {
+            let stopped_on_purpose = s.stage == Stage::Stopped
+                || (s.stage == Stage::Paused && s.error_msg.as_deref().unwrap_or("").is_empty());
+            !stopped_on_purpose
+        }),
+        _ => true,
+    }
+}
+
+/// The sources a task uses now (from the plan's `before`) or will use (`depends_on`).
+fn task_sources(c: &ResourceChange) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> =
+        c.depends_on.iter().filter(|a| a.kind == Kind::Source).map(|a| a.name.clone()).collect();
+    match c.before.as_ref().and_then(|b| b.pointer("/source_config/source_conf")) {
+        Some(serde_json::Value::Object(m)) => out.extend(m.keys().cloned()),
+        Some(serde_json::Value::Array(a)) => {
+            out.extend(a.iter().filter_map(|x| x.get("source_name").and_then(|n| n.as_str())).map(str::to_string))
+        }
+        _ => {}
+    }
+    out
+}
+
+fn stopped_tasks(c: &ResourceChange) -> Vec<String> {
+    match &c.impact {
+        Impact::StopUpdateStart { stopped_tasks } => stopped_tasks.clone(),
+        _ => vec![],
+    }
+}
+
+impl<'p> Builder<'p> {
+    fn add(&mut self, addr: &Address, kind: StepKind, effect: Effect) -> StepId {
+        self.g.add(addr.to_string(), kind, effect)
+    }
+
+    fn req(&mut self, step: StepId, on: impl IntoIterator<Item = StepId>) {
+        for o in on {
+            self.g.depend(step, o, DepKind::Requires);
+        }
+    }
+
+    fn after(&mut self, step: StepId, on: impl IntoIterator<Item = StepId>) {
+        for o in on {
+            self.g.depend(step, o, DepKind::After);
+        }
+    }
+
+    /// The shared stop + wait-until-paused pair of a task.
+    fn stop_node(&mut self, task: &str) -> (StepId, StepId) {
+        if let Some(n) = self.stops.get(task) {
+            return *n;
+        }
+        let addr = Address::task(task);
+        let stop = self.add(&addr, StepKind::StopTask { name: task.to_string() }, Effect::None);
+        let wait = self.add(&addr, StepKind::WaitTask { name: task.to_string(), until: WaitFor::Paused }, Effect::None);
+        self.req(wait, [stop]);
+        self.stops.insert(task.to_string(), (stop, wait));
+        (stop, wait)
+    }
+
+    /// The shared start + wait-until-running pair of a task.
+    fn start_node(&mut self, task: &str, effect: Effect) -> (StepId, StepId) {
+        if let Some(n) = self.starts.get(task) {
+            return *n;
+        }
+        let addr = Address::task(task);
+        let start = self.add(
+            &addr,
+            StepKind::StartTask { name: task.to_string(), request: StartTaskRequest::default() },
+            effect,
+        );
+        let wait =
+            self.add(&addr, StepKind::WaitTask { name: task.to_string(), until: WaitFor::Running }, Effect::None);
+        self.req(wait, [start]);
+        self.starts.insert(task.to_string(), (start, wait));
+        (start, wait)
+    }
+
+    fn record(&mut self, c: &ResourceChange, after_step: StepId, forget: bool) {
+        if !forget && c.fingerprints.is_empty() {
+            return;
+        }
+        let mut fingerprints = if forget { BTreeMap::new() } else { c.fingerprints.clone() };
+        if c.action == ConfigAction::Update && c.address.kind == Kind::Source && !c.send_password {
+            // The password was not sent: DM still holds the old one, whose fingerprint stays recorded.
+            fingerprints.remove(FP_PASSWORD);
+            if fingerprints.is_empty() {
+                return;
+            }
+        }
+        let kind =
+            StepKind::RecordState { address: c.address.to_string(), fingerprints, salt: self.plan.state_salt.clone() };
+        let id = self.add(&c.address, kind, Effect::None);
+        self.req(id, [after_step]);
+    }
+
+    /// The tasks that the plan wants running on `source` afterwards (DM's /enable must not stop them again).
+    fn keep_running(&self, source: &str) -> BTreeSet<String> {
+        self.changes
+            .values()
+            .filter(|c| c.address.kind == Kind::Task)
+            .filter(|c| c.action != ConfigAction::Delete && c.desired_stage == Some(DesiredStage::Running))
+            .filter(|c| c.depends_on.iter().any(|a| a.kind == Kind::Source && a.name == source))
+            .map(|c| c.address.name.clone())
+            .collect()
+    }
+
+    fn source_payload(&self, c: &ResourceChange, for_update: bool) -> Result<crate::dm::types::Source, CompileError> {
+        let Some(DesiredPayload::Source(s)) = &c.desired else { return Err(missing(&c.address)) };
+        let mut s = s.clone();
+        if for_update {
+            if !c.send_password {
+                // Absent keeps the stored password; the GET value `******` must never be sent back.
+                s.password = None;
+            }
+            // The PUT keeps the enable value the source has at that moment; enable/disable have their own steps.
+            let live_enable = match c.observed {
+                Some(Observed::Source { enable }) => Some(enable),
+                _ => None,
+            };
+            if c.runtime.contains(&RuntimeAction::Disable) {
+                s.enable = false;
+            } else if let Some(e) = live_enable {
+                s.enable = e;
+            }
+        }
+        Ok(s)
+    }
+
+    fn source(&mut self, c: &'p ResourceChange) -> Result<(), CompileError> {
+        let name = c.address.name.clone();
+        let addr = c.address.clone();
+        let guard = guard_for(c);
+        let mut nodes = SourceNodes::default();
+        match c.action {
+            ConfigAction::Create => {
+                let s = self.source_payload(c, false)?;
+                let id = self.add(&addr, StepKind::CreateSource { source: Box::new(s) }, Effect::Add);
+                self.g.add_guard(id, guard);
+                self.record(c, id, false);
+                nodes.create = Some(id);
+            }
+            ConfigAction::Update => {
+                let mut entry = vec![];
+                let mut before_put = vec![];
+                if c.runtime.contains(&RuntimeAction::Disable) {
+                    let d = self.add(&addr, StepKind::DisableSource { name: name.clone() }, Effect::Change);
+                    entry.push(d);
+                    before_put.push(d);
+                    nodes.others.push(d);
+                }
+                // `/disable` stops every task of the source itself, and none can start again on a disabled source.
+                let stopped = if c.runtime.contains(&RuntimeAction::Disable) { vec![] } else { stopped_tasks(c) };
+                for t in &stopped {
+                    let (stop, wait) = self.stop_node(t);
+                    entry.push(stop);
+                    before_put.push(wait);
+                }
+                let s = self.source_payload(c, true)?;
+                let put = self.add(&addr, StepKind::UpdateSource { source: Box::new(s) }, Effect::Change);
+                if !entry.is_empty() && !c.runtime.contains(&RuntimeAction::Disable) {
+                    // Its tasks were stopped first (which leaves the source as it was): re-read right before the
+                    // PUT too, so a change made meanwhile is not overwritten. (After our own /disable the source's
+                    // `enable` differs from the plan's view, so there only the first step is guarded.)
+                    self.g.add_guard(put, guard.clone());
+                }
+                if entry.is_empty() {
+                    entry.push(put);
+                }
+                self.req(put, before_put);
+                for e in entry {
+                    self.g.add_guard(e, guard.clone());
+                }
+                self.record(c, put, false);
+                nodes.others.push(put);
+                if !c.runtime.contains(&RuntimeAction::Disable)
+                    && !matches!(c.observed, Some(Observed::Source { enable: false }))
+                {
+                    nodes.put = Some(put);
+                }
+                let mut restart_after = vec![put];
+                if c.runtime.contains(&RuntimeAction::Enable) {
+                    let keep = self.keep_running(&name);
+                    let e = self.add(
+                        &addr,
+                        StepKind::EnableSource { name: name.clone(), keep_running: keep },
+                        Effect::Change,
+                    );
+                    self.after(e, [put]);
+                    nodes.others.push(e);
+                    nodes.enable = Some(e);
+                    restart_after.push(e);
+                }
+                for t in stopped {
+                    self.restart_after.entry(t.clone()).or_default().extend(restart_after.iter().copied());
+                    let own = self.changes.get(&Address::task(&t)).copied();
+                    if own.is_none() {
+                        // Not otherwise changed: it ran before, so it runs again afterwards.
+                        let (start, _) = self.start_node(&t, Effect::None);
+                        self.g.set_note(start, format!("restart: stopped to update source.{name}"));
+                    }
+                }
+            }
+            ConfigAction::Replace => {
+                let stopped = stopped_tasks(c);
+                let mut waits = vec![];
+                let mut entry = vec![];
+                for t in &stopped {
+                    let (stop, wait) = self.stop_node(t);
+                    entry.push(stop);
+                    waits.push(wait);
+                }
+                let del = self.add(&addr, StepKind::DeleteSource { name: name.clone(), force: false }, Effect::Destroy);
+                self.req(del, waits);
+                if !entry.is_empty() {
+                    // Re-read right before the delete too (see Update).
+                    self.g.add_guard(del, guard.clone());
+                }
+                if entry.is_empty() {
+                    entry.push(del);
+                }
+                for e in entry {
+                    self.g.add_guard(e, guard.clone());
+                }
+                self.source_deletes.push(del);
+                let s = self.source_payload(c, false)?;
+                let create = self.add(&addr, StepKind::CreateSource { source: Box::new(s) }, Effect::Add);
+                self.req(create, [del]);
+                self.record(c, create, false);
+                nodes.create = Some(create);
+                for t in stopped {
+                    self.restart_after.entry(t.clone()).or_default().push(create);
+                    if !self.changes.contains_key(&Address::task(&t)) {
+                        let (start, _) = self.start_node(&t, Effect::None);
+                        self.g.set_note(start, format!("restart: stopped to replace source.{name}"));
+                    }
+                }
+            }
+            ConfigAction::Delete => {
+                let del = self.add(&addr, StepKind::DeleteSource { name: name.clone(), force: false }, Effect::Destroy);
+                self.g.add_guard(del, guard);
+                self.source_deletes.push(del);
+                self.record(c, del, true);
+            }
+            ConfigAction::NoOp => {
+                for r in &c.runtime {
+                    let (kind, is_enable) = match r {
+                        RuntimeAction::Enable => (
+                            StepKind::EnableSource { name: name.clone(), keep_running: self.keep_running(&name) },
+                            true,
+                        ),
+                        RuntimeAction::Disable => (StepKind::DisableSource { name: name.clone() }, false),
+                        // Start/stop do not apply to sources.
+                        RuntimeAction::Start | RuntimeAction::Stop => continue,
+                    };
+                    let id = self.add(&addr, kind, Effect::Change);
+                    self.g.add_guard(id, guard.clone());
+                    self.after(id, nodes.others.clone());
+                    nodes.others.push(id);
+                    if is_enable {
+                        nodes.enable = Some(id);
+                    }
+                }
+            }
+        }
+        self.sources.insert(name, nodes);
+        Ok(())
+    }
+
+    /// The source steps a task's create/update/start must follow: (required creates, ordering-only others).
+    fn source_deps(&self, c: &ResourceChange) -> (Vec<StepId>, Vec<StepId>) {
+        let mut req = vec![];
+        let mut after = vec![];
+        for a in c.depends_on.iter().filter(|a| a.kind == Kind::Source) {
+            if let Some(n) = self.sources.get(&a.name) {
+                req.extend(n.create);
+                after.extend(n.others.iter().copied());
+            }
+        }
+        (req, after)
+    }
+
+    fn task(&mut self, c: &'p ResourceChange) -> Result<(), CompileError> {
+        let name = c.address.name.clone();
+        let addr = c.address.clone();
+        let guard = guard_for(c);
+        let (src_req, src_after) = self.source_deps(c);
+        let wants_running = c.desired_stage == Some(DesiredStage::Running);
+        // A task whose source is enabled in this apply is started by DM's /enable.
+        // A task on a source enabled in this apply is started by DM's /enable (its live sources count: a replaced
+        // task may move away from the source).
+        let on_sources = task_sources(c);
+        let source_enabled = on_sources.iter().any(|s| self.sources.get(s).is_some_and(|n| n.enable.is_some()));
+        let must_stop = may_be_running(c) || source_enabled;
+        let payload = match &c.desired {
+            Some(DesiredPayload::Task(t)) => Some(t.clone()),
+            _ => None,
+        };
+        match c.action {
+            ConfigAction::Create => {
+                let Some(t) = payload else { return Err(missing(&addr)) };
+                let create = self.add(&addr, StepKind::CreateTask { task: Box::new(t) }, Effect::Add);
+                self.g.add_guard(create, guard);
+                self.req(create, src_req.clone());
+                self.after(create, src_after.clone());
+                self.record(c, create, false);
+                if wants_running {
+                    let (start, _) = self.start_node(&name, Effect::None);
+                    self.req(start, [create]);
+                }
+            }
+            ConfigAction::Update => {
+                let Some(t) = payload else { return Err(missing(&addr)) };
+                let put = self.add(&addr, StepKind::UpdateTask { task: Box::new(t) }, Effect::Change);
+                let mut first = put;
+                if must_stop {
+                    let (stop, wait) = self.stop_node(&name);
+                    self.req(put, [wait]);
+                    first = stop;
+                }
+                if first != put {
+                    // Re-read again right before the PUT: someone may have changed the task while it was being
+                    // stopped (a person with dmctl, another apply); the PUT would overwrite their change.
+                    self.g.add_guard(put, guard.clone());
+                }
+                self.g.add_guard(first, guard);
+                self.after(put, src_after.clone());
+                self.req(put, src_req.clone());
+                self.record(c, put, false);
+                if wants_running {
+                    let (start, _) = self.start_node(&name, Effect::None);
+                    match self.stops.get(&name).copied() {
+                        // We stopped it: start it again even when the PUT failed (it ran before and should keep
+                        // running), but not when the stop itself failed (then it was never stopped).
+                        Some((stop, wait)) => {
+                            self.req(start, [stop]);
+                            self.after(start, [wait, put]);
+                        }
+                        None => self.req(start, [put]),
+                    }
+                }
+            }
+            ConfigAction::Replace => {
+                let Some(t) = payload else { return Err(missing(&addr)) };
+                let keep_meta = matches!(c.impact, Impact::Replace { keep_meta: true, .. });
+                let del = self.add(
+                    &addr,
+                    StepKind::DeleteTask { name: name.clone(), force: false, keep_meta },
+                    Effect::Destroy,
+                );
+                let mut first = del;
+                if must_stop {
+                    let (stop, wait) = self.stop_node(&name);
+                    self.req(del, [wait]);
+                    first = stop;
+                }
+                if first != del {
+                    // Re-read again right before the delete (see Update).
+                    self.g.add_guard(del, guard.clone());
+                }
+                self.g.add_guard(first, guard);
+                self.task_deletes.push(del);
+                let create = self.add(&addr, StepKind::CreateTask { task: Box::new(t) }, Effect::Add);
+                self.req(create, [del]);
+                self.req(create, src_req.clone());
+                self.after(create, src_after.clone());
+                self.record(c, create, false);
+                if wants_running {
+                    let (start, _) = self.start_node(&name, Effect::None);
+                    self.req(start, [create]);
+                }
+            }
+            ConfigAction::Delete => {
+                let del = self.add(
+                    &addr,
+                    StepKind::DeleteTask { name: name.clone(), force: false, keep_meta: false },
+                    Effect::Destroy,
+                );
+                let mut first = del;
+                if must_stop {
+                    let (stop, wait) = self.stop_node(&name);
+                    self.req(del, [wait]);
+                    first = stop;
+                }
+                if first != del {
+                    // Re-read again right before the delete (see Update).
+                    self.g.add_guard(del, guard.clone());
+                }
+                self.g.add_guard(first, guard);
+                self.task_deletes.push(del);
+                self.record(c, del, true);
+            }
+            ConfigAction::NoOp => {
+                for r in &c.runtime {
+                    match r {
+                        RuntimeAction::Stop => {
+                            let (stop, _) = self.stop_node(&name);
+                            self.g.add_guard(stop, guard.clone());
+                            if let Some(s) = self.g.step_mut(stop) {
+                                s.effect = Effect::Change;
+                            }
+                        }
+                        RuntimeAction::Start => {
+                            let (start, _) = self.start_node(&name, Effect::Change);
+                            self.g.add_guard(start, guard.clone());
+                            if let Some(s) = self.g.step_mut(start) {
+                                s.effect = Effect::Change;
+                            }
+                            if let Some((_, wait)) = self.stops.get(&name).copied() {
+                                self.after(start, [wait]);
+                            }
+                        }
+                        RuntimeAction::Enable | RuntimeAction::Disable => {}
+                    }
+                }
+            }
+        }
+        // Any (re)start follows the steps of the task's sources (a task cannot start on a disabled source).
+        if let Some((start, _)) = self.starts.get(&name).copied() {
+            self.req(start, src_req);
+            self.after(start, src_after);
+        }
+        // DM's /enable of a source starts this task: a stop needed for this task's own change comes after it.
+        if let Some((stop, _)) = self.stops.get(&name).copied() {
+            let enables: Vec<StepId> =
+                on_sources.iter().filter_map(|s| self.sources.get(s).and_then(|n| n.enable)).collect();
+            for e in enables {
+                if !self.reaches(e, stop) {
+                    self.after(stop, [e]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `to` already (transitively) waits for... `from` reaches `to` when `from` depends on `to`.
+    fn reaches(&self, from: StepId, to: StepId) -> bool {
+        let mut stack = vec![from];
+        let mut seen = BTreeSet::new();
+        while let Some(s) = stack.pop() {
+            if s == to {
+                return true;
+            }
+            if seen.insert(s) {
+                stack.extend(self.g.deps_of(s).map(|(d, _)| d));
+            }
+        }
+        false
+    }
+
+    fn finish(&mut self) {
+        // A task of this plan that may run on a source being PUT is stopped first (46025), whatever the planner
+        // listed, and started again afterwards by its own steps when it should run.
+        let puts: Vec<(String, StepId)> =
+            self.sources.iter().filter_map(|(n, s)| s.put.map(|p| (n.clone(), p))).collect();
+        for (source, put) in puts {
+            let tasks: Vec<&ResourceChange> = self
+                .changes
+                .values()
+                .filter(|c| c.address.kind == Kind::Task && c.action != ConfigAction::Create)
+                .filter(|c| task_sources(c).contains(&source))
+                .filter(|c| self.stops.contains_key(&c.address.name) || may_be_running(c))
+                .copied()
+                .collect();
+            for c in tasks {
+                let name = c.address.name.clone();
+                let existed = self.stops.contains_key(&name);
+                let (stop, wait) = self.stop_node(&name);
+                if !existed {
+                    self.g.add_guard(stop, guard_for(c));
+                }
+                if self.reaches(wait, put) {
+                    continue;
+                }
+                self.req(put, [wait]);
+                self.restart_after.entry(name).or_default().push(put);
+            }
+        }
+        // Restarts after source updates.
+        let restarts: Vec<(String, Vec<StepId>)> =
+            self.restart_after.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        for (task, after) in restarts {
+            if let Some((start, _)) = self.starts.get(&task).copied() {
+                self.after(start, after);
+                if let Some((stop, wait)) = self.stops.get(&task).copied() {
+                    // Restart only what was stopped; a failed stop (e.g. a guard) left it running.
+                    self.req(start, [stop]);
+                    self.after(start, [wait]);
+                }
+            }
+        }
+        // Sources are deleted after every task delete (DM refuses with 46010 while a task uses the source).
+        let (sd, td) = (self.source_deletes.clone(), self.task_deletes.clone());
+        for s in sd {
+            self.after(s, td.iter().copied());
+        }
+    }
+}
+
+fn missing(address: &Address) -> CompileError {
+    CompileError::MissingPayload { address: address.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dm::types::{Source, Task};
+    use crate::plan::{ClusterIdentity, ObservedSubtask};
+
+    fn change(address: Address, action: ConfigAction) -> ResourceChange {
+        let desired = match (address.kind, action) {
+            (_, ConfigAction::Delete | ConfigAction::NoOp) => None,
+            (Kind::Source, _) => Some(DesiredPayload::Source(Source {
+                source_name: address.name.clone(),
+                enable: true,
+                password: Some(crate::secret::Secret::new("pw")),
+                ..Default::default()
+            })),
+            (Kind::Task, _) => Some(DesiredPayload::Task(Task { name: address.name.clone(), ..Default::default() })),
+        };
+        ResourceChange {
+            address,
+            action,
+            runtime: vec![],
+            reasons: vec![],
+            impact: Impact::InPlace,
+            attributes: vec![],
+            unchanged_attributes: 0,
+            before: None,
+            after: None,
+            desired,
+            send_password: false,
+            live_digest: Some("d".into()),
+            observed: None,
+            desired_stage: None,
+            depends_on: vec![],
+            fingerprints: BTreeMap::new(),
+            origin: None,
+        }
+    }
+
+    fn plan(changes: Vec<ResourceChange>) -> Plan {
+        Plan {
+            format_version: "1.0".into(),
+            cluster: ClusterIdentity { addr: "x".into(), cluster_id: None, server_version: "v8.5.3".into() },
+            changes,
+            unmanaged: vec![],
+            warnings: vec![],
+            targets: vec![],
+            prune: true,
+            state_salt: "salt".into(),
+        }
+    }
+
+    /// Labels in execution order, and a lookup of whether `a` must come before `b`.
+    fn labels(g: &StepGraph) -> Vec<String> {
+        g.topo_order().unwrap().into_iter().map(|id| g.step(id).unwrap().label()).collect()
+    }
+
+    fn id_of(g: &StepGraph, label: &str) -> StepId {
+        g.steps().find(|s| s.label() == label).unwrap_or_else(|| panic!("no step {label}: {:?}", labels(g))).id
+    }
+
+    fn before(g: &StepGraph, a: &str, b: &str) -> bool {
+        let (a, b) = (id_of(g, a), id_of(g, b));
+        let mut stack = vec![b];
+        let mut seen = BTreeSet::new();
+        while let Some(s) = stack.pop() {
+            if s == a {
+                return true;
+            }
+            if seen.insert(s) {
+                stack.extend(g.deps_of(s).map(|(d, _)| d));
+            }
+        }
+        false
+    }
+
+    fn running(c: &mut ResourceChange) {
+        c.observed = Some(Observed::Task {
+            subtasks: Some(vec![ObservedSubtask {
+                source_name: "a".into(),
+                stage: Stage::Running,
+                unit: "Sync".into(),
+                error_msg: None,
+            }]),
+        });
+        c.desired_stage = Some(DesiredStage::Running);
+    }
+
+    #[test]
+    fn create_source_then_task_then_start() {
+        let s = change(Address::source("a"), ConfigAction::Create);
+        let mut t = change(Address::task("t"), ConfigAction::Create);
+        t.depends_on = vec![Address::source("a")];
+        t.desired_stage = Some(DesiredStage::Running);
+        let g = compile(&plan(vec![s, t]), &CompileOptions::default()).unwrap();
+        assert_eq!(
+            labels(&g),
+            ["source.a: create source", "task.t: create task", "task.t: start task", "task.t: wait until Running"]
+        );
+        assert_eq!(g.step(id_of(&g, "task.t: create task")).unwrap().guards[0].expect, Expect::Absent);
+    }
+
+    #[test]
+    fn update_running_task_is_stop_put_start() {
+        let mut t = change(Address::task("t"), ConfigAction::Update);
+        running(&mut t);
+        let g = compile(&plan(vec![t]), &CompileOptions::default()).unwrap();
+        assert_eq!(
+            labels(&g),
+            [
+                "task.t: stop task",
+                "task.t: wait until Paused",
+                "task.t: update task",
+                "task.t: start task",
+                "task.t: wait until Running"
+            ]
+        );
+        let stop = g.step(id_of(&g, "task.t: stop task")).unwrap();
+        assert_eq!(stop.guards[0].expect, Expect::Digest("d".into()));
+        // The PUT re-reads again: the task may have been changed by someone else while it was being stopped.
+        assert_eq!(g.step(id_of(&g, "task.t: update task")).unwrap().guards[0].expect, Expect::Digest("d".into()));
+        // The start restores the task even when the PUT fails, but only when the stop succeeded.
+        let start = id_of(&g, "task.t: start task");
+        let deps: BTreeMap<StepId, DepKind> = g.deps_of(start).collect();
+        assert_eq!(deps[&id_of(&g, "task.t: stop task")], DepKind::Requires);
+        assert_eq!(deps[&id_of(&g, "task.t: update task")], DepKind::After);
+        assert_eq!(deps[&id_of(&g, "task.t: wait until Paused")], DepKind::After);
+    }
+
+    #[test]
+    fn update_of_a_task_stopped_on_purpose_does_not_stop_it() {
+        let mut t = change(Address::task("t"), ConfigAction::Update);
+        t.observed = Some(Observed::Task {
+            subtasks: Some(vec![ObservedSubtask {
+                source_name: "a".into(),
+                stage: Stage::Paused,
+                unit: "Sync".into(),
+                error_msg: None,
+            }]),
+        });
+        t.desired_stage = Some(DesiredStage::Stopped);
+        let g = compile(&plan(vec![t]), &CompileOptions::default()).unwrap();
+        assert_eq!(labels(&g), ["task.t: update task"]);
+    }
+
+    #[test]
+    fn source_update_stops_and_restarts_exactly_the_running_tasks() {
+        let mut s = change(Address::source("a"), ConfigAction::Update);
+        s.impact = Impact::StopUpdateStart { stopped_tasks: vec!["t1".into(), "t2".into()] };
+        s.observed = Some(Observed::Source { enable: true });
+        s.fingerprints = BTreeMap::from([("password".into(), "fp".into()), ("security".into(), "fs".into())]);
+        // t2 is also updated and should end stopped.
+        let mut t2 = change(Address::task("t2"), ConfigAction::Update);
+        running(&mut t2);
+        t2.desired_stage = Some(DesiredStage::Stopped);
+        t2.depends_on = vec![Address::source("a")];
+        let g = compile(&plan(vec![s, t2]), &CompileOptions::default()).unwrap();
+        let l = labels(&g);
+        assert!(before(&g, "task.t1: wait until Paused", "source.a: update source"));
+        assert!(before(&g, "task.t2: wait until Paused", "source.a: update source"));
+        assert!(before(&g, "source.a: update source", "task.t1: start task"));
+        assert!(before(&g, "source.a: update source", "task.t2: update task"));
+        assert!(before(&g, "source.a: update source", "source.a: record fingerprints in state record"));
+        // The password was not sent, so its old fingerprint stays recorded.
+        match &g.step(id_of(&g, "source.a: record fingerprints in state record")).unwrap().kind {
+            StepKind::RecordState { fingerprints, salt, .. } => {
+                assert_eq!(fingerprints.keys().collect::<Vec<_>>(), ["security"]);
+                assert_eq!(salt, "salt");
+            }
+            k => panic!("{k:?}"),
+        }
+        assert!(!l.iter().any(|x| x == "task.t2: start task"), "{l:?}");
+        assert!(!l.iter().any(|x| x.contains("enable")), "{l:?}");
+        // The source guard is checked before its tasks are stopped.
+        let stop = g.step(id_of(&g, "task.t1: stop task")).unwrap();
+        assert_eq!(stop.guards[0].kind, ResourceKind::Source);
+        // The PUT keeps the stored password (send_password is false) and the live enable value.
+        match &g.step(id_of(&g, "source.a: update source")).unwrap().kind {
+            StepKind::UpdateSource { source } => {
+                assert!(source.password.is_none());
+                assert!(source.enable);
+            }
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
+    fn disable_with_update_does_not_stop_or_restart_tasks_one_by_one() {
+        let mut s = change(Address::source("a"), ConfigAction::Update);
+        s.impact = Impact::StopUpdateStart { stopped_tasks: vec!["t1".into()] };
+        s.observed = Some(Observed::Source { enable: true });
+        s.runtime = vec![RuntimeAction::Disable];
+        let g = compile(&plan(vec![s]), &CompileOptions::default()).unwrap();
+        assert_eq!(labels(&g), ["source.a: disable source", "source.a: update source"]);
+        match &g.step(id_of(&g, "source.a: update source")).unwrap().kind {
+            StepKind::UpdateSource { source } => assert!(!source.enable),
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
+    fn a_task_moving_away_from_a_source_being_enabled_is_stopped_after_the_enable() {
+        // Found by the property test: /enable starts the old task, so its delete must come after a stop that
+        // follows the enable, although the new task no longer uses that source.
+        let mut s = change(Address::source("a"), ConfigAction::NoOp);
+        s.runtime = vec![RuntimeAction::Enable];
+        s.observed = Some(Observed::Source { enable: false });
+        let mut t = change(Address::task("t"), ConfigAction::Replace);
+        t.impact = Impact::Replace { restarts_migration: false, keep_meta: false };
+        t.observed = Some(Observed::Task {
+            subtasks: Some(vec![ObservedSubtask {
+                source_name: "a".into(),
+                stage: Stage::Stopped,
+                unit: "Sync".into(),
+                error_msg: None,
+            }]),
+        });
+        t.before = Some(serde_json::json!({"source_config": {"source_conf": {"a": {}}}}));
+        t.depends_on = vec![Address::source("b")];
+        let g = compile(&plan(vec![s, t]), &CompileOptions::default()).unwrap();
+        assert!(before(&g, "source.a: enable source", "task.t: stop task"));
+        assert!(before(&g, "task.t: wait until Paused", "task.t: delete task"));
+    }
+
+    #[test]
+    fn a_source_put_waits_for_the_stops_of_its_changed_tasks() {
+        // The planner did not list the task as running (e.g. a Finished full task), but it may block the PUT.
+        let mut s = change(Address::source("a"), ConfigAction::Update);
+        s.observed = Some(Observed::Source { enable: true });
+        let mut t = change(Address::task("t"), ConfigAction::Delete);
+        t.observed = Some(Observed::Task {
+            subtasks: Some(vec![ObservedSubtask {
+                source_name: "a".into(),
+                stage: Stage::Finished,
+                unit: "Load".into(),
+                error_msg: None,
+            }]),
+        });
+        t.depends_on = vec![Address::source("a")];
+        let g = compile(&plan(vec![s, t]), &CompileOptions::default()).unwrap();
+        assert!(before(&g, "task.t: wait until Paused", "source.a: update source"));
+        assert!(before(&g, "task.t: wait until Paused", "task.t: delete task"));
+    }
+
+    #[test]
+    fn enable_keeps_only_tasks_that_should_run() {
+        let mut s = change(Address::source("a"), ConfigAction::NoOp);
+        s.runtime = vec![RuntimeAction::Enable];
+        s.observed = Some(Observed::Source { enable: false });
+        let mut t = change(Address::task("t"), ConfigAction::NoOp);
+        t.runtime = vec![RuntimeAction::Start];
+        t.desired_stage = Some(DesiredStage::Running);
+        t.depends_on = vec![Address::source("a")];
+        let g = compile(&plan(vec![s, t]), &CompileOptions::default()).unwrap();
+        match &g.step(id_of(&g, "source.a: enable source")).unwrap().kind {
+            StepKind::EnableSource { keep_running, .. } => assert_eq!(keep_running, &BTreeSet::from(["t".into()])),
+            k => panic!("{k:?}"),
+        }
+        assert!(before(&g, "source.a: enable source", "task.t: start task"));
+    }
+
+    #[test]
+    fn replace_is_stop_delete_create_start_with_keep_meta() {
+        let mut t = change(Address::task("t"), ConfigAction::Replace);
+        running(&mut t);
+        t.impact = Impact::Replace { restarts_migration: false, keep_meta: true };
+        let g = compile(&plan(vec![t]), &CompileOptions::default()).unwrap();
+        assert_eq!(
+            labels(&g),
+            [
+                "task.t: stop task",
+                "task.t: wait until Paused",
+                "task.t: delete task (keep checkpoints)",
+                "task.t: create task",
+                "task.t: start task",
+                "task.t: wait until Running"
+            ]
+        );
+    }
+
+    #[test]
+    fn restart_from_scratch_needs_permission() {
+        let mut t = change(Address::task("t"), ConfigAction::Replace);
+        t.impact = Impact::Replace { restarts_migration: true, keep_meta: false };
+        let p = plan(vec![t]);
+        assert!(matches!(
+            compile(&p, &CompileOptions::default()),
+            Err(CompileError::RestartNotAllowed { address }) if address == "task.t"
+        ));
+        assert!(compile(&p, &CompileOptions { allow_restart: true, ..Default::default() }).is_ok());
+        let per_task = CompileOptions { allow_restart_for: BTreeSet::from(["t".into()]), ..Default::default() };
+        assert!(compile(&p, &per_task).is_ok());
+    }
+
+    #[test]
+    fn deletes_need_prune_and_run_tasks_first() {
+        let s = change(Address::source("a"), ConfigAction::Delete);
+        let mut t = change(Address::task("t"), ConfigAction::Delete);
+        running(&mut t);
+        let mut p = plan(vec![s, t]);
+        let g = compile(&p, &CompileOptions::default()).unwrap();
+        assert!(before(&g, "task.t: wait until Paused", "task.t: delete task"));
+        assert!(before(&g, "task.t: delete task", "source.a: delete source"));
+        assert!(before(&g, "source.a: delete source", "source.a: forget in state record"));
+        p.prune = false;
+        assert!(matches!(compile(&p, &CompileOptions::default()), Err(CompileError::DeleteWithoutPrune { .. })));
+    }
+
+    #[test]
+    fn missing_payload_is_an_error() {
+        let mut t = change(Address::task("t"), ConfigAction::Update);
+        t.desired = None;
+        assert!(matches!(
+            compile(&plan(vec![t]), &CompileOptions::default()),
+            Err(CompileError::MissingPayload { .. })
+        ));
+    }
+
+    #[test]
+    fn stage_drift_is_start_or_stop() {
+        let mut a = change(Address::task("a"), ConfigAction::NoOp);
+        a.runtime = vec![RuntimeAction::Start];
+        let mut b = change(Address::task("b"), ConfigAction::NoOp);
+        b.runtime = vec![RuntimeAction::Stop];
+        let g = compile(&plan(vec![a, b]), &CompileOptions::default()).unwrap();
+        assert_eq!(
+            labels(&g),
+            ["task.a: start task", "task.a: wait until Running", "task.b: stop task", "task.b: wait until Paused"]
+        );
+        assert!(g.steps().filter(|s| s.effect == Effect::Change).count() == 2);
+    }
+}

@@ -1,0 +1,382 @@
+//! The step graph: small DM operations and the order DM needs them in.
+//!
+//! A plan change becomes several steps (e.g. "update task" is stop → wait until paused → PUT → start → wait until
+//! running). Each step names the resource it acts on and the steps it must wait for. Two kinds of dependency exist:
+//! [`DepKind::Requires`] (skip this step when that one did not succeed) and [`DepKind::After`] (only ordering: run
+//! once that one has finished, whatever its outcome; used to restart a task we stopped even when the change that
+//! needed the stop failed, so a failed source update does not leave replication stopped).
+//!
+//! The order is computed with Kahn's algorithm over `BTreeMap`s, so it is deterministic; a cycle (impossible by
+//! construction) is reported instead of hanging.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::dm::types::{Source, StartTaskRequest, Task};
+
+/// Identifies a step within one graph. Ids are assigned in insertion order, which is also the tie-break of the
+/// topological order, so the compiler's insertion order is the order people read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct StepId(pub u32);
+
+impl fmt::Display for StepId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DepKind {
+    /// Ordering only: run after that step finished, whatever its outcome.
+    After,
+    /// Run only when that step succeeded; otherwise this step is skipped.
+    Requires,
+}
+
+/// What a step waits for after an asynchronous start or stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitFor {
+    /// Every subtask Running (or Finished, for full/dump/load tasks).
+    Running,
+    /// Every subtask Paused or Stopped (or Finished).
+    Paused,
+}
+
+impl fmt::Display for WaitFor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WaitFor::Running => "Running",
+            WaitFor::Paused => "Paused",
+        })
+    }
+}
+
+/// One DM operation. Payloads are the exact wire bodies to send (built by the planner's normalizer).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepKind {
+    CreateSource {
+        source: Box<Source>,
+    },
+    /// `source.enable` must equal the live value: enable/disable go through their own endpoints, because a PUT
+    /// that flips `enable` would start or stop every task of the source as a side effect.
+    UpdateSource {
+        source: Box<Source>,
+    },
+    /// `/enable`. DM then sets *every* task of the source to Running, including ones meant to stay stopped: the
+    /// step stops again every task on the source that is not in `keep_running`, and says so.
+    EnableSource {
+        name: String,
+        keep_running: BTreeSet<String>,
+    },
+    DisableSource {
+        name: String,
+    },
+    DeleteSource {
+        name: String,
+        force: bool,
+    },
+    CreateTask {
+        task: Box<Task>,
+    },
+    UpdateTask {
+        task: Box<Task>,
+    },
+    StartTask {
+        name: String,
+        request: StartTaskRequest,
+    },
+    StopTask {
+        name: String,
+    },
+    WaitTask {
+        name: String,
+        until: WaitFor,
+    },
+    DeleteTask {
+        name: String,
+        force: bool,
+        keep_meta: bool,
+    },
+    /// Update dm-apply's state record (`plan::state`) after a write-only value (a source password) was written, so
+    /// the next plan knows what DM holds without reading it back. Empty `fingerprints` forget the resource.
+    RecordState {
+        address: String,
+        fingerprints: BTreeMap<String, String>,
+        salt: String,
+    },
+}
+
+impl StepKind {
+    /// A short description for progress lines and the report, e.g. `stop task`.
+    pub fn describe(&self) -> String {
+        match self {
+            StepKind::CreateSource { .. } => "create source".into(),
+            StepKind::UpdateSource { .. } => "update source".into(),
+            StepKind::EnableSource { .. } => "enable source".into(),
+            StepKind::DisableSource { .. } => "disable source".into(),
+            StepKind::DeleteSource { force: true, .. } => "delete source (force)".into(),
+            StepKind::DeleteSource { .. } => "delete source".into(),
+            StepKind::CreateTask { .. } => "create task".into(),
+            StepKind::UpdateTask { .. } => "update task".into(),
+            StepKind::StartTask { request, .. } if request.remove_meta == Some(true) => {
+                "start task (remove_meta: from scratch)".into()
+            }
+            StepKind::StartTask { .. } => "start task".into(),
+            StepKind::StopTask { .. } => "stop task".into(),
+            StepKind::WaitTask { until, .. } => format!("wait until {until}"),
+            StepKind::DeleteTask { force, keep_meta, .. } => match (force, keep_meta) {
+                (false, false) => "delete task".into(),
+                (false, true) => "delete task (keep checkpoints)".into(),
+                (true, false) => "delete task (force)".into(),
+                (true, true) => "delete task (force, keep checkpoints)".into(),
+            },
+            StepKind::RecordState { fingerprints, .. } if fingerprints.is_empty() => "forget in state record".into(),
+            StepKind::RecordState { .. } => "record fingerprints in state record".into(),
+        }
+    }
+
+    /// Whether the step changes DM (everything except waiting).
+    pub fn is_mutation(&self) -> bool {
+        !matches!(self, StepKind::WaitTask { .. })
+    }
+}
+
+/// How a successful step counts in the final `Resources: X added, Y changed, Z destroyed.` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    Add,
+    Change,
+    Destroy,
+    /// Part of a bigger change (a stop before an update, a wait) or a side effect on an unchanged resource.
+    None,
+}
+
+/// What the resource must look like right before the first mutation of a branch, i.e. what the plan assumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// The plan saw no such resource.
+    Absent,
+    /// The plan saw the resource with this normalized digest (computed by the plan module).
+    Digest(String),
+    /// The plan saw the resource but recorded no digest: only its existence is checked.
+    Exists,
+}
+
+/// A re-read before a mutation, to stop when someone else changed the resource since the plan was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guard {
+    pub kind: ResourceKind,
+    pub name: String,
+    pub expect: Expect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    Source,
+    Task,
+}
+
+impl ResourceKind {
+    pub fn address(self, name: &str) -> String {
+        match self {
+            ResourceKind::Source => format!("source.{name}"),
+            ResourceKind::Task => format!("task.{name}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub id: StepId,
+    /// The address of the resource acted on, e.g. `task.orders`.
+    pub resource: String,
+    pub kind: StepKind,
+    pub effect: Effect,
+    /// Why this step exists when it is not obvious (e.g. "restart: it was stopped to update source.a").
+    pub note: Option<String>,
+    /// Re-reads done right before the step (the first mutation of a branch), see [`Guard`].
+    pub guards: Vec<Guard>,
+}
+
+impl Step {
+    /// `task.orders: stop task`.
+    pub fn label(&self) -> String {
+        format!("{}: {}", self.resource, self.kind.describe())
+    }
+}
+
+/// Error for a graph whose dependencies loop (a compiler bug; reported, never hung on).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("internal error: the apply steps depend on each other in a cycle ({})", .0.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "))]
+pub struct CycleError(pub Vec<StepId>);
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepGraph {
+    steps: BTreeMap<StepId, Step>,
+    /// step → the steps it depends on, with the kind of dependency.
+    deps: BTreeMap<StepId, BTreeMap<StepId, DepKind>>,
+}
+
+impl StepGraph {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, resource: impl Into<String>, kind: StepKind, effect: Effect) -> StepId {
+        let id = StepId(self.steps.len() as u32);
+        self.steps.insert(id, Step { id, resource: resource.into(), kind, effect, note: None, guards: vec![] });
+        self.deps.insert(id, BTreeMap::new());
+        id
+    }
+
+    pub fn set_note(&mut self, id: StepId, note: impl Into<String>) {
+        if let Some(s) = self.steps.get_mut(&id) {
+            s.note = Some(note.into());
+        }
+    }
+
+    /// Add a guard (once) to a step.
+    pub fn add_guard(&mut self, id: StepId, guard: Guard) {
+        if let Some(s) = self.steps.get_mut(&id)
+            && !s.guards.contains(&guard)
+        {
+            s.guards.push(guard);
+        }
+    }
+
+    pub fn step_mut(&mut self, id: StepId) -> Option<&mut Step> {
+        self.steps.get_mut(&id)
+    }
+
+    /// `step` waits for `on`. A `Requires` dependency wins over an `After` one between the same pair; self
+    /// dependencies and unknown ids are ignored.
+    pub fn depend(&mut self, step: StepId, on: StepId, kind: DepKind) {
+        if step == on || !self.steps.contains_key(&on) {
+            return;
+        }
+        if let Some(d) = self.deps.get_mut(&step) {
+            let e = d.entry(on).or_insert(kind);
+            *e = (*e).max(kind);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    pub fn step(&self, id: StepId) -> Option<&Step> {
+        self.steps.get(&id)
+    }
+
+    pub fn steps(&self) -> impl Iterator<Item = &Step> {
+        self.steps.values()
+    }
+
+    /// The dependencies of `id`.
+    pub fn deps_of(&self, id: StepId) -> impl Iterator<Item = (StepId, DepKind)> + '_ {
+        self.deps.get(&id).into_iter().flat_map(|d| d.iter().map(|(k, v)| (*k, *v)))
+    }
+
+    /// step → the steps that depend on it.
+    pub fn dependents(&self) -> BTreeMap<StepId, Vec<StepId>> {
+        let mut out: BTreeMap<StepId, Vec<StepId>> = self.steps.keys().map(|k| (*k, vec![])).collect();
+        for (step, deps) in &self.deps {
+            for on in deps.keys() {
+                out.entry(*on).or_default().push(*step);
+            }
+        }
+        out
+    }
+
+    /// Kahn's algorithm; among ready steps the lowest id goes first, so the order is deterministic.
+    pub fn topo_order(&self) -> Result<Vec<StepId>, CycleError> {
+        let dependents = self.dependents();
+        let mut indeg: BTreeMap<StepId, usize> = self.deps.iter().map(|(k, d)| (*k, d.len())).collect();
+        let mut ready: BTreeSet<StepId> = indeg.iter().filter(|(_, n)| **n == 0).map(|(k, _)| *k).collect();
+        let mut order = Vec::with_capacity(self.steps.len());
+        while let Some(id) = ready.pop_first() {
+            order.push(id);
+            for d in dependents.get(&id).into_iter().flatten() {
+                if let Some(n) = indeg.get_mut(d) {
+                    *n -= 1;
+                    if *n == 0 {
+                        ready.insert(*d);
+                    }
+                }
+            }
+        }
+        if order.len() == self.steps.len() {
+            Ok(order)
+        } else {
+            Err(CycleError(indeg.into_iter().filter(|(_, n)| *n > 0).map(|(k, _)| k).collect()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stop(g: &mut StepGraph, n: &str) -> StepId {
+        g.add(format!("task.{n}"), StepKind::StopTask { name: n.into() }, Effect::None)
+    }
+
+    #[test]
+    fn topo_order_respects_dependencies_and_is_deterministic() {
+        let mut g = StepGraph::new();
+        let a = stop(&mut g, "a");
+        let b = stop(&mut g, "b");
+        let c = stop(&mut g, "c");
+        g.depend(a, c, DepKind::Requires);
+        g.depend(b, a, DepKind::After);
+        assert_eq!(g.topo_order().unwrap(), vec![c, a, b]);
+        assert_eq!(g.topo_order().unwrap(), g.topo_order().unwrap());
+    }
+
+    #[test]
+    fn cycles_are_reported_not_hung_on() {
+        let mut g = StepGraph::new();
+        let a = stop(&mut g, "a");
+        let b = stop(&mut g, "b");
+        let c = stop(&mut g, "c");
+        g.depend(a, b, DepKind::Requires);
+        g.depend(b, a, DepKind::Requires);
+        let err = g.topo_order().unwrap_err();
+        assert_eq!(err.0, vec![a, b]);
+        assert!(err.to_string().contains("cycle"));
+        let _ = c;
+    }
+
+    #[test]
+    fn requires_wins_over_after_and_self_deps_are_ignored() {
+        let mut g = StepGraph::new();
+        let a = stop(&mut g, "a");
+        let b = stop(&mut g, "b");
+        g.depend(b, a, DepKind::After);
+        g.depend(b, a, DepKind::Requires);
+        g.depend(b, a, DepKind::After);
+        g.depend(b, b, DepKind::Requires);
+        g.depend(b, StepId(99), DepKind::Requires);
+        assert_eq!(g.deps_of(b).collect::<Vec<_>>(), vec![(a, DepKind::Requires)]);
+    }
+
+    #[test]
+    fn descriptions() {
+        assert_eq!(
+            StepKind::DeleteTask { name: "t".into(), force: false, keep_meta: true }.describe(),
+            "delete task (keep checkpoints)"
+        );
+        assert_eq!(StepKind::WaitTask { name: "t".into(), until: WaitFor::Paused }.describe(), "wait until Paused");
+        assert!(!StepKind::WaitTask { name: "t".into(), until: WaitFor::Running }.is_mutation());
+    }
+}

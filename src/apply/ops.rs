@@ -1,0 +1,549 @@
+//! Running one step against DM-master: the re-read guard, retries, and waiting for asynchronous stage changes.
+//!
+//! Retry rules (semantics §1, §10):
+//! - reads are retried by the client (`dm::client::RetryPolicy`); mutations that are safe to repeat (PUT, start,
+//!   stop, enable, disable) are retried here on any transient error: connection failures, timeouts, 5xx and DM's
+//!   per-task latch (46024, "in use by other client"), which the client alone retries only when the request
+//!   certainly did not happen;
+//! - a create or delete whose answer was lost (`DmError::is_ambiguous`) is settled by re-reading: the resource
+//!   exists (create) or is gone (delete) → it landed; a later "already exists" / "not exists" answer after such a
+//!   lost answer also means our earlier attempt landed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::ApplyOptions;
+use super::graph::{Expect, Guard, ResourceKind, Step, StepKind, WaitFor};
+use super::report::{Event, Failure, StepInfo};
+use super::scheduler::StepResult;
+use crate::dm::error::codes;
+use crate::dm::types::{Source, Stage, StopTaskRequest, SubTaskStatus, Task};
+use crate::dm::{DmClient, DmError};
+use crate::plan::Address;
+use crate::plan::state::{self, StateRecord};
+
+/// Computes the plan's normalized digest of a live resource, so a re-read can be compared with what the plan saw.
+/// Implemented over the plan module's digest functions.
+pub trait LiveDigest: Send + Sync {
+    fn source(&self, source: &Source) -> String;
+    fn task(&self, task: &Task) -> String;
+}
+
+/// Shared by every step of one apply.
+pub(crate) struct Ctx {
+    pub client: DmClient,
+    pub opts: ApplyOptions,
+    pub digests: Option<Arc<dyn LiveDigest>>,
+    pub events: UnboundedSender<Event>,
+    /// Error messages a task showed right before we started it: seeing one of them again right after the start is
+    /// the stale status of before, not a new failure (until `error_grace` has passed).
+    pub pre_start_errors: Mutex<HashMap<String, BTreeSet<String>>>,
+    /// The state record is read-modify-write: one writer at a time.
+    pub record_lock: tokio::sync::Mutex<()>,
+    /// `--deadline`: waits end here at the latest.
+    pub deadline: Option<tokio::time::Instant>,
+}
+
+impl Ctx {
+    fn progress(&self, info: &StepInfo, message: impl Into<String>) {
+        let _ = self.events.send(Event::Progress { step: info.clone(), message: message.into() });
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.opts.retry_initial.as_millis() as u64;
+        Duration::from_millis(base.saturating_mul(1 << attempt.min(10)).min(2_000))
+    }
+
+    /// Retry `f` on transient errors (safe only for operations that may be repeated).
+    async fn retrying<T, F, Fut>(&self, info: &StepInfo, mut f: F) -> Result<T, DmError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, DmError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match f().await {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_transient() && attempt < self.opts.retries => {
+                    let delay = self.backoff(attempt);
+                    attempt += 1;
+                    self.progress(info, format!("retrying in {} ms: {e}", delay.as_millis()));
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
+    let info = StepInfo::of(&step);
+    for g in &step.guards {
+        check_guard(&ctx, g).await?;
+    }
+    let c = &ctx.client;
+    match &step.kind {
+        StepKind::CreateSource { source } => {
+            let name = source.source_name.clone();
+            create_or_delete(
+                &ctx,
+                &info,
+                Op::Create,
+                || c.create_source(source, None),
+                || async { Ok(c.get_source(&name, false).await?.is_some()) },
+                codes::SOURCE_EXISTS,
+            )
+            .await
+        }
+        StepKind::UpdateSource { source } => {
+            ctx.retrying(&info, || c.update_source(source)).await?;
+            Ok(None)
+        }
+        StepKind::EnableSource { name, keep_running } => enable_source(&ctx, &info, name, keep_running).await,
+        StepKind::DisableSource { name } => {
+            ctx.retrying(&info, || c.disable_source(name)).await?;
+            Ok(None)
+        }
+        StepKind::DeleteSource { name, force } => {
+            create_or_delete(
+                &ctx,
+                &info,
+                Op::Delete,
+                || c.delete_source(name, *force),
+                || async { Ok(c.get_source(name, false).await?.is_some()) },
+                codes::SOURCE_NOT_EXIST,
+            )
+            .await
+        }
+        StepKind::CreateTask { task } => {
+            let check = Arc::new(Mutex::new(None::<String>));
+            let check2 = check.clone();
+            let note = create_or_delete(
+                &ctx,
+                &info,
+                Op::Create,
+                || {
+                    let check = check2.clone();
+                    async move {
+                        let r = c.create_task(task).await?;
+                        if let Ok(mut g) = check.lock() {
+                            *g = Some(r.check_result);
+                        }
+                        Ok(())
+                    }
+                },
+                || async { Ok(c.get_task(&task.name, false).await?.is_some()) },
+                codes::TASK_EXISTS,
+            )
+            .await?;
+            let check = check.lock().ok().and_then(|g| g.clone());
+            Ok(note.or_else(|| precheck_note(check.as_deref())))
+        }
+        StepKind::UpdateTask { task } => {
+            let r = ctx.retrying(&info, || c.update_task(task)).await?;
+            Ok(precheck_note(Some(&r.check_result)))
+        }
+        StepKind::StartTask { name, request } => {
+            // Remember the errors shown before the start, so the wait does not mistake them for new ones.
+            if let Ok(status) = c.task_status(name).await {
+                let errs = status.iter().filter_map(|s| s.error_msg.clone()).filter(|m| !m.is_empty()).collect();
+                if let Ok(mut m) = ctx.pre_start_errors.lock() {
+                    m.insert(name.clone(), errs);
+                }
+            }
+            ctx.retrying(&info, || c.start_task(name, request)).await?;
+            Ok(None)
+        }
+        StepKind::StopTask { name } => {
+            let req = StopTaskRequest::default();
+            ctx.retrying(&info, || c.stop_task(name, &req)).await?;
+            Ok(None)
+        }
+        StepKind::WaitTask { name, until } => wait_task(&ctx, &info, name, *until).await,
+        StepKind::DeleteTask { name, force, keep_meta } => {
+            let kept = Arc::new(Mutex::new(false));
+            let kept2 = kept.clone();
+            let note = create_or_delete(
+                &ctx,
+                &info,
+                Op::Delete,
+                || {
+                    let kept = kept2.clone();
+                    async move {
+                        let k = c.delete_task(name, *force, *keep_meta).await?;
+                        if let Ok(mut g) = kept.lock() {
+                            *g = k;
+                        }
+                        Ok(())
+                    }
+                },
+                || async { Ok(c.get_task(name, false).await?.is_some()) },
+                codes::TASK_NOT_EXIST,
+            )
+            .await?;
+            let kept = kept.lock().map(|g| *g).unwrap_or(false);
+            Ok(note.or_else(|| match (keep_meta, kept) {
+                (true, true) => Some("checkpoints kept (keep_meta)".into()),
+                (true, false) => Some("checkpoints dropped: this DM-master does not support keep_meta".into()),
+                _ => None,
+            }))
+        }
+        StepKind::RecordState { address, fingerprints, salt } => {
+            record_state(&ctx, &info, address, fingerprints, salt).await
+        }
+    }
+}
+
+/// `/enable`, then stop again every task of the source that must not run (DM's enable starts all of them).
+async fn enable_source(ctx: &Ctx, info: &StepInfo, name: &str, keep_running: &BTreeSet<String>) -> StepResult {
+    let c = &ctx.client;
+    // Which tasks are on the source right before the enable (the list carries every task's source set).
+    let tasks = c.list_tasks(false, None, &[]).await?;
+    let on_source: Vec<String> = tasks
+        .iter()
+        .filter(|t| t.source_config.source_conf.iter().any(|s| s.source_name == name))
+        .map(|t| t.name.clone())
+        .filter(|t| !keep_running.contains(t))
+        .collect();
+    ctx.retrying(info, || c.enable_source(name)).await?;
+    if on_source.is_empty() {
+        return Ok(None);
+    }
+    let req = StopTaskRequest::default();
+    for t in &on_source {
+        ctx.progress(info, format!("stopping task.{t} again: DM's /enable started it, but it must stay stopped"));
+        ctx.retrying(info, || c.stop_task(t, &req)).await.map_err(|e| {
+            Failure::from(&e).prefixed(&format!(
+                "source enabled, but task.{t}, which DM's /enable started, could not be stopped again"
+            ))
+        })?;
+    }
+    for t in &on_source {
+        wait_task(ctx, info, t, WaitFor::Paused).await?;
+    }
+    let list = on_source.iter().map(|t| format!("task.{t}")).collect::<Vec<_>>().join(", ");
+    Ok(Some(format!("stopped again {list}: DM's /enable starts every task of the source")))
+}
+
+/// Read-modify-write of the state record, one writer at a time.
+async fn record_state(
+    ctx: &Ctx,
+    info: &StepInfo,
+    address: &str,
+    fingerprints: &BTreeMap<String, String>,
+    salt: &str,
+) -> StepResult {
+    let addr: Address = address.parse().map_err(|e: crate::plan::AddressParseError| Failure::new(e.to_string()))?;
+    let _lock = ctx.record_lock.lock().await;
+    let c = &ctx.client;
+    // Reads are retried by the client itself.
+    let current = state::read_state(c).await.map_err(|e| match e {
+        state::StateError::Dm(e) => Failure::from(&e),
+        e => Failure::new(e.to_string()),
+    })?;
+    let exists = current.is_some();
+    let mut record = match current {
+        Some(r) => r,
+        None if fingerprints.is_empty() => return Ok(None),
+        None => StateRecord::with_salt(salt),
+    };
+    if fingerprints.is_empty() {
+        if !record.is_tracked(&addr) {
+            return Ok(None);
+        }
+        record.remove(&addr);
+    } else {
+        if record.salt != salt {
+            return Err(Failure::new(format!(
+                "the state record was re-created since the plan was made (its salt changed), so the fingerprints of                  {address} cannot be recorded; the next plan will show its password as changed"
+            )));
+        }
+        if fingerprints.iter().all(|(k, v)| record.get(&addr, k) == Some(v.as_str())) {
+            return Ok(None);
+        }
+        // Merge: keys not written by this change (e.g. a password that was not sent) keep their record.
+        let mut merged = record.resources.get(address).cloned().unwrap_or_default();
+        merged.extend(fingerprints.iter().map(|(k, v)| (k.clone(), v.clone())));
+        record.set(&addr, merged);
+    }
+    if !exists {
+        // First record: create the template directly (an update would only be refused first).
+        match c.create_template(&record.to_template()).await {
+            Ok(_) => return Ok(None),
+            Err(e) if e.has_code(codes::TEMPLATE_EXISTS) => {
+                return Err(Failure::from(&e).prefixed(
+                    "another client created dm-apply's state record meanwhile; not overwriting it (run apply again)",
+                ));
+            }
+            // The answer may have been lost after the template was created: the update below settles it.
+            Err(e) if e.is_transient() => {}
+            Err(e) => return Err(Failure::from(&e)),
+        }
+    }
+    ctx.retrying(info, || state::write_state(c, &record)).await?;
+    Ok(None)
+}
+
+/// DM's pre-check answer is `"pre-check is passed. "` or warnings worth showing.
+fn precheck_note(check: Option<&str>) -> Option<String> {
+    let c = check?.trim();
+    if c.is_empty() || c.starts_with("pre-check is passed") { None } else { Some(format!("DM pre-check: {c}")) }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Create,
+    Delete,
+}
+
+/// A create or delete, which must not be blindly repeated: settle lost answers by re-reading.
+/// `settled_code` is DM's answer meaning "already in the end state" (exists for a create, not exists for a
+/// delete); it counts as success only after one of our attempts may have landed.
+async fn create_or_delete<T, F, Fut, R, RFut>(
+    ctx: &Ctx,
+    info: &StepInfo,
+    op: Op,
+    mut attempt_op: F,
+    mut exists: R,
+    settled_code: i64,
+) -> Result<Option<String>, Failure>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, DmError>>,
+    R: FnMut() -> RFut,
+    RFut: Future<Output = Result<bool, DmError>>,
+{
+    let mut attempt = 0;
+    let mut maybe_landed = false;
+    loop {
+        let err = match attempt_op().await {
+            Ok(_) => return Ok(None),
+            Err(e) => e,
+        };
+        if maybe_landed && err.has_code(settled_code) {
+            return Ok(Some("confirmed by re-reading after a lost answer".into()));
+        }
+        if err.is_ambiguous() {
+            maybe_landed = true;
+            ctx.progress(info, format!("answer lost ({err}); re-reading to find out whether it happened"));
+            let present = exists().await.map_err(|e| {
+                Failure::new(format!("{err}; and re-reading failed, so it is unknown whether it happened: {e}"))
+            })?;
+            if present == (op == Op::Create) {
+                return Ok(Some("confirmed by re-reading after a lost answer".into()));
+            }
+        }
+        if !err.is_transient() || attempt >= ctx.opts.retries {
+            return Err(Failure::from(&err));
+        }
+        let delay = ctx.backoff(attempt);
+        attempt += 1;
+        ctx.progress(info, format!("retrying in {} ms: {err}", delay.as_millis()));
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Re-read the resource and compare it with what the plan saw.
+async fn check_guard(ctx: &Ctx, g: &Guard) -> Result<(), Failure> {
+    let addr = g.kind.address(&g.name);
+    let current: Option<Option<String>> = match g.kind {
+        ResourceKind::Source => ctx
+            .client
+            .get_source(&g.name, false)
+            .await
+            .map_err(|e| Failure::from(&e))?
+            .map(|s| ctx.digests.as_ref().map(|d| d.source(&s))),
+        ResourceKind::Task => ctx
+            .client
+            .get_task(&g.name, false)
+            .await
+            .map_err(|e| Failure::from(&e))?
+            .map(|t| ctx.digests.as_ref().map(|d| d.task(&t))),
+    };
+    let what = match (&g.expect, current) {
+        (Expect::Absent, None) => return Ok(()),
+        (Expect::Absent, Some(_)) => "created",
+        (Expect::Digest(_) | Expect::Exists, None) => "deleted",
+        (Expect::Digest(want), Some(Some(got))) if *want != got => "changed",
+        (Expect::Digest(_) | Expect::Exists, Some(_)) => return Ok(()),
+    };
+    Err(Failure::new(format!(
+        "{addr} was {what} outside this apply since the plan was made; nothing was changed on it. Re-run plan"
+    )))
+}
+
+/// Poll the task's status until every subtask reached `until`, with backoff (so polling does not dominate), until
+/// `wait_timeout`. A subtask paused with an error fails the wait with DM's own message.
+async fn wait_task(ctx: &Ctx, info: &StepInfo, name: &str, until: WaitFor) -> StepResult {
+    let start = Instant::now();
+    let pre_errors = ctx.pre_start_errors.lock().ok().and_then(|m| m.get(name).cloned()).unwrap_or_default();
+    let mut delay = ctx.opts.poll_initial;
+    let mut last;
+    loop {
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(ctx.opts.poll_max.max(ctx.opts.poll_initial));
+        match ctx.client.task_status(name).await {
+            Ok(status) => {
+                last = describe_status(&status);
+                match judge(&status, until) {
+                    Judged::Reached => return Ok(None),
+                    Judged::Error { source, message } => {
+                        let stale = pre_errors.contains(&message) && start.elapsed() < ctx.opts.error_grace;
+                        if !stale {
+                            return Err(Failure::new(format!(
+                                "task {name} paused with an error on source {source} instead of reaching {until}: \
+                                 {message}"
+                            ))
+                            .with_code(dm_code_in(&message)));
+                        }
+                    }
+                    Judged::NotYet => {}
+                }
+            }
+            Err(e) if e.has_code(codes::TASK_NOT_EXIST) => {
+                return Err(Failure::from(&e));
+            }
+            // One failing worker fails the whole status call (49001) or a worker is briefly unbound: poll on.
+            Err(e) => last = format!("status not readable: {e}"),
+        }
+        if start.elapsed() >= ctx.opts.wait_timeout {
+            return Err(Failure::new(format!(
+                "task {name} did not reach {until} within {} (last observed: {last}); raise --wait-timeout or \
+                 check the task with `dmctl query-status {name}`",
+                human_duration(ctx.opts.wait_timeout)
+            )));
+        }
+        if ctx.deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            return Err(Failure::new(format!(
+                "task {name} did not reach {until} before the --deadline (last observed: {last}); the start or stop \
+                 was sent, run apply again to carry on"
+            )));
+        }
+        ctx.progress(info, format!("waiting for {until}: {last}"));
+    }
+}
+
+enum Judged {
+    Reached,
+    NotYet,
+    Error { source: String, message: String },
+}
+
+fn judge(status: &[SubTaskStatus], until: WaitFor) -> Judged {
+    if let Some(s) = status.iter().find(|s| {
+        until == WaitFor::Running && s.stage == Stage::Paused && s.error_msg.as_deref().is_some_and(|m| !m.is_empty())
+    }) {
+        return Judged::Error { source: s.source_name.clone(), message: s.error_msg.clone().unwrap_or_default() };
+    }
+    let ok = |s: &SubTaskStatus| match until {
+        WaitFor::Running => matches!(s.stage, Stage::Running | Stage::Finished),
+        // A subtask whose worker is gone (unbound source 38029, unreachable worker 38008) runs nowhere: DM has
+        // recorded the stop and applies it when a worker takes the source again.
+        WaitFor::Paused => {
+            matches!(s.stage, Stage::Paused | Stage::Stopped | Stage::Finished)
+                || (s.stage == Stage::Empty
+                    && s.error_msg.as_deref().is_some_and(|m| m.contains("code=38029") || m.contains("code=38008")))
+        }
+    };
+    if !status.is_empty() && status.iter().all(ok) { Judged::Reached } else { Judged::NotYet }
+}
+
+fn describe_status(status: &[SubTaskStatus]) -> String {
+    if status.is_empty() {
+        return "no subtasks reported".into();
+    }
+    let mut parts: Vec<String> = status
+        .iter()
+        .map(|s| {
+            let stage = if s.stage.as_str().is_empty() { "unknown" } else { s.stage.as_str() };
+            format!("{} {stage}", s.source_name)
+        })
+        .collect();
+    parts.sort();
+    parts.join(", ")
+}
+
+/// DM's error lines start with `[code=38032:class=...`.
+fn dm_code_in(message: &str) -> Option<i64> {
+    let rest = &message[message.find("code=")? + 5..];
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+pub(crate) fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dm::types::Unit;
+
+    fn st(source: &str, stage: Stage, err: Option<&str>) -> SubTaskStatus {
+        SubTaskStatus {
+            name: "t".into(),
+            source_name: source.into(),
+            stage,
+            unit: Unit::Sync,
+            error_msg: err.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn judging_status() {
+        use Stage::*;
+        assert!(matches!(judge(&[st("a", Running, None), st("b", Finished, None)], WaitFor::Running), Judged::Reached));
+        assert!(matches!(judge(&[st("a", Running, None), st("b", Stopped, None)], WaitFor::Running), Judged::NotYet));
+        assert!(matches!(judge(&[], WaitFor::Running), Judged::NotYet));
+        assert!(matches!(
+            judge(&[st("a", Running, None), st("b", Paused, Some("[code=10001:class=x] boom"))], WaitFor::Running),
+            Judged::Error { source, .. } if source == "b"
+        ));
+        // A paused task with an error is paused, which is what a stop waits for.
+        assert!(matches!(
+            judge(&[st("a", Paused, Some("x")), st("b", Stopped, None)], WaitFor::Paused),
+            Judged::Reached
+        ));
+        assert!(matches!(judge(&[st("a", Empty, None)], WaitFor::Paused), Judged::NotYet));
+        let gone = st("a", Empty, Some("[code=38029:class=dm-master] source not bound"));
+        assert!(matches!(judge(std::slice::from_ref(&gone), WaitFor::Paused), Judged::Reached));
+        assert!(matches!(judge(&[gone], WaitFor::Running), Judged::NotYet));
+        assert!(matches!(judge(&[st("a", Unknown("Pausing".into()), None)], WaitFor::Paused), Judged::NotYet));
+    }
+
+    #[test]
+    fn dm_codes_in_messages() {
+        assert_eq!(dm_code_in("[code=38032:class=dm-master:scope=internal], Message: x"), Some(38032));
+        assert_eq!(dm_code_in("no code"), None);
+        assert_eq!(dm_code_in("code="), None);
+    }
+
+    #[test]
+    fn durations_for_people() {
+        assert_eq!(human_duration(Duration::from_secs(300)), "5m");
+        assert_eq!(human_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(human_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
+    }
+
+    #[test]
+    fn precheck_notes() {
+        assert_eq!(precheck_note(Some("pre-check is passed. ")), None);
+        assert_eq!(precheck_note(None), None);
+        assert_eq!(precheck_note(Some("warn: x")), Some("DM pre-check: warn: x".into()));
+    }
+}

@@ -1,0 +1,351 @@
+//! The scheduler loop: runs a [`StepGraph`] with bounded parallelism, in dependency order.
+//!
+//! It is generic over the function that runs one step, so its rules are unit-tested without HTTP:
+//! - a step starts once every step it depends on has finished, at most `parallelism` at a time, lowest id first;
+//! - a step whose `Requires` dependency did not succeed is skipped (and so are its own dependents);
+//! - with `fail_fast`, the first failure stops scheduling; cancellation (Ctrl-C) does the same; steps in flight
+//!   always run to their end, and whatever never started is reported as such;
+//! - a dependency cycle (a bug) leaves its steps "not started" instead of hanging.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinSet;
+
+use super::Cancel;
+use super::graph::{DepKind, StepGraph, StepId};
+use super::report::{ApplyReport, Event, Failure, Outcome, StepInfo, StepReport, StopReason};
+
+/// What running one step returns: a note for the report, or why it failed.
+pub type StepResult = Result<Option<String>, Failure>;
+
+pub(crate) async fn run_graph<F, Fut>(
+    graph: Arc<StepGraph>,
+    parallelism: usize,
+    fail_fast: bool,
+    cancel: &Cancel,
+    deadline: Option<tokio::time::Instant>,
+    events: &UnboundedSender<Event>,
+    run_step: F,
+) -> ApplyReport
+where
+    F: Fn(StepId) -> Fut,
+    Fut: Future<Output = StepResult> + Send + 'static,
+{
+    let parallelism = parallelism.max(1);
+    let dependents = graph.dependents();
+    let mut waiting_on: BTreeMap<StepId, usize> = graph.steps().map(|s| (s.id, graph.deps_of(s.id).count())).collect();
+    let mut ready: BTreeSet<StepId> = waiting_on.iter().filter(|(_, n)| **n == 0).map(|(k, _)| *k).collect();
+    let mut outcomes: BTreeMap<StepId, (Outcome, Duration)> = BTreeMap::new();
+    let mut running: HashMap<tokio::task::Id, StepId> = HashMap::new();
+    let mut set: JoinSet<(StepResult, Duration)> = JoinSet::new();
+    let mut stop: Option<StopReason> = None;
+    let info = |id: StepId| graph.step(id).map(StepInfo::of).unwrap_or_else(|| unknown_step(id));
+
+    let _ = events.send(Event::Begin { total: graph.len() });
+    if cancel.is_cancelled() {
+        stop = Some(StopReason::Interrupted);
+        let _ = events.send(Event::Stopping { reason: StopReason::Interrupted });
+    }
+
+    // Polled only while nothing has stopped the run, so it never fires twice.
+    let deadline_passed = async move {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline_passed);
+
+    loop {
+        // Start (or skip) what is ready, lowest id first.
+        while stop.is_none() {
+            let Some(&id) = ready.first() else { break };
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                stop = Some(StopReason::Deadline);
+                let _ = events.send(Event::Stopping { reason: StopReason::Deadline });
+                break;
+            }
+            if let Some(root) = failed_root(&graph, &outcomes, id) {
+                ready.remove(&id);
+                let outcome = Outcome::Skipped { because: root, because_label: info(root).label() };
+                let _ =
+                    events.send(Event::Finished { step: info(id), outcome: outcome.clone(), elapsed: Duration::ZERO });
+                outcomes.insert(id, (outcome, Duration::ZERO));
+                release(id, &dependents, &mut waiting_on, &mut ready);
+                continue;
+            }
+            if running.len() >= parallelism {
+                break;
+            }
+            ready.remove(&id);
+            let _ = events.send(Event::Started { step: info(id) });
+            let fut = run_step(id);
+            let handle = set.spawn(async move {
+                let t = Instant::now();
+                let r = fut.await;
+                (r, t.elapsed())
+            });
+            running.insert(handle.id(), id);
+        }
+
+        if running.is_empty() {
+            break;
+        }
+
+        tokio::select! {
+            joined = set.join_next_with_id() => {
+                let Some(joined) = joined else { break };
+                let (task_id, result, elapsed) = match joined {
+                    Ok((tid, (r, d))) => (tid, r, d),
+                    Err(e) => (e.id(), Err(Failure::new(format!("internal error: the step crashed: {e}"))), Duration::ZERO),
+                };
+                let Some(id) = running.remove(&task_id) else { continue };
+                let outcome = match result {
+                    Ok(note) => Outcome::Done { note },
+                    Err(failure) => Outcome::Failed { failure },
+                };
+                let failed = matches!(outcome, Outcome::Failed { .. });
+                let _ = events.send(Event::Finished { step: info(id), outcome: outcome.clone(), elapsed });
+                outcomes.insert(id, (outcome, elapsed));
+                release(id, &dependents, &mut waiting_on, &mut ready);
+                if failed && fail_fast && stop.is_none() {
+                    stop = Some(StopReason::FailFast);
+                    let _ = events.send(Event::Stopping { reason: StopReason::FailFast });
+                }
+            }
+            () = cancel.cancelled(), if stop.is_none() => {
+                stop = Some(StopReason::Interrupted);
+                let _ = events.send(Event::Stopping { reason: StopReason::Interrupted });
+            }
+            () = &mut deadline_passed, if stop.is_none() => {
+                stop = Some(StopReason::Deadline);
+                let _ = events.send(Event::Stopping { reason: StopReason::Deadline });
+            }
+        }
+    }
+
+    // Everything that never ran: skipped when something it requires failed, otherwise not started.
+    let order = graph.topo_order().unwrap_or_else(|_| graph.steps().map(|s| s.id).collect());
+    let leftover_reason = stop.unwrap_or(StopReason::Cycle);
+    for &id in &order {
+        if outcomes.contains_key(&id) {
+            continue;
+        }
+        let outcome = match failed_root(&graph, &outcomes, id) {
+            Some(root) => Outcome::Skipped { because: root, because_label: info(root).label() },
+            None => Outcome::NotStarted { reason: leftover_reason },
+        };
+        let _ = events.send(Event::Finished { step: info(id), outcome: outcome.clone(), elapsed: Duration::ZERO });
+        outcomes.insert(id, (outcome, Duration::ZERO));
+    }
+    let _ = events.send(Event::End);
+
+    let stopped = stop.or_else(|| {
+        outcomes
+            .values()
+            .any(|(o, _)| matches!(o, Outcome::NotStarted { reason: StopReason::Cycle }))
+            .then_some(StopReason::Cycle)
+    });
+    let steps = order
+        .iter()
+        .filter_map(|id| {
+            let (outcome, elapsed) = outcomes.remove(id)?;
+            let step = graph.step(*id)?;
+            Some(StepReport { step: StepInfo::of(step), outcome, elapsed_ms: elapsed, effect: step.effect })
+        })
+        .collect();
+    ApplyReport { steps, stopped }
+}
+
+fn unknown_step(id: StepId) -> StepInfo {
+    StepInfo { id, resource: "?".into(), action: "?".into(), note: None }
+}
+
+/// The failed step behind a `Requires` dependency of `id` that did not succeed, if any.
+fn failed_root(graph: &StepGraph, outcomes: &BTreeMap<StepId, (Outcome, Duration)>, id: StepId) -> Option<StepId> {
+    graph.deps_of(id).filter(|(_, k)| *k == DepKind::Requires).find_map(|(dep, _)| match outcomes.get(&dep) {
+        Some((Outcome::Failed { .. }, _)) => Some(dep),
+        Some((Outcome::Skipped { because, .. }, _)) => Some(*because),
+        _ => None,
+    })
+}
+
+fn release(
+    id: StepId,
+    dependents: &BTreeMap<StepId, Vec<StepId>>,
+    waiting_on: &mut BTreeMap<StepId, usize>,
+    ready: &mut BTreeSet<StepId>,
+) {
+    for d in dependents.get(&id).into_iter().flatten() {
+        if let Some(n) = waiting_on.get_mut(d) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                ready.insert(*d);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::super::graph::{Effect, StepKind};
+    use super::*;
+
+    fn graph(n: usize) -> (StepGraph, Vec<StepId>) {
+        let mut g = StepGraph::new();
+        let ids = (0..n)
+            .map(|i| g.add(format!("task.t{i}"), StepKind::StopTask { name: format!("t{i}") }, Effect::Change))
+            .collect();
+        (g, ids)
+    }
+
+    /// Runs the graph; steps listed in `fail` fail. Returns the report and the order steps started in.
+    async fn run(g: StepGraph, par: usize, fail_fast: bool, fail: &[StepId]) -> (ApplyReport, Vec<StepId>) {
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let started = Arc::new(Mutex::new(vec![]));
+        let fail: BTreeSet<StepId> = fail.iter().copied().collect();
+        let s2 = started.clone();
+        let report = run_graph(Arc::new(g), par, fail_fast, &Cancel::new(), None, &tx, move |id| {
+            s2.lock().unwrap().push(id);
+            let fails = fail.contains(&id);
+            async move {
+                tokio::task::yield_now().await;
+                if fails { Err(Failure::new("boom")) } else { Ok(None) }
+            }
+        })
+        .await;
+        let order = started.lock().unwrap().clone();
+        (report, order)
+    }
+
+    fn outcome(r: &ApplyReport, id: StepId) -> &Outcome {
+        &r.steps.iter().find(|s| s.step.id == id).unwrap().outcome
+    }
+
+    #[tokio::test]
+    async fn runs_in_dependency_order() {
+        let (mut g, ids) = graph(4);
+        g.depend(ids[0], ids[3], DepKind::Requires);
+        g.depend(ids[1], ids[0], DepKind::Requires);
+        g.depend(ids[2], ids[1], DepKind::After);
+        let (r, order) = run(g, 1, false, &[]).await;
+        assert_eq!(order, vec![ids[3], ids[0], ids[1], ids[2]]);
+        assert!(r.success());
+        assert_eq!(r.steps.iter().map(|s| s.step.id).collect::<Vec<_>>(), order);
+    }
+
+    #[tokio::test]
+    async fn failure_skips_dependents_but_not_independent_branches() {
+        let (mut g, ids) = graph(5);
+        g.depend(ids[1], ids[0], DepKind::Requires);
+        g.depend(ids[2], ids[1], DepKind::Requires);
+        g.depend(ids[3], ids[0], DepKind::After);
+        let (r, _) = run(g, 2, false, &[ids[0]]).await;
+        assert!(matches!(outcome(&r, ids[0]), Outcome::Failed { .. }));
+        assert!(matches!(outcome(&r, ids[1]), Outcome::Skipped { because, .. } if *because == ids[0]));
+        // Transitive skip names the root failure.
+        assert!(matches!(outcome(&r, ids[2]), Outcome::Skipped { because, .. } if *because == ids[0]));
+        // An ordering-only dependency still runs.
+        assert!(outcome(&r, ids[3]).is_done());
+        assert!(outcome(&r, ids[4]).is_done());
+        assert!(r.summary_line().starts_with("Apply failed: 1 of 5 steps failed, 2 skipped"));
+    }
+
+    #[tokio::test]
+    async fn fail_fast_stops_scheduling() {
+        let (mut g, ids) = graph(3);
+        g.depend(ids[1], ids[0], DepKind::After);
+        g.depend(ids[2], ids[1], DepKind::After);
+        let (r, order) = run(g, 1, true, &[ids[0]]).await;
+        assert_eq!(order, vec![ids[0]]);
+        assert!(matches!(outcome(&r, ids[1]), Outcome::NotStarted { reason: StopReason::FailFast }));
+        assert!(matches!(outcome(&r, ids[2]), Outcome::NotStarted { reason: StopReason::FailFast }));
+        assert_eq!(r.stopped, Some(StopReason::FailFast));
+    }
+
+    #[tokio::test]
+    async fn parallelism_is_bounded() {
+        let (g, _) = graph(20);
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let now = Arc::new(AtomicUsize::new(0));
+        let max = Arc::new(AtomicUsize::new(0));
+        let (n2, m2) = (now.clone(), max.clone());
+        let r = run_graph(Arc::new(g), 3, false, &Cancel::new(), None, &tx, move |_| {
+            let (n, m) = (n2.clone(), m2.clone());
+            async move {
+                let c = n.fetch_add(1, Ordering::SeqCst) + 1;
+                m.fetch_max(c, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                n.fetch_sub(1, Ordering::SeqCst);
+                Ok(None)
+            }
+        })
+        .await;
+        assert!(r.success());
+        let m = max.load(Ordering::SeqCst);
+        assert!((2..=3).contains(&m), "max in flight {m}");
+    }
+
+    #[tokio::test]
+    async fn cancel_lets_in_flight_steps_finish_and_reports_the_rest() {
+        let (mut g, ids) = graph(3);
+        g.depend(ids[1], ids[0], DepKind::Requires);
+        g.depend(ids[2], ids[1], DepKind::Requires);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let cancel = Cancel::new();
+        let c2 = cancel.clone();
+        let r = run_graph(Arc::new(g), 4, false, &cancel, None, &tx, move |_| {
+            let c = c2.clone();
+            async move {
+                c.cancel();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Ok(Some("finished anyway".into()))
+            }
+        })
+        .await;
+        assert_eq!(*outcome(&r, ids[0]), Outcome::Done { note: Some("finished anyway".into()) });
+        assert!(matches!(outcome(&r, ids[1]), Outcome::NotStarted { reason: StopReason::Interrupted }));
+        assert!(matches!(outcome(&r, ids[2]), Outcome::NotStarted { reason: StopReason::Interrupted }));
+        assert!(r.summary_line().starts_with("Apply interrupted"));
+        drop(tx);
+        let mut events = vec![];
+        while let Some(e) = rx.recv().await {
+            events.push(e);
+        }
+        assert!(events.contains(&Event::Stopping { reason: StopReason::Interrupted }));
+        assert_eq!(events.last(), Some(&Event::End));
+    }
+
+    #[tokio::test]
+    async fn cycle_does_not_hang() {
+        let (mut g, ids) = graph(3);
+        g.depend(ids[0], ids[1], DepKind::Requires);
+        g.depend(ids[1], ids[0], DepKind::Requires);
+        let (r, order) = run(g, 2, false, &[]).await;
+        assert_eq!(order, vec![ids[2]]);
+        assert!(matches!(outcome(&r, ids[0]), Outcome::NotStarted { reason: StopReason::Cycle }));
+        assert_eq!(r.stopped, Some(StopReason::Cycle));
+        assert!(!r.success());
+    }
+
+    #[tokio::test]
+    async fn a_panicking_step_is_a_failure() {
+        let (g, ids) = graph(1);
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let r = run_graph(Arc::new(g), 1, false, &Cancel::new(), None, &tx, |_| async {
+            if true {
+                panic!("bug");
+            }
+            Ok(None)
+        })
+        .await;
+        assert!(matches!(outcome(&r, ids[0]), Outcome::Failed { failure } if failure.message.contains("crashed")));
+    }
+}

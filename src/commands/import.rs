@@ -1,0 +1,42 @@
+//! `dm-apply import`: read DM (GET only), write dm-apply YAML to stdout or `-o FILE`; warnings and the variables
+//! to set on stderr.
+
+use crate::cli::ImportArgs;
+use crate::commands::EXIT_OK;
+use crate::commands::plan::client_options;
+use crate::dm::DmClient;
+use crate::import::{self, ImportOptions};
+use crate::live;
+use crate::ui::Ui;
+
+pub async fn run(args: &ImportArgs, ui: &Ui) -> miette::Result<u8> {
+    let client = DmClient::new(&client_options(&args.conn))?;
+    let live = live::fetch(&client).await?;
+    for w in &live.warnings {
+        ui.warn(w);
+    }
+    let opts = ImportOptions { sources: args.sources.clone(), tasks: args.tasks.clone() };
+    let imported = import::import(&live, &opts)?;
+    let text = import::render(&imported, &args.conn.addr, &args.schema_ref);
+    for w in &imported.warnings {
+        ui.warn(w);
+    }
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, &text).map_err(|e| miette::miette!("cannot write `{}`: {e}", path.display()))?
+        }
+        None => print!("{text}"),
+    }
+    ui.info(format_args!(
+        "Imported {} source(s) and {} task(s).",
+        imported.config.sources.len(),
+        imported.config.tasks.len()
+    ));
+    if !imported.env.is_empty() {
+        ui.info("Set these environment variables before running validate/plan/apply:");
+        for v in &imported.env {
+            ui.info(format_args!("  {}: {}", v.name, v.purpose));
+        }
+    }
+    Ok(EXIT_OK)
+}

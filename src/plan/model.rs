@@ -1,0 +1,431 @@
+//! The plan model: what `plan` found and what `apply` must do, per resource address.
+//!
+//! Everything here is plain data, serde-serializable for `-o json` and saved plans. The desired wire payloads
+//! (which hold passwords) are `#[serde(skip)]`: they live in memory only, and a saved plan is re-hydrated from the
+//! configuration files after its digests were checked (`plan::saved`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::config::{DesiredStage, Origin};
+use crate::dm::types::{Source, Stage, Task};
+
+/// Version of the JSON plan format (`-o json` and saved plans). Minor: additive; major: breaking.
+pub const FORMAT_VERSION: &str = "1.0";
+
+/// Kind of a managed resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Source,
+    Task,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Source => "source",
+            Kind::Task => "task",
+        }
+    }
+}
+
+/// `source.<name>` or `task.<name>`. Sources sort before tasks.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Address {
+    pub kind: Kind,
+    pub name: String,
+}
+
+impl Address {
+    pub fn source(name: impl Into<String>) -> Self {
+        Address { kind: Kind::Source, name: name.into() }
+    }
+    pub fn task(name: impl Into<String>) -> Self {
+        Address { kind: Kind::Task, name: name.into() }
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.kind.as_str(), self.name)
+    }
+}
+
+/// Error for an address that is not `source.NAME` or `task.NAME`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+#[error("`{0}` is not a resource address")]
+#[diagnostic(code(plan::address), help("write `source.NAME` or `task.NAME`, e.g. --target task.orders"))]
+pub struct AddressParseError(pub String);
+
+impl FromStr for Address {
+    type Err = AddressParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (kind, name) = s.split_once('.').ok_or_else(|| AddressParseError(s.to_string()))?;
+        let kind = match kind {
+            "source" => Kind::Source,
+            "task" => Kind::Task,
+            _ => return Err(AddressParseError(s.to_string())),
+        };
+        if name.is_empty() {
+            return Err(AddressParseError(s.to_string()));
+        }
+        Ok(Address { kind, name: name.to_string() })
+    }
+}
+
+impl Serialize for Address {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What happens to a resource's configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConfigAction {
+    /// Nothing to change in the configuration (there may still be runtime actions).
+    NoOp,
+    Create,
+    /// In place (`PUT`).
+    Update,
+    /// Delete then create, because DM refuses the change in place.
+    Replace,
+    Delete,
+}
+
+/// Runtime operations that change no configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeAction {
+    /// Start (or resume) a task.
+    Start,
+    /// Stop a task (the worker shows it as Paused).
+    Stop,
+    /// `POST /sources/{name}/enable` (DM then starts every task on the source).
+    Enable,
+    /// `POST /sources/{name}/disable` (DM then stops every task on the source).
+    Disable,
+}
+
+impl RuntimeAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeAction::Start => "start",
+            RuntimeAction::Stop => "stop",
+            RuntimeAction::Enable => "enable",
+            RuntimeAction::Disable => "disable",
+        }
+    }
+}
+
+/// Operational impact of a change, so reviewers see the disruption, not just the diff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Impact {
+    /// A new resource; nothing running is touched.
+    Create,
+    /// `PUT` with nothing to stop (a source without running tasks).
+    InPlace,
+    /// Running tasks are stopped, the resource is updated, and what should run is started again.
+    /// For a source: the tasks on it that are running now; for a task: the task itself.
+    StopUpdateStart { stopped_tasks: Vec<String> },
+    /// Delete then create.
+    Replace {
+        /// True when the new task starts its migration from scratch (new full dump/load or lost position).
+        restarts_migration: bool,
+        /// Whether apply should delete with `keep_meta=true` (HEAD servers, same name, meta schema and target).
+        keep_meta: bool,
+    },
+    /// Deletion. For a task without `keep_meta`, its checkpoints in the downstream are dropped.
+    Destroy { drops_checkpoints: bool },
+    /// Only start/stop/enable/disable.
+    RuntimeOnly,
+}
+
+impl Impact {
+    /// One line for people.
+    pub fn describe(&self) -> String {
+        match self {
+            Impact::Create => "creates a new resource".to_string(),
+            Impact::InPlace => "in place, nothing is stopped".to_string(),
+            Impact::StopUpdateStart { stopped_tasks } if stopped_tasks.is_empty() => {
+                "stop-update-start (nothing runs now, so nothing is interrupted)".to_string()
+            }
+            Impact::StopUpdateStart { stopped_tasks } => {
+                format!("stop-update-start: replication of {} pauses during the update", stopped_tasks.join(", "))
+            }
+            Impact::Replace { restarts_migration: true, .. } => {
+                "replace: the migration restarts from scratch (new full dump and load, checkpoints lost)".to_string()
+            }
+            Impact::Replace { restarts_migration: false, keep_meta: true } => {
+                "replace: checkpoints are kept (keep_meta), replication resumes from its position".to_string()
+            }
+            Impact::Replace { restarts_migration: false, keep_meta: false } => {
+                "replace: the new task resumes from the binlog positions in the configuration".to_string()
+            }
+            Impact::Destroy { drops_checkpoints: true } => {
+                "destroy: the task's checkpoints in the downstream are dropped".to_string()
+            }
+            Impact::Destroy { drops_checkpoints: false } => "destroy".to_string(),
+            Impact::RuntimeOnly => "runtime only, no configuration change".to_string(),
+        }
+    }
+}
+
+/// One attribute line of a diff. `before`/`after` are masked: secrets are never in them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttributeChange {
+    /// Dotted path in the comparable form, e.g. `source_config.incr_migrate_conf.repl_threads`.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<serde_json::Value>,
+    /// A secret: rendered as `(sensitive value)`.
+    #[serde(default)]
+    pub sensitive: bool,
+    /// This attribute alone makes DM refuse an in-place update.
+    #[serde(default)]
+    pub forces_replacement: bool,
+}
+
+/// Observed runtime state of one subtask (one source of a task).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservedSubtask {
+    pub source_name: String,
+    pub stage: Stage,
+    pub unit: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_msg: Option<String>,
+}
+
+/// What was observed of a resource at plan time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Observed {
+    Source {
+        enable: bool,
+    },
+    Task {
+        /// `None` when DM's status could not be read (a warning says why).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subtasks: Option<Vec<ObservedSubtask>>,
+    },
+}
+
+/// The payload apply sends. Holds secrets; never serialized.
+// One per resource change: the size difference does not matter, and unboxed variants keep matching simple.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum DesiredPayload {
+    Source(Source),
+    Task(Task),
+}
+
+/// Everything about one resource that differs (or is listed for information).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub address: Address,
+    pub action: ConfigAction,
+    /// In execution order (e.g. `disable` before an update, `enable` after it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runtime: Vec<RuntimeAction>,
+    /// Why, one line each (e.g. "forces replacement: source set changed").
+    #[serde(default)]
+    pub reasons: Vec<String>,
+    pub impact: Impact,
+    /// Changed attributes (empty for create/delete: see `before`/`after`).
+    #[serde(default)]
+    pub attributes: Vec<AttributeChange>,
+    /// Number of compared attributes that did not change (text output hides them with this count).
+    #[serde(default)]
+    pub unchanged_attributes: usize,
+    /// Masked comparable form of the live object (absent for create).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<serde_json::Value>,
+    /// Masked comparable form of the desired object (absent for delete).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<serde_json::Value>,
+    /// The wire payload to create/update with. In memory only (holds secrets).
+    #[serde(skip)]
+    pub desired: Option<DesiredPayload>,
+    /// Whether the source password must be sent with the update (the payload holds it when true; otherwise apply
+    /// must send the payload with `password: None`, which keeps the stored one).
+    #[serde(default)]
+    pub send_password: bool,
+    /// Hash of the normalized live object at plan time (absent when it did not exist): apply re-reads and compares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<Observed>,
+    /// Desired runtime stage of a task (apply starts a created/replaced/updated task when `running`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_stage: Option<DesiredStage>,
+    /// Resources this one needs (a task's sources).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<Address>,
+    /// Salted fingerprints of write-only values after this change (see `plan::state`); apply records them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fingerprints: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+impl ResourceChange {
+    /// Terraform-style action list: `["create"]`, `["update"]`, `["delete","create"]`, `["delete"]`,
+    /// followed by runtime actions (`["start"]`, `["update","start"]`...).
+    pub fn actions(&self) -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = match self.action {
+            ConfigAction::NoOp => vec![],
+            ConfigAction::Create => vec!["create"],
+            ConfigAction::Update => vec!["update"],
+            ConfigAction::Replace => vec!["delete", "create"],
+            ConfigAction::Delete => vec!["delete"],
+        };
+        v.extend(self.runtime.iter().map(|r| r.as_str()));
+        if v.is_empty() {
+            v.push("no-op");
+        }
+        v
+    }
+
+    pub fn is_noop(&self) -> bool {
+        self.action == ConfigAction::NoOp && self.runtime.is_empty()
+    }
+}
+
+/// Which DM cluster a plan was made against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterIdentity {
+    pub addr: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<u64>,
+    pub server_version: String,
+}
+
+/// A resource that exists in DM but is not declared (and not pruned).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unmanaged {
+    pub address: Address,
+    /// E.g. "not declared; run with --prune to delete it".
+    pub note: String,
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+}
+
+/// The whole plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: String,
+    pub cluster: ClusterIdentity,
+    /// Only resources with something to do, sorted by address (sources first).
+    pub changes: Vec<ResourceChange>,
+    #[serde(default)]
+    pub unmanaged: Vec<Unmanaged>,
+    /// Things the plan could not read or cannot apply (shown on every output).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// `--target` addresses, when targeting is in effect.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<Address>,
+    #[serde(default)]
+    pub prune: bool,
+    /// The salt of dm-apply's state record that `fingerprints` were computed with (see `plan::state`).
+    #[serde(default)]
+    pub state_salt: String,
+}
+
+impl Plan {
+    /// Terraform counting: replace counts in add and destroy; runtime-only changes count as change.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.changes {
+            match c.action {
+                ConfigAction::Create => s.add += 1,
+                ConfigAction::Update => s.change += 1,
+                ConfigAction::Replace => {
+                    s.add += 1;
+                    s.destroy += 1
+                }
+                ConfigAction::Delete => s.destroy += 1,
+                ConfigAction::NoOp => {
+                    if !c.runtime.is_empty() {
+                        s.change += 1
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| !c.is_noop())
+    }
+
+    pub fn change(&self, address: &Address) -> Option<&ResourceChange> {
+        self.changes.iter().find(|c| &c.address == address)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_round_trip() {
+        let a: Address = "task.orders".parse().unwrap();
+        assert_eq!(a, Address::task("orders"));
+        assert_eq!(a.to_string(), "task.orders");
+        assert_eq!(serde_json::to_string(&a).unwrap(), "\"task.orders\"");
+        assert!("orders".parse::<Address>().is_err());
+        assert!("widget.x".parse::<Address>().is_err());
+        assert!("task.".parse::<Address>().is_err());
+        assert!(Address::source("z") < Address::task("a"));
+    }
+
+    #[test]
+    fn actions_arrays() {
+        let mut c = ResourceChange {
+            address: Address::task("t"),
+            action: ConfigAction::Replace,
+            runtime: vec![],
+            reasons: vec![],
+            impact: Impact::RuntimeOnly,
+            attributes: vec![],
+            unchanged_attributes: 0,
+            before: None,
+            after: None,
+            desired: None,
+            send_password: false,
+            live_digest: None,
+            observed: None,
+            desired_stage: None,
+            depends_on: vec![],
+            fingerprints: BTreeMap::new(),
+            origin: None,
+        };
+        assert_eq!(c.actions(), ["delete", "create"]);
+        c.action = ConfigAction::NoOp;
+        c.runtime = vec![RuntimeAction::Start];
+        assert_eq!(c.actions(), ["start"]);
+        c.runtime.clear();
+        assert_eq!(c.actions(), ["no-op"]);
+    }
+}

@@ -1,0 +1,830 @@
+//! `make_plan`: desired + live → plan. Pure: no I/O, no printing, no clock, no randomness (the state record's salt
+//! comes from `Live`). Linear in the number of resources.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::model::*;
+use super::state::{FP_PASSWORD, FP_SECURITY, FP_WRITE_ONLY, StateRecord};
+use crate::config::{Desired, DesiredStage, Lifecycle, Origin};
+use crate::dm::types::{Source, Stage, Task, Unit};
+use crate::live::{Live, LiveTask};
+use crate::normalize::{self, Side};
+use crate::secret::{SENSITIVE, Secret};
+
+/// Options of a plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Delete resources that exist in DM but are not declared.
+    pub prune: bool,
+    /// Limit to these resources and what they depend on (a task's sources). Empty: everything.
+    pub targets: Vec<Address>,
+    /// Allow replacements that restart a migration from scratch.
+    pub allow_restart: bool,
+}
+
+/// One reason a plan is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+pub enum PlanProblem {
+    #[error(
+        "{address} (declared at {origin}) has lifecycle.prevent_destroy set, but the plan would {what} it: {reasons}"
+    )]
+    #[diagnostic(
+        code(plan::prevent_destroy),
+        help("change the configuration so that no replacement is needed, or remove prevent_destroy deliberately")
+    )]
+    PreventDestroy { address: Address, origin: String, what: String, reasons: String },
+    #[error("{address} (declared at {origin}) must be replaced, which restarts its migration from scratch: {reasons}")]
+    #[diagnostic(
+        code(plan::restart),
+        help(
+            "if a full re-migration is intended, run with --allow-restart or set `lifecycle: {{allow_restart: true}}` \
+             on the task; otherwise revert the change (or give binlog positions for an incremental task)"
+        )
+    )]
+    RestartNotAllowed { address: Address, origin: String, reasons: String },
+    #[error("--target {0}: no such resource is declared or exists in DM")]
+    #[diagnostic(code(plan::target), help("targets are written `source.NAME` or `task.NAME`"))]
+    UnknownTarget(Address),
+}
+
+/// The plan cannot be made or would do something the configuration forbids.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, miette::Diagnostic)]
+#[error("the plan is refused ({} problem{})", problems.len(), if problems.len() == 1 { "" } else { "s" })]
+#[diagnostic(code(plan::refused))]
+pub struct PlanError {
+    #[related]
+    pub problems: Vec<PlanProblem>,
+    /// The plan that was refused, so the command can still show it.
+    pub plan: Option<Box<Plan>>,
+}
+
+/// Build the plan and enforce `prevent_destroy` and the restart guard.
+pub fn make_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    let plan = build_plan(desired, live, opts)?;
+    let problems = check_guards(&plan, desired, opts);
+    if problems.is_empty() { Ok(plan) } else { Err(PlanError { problems, plan: Some(Box::new(plan)) }) }
+}
+
+fn origin_str(o: &Origin) -> String {
+    format!("{}:{}", o.file, o.line)
+}
+
+/// Lifecycle guards on a built plan.
+pub fn check_guards(plan: &Plan, desired: &Desired, opts: &PlanOptions) -> Vec<PlanProblem> {
+    let mut problems = vec![];
+    for c in &plan.changes {
+        let (lifecycle, origin): (&Lifecycle, &Origin) = match c.address.kind {
+            Kind::Source => match desired.sources.get(&c.address.name) {
+                Some((s, o)) => (&s.lifecycle, o),
+                None => continue,
+            },
+            Kind::Task => match desired.tasks.get(&c.address.name) {
+                Some((t, o)) => (&t.lifecycle, o),
+                None => continue,
+            },
+        };
+        let reasons = c.reasons.join("; ");
+        if lifecycle.prevent_destroy && matches!(c.action, ConfigAction::Replace | ConfigAction::Delete) {
+            problems.push(PlanProblem::PreventDestroy {
+                address: c.address.clone(),
+                origin: origin_str(origin),
+                what: if c.action == ConfigAction::Replace { "replace" } else { "destroy" }.to_string(),
+                reasons: reasons.clone(),
+            });
+        }
+        if matches!(c.impact, Impact::Replace { restarts_migration: true, .. })
+            && !opts.allow_restart
+            && !lifecycle.allow_restart
+        {
+            problems.push(PlanProblem::RestartNotAllowed {
+                address: c.address.clone(),
+                origin: origin_str(origin),
+                reasons,
+            });
+        }
+    }
+    problems
+}
+
+/// A task's DM-updatable fields (semantics §2 PUT): block-allow list, routes, binlog filters, repl_threads/batch.
+fn updatable(path: &str) -> bool {
+    [
+        "table_migrate_rule",
+        "binlog_filter_rule",
+        "source_config.incr_migrate_conf.repl_threads",
+        "source_config.incr_migrate_conf.repl_batch",
+    ]
+    .iter()
+    .any(|p| normalize::path_matches(path, p))
+}
+
+fn ignored(lifecycle: &Lifecycle, path: &str) -> bool {
+    lifecycle.ignore_changes.iter().any(|p| normalize::path_matches(path, p))
+}
+
+/// Attribute diff of two comparable values (paths in `after`'s order, then removed ones).
+fn diff(before: &Value, after: &Value, lifecycle: &Lifecycle) -> (Vec<AttributeChange>, usize) {
+    // Fast path for the common case (nothing changed): no flattening. The unchanged count is then `usize::MAX`
+    // ("everything"), resolved by `unchanged_count` only for resources that end up in the plan.
+    if lifecycle.ignore_changes.is_empty() && before == after {
+        return (vec![], usize::MAX);
+    }
+    let b: Vec<(String, Value)> = normalize::flatten(before);
+    let a: Vec<(String, Value)> = normalize::flatten(after);
+    let bmap: BTreeMap<&str, &Value> = b.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let amap: BTreeMap<&str, &Value> = a.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut changes = vec![];
+    let mut unchanged = 0;
+    for (k, v) in &a {
+        if ignored(lifecycle, k) {
+            continue;
+        }
+        match bmap.get(k.as_str()) {
+            Some(old) if *old == v => unchanged += 1,
+            old => changes.push(AttributeChange {
+                path: k.clone(),
+                before: old.map(|x| (*x).clone()),
+                after: Some(v.clone()),
+                sensitive: false,
+                forces_replacement: false,
+            }),
+        }
+    }
+    for (k, v) in &b {
+        if !amap.contains_key(k.as_str()) && !ignored(lifecycle, k) {
+            changes.push(AttributeChange {
+                path: k.clone(),
+                before: Some(v.clone()),
+                after: None,
+                sensitive: false,
+                forces_replacement: false,
+            });
+        }
+    }
+    (changes, unchanged)
+}
+
+/// Resolve the unchanged count of the fast path.
+fn unchanged_count(n: usize, after: &Value) -> usize {
+    if n == usize::MAX { normalize::flatten(after).len() } else { n }
+}
+
+fn sensitive_attr(path: &str) -> AttributeChange {
+    AttributeChange {
+        path: path.to_string(),
+        before: Some(Value::String(SENSITIVE.into())),
+        after: Some(Value::String(SENSITIVE.into())),
+        sensitive: true,
+        forces_replacement: false,
+    }
+}
+
+fn with_sensitive(mut v: Value, keys: &[&str]) -> Value {
+    for k in keys {
+        let mut cur = &mut v;
+        let parts: Vec<&str> = k.split('.').collect();
+        for (i, p) in parts.iter().enumerate() {
+            let Some(obj) = cur.as_object_mut() else { break };
+            if i + 1 == parts.len() {
+                obj.insert((*p).to_string(), Value::String(SENSITIVE.into()));
+                break;
+            }
+            cur = obj.entry((*p).to_string()).or_insert_with(|| Value::Object(Default::default()));
+        }
+    }
+    v
+}
+
+fn with_enable(mut v: Value, enable: bool) -> Value {
+    if let Some(m) = v.as_object_mut() {
+        m.insert("enable".to_string(), Value::Bool(enable));
+    }
+    v
+}
+
+/// Fingerprints of a source's write-only values.
+fn source_fingerprints(wire: &Source, rec: &StateRecord) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    if let Some(p) = &wire.password {
+        m.insert(FP_PASSWORD.to_string(), rec.fingerprint(p));
+    }
+    if let Some(s) = normalize::source_security_secret(wire) {
+        m.insert(FP_SECURITY.to_string(), rec.fingerprint(&s));
+    }
+    m
+}
+
+fn task_fingerprints(wire: &Task, rec: &StateRecord) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    if let Some(w) = normalize::task_write_only(wire) {
+        m.insert(FP_WRITE_ONLY.to_string(), rec.fingerprint(&w));
+    }
+    m
+}
+
+fn observed_task(lt: &LiveTask) -> Observed {
+    Observed::Task {
+        subtasks: lt.status.as_ref().map(|l| {
+            let mut v: Vec<ObservedSubtask> = l
+                .iter()
+                .map(|s| ObservedSubtask {
+                    source_name: s.source_name.clone(),
+                    stage: s.stage.clone(),
+                    unit: s.unit.as_str().to_string(),
+                    error_msg: s.error_msg.clone().filter(|m| !m.is_empty()),
+                })
+                .collect();
+            v.sort_by(|a, b| a.source_name.cmp(&b.source_name));
+            v
+        }),
+    }
+}
+
+/// Whether a live task is (meant to be) running: any subtask Running, or unknown status. A Finished subtask of a
+/// full/dump/load task still has expected stage Running in DM, which blocks a source update (46025) like a running
+/// one, so it counts too.
+fn task_running(lt: &LiveTask) -> bool {
+    match &lt.status {
+        None => true,
+        Some(l) => {
+            l.iter().any(|s| matches!(s.stage, Stage::Running | Stage::Finished | Stage::Empty | Stage::Unknown(_)))
+        }
+    }
+}
+
+/// [`task_running`], or a subtask the worker paused on an error (its expected stage stays Running, so DM refuses
+/// updates as if it ran).
+fn task_expected_running(lt: &LiveTask) -> bool {
+    task_running(lt)
+        || lt.status.as_ref().is_some_and(|l| {
+            l.iter().any(|s| s.stage == Stage::Paused && s.error_msg.as_deref().is_some_and(|m| !m.trim().is_empty()))
+        })
+}
+
+/// Digest of the live object's canonical form (desired-independent), for stale-plan detection.
+pub fn source_digest(s: &Source) -> String {
+    normalize::digest(&normalize::source_comparable(s, None))
+}
+
+pub fn task_digest(t: &Task, version: &crate::dm::ServerVersion) -> String {
+    // Secrets are not in the comparable form: digests never carry them.
+    normalize::digest(&normalize::task_comparable(t, Side::Live, None, version))
+}
+
+fn first_line(s: &str) -> String {
+    let l = s.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    if l.chars().count() > 300 { format!("{}…", l.chars().take(300).collect::<String>()) } else { l.to_string() }
+}
+
+/// Build the plan without enforcing lifecycle guards (`drift` uses this; `plan` and `apply` use [`make_plan`]).
+pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    let version = &live.version;
+    // Planning without a readable record: fingerprints are computed with an empty salt and never compared.
+    let fallback = StateRecord::with_salt("");
+    let rec = live.state.as_ref().unwrap_or(&fallback);
+    let mut warnings = live.warnings.clone();
+
+    // Scope from --target: the targets and what they depend on.
+    let scope: Option<BTreeSet<Address>> = if opts.targets.is_empty() {
+        None
+    } else {
+        let mut s = BTreeSet::new();
+        let mut problems = vec![];
+        for t in &opts.targets {
+            let known = match t.kind {
+                Kind::Source => desired.sources.contains_key(&t.name) || live.sources.contains_key(&t.name),
+                Kind::Task => desired.tasks.contains_key(&t.name) || live.tasks.contains_key(&t.name),
+            };
+            if !known {
+                problems.push(PlanProblem::UnknownTarget(t.clone()));
+            }
+            s.insert(t.clone());
+            if t.kind == Kind::Task
+                && let Some((spec, _)) = desired.tasks.get(&t.name)
+            {
+                for sc in &spec.source_config.source_conf {
+                    if desired.sources.contains_key(&sc.source_name) {
+                        s.insert(Address::source(&sc.source_name));
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(PlanError { problems, plan: None });
+        }
+        warnings.push(format!(
+            "resource targeting is in effect (--target): this plan covers only {} and may not show every change",
+            s.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+        ));
+        Some(s)
+    };
+    let in_scope = |a: &Address| scope.as_ref().is_none_or(|s| s.contains(a));
+
+    // Which live tasks use each source, and whether they run (impact of a source update).
+    let mut tasks_on_source: BTreeMap<&str, Vec<&LiveTask>> = BTreeMap::new();
+    for lt in live.tasks.values() {
+        for sc in &lt.task.source_config.source_conf {
+            tasks_on_source.entry(sc.source_name.as_str()).or_default().push(lt);
+        }
+    }
+
+    let mut changes = vec![];
+    let mut unmanaged = vec![];
+
+    // ------------------------------------------------------------------------------------------------ sources
+    for (name, (spec, origin)) in &desired.sources {
+        let address = Address::source(name);
+        if !in_scope(&address) {
+            continue;
+        }
+        let wire = normalize::source_to_wire(spec, version);
+        let fingerprints = source_fingerprints(&wire, rec);
+        let after = normalize::source_comparable(&wire, Some(spec));
+        let mut masked_keys = vec![];
+        if wire.password.is_some() {
+            masked_keys.push("password");
+        }
+        // `enable` is a runtime action, not a compared attribute, but readers of before/after want to see it.
+        let after_masked = with_enable(with_sensitive(after.clone(), &masked_keys), spec.enable);
+        let mut change = ResourceChange {
+            address: address.clone(),
+            action: ConfigAction::NoOp,
+            runtime: vec![],
+            reasons: vec![],
+            impact: Impact::RuntimeOnly,
+            attributes: vec![],
+            unchanged_attributes: 0,
+            before: None,
+            after: Some(after_masked),
+            desired: Some(DesiredPayload::Source(wire.clone())),
+            send_password: false,
+            live_digest: None,
+            observed: None,
+            desired_stage: None,
+            depends_on: vec![],
+            fingerprints,
+            origin: Some(origin.clone()),
+        };
+        let Some(l) = live.sources.get(name) else {
+            change.action = ConfigAction::Create;
+            change.impact = Impact::Create;
+            change.send_password = wire.password.is_some();
+            change.reasons.push("declared in the configuration but absent from DM".to_string());
+            changes.push(change);
+            continue;
+        };
+        let before = normalize::source_comparable(l, Some(spec));
+        let (mut attrs, unchanged) = diff(&before, &after, &spec.lifecycle);
+        if !attrs.is_empty() {
+            change
+                .reasons
+                .push(format!("changed: {}", attrs.iter().map(|a| a.path.as_str()).collect::<Vec<_>>().join(", ")));
+        }
+        // Write-only values: compare fingerprints with dm-apply's record (the salt is the record's).
+        if let Some(r) = &live.state {
+            for (key, label) in [(FP_PASSWORD, "password"), (FP_SECURITY, "security (TLS contents)")] {
+                let Some(new) = change.fingerprints.get(key) else { continue };
+                if ignored(&spec.lifecycle, key) {
+                    continue;
+                }
+                match r.get(&address, key) {
+                    Some(old) if old == new => {}
+                    Some(_) => {
+                        attrs.push(sensitive_attr(key));
+                        change.reasons.push(format!("{label} changed in the configuration"));
+                    }
+                    None => {
+                        attrs.push(sensitive_attr(key));
+                        change.reasons.push(format!(
+                            "{label} not yet tracked by dm-apply: sent once so that later changes can be detected \
+                             (add `{key}` to lifecycle.ignore_changes to skip)"
+                        ));
+                    }
+                }
+            }
+        }
+        change.send_password = attrs.iter().any(|a| a.path == FP_PASSWORD) && wire.password.is_some();
+        change.unchanged_attributes = unchanged_count(unchanged, &after);
+        change.before = Some(with_enable(with_sensitive(before, &masked_keys), l.enable));
+        change.live_digest = Some(source_digest(l));
+        change.observed = Some(Observed::Source { enable: l.enable });
+        if spec.enable != l.enable && !ignored(&spec.lifecycle, "enable") {
+            change.runtime.push(if spec.enable { RuntimeAction::Enable } else { RuntimeAction::Disable });
+            change.reasons.push(if spec.enable {
+                "source is disabled in DM; enabling it makes DM start every task on it (apply stops again the \
+                 tasks meant to be stopped)"
+                    .to_string()
+            } else {
+                "source is enabled in DM; disabling it stops every task on it".to_string()
+            });
+        }
+        if !attrs.is_empty() {
+            change.action = ConfigAction::Update;
+            let running: Vec<String> = tasks_on_source
+                .get(name.as_str())
+                .map(|v| v.iter().filter(|t| task_expected_running(t)).map(|t| t.task.name.clone()).collect())
+                .unwrap_or_default();
+            change.impact =
+                if running.is_empty() { Impact::InPlace } else { Impact::StopUpdateStart { stopped_tasks: running } };
+        }
+        change.attributes = attrs;
+        if !change.is_noop() {
+            changes.push(change);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ tasks
+    for (name, (spec, origin)) in &desired.tasks {
+        let address = Address::task(name);
+        if !in_scope(&address) {
+            continue;
+        }
+        let wire = normalize::task_to_wire(spec, version);
+        warnings.extend(normalize::unsupported_warnings(spec, version));
+        let fingerprints = task_fingerprints(&wire, rec);
+        let depends_on: Vec<Address> = {
+            let mut d: Vec<Address> =
+                spec.source_config.source_conf.iter().map(|s| Address::source(&s.source_name)).collect();
+            d.sort();
+            d.dedup();
+            d
+        };
+        for d in &depends_on {
+            if spec.stage == DesiredStage::Running && desired.sources.get(&d.name).is_some_and(|(s, _)| !s.enable) {
+                warnings.push(format!(
+                    "{address} should run but its source {} is declared with `enable: false`: DM cannot start a task on a disabled source (38058)",
+                    d.name
+                ));
+            }
+            if !desired.sources.contains_key(&d.name) && !live.sources.contains_key(&d.name) {
+                warnings.push(format!(
+                    "{address} uses source {} which is neither declared nor present in DM: creating or updating \
+                     the task will fail",
+                    d.name
+                ));
+            }
+        }
+        let after_c = normalize::task_cmp(&wire, Side::Desired, Some(spec), version);
+        let secret_keys = ["target_config.password"];
+        let mut change = ResourceChange {
+            address: address.clone(),
+            action: ConfigAction::NoOp,
+            runtime: vec![],
+            reasons: vec![],
+            impact: Impact::RuntimeOnly,
+            attributes: vec![],
+            unchanged_attributes: 0,
+            before: None,
+            // Filled in only for resources with something to do (keeps large unchanged plans cheap).
+            after: None,
+            desired: None,
+            send_password: false,
+            live_digest: None,
+            observed: None,
+            desired_stage: Some(spec.stage),
+            depends_on,
+            fingerprints,
+            origin: Some(origin.clone()),
+        };
+        let Some(lt) = live.tasks.get(name) else {
+            change.action = ConfigAction::Create;
+            change.impact = Impact::Create;
+            change.after = Some(with_sensitive(after_c.to_value(), &secret_keys));
+            change.desired = Some(DesiredPayload::Task(wire));
+            change.reasons.push(format!(
+                "declared in the configuration but absent from DM{}",
+                if spec.stage == DesiredStage::Running { "; started after creation" } else { "; left stopped" }
+            ));
+            changes.push(change);
+            continue;
+        };
+        let before_c = normalize::task_cmp(&lt.task, Side::Live, Some(spec), version);
+        // Typed comparison first: the JSON forms are built only for tasks that differ.
+        let fast_equal = spec.lifecycle.ignore_changes.is_empty() && before_c == after_c;
+        let (before, after) =
+            if fast_equal { (Value::Null, Value::Null) } else { (before_c.to_value(), after_c.to_value()) };
+        let (mut attrs, unchanged) =
+            if fast_equal { (vec![], usize::MAX) } else { diff(&before, &after, &spec.lifecycle) };
+        for path in normalize::task_secrets_differ(&lt.task, &wire) {
+            if !ignored(&spec.lifecycle, path) {
+                attrs.push(sensitive_attr(path));
+            }
+        }
+        if let Some(r) = &live.state
+            && r.is_tracked(&address)
+            && !ignored(&spec.lifecycle, "source_config.full_migrate_conf")
+        {
+            {
+                let new = change.fingerprints.get(FP_WRITE_ONLY).map(String::as_str);
+                if r.get(&address, FP_WRITE_ONLY) != new {
+                    attrs.push(AttributeChange {
+                        path: "source_config.full_migrate_conf.(write-only fields)".to_string(),
+                        before: Some(Value::String("(not returned by DM)".into())),
+                        after: normalize::task_write_only(&wire).and_then(|s| serde_json::from_str(s.expose()).ok()),
+                        sensitive: false,
+                        forces_replacement: false,
+                    });
+                }
+            }
+        }
+        let mut forcing: Vec<String> = vec![];
+        // Only secrets or write-only fields differ: the JSON forms are needed from here on.
+        let (before, after) = if before.is_null() && !attrs.is_empty() {
+            (before_c.to_value(), after_c.to_value())
+        } else {
+            (before, after)
+        };
+        let source_set_changed = {
+            let keys = |v: &Value| {
+                v.pointer("/source_config/source_conf")
+                    .and_then(Value::as_object)
+                    .map(|m| m.keys().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+            };
+            keys(&before) != keys(&after)
+        };
+        for a in &mut attrs {
+            if !updatable(&a.path) {
+                a.forces_replacement = true;
+                if !normalize::path_matches(&a.path, "source_config.source_conf") {
+                    forcing.push(a.path.clone());
+                }
+            }
+        }
+        let mut reasons = vec![];
+        if source_set_changed {
+            reasons.push(
+                "forces replacement: source set changed (DM cannot add or remove a task's sources in place)"
+                    .to_string(),
+            );
+        } else if attrs.iter().any(|a| normalize::path_matches(&a.path, "source_config.source_conf")) {
+            reasons.push("forces replacement: binlog start positions changed".to_string());
+        }
+        if !forcing.is_empty() {
+            reasons.push(format!("forces replacement: DM refuses to update {} in place", forcing.join(", ")));
+        }
+        let mut action = if attrs.is_empty() {
+            ConfigAction::NoOp
+        } else if attrs.iter().any(|a| a.forces_replacement) {
+            ConfigAction::Replace
+        } else {
+            reasons.push(format!("changed: {}", attrs.iter().map(|a| a.path.as_str()).collect::<Vec<_>>().join(", ")));
+            ConfigAction::Update
+        };
+        // DM updates a task only while every subtask is in the Sync unit (semantics §2 PUT).
+        if action == ConfigAction::Update {
+            if let Some(st) = &lt.status {
+                let not_sync: Vec<String> = st
+                    .iter()
+                    .filter(|s| s.unit != Unit::Sync)
+                    .map(|s| format!("{} in {}", s.source_name, s.unit))
+                    .collect();
+                if !not_sync.is_empty() {
+                    action = ConfigAction::Replace;
+                    for a in &mut attrs {
+                        a.forces_replacement = true;
+                    }
+                    reasons.push(format!(
+                        "forces replacement: DM updates a task only in the Sync unit ({})",
+                        not_sync.join(", ")
+                    ));
+                }
+            } else {
+                warnings.push(format!(
+                    "{address}: status unknown, assuming the task is in the Sync unit (an update fails otherwise)"
+                ));
+            }
+        }
+        change.action = action;
+        change.impact = match action {
+            ConfigAction::Replace => {
+                let same = |p: &str| before.pointer(p) == after.pointer(p);
+                let keep_meta = version.supports_keep_meta()
+                    && same("/meta_schema")
+                    && same("/target_config/host")
+                    && same("/target_config/port");
+                let positioned = wire.task_mode == "incremental"
+                    && !wire.source_config.source_conf.is_empty()
+                    && wire.source_config.source_conf.iter().all(|s| {
+                        s.binlog_name.as_deref().is_some_and(|n| !n.is_empty())
+                            || s.binlog_gtid.as_deref().is_some_and(|n| !n.is_empty())
+                    });
+                Impact::Replace { restarts_migration: !keep_meta && !positioned, keep_meta }
+            }
+            ConfigAction::Update => Impact::StopUpdateStart {
+                stopped_tasks: if task_expected_running(lt) { vec![name.clone()] } else { vec![] },
+            },
+            _ => Impact::RuntimeOnly,
+        };
+        change.send_password = action != ConfigAction::NoOp;
+        // Stage drift (only when the configuration is unchanged: update/replace converge the stage anyway).
+        if action == ConfigAction::NoOp
+            && !ignored(&spec.lifecycle, "stage")
+            && let Some(st) = &lt.status
+        {
+            {
+                match spec.stage {
+                    DesiredStage::Running => {
+                        // Transitional or unreadable stages (unbound source, worker down): nothing safe to do.
+                        for sub in st.iter().filter(|x| matches!(x.stage, Stage::Empty | Stage::Unknown(_))) {
+                            let err = sub
+                                .error_msg
+                                .as_deref()
+                                .filter(|m| !m.trim().is_empty())
+                                .map(|m| format!(" (DM error: {})", first_line(m)))
+                                .unwrap_or_default();
+                            let shown =
+                                if sub.stage == Stage::Empty { "unknown".to_string() } else { sub.stage.to_string() };
+                            warnings.push(format!(
+                                "{address}: stage on {} is {shown}{err}; no start or stop is planned for it",
+                                sub.source_name
+                            ));
+                        }
+                        let idle: Vec<&crate::dm::types::SubTaskStatus> =
+                            st.iter().filter(|s| matches!(s.stage, Stage::Paused | Stage::Stopped)).collect();
+                        if !idle.is_empty() {
+                            change.runtime.push(RuntimeAction::Start);
+                            for s in idle {
+                                let err = s
+                                    .error_msg
+                                    .as_deref()
+                                    .filter(|m| !m.trim().is_empty())
+                                    .map(|m| format!(", DM error: {}", first_line(m)))
+                                    .unwrap_or_default();
+                                reasons.push(format!(
+                                    "stage on {} is {} but the configuration wants running{err}",
+                                    s.source_name, s.stage
+                                ));
+                            }
+                        }
+                    }
+                    DesiredStage::Stopped => {
+                        let running: Vec<&str> =
+                            st.iter().filter(|s| s.stage == Stage::Running).map(|s| s.source_name.as_str()).collect();
+                        if !running.is_empty() {
+                            change.runtime.push(RuntimeAction::Stop);
+                            reasons.push(format!(
+                                "running on {} but the configuration wants it stopped",
+                                running.join(", ")
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if change.is_noop() {
+            continue;
+        }
+        change.reasons = reasons;
+        change.attributes = attrs;
+        let (before, after) =
+            if before.is_null() { (before_c.to_value(), after_c.to_value()) } else { (before, after) };
+        change.unchanged_attributes = unchanged_count(unchanged, &after);
+        change.before = Some(with_sensitive(before, &secret_keys));
+        change.live_digest = Some(task_digest(&lt.task, version));
+        change.observed = Some(observed_task(lt));
+        change.after = Some(with_sensitive(after, &secret_keys));
+        change.desired = Some(DesiredPayload::Task(wire));
+        changes.push(change);
+    }
+
+    // ------------------------------------------------------------------------------------------------ undeclared
+    let declared_sources: BTreeSet<&str> = desired.sources.keys().map(String::as_str).collect();
+    for (name, lt) in &live.tasks {
+        if desired.tasks.contains_key(name) || name == super::state::STATE_TEMPLATE {
+            continue;
+        }
+        let address = Address::task(name);
+        if scope.is_some() && !in_scope(&address) {
+            continue;
+        }
+        if opts.prune {
+            let mut deps: Vec<Address> =
+                lt.task.source_config.source_conf.iter().map(|s| Address::source(&s.source_name)).collect();
+            deps.sort();
+            deps.dedup();
+            changes.push(ResourceChange {
+                address,
+                action: ConfigAction::Delete,
+                runtime: vec![],
+                reasons: vec!["not in the configuration, and --prune deletes undeclared resources".to_string()],
+                impact: Impact::Destroy { drops_checkpoints: true },
+                attributes: vec![],
+                unchanged_attributes: 0,
+                before: Some(with_sensitive(
+                    normalize::task_comparable(&lt.task, Side::Live, None, version),
+                    &["target_config.password"],
+                )),
+                after: None,
+                desired: None,
+                send_password: false,
+                live_digest: Some(task_digest(&lt.task, version)),
+                observed: Some(observed_task(lt)),
+                desired_stage: None,
+                depends_on: deps,
+                fingerprints: BTreeMap::new(),
+                origin: None,
+            });
+        } else {
+            unmanaged.push(Unmanaged {
+                address,
+                note: "exists in DM but is not declared; run with --prune to delete it".to_string(),
+            });
+        }
+    }
+    for (name, s) in &live.sources {
+        if declared_sources.contains(name.as_str()) || desired.external_sources.contains(name) {
+            continue;
+        }
+        let address = Address::source(name);
+        if scope.is_some() && !in_scope(&address) {
+            continue;
+        }
+        if opts.prune {
+            let users: Vec<&str> = desired
+                .tasks
+                .values()
+                .filter(|(t, _)| t.source_config.source_conf.iter().any(|c| &c.source_name == name))
+                .map(|(t, _)| t.name.as_str())
+                .collect();
+            if !users.is_empty() {
+                warnings.push(format!(
+                    "source.{name} would be deleted (--prune) but declared tasks use it: {}; declare it or list it \
+                     in external_sources",
+                    users.join(", ")
+                ));
+            }
+            changes.push(ResourceChange {
+                address,
+                action: ConfigAction::Delete,
+                runtime: vec![],
+                reasons: vec!["not in the configuration, and --prune deletes undeclared resources".to_string()],
+                impact: Impact::Destroy { drops_checkpoints: false },
+                attributes: vec![],
+                unchanged_attributes: 0,
+                before: Some(with_enable(normalize::source_comparable(s, None), s.enable)),
+                after: None,
+                desired: None,
+                send_password: false,
+                live_digest: Some(source_digest(s)),
+                observed: Some(Observed::Source { enable: s.enable }),
+                desired_stage: None,
+                depends_on: vec![],
+                fingerprints: BTreeMap::new(),
+                origin: None,
+            });
+        } else {
+            unmanaged.push(Unmanaged {
+                address,
+                note: "exists in DM but is not declared; run with --prune to delete it (or list it in \
+                       external_sources)"
+                    .to_string(),
+            });
+        }
+    }
+    for name in &desired.external_sources {
+        if !live.sources.contains_key(name) && in_scope(&Address::source(name)) {
+            warnings.push(format!("external source {name} does not exist in DM"));
+        }
+    }
+
+    if opts.prune
+        && desired.sources.is_empty()
+        && desired.tasks.is_empty()
+        && changes.iter().any(|c| c.action == ConfigAction::Delete)
+    {
+        warnings.push(
+            "the configuration declares no source and no task, so --prune deletes everything dm-apply can see; check the -f paths"
+                .to_string(),
+        );
+    }
+    changes.sort_by(|a, b| a.address.cmp(&b.address));
+    unmanaged.sort_by(|a, b| a.address.cmp(&b.address));
+    let mut targets = opts.targets.clone();
+    targets.sort();
+    Ok(Plan {
+        format_version: FORMAT_VERSION.to_string(),
+        cluster: ClusterIdentity {
+            addr: live.addr.clone(),
+            cluster_id: live.cluster_id,
+            server_version: live.version.raw.clone(),
+        },
+        changes,
+        unmanaged,
+        warnings,
+        targets,
+        prune: opts.prune,
+        state_salt: rec.salt.clone(),
+    })
+}
+
+/// Convenience for apply: the secret a change needs, never printed.
+pub fn payload_password(c: &ResourceChange) -> Option<&Secret> {
+    match &c.desired {
+        Some(DesiredPayload::Source(s)) => s.password.as_ref(),
+        Some(DesiredPayload::Task(t)) => Some(&t.target_config.password),
+        None => None,
+    }
+}

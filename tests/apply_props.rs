@@ -1,0 +1,226 @@
+//! Property tests over real HTTP against the simulator (few cases each, so the suite stays fast):
+//! - a random valid configuration, applied, plans empty;
+//! - random configuration A applied, then random B applied (with --prune), plans empty;
+//! - the request log never shows DM refusing a mutation (DM enforces the dependency order: a task created before
+//!   its source, a source updated or deleted under its tasks, a running task updated or deleted, all answer 4xx),
+//!   and creates/deletes follow the dependency order explicitly.
+
+mod apply_common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use apply_common::*;
+use dm_apply::apply::ApplyOptions;
+use dm_apply::sim::{FaultKind, Generation, LoggedRequest, SimOptions};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+struct Src {
+    user: u8,
+    password: u8,
+    enable: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Tk {
+    sources: BTreeSet<usize>,
+    mode: &'static str,
+    running: bool,
+    batch: u32,
+    online: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Cfg {
+    sources: Vec<Option<Src>>,
+    tasks: Vec<Option<Tk>>,
+}
+
+fn src() -> impl Strategy<Value = Src> {
+    (0u8..2, 0u8..2, prop::bool::weighted(0.8)).prop_map(|(user, password, enable)| Src { user, password, enable })
+}
+
+fn task() -> impl Strategy<Value = Tk> {
+    (
+        prop::collection::btree_set(0usize..3, 1..=2),
+        prop::sample::select(vec!["incremental", "incremental", "all", "full"]),
+        prop::bool::weighted(0.7),
+        prop::sample::select(vec![100u32, 200]),
+        prop::bool::weighted(0.8),
+    )
+        .prop_map(|(sources, mode, running, batch, online)| Tk { sources, mode, running, batch, online })
+}
+
+fn cfg() -> impl Strategy<Value = Cfg> {
+    (prop::collection::vec(prop::option::weighted(0.8, src()), 3), prop::collection::vec(prop::option::of(task()), 3))
+        .prop_map(|(sources, tasks)| Cfg { sources, tasks })
+}
+
+/// The YAML of a configuration; tasks are limited to sources that exist, and stopped on disabled sources.
+fn yaml(c: &Cfg) -> String {
+    let mut out = String::from(if c.sources.iter().all(Option::is_none) { "sources: []\n" } else { "sources:\n" });
+    for (i, s) in c.sources.iter().enumerate() {
+        if let Some(s) = s {
+            out.push_str(&format!(
+                "  - {{source_name: s{i}, host: s{i}.internal, port: 3306, user: u{}, password: pw{}, enable: {}}}\n",
+                s.user, s.password, s.enable
+            ));
+        }
+    }
+    let mut tasks = String::new();
+    for (i, t) in c.tasks.iter().enumerate() {
+        let Some(t) = t else { continue };
+        let on: Vec<usize> = t.sources.iter().copied().filter(|s| c.sources[*s].is_some()).collect();
+        if on.is_empty() {
+            continue;
+        }
+        let all_enabled = on.iter().all(|s| c.sources[*s].as_ref().is_some_and(|x| x.enable));
+        let stage = if t.running && all_enabled { "running" } else { "stopped" };
+        let rules: String =
+            on.iter().map(|s| format!("      - source: {{source_name: s{s}, schema: shop, table: \"*\"}}\n")).collect();
+        let confs: String = on
+            .iter()
+            .map(|s| {
+                if t.mode == "incremental" {
+                    format!("        - {{source_name: s{s}, binlog_name: mysql-bin.000001, binlog_pos: 4}}\n")
+                } else {
+                    format!("        - {{source_name: s{s}}}\n")
+                }
+            })
+            .collect();
+        tasks.push_str(&format!(
+            "  - name: t{i}\n    task_mode: {}\n    meta_schema: dm_meta\n    enhance_online_schema_change: {}\n    \
+             on_duplicate: replace\n    target_config: {{host: tidb.internal, port: 4000, user: root, password: tp}}\n    \
+             table_migrate_rule:\n{rules}    source_config:\n      incr_migrate_conf: {{repl_threads: 16, repl_batch: {}}}\n      \
+             source_conf:\n{confs}    stage: {stage}\n",
+            t.mode, t.online, t.batch
+        ));
+    }
+    if !tasks.is_empty() {
+        out.push_str("tasks:\n");
+        out.push_str(&tasks);
+    }
+    out
+}
+
+/// Order checks from the request log, beyond "DM refused nothing".
+fn check_log(log: &[LoggedRequest]) -> Result<(), String> {
+    let refused = refused(log);
+    if !refused.is_empty() {
+        return Err(format!("DM refused mutations: {refused:?}"));
+    }
+    let ok: Vec<&LoggedRequest> = log.iter().filter(|r| r.mutating && !r.faulted && r.status < 400).collect();
+    let body = |r: &LoggedRequest| -> serde_json::Value {
+        r.body.as_deref().and_then(|b| serde_json::from_str(b).ok()).unwrap_or(serde_json::Value::Null)
+    };
+    // Source created at index i; task created at index j with its sources.
+    let mut created_sources: BTreeMap<String, usize> = BTreeMap::new();
+    let mut deleted_tasks: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, r) in ok.iter().enumerate() {
+        let b = body(r);
+        match (r.method.as_str(), r.path.as_str()) {
+            ("POST", "/api/v1/sources") => {
+                let n = b["source"]["source_name"].as_str().unwrap_or_default().to_string();
+                created_sources.insert(n, i);
+            }
+            ("POST", "/api/v1/tasks") => {
+                for sc in b["task"]["source_config"]["source_conf"].as_array().into_iter().flatten() {
+                    let s = sc["source_name"].as_str().unwrap_or_default();
+                    if created_sources.get(s).is_some_and(|at| *at > i) {
+                        return Err(format!("task created before its source {s}"));
+                    }
+                }
+            }
+            ("DELETE", p) if p.starts_with("/api/v1/tasks/") && !p.contains("/templates/") => {
+                deleted_tasks.insert(p.trim_start_matches("/api/v1/tasks/").to_string(), i);
+            }
+            ("DELETE", p) if p.starts_with("/api/v1/sources/") => {
+                // Every task deleted in this apply was deleted before any source.
+                if let Some((t, _)) = deleted_tasks.iter().find(|(_, at)| **at > i) {
+                    return Err(format!("source deleted before task {t}"));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
+
+async fn sim_env(head: bool) -> Env {
+    let generation = if head { Generation::Head } else { Generation::V85 };
+    env_with(SimOptions { generation, seed: Some(11), stage_delay: Duration::from_millis(5), ..SimOptions::default() })
+        .await
+}
+
+async fn apply_and_check(env: &Env, text: &str, prune: bool) -> Result<(), String> {
+    let d = desired(text);
+    env.ctl.clear_log();
+    let p = plan(env, &d, prune).await;
+    let (r, _) = execute(env, &p, &fast()).await;
+    if !r.success() {
+        return Err(format!("apply failed:\n{}\nconfig:\n{text}", r.render_text()));
+    }
+    check_log(&env.ctl.request_log()).map_err(|e| format!("{e}\nconfig:\n{text}"))?;
+    let again = plan(env, &d, prune).await;
+    let left: Vec<String> =
+        again.changes.iter().filter(|c| !c.is_noop()).map(|c| format!("{} {:?}", c.address, c.reasons)).collect();
+    if !left.is_empty() {
+        return Err(format!("plan after apply not empty: {left:?}\nconfig:\n{text}"));
+    }
+    Ok(())
+}
+
+/// Apply `text` while DM fails requests at random (few retries, so some steps fail); the report must match DM.
+async fn apply_with_faults(env: &Env, text: &str) {
+    let d = desired(text);
+    let p = plan(env, &d, true).await;
+    env.ctl.set_faults(0.3, vec![FaultKind::ServerError, FaultKind::Reset]);
+    let opts = ApplyOptions { retries: 1, ..fast() };
+    let (r, _) = execute(env, &p, &opts).await;
+    env.ctl.set_faults(0.0, vec![]);
+    assert_report_matches_dm(env, &r).await;
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_config_applied_plans_empty(c in cfg(), head in any::<bool>()) {
+        let text = yaml(&c);
+        let r = rt().block_on(async {
+            let env = sim_env(head).await;
+            apply_and_check(&env, &text, false).await
+        });
+        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+    }
+
+    #[test]
+    fn any_config_then_any_other_config_plans_empty(a in cfg(), b in cfg(), head in any::<bool>()) {
+        let (ta, tb) = (yaml(&a), yaml(&b));
+        let r = rt().block_on(async {
+            let env = sim_env(head).await;
+            apply_and_check(&env, &ta, true).await?;
+            apply_and_check(&env, &tb, true).await
+        });
+        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+    }
+
+    #[test]
+    fn a_failure_midway_is_reported_as_it_happened_and_a_second_apply_converges(
+        a in cfg(), b in cfg(), head in any::<bool>()
+    ) {
+        let (ta, tb) = (yaml(&a), yaml(&b));
+        let r = rt().block_on(async {
+            let env = sim_env(head).await;
+            apply_and_check(&env, &ta, true).await?;
+            apply_with_faults(&env, &tb).await;
+            apply_and_check(&env, &tb, true).await
+        });
+        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+    }
+}

@@ -1,0 +1,435 @@
+//! Planner tests against hand-built live states (every action kind and normalization rule).
+
+use dm_apply::config::Desired;
+use dm_apply::dm::ServerVersion;
+use dm_apply::dm::types::{BinlogFilterRule, Stage, Unit};
+use dm_apply::live::Live;
+use dm_apply::plan::state::StateRecord;
+use dm_apply::plan::testing::{desired_from_yaml, live_after_apply, readback_task, status};
+use dm_apply::plan::*;
+use dm_apply::secret::Secret;
+
+fn head() -> ServerVersion {
+    ServerVersion::parse("v26.4.0-alpha")
+}
+fn v85() -> ServerVersion {
+    ServerVersion::parse("v8.5.3")
+}
+
+const BASE: &str = r#"
+sources:
+  - source_name: s1
+    host: h1
+    port: 3306
+    user: u
+    password: pw1
+  - source_name: s2
+    host: h2
+    port: 3306
+    user: u
+    password: pw2
+tasks:
+  - name: t1
+    task_mode: all
+    target_config: {host: tidb, port: 4000, user: root, password: tpw}
+    binlog_filter_rule:
+      f1: {ignore_event: [drop table]}
+      f2: {ignore_sql: ["^DROP"]}
+    table_migrate_rule:
+      - source: {source_name: s1, schema: Db1, table: "T_*"}
+        target: {schema: d, table: ""}
+        binlog_filter_rule: [f1, f2]
+      - source: {source_name: s1, schema: other}
+        binlog_filter_rule: [f2]
+    source_config:
+      source_conf: [{source_name: s1}]
+  - name: t2
+    task_mode: incremental
+    target_config: {host: tidb, port: 4000, user: root, password: tpw}
+    source_config:
+      incr_migrate_conf: {repl_threads: 8}
+      source_conf:
+        - {source_name: s1, binlog_name: mysql-bin.000001, binlog_pos: 4}
+        - {source_name: s2, binlog_name: mysql-bin.000002}
+"#;
+
+fn desired(yaml: &str) -> Desired {
+    desired_from_yaml("dm.yaml", yaml).expect("valid yaml")
+}
+
+fn plan(d: &Desired, l: &Live) -> Plan {
+    make_plan(d, l, &PlanOptions::default()).expect("plan")
+}
+
+fn examples() -> Vec<(String, String)> {
+    let mut v = vec![];
+    for e in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "yaml") {
+            v.push((p.display().to_string(), std::fs::read_to_string(&p).unwrap()));
+        }
+    }
+    assert!(!v.is_empty());
+    v
+}
+
+#[test]
+fn applied_config_plans_no_changes_on_both_generations() {
+    let mut cases = examples();
+    cases.push(("base".into(), BASE.into()));
+    for (name, yaml) in cases {
+        let d = desired(&yaml);
+        for v in [head(), v85()] {
+            for rotate in 0..4 {
+                let live = live_after_apply(&d, &v, rotate);
+                let p = plan(&d, &live);
+                assert!(!p.has_changes(), "{name} on {v} rotate {rotate}: {:#?}", p.changes);
+            }
+        }
+    }
+}
+
+#[test]
+fn create_everything_on_empty_cluster() {
+    let d = desired(BASE);
+    let p = plan(&d, &Live::empty("http://x", head()));
+    let acts: Vec<(String, Vec<&str>)> = p.changes.iter().map(|c| (c.address.to_string(), c.actions())).collect();
+    assert_eq!(
+        acts,
+        [
+            ("source.s1".to_string(), vec!["create"]),
+            ("source.s2".to_string(), vec!["create"]),
+            ("task.t1".to_string(), vec!["create"]),
+            ("task.t2".to_string(), vec!["create"]),
+        ]
+    );
+    assert_eq!(p.summary(), Summary { add: 4, change: 0, destroy: 0 });
+    let t2 = p.change(&Address::task("t2")).unwrap();
+    assert_eq!(t2.depends_on, [Address::source("s1"), Address::source("s2")]);
+    assert!(p.change(&Address::source("s1")).unwrap().send_password);
+    assert!(matches!(t2.desired, Some(DesiredPayload::Task(_))));
+}
+
+#[test]
+fn source_update_in_place_and_with_running_tasks() {
+    let d = desired(BASE);
+    let live = live_after_apply(&d, &head(), 0);
+    let d2 = desired(&BASE.replace("host: h2", "host: h2-new"));
+    let p = plan(&d2, &live);
+    let c = p.change(&Address::source("s2")).unwrap();
+    assert_eq!(c.actions(), ["update"]);
+    assert_eq!(c.attributes[0].path, "host");
+    assert_eq!(c.impact, Impact::StopUpdateStart { stopped_tasks: vec!["t2".into()] });
+    assert!(!c.send_password);
+    // No task on the source is running: in place.
+    let mut live2 = live.clone();
+    live2.tasks.get_mut("t2").unwrap().status = Some(status(&live.tasks["t2"].task, Stage::Paused, Unit::Sync));
+    let c = plan(&d2, &live2).changes.into_iter().find(|c| c.address == Address::source("s2")).unwrap();
+    assert_eq!(c.impact, Impact::InPlace);
+}
+
+#[test]
+fn source_password_fingerprints() {
+    let d = desired(BASE);
+    let live = live_after_apply(&d, &head(), 0);
+    // Changed password: a sensitive update, password sent.
+    let d2 = desired(&BASE.replace("password: pw1", "password: pw1-rotated"));
+    let p = plan(&d2, &live);
+    let c = p.change(&Address::source("s1")).unwrap();
+    assert_eq!(c.actions(), ["update"]);
+    assert!(c.send_password);
+    assert!(c.attributes.iter().any(|a| a.path == "password" && a.sensitive));
+    assert!(c.reasons.iter().any(|r| r.contains("password changed")));
+    // No record for the source: "not yet tracked".
+    let mut live2 = live.clone();
+    live2.state = Some(StateRecord::with_salt("other"));
+    let p = plan(&d, &live2);
+    let c = p.change(&Address::source("s1")).unwrap();
+    assert!(c.reasons.iter().any(|r| r.contains("not yet tracked by dm-apply")), "{:?}", c.reasons);
+    // ... unless ignored.
+    let d3 = desired(&BASE.replace("password: pw1", "password: pw1\n    lifecycle: {ignore_changes: [password]}"));
+    assert!(plan(&d3, &live2).change(&Address::source("s1")).is_none());
+    // Unreadable record: never a diff (a warning comes from live).
+    live2.state = None;
+    assert!(plan(&d, &live2).change(&Address::source("s1")).is_none());
+}
+
+#[test]
+fn enable_and_disable_source() {
+    let d = desired(BASE);
+    let mut live = live_after_apply(&d, &head(), 0);
+    live.sources.get_mut("s1").unwrap().enable = false;
+    let p = plan(&d, &live);
+    let c = p.change(&Address::source("s1")).unwrap();
+    assert_eq!(c.actions(), ["enable"]);
+    assert_eq!(c.impact, Impact::RuntimeOnly);
+    assert_eq!(p.summary(), Summary { add: 0, change: 1, destroy: 0 });
+    let d2 = desired(&BASE.replace("password: pw2", "password: pw2\n    enable: false"));
+    let live = live_after_apply(&d, &head(), 0);
+    assert_eq!(plan(&d2, &live).change(&Address::source("s2")).unwrap().actions(), ["disable"]);
+}
+
+#[test]
+fn task_update_in_place_for_updatable_fields() {
+    let d = desired(BASE);
+    let live = live_after_apply(&d, &head(), 1);
+    let d2 = desired(&BASE.replace("repl_threads: 8", "repl_threads: 12"));
+    let c = plan(&d2, &live).change(&Address::task("t2")).cloned().unwrap();
+    assert_eq!(c.actions(), ["update"]);
+    assert_eq!(c.impact, Impact::StopUpdateStart { stopped_tasks: vec!["t2".into()] });
+    assert_eq!(c.attributes.len(), 1);
+    assert_eq!(c.attributes[0].path, "source_config.incr_migrate_conf.repl_threads");
+    assert_eq!(c.attributes[0].before, Some(serde_json::json!(8)));
+    assert_eq!(c.attributes[0].after, Some(serde_json::json!(12)));
+    // Filters and rules are updatable too.
+    let d3 = desired(&BASE.replace("[drop table]", "[drop table, truncate table]"));
+    let c = plan(&d3, &live).change(&Address::task("t1")).cloned().unwrap();
+    assert_eq!(c.actions(), ["update"], "{:?}", c.attributes);
+    assert_eq!(c.attributes[0].path, "binlog_filter_rule.s1");
+}
+
+#[test]
+fn task_update_outside_sync_unit_is_a_replace() {
+    let d = desired(BASE);
+    let mut live = live_after_apply(&d, &head(), 0);
+    let t = live.tasks["t2"].task.clone();
+    live.tasks.get_mut("t2").unwrap().status = Some(status(&t, Stage::Running, Unit::Load));
+    let d2 = desired(&BASE.replace("repl_threads: 8", "repl_threads: 12"));
+    let opts = PlanOptions { allow_restart: true, ..Default::default() };
+    let c = make_plan(&d2, &live, &opts).unwrap().change(&Address::task("t2")).cloned().unwrap();
+    assert_eq!(c.actions(), ["delete", "create"]);
+    assert!(c.reasons.iter().any(|r| r.contains("Sync unit")));
+}
+
+#[test]
+fn replace_for_source_set_and_refused_fields() {
+    let d = desired(BASE);
+    let live = live_after_apply(&d, &head(), 0);
+    let opts = PlanOptions { allow_restart: true, ..Default::default() };
+    let d2 = desired(
+        &BASE.replace("source_conf: [{source_name: s1}]", "source_conf: [{source_name: s1}, {source_name: s2}]"),
+    );
+    let p = make_plan(&d2, &live, &opts).unwrap();
+    let c = p.change(&Address::task("t1")).unwrap();
+    assert_eq!(c.actions(), ["delete", "create"]);
+    assert!(
+        c.reasons
+            .iter()
+            .any(|r| r == "forces replacement: source set changed (DM cannot add or remove a task's sources in place)")
+    );
+    assert_eq!(p.summary(), Summary { add: 1, change: 0, destroy: 1 });
+    for (from, to, field) in [
+        ("task_mode: all", "task_mode: full", "task_mode"),
+        ("task_mode: all", "task_mode: all\n    meta_schema: other_meta", "meta_schema"),
+        ("task_mode: all", "task_mode: all\n    shard_mode: pessimistic", "shard_mode"),
+        ("task_mode: all", "task_mode: all\n    timezone: UTC", "timezone"),
+        ("task_mode: all", "task_mode: all\n    enhance_online_schema_change: false", "enhance_online_schema_change"),
+        ("task_mode: all", "task_mode: all\n    ignore_checking_items: [version]", "ignore_checking_items"),
+        ("task_mode: all", "task_mode: all\n    on_duplicate: error", "on_duplicate"),
+    ] {
+        let d2 = desired(&BASE.replacen(from, to, 1));
+        let c = make_plan(&d2, &live, &opts).unwrap().change(&Address::task("t1")).cloned().unwrap();
+        assert_eq!(c.action, ConfigAction::Replace, "{field}");
+        assert!(c.attributes.iter().any(|a| a.path == field && a.forces_replacement), "{field}: {:?}", c.attributes);
+    }
+    // Target host and password (password shown only as sensitive).
+    let d2 = desired(&BASE.replacen("user: root, password: tpw}", "user: root, password: new-secret}", 1));
+    let c = make_plan(&d2, &live, &opts).unwrap().change(&Address::task("t1")).cloned().unwrap();
+    assert_eq!(c.action, ConfigAction::Replace);
+    let a = c.attributes.iter().find(|a| a.path == "target_config.password").unwrap();
+    assert!(a.sensitive && a.forces_replacement);
+    assert!(!serde_json::to_string(&c).unwrap().contains("new-secret"));
+}
+
+#[test]
+fn restart_guard_and_allow_restart() {
+    let d = desired(BASE);
+    let live = live_after_apply(&d, &v85(), 0);
+    let d2 = desired(&BASE.replace("task_mode: all", "task_mode: full"));
+    let err = make_plan(&d2, &live, &PlanOptions::default()).unwrap_err();
+    assert!(matches!(&err.problems[0], PlanProblem::RestartNotAllowed { address, origin, .. }
+        if address == &Address::task("t1") && origin == "dm.yaml:100"));
+    assert!(err.plan.is_some());
+    let d3 = desired(&BASE.replace("task_mode: all", "task_mode: full\n    lifecycle: {allow_restart: true}"));
+    assert!(make_plan(&d3, &live, &PlanOptions::default()).is_ok());
+    // An incremental task with explicit positions resumes from them: no restart.
+    let d4 = desired(&BASE.replace(
+        "user: root, password: tpw}\n    source_config:\n      incr",
+        "user: root2, password: tpw}\n    source_config:\n      incr",
+    ));
+    let p = make_plan(&d4, &live, &PlanOptions::default()).unwrap();
+    assert_eq!(
+        p.change(&Address::task("t2")).unwrap().impact,
+        Impact::Replace { restarts_migration: false, keep_meta: false }
+    );
+    // On HEAD, same name/meta/target: keep_meta keeps checkpoints.
+    let live = live_after_apply(&d, &head(), 0);
+    let d5 = desired(&BASE.replace("task_mode: all", "task_mode: all\n    on_duplicate: ignore"));
+    let p = make_plan(&d5, &live, &PlanOptions::default()).unwrap();
+    assert_eq!(
+        p.change(&Address::task("t1")).unwrap().impact,
+        Impact::Replace { restarts_migration: false, keep_meta: true }
+    );
+}
+
+#[test]
+fn prevent_destroy_refuses_replace() {
+    let d = desired(BASE);
+    let live = live_after_apply(&d, &head(), 0);
+    let d2 = desired(
+        &BASE.replace("task_mode: all", "task_mode: full\n    lifecycle: {prevent_destroy: true, allow_restart: true}"),
+    );
+    let err = make_plan(&d2, &live, &PlanOptions::default()).unwrap_err();
+    assert_eq!(err.problems.len(), 1);
+    let msg = err.problems[0].to_string();
+    assert!(msg.contains("task.t1") && msg.contains("dm.yaml:100") && msg.contains("prevent_destroy"), "{msg}");
+}
+
+#[test]
+fn stage_drift_start_and_stop() {
+    let d = desired(BASE);
+    let mut live = live_after_apply(&d, &head(), 0);
+    let t = live.tasks["t1"].task.clone();
+    let mut st = status(&t, Stage::Paused, Unit::Sync);
+    st[0].error_msg = Some("[code=10001:class=database], Message: cannot connect upstream".into());
+    live.tasks.get_mut("t1").unwrap().status = Some(st);
+    let p = plan(&d, &live);
+    let c = p.change(&Address::task("t1")).unwrap();
+    assert_eq!(c.actions(), ["start"]);
+    assert!(c.reasons[0].contains("Paused") && c.reasons[0].contains("cannot connect upstream"), "{:?}", c.reasons);
+    assert_eq!(p.summary(), Summary { add: 0, change: 1, destroy: 0 });
+    let d2 = desired(&BASE.replace("task_mode: incremental", "task_mode: incremental\n    stage: stopped"));
+    let live = live_after_apply(&d, &head(), 0);
+    assert_eq!(plan(&d2, &live).change(&Address::task("t2")).unwrap().actions(), ["stop"]);
+    // Unknown status: no stage action.
+    let mut live = live_after_apply(&d, &head(), 0);
+    live.tasks.get_mut("t2").unwrap().status = None;
+    assert!(plan(&d2, &live).change(&Address::task("t2")).is_none());
+}
+
+#[test]
+fn undeclared_resources_are_unmanaged_unless_pruned() {
+    let full = desired(BASE);
+    let live = live_after_apply(&full, &head(), 0);
+    let only_s1 = desired(
+        r#"
+sources:
+  - {source_name: s1, host: h1, port: 3306, user: u, password: pw1}
+external_sources: [s2]
+"#,
+    );
+    let p = plan(&only_s1, &live);
+    assert!(!p.has_changes());
+    let un: Vec<String> = p.unmanaged.iter().map(|u| u.address.to_string()).collect();
+    assert_eq!(un, ["task.t1", "task.t2"]);
+    let p = make_plan(&only_s1, &live, &PlanOptions { prune: true, ..Default::default() }).unwrap();
+    let acts: Vec<(String, Vec<&str>)> = p.changes.iter().map(|c| (c.address.to_string(), c.actions())).collect();
+    assert_eq!(acts, [("task.t1".to_string(), vec!["delete"]), ("task.t2".to_string(), vec!["delete"])]);
+    assert_eq!(p.summary(), Summary { add: 0, change: 0, destroy: 2 });
+    // s2 is external: never pruned. Without the external listing it would be.
+    let none = desired("sources: []\n");
+    let p = make_plan(&none, &live, &PlanOptions { prune: true, ..Default::default() }).unwrap();
+    assert!(p.change(&Address::source("s2")).is_some_and(|c| c.action == ConfigAction::Delete));
+    assert!(p.warnings.iter().any(|w| w.contains("deletes everything")), "{:?}", p.warnings);
+    assert_eq!(p.change(&Address::task("t2")).unwrap().depends_on, [Address::source("s1"), Address::source("s2")]);
+}
+
+#[test]
+fn target_limits_to_resource_and_its_sources() {
+    let d = desired(BASE);
+    let live = Live::empty("http://x", head());
+    let opts = PlanOptions { targets: vec![Address::task("t1")], ..Default::default() };
+    let p = make_plan(&d, &live, &opts).unwrap();
+    let addrs: Vec<String> = p.changes.iter().map(|c| c.address.to_string()).collect();
+    assert_eq!(addrs, ["source.s1", "task.t1"]);
+    assert!(p.warnings.iter().any(|w| w.contains("targeting")));
+    let bad = PlanOptions { targets: vec![Address::task("nope")], ..Default::default() };
+    assert!(matches!(make_plan(&d, &live, &bad).unwrap_err().problems[0], PlanProblem::UnknownTarget(_)));
+}
+
+#[test]
+fn ignore_changes_removes_fields() {
+    let yaml = BASE.to_string() + "    lifecycle: {ignore_changes: [source_config.incr_migrate_conf.repl_threads]}\n";
+    let d = desired(&yaml);
+    let live = live_after_apply(&d, &head(), 0);
+    let d2 = desired(&yaml.replace("repl_threads: 8}", "repl_threads: 99}"));
+    assert!(!plan(&d2, &live).has_changes());
+}
+
+#[test]
+fn normalization_rules() {
+    let d = desired(BASE);
+    let v = head();
+    let mut live = live_after_apply(&d, &v, 0);
+    // meta_schema: DM's injected default equals "not set".
+    live.tasks.get_mut("t1").unwrap().task.meta_schema = Some("dm-meta".into());
+    // Server-renamed filters, in another order of names: compared by content per source.
+    let t2 = &mut live.tasks.get_mut("t2").unwrap().task;
+    t2.source_config.source_conf.reverse();
+    assert!(!plan(&d, &live).has_changes());
+    // ... but a user-set meta_schema must match exactly.
+    let d2 = desired(&BASE.replace("task_mode: all", "task_mode: all\n    meta_schema: dm_meta"));
+    let p = make_plan(&d2, &live, &PlanOptions { allow_restart: true, ..Default::default() }).unwrap();
+    assert!(p.change(&Address::task("t1")).is_some());
+    // Filter content change on the live side is seen.
+    let mut live = live_after_apply(&d, &v, 0);
+    let f = live.tasks.get_mut("t1").unwrap().task.binlog_filter_rule.as_mut().unwrap();
+    f.insert("s1-filter-rule-0".into(), BinlogFilterRule { ignore_event: Some(vec!["all".into()]), ignore_sql: None });
+    assert!(plan(&d, &live).change(&Address::task("t1")).is_some());
+    // Lowercased patterns and random order.
+    let wire = dm_apply::normalize::task_to_wire(&d.tasks["t1"].0, &v);
+    for r in 0..5 {
+        let mut live = live_after_apply(&d, &v, 0);
+        live.tasks.get_mut("t1").unwrap().task = readback_task(&wire, &v, r);
+        assert!(!plan(&d, &live).has_changes());
+    }
+}
+
+#[test]
+fn write_only_fields_tracked_by_fingerprint() {
+    let yaml = BASE.replace(
+        "incr_migrate_conf: {repl_threads: 8}",
+        "incr_migrate_conf: {repl_threads: 8}\n      full_migrate_conf: {checksum: required}",
+    );
+    let d = desired(&yaml);
+    let live = live_after_apply(&d, &head(), 0);
+    assert!(!plan(&d, &live).has_changes());
+    let d2 = desired(&yaml.replace("checksum: required", "checksum: off"));
+    let c = make_plan(&d2, &live, &PlanOptions { allow_restart: true, ..Default::default() })
+        .unwrap()
+        .change(&Address::task("t2"))
+        .cloned()
+        .unwrap();
+    assert_eq!(c.action, ConfigAction::Replace);
+}
+
+#[test]
+fn head_only_fields_warn_on_old_servers() {
+    let d = desired(&BASE.replace("task_mode: all", "task_mode: all\n    timezone: UTC"));
+    let live = live_after_apply(&d, &v85(), 0);
+    let p = plan(&d, &live);
+    assert!(!p.has_changes());
+    assert!(p.warnings.iter().any(|w| w.contains("timezone") && w.contains("v8.5.3")), "{:?}", p.warnings);
+}
+
+#[test]
+fn secrets_are_not_serialized() {
+    let d = desired(&BASE.replace("pw1", "PLANTED-SECRET-1").replace("tpw", "PLANTED-SECRET-2"));
+    let p = plan(&d, &Live::empty("http://x", head()));
+    let s = serde_json::to_string(&p).unwrap();
+    assert!(!s.contains("PLANTED-SECRET"), "{s}");
+    let _ = Secret::new("x");
+}
+
+#[test]
+fn unreadable_stage_is_a_warning_not_an_action() {
+    let d = desired(BASE);
+    let mut live = live_after_apply(&d, &head(), 0);
+    let t = live.tasks["t1"].task.clone();
+    let mut st = status(&t, Stage::Empty, Unit::Invalid);
+    st[0].error_msg = Some("[code=38029], Message: source s1 is not bound".into());
+    live.tasks.get_mut("t1").unwrap().status = Some(st);
+    let p = plan(&d, &live);
+    assert!(p.change(&Address::task("t1")).is_none());
+    assert!(p.warnings.iter().any(|w| w.contains("task.t1") && w.contains("not bound")), "{:?}", p.warnings);
+}

@@ -1,0 +1,53 @@
+//! `dm-apply sim` as a process: starts fast, prints its address on stderr, serves, stops on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn sim_command_listens_serves_and_stops_on_sigterm() {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dm-apply"))
+        .args(["sim", "--listen", "127.0.0.1:0", "--workers", "2", "--generation", "v8.5", "--seed", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dm-apply sim");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let first = lines.next().expect("a line").expect("utf-8");
+    let url = first.strip_prefix("dm-apply sim listening on ").expect("the announced line").to_string();
+    assert!(url.starts_with("http://127.0.0.1:") && !url.ends_with(":0"), "{first}");
+    // "Well under a second" is what users see; allow for a loaded CI machine without making it a timing test.
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let c = dm_apply::dm::DmClient::new(&dm_apply::dm::ClientOptions::new(url.clone())).unwrap();
+        assert_eq!(c.server_version().await.unwrap().raw, "v8.5.3");
+        assert_eq!(c.list_workers().await.unwrap().len(), 2);
+    });
+
+    let pid = child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(status.success());
+    let exit = child.wait().expect("wait");
+    assert!(exit.success(), "exit status {exit:?}");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(out.is_empty(), "nothing on stdout: {out}");
+}
+
+#[test]
+fn sim_command_rejects_bad_knobs() {
+    for args in [["--generation", "v7"], ["--fault-rate", "2"], ["--fault-kinds", "boom"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_dm-apply"))
+            .args(["sim", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(args[0]), "{args:?}: {err}");
+    }
+}

@@ -1,0 +1,1505 @@
+//! One test per rule of `dm-openapi-semantics.md` the simulator implements, named after the rule, driven through
+//! the real `DmClient` (or raw HTTP where the typed client cannot send the request) against an in-process
+//! simulator over HTTP on 127.0.0.1.
+
+#[path = "common/sim.rs"]
+mod simh;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use dm_apply::dm::DmClient;
+use dm_apply::dm::types::*;
+use dm_apply::secret::Secret;
+use dm_apply::sim::{FaultKind, Generation, SimOptions, SimServer};
+use serde_json::{Value, json};
+use simh::*;
+
+/// A request the typed client would never send: (status, body text).
+async fn raw(sim: &SimServer, method: &str, path: &str, ct: Option<&str>, body: Option<&str>) -> (u16, String) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut req = http.request(method.parse().unwrap(), format!("{}{}", sim.url(), path));
+    if let Some(ct) = ct {
+        req = req.header("content-type", ct);
+    }
+    if let Some(b) = body {
+        req = req.body(b.to_string());
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap())
+}
+
+fn js(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or(Value::Null)
+}
+
+async fn with_sources(g: Generation, names: &[&str]) -> (SimServer, DmClient) {
+    let (sim, c) = start(fast(g)).await;
+    for n in names {
+        c.create_source(&source(n), None).await.unwrap();
+    }
+    (sim, c)
+}
+
+/// A task that has run into the Sync unit and was stopped: the only state PUT accepts.
+async fn synced_and_stopped(c: &DmClient, t: &Task) {
+    c.create_task(t).await.unwrap();
+    c.start_task(&t.name, &StartTaskRequest::default()).await.unwrap();
+    wait_stage(c, &t.name, Stage::Running).await;
+    wait_unit(c, &t.name, Unit::Sync).await;
+    c.stop_task(&t.name, &StopTaskRequest::default()).await.unwrap();
+    wait_stage(c, &t.name, Stage::Paused).await;
+}
+
+// =========================================================================================== §1 transport
+
+#[tokio::test]
+async fn status_endpoint_reports_release_version() {
+    let (sim, _c) = start(fast(Generation::V85)).await;
+    let (code, text) = raw(&sim, "GET", "/status", None, None).await;
+    assert_eq!(code, 200);
+    assert!(text.starts_with("Release Version: v8.5.3\n"), "{text}");
+}
+
+#[tokio::test]
+async fn unknown_route_is_400_no_matching_operation() {
+    let (sim, _c) = start(fast(Generation::Head)).await;
+    let (code, body) = raw(&sim, "GET", "/api/v1/nothing/here", None, None).await;
+    assert_eq!(code, 400);
+    assert_eq!(js(&body), json!({"error": "no matching operation was found"}));
+    let (code, _) = raw(&sim, "PATCH", "/api/v1/sources", None, None).await;
+    assert_eq!(code, 400);
+}
+
+#[tokio::test]
+async fn flat_create_source_body_fails_validation() {
+    let (sim, _c) = start(fast(Generation::Head)).await;
+    let flat = r#"{"source_name":"a","host":"h","port":3306,"user":"u","enable":true,"enable_gtid":false}"#;
+    let (code, body) = raw(&sim, "POST", "/api/v1/sources", Some("application/json"), Some(flat)).await;
+    assert_eq!(code, 400);
+    let v = js(&body);
+    assert!(v["error"].as_str().unwrap().contains("property \"source\" is missing"), "{body}");
+    assert!(v.get("error_code").is_none());
+}
+
+#[tokio::test]
+async fn missing_required_field_fails_validation() {
+    let (sim, _c) = start(fast(Generation::Head)).await;
+    let b = r#"{"source":{"source_name":"a","port":3306,"user":"u","enable":true,"enable_gtid":false}}"#;
+    let (code, body) = raw(&sim, "POST", "/api/v1/sources", Some("application/json"), Some(b)).await;
+    assert_eq!(code, 400);
+    assert!(js(&body)["error"].as_str().unwrap().contains("property \"host\" is missing"), "{body}");
+}
+
+#[tokio::test]
+async fn body_without_content_type_fails_validation() {
+    let (sim, _c) = start(fast(Generation::Head)).await;
+    let (code, body) = raw(&sim, "POST", "/api/v1/tasks/t/start", None, Some("{}")).await;
+    assert_eq!(code, 400);
+    assert!(js(&body)["error"].as_str().unwrap().contains("header Content-Type has unexpected value \"\""), "{body}");
+}
+
+#[tokio::test]
+async fn json_content_type_with_empty_body_is_eof() {
+    let (sim, _c) = start(fast(Generation::Head)).await;
+    let (code, body) = raw(&sim, "POST", "/api/v1/tasks/t/start", Some("application/json"), None).await;
+    assert_eq!(code, 400);
+    assert_eq!(js(&body), json!({"error_msg": "EOF", "error_code": 0}));
+}
+
+#[tokio::test]
+async fn no_body_and_no_content_type_or_empty_object_accepted() {
+    let (sim, _c) = start(fast(Generation::Head)).await;
+    // Unknown task: start is a 200 no-op either way.
+    assert_eq!(raw(&sim, "POST", "/api/v1/tasks/t/start", None, None).await.0, 200);
+    assert_eq!(raw(&sim, "POST", "/api/v1/tasks/t/start", Some("application/json"), Some("{}")).await.0, 200);
+}
+
+#[tokio::test]
+async fn required_request_body_missing_fails_validation() {
+    let (sim, c) = start(fast(Generation::Head)).await;
+    c.create_source(&source("mysql-01"), None).await.unwrap();
+    let (code, body) = raw(&sim, "PUT", "/api/v1/sources/mysql-01", Some("application/json"), None).await;
+    assert_eq!(code, 400);
+    assert!(js(&body)["error"].as_str().unwrap().contains("value is required but missing"), "{body}");
+}
+
+#[tokio::test]
+async fn unknown_json_properties_are_ignored_but_session_is_closed() {
+    let (sim, c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    let mut t = serde_json::to_value(task("t1", "all", &["mysql-01"])).unwrap();
+    t["case_sensitive"] = json!(true);
+    let body = json!({"task": t}).to_string();
+    assert_eq!(raw(&sim, "POST", "/api/v1/tasks", Some("application/json"), Some(&body)).await.0, 201);
+    let mut t2 = t.clone();
+    t2["name"] = json!("t2");
+    t2["target_config"]["session"] = json!({"sql_mode": ""});
+    let body = json!({"task": t2}).to_string();
+    let (code, text) = raw(&sim, "POST", "/api/v1/tasks", Some("application/json"), Some(&body)).await;
+    assert_eq!(code, 400);
+    assert!(text.contains("unsupported"), "{text}");
+    assert!(c.get_task("t2", false).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn invalid_boolean_query_parameter_fails_validation() {
+    let (sim, _c) = start(fast(Generation::Head)).await;
+    let (code, body) = raw(&sim, "GET", "/api/v1/sources?with_status=yes", None, None).await;
+    assert_eq!(code, 400);
+    assert!(js(&body)["error"].as_str().unwrap().contains("invalid boolean"), "{body}");
+    let (code, _) = raw(&sim, "GET", "/api/v1/tasks?stage=running", None, None).await;
+    assert_eq!(code, 400, "stage is a capitalised enum");
+}
+
+#[tokio::test]
+async fn handler_errors_are_400_with_terror_message_and_integer_code() {
+    let (sim, _c) = start(fast(Generation::Head)).await;
+    let (code, body) = raw(&sim, "GET", "/api/v1/tasks/ghost", None, None).await;
+    assert_eq!(code, 400);
+    let v = js(&body);
+    assert_eq!(v["error_code"], json!(46018));
+    let msg = v["error_msg"].as_str().unwrap();
+    assert!(
+        msg.starts_with(
+            "[code=46018:class=scheduler:scope=internal:level=medium], Message: task with name ghost not exist"
+        ),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn success_bodies_are_indented_json() {
+    let (sim, _c) = start(fast(Generation::Head)).await;
+    let (_, body) = raw(&sim, "GET", "/api/v1/cluster/workers", None, None).await;
+    assert!(body.contains("\n    \"total\": 3"), "{body}");
+}
+
+#[tokio::test]
+async fn workers_list_is_sorted_by_name() {
+    let (_sim, c) = start(SimOptions { workers: 12, ..fast(Generation::Head) }).await;
+    let names: Vec<String> = c.list_workers().await.unwrap().into_iter().map(|w| w.name).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+}
+
+#[tokio::test]
+async fn head_injects_enable_false_when_omitted() {
+    let (sim, c) = start(fast(Generation::Head)).await;
+    let b = r#"{"source":{"source_name":"mysql-01","host":"h","port":3306,"user":"u","password":"p"}}"#;
+    let (code, body) = raw(&sim, "POST", "/api/v1/sources", Some("application/json"), Some(b)).await;
+    assert_eq!(code, 201, "{body}");
+    let s = c.get_source("mysql-01", false).await.unwrap().unwrap();
+    assert!(!s.enable && !s.enable_gtid, "omitting enable creates a DISABLED source on Head");
+}
+
+#[tokio::test]
+async fn head_source_put_without_enable_disables_it() {
+    let (sim, c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    let b = r#"{"source":{"source_name":"mysql-01","host":"h","port":3306,"user":"u"}}"#;
+    let (code, body) = raw(&sim, "PUT", "/api/v1/sources/mysql-01", Some("application/json"), Some(b)).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(!c.get_source("mysql-01", false).await.unwrap().unwrap().enable);
+}
+
+#[tokio::test]
+async fn v85_requires_enable_property() {
+    let (sim, c) = start(fast(Generation::V85)).await;
+    let b =
+        r#"{"source":{"source_name":"mysql-01","host":"h","port":3306,"user":"u","password":"p","enable_gtid":false}}"#;
+    let (code, body) = raw(&sim, "POST", "/api/v1/sources", Some("application/json"), Some(b)).await;
+    assert_eq!(code, 400);
+    assert!(js(&body)["error"].as_str().unwrap().contains("property \"enable\" is missing"), "{body}");
+    assert!(c.get_source("mysql-01", false).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn head_relay_enable_with_json_body_injects_relay_dir() {
+    let (sim, c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    c.create_task(&task("t", "all", &["mysql-01"])).await.unwrap();
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    // `{}` gets relay_dir "./relay_log" injected, which differs from the stored "relay-dir": a config rewrite,
+    // refused while a task runs.
+    let (code, body) =
+        raw(&sim, "POST", "/api/v1/sources/mysql-01/relay/enable", Some("application/json"), Some("{}")).await;
+    assert_eq!(code, 400);
+    assert_eq!(js(&body)["error_code"], json!(46025));
+    // No body: no injection, relay starts.
+    c.enable_relay("mysql-01", None).await.unwrap();
+    assert_eq!(c.list_sources(false, Some(true)).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn v85_relay_enable_with_json_body_has_no_injection() {
+    let (sim, c) = with_sources(Generation::V85, &["mysql-01"]).await;
+    let (code, _) =
+        raw(&sim, "POST", "/api/v1/sources/mysql-01/relay/enable", Some("application/json"), Some("{}")).await;
+    assert_eq!(code, 200);
+    let s = c.get_source("mysql-01", false).await.unwrap().unwrap();
+    assert_eq!(s.relay_config.unwrap().relay_dir.as_deref(), Some("relay-dir"));
+}
+
+#[tokio::test]
+async fn head_relay_enable_injection_rewrites_relay_dir_when_idle() {
+    let (sim, c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    let (code, _) =
+        raw(&sim, "POST", "/api/v1/sources/mysql-01/relay/enable", Some("application/json"), Some("{}")).await;
+    assert_eq!(code, 200);
+    let s = c.get_source("mysql-01", false).await.unwrap().unwrap();
+    assert_eq!(s.relay_config.unwrap().relay_dir.as_deref(), Some("./relay_log"));
+}
+
+// =========================================================================================== §2 sources
+
+#[tokio::test]
+async fn source_create_returns_201_echo_with_plain_password() {
+    let (sim, _c) = start(fast(Generation::Head)).await;
+    let b = json!({"source": {"source_name": "mysql-01", "host": "h", "port": 3306, "user": "u", "password": "pw",
+        "enable": true, "enable_gtid": false}})
+    .to_string();
+    let (code, body) = raw(&sim, "POST", "/api/v1/sources", Some("application/json"), Some(&b)).await;
+    assert_eq!(code, 201);
+    let v = js(&body);
+    assert_eq!(v["password"], json!("pw"));
+    assert!(v.get("flavor").is_none() && v.get("status_list").is_none(), "an echo, not normalized: {body}");
+}
+
+#[tokio::test]
+async fn source_create_echo_password_null_when_none_sent() {
+    let (sim, _c) = start(fast(Generation::Head)).await;
+    let b =
+        r#"{"source":{"source_name":"mysql-01","host":"h","port":3306,"user":"u","enable":true,"enable_gtid":false}}"#;
+    let (code, body) = raw(&sim, "POST", "/api/v1/sources", Some("application/json"), Some(b)).await;
+    assert_eq!(code, 201);
+    assert_eq!(js(&body)["password"], Value::Null);
+}
+
+#[tokio::test]
+async fn source_get_masks_password() {
+    let (_sim, c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    let s = c.get_source("mysql-01", false).await.unwrap().unwrap();
+    assert_eq!(s.password.as_ref().map(Secret::expose), Some(MASKED_PASSWORD));
+    let l = c.list_sources(true, None).await.unwrap();
+    assert_eq!(l[0].password.as_ref().map(Secret::expose), Some(MASKED_PASSWORD));
+}
+
+#[tokio::test]
+async fn source_get_unknown_is_404_with_empty_body() {
+    let (sim, _c) = start(fast(Generation::Head)).await;
+    let (code, body) = raw(&sim, "GET", "/api/v1/sources/ghost", None, None).await;
+    assert_eq!(code, 404);
+    assert!(body.is_empty());
+}
+
+#[tokio::test]
+async fn source_get_hides_security_contents() {
+    let (_sim, c) = start(fast(Generation::Head)).await;
+    let mut s = source("mysql-01");
+    s.security = Some(Security {
+        ssl_ca_content: "CA".into(),
+        ssl_cert_content: "CERT".into(),
+        ssl_key_content: Secret::new("KEY"),
+        cert_allowed_cn: Some(vec!["dm".into()]),
+    });
+    c.create_source(&s, None).await.unwrap();
+    let got = c.get_source("mysql-01", false).await.unwrap().unwrap().security.unwrap();
+    assert_eq!(
+        (got.ssl_ca_content.as_str(), got.ssl_cert_content.as_str(), got.ssl_key_content.expose()),
+        ("", "", "")
+    );
+    assert_eq!(got.cert_allowed_cn, Some(vec!["dm".to_string()]));
+    c.create_source(&source("mysql-02"), None).await.unwrap();
+    assert!(c.get_source("mysql-02", false).await.unwrap().unwrap().security.is_none());
+}
+
+#[tokio::test]
+async fn source_get_fills_flavor_purge_and_relay_config() {
+    let (_sim, c) = start(fast(Generation::Head)).await;
+    let mut m = source("maria");
+    m.host = "mariadb-1.internal".into();
+    c.create_source(&m, None).await.unwrap();
+    let s = c.get_source("maria", false).await.unwrap().unwrap();
+    assert_eq!(s.flavor.as_deref(), Some("mariadb"));
+    assert_eq!(s.purge, Some(Purge { interval: Some(3600), expires: Some(0), remain_space: Some(15) }));
+    let r = s.relay_config.unwrap();
+    assert_eq!((r.enable_relay, r.relay_dir.as_deref()), (Some(false), Some("relay-dir")));
+}
+
+#[tokio::test]
+async fn source_server_id_is_random_and_renewed_on_update() {
+    let (sim, c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    let id = |sim: &SimServer| sim.control().snapshot()["sources"]["mysql-01"]["server_id"].as_u64().unwrap();
+    let before = id(&sim);
+    let mut s = source("mysql-01");
+    s.password = None;
+    c.update_source(&s).await.unwrap();
+    assert_ne!(before, id(&sim));
+}
+
+#[tokio::test]
+async fn source_update_without_password_keeps_old_one() {
+    let (sim, c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    let mut s = source("mysql-01");
+    s.password = None;
+    s.port = 3307;
+    let echo = c.update_source(&s).await.unwrap();
+    assert!(echo.password.is_none(), "PUT echoes the request");
+    let snap = sim.control().snapshot();
+    assert_eq!(snap["sources"]["mysql-01"]["config"]["password"], json!("s3cret"));
+    assert_eq!(snap["sources"]["mysql-01"]["config"]["port"], json!(3307));
+}
+
+#[tokio::test]
+async fn source_update_with_masked_password_stores_literal() {
+    let (sim, c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    let got = c.get_source("mysql-01", false).await.unwrap().unwrap();
+    let mut back = got.clone();
+    back.security = None;
+    c.update_source(&back).await.unwrap();
+    assert_eq!(sim.control().snapshot()["sources"]["mysql-01"]["config"]["password"], json!("******"));
+}
+
+#[tokio::test]
+async fn source_create_existing_46007() {
+    let (_sim, c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    assert_eq!(c.create_source(&source("mysql-01"), None).await.unwrap_err().code(), Some(46007));
+}
+
+#[tokio::test]
+async fn source_create_unreachable_upstream_10001() {
+    let (_sim, c) = start(fast(Generation::Head)).await;
+    let mut s = source("mysql-01");
+    s.host = "db.unreachable".into();
+    assert_eq!(c.create_source(&s, None).await.unwrap_err().code(), Some(10001));
+    assert!(c.get_source("mysql-01", false).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn source_create_gtid_mode_off_26007() {
+    let (_sim, c) = start(fast(Generation::Head)).await;
+    let mut s = source("mysql-01");
+    s.host = "db-no-gtid.internal".into();
+    s.enable_gtid = true;
+    assert_eq!(c.create_source(&s, None).await.unwrap_err().code(), Some(26007));
+}
+
+#[tokio::test]
+async fn source_name_longer_than_32_refused() {
+    let (_sim, c) = start(fast(Generation::Head)).await;
+    let long = "s".repeat(33);
+    assert_eq!(c.create_source(&source(&long), None).await.unwrap_err().code(), Some(40006));
+}
+
+#[tokio::test]
+async fn source_create_with_worker_name_must_exist_and_be_free() {
+    let (_sim, c) = start(fast(Generation::Head)).await;
+    assert_eq!(c.create_source(&source("a"), Some("ghost")).await.unwrap_err().code(), Some(46004));
+    c.create_source(&source("a"), Some("worker2")).await.unwrap();
+    assert_eq!(c.create_source(&source("b"), Some("worker2")).await.unwrap_err().code(), Some(46033));
+}
+
+#[tokio::test]
+async fn source_create_with_enable_relay_fails_after_persisting() {
+    let (_sim, c) = start(fast(Generation::Head)).await;
+    let mut s = source("mysql-01");
+    s.relay_config = Some(RelayConfig { enable_relay: Some(true), ..Default::default() });
+    assert_eq!(c.create_source(&s, None).await.unwrap_err().code(), Some(46030));
+    assert!(c.get_source("mysql-01", false).await.unwrap().is_some(), "persisted before the relay step failed");
+}
+
+#[tokio::test]
+async fn source_update_refused_with_running_task_46025() {
+    let (_sim, c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    c.create_task(&task("t", "incremental", &["mysql-01"])).await.unwrap();
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    let mut s = source("mysql-01");
+    s.password = None;
+    assert_eq!(c.update_source(&s).await.unwrap_err().code(), Some(46025));
+    c.stop_task("t", &StopTaskRequest::default()).await.unwrap();
+    c.update_source(&s).await.unwrap();
+}
+
+#[tokio::test]
+async fn source_update_refused_with_relay_on_46025() {
+    let (_sim, c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    c.enable_relay("mysql-01", None).await.unwrap();
+    let mut s = source("mysql-01");
+    s.password = None;
+    assert_eq!(c.update_source(&s).await.unwrap_err().code(), Some(46025));
+}
+
+#[tokio::test]
+async fn source_update_enable_change_sets_task_stages() {
+    let (_sim, c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    c.create_task(&task("t", "incremental", &["mysql-01"])).await.unwrap();
+    let mut s = source("mysql-01");
+    s.password = None;
+    s.enable = false;
+    c.update_source(&s).await.unwrap();
+    s.enable = true;
+    c.update_source(&s).await.unwrap();
+    wait_stage(&c, "t", Stage::Running).await;
+}
+
+#[tokio::test]
+async fn source_delete_with_tasks_refused_46010() {
+    let (_sim, c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    c.create_task(&task("t", "all", &["mysql-01"])).await.unwrap();
+    assert_eq!(c.delete_source("mysql-01", false).await.unwrap_err().code(), Some(46010));
+}
+
+#[tokio::test]
+async fn source_delete_force_removes_subtasks_from_tasks() {
+    let (_sim, c) = with_sources(Generation::Head, &["a", "b"]).await;
+    c.create_task(&task("multi", "incremental", &["a", "b"])).await.unwrap();
+    c.create_task(&task("only-a", "incremental", &["a"])).await.unwrap();
+    c.start_task("multi", &StartTaskRequest::default()).await.unwrap();
+    c.delete_source("a", true).await.unwrap();
+    assert!(c.get_task("only-a", false).await.unwrap().is_none());
+    let st = wait_stage(&c, "multi", Stage::Running).await;
+    assert_eq!(st.iter().map(|s| s.source_name.as_str()).collect::<Vec<_>>(), ["b"]);
+}
+
+#[tokio::test]
+async fn source_delete_with_relay_refused_46023() {
+    let (_sim, c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    c.enable_relay("mysql-01", None).await.unwrap();
+    assert_eq!(c.delete_source("mysql-01", true).await.unwrap_err().code(), Some(46023));
+}
+
+#[tokio::test]
+async fn source_operations_on_unknown_source_46008() {
+    let (_sim, c) = start(fast(Generation::Head)).await;
+    assert_eq!(c.delete_source("ghost", false).await.unwrap_err().code(), Some(46008));
+    assert_eq!(c.source_status("ghost").await.unwrap_err().code(), Some(46008));
+    assert_eq!(c.enable_source("ghost").await.unwrap_err().code(), Some(46008));
+    assert_eq!(c.disable_source("ghost").await.unwrap_err().code(), Some(46008));
+    assert_eq!(c.update_source(&source("ghost")).await.unwrap_err().code(), Some(46008));
+}
+
+#[tokio::test]
+async fn source_status_of_unbound_source_has_empty_worker() {
+    let (_sim, c) = start(SimOptions { workers: 1, ..fast(Generation::Head) }).await;
+    c.create_source(&source("a"), None).await.unwrap();
+    c.create_source(&source("b"), None).await.unwrap();
+    let st = c.source_status("b").await.unwrap();
+    assert_eq!(st.len(), 1);
+    assert_eq!((st[0].source_name.as_str(), st[0].worker_name.as_str()), ("b", ""));
+}
+
+#[tokio::test]
+async fn enable_source_needs_bound_worker_40070() {
+    let (_sim, c) = start(SimOptions { workers: 1, ..fast(Generation::Head) }).await;
+    c.create_source(&source("a"), None).await.unwrap();
+    c.create_source(&source("b"), None).await.unwrap();
+    assert_eq!(c.enable_source("b").await.unwrap_err().code(), Some(40070), "even when already enabled");
+}
+
+#[tokio::test]
+async fn enable_source_restarts_all_its_tasks() {
+    let (_sim, c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    c.create_task(&task("never-started", "incremental", &["mysql-01"])).await.unwrap();
+    c.create_task(&task("stopped", "incremental", &["mysql-01"])).await.unwrap();
+    c.start_task("stopped", &StartTaskRequest::default()).await.unwrap();
+    c.stop_task("stopped", &StopTaskRequest::default()).await.unwrap();
+    wait_stage(&c, "stopped", Stage::Paused).await;
+    c.disable_source("mysql-01").await.unwrap();
+    c.enable_source("mysql-01").await.unwrap();
+    wait_stage(&c, "never-started", Stage::Running).await;
+    wait_stage(&c, "stopped", Stage::Running).await;
+}
+
+#[tokio::test]
+async fn disable_source_pauses_its_tasks() {
+    let (_sim, c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    c.create_task(&task("t", "incremental", &["mysql-01"])).await.unwrap();
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    wait_stage(&c, "t", Stage::Running).await;
+    c.disable_source("mysql-01").await.unwrap();
+    wait_stage(&c, "t", Stage::Paused).await;
+    // No-op when already disabled.
+    c.disable_source("mysql-01").await.unwrap();
+}
+
+#[tokio::test]
+async fn transfer_rules() {
+    let (sim, c) = start(fast(Generation::Head)).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    c.create_source(&source("b"), Some("worker2")).await.unwrap();
+    assert_eq!(c.transfer_source("a", "ghost").await.unwrap_err().code(), Some(46004));
+    assert_eq!(c.transfer_source("a", "worker2").await.unwrap_err().code(), Some(46006), "bound to another");
+    c.transfer_source("a", "worker1").await.unwrap();
+    // A running task not in Sync blocks a transfer (46019).
+    sim.control().set_stage_delay(Duration::from_millis(200));
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    assert_eq!(c.transfer_source("a", "worker3").await.unwrap_err().code(), Some(46019));
+    c.stop_task("t", &StopTaskRequest::default()).await.unwrap();
+    c.transfer_source("a", "worker3").await.unwrap();
+    assert_eq!(c.source_status("a").await.unwrap()[0].worker_name, "worker3");
+}
+
+#[tokio::test]
+async fn relay_enable_rules() {
+    let (_sim, c) = start(fast(Generation::Head)).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    c.create_source(&source("b"), Some("worker2")).await.unwrap();
+    let on = |w: &str| EnableRelayRequest { worker_name_list: Some(vec![w.to_string()]), ..Default::default() };
+    assert_eq!(c.enable_relay("a", Some(&on("ghost"))).await.unwrap_err().code(), Some(46004));
+    assert_eq!(c.enable_relay("a", Some(&on("worker2"))).await.unwrap_err().code(), Some(46021));
+    c.enable_relay("a", Some(&on("worker3"))).await.unwrap();
+    let workers = c.list_workers().await.unwrap();
+    assert_eq!(workers[2].bound_stage, "relay");
+    assert_eq!(c.enable_relay("b", Some(&on("worker3"))).await.unwrap_err().code(), Some(46020));
+    let st = c.source_status("a").await.unwrap();
+    assert_eq!(st.len(), 2, "one entry per relay worker plus the bound worker");
+}
+
+#[tokio::test]
+async fn source_schemas_and_tables_come_from_a_deterministic_catalog() {
+    let (sim, c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    let a = c.source_schemas("mysql-01").await.unwrap();
+    let (sim2, c2) = with_sources(Generation::Head, &["mysql-01"]).await;
+    assert_eq!(a, c2.source_schemas("mysql-01").await.unwrap());
+    drop(sim2);
+    let mut cat = std::collections::BTreeMap::new();
+    cat.insert("app".to_string(), vec!["users".to_string()]);
+    sim.control().set_catalog("mysql-01", cat);
+    assert_eq!(c.source_schemas("mysql-01").await.unwrap(), ["app"]);
+    assert_eq!(c.source_tables("mysql-01", "app").await.unwrap(), ["users"]);
+}
+
+// =========================================================================================== §2 tasks
+
+#[tokio::test]
+async fn task_create_returns_201_with_check_result() {
+    let (sim, _c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    let body = json!({"task": task("t", "all", &["mysql-01"])}).to_string();
+    let (code, text) = raw(&sim, "POST", "/api/v1/tasks", Some("application/json"), Some(&body)).await;
+    assert_eq!(code, 201);
+    assert_eq!(js(&text)["check_result"], json!("pre-check is passed. "));
+}
+
+#[tokio::test]
+async fn task_created_stopped_with_unit_by_mode() {
+    let (_sim, c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    for (mode, unit) in [
+        ("all", Unit::Dump),
+        ("full", Unit::Dump),
+        ("dump", Unit::Dump),
+        ("load", Unit::Load),
+        ("incremental", Unit::Sync),
+    ] {
+        let name = format!("t-{mode}");
+        c.create_task(&task(&name, mode, &["mysql-01"])).await.unwrap();
+        let st = c.task_status(&name).await.unwrap();
+        assert_eq!((st[0].stage.clone(), st[0].unit.clone()), (Stage::Stopped, unit), "{mode}");
+    }
+}
+
+#[tokio::test]
+async fn task_create_with_missing_source_46008() {
+    let (_sim, c) = with_sources(Generation::Head, &["mysql-01"]).await;
+    assert_eq!(c.create_task(&task("t", "all", &["mysql-01", "ghost"])).await.unwrap_err().code(), Some(46008));
+}
+
+#[tokio::test]
+async fn task_create_on_unbound_source_46009() {
+    let (_sim, c) = start(SimOptions { workers: 1, ..fast(Generation::Head) }).await;
+    c.create_source(&source("a"), None).await.unwrap();
+    c.create_source(&source("b"), None).await.unwrap();
+    assert_eq!(c.create_task(&task("t", "all", &["b"])).await.unwrap_err().code(), Some(46009));
+}
+
+#[tokio::test]
+async fn task_create_existing_46014_and_partial_create_adds_missing_sources() {
+    let (_sim, c) = with_sources(Generation::Head, &["a", "b"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    assert_eq!(c.create_task(&task("t", "all", &["a"])).await.unwrap_err().code(), Some(46014));
+    c.create_task(&task("t", "all", &["a", "b"])).await.unwrap();
+    assert_eq!(c.task_status("t").await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn task_create_unreachable_downstream_10001() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let mut t = task("t", "all", &["a"]);
+    t.target_config.host = "tidb.unreachable".into();
+    assert_eq!(c.create_task(&t).await.unwrap_err().code(), Some(10001));
+}
+
+#[tokio::test]
+async fn task_create_invalid_timezone_20008() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let mut t = task("t", "all", &["a"]);
+    t.timezone = Some("SYSTEM".into());
+    assert_eq!(c.create_task(&t).await.unwrap_err().code(), Some(20008));
+}
+
+#[tokio::test]
+async fn task_create_unknown_filter_rule_name_49001() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let mut t = task("t", "all", &["a"]);
+    t.table_migrate_rule[0].binlog_filter_rule = Some(vec!["nope".into()]);
+    let e = c.create_task(&t).await.unwrap_err();
+    assert_eq!(e.code(), Some(49001));
+    assert!(e.to_string().contains("filter rule name nope not found."), "{e}");
+}
+
+#[tokio::test]
+async fn task_create_strict_optimistic_without_optimistic_20066() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let mut t = task("t", "all", &["a"]);
+    t.strict_optimistic_shard_mode = Some(true);
+    assert_eq!(c.create_task(&t).await.unwrap_err().code(), Some(20066));
+}
+
+#[tokio::test]
+async fn task_create_precheck_failure_is_reported() {
+    let (_sim, c) = start(fast(Generation::Head)).await;
+    let mut s = source("a");
+    s.host = "precheck-fail.internal".into();
+    c.create_source(&s, None).await.unwrap();
+    assert_eq!(c.create_task(&task("t", "all", &["a"])).await.unwrap_err().code(), Some(26005));
+    let mut t = task("t", "all", &["a"]);
+    t.ignore_checking_items = Some(vec!["all".into()]);
+    c.create_task(&t).await.unwrap();
+}
+
+#[tokio::test]
+async fn task_operations_on_unknown_task_46018() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let raw_get = c.list_tasks(false, None, &[]).await.unwrap();
+    assert!(raw_get.is_empty());
+    assert_eq!(c.task_status("ghost").await.unwrap_err().code(), Some(46018));
+    assert_eq!(c.update_task(&task("ghost", "all", &["a"])).await.unwrap_err().code(), Some(46018));
+    assert_eq!(c.delete_task("ghost", false, false).await.unwrap_err().code(), Some(46018));
+    assert!(c.get_task("ghost", false).await.unwrap().is_none(), "GET answers 46018, mapped to absent");
+}
+
+#[tokio::test]
+async fn task_start_stop_unknown_task_is_200_noop() {
+    let (sim, c) = start(fast(Generation::Head)).await;
+    c.start_task("ghost", &StartTaskRequest::default()).await.unwrap();
+    c.stop_task("ghost", &StopTaskRequest::default()).await.unwrap();
+    let log = sim.control().request_log();
+    assert!(log.iter().all(|r| r.status == 200));
+    // The answer to start/stop is 200 with an empty body (the docs say 204).
+    let (code, body) = raw(&sim, "POST", "/api/v1/tasks/ghost/stop", None, None).await;
+    assert_eq!((code, body.as_str()), (200, ""));
+}
+
+#[tokio::test]
+async fn task_start_is_asynchronous() {
+    let (sim, c) = start(SimOptions { stage_delay: Duration::from_secs(30), ..fast(Generation::Head) }).await;
+    c.create_source(&source("a"), None).await.unwrap();
+    c.create_task(&task("t", "incremental", &["a"])).await.unwrap();
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    // 200 means only that the expected stage was written.
+    assert_eq!(c.task_status("t").await.unwrap()[0].stage, Stage::Stopped);
+    let snap = sim.control().snapshot();
+    assert_eq!(snap["tasks"]["t"]["subtasks"]["a"]["expected"], json!("Running"));
+    assert_eq!(snap["tasks"]["t"]["subtasks"]["a"]["pending"], json!("Running"));
+}
+
+#[tokio::test]
+async fn task_stop_shows_paused_not_stopped() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "incremental", &["a"])).await.unwrap();
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    wait_stage(&c, "t", Stage::Running).await;
+    c.stop_task("t", &StopTaskRequest { timeout_duration: Some("15s".into()), source_name_list: None }).await.unwrap();
+    wait_stage(&c, "t", Stage::Paused).await;
+    assert!(c.list_tasks(false, Some("Stopped"), &[]).await.unwrap().is_empty(), "Stopped only for never-started");
+    assert_eq!(c.list_tasks(false, Some("Paused"), &[]).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn full_task_finishes_and_all_task_reaches_sync() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("full", "full", &["a"])).await.unwrap();
+    c.create_task(&task("all", "all", &["a"])).await.unwrap();
+    c.start_task("full", &StartTaskRequest::default()).await.unwrap();
+    c.start_task("all", &StartTaskRequest::default()).await.unwrap();
+    wait_stage(&c, "full", Stage::Finished).await;
+    wait_unit(&c, "all", Unit::Sync).await;
+    assert_eq!(c.task_status("all").await.unwrap()[0].stage, Stage::Running, "all never finishes");
+}
+
+#[tokio::test]
+async fn finished_task_delete_needs_stop_or_force_49001() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("full", "full", &["a"])).await.unwrap();
+    c.start_task("full", &StartTaskRequest::default()).await.unwrap();
+    wait_stage(&c, "full", Stage::Finished).await;
+    let e = c.delete_task("full", false, false).await.unwrap_err();
+    assert_eq!(e.code(), Some(49001));
+    assert!(e.to_string().contains("have running subtasks"), "{e}");
+    c.delete_task("full", true, false).await.unwrap();
+}
+
+#[tokio::test]
+async fn task_delete_running_without_force_49001() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "incremental", &["a"])).await.unwrap();
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    assert_eq!(c.delete_task("t", false, false).await.unwrap_err().code(), Some(49001));
+    c.stop_task("t", &StopTaskRequest::default()).await.unwrap();
+    c.delete_task("t", false, false).await.unwrap();
+}
+
+#[tokio::test]
+async fn task_start_with_unknown_listed_source_46008() {
+    let (_sim, c) = with_sources(Generation::Head, &["a", "b"]).await;
+    c.create_task(&task("t", "incremental", &["a"])).await.unwrap();
+    let req = StartTaskRequest { source_name_list: Some(vec!["b".into()]), ..Default::default() };
+    assert_eq!(c.start_task("t", &req).await.unwrap_err().code(), Some(46008));
+}
+
+#[tokio::test]
+async fn task_stop_with_unknown_listed_source_46017() {
+    let (_sim, c) = with_sources(Generation::Head, &["a", "b"]).await;
+    c.create_task(&task("t", "incremental", &["a"])).await.unwrap();
+    let req = StopTaskRequest { source_name_list: Some(vec!["b".into()]), ..Default::default() };
+    assert_eq!(c.stop_task("t", &req).await.unwrap_err().code(), Some(46017));
+}
+
+#[tokio::test]
+async fn task_start_incremental_without_meta_or_start_time_20022() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let mut t = task("t", "incremental", &["a"]);
+    t.source_config.source_conf[0] = TaskSourceConf { source_name: "a".into(), ..Default::default() };
+    c.create_task(&t).await.unwrap();
+    assert_eq!(c.start_task("t", &StartTaskRequest::default()).await.unwrap_err().code(), Some(20022));
+    let req = StartTaskRequest { start_time: Some("2026-01-02 15:04:05".into()), ..Default::default() };
+    c.start_task("t", &req).await.unwrap();
+    wait_stage(&c, "t", Stage::Running).await;
+}
+
+#[tokio::test]
+async fn task_start_on_disabled_source_38058() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    c.disable_source("a").await.unwrap();
+    let e = c.start_task("t", &StartTaskRequest::default()).await.unwrap_err();
+    assert_eq!(e.code(), Some(38058));
+    assert!(e.to_string().contains("source: a is not enabled"), "{e}");
+}
+
+#[tokio::test]
+async fn task_start_validates_start_time_and_safe_mode_duration() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    let bad = StartTaskRequest { start_time: Some("yesterday".into()), ..Default::default() };
+    assert!(c.start_task("t", &bad).await.is_err());
+    let bad = StartTaskRequest { safe_mode_time_duration: Some("10".into()), ..Default::default() };
+    assert!(c.start_task("t", &bad).await.is_err());
+    let ok = StartTaskRequest {
+        start_time: Some("2026-01-02T15:04:05+08:00".into()),
+        safe_mode_time_duration: Some("10s".into()),
+        ..Default::default()
+    };
+    c.start_task("t", &ok).await.unwrap();
+}
+
+#[tokio::test]
+async fn task_start_remove_meta_restarts_migration() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let t = task("t", "all", &["a"]);
+    synced_and_stopped(&c, &t).await;
+    c.start_task("t", &StartTaskRequest { remove_meta: Some(true), ..Default::default() }).await.unwrap();
+    assert_eq!(c.task_status("t").await.unwrap()[0].unit, Unit::Dump);
+}
+
+#[tokio::test]
+async fn task_update_refused_while_running_46035() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let t = task("t", "incremental", &["a"]);
+    c.create_task(&t).await.unwrap();
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    assert_eq!(c.update_task(&t).await.unwrap_err().code(), Some(46035));
+}
+
+#[tokio::test]
+async fn task_update_refused_when_not_in_sync_unit_46035() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let t = task("t", "all", &["a"]);
+    c.create_task(&t).await.unwrap();
+    let e = c.update_task(&t).await.unwrap_err();
+    assert_eq!(e.code(), Some(46035));
+    assert!(e.to_string().contains("40081"), "{e}");
+}
+
+#[tokio::test]
+async fn task_update_refused_for_non_updatable_field_46035() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let t = task("t", "all", &["a"]);
+    synced_and_stopped(&c, &t).await;
+    let mut tz = t.clone();
+    tz.timezone = Some("Asia/Shanghai".into());
+    let mut safe = t.clone();
+    safe.source_config.incr_migrate_conf = Some(IncrMigrateConf { safe_mode: Some(true), ..Default::default() });
+    let mut fk = t.clone();
+    fk.target_config.session = Some(TargetSession { foreign_key_checks: Some("1".into()) });
+    let mut full = t.clone();
+    full.source_config.full_migrate_conf.as_mut().unwrap().export_threads = Some(8);
+    for (what, bad) in [("timezone", tz), ("safe_mode", safe), ("foreign_key_checks", fk), ("full_migrate_conf", full)]
+    {
+        let e = c.update_task(&bad).await.unwrap_err();
+        assert_eq!(e.code(), Some(46035), "{what}");
+        assert!(e.to_string().contains("should not be changed"), "{what}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn task_update_accepts_rules_and_repl_settings() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let t = task("t", "all", &["a"]);
+    synced_and_stopped(&c, &t).await;
+    let mut u = t.clone();
+    u.source_config.incr_migrate_conf =
+        Some(IncrMigrateConf { repl_threads: Some(8), repl_batch: Some(500), ..Default::default() });
+    u.table_migrate_rule.push(TableMigrateRule {
+        source: TableRuleSource { source_name: "a".into(), schema: "crm".into(), table: String::new() },
+        ..Default::default()
+    });
+    c.update_task(&u).await.unwrap();
+    let got = c.get_task("t", false).await.unwrap().unwrap();
+    assert_eq!(got.table_migrate_rule.len(), 2);
+    assert_eq!(got.source_config.incr_migrate_conf.unwrap().repl_batch, Some(500));
+}
+
+#[tokio::test]
+async fn task_update_adding_source_46034() {
+    let (_sim, c) = with_sources(Generation::Head, &["a", "b"]).await;
+    let t = task("t", "all", &["a"]);
+    synced_and_stopped(&c, &t).await;
+    assert_eq!(c.update_task(&task("t", "all", &["a", "b"])).await.unwrap_err().code(), Some(46034));
+}
+
+#[tokio::test]
+async fn task_update_sources_missing_from_body_are_kept() {
+    let (_sim, c) = with_sources(Generation::Head, &["a", "b"]).await;
+    let t = task("t", "incremental", &["a", "b"]);
+    c.create_task(&t).await.unwrap();
+    let mut only_a = task("t", "incremental", &["a"]);
+    only_a.source_config.incr_migrate_conf = Some(IncrMigrateConf { repl_threads: Some(4), ..Default::default() });
+    c.update_task(&only_a).await.unwrap();
+    let got = c.get_task("t", false).await.unwrap().unwrap();
+    let set: BTreeSet<String> = got.source_config.source_conf.iter().map(|s| s.source_name.clone()).collect();
+    assert_eq!(set, ["a".to_string(), "b".to_string()].into());
+}
+
+#[tokio::test]
+async fn task_update_uses_body_name_not_path() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let t = task("real", "incremental", &["a"]);
+    c.create_task(&t).await.unwrap();
+    let mut u = t.clone();
+    u.source_config.incr_migrate_conf = Some(IncrMigrateConf { repl_threads: Some(3), ..Default::default() });
+    let body = json!({"task": u}).to_string();
+    let (code, text) = raw(&sim, "PUT", "/api/v1/tasks/whatever", Some("application/json"), Some(&body)).await;
+    assert_eq!(code, 200, "{text}");
+    let got = c.get_task("real", false).await.unwrap().unwrap();
+    assert_eq!(got.source_config.incr_migrate_conf.unwrap().repl_threads, Some(3));
+}
+
+#[tokio::test]
+async fn task_status_ignores_source_name_list() {
+    let (sim, c) = with_sources(Generation::Head, &["a", "b"]).await;
+    c.create_task(&task("t", "all", &["a", "b"])).await.unwrap();
+    let (_, body) = raw(&sim, "GET", "/api/v1/tasks/t/status?source_name_list=a", None, None).await;
+    assert_eq!(js(&body)["total"], json!(2));
+}
+
+#[tokio::test]
+async fn task_status_of_unbound_subtask_has_empty_stage_and_38029() {
+    let (sim, c) = start(SimOptions { workers: 1, ..fast(Generation::Head) }).await;
+    c.create_source(&source("a"), None).await.unwrap();
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    sim.control().set_worker_offline("worker1", true).unwrap();
+    let st = c.task_status("t").await.unwrap();
+    assert_eq!(st[0].stage, Stage::Empty);
+    assert!(st[0].error_msg.as_deref().unwrap_or("").contains("code=38029"));
+}
+
+#[tokio::test]
+async fn task_paused_with_error_keeps_expected_running() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "incremental", &["a"])).await.unwrap();
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    wait_stage(&c, "t", Stage::Running).await;
+    sim.control().pause_task_with_error("t", "a", "[code=10006:class=database], Message: boom");
+    let st = c.task_status("t").await.unwrap();
+    assert_eq!(st[0].stage, Stage::Paused);
+    assert!(st[0].error_msg.as_deref().unwrap().contains("boom"));
+    // Expected stage is still Running: update needs a stop first.
+    assert_eq!(c.update_task(&task("t", "incremental", &["a"])).await.unwrap_err().code(), Some(46035));
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    let st = wait_stage(&c, "t", Stage::Running).await;
+    assert!(st[0].error_msg.is_none());
+}
+
+#[tokio::test]
+async fn task_list_filters_stage_and_exact_source_set() {
+    let (_sim, c) = with_sources(Generation::Head, &["a", "b"]).await;
+    c.create_task(&task("ab", "incremental", &["a", "b"])).await.unwrap();
+    c.create_task(&task("a", "incremental", &["a"])).await.unwrap();
+    c.start_task("a", &StartTaskRequest::default()).await.unwrap();
+    wait_stage(&c, "a", Stage::Running).await;
+    let names = |l: Vec<Task>| l.into_iter().map(|t| t.name).collect::<Vec<_>>();
+    assert_eq!(names(c.list_tasks(false, Some("Running"), &[]).await.unwrap()), ["a"]);
+    assert_eq!(names(c.list_tasks(false, None, &["a".into()]).await.unwrap()), ["a"]);
+    assert_eq!(names(c.list_tasks(false, None, &["b".into(), "a".into()]).await.unwrap()), ["ab"]);
+}
+
+#[tokio::test]
+async fn task_delete_keep_meta_resumes_on_head_only() {
+    for (g, unit) in [(Generation::Head, Unit::Sync), (Generation::V85, Unit::Dump)] {
+        let (sim, c) = with_sources(g, &["a"]).await;
+        let t = task("t", "all", &["a"]);
+        synced_and_stopped(&c, &t).await;
+        // Sent raw so V85 receives the parameter too (the client drops it there): V85 ignores it.
+        let (code, _) = raw(&sim, "DELETE", "/api/v1/tasks/t?keep_meta=true", None, None).await;
+        assert_eq!(code, 204);
+        c.create_task(&t).await.unwrap();
+        assert_eq!(c.task_status("t").await.unwrap()[0].unit, unit, "{g:?}");
+    }
+}
+
+#[tokio::test]
+async fn task_delete_without_keep_meta_starts_over() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let t = task("t", "all", &["a"]);
+    synced_and_stopped(&c, &t).await;
+    c.delete_task("t", false, false).await.unwrap();
+    c.create_task(&t).await.unwrap();
+    assert_eq!(c.task_status("t").await.unwrap()[0].unit, Unit::Dump);
+}
+
+#[tokio::test]
+async fn v85_delete_fails_when_downstream_unreachable_unless_forced() {
+    let (sim, c) = with_sources(Generation::V85, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    sim.control().patch_task("t", json!({"target_config": {"host": "tidb.unreachable"}})).unwrap();
+    assert_eq!(c.delete_task("t", false, false).await.unwrap_err().code(), Some(10001));
+    c.delete_task("t", true, false).await.unwrap();
+    // Head only logs the cleanup failure.
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    sim.control().patch_task("t", json!({"target_config": {"host": "tidb.unreachable"}})).unwrap();
+    c.delete_task("t", false, false).await.unwrap();
+}
+
+#[tokio::test]
+async fn task_latch_rejects_overlapping_operations_46024() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "incremental", &["a"])).await.unwrap();
+    sim.control().set_latency(Duration::from_millis(400));
+    let (c1, c2) = (c.clone(), c.clone());
+    let a = tokio::spawn(async move { c1.stop_task("t", &StopTaskRequest::default()).await });
+    let b = tokio::spawn(async move { c2.stop_task("t", &StopTaskRequest::default()).await });
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    let codes: Vec<Option<i64>> = [&a, &b].iter().map(|r| r.as_ref().err().and_then(|e| e.code())).collect();
+    assert!(codes.contains(&Some(46024)) && codes.contains(&None), "{a:?} {b:?}");
+    let e = [a, b].into_iter().find_map(Result::err).unwrap();
+    assert!(e.is_transient(), "46024 is worth a retry");
+}
+
+// =========================================================================================== §3/§4 read-back
+
+#[tokio::test]
+async fn task_get_lists_are_shuffled_on_every_read() {
+    let (_sim, c) = with_sources(Generation::Head, &["a", "b", "c"]).await;
+    c.create_task(&task("t", "all", &["a", "b", "c"])).await.unwrap();
+    let mut orders = BTreeSet::new();
+    for _ in 0..30 {
+        let t = c.get_task("t", false).await.unwrap().unwrap();
+        orders.insert(t.source_config.source_conf.iter().map(|s| s.source_name.clone()).collect::<Vec<_>>());
+    }
+    assert!(orders.len() > 1, "source_conf order never changed: {orders:?}");
+}
+
+#[tokio::test]
+async fn source_list_order_is_random() {
+    let (_sim, c) = with_sources(Generation::Head, &["a", "b", "c"]).await;
+    let mut orders = BTreeSet::new();
+    for _ in 0..30 {
+        orders
+            .insert(c.list_sources(false, None).await.unwrap().into_iter().map(|s| s.source_name).collect::<Vec<_>>());
+    }
+    assert!(orders.len() > 1);
+}
+
+#[tokio::test]
+async fn binlog_filter_rules_are_renamed_per_source() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let mut t = task("t", "incremental", &["a"]);
+    let mut filters = std::collections::BTreeMap::new();
+    filters.insert(
+        "no-drop".to_string(),
+        BinlogFilterRule { ignore_event: Some(vec!["drop table".into()]), ignore_sql: None },
+    );
+    filters.insert(
+        "no-trunc".to_string(),
+        BinlogFilterRule { ignore_event: Some(vec!["truncate table".into()]), ignore_sql: None },
+    );
+    t.binlog_filter_rule = Some(filters);
+    t.table_migrate_rule = vec![
+        TableMigrateRule {
+            source: TableRuleSource { source_name: "a".into(), schema: "shop".into(), table: "orders".into() },
+            binlog_filter_rule: Some(vec!["no-drop".into()]),
+            ..Default::default()
+        },
+        TableMigrateRule {
+            source: TableRuleSource { source_name: "a".into(), schema: "crm".into(), table: String::new() },
+            binlog_filter_rule: Some(vec!["no-trunc".into()]),
+            ..Default::default()
+        },
+    ];
+    c.create_task(&t).await.unwrap();
+    let got = c.get_task("t", false).await.unwrap().unwrap();
+    let f = got.binlog_filter_rule.unwrap();
+    assert_eq!(f.keys().cloned().collect::<Vec<_>>(), ["a-filter-rule-0", "a-filter-rule-1"]);
+    assert_eq!(f["a-filter-rule-0"].ignore_event, Some(vec!["drop table".to_string()]));
+    for r in &got.table_migrate_rule {
+        assert_eq!(
+            r.binlog_filter_rule.clone().unwrap(),
+            ["a-filter-rule-0", "a-filter-rule-1"],
+            "every rule lists all names"
+        );
+    }
+}
+
+#[tokio::test]
+async fn full_migrate_conf_always_present_with_defaults_and_write_only_fields_dropped() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let mut t = task("t", "incremental", &["a"]);
+    t.source_config.full_migrate_conf = Some(FullMigrateConf {
+        sorting_dir: Some("/tmp/sort".into()),
+        disk_quota: Some("10GB".into()),
+        checksum: Some("off".into()),
+        on_duplicate_logical: Some("replace".into()),
+        ..Default::default()
+    });
+    c.create_task(&t).await.unwrap();
+    let got = c.get_task("t", false).await.unwrap().unwrap();
+    let f = got.source_config.full_migrate_conf.unwrap();
+    assert_eq!((f.export_threads, f.import_threads), (Some(4), Some(16)));
+    assert_eq!(f.data_dir.as_deref(), Some("./dumped_data"));
+    assert_eq!(f.import_mode.as_deref(), Some("logical"));
+    assert!(
+        f.sorting_dir.is_none() && f.disk_quota.is_none() && f.checksum.is_none() && f.on_duplicate_logical.is_none()
+    );
+    let i = got.source_config.incr_migrate_conf.unwrap();
+    assert_eq!((i.repl_threads, i.repl_batch, i.safe_mode), (Some(16), Some(100), Some(false)));
+}
+
+#[tokio::test]
+async fn on_duplicate_is_reported_from_on_duplicate_logical() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let mut t = task("t", "all", &["a"]);
+    t.on_duplicate = "error".into();
+    t.source_config.full_migrate_conf = None;
+    c.create_task(&t).await.unwrap();
+    assert_eq!(c.get_task("t", false).await.unwrap().unwrap().on_duplicate, "replace", "task.on_duplicate ignored");
+    let mut t2 = task("t2", "all", &["a"]);
+    t2.source_config.full_migrate_conf.as_mut().unwrap().on_duplicate_logical = Some("ignore".into());
+    c.create_task(&t2).await.unwrap();
+    assert_eq!(c.get_task("t2", false).await.unwrap().unwrap().on_duplicate, "ignore");
+}
+
+#[tokio::test]
+async fn meta_schema_default_depends_on_generation() {
+    for (g, want) in [(Generation::V85, "dm_meta"), (Generation::Head, "dm-meta")] {
+        let (_sim, c) = with_sources(g, &["a"]).await;
+        let mut t = task("t", "all", &["a"]);
+        t.meta_schema = None;
+        let created = c.create_task(&t).await.unwrap();
+        assert_eq!(created.task.meta_schema.as_deref(), Some(want), "{g:?} echo");
+        assert_eq!(c.get_task("t", false).await.unwrap().unwrap().meta_schema.as_deref(), Some(want), "{g:?}");
+    }
+}
+
+#[tokio::test]
+async fn target_table_empty_reads_back_absent_and_empty_target_schema_is_lost() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let mut t = task("t", "all", &["a"]);
+    t.table_migrate_rule = vec![
+        TableMigrateRule {
+            source: TableRuleSource { source_name: "a".into(), schema: "shop".into(), table: String::new() },
+            target: Some(TableRuleTarget { schema: Some("shop_all".into()), table: Some(String::new()) }),
+            binlog_filter_rule: None,
+        },
+        TableMigrateRule {
+            source: TableRuleSource { source_name: "a".into(), schema: "crm".into(), table: "leads".into() },
+            target: Some(TableRuleTarget { schema: Some(String::new()), table: Some("x".into()) }),
+            binlog_filter_rule: None,
+        },
+    ];
+    c.create_task(&t).await.unwrap();
+    let got = c.get_task("t", false).await.unwrap().unwrap();
+    let shop = got.table_migrate_rule.iter().find(|r| r.source.schema == "shop").unwrap();
+    assert_eq!(shop.target, Some(TableRuleTarget { schema: Some("shop_all".into()), table: None }));
+    let crm = got.table_migrate_rule.iter().find(|r| r.source.schema == "crm").unwrap();
+    assert_eq!(crm.target, None);
+}
+
+#[tokio::test]
+async fn rules_for_sources_not_in_source_conf_are_dropped_and_no_rules_means_everything() {
+    let (_sim, c) = with_sources(Generation::Head, &["a", "b"]).await;
+    let mut t = task("t", "all", &["a"]);
+    t.table_migrate_rule = vec![TableMigrateRule {
+        source: TableRuleSource { source_name: "b".into(), schema: "shop".into(), table: String::new() },
+        ..Default::default()
+    }];
+    c.create_task(&t).await.unwrap();
+    let got = c.get_task("t", false).await.unwrap().unwrap();
+    assert!(got.table_migrate_rule.is_empty());
+    let all = c.source_schemas("a").await.unwrap();
+    assert_eq!(c.task_source_schemas("t", "a").await.unwrap(), all, "no allow list: every schema");
+}
+
+#[tokio::test]
+async fn binlog_positions_come_back_all_or_none() {
+    let (_sim, c) = with_sources(Generation::Head, &["a", "b"]).await;
+    let mut t = task("t", "incremental", &["a", "b"]);
+    t.source_config.source_conf = vec![
+        TaskSourceConf { source_name: "a".into(), binlog_gtid: Some("uuid:1-5".into()), ..Default::default() },
+        TaskSourceConf { source_name: "b".into(), ..Default::default() },
+    ];
+    c.create_task(&t).await.unwrap();
+    let got = c.get_task("t", false).await.unwrap().unwrap();
+    let a = got.source_config.source_conf.iter().find(|s| s.source_name == "a").unwrap();
+    assert_eq!(
+        (a.binlog_name.as_deref(), a.binlog_pos, a.binlog_gtid.as_deref()),
+        (Some(""), Some(0), Some("uuid:1-5"))
+    );
+    let b = got.source_config.source_conf.iter().find(|s| s.source_name == "b").unwrap();
+    assert_eq!((b.binlog_name.clone(), b.binlog_pos, b.binlog_gtid.clone()), (None, None, None));
+}
+
+#[tokio::test]
+async fn data_dir_suffix_is_stripped_and_trailing_slash_lost() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let mut t = task("t", "full", &["a"]);
+    t.source_config.full_migrate_conf.as_mut().unwrap().data_dir = Some("./d/".into());
+    c.create_task(&t).await.unwrap();
+    let got = c.get_task("t", false).await.unwrap().unwrap();
+    assert_eq!(got.source_config.full_migrate_conf.unwrap().data_dir.as_deref(), Some("./d"));
+    let _ = sim;
+}
+
+#[tokio::test]
+async fn allow_list_lowercased_for_case_insensitive_upstream() {
+    let (_sim, c) = start(fast(Generation::Head)).await;
+    let mut s = source("a");
+    s.host = "lower-case.internal".into();
+    c.create_source(&s, None).await.unwrap();
+    let mut t = task("t", "all", &["a"]);
+    t.table_migrate_rule[0].source.schema = "Shop".into();
+    c.create_task(&t).await.unwrap();
+    let got = c.get_task("t", false).await.unwrap().unwrap();
+    assert_eq!(got.table_migrate_rule[0].source.schema, "shop");
+}
+
+#[tokio::test]
+async fn target_password_is_returned_in_plain_text() {
+    let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    let got = c.get_task("t", false).await.unwrap().unwrap();
+    assert_eq!(got.target_config.password.expose(), "tidbpw");
+}
+
+#[tokio::test]
+async fn v85_drops_head_only_fields() {
+    let (_sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let mut t = task("t", "all", &["a"]);
+    t.timezone = Some("Asia/Shanghai".into());
+    t.target_config.session = Some(TargetSession { foreign_key_checks: Some("1".into()) });
+    t.source_config.incr_migrate_conf = Some(IncrMigrateConf { safe_mode: Some(true), ..Default::default() });
+    let created = c.create_task(&t).await.unwrap();
+    assert!(created.task.timezone.is_none() && created.task.target_config.session.is_none());
+    let got = c.get_task("t", false).await.unwrap().unwrap();
+    assert!(got.timezone.is_none() && got.target_config.session.is_none());
+    assert_eq!(got.source_config.incr_migrate_conf.unwrap().safe_mode, None);
+}
+
+#[tokio::test]
+async fn v85_rejects_dump_and_load_task_modes() {
+    let (_sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let e = c.create_task(&task("t", "dump", &["a"])).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(400), None));
+}
+
+#[tokio::test]
+async fn subtask_configs_that_differ_flip_on_read() {
+    let (sim, c) = with_sources(Generation::Head, &["a", "b"]).await;
+    c.create_task(&task("t", "incremental", &["a", "b"])).await.unwrap();
+    sim.control().patch_subtask("t", "b", json!({"source_config": {"incr_migrate_conf": {"repl_batch": 7}}})).unwrap();
+    let mut seen = BTreeSet::new();
+    for _ in 0..40 {
+        let t = c.get_task("t", false).await.unwrap().unwrap();
+        seen.insert(t.source_config.incr_migrate_conf.unwrap().repl_batch);
+    }
+    assert_eq!(seen, [Some(7), Some(100)].into());
+}
+
+// =========================================================================================== §5 binding
+
+#[tokio::test]
+async fn deleting_a_source_frees_its_worker_which_binds_an_unbound_source() {
+    let (_sim, c) = start(SimOptions { workers: 1, ..fast(Generation::Head) }).await;
+    c.create_source(&source("a"), None).await.unwrap();
+    c.create_source(&source("b"), None).await.unwrap();
+    assert_eq!(c.source_status("b").await.unwrap()[0].worker_name, "");
+    c.delete_source("a", false).await.unwrap();
+    assert_eq!(c.source_status("b").await.unwrap()[0].worker_name, "worker1");
+    let w = &c.list_workers().await.unwrap()[0];
+    assert_eq!((w.bound_stage.as_str(), w.bound_source_name.as_str()), ("bound", "b"));
+}
+
+#[tokio::test]
+async fn offline_worker_rebinds_source_to_a_free_worker() {
+    let (sim, c) = start(SimOptions { workers: 2, ..fast(Generation::Head) }).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    sim.control().set_worker_offline("worker1", true).unwrap();
+    assert_eq!(c.source_status("a").await.unwrap()[0].worker_name, "worker2");
+}
+
+// =========================================================================================== knobs
+
+#[tokio::test]
+async fn faulted_5xx_request_changes_nothing() {
+    let (sim, c) = start(fast(Generation::Head)).await;
+    sim.control().set_faults(1.0, vec![FaultKind::ServerError]);
+    let e = c.create_source(&source("a"), None).await.unwrap_err();
+    assert_eq!(e.status(), Some(503));
+    assert!(e.is_transient() && e.is_ambiguous());
+    sim.control().set_faults(0.0, vec![]);
+    assert!(c.get_source("a", false).await.unwrap().is_none());
+    let log = sim.control().request_log();
+    assert!(log[0].faulted && log[0].mutating && log[0].status == 503);
+}
+
+#[tokio::test]
+async fn faulted_delay_answers_late_and_changes_nothing() {
+    let (sim, c) = start(fast(Generation::Head)).await;
+    sim.control().set_fault_delay(Duration::from_millis(30));
+    sim.control().set_faults(1.0, vec![FaultKind::Delay]);
+    let e = c.create_source(&source("a"), None).await.unwrap_err();
+    assert_eq!(e.status(), Some(504));
+    sim.control().set_faults(0.0, vec![]);
+    assert!(c.get_source("a", false).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn offline_master_drops_connections_and_comes_back() {
+    let (sim, c) = start(fast(Generation::Head)).await;
+    sim.control().set_offline(true);
+    let e = c.list_sources(false, None).await.unwrap_err();
+    assert!(matches!(e, dm_apply::dm::DmError::Connect { .. }), "{e:?}");
+    sim.control().set_offline(false);
+    c.list_sources(false, None).await.unwrap();
+}
+
+#[tokio::test]
+async fn request_log_records_every_api_request_in_order() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    sim.control().clear_log();
+    c.get_source("a", false).await.unwrap();
+    c.delete_source("a", false).await.unwrap();
+    let log = sim.control().request_log();
+    let seen: Vec<(String, String, u16, bool)> =
+        log.iter().map(|r| (r.method.clone(), r.path.clone(), r.status, r.mutating)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("GET".into(), "/api/v1/sources/a".into(), 200, false),
+            ("DELETE".into(), "/api/v1/sources/a".into(), 204, true)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn http_control_api_mirrors_sim_control() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let (code, body) = raw(&sim, "GET", "/sim/requests", None, None).await;
+    assert_eq!(code, 200);
+    assert!(js(&body).as_array().is_some_and(|l| !l.is_empty()));
+    assert_eq!(raw(&sim, "DELETE", "/sim/requests", None, None).await.0, 200);
+    assert!(sim.control().request_log().is_empty());
+    let (code, _) =
+        raw(&sim, "PUT", "/sim/faults", Some("application/json"), Some(r#"{"rate":1.0,"kinds":["5xx"]}"#)).await;
+    assert_eq!(code, 200);
+    assert_eq!(c.list_sources(false, None).await.unwrap_err().status(), Some(503));
+    raw(&sim, "PUT", "/sim/faults", Some("application/json"), Some(r#"{"rate":0}"#)).await;
+    let (_, state) = raw(&sim, "GET", "/sim/state", None, None).await;
+    assert_eq!(js(&state)["sources"]["a"]["bound_worker"], json!("worker1"));
+    let (code, _) = raw(&sim, "PATCH", "/sim/sources/a", Some("application/json"), Some(r#"{"port":3400}"#)).await;
+    assert_eq!(code, 200);
+    assert_eq!(c.get_source("a", false).await.unwrap().unwrap().port, 3400);
+}
+
+// =========================================================================================== templates
+
+#[tokio::test]
+async fn template_update_uses_body_name_and_adjusts() {
+    let (sim, c) = start(fast(Generation::Head)).await;
+    let mut t = task("tpl", "all", &["a"]);
+    t.meta_schema = None;
+    // POST is validated (Head injects "dm-meta"); PUT has no requestBody in the spec, so Task.Adjust's "dm_meta".
+    assert_eq!(c.create_template(&t).await.unwrap().meta_schema.as_deref(), Some("dm-meta"));
+    let body = json!(t).to_string();
+    let (code, text) = raw(&sim, "PUT", "/api/v1/tasks/templates/other", Some("application/json"), Some(&body)).await;
+    assert_eq!(code, 200, "{text}");
+    assert_eq!(js(&text)["meta_schema"], json!("dm_meta"));
+    assert_eq!(c.get_template("tpl").await.unwrap().unwrap().meta_schema.as_deref(), Some("dm_meta"));
+    let mut bad = t.clone();
+    bad.target_config.host = "x.unreachable".into();
+    assert_eq!(c.update_template(&bad).await.unwrap_err().code(), Some(10001));
+    assert_eq!(c.update_template(&task("ghost", "all", &["a"])).await.unwrap_err().code(), Some(20051));
+}
+
+#[tokio::test]
+async fn template_import_copies_tasks() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    let (code, text) =
+        raw(&sim, "POST", "/api/v1/tasks/templates/import", Some("application/json"), Some("{\"overwrite\":false}"))
+            .await;
+    assert_eq!(code, 202);
+    assert_eq!(js(&text)["success_task_list"], json!(["t"]));
+    let (_, text) =
+        raw(&sim, "POST", "/api/v1/tasks/templates/import", Some("application/json"), Some("{\"overwrite\":false}"))
+            .await;
+    assert_eq!(js(&text)["failed_task_list"][0]["task_name"], json!("t"));
+    assert!(c.get_template("t").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn v85_put_table_structure_without_sync_flush_is_500() {
+    for (g, want) in [(Generation::V85, 500), (Generation::Head, 200)] {
+        let (sim, c) = with_sources(g, &["a"]).await;
+        c.create_task(&task("t", "all", &["a"])).await.unwrap();
+        let body = r#"{"sql_content":"CREATE TABLE orders (id int)"}"#;
+        let path = "/api/v1/tasks/t/sources/a/schemas/shop/orders";
+        assert_eq!(raw(&sim, "PUT", path, Some("application/json"), Some(body)).await.0, want, "{g:?}");
+    }
+}
+
+#[tokio::test]
+async fn task_create_without_sources_creates_nothing() {
+    let (_sim, c) = start(fast(Generation::Head)).await;
+    let t = task("empty", "all", &[]);
+    let r = c.create_task(&t).await.unwrap();
+    assert_eq!(r.task.name, "empty");
+    assert!(c.get_task("empty", false).await.unwrap().is_none());
+    assert!(c.list_tasks(false, None, &[]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn transfer_pauses_running_sync_tasks_and_resumes_them() {
+    let (_sim, c) = start(fast(Generation::Head)).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    c.create_task(&task("t", "incremental", &["a"])).await.unwrap();
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    wait_stage(&c, "t", Stage::Running).await;
+    c.transfer_source("a", "worker2").await.unwrap();
+    let st = wait_stage(&c, "t", Stage::Running).await;
+    assert_eq!(st[0].worker_name, "worker2");
+}
+
+#[tokio::test]
+async fn status_read_can_fail_transiently_49001() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    sim.control().fail_next_status(2);
+    let e = c.task_status("t").await.unwrap_err();
+    assert_eq!(e.code(), Some(49001));
+    assert!(e.to_string().contains("query-status response is nil"), "{e}");
+    assert_eq!(c.list_tasks(true, None, &[]).await.unwrap_err().code(), Some(49001), "one failure fails the list");
+    assert_eq!(c.task_status("t").await.unwrap().len(), 1, "then it recovers");
+}
+
+#[tokio::test]
+async fn endpoints_without_a_body_ignore_content_type() {
+    let (sim, _c) = with_sources(Generation::Head, &["a"]).await;
+    let (code, _) = raw(&sim, "GET", "/api/v1/sources", Some("application/json"), None).await;
+    assert_eq!(code, 200);
+    let (code, _) = raw(&sim, "POST", "/api/v1/sources/a/disable", Some("application/json"), None).await;
+    assert_eq!(code, 200);
+}
+
+#[tokio::test]
+async fn task_status_of_unreachable_worker_has_empty_stage_and_38008() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    sim.control().set_worker_unreachable("worker1", true).unwrap();
+    let st = c.task_status("t").await.unwrap();
+    assert_eq!((st[0].stage.clone(), st[0].worker_name.as_str()), (Stage::Empty, "worker1"));
+    assert!(st[0].error_msg.as_deref().unwrap_or("").contains("code=38008"));
+    sim.control().set_worker_unreachable("worker1", false).unwrap();
+    assert_eq!(c.task_status("t").await.unwrap()[0].stage, Stage::Stopped);
+}
+
+#[tokio::test]
+async fn task_cli_args_are_replaced_by_each_start_and_stop() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    let args = |sim: &SimServer| sim.control().snapshot()["tasks"]["t"]["cli_args"].clone();
+    let req = StartTaskRequest { safe_mode_time_duration: Some("10s".into()), ..Default::default() };
+    c.start_task("t", &req).await.unwrap();
+    assert_eq!(args(&sim), json!({"safe_mode_time_duration": "10s"}));
+    c.stop_task("t", &StopTaskRequest { timeout_duration: Some("5s".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(args(&sim), json!({"timeout_duration": "5s"}));
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    assert_eq!(args(&sim), json!({}), "a start without args deletes the stored ones");
+}
+
+#[tokio::test]
+async fn task_start_checks_each_listed_source_in_order() {
+    let (_sim, c) = with_sources(Generation::Head, &["a", "b"]).await;
+    let mut t = task("t", "incremental", &["a", "b"]);
+    t.source_config.source_conf[1] = TaskSourceConf { source_name: "b".into(), ..Default::default() };
+    c.create_task(&t).await.unwrap();
+    c.disable_source("a").await.unwrap();
+    // a fails first (disabled), before b's missing meta is looked at.
+    let req = StartTaskRequest { source_name_list: Some(vec!["a".into(), "b".into()]), ..Default::default() };
+    assert_eq!(c.start_task("t", &req).await.unwrap_err().code(), Some(38058));
+    let req = StartTaskRequest { source_name_list: Some(vec!["b".into(), "a".into()]), ..Default::default() };
+    assert_eq!(c.start_task("t", &req).await.unwrap_err().code(), Some(20022));
+}
+
+#[tokio::test]
+async fn task_get_is_stable_as_a_set_across_reads() {
+    let (_sim, c) = with_sources(Generation::Head, &["a", "b"]).await;
+    c.create_task(&task("t", "all", &["a", "b"])).await.unwrap();
+    let key = |t: Task| {
+        let rules: BTreeSet<String> = t.table_migrate_rule.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
+        let confs: BTreeSet<String> =
+            t.source_config.source_conf.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
+        (rules, confs, t.source_config.full_migrate_conf, t.target_config.host)
+    };
+    let first = key(c.get_task("t", false).await.unwrap().unwrap());
+    for _ in 0..10 {
+        assert_eq!(key(c.get_task("t", false).await.unwrap().unwrap()), first);
+    }
+}
+
+#[tokio::test]
+async fn v85_requires_enhance_online_schema_change() {
+    let (sim, _c) = with_sources(Generation::V85, &["a"]).await;
+    let mut t = serde_json::to_value(task("t", "all", &["a"])).unwrap();
+    t.as_object_mut().unwrap().remove("enhance_online_schema_change");
+    let body = json!({"task": t}).to_string();
+    let (code, text) = raw(&sim, "POST", "/api/v1/tasks", Some("application/json"), Some(&body)).await;
+    assert_eq!(code, 400);
+    assert!(text.contains("property \\\"enhance_online_schema_change\\\" is missing"), "{text}");
+    // Head injects `true`.
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    assert_eq!(raw(&sim, "POST", "/api/v1/tasks", Some("application/json"), Some(&body)).await.0, 201);
+    assert!(c.get_task("t", false).await.unwrap().unwrap().enhance_online_schema_change);
+}
