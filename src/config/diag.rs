@@ -54,6 +54,7 @@ impl FileSource {
             cursor = o + l;
         }
         out.push_str(&text[cursor..]);
+        let out = neutralize_controls(out);
         Arc::new(FileSource { name: name.to_owned(), order, named: NamedSource::new(name, out), redactions })
     }
 
@@ -84,6 +85,37 @@ impl FileSource {
     pub(crate) fn rendered_text(&self) -> &str {
         self.named.inner()
     }
+}
+
+/// Control characters of the file (an escaped `"\e[2J"` key, or a raw one next to a syntax error) would reach the
+/// terminal through the snippet and clear it, retitle it or fake output (seen in the fuzzer's first finding). Each
+/// is replaced by a printable character of the same UTF-8 length, so spans stay right: `?` for C0 and DEL, `¿` for
+/// C1; a `\r` (of a `\r\n` line end) becomes a space.
+fn neutralize_controls(text: String) -> String {
+    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return text;
+    }
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c,
+            '\r' => ' ',
+            c if c.is_control() && c.len_utf8() == 1 => '?',
+            c if c.is_control() => '¿',
+            c => c,
+        })
+        .collect()
+}
+
+/// Messages, labels and help quote keys and values of the file: control characters and bidirectional overrides
+/// are shown escaped (`\u{1b}`) rather than sent to the terminal (same finding).
+fn printable(text: String) -> String {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return text;
+    }
+    text.chars().map(|c| if unsafe_char(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect()
 }
 
 /// The replacement keeps the line structure (and the indentation that follows each line break), so line numbers
@@ -131,7 +163,7 @@ impl Problem {
         Problem {
             severity,
             code: format!("dm_apply::config::{code}"),
-            message: message.into(),
+            message: printable(message.into()),
             help: None,
             file: None,
             line: 0,
@@ -154,18 +186,18 @@ impl Problem {
             self.line = pos.line;
             self.column = pos.column;
         }
-        self.labels.push(LabeledSpan::new_primary_with_span(Some(label.into()), file.span(pos)));
+        self.labels.push(LabeledSpan::new_primary_with_span(Some(printable(label.into())), file.span(pos)));
         self
     }
 
     /// A secondary label in the same file.
     pub fn also(mut self, file: &Arc<FileSource>, pos: Pos, label: impl Into<String>) -> Problem {
-        self.labels.push(LabeledSpan::new_with_span(Some(label.into()), file.span(pos)));
+        self.labels.push(LabeledSpan::new_with_span(Some(printable(label.into())), file.span(pos)));
         self
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Problem {
-        self.help = Some(help.into());
+        self.help = Some(printable(help.into()));
         self
     }
 
@@ -315,6 +347,18 @@ mod tests {
         let port = text.find("port").unwrap();
         let s = f.span(Pos { offset: port, len: 4, line: 6, column: 1 });
         assert_eq!(&shown[s.offset()..s.offset() + s.len()], "port");
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        let text = "a: \u{1b}[2J\r\nb: \u{9b}x\n";
+        let f = FileSource::new("x.yaml", 0, text, &[]);
+        assert_eq!(f.rendered_text(), "a: ?[2J \nb: \u{bf}x\n");
+        assert_eq!(f.rendered_text().len(), text.len());
+        let p = Problem::error("k", "unknown key `\u{1b}]0;t\u{7}\u{202e}x`").at(&f, Pos::default(), "bad \u{1b}");
+        assert_eq!(p.message, "unknown key `\\u{1b}]0;t\\u{7}\\u{202e}x`");
+        let out = render_plain(&p);
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
     }
 
     #[test]

@@ -133,7 +133,6 @@ pub fn analyze(paths: &[PathBuf]) -> Analysis {
 /// Like [`analyze`], with an explicit environment (tests).
 pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Analysis {
     let mut errors = Vec::new();
-    let mut warnings = Vec::new();
     let files = discover(paths, &mut errors);
     let mut loaded: Vec<LoadedFile> = Vec::new();
     let mut skipped = Vec::new();
@@ -163,7 +162,32 @@ pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>)
             .with_help("point -f at the directory that holds the DM configuration (or name a file to check it)"),
         );
     }
+    // The skipped files are known only here; every other pass is shared with `analyze_source`.
+    Analysis { skipped, ..analyze_parsed(loaded, file_count, errors, env) }
+}
 
+/// Run every pass over one in-memory file, as if a file named `name` held `bytes`: the same size limit, UTF-8
+/// check, parsing, schema, interpolation and semantic checks as [`analyze_with_env`] (which shares this code), for
+/// callers that do not have a path (the fuzz target, property tests, editors).
+pub fn analyze_source(name: &str, bytes: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Analysis {
+    let mut errors = Vec::new();
+    let mut loaded = Vec::new();
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        errors.push(too_large(name, 0, Some(bytes.len() as u64)));
+    } else if let Some(lf) = parse_bytes(name, 0, bytes.to_vec(), &mut errors) {
+        loaded.push(lf);
+    }
+    analyze_parsed(loaded, 1, errors, env)
+}
+
+/// The passes after reading: schema, interpolation, typed specs, semantic checks, merge.
+fn analyze_parsed(
+    mut loaded: Vec<LoadedFile>,
+    file_count: usize,
+    mut errors: Vec<Problem>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Analysis {
+    let mut warnings = Vec::new();
     let mut sources: Vec<Item<SourceSpec>> = Vec::new();
     let mut tasks: Vec<Item<TaskSpec>> = Vec::new();
     let mut external: Vec<(usize, String, String)> = Vec::new();
@@ -262,7 +286,29 @@ pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>)
 
     errors.sort_by_key(Problem::sort_key);
     warnings.sort_by_key(Problem::sort_key);
-    Analysis { desired, errors, warnings, files: file_count, skipped }
+    cap(&mut errors, "errors");
+    cap(&mut warnings, "warnings");
+    Analysis { desired, errors, warnings, files: file_count, skipped: Vec::new() }
+}
+
+/// Most errors (and most warnings) one load reports; the rest are counted in a final note.
+pub const MAX_REPORTED: usize = 100;
+
+/// Aliases multiply one written problem into thousands (a 2.5 KB file of nested aliases to a malformed
+/// `${env:..}` gave 21,903 errors, about 15 s and megabytes of snippets; found by fuzzing). Past the first
+/// [`MAX_REPORTED`] problems, only their number is told.
+fn cap(problems: &mut Vec<Problem>, what: &str) {
+    if problems.len() <= MAX_REPORTED {
+        return;
+    }
+    let more = problems.len() - MAX_REPORTED;
+    let severity_error = problems[0].is_error();
+    problems.truncate(MAX_REPORTED);
+    let msg = format!("{more} more {what} not shown (only the first {MAX_REPORTED} are reported)");
+    let help =
+        "fix the ones shown and run again; many similar problems often come from one anchor used through aliases";
+    let note = if severity_error { Problem::error("too_many", msg) } else { Problem::warning("too_many", msg) };
+    problems.push(note.with_help(help));
 }
 
 fn origin(lf: &LoadedFile, pointer: &str) -> Origin {
@@ -399,22 +445,23 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// The "file too large" error; `size` is `None` for a stream only known to exceed the limit.
+fn too_large(name: &str, order: usize, size: Option<u64>) -> Problem {
+    let limit = MAX_FILE_BYTES / (1024 * 1024);
+    let msg = match size {
+        Some(size) => format!(
+            "`{name}` is too large ({:.1} MiB); configuration files are limited to {limit} MiB",
+            size as f64 / (1024.0 * 1024.0)
+        ),
+        None => format!("`{name}` is larger than the {limit} MiB limit of configuration files"),
+    };
+    Problem::error("too_large", msg)
+        .with_help("split the configuration into several files in a directory")
+        .in_file(&FileSource::new(name, order, "", &[]))
+}
+
 fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Option<LoadedFile> {
     let name = path.display().to_string();
-    // `size` is known from the file's metadata; a stream (a pipe, a device) is only known to exceed the limit.
-    let too_large = |size: Option<u64>| {
-        let limit = MAX_FILE_BYTES / (1024 * 1024);
-        let msg = match size {
-            Some(size) => format!(
-                "`{name}` is too large ({:.1} MiB); configuration files are limited to {limit} MiB",
-                size as f64 / (1024.0 * 1024.0)
-            ),
-            None => format!("`{name}` is larger than the {limit} MiB limit of configuration files"),
-        };
-        Problem::error("too_large", msg)
-            .with_help("split the configuration into several files in a directory")
-            .in_file(&FileSource::new(&name, order, "", &[]))
-    };
     let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) => {
@@ -432,7 +479,7 @@ fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Optio
     if let Ok(m) = file.metadata()
         && m.len() > MAX_FILE_BYTES
     {
-        errors.push(too_large(Some(m.len())));
+        errors.push(too_large(&name, order, Some(m.len())));
         return None;
     }
     // The size can change between stat and read (or the file is a pipe): never read more than the limit.
@@ -449,9 +496,14 @@ fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Optio
         return None;
     }
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        errors.push(too_large(None));
+        errors.push(too_large(&name, order, None));
         return None;
     }
+    parse_bytes(&name, order, bytes, errors)
+}
+
+/// UTF-8 check and YAML parse of one file's content (at most [`MAX_FILE_BYTES`]).
+fn parse_bytes(name: &str, order: usize, bytes: Vec<u8>, errors: &mut Vec<Problem>) -> Option<LoadedFile> {
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -463,7 +515,7 @@ fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Optio
             // Show the text up to the end of the bad line (the bad bytes as U+FFFD), secret-looking values hidden.
             let line_end = bytes[valid..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |i| valid + i);
             let shown = format!("{prefix}{}", String::from_utf8_lossy(&bytes[valid..line_end]));
-            let file = FileSource::new(&name, order, &shown, &yaml::heuristic_secret_ranges(&shown));
+            let file = FileSource::new(name, order, &shown, &yaml::heuristic_secret_ranges(&shown));
             errors.push(
                 Problem::error(
                     "utf8",
@@ -475,13 +527,38 @@ fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Optio
             return None;
         }
     };
+    // YAML counts a lone `\r` (classic Mac OS line ending) as a line break, but the diagnostics count `\n` only
+    // (miette's snippets, `file:line:col`, the duplicate-key lookup), so every position after one was wrong, past
+    // the end of the file (found by fuzzing). No current editor saves such files: refuse them, clearly.
+    if let Some(cr) =
+        text.as_bytes().iter().enumerate().position(|(i, b)| *b == b'\r' && text.as_bytes().get(i + 1) != Some(&b'\n'))
+    {
+        let prefix = &text[..cr];
+        let line = prefix.matches('\n').count() + 1;
+        let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        // Shown with every `\r` as a space (same byte length, so spans stay right): a raw carriage return would
+        // make the terminal overwrite the snippet.
+        let shown = text.replace('\r', " ");
+        let file = FileSource::new(name, order, &shown, &yaml::heuristic_secret_ranges(&shown));
+        errors.push(
+            Problem::error(
+                "line_break",
+                format!(
+                    "`{name}` uses a carriage return without a line feed as a line break (line {line}, column {column})"
+                ),
+            )
+            .at(&file, Pos { offset: cr, len: 1, line, column }, "carriage return here")
+            .with_help("save the file with Unix (LF) or Windows (CRLF) line endings"),
+        );
+        return None;
+    }
     match yaml::parse(&text) {
         Ok(doc) => {
-            let file = FileSource::new(&name, order, &text, &doc.secret_ranges);
+            let file = FileSource::new(name, order, &text, &doc.secret_ranges);
             Some(LoadedFile { file, doc })
         }
         Err(e) => {
-            let file = FileSource::new(&name, order, &text, &yaml::heuristic_secret_ranges(&text));
+            let file = FileSource::new(name, order, &text, &yaml::heuristic_secret_ranges(&text));
             errors.push(yaml::syntax_problem(&e, &file, &text));
             None
         }

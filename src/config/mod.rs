@@ -1,6 +1,7 @@
 //! Desired state: the model, loading with source spans, `${env:..}` interpolation and validation.
 //!
-//! Entry points: [`load`] (library), [`load_for_command`] (plan/apply/drift), [`analyze`] (validate), and
+//! Entry points: [`load`] (library), [`load_for_command`] (plan/apply/drift), [`analyze`] (validate),
+//! [`analyze_source`] (one in-memory file: fuzzing, property tests), and
 //! [`json_schema`].
 
 pub mod diag;
@@ -14,7 +15,8 @@ pub mod yaml;
 
 pub use diag::{LoadError, Problem, render_plain};
 pub use loader::{
-    Analysis, Loaded, MAX_FILE_BYTES, analyze, analyze_with_env, is_foreign, load, load_for_command, skipped_note,
+    Analysis, Loaded, MAX_FILE_BYTES, MAX_REPORTED, analyze, analyze_source, analyze_with_env, is_foreign, load,
+    load_for_command, skipped_note,
 };
 pub use model::*;
 pub use schema::{json_schema, json_schema_text};
