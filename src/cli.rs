@@ -33,7 +33,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check configuration files offline (YAML, JSON Schema, semantic checks).
-    #[command(after_help = "Example:\n  dm-apply validate -f examples/")]
+    #[command(after_help = "Examples:\n  dm-apply validate -f examples/\n  \
+                            dm-apply validate -f dm/ --allow-missing-env   # secrets not available (pre-commit)")]
     Validate(ValidateArgs),
     /// Compare the configuration with DM-master and print what apply would do.
     #[command(after_help = "Examples:\n  dm-apply plan -f dm/ --addr http://dm-master:8261\n  \
@@ -124,6 +125,10 @@ pub enum ReportFormat {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub files: FileArgs,
+    /// Report an unset `${env:NAME}` as a warning instead of an error (for pre-commit hooks and pull requests
+    /// from forks, where the secrets are not available). plan, apply and drift still require every variable.
+    #[arg(long)]
+    pub allow_missing_env: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -221,3 +221,26 @@ fn an_endless_stream_is_cut_at_the_limit() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("is larger than the 8 MiB limit"), "{err}");
 }
+
+#[test]
+fn allow_missing_env_turns_unset_variables_into_warnings() {
+    let strict = validate(&["examples"], &[]);
+    assert_eq!(strict.status.code(), Some(1), "{}", stderr(&strict));
+    assert!(stderr(&strict).contains("environment variable `DM_SOURCE_PASSWORD` is not set"));
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dm-apply"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args(["--color", "never", "validate", "--allow-missing-env"]);
+    cmd.args(["-f", "examples"]).env_remove("DM_SOURCE_PASSWORD").env_remove("DM_TARGET_PASSWORD");
+    let out = cmd.output().expect("run dm-apply");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("warning: environment variable `DM_SOURCE_PASSWORD` is not set"), "{err}");
+    assert!(err.contains("warning: environment variable `DM_TARGET_PASSWORD` is not set"), "{err}");
+    assert!(err.contains("5 sources, 3 tasks in 3 files: valid"), "{err}");
+
+    // Other problems are still errors.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dm-apply"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args(["--color", "never", "validate", "--allow-missing-env"]);
+    cmd.args(["-f", "tests/corpus/unknown-keys.yaml"]);
+    assert_eq!(cmd.output().expect("run dm-apply").status.code(), Some(1));
+}

@@ -10,7 +10,22 @@ pub fn run(args: &ValidateArgs, ui: &Ui) -> miette::Result<u8> {
     if let Some(file) = &args.files.clusters {
         return crate::clusters::validate_command(file, ui);
     }
-    let analysis = config::analyze(&args.files.files);
+    // With --allow-missing-env an unset variable reads as a placeholder, so every other check still runs on the
+    // value's place; the unset names are reported as warnings afterwards.
+    let missing = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    let analysis = if args.allow_missing_env {
+        config::analyze_with_env(&args.files.files, &|name| {
+            std::env::var(name).ok().or_else(|| {
+                missing.borrow_mut().insert(name.to_string());
+                Some(format!("unset-{name}"))
+            })
+        })
+    } else {
+        config::analyze(&args.files.files)
+    };
+    for name in missing.into_inner() {
+        ui.warn(format!("environment variable `{name}` is not set (allowed by --allow-missing-env)"));
+    }
     if ui.verbosity >= Verbosity::Verbose {
         for f in &analysis.skipped {
             ui.info(config::skipped_note(f));
