@@ -207,6 +207,32 @@ impl<'p> Builder<'p> {
     }
 
     /// The shared stop + wait-until-paused pair of a task.
+    /// Delete a task (never forced): stopped first when it may run. The guard re-reads the task before the first
+    /// step, and again right before the delete when a stop comes first (see Update).
+    fn delete_task_node(
+        &mut self,
+        addr: &Address,
+        name: &str,
+        keep_meta: bool,
+        must_stop: bool,
+        guard: Guard,
+    ) -> StepId {
+        let del =
+            self.add(addr, StepKind::DeleteTask { name: name.to_string(), force: false, keep_meta }, Effect::Destroy);
+        let mut first = del;
+        if must_stop {
+            let (stop, wait) = self.stop_node(name);
+            self.req(del, [wait]);
+            first = stop;
+        }
+        if first != del {
+            self.g.add_guard(del, guard.clone());
+        }
+        self.g.add_guard(first, guard);
+        self.task_deletes.push(del);
+        del
+    }
+
     fn stop_node(&mut self, task: &str) -> (StepId, StepId) {
         if let Some(n) = self.stops.get(task) {
             return *n;
@@ -504,23 +530,7 @@ impl<'p> Builder<'p> {
             ConfigAction::Replace => {
                 let Some(t) = payload else { return Err(missing(&addr)) };
                 let keep_meta = matches!(c.impact, Impact::Replace { keep_meta: true, .. });
-                let del = self.add(
-                    &addr,
-                    StepKind::DeleteTask { name: name.clone(), force: false, keep_meta },
-                    Effect::Destroy,
-                );
-                let mut first = del;
-                if must_stop {
-                    let (stop, wait) = self.stop_node(&name);
-                    self.req(del, [wait]);
-                    first = stop;
-                }
-                if first != del {
-                    // Re-read again right before the delete (see Update).
-                    self.g.add_guard(del, guard.clone());
-                }
-                self.g.add_guard(first, guard);
-                self.task_deletes.push(del);
+                let del = self.delete_task_node(&addr, &name, keep_meta, must_stop, guard);
                 let create = self.add(&addr, StepKind::CreateTask { task: Box::new(t) }, Effect::Add);
                 self.req(create, [del]);
                 self.req(create, src_req.clone());
@@ -532,23 +542,7 @@ impl<'p> Builder<'p> {
                 }
             }
             ConfigAction::Delete => {
-                let del = self.add(
-                    &addr,
-                    StepKind::DeleteTask { name: name.clone(), force: false, keep_meta: false },
-                    Effect::Destroy,
-                );
-                let mut first = del;
-                if must_stop {
-                    let (stop, wait) = self.stop_node(&name);
-                    self.req(del, [wait]);
-                    first = stop;
-                }
-                if first != del {
-                    // Re-read again right before the delete (see Update).
-                    self.g.add_guard(del, guard.clone());
-                }
-                self.g.add_guard(first, guard);
-                self.task_deletes.push(del);
+                let del = self.delete_task_node(&addr, &name, false, must_stop, guard);
                 self.record(c, del, true);
             }
             ConfigAction::NoOp => {
