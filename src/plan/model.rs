@@ -283,6 +283,29 @@ pub struct ResourceChange {
 }
 
 impl ResourceChange {
+    /// A resource with nothing to do yet: the planner fills in what differs.
+    pub fn new(address: Address) -> Self {
+        ResourceChange {
+            address,
+            action: ConfigAction::NoOp,
+            runtime: vec![],
+            reasons: vec![],
+            impact: Impact::RuntimeOnly,
+            attributes: vec![],
+            unchanged_attributes: 0,
+            before: None,
+            after: None,
+            desired: None,
+            send_password: false,
+            live_digest: None,
+            observed: None,
+            desired_stage: None,
+            depends_on: vec![],
+            fingerprints: BTreeMap::new(),
+            origin: None,
+        }
+    }
+
     /// Terraform-style action list: `["create"]`, `["update"]`, `["delete","create"]`, `["delete"]`,
     /// followed by runtime actions (`["start"]`, `["update","start"]`...).
     pub fn actions(&self) -> Vec<&'static str> {
@@ -402,25 +425,7 @@ mod tests {
 
     #[test]
     fn actions_arrays() {
-        let mut c = ResourceChange {
-            address: Address::task("t"),
-            action: ConfigAction::Replace,
-            runtime: vec![],
-            reasons: vec![],
-            impact: Impact::RuntimeOnly,
-            attributes: vec![],
-            unchanged_attributes: 0,
-            before: None,
-            after: None,
-            desired: None,
-            send_password: false,
-            live_digest: None,
-            observed: None,
-            desired_stage: None,
-            depends_on: vec![],
-            fingerprints: BTreeMap::new(),
-            origin: None,
-        };
+        let mut c = ResourceChange { action: ConfigAction::Replace, ..ResourceChange::new(Address::task("t")) };
         assert_eq!(c.actions(), ["delete", "create"]);
         c.action = ConfigAction::NoOp;
         c.runtime = vec![RuntimeAction::Start];

@@ -349,23 +349,11 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         // `enable` is a runtime action, not a compared attribute, but readers of before/after want to see it.
         let after_masked = with_enable(with_sensitive(after.clone(), &masked_keys), spec.enable);
         let mut change = ResourceChange {
-            address: address.clone(),
-            action: ConfigAction::NoOp,
-            runtime: vec![],
-            reasons: vec![],
-            impact: Impact::RuntimeOnly,
-            attributes: vec![],
-            unchanged_attributes: 0,
-            before: None,
             after: Some(after_masked),
             desired: Some(DesiredPayload::Source(wire.clone())),
-            send_password: false,
-            live_digest: None,
-            observed: None,
-            desired_stage: None,
-            depends_on: vec![],
             fingerprints,
             origin: Some(origin.clone()),
+            ..ResourceChange::new(address.clone())
         };
         let Some(l) = live.sources.get(name) else {
             change.action = ConfigAction::Create;
@@ -468,25 +456,13 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         }
         let after_c = normalize::task_cmp(&wire, Side::Desired, Some(spec), version);
         let secret_keys = ["target_config.password"];
+        // `after` is filled in only for resources with something to do (keeps large unchanged plans cheap).
         let mut change = ResourceChange {
-            address: address.clone(),
-            action: ConfigAction::NoOp,
-            runtime: vec![],
-            reasons: vec![],
-            impact: Impact::RuntimeOnly,
-            attributes: vec![],
-            unchanged_attributes: 0,
-            before: None,
-            // Filled in only for resources with something to do (keeps large unchanged plans cheap).
-            after: None,
-            desired: None,
-            send_password: false,
-            live_digest: None,
-            observed: None,
             desired_stage: Some(spec.stage),
             depends_on,
             fingerprints,
             origin: Some(origin.clone()),
+            ..ResourceChange::new(address.clone())
         };
         let Some(lt) = live.tasks.get(name) else {
             change.action = ConfigAction::Create;
