@@ -699,23 +699,11 @@ mod tests {
             (Kind::Task, _) => Some(DesiredPayload::Task(Task { name: address.name.clone(), ..Default::default() })),
         };
         ResourceChange {
-            address,
             action,
-            runtime: vec![],
-            reasons: vec![],
             impact: Impact::InPlace,
-            attributes: vec![],
-            unchanged_attributes: 0,
-            before: None,
-            after: None,
             desired,
-            send_password: false,
             live_digest: Some("d".into()),
-            observed: None,
-            desired_stage: None,
-            depends_on: vec![],
-            fingerprints: BTreeMap::new(),
-            origin: None,
+            ..ResourceChange::new(address)
         }
     }
 

@@ -13,6 +13,9 @@ use crate::live::{Live, LiveTask};
 use crate::normalize::{self, Side};
 use crate::secret::{SENSITIVE, Secret};
 
+/// Why an undeclared resource is deleted.
+const PRUNE_REASON: &str = "not in the configuration, and --prune deletes undeclared resources";
+
 /// Options of a plan.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PlanOptions {
@@ -682,26 +685,17 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             deps.sort();
             deps.dedup();
             changes.push(ResourceChange {
-                address,
                 action: ConfigAction::Delete,
-                runtime: vec![],
-                reasons: vec!["not in the configuration, and --prune deletes undeclared resources".to_string()],
+                reasons: vec![PRUNE_REASON.to_string()],
                 impact: Impact::Destroy { drops_checkpoints: true },
-                attributes: vec![],
-                unchanged_attributes: 0,
                 before: Some(with_sensitive(
                     normalize::task_comparable(&lt.task, Side::Live, None, version),
                     &["target_config.password"],
                 )),
-                after: None,
-                desired: None,
-                send_password: false,
                 live_digest: Some(task_digest(&lt.task, version)),
                 observed: Some(observed_task(lt)),
-                desired_stage: None,
                 depends_on: deps,
-                fingerprints: BTreeMap::new(),
-                origin: None,
+                ..ResourceChange::new(address)
             });
         } else {
             unmanaged.push(Unmanaged {
@@ -733,23 +727,13 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 ));
             }
             changes.push(ResourceChange {
-                address,
                 action: ConfigAction::Delete,
-                runtime: vec![],
-                reasons: vec!["not in the configuration, and --prune deletes undeclared resources".to_string()],
+                reasons: vec![PRUNE_REASON.to_string()],
                 impact: Impact::Destroy { drops_checkpoints: false },
-                attributes: vec![],
-                unchanged_attributes: 0,
                 before: Some(with_enable(normalize::source_comparable(s, None), s.enable)),
-                after: None,
-                desired: None,
-                send_password: false,
                 live_digest: Some(source_digest(s)),
                 observed: Some(Observed::Source { enable: s.enable }),
-                desired_stage: None,
-                depends_on: vec![],
-                fingerprints: BTreeMap::new(),
-                origin: None,
+                ..ResourceChange::new(address)
             });
         } else {
             unmanaged.push(Unmanaged {
