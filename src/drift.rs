@@ -314,16 +314,7 @@ mod tests {
     use crate::dm::types::Unit;
     use crate::plan::testing::{desired_from_yaml, live_after_apply, status};
 
-    const Y: &str = r#"
-sources:
-  - {source_name: s1, host: h1, port: 3306, user: u, password: pw}
-tasks:
-  - name: t1
-    task_mode: incremental
-    target_config: {host: tidb, port: 4000, user: root, password: tpw}
-    source_config:
-      source_conf: [{source_name: s1, binlog_name: mysql-bin.000001, binlog_pos: 4}]
-"#;
+    const Y: &str = crate::plan::testing::ONE_SOURCE_ONE_TASK;
 
     #[test]
     fn kinds_are_reported_separately() {

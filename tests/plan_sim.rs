@@ -104,16 +104,7 @@ tasks:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn saved_plan_detects_live_config_and_cluster_changes() {
     let (sim, client) = start(Generation::Head).await;
-    let yaml = r#"
-sources:
-  - {source_name: s1, host: h1, port: 3306, user: u, password: pw}
-tasks:
-  - name: t1
-    task_mode: incremental
-    target_config: {host: tidb, port: 4000, user: root, password: tpw}
-    source_config:
-      source_conf: [{source_name: s1, binlog_name: mysql-bin.000001, binlog_pos: 4}]
-"#;
+    let yaml = dm_apply::plan::testing::ONE_SOURCE_ONE_TASK;
     let d = desired_from_yaml("dm.yaml", yaml).unwrap();
     apply_by_hand(&client, &d).await;
     let d2 = desired_from_yaml("dm.yaml", &yaml.replace("host: h1", "host: h1b")).unwrap();
@@ -150,16 +141,7 @@ tasks:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paused_task_with_error_is_shown_with_dm_message() {
     let (sim, client) = start(Generation::V85).await;
-    let yaml = r#"
-sources:
-  - {source_name: s1, host: h1, port: 3306, user: u, password: pw}
-tasks:
-  - name: t1
-    task_mode: incremental
-    target_config: {host: tidb, port: 4000, user: root, password: tpw}
-    source_config:
-      source_conf: [{source_name: s1, binlog_name: mysql-bin.000001, binlog_pos: 4}]
-"#;
+    let yaml = dm_apply::plan::testing::ONE_SOURCE_ONE_TASK;
     let d = desired_from_yaml("dm.yaml", yaml).unwrap();
     apply_by_hand(&client, &d).await;
     sim.control().pause_task_with_error("t1", "s1", "[code=10001:class=database], Message: upstream gone");

@@ -207,6 +207,28 @@ impl<'p> Builder<'p> {
     }
 
     /// The shared stop + wait-until-paused pair of a task.
+    /// Create a task (DM creates it stopped), record its fingerprints, and start it when it should run. The caller
+    /// adds what must come before the create (a guard, or the delete of a replacement).
+    fn create_task_node(
+        &mut self,
+        c: &ResourceChange,
+        addr: &Address,
+        task: crate::dm::types::Task,
+        src_req: &[StepId],
+        src_after: &[StepId],
+        wants_running: bool,
+    ) -> StepId {
+        let create = self.add(addr, StepKind::CreateTask { task: Box::new(task) }, Effect::Add);
+        self.req(create, src_req.iter().copied());
+        self.after(create, src_after.iter().copied());
+        self.record(c, create, false);
+        if wants_running {
+            let (start, _) = self.start_node(&addr.name, Effect::None);
+            self.req(start, [create]);
+        }
+        create
+    }
+
     /// Delete a task (never forced): stopped first when it may run. The guard re-reads the task before the first
     /// step, and again right before the delete when a stop comes first (see Update).
     fn delete_task_node(
@@ -486,15 +508,8 @@ impl<'p> Builder<'p> {
         match c.action {
             ConfigAction::Create => {
                 let Some(t) = payload else { return Err(missing(&addr)) };
-                let create = self.add(&addr, StepKind::CreateTask { task: Box::new(t) }, Effect::Add);
+                let create = self.create_task_node(c, &addr, t, &src_req, &src_after, wants_running);
                 self.g.add_guard(create, guard);
-                self.req(create, src_req.clone());
-                self.after(create, src_after.clone());
-                self.record(c, create, false);
-                if wants_running {
-                    let (start, _) = self.start_node(&name, Effect::None);
-                    self.req(start, [create]);
-                }
             }
             ConfigAction::Update => {
                 let Some(t) = payload else { return Err(missing(&addr)) };
@@ -531,15 +546,8 @@ impl<'p> Builder<'p> {
                 let Some(t) = payload else { return Err(missing(&addr)) };
                 let keep_meta = matches!(c.impact, Impact::Replace { keep_meta: true, .. });
                 let del = self.delete_task_node(&addr, &name, keep_meta, must_stop, guard);
-                let create = self.add(&addr, StepKind::CreateTask { task: Box::new(t) }, Effect::Add);
+                let create = self.create_task_node(c, &addr, t, &src_req, &src_after, wants_running);
                 self.req(create, [del]);
-                self.req(create, src_req.clone());
-                self.after(create, src_after.clone());
-                self.record(c, create, false);
-                if wants_running {
-                    let (start, _) = self.start_node(&name, Effect::None);
-                    self.req(start, [create]);
-                }
             }
             ConfigAction::Delete => {
                 let del = self.delete_task_node(&addr, &name, false, must_stop, guard);

@@ -15,6 +15,18 @@ use crate::live::{Live, LiveTask};
 use crate::normalize;
 use crate::secret::Secret;
 
+/// One source and one incremental task with a binlog position: the smallest configuration tests plan against.
+pub const ONE_SOURCE_ONE_TASK: &str = r#"
+sources:
+  - {source_name: s1, host: h1, port: 3306, user: u, password: pw}
+tasks:
+  - name: t1
+    task_mode: incremental
+    target_config: {host: tidb, port: 4000, user: root, password: tpw}
+    source_config:
+      source_conf: [{source_name: s1, binlog_name: mysql-bin.000001, binlog_pos: 4}]
+"#;
+
 /// Parse one YAML document into a `Desired` (origins point at `file` with a line per resource index).
 pub fn desired_from_yaml(file: &str, yaml: &str) -> Result<Desired, String> {
     let cfg: ConfigFile = serde_saphyr::from_str(yaml).map_err(|e| e.to_string())?;
