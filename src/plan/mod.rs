@@ -8,6 +8,7 @@ pub mod model;
 pub mod planner;
 pub mod saved;
 pub mod state;
+#[cfg(any(test, feature = "testkit"))]
 pub mod testing;
 
 pub use model::*;
