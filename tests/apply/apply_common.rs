@@ -1,6 +1,5 @@
 //! Shared helpers of the apply integration tests: an in-process simulator over real HTTP on 127.0.0.1, plans made
 //! with the real planner, applies with fast polling, and request-log helpers.
-#![allow(dead_code)]
 
 use std::time::Duration;
 

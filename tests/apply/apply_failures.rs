@@ -1,11 +1,9 @@
 //! Failures midway, concurrent modification, DM's latch, injected faults, Ctrl-C and --fail-fast: the report says
 //! exactly what happened (checked against the simulator), and a second apply converges.
 
-mod apply_common;
-
 use std::time::Duration;
 
-use apply_common::*;
+use crate::apply_common::*;
 use dm_apply::apply::{ApplyOptions, Event, Outcome, StopReason};
 use dm_apply::sim::{FaultKind, Generation, SimOptions};
 use serde_json::json;

@@ -5,12 +5,10 @@
 //!   its source, a source updated or deleted under its tasks, a running task updated or deleted, all answer 4xx),
 //!   and creates/deletes follow the dependency order explicitly.
 
-mod apply_common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use apply_common::*;
+use crate::apply_common::*;
 use dm_apply::apply::ApplyOptions;
 use dm_apply::sim::{FaultKind, Generation, LoggedRequest, SimOptions};
 use proptest::prelude::*;

@@ -1,11 +1,9 @@
 //! Apply at fleet scale: the state record is written as a group commit (many record steps, few writes, nothing
 //! lost), and waits for tasks to run do not take the parallelism slots from creates.
 
-mod apply_common;
-
 use std::time::Duration;
 
-use apply_common::*;
+use crate::apply_common::*;
 use dm_apply::plan::Address;
 use dm_apply::plan::state::read_state;
 use dm_apply::sim::{Generation, SimOptions};

@@ -1,9 +1,7 @@
 //! Every step kind against the simulator over real HTTP, on both server generations, checked through the
 //! simulator's request log (order of requests) and by planning again.
 
-mod apply_common;
-
-use apply_common::*;
+use crate::apply_common::*;
 
 #[tokio::test]
 async fn create_sources_and_tasks_then_plan_is_empty() {

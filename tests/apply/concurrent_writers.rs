@@ -4,15 +4,12 @@
 //! nothing is overwritten. Checked from the simulator's state and request log. (The case of a change between plan
 //! and apply is in `apply_failures.rs`.)
 
-mod apply_common;
-mod rel_common;
-
 use std::time::Duration;
 
-use apply_common::*;
+use crate::apply_common::*;
+use crate::rel_common::*;
 use dm_apply::apply::Outcome;
 use dm_apply::sim::{Generation, LoggedRequest, SimControl, SimOptions};
-use rel_common::*;
 use serde_json::json;
 
 const CHANGED: &str = "was changed outside this apply since the plan was made; nothing was changed on it";

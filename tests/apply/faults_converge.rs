@@ -4,16 +4,13 @@
 //! by re-reading. A master that goes away mid-apply makes the run fail cleanly with a report, and the next run
 //! converges.
 
-mod apply_common;
-mod rel_common;
-
 use std::time::Duration;
 
-use apply_common::*;
+use crate::apply_common::*;
+use crate::rel_common::*;
 use dm_apply::config::Desired;
 use dm_apply::plan::{PlanOptions, make_plan};
 use dm_apply::sim::{FaultKind, Generation, SimOptions};
-use rel_common::*;
 
 const MAX_RUNS: usize = 10;
 

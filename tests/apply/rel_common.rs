@@ -1,6 +1,5 @@
 //! Audits of one apply run against the simulator's request log: every change DM made was a step of the run's plan,
 //! the report says what really happened, and lost answers were settled by re-reading.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 

@@ -114,7 +114,7 @@ fn lone_carriage_return_is_refused_where_it_is() {
 /// The same finding in the file the fuzzer produced (a mutated example with carriage returns mid-line).
 #[test]
 fn fuzz_input_with_carriage_returns() {
-    let bytes = include_bytes!("fuzz-regressions/lone-carriage-return.yaml");
+    let bytes = include_bytes!("../fuzz-regressions/lone-carriage-return.yaml");
     let a = analyze_both("lone-carriage-return.yaml", bytes);
     assert!(a.errors.iter().any(|e| e.code == "dm_apply::config::line_break"), "{:?}", shown(&a));
 }
@@ -123,11 +123,11 @@ fn fuzz_input_with_carriage_returns() {
 /// (`\x1b[2J` clears the screen) and decoded in messages quoting a key (`"\e]0;..."` retitles the terminal).
 #[test]
 fn control_characters_are_shown_escaped() {
-    let a = analyze_both("esc.yaml", include_bytes!("fuzz-regressions/raw-escape-next-to-syntax-error.yaml"));
+    let a = analyze_both("esc.yaml", include_bytes!("../fuzz-regressions/raw-escape-next-to-syntax-error.yaml"));
     assert_eq!(a.errors[0].code, "dm_apply::config::yaml");
     assert!(render_plain(&a.errors[0]).contains("bad: ?[2J"));
 
-    let a = analyze_both("key.yaml", include_bytes!("fuzz-regressions/escaped-control-chars-in-key.yaml"));
+    let a = analyze_both("key.yaml", include_bytes!("../fuzz-regressions/escaped-control-chars-in-key.yaml"));
     let unknown = a.errors.iter().find(|e| e.code == "dm_apply::config::unknown_key").expect("unknown key");
     assert!(unknown.message.contains(r"\u{1b}]0;pwned\u{7}\u{1b}[31mhost"), "{}", unknown.message);
 }
@@ -137,7 +137,7 @@ fn control_characters_are_shown_escaped() {
 /// `MAX_REPORTED` errors, then one note with the number left out.
 #[test]
 fn alias_amplified_problems_are_capped() {
-    let a = analyze_both("amplified.yaml", include_bytes!("fuzz-regressions/alias-amplified-problems.yaml"));
+    let a = analyze_both("amplified.yaml", include_bytes!("../fuzz-regressions/alias-amplified-problems.yaml"));
     let max = dm_apply::config::MAX_REPORTED;
     assert_eq!(a.errors.len(), max + 1);
     let note = a.errors.last().unwrap();

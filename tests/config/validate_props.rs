@@ -15,7 +15,7 @@ fn check(bytes: &[u8]) {
     }
 }
 
-const EXAMPLE: &str = include_str!("../examples/sharded-optimistic.yaml");
+const EXAMPLE: &str = include_str!("../../examples/sharded-optimistic.yaml");
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, .. ProptestConfig::default() })]

@@ -1,10 +1,7 @@
 //! Several clusters: `plan`/`drift`/`validate --clusters FILE` against two in-process simulators at once, output
 //! grouped per cluster in file order, combined exit codes, per-cluster credential variables.
 
-#[path = "plan_common/mod.rs"]
-mod plan_common;
-
-use plan_common::*;
+use crate::plan_common::*;
 
 use dm_apply::sim::Generation;
 

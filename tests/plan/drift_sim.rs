@@ -1,11 +1,9 @@
 //! `dm-apply drift` against the simulator: exit codes, the three kinds of drift, the Prometheus file, and that it
 //! never sends a mutating request.
 
-mod plan_common;
-
+use crate::plan_common::*;
 use dm_apply::plan::testing::desired_from_yaml;
 use dm_apply::sim::Generation;
-use plan_common::*;
 
 const CFG: &str = r#"
 sources:

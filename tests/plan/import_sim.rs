@@ -2,11 +2,9 @@
 //! then plan the imported YAML (passwords set through the variables import lists): no changes. Import is
 //! read-only and never writes a secret.
 
-#[path = "plan_common/mod.rs"]
-mod plan_common;
-
 use std::collections::BTreeMap;
 
+use crate::plan_common::*;
 use dm_apply::config::{self, ConfigFile, Desired};
 use dm_apply::dm::types::Stage;
 use dm_apply::import::{self, ImportOptions};
@@ -14,7 +12,6 @@ use dm_apply::live;
 use dm_apply::normalize;
 use dm_apply::plan::{PlanOptions, make_plan};
 use dm_apply::sim::Generation;
-use plan_common::*;
 
 /// `${env:NAME}` → NAME.
 fn var(s: &str) -> Option<String> {

@@ -1,6 +1,5 @@
 //! Shared helpers of the plan/drift integration tests: start a simulator, put a configuration in place by hand
 //! (what apply will do), run the binary.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

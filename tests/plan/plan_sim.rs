@@ -1,13 +1,11 @@
 //! `plan` against the in-process simulator over real HTTP: after a configuration was put in place by hand (through
 //! the client, with dm-apply's wire forms), plan shows no changes, on both server generations, across runs.
 
-mod plan_common;
-
+use crate::plan_common::*;
 use dm_apply::live;
 use dm_apply::plan::testing::desired_from_yaml;
 use dm_apply::plan::{Address, ConfigAction, PlanOptions, make_plan, saved};
 use dm_apply::sim::Generation;
-use plan_common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_example_plans_no_changes_after_apply_on_both_generations() {

@@ -1,13 +1,10 @@
 //! Every `DmClient` method against the in-process simulator over real HTTP, and the mapping of DM's error shapes.
 
-#[path = "common/sim.rs"]
-mod simh;
-
+use crate::simh::*;
 use dm_apply::dm::DmError;
 use dm_apply::dm::types::*;
 use dm_apply::secret::Secret;
 use dm_apply::sim::Generation;
-use simh::*;
 
 #[tokio::test]
 async fn server_version_per_generation() {

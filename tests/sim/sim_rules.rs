@@ -2,18 +2,15 @@
 //! the real `DmClient` (or raw HTTP where the typed client cannot send the request) against an in-process
 //! simulator over HTTP on 127.0.0.1.
 
-#[path = "common/sim.rs"]
-mod simh;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::simh::*;
 use dm_apply::dm::DmClient;
 use dm_apply::dm::types::*;
 use dm_apply::secret::Secret;
 use dm_apply::sim::{FaultKind, Generation, SimOptions, SimServer};
 use serde_json::{Value, json};
-use simh::*;
 
 /// A request the typed client would never send: (status, body text).
 async fn raw(sim: &SimServer, method: &str, path: &str, ct: Option<&str>, body: Option<&str>) -> (u16, String) {

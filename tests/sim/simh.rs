@@ -1,5 +1,4 @@
 //! Shared helpers for tests that drive the real `DmClient` against an in-process simulator.
-#![allow(dead_code)]
 
 use std::time::Duration;
 

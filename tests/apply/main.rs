@@ -1,0 +1,14 @@
+//! Integration tests: apply against the simulator: step order, failures, faults, concurrency, scale, properties.
+//!
+//! One test binary per area (see tests/README.md); each module below was its own binary before.
+
+mod apply_cli;
+mod apply_common;
+mod apply_failures;
+mod apply_props;
+mod apply_scale;
+mod apply_steps;
+mod concurrent_writers;
+mod faults_cli;
+mod faults_converge;
+mod rel_common;

@@ -1,0 +1,6 @@
+//! Integration tests: Secrets never printed, and dm-apply against a hostile DM-master.
+//!
+//! One test binary per area (see tests/README.md); each module below was its own binary before.
+
+mod hostile_server;
+mod secrets_everywhere;
