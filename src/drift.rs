@@ -154,10 +154,24 @@ pub fn report(desired: &Desired, live: &Live) -> DriftReport {
     }
     for (name, (spec, _)) in &desired.tasks {
         let Some(lt) = live.tasks.get(name) else { continue };
-        let Some(st) = &lt.status else { continue };
         if spec.lifecycle.ignore_changes.iter().any(|p| p == "stage") {
             continue;
         }
+        let Some(st) = &lt.status else {
+            // DM cannot say how the task runs (docs/dm-behaviour.md R8.12): unconfirmed is reported, never taken
+            // for "as desired".
+            stage.push(StageDrift {
+                address: Address::task(name),
+                desired: match spec.stage {
+                    DesiredStage::Running => "running",
+                    DesiredStage::Stopped => "stopped",
+                }
+                .into(),
+                observed: vec!["status unavailable".into()],
+                errors: lt.status_error.iter().cloned().collect(),
+            });
+            continue;
+        };
         let bad = |s: &Stage| match spec.stage {
             DesiredStage::Running => !matches!(s, Stage::Running | Stage::Finished),
             DesiredStage::Stopped => matches!(s, Stage::Running),
@@ -339,6 +353,21 @@ mod tests {
         let d2 = desired_from_yaml("dm.yaml", &format!("{Y}    lifecycle: {{ignore_changes: [stage]}}\n")).unwrap();
         let r = report(&d2, &live);
         assert!(!r.stage.iter().any(|s| s.address == Address::task("t1")));
+    }
+
+    #[test]
+    fn unavailable_status_is_reported_not_taken_for_running() {
+        let v = ServerVersion::parse("v8.5.4");
+        let d = desired_from_yaml("dm.yaml", Y).unwrap();
+        let mut live = live_after_apply(&d, &v, 0);
+        let lt = live.tasks.get_mut("t1").unwrap();
+        lt.status = None;
+        lt.status_error = Some("DM error 49001: worker's query-status response is nil".into());
+        let r = report(&d, &live);
+        assert_eq!(r.counts.stage, 1, "{r:?}");
+        assert_eq!(r.stage[0].observed, ["status unavailable"]);
+        assert!(r.stage[0].errors[0].contains("49001"));
+        assert!(render_text(&r).contains("status unavailable"), "{}", render_text(&r));
     }
 
     #[test]

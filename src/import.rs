@@ -550,14 +550,14 @@ mod tests {
         l.sources.insert("s1".into(), src);
         let running = task("t-run", "pw1");
         let status = crate::plan::testing::status(&running, Stage::Running, Unit::Sync);
-        l.tasks.insert("t-run".into(), LiveTask { task: running, status: Some(status) });
+        l.tasks.insert("t-run".into(), LiveTask::new(running, Some(status)));
         let paused = task("t-paused", "pw2");
         let status = crate::plan::testing::status(&paused, Stage::Paused, Unit::Sync);
-        l.tasks.insert("t-paused".into(), LiveTask { task: paused, status: Some(status) });
+        l.tasks.insert("t-paused".into(), LiveTask::new(paused, Some(status)));
         let broken = task("t-error", "pw1");
         let mut status = crate::plan::testing::status(&broken, Stage::Paused, Unit::Sync);
         status[0].error_msg = Some("boom".into());
-        l.tasks.insert("t-error".into(), LiveTask { task: broken, status: Some(status) });
+        l.tasks.insert("t-error".into(), LiveTask::new(broken, Some(status)));
         l
     }
 

@@ -1,9 +1,11 @@
 //! Live state: what DM-master has now, fetched in a constant number of requests.
 //!
-//! `GET /status` (version), `GET /cluster/info`, `GET /sources`, `GET /tasks?with_status=true` and the state
-//! template, concurrently. One failing worker fails a whole `with_status` list (semantics §2), so on failure the
-//! task list is read without status and the status of each task that matters is read one by one; what still cannot
-//! be read is marked unknown and reported as a warning that every plan output shows.
+//! `GET /status` (version), `GET /cluster/info`, `GET /sources`, `GET /sources?enable_relay=true` (which sources
+//! have relay workers), `GET /tasks?with_status=true` and the state template, concurrently. One failing worker
+//! fails a whole `with_status` list, and relay on a worker other than the bound one makes it fail permanently
+//! (docs/dm-behaviour.md R8.12), so on failure the task list is read without status and the status of each task
+//! that matters is read one by one; what still cannot be read is marked unavailable, with DM's message, and
+//! reported as a warning that every plan output shows. "Unavailable" is never read as "running".
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -16,8 +18,17 @@ use crate::plan::state::{self, StateRecord};
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveTask {
     pub task: Task,
-    /// `None`: status unknown (a warning says why).
+    /// `None`: status unavailable (`status_error` says why).
     pub status: Option<Vec<SubTaskStatus>>,
+    /// Why the status could not be read (DM's answer), when `status` is `None`.
+    pub status_error: Option<String>,
+}
+
+impl LiveTask {
+    /// A task read with its status.
+    pub fn new(task: Task, status: Option<Vec<SubTaskStatus>>) -> Self {
+        LiveTask { task, status, status_error: None }
+    }
 }
 
 /// Everything `plan` and `drift` need from DM-master.
@@ -28,6 +39,9 @@ pub struct Live {
     pub version: ServerVersion,
     pub cluster_id: Option<u64>,
     pub sources: BTreeMap<String, Source>,
+    /// Sources with relay workers started by name: DM refuses their update, enable and disable (46025) while
+    /// relay runs (docs/dm-behaviour.md R4.3). `None` when it could not be read.
+    pub relay_sources: Option<BTreeSet<String>>,
     pub tasks: BTreeMap<String, LiveTask>,
     /// dm-apply's state record. `None` when it could not be read (fingerprint checks are then skipped). When the
     /// template does not exist yet, an empty record with a fresh salt.
@@ -46,6 +60,7 @@ impl Live {
             version,
             cluster_id: None,
             sources: BTreeMap::new(),
+            relay_sources: Some(BTreeSet::new()),
             tasks: BTreeMap::new(),
             state: Some(StateRecord::new_random()),
             state_exists: false,
@@ -69,10 +84,11 @@ pub async fn fetch(client: &DmClient) -> Result<Live, DmError> {
 }
 
 pub async fn fetch_with(client: &DmClient, opts: &FetchOptions) -> Result<Live, DmError> {
-    let (version, info, sources, tasks, state) = tokio::join!(
+    let (version, info, sources, relay, tasks, state) = tokio::join!(
         client.server_version(),
         client.cluster_info(),
         client.list_sources(false, None),
+        client.list_sources(false, Some(true)),
         client.list_tasks(true, None, &[]),
         state::read_state(client),
     );
@@ -86,13 +102,24 @@ pub async fn fetch_with(client: &DmClient, opts: &FetchOptions) -> Result<Live, 
             None
         }
     };
+    let relay_sources = match relay {
+        Ok(list) => Some(list.into_iter().map(|s| s.source_name).collect()),
+        Err(e) => {
+            warnings.push(format!(
+                "could not read which sources run relay (GET /api/v1/sources?enable_relay=true): {e}; DM may refuse \
+                 source updates that the plan shows"
+            ));
+            None
+        }
+    };
     let tasks: Vec<LiveTask> = match tasks {
         Ok(list) => list
             .into_iter()
             .map(|mut t| {
                 let status = t.status_list.take();
-                // A task listed with status but without a status list: unknown.
-                LiveTask { task: t, status }
+                // A task listed with status but without a status list: unavailable.
+                let status_error = status.is_none().then(|| "DM listed the task without a status".to_string());
+                LiveTask { task: t, status, status_error }
             })
             .collect(),
         Err(e) if e.status().is_some() || e.is_transient() => {
@@ -115,6 +142,7 @@ pub async fn fetch_with(client: &DmClient, opts: &FetchOptions) -> Result<Live, 
         version,
         cluster_id,
         sources: sources.into_iter().map(|s| (s.source_name.clone(), s)).collect(),
+        relay_sources,
         tasks: tasks.into_iter().map(|t| (t.task.name.clone(), t)).collect(),
         state,
         state_exists,
@@ -141,16 +169,16 @@ async fn per_task_status(
             (i, client.task_status(&name).await)
         });
     }
-    let mut status: BTreeMap<usize, Option<Vec<SubTaskStatus>>> = BTreeMap::new();
+    let mut status: BTreeMap<usize, Result<Vec<SubTaskStatus>, String>> = BTreeMap::new();
     while let Some(r) = set.join_next().await {
         if let Ok((i, r)) = r {
             match r {
                 Ok(s) => {
-                    status.insert(i, Some(s));
+                    status.insert(i, Ok(s));
                 }
                 Err(e) => {
-                    warnings.push(format!("status of task {} is unknown: {e}", list[i].name));
-                    status.insert(i, None);
+                    warnings.push(format!("status of task {} is unavailable: {e}", list[i].name));
+                    status.insert(i, Err(e.to_string()));
                 }
             }
         }
@@ -159,7 +187,12 @@ async fn per_task_status(
         .enumerate()
         .map(|(i, mut t)| {
             t.status_list = None;
-            LiveTask { task: t, status: status.remove(&i).flatten() }
+            match status.remove(&i) {
+                Some(Ok(s)) => LiveTask::new(t, Some(s)),
+                Some(Err(e)) => LiveTask { task: t, status: None, status_error: Some(e) },
+                // Not asked (not a declared task).
+                None => LiveTask { task: t, status: None, status_error: Some("status not read".into()) },
+            }
         })
         .collect()
 }

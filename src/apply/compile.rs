@@ -93,10 +93,12 @@ struct Builder<'p> {
 /// Compile a plan into the graph of steps that carries it out.
 pub fn compile(plan: &Plan, opts: &CompileOptions) -> Result<StepGraph, CompileError> {
     check(plan, opts)?;
+    // Deferred and blocked changes get no steps at all: apply leaves them for a later run.
+    let active: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.hold.is_none()).collect();
     let mut b = Builder {
         g: StepGraph::new(),
         plan,
-        changes: plan.changes.iter().map(|c| (c.address.clone(), c)).collect(),
+        changes: active.iter().map(|c| (c.address.clone(), *c)).collect(),
         stops: BTreeMap::new(),
         starts: BTreeMap::new(),
         sources: BTreeMap::new(),
@@ -104,8 +106,8 @@ pub fn compile(plan: &Plan, opts: &CompileOptions) -> Result<StepGraph, CompileE
         task_deletes: vec![],
         source_deletes: vec![],
     };
-    let sources: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.address.kind == Kind::Source).collect();
-    let tasks: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.address.kind == Kind::Task).collect();
+    let sources: Vec<&ResourceChange> = active.iter().copied().filter(|c| c.address.kind == Kind::Source).collect();
+    let tasks: Vec<&ResourceChange> = active.iter().copied().filter(|c| c.address.kind == Kind::Task).collect();
     for c in &sources {
         b.source(c)?;
     }
@@ -117,7 +119,7 @@ pub fn compile(plan: &Plan, opts: &CompileOptions) -> Result<StepGraph, CompileE
 }
 
 fn check(plan: &Plan, opts: &CompileOptions) -> Result<(), CompileError> {
-    for c in &plan.changes {
+    for c in plan.changes.iter().filter(|c| c.hold.is_none()) {
         let address = c.address.to_string();
         if c.action == ConfigAction::Delete && !plan.prune {
             return Err(CompileError::DeleteWithoutPrune { address });
@@ -159,7 +161,7 @@ fn guard_for(c: &ResourceChange) -> Guard {
 /// paused by an error still has expected stage Running in DM and blocks updates.
 fn may_be_running(c: &ResourceChange) -> bool {
     match &c.observed {
-        Some(Observed::Task { subtasks: Some(subs) }) if !subs.is_empty() => subs.iter().any(|s| {
+        Some(Observed::Task { subtasks: Some(subs), .. }) if !subs.is_empty() => subs.iter().any(|s| {
             let stopped_on_purpose = s.stage == Stage::Stopped
                 || (s.stage == Stage::Paused && s.error_msg.as_deref().unwrap_or("").is_empty());
             !stopped_on_purpose
@@ -760,6 +762,7 @@ mod tests {
                 unit: "Sync".into(),
                 error_msg: None,
             }]),
+            status_error: None,
         });
         c.desired_stage = Some(DesiredStage::Running);
     }
@@ -815,6 +818,7 @@ mod tests {
                 unit: "Sync".into(),
                 error_msg: None,
             }]),
+            status_error: None,
         });
         t.desired_stage = Some(DesiredStage::Stopped);
         let g = compile(&plan(vec![t]), &CompileOptions::default()).unwrap();
@@ -892,6 +896,7 @@ mod tests {
                 unit: "Sync".into(),
                 error_msg: None,
             }]),
+            status_error: None,
         });
         t.before = Some(serde_json::json!({"source_config": {"source_conf": {"a": {}}}}));
         t.depends_on = vec![Address::source("b")];
@@ -925,6 +930,7 @@ mod tests {
                     })
                     .to_vec(),
             ),
+            status_error: None,
         });
         t.before = Some(serde_json::json!({"source_config": {"source_conf": {"a": {}, "b": {}}}}));
         t.depends_on = vec![Address::source("a")];
@@ -964,6 +970,7 @@ mod tests {
                 unit: "Load".into(),
                 error_msg: None,
             }]),
+            status_error: None,
         });
         t.depends_on = vec![Address::source("a")];
         let g = compile(&plan(vec![s, t]), &CompileOptions::default()).unwrap();

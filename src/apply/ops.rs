@@ -110,10 +110,7 @@ pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
             Ok(None)
         }
         StepKind::EnableSource { name, keep_running } => enable_source(&ctx, &info, name, keep_running).await,
-        StepKind::DisableSource { name } => {
-            ctx.retrying(&info, || c.disable_source(name)).await?;
-            Ok(None)
-        }
+        StepKind::DisableSource { name } => disable_source(&ctx, &info, name).await,
         StepKind::DeleteSource { name, force } => {
             create_or_delete(
                 &ctx,
@@ -236,6 +233,36 @@ async fn enable_source(ctx: &Ctx, info: &StepInfo, name: &str, keep_running: &BT
     }
     let list = on_source.iter().map(|t| format!("task.{t}")).collect::<Vec<_>>().join(", ");
     Ok(Some(format!("stopped again {list}: DM's /enable starts every task of the source")))
+}
+
+/// `/disable`. DM first sets every task of a bound source to stopped and only then writes `enable=false`, so a
+/// refused disable (46025) has already stopped the tasks (docs/dm-behaviour.md R3.11): the failure says which.
+async fn disable_source(ctx: &Ctx, info: &StepInfo, name: &str) -> StepResult {
+    let c = &ctx.client;
+    let Err(e) = ctx.retrying(info, || c.disable_source(name)).await else { return Ok(None) };
+    if !e.has_code(codes::SOURCE_CFG_UPDATE) {
+        return Err(Failure::from(&e));
+    }
+    // Which tasks of the source now are expected stopped: DM does not say, so read them.
+    let stopped = match c.list_tasks(false, None, &[]).await {
+        Ok(tasks) => {
+            let names: Vec<String> = tasks
+                .iter()
+                .filter(|t| t.source_config.source_conf.iter().any(|s| s.source_name == name))
+                .map(|t| format!("task.{}", t.name))
+                .collect();
+            if names.is_empty() {
+                "no task is on the source".to_string()
+            } else {
+                format!(
+                    "DM stops every task of a bound source before it refuses, so these are now stopped: {}",
+                    names.join(", ")
+                )
+            }
+        }
+        Err(le) => format!("DM may have stopped every task of the source before refusing (could not list them: {le})"),
+    };
+    Err(Failure::from(&e).prefixed(&format!("source {name} stays enabled; {stopped}")))
 }
 
 /// One record step's fingerprints, queued for the next write of the state record.
@@ -456,6 +483,7 @@ async fn wait_task(ctx: &Ctx, info: &StepInfo, name: &str, until: WaitFor) -> St
     let pre_errors = ctx.pre_start_errors.lock().ok().and_then(|m| m.get(name).cloned()).unwrap_or_default();
     let mut delay = ctx.opts.poll_initial;
     let mut last;
+    let mut unavailable = 0u32;
     loop {
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(ctx.opts.poll_max.max(ctx.opts.poll_initial));
@@ -484,8 +512,26 @@ async fn wait_task(ctx: &Ctx, info: &StepInfo, name: &str, until: WaitFor) -> St
             Err(e) if e.has_code(codes::TASK_NOT_EXIST) => {
                 return Err(Failure::from(&e));
             }
-            // One failing worker fails the whole status call (49001) or a worker is briefly unbound: poll on.
-            Err(e) => last = format!("status not readable: {e}"),
+            // DM cannot report this task's status at all while relay runs on a worker other than the bound one
+            // (docs/dm-behaviour.md R8.12): that does not pass, so waiting for it would only burn --wait-timeout.
+            Err(e) if is_status_unavailable(&e) => {
+                unavailable += 1;
+                if unavailable >= STATUS_UNAVAILABLE_LIMIT {
+                    return Err(Failure::new(format!(
+                        "status of task {name} is unavailable, so dm-apply cannot confirm it reached {until}: {e}. \
+                         DM answers this while relay runs for one of the task's sources on a worker other than the \
+                         source's bound worker; the {} was sent. Check the task with `dmctl query-status {name}`",
+                        if until == WaitFor::Running { "start" } else { "stop" }
+                    ))
+                    .with_code(e.code()));
+                }
+                last = format!("status unavailable: {e}");
+            }
+            // One failing worker fails the whole status call or a worker is briefly unbound: poll on.
+            Err(e) => {
+                unavailable = 0;
+                last = format!("status not readable: {e}");
+            }
         }
         if start.elapsed() >= ctx.opts.wait_timeout {
             return Err(Failure::new(format!(
@@ -502,6 +548,14 @@ async fn wait_task(ctx: &Ctx, info: &StepInfo, name: &str, until: WaitFor) -> St
         }
         ctx.progress(info, format!("waiting for {until}: {last}"));
     }
+}
+
+/// Consecutive "status unavailable" answers after which a wait gives up (they do not pass by themselves).
+const STATUS_UNAVAILABLE_LIMIT: u32 = 3;
+
+/// DM's answer when a worker it asks has no subtask to report (relay on another worker, R8.12).
+fn is_status_unavailable(e: &DmError) -> bool {
+    e.has_code(codes::OPENAPI_COMMON) && e.to_string().contains("query-status response is nil")
 }
 
 enum Judged {

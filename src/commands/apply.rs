@@ -70,7 +70,10 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
     if !saved {
         print_plan(&plan, ui);
     }
-    if !plan.has_changes() {
+    if !plan.has_actionable_changes() {
+        if plan.has_changes() {
+            ui.info("Nothing to apply now: every change in the plan is deferred or blocked (see the plan above).");
+        }
         return Ok(EXIT_OK);
     }
 
@@ -201,14 +204,22 @@ impl Interrupts {
 async fn verify(client: &DmClient, desired: &Desired, opts: &PlanOptions, ui: &Ui) -> miette::Result<u8> {
     let live = live::fetch_with(client, &fetch_options(desired)).await?;
     let again = build_plan(desired, &live, opts).map_err(miette::Report::new)?;
-    if !again.has_changes() {
-        ui.info("Verified: a new plan shows no changes.");
+    if !again.has_actionable_changes() {
+        let held: Vec<String> = again.held().map(|c| c.address.to_string()).collect();
+        if held.is_empty() {
+            ui.info("Verified: a new plan shows no changes.");
+        } else {
+            ui.info(format!(
+                "Verified: a new plan shows nothing more to apply now; still deferred or blocked: {}.",
+                held.join(", ")
+            ));
+        }
         return Ok(EXIT_OK);
     }
     let left: Vec<String> = again
         .changes
         .iter()
-        .filter(|c| !c.is_noop())
+        .filter(|c| c.is_actionable())
         .map(|c| format!("{} ({})", c.address, c.actions().join(", ")))
         .collect();
     ui.warn(format_args!(

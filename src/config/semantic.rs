@@ -109,7 +109,13 @@ pub const BINLOG_EVENTS: &[&str] = &[
     "alter ttl info",
     "alter ttl remove",
     "multi schema change",
+    // Only DM v8.5.4 and later know these two; `plan` refuses them against an older DM-master.
+    "add foreign key",
+    "drop foreign key",
 ];
+
+/// Binlog filter events that only some DM versions know (docs/dm-behaviour.md R5.11).
+pub const FOREIGN_KEY_EVENTS: &[&str] = &["add foreign key", "drop foreign key"];
 
 const MAX_SOURCE_NAME: usize = 32;
 

@@ -49,6 +49,12 @@ impl ServerVersion {
         }
     }
 
+    /// v8.5.4+ accept the binlog filter events `add foreign key` / `drop foreign key`; older servers drop a rule
+    /// that names them, silently (docs/dm-behaviour.md R5.11). `None` when the version is unknown.
+    pub fn knows_foreign_key_events(&self) -> Option<bool> {
+        self.semver.map(|(maj, min, pat)| (maj, min, pat) >= (8, 5, 4))
+    }
+
     /// v8.5.4+ and v26.3+ fill spec defaults into request bodies (kin-openapi ≥ v0.95).
     pub fn injects_request_defaults(&self) -> bool {
         match self.semver {
@@ -85,5 +91,9 @@ mod tests {
         assert!(ServerVersion::parse("v26.4.0-alpha").supports_keep_meta());
         assert!(!ServerVersion::parse("v26.3.3").supports_keep_meta());
         assert_eq!(ServerVersion::parse_status("garbage").semver, None);
+        assert_eq!(ServerVersion::parse("v8.5.3").knows_foreign_key_events(), Some(false));
+        assert_eq!(ServerVersion::parse("v8.5.4").knows_foreign_key_events(), Some(true));
+        assert_eq!(ServerVersion::parse("v26.3.0").knows_foreign_key_events(), Some(true));
+        assert_eq!(ServerVersion::parse("nightly").knows_foreign_key_events(), None);
     }
 }

@@ -14,7 +14,7 @@ use crate::config::{DesiredStage, Origin};
 use crate::dm::types::{Source, Stage, Task};
 
 /// Version of the JSON plan format (`-o json` and saved plans). Minor: additive; major: breaking.
-pub const FORMAT_VERSION: &str = "1.0";
+pub const FORMAT_VERSION: &str = "1.1";
 
 /// Kind of a managed resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -218,9 +218,12 @@ pub enum Observed {
         enable: bool,
     },
     Task {
-        /// `None` when DM's status could not be read (a warning says why).
+        /// `None` when DM's status could not be read (`status_error` says why).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         subtasks: Option<Vec<ObservedSubtask>>,
+        /// DM's answer when the status was unavailable. Unavailable is never taken for "running" in reports.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status_error: Option<String>,
     },
 }
 
@@ -231,6 +234,37 @@ pub enum Observed {
 pub enum DesiredPayload {
     Source(Source),
     Task(Task),
+}
+
+/// Why a planned change is not carried out by this apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HoldKind {
+    /// DM will accept the change later, once the resource reaches a state it reaches by itself (e.g. a task
+    /// leaving its full dump and load for the Sync unit). Apply leaves it for a later run.
+    Deferred,
+    /// DM refuses the change in the resource's current state, and it will not get out of that state by itself
+    /// (e.g. relay running for a source, shard DDL waiting for coordination). Someone has to act first.
+    Blocked,
+}
+
+impl HoldKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldKind::Deferred => "deferred",
+            HoldKind::Blocked => "blocked",
+        }
+    }
+}
+
+/// A change the plan shows but apply does not carry out now, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub kind: HoldKind,
+    /// What stands in the way, with DM's own words where there are some.
+    pub reason: String,
+    /// What the operator can do about it.
+    pub remedy: String,
 }
 
 /// Everything about one resource that differs (or is listed for information).
@@ -280,6 +314,9 @@ pub struct ResourceChange {
     pub fingerprints: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
+    /// Set when the change cannot be carried out now (apply skips it and says why; it still counts as a change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<Hold>,
 }
 
 impl ResourceChange {
@@ -303,7 +340,13 @@ impl ResourceChange {
             depends_on: vec![],
             fingerprints: BTreeMap::new(),
             origin: None,
+            hold: None,
         }
+    }
+
+    /// Whether apply carries this change out (not deferred, not blocked).
+    pub fn is_actionable(&self) -> bool {
+        self.hold.is_none() && !self.is_noop()
     }
 
     /// Terraform-style action list: `["create"]`, `["update"]`, `["delete","create"]`, `["delete"]`,
@@ -351,6 +394,12 @@ pub struct Summary {
     pub add: usize,
     pub change: usize,
     pub destroy: usize,
+    /// Changes apply leaves for later (they are not in the three counts above).
+    #[serde(default)]
+    pub deferred: usize,
+    /// Changes DM refuses in the current state (not in the three counts above).
+    #[serde(default)]
+    pub blocked: usize,
 }
 
 /// The whole plan.
@@ -376,10 +425,22 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Terraform counting: replace counts in add and destroy; runtime-only changes count as change.
+    /// Terraform counting: replace counts in add and destroy; runtime-only changes count as change. Held changes
+    /// are counted apart.
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for c in &self.changes {
+            match c.hold.as_ref().map(|h| h.kind) {
+                Some(HoldKind::Deferred) => {
+                    s.deferred += 1;
+                    continue;
+                }
+                Some(HoldKind::Blocked) => {
+                    s.blocked += 1;
+                    continue;
+                }
+                None => {}
+            }
             match c.action {
                 ConfigAction::Create => s.add += 1,
                 ConfigAction::Update => s.change += 1,
@@ -398,8 +459,19 @@ impl Plan {
         s
     }
 
+    /// Anything differs, held changes included (`--detailed-exitcode` exits 2).
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| !c.is_noop())
+    }
+
+    /// Something apply would carry out.
+    pub fn has_actionable_changes(&self) -> bool {
+        self.changes.iter().any(ResourceChange::is_actionable)
+    }
+
+    /// The changes apply leaves alone, in address order.
+    pub fn held(&self) -> impl Iterator<Item = &ResourceChange> {
+        self.changes.iter().filter(|c| c.hold.is_some())
     }
 
     pub fn change(&self, address: &Address) -> Option<&ResourceChange> {

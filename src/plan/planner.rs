@@ -47,6 +47,15 @@ pub enum PlanProblem {
         )
     )]
     RestartNotAllowed { address: Address, origin: String, reasons: String },
+    #[error(
+        "{address} (declared at {origin}): binlog filter rule `{rule}` uses the event `{event}`, which DM-master \
+         {version} does not know; it would accept the task and silently drop the whole rule"
+    )]
+    #[diagnostic(
+        code(plan::event_version),
+        help("DM v8.5.4 and later know this event; upgrade DM-master, or remove the event from the rule")
+    )]
+    UnsupportedEvent { address: Address, origin: String, rule: String, event: String, version: String },
     #[error("--target {0}: no such resource is declared or exists in DM")]
     #[diagnostic(code(plan::target), help("targets are written `source.NAME` or `task.NAME`"))]
     UnknownTarget(Address),
@@ -66,7 +75,8 @@ pub struct PlanError {
 /// Build the plan and enforce `prevent_destroy` and the restart guard.
 pub fn make_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<Plan, PlanError> {
     let plan = build_plan(desired, live, opts)?;
-    let problems = check_guards(&plan, desired, opts);
+    let mut problems = check_guards(&plan, desired, opts);
+    problems.extend(check_version(desired, &live.version));
     if problems.is_empty() { Ok(plan) } else { Err(PlanError { problems, plan: Some(Box::new(plan)) }) }
 }
 
@@ -106,6 +116,30 @@ pub fn check_guards(plan: &Plan, desired: &Desired, opts: &PlanOptions) -> Vec<P
                 origin: origin_str(origin),
                 reasons,
             });
+        }
+    }
+    problems
+}
+
+/// What the configuration asks of this DM-master version that it would silently not do.
+pub fn check_version(desired: &Desired, version: &crate::dm::ServerVersion) -> Vec<PlanProblem> {
+    if version.knows_foreign_key_events() != Some(false) {
+        return vec![];
+    }
+    let mut problems = vec![];
+    for (name, (spec, origin)) in &desired.tasks {
+        for (rule, r) in &spec.binlog_filter_rule {
+            for ev in r.ignore_event.iter().flatten() {
+                if crate::config::FOREIGN_KEY_EVENTS.iter().any(|f| f.eq_ignore_ascii_case(ev.trim())) {
+                    problems.push(PlanProblem::UnsupportedEvent {
+                        address: Address::task(name),
+                        origin: origin_str(origin),
+                        rule: rule.clone(),
+                        event: ev.clone(),
+                        version: version.raw.clone(),
+                    });
+                }
+            }
         }
     }
     problems
@@ -242,6 +276,7 @@ fn observed_task(lt: &LiveTask) -> Observed {
             v.sort_by(|a, b| a.source_name.cmp(&b.source_name));
             v
         }),
+        status_error: lt.status_error.clone(),
     }
 }
 
@@ -279,6 +314,80 @@ pub fn task_digest(t: &Task, version: &crate::dm::ServerVersion) -> String {
 fn first_line(s: &str) -> String {
     let l = s.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
     if l.chars().count() > 300 { format!("{}…", l.chars().take(300).collect::<String>()) } else { l.to_string() }
+}
+
+/// DM re-runs the whole precheck on a task update, including the check that the configured binlog start position
+/// still exists upstream, for tasks without a dump unit and without relay (docs/dm-behaviour.md R5.8, R6.3).
+fn precheck_note(wire: &Task, live: &Live) -> Option<String> {
+    if !matches!(wire.task_mode.as_str(), "incremental" | "load") {
+        return None;
+    }
+    let skipped = wire.ignore_checking_items.iter().flatten().any(|i| i == "meta_position" || i == "all");
+    if skipped {
+        return None;
+    }
+    let positions: Vec<String> = wire
+        .source_config
+        .source_conf
+        .iter()
+        .filter(|sc| {
+            let relay = live.relay_sources.as_ref().is_some_and(|r| r.contains(&sc.source_name))
+                || live
+                    .sources
+                    .get(&sc.source_name)
+                    .and_then(|s| s.relay_config.as_ref())
+                    .is_some_and(|r| r.enable_relay == Some(true));
+            !relay
+        })
+        .filter_map(|sc| {
+            let name = sc.binlog_name.as_deref().filter(|n| !n.is_empty());
+            let gtid = sc.binlog_gtid.as_deref().filter(|g| !g.is_empty());
+            match (name, gtid) {
+                (Some(n), _) => Some(format!("{} {n}:{}", sc.source_name, sc.binlog_pos.unwrap_or(4))),
+                (None, Some(g)) => Some(format!("{} GTID {g}", sc.source_name)),
+                _ => None,
+            }
+        })
+        .collect();
+    if positions.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "DM prechecks the task again on update, including that its configured start position ({}) is still in the \
+         upstream binlog; if that binlog was purged, DM refuses the update (26005) and the task keeps its old \
+         configuration (see docs/apply.md, \"Updates are prechecked\")",
+        positions.join(", ")
+    ))
+}
+
+/// DM refuses a source PUT, /enable and /disable while relay workers were started for the source by name
+/// (docs/dm-behaviour.md R3.7, R3.10, R3.11, R4.3), and a source delete (R3.9).
+fn relay_hold(source: &str) -> Hold {
+    Hold {
+        kind: HoldKind::Blocked,
+        reason: format!(
+            "relay runs for source {source} (relay workers were started for it); DM refuses to update, enable, \
+             disable or delete a source while relay runs (error 46025 / 46023)"
+        ),
+        remedy: format!(
+            "stop relay for {source} (`dmctl stop-relay`, or POST /api/v1/sources/{source}/relay/disable naming the \
+             relay workers), apply, then start relay again"
+        ),
+    }
+}
+
+/// DM refuses to start a task on a disabled source (docs/dm-behaviour.md R8.2, error 38058).
+fn disabled_source_hold(task: &str, sources: &[&str]) -> Hold {
+    Hold {
+        kind: HoldKind::Blocked,
+        reason: format!(
+            "task {task} should run, but its source {} is disabled in DM, and DM refuses to start a task on a \
+             disabled source (error 38058)",
+            sources.join(", ")
+        ),
+        remedy: "enable the source (`enable: true` in its declaration), or declare the task `stage: stopped`"
+            .to_string(),
+    }
 }
 
 /// Build the plan without enforcing lifecycle guards (`drift` uses this; `plan` and `apply` use [`make_plan`]).
@@ -421,7 +530,24 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 if running.is_empty() { Impact::InPlace } else { Impact::StopUpdateStart { stopped_tasks: running } };
         }
         change.attributes = attrs;
+        if !change.is_noop() && live.relay_sources.as_ref().is_some_and(|r| r.contains(name.as_str())) {
+            change.hold = Some(relay_hold(name));
+        }
         if !change.is_noop() {
+            if let Impact::StopUpdateStart { stopped_tasks } = &change.impact {
+                let unknown: Vec<&str> = stopped_tasks
+                    .iter()
+                    .filter(|t| live.tasks.get(t.as_str()).is_some_and(|lt| lt.status.is_none()))
+                    .map(String::as_str)
+                    .collect();
+                if !unknown.is_empty() {
+                    change.reasons.push(format!(
+                        "status of {} unavailable: assumed running, so stopped before the update and started again \
+                         after it",
+                        unknown.join(", ")
+                    ));
+                }
+            }
             changes.push(change);
         }
     }
@@ -652,6 +778,27 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                     }
                 }
             }
+        }
+        if change.runtime.contains(&RuntimeAction::Start) {
+            let disabled: Vec<&str> = lt
+                .task
+                .source_config
+                .source_conf
+                .iter()
+                .map(|s| s.source_name.as_str())
+                .filter(|s| {
+                    live.sources.get(*s).is_some_and(|l| !l.enable)
+                        && !desired.sources.get(*s).is_some_and(|(d, _)| d.enable)
+                })
+                .collect();
+            if !disabled.is_empty() {
+                change.hold = Some(disabled_source_hold(name, &disabled));
+            }
+        }
+        if action == ConfigAction::Update
+            && let Some(note) = precheck_note(&wire, live)
+        {
+            reasons.push(note);
         }
         if change.is_noop() {
             continue;

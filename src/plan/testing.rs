@@ -220,7 +220,7 @@ pub fn live_after_apply(desired: &Desired, version: &ServerVersion, rotate: usiz
         };
         let task = readback_task(&wire, version, rotate);
         let st = status(&task, stage, Unit::Sync);
-        live.tasks.insert(name.clone(), LiveTask { task, status: Some(st) });
+        live.tasks.insert(name.clone(), LiveTask::new(task, Some(st)));
     }
     live.state = Some(rec);
     live.state_exists = true;

@@ -28,6 +28,7 @@ fn change(c: &ResourceChange) -> Value {
         "depends_on": c.depends_on,
         "live_digest": c.live_digest,
         "origin": c.origin.as_ref().map(|o| format!("{}:{}", o.file, o.line)),
+        "hold": c.hold,
     })
 }
 
@@ -39,7 +40,10 @@ pub fn render_value(plan: &Plan, errors: &[PlanProblem]) -> Value {
         "dm_apply_version": env!("CARGO_PKG_VERSION"),
         "cluster": plan.cluster,
         "has_changes": plan.has_changes(),
-        "summary": { "add": s.add, "change": s.change, "destroy": s.destroy },
+        "has_actionable_changes": plan.has_actionable_changes(),
+        "summary": {
+            "add": s.add, "change": s.change, "destroy": s.destroy, "deferred": s.deferred, "blocked": s.blocked,
+        },
         "resource_changes": plan.changes.iter().filter(|c| !c.is_noop()).map(change).collect::<Vec<_>>(),
         "unmanaged": plan.unmanaged,
         "warnings": plan.warnings,

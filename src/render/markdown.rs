@@ -32,6 +32,27 @@ fn summary(plan: &Plan) -> String {
         let _ =
             writeln!(out, "### dm-apply plan: {} to add, {} to change, {} to destroy\n", s.add, s.change, s.destroy);
     }
+    let held: Vec<_> = changes.iter().filter(|c| c.hold.is_some()).collect();
+    if !held.is_empty() {
+        let _ = writeln!(out, "> [!NOTE]");
+        let _ = writeln!(out, "> **{} change(s) will not be carried out by apply now:**", held.len());
+        for c in held.iter().take(MAX_BANNER_NAMES) {
+            if let Some(h) = &c.hold {
+                let _ = writeln!(
+                    out,
+                    "> - `{}` {}: {} To do: {}",
+                    c.address,
+                    h.kind.as_str(),
+                    esc(&h.reason),
+                    esc(&h.remedy)
+                );
+            }
+        }
+        if held.len() > MAX_BANNER_NAMES {
+            let _ = writeln!(out, "> - ... and {} more", held.len() - MAX_BANNER_NAMES);
+        }
+        out.push('\n');
+    }
     let risky: Vec<_> =
         changes.iter().filter(|c| matches!(c.action, ConfigAction::Delete | ConfigAction::Replace)).collect();
     if !risky.is_empty() {
@@ -50,7 +71,11 @@ fn summary(plan: &Plan) -> String {
         let _ = writeln!(out, "| Resource | Actions | Impact |");
         let _ = writeln!(out, "|---|---|---|");
         for c in changes.iter().take(MAX_TABLE_ROWS) {
-            let _ = writeln!(out, "| `{}` | {} | {} |", c.address, c.actions().join(", "), esc(&c.impact.describe()));
+            let actions = match &c.hold {
+                Some(h) => format!("{} ({})", c.actions().join(", "), h.kind.as_str()),
+                None => c.actions().join(", "),
+            };
+            let _ = writeln!(out, "| `{}` | {} | {} |", c.address, actions, esc(&c.impact.describe()));
         }
         if changes.len() > MAX_TABLE_ROWS {
             let _ = writeln!(out, "| ... | {} more | |", changes.len() - MAX_TABLE_ROWS);
@@ -115,7 +140,7 @@ pub fn render_with_errors(plan: &Plan, errors: &[PlanProblem]) -> String {
     let lines: Vec<String> = body
         .lines()
         .map(|l| {
-            if l.starts_with("dm-apply will perform") {
+            if l.starts_with("dm-apply will perform") || l.starts_with("Changes that apply will NOT") {
                 in_blocks = true;
             }
             if in_blocks { diffify(l) } else { l.to_string() }

@@ -5,16 +5,21 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use crate::normalize;
-use crate::plan::{ConfigAction, Impact, Plan, ResourceChange, RuntimeAction};
+use crate::plan::{ConfigAction, HoldKind, Impact, Plan, ResourceChange, RuntimeAction};
 use crate::secret::SENSITIVE;
 
 /// The last line when nothing is to be done.
 pub const NO_CHANGES: &str = "No changes. DM cluster matches the configuration.";
 
-/// `Plan: X to add, Y to change, Z to destroy.` (tools parse this line; keep it exact).
+/// `Plan: X to add, Y to change, Z to destroy.` (tools parse this line; keep that part exact), followed by the
+/// held changes when there are some: ` Not applied now: 1 deferred, 1 blocked.`
 pub fn summary_line(plan: &Plan) -> String {
     let s = plan.summary();
-    format!("Plan: {} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy)
+    let mut line = format!("Plan: {} to add, {} to change, {} to destroy.", s.add, s.change, s.destroy);
+    if s.deferred + s.blocked > 0 {
+        let _ = write!(line, " Not applied now: {} deferred, {} blocked.", s.deferred, s.blocked);
+    }
+    line
 }
 
 #[derive(Clone, Copy)]
@@ -194,6 +199,15 @@ pub fn resource_block(c: &ResourceChange, color: bool) -> String {
     let st = Style { color };
     let mut out = String::new();
     let _ = writeln!(out, "  {}", st.bold(&format!("# {} {}", c.address, header_phrase(c))));
+    if let Some(h) = &c.hold {
+        let what = match h.kind {
+            HoldKind::Deferred => "DEFERRED: apply leaves this change for a later run",
+            HoldKind::Blocked => "BLOCKED: DM refuses this change now; apply leaves it alone",
+        };
+        let _ = writeln!(out, "  {}", st.paint("33", &format!("# {what}")));
+        let _ = writeln!(out, "  # why: {}", h.reason);
+        let _ = writeln!(out, "  # to do: {}", h.remedy);
+    }
     for r in &c.reasons {
         let _ = writeln!(out, "  # ({r})");
     }
@@ -253,13 +267,25 @@ pub fn render(plan: &Plan, color: bool) -> String {
     let st = Style { color };
     let mut out = String::new();
     let changes: Vec<&ResourceChange> = plan.changes.iter().filter(|c| !c.is_noop()).collect();
+    let (held, actionable): (Vec<&ResourceChange>, Vec<&ResourceChange>) =
+        changes.iter().partition(|c| c.hold.is_some());
     if !changes.is_empty() {
         out.push_str(&legend(plan, st));
         out.push('\n');
+    }
+    if !actionable.is_empty() {
         out.push_str("dm-apply will perform the following actions:\n\n");
         // Destroys and replacements first: they are the risky ones.
         let risky = |c: &&&ResourceChange| matches!(c.action, ConfigAction::Delete | ConfigAction::Replace);
-        for c in changes.iter().filter(risky).chain(changes.iter().filter(|c| !risky(c))) {
+        for c in actionable.iter().filter(risky).chain(actionable.iter().filter(|c| !risky(c))) {
+            out.push_str(&resource_block(c, color));
+            out.push('\n');
+        }
+    }
+    if !held.is_empty() {
+        // Listed apart: apply does not carry these out, and a reviewer must not mistake them for done.
+        out.push_str("Changes that apply will NOT carry out now (deferred or blocked):\n\n");
+        for c in &held {
             out.push_str(&resource_block(c, color));
             out.push('\n');
         }

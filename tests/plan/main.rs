@@ -6,6 +6,7 @@ mod cli_clusters;
 mod drift_sim;
 mod import_sim;
 mod plan_common;
+mod plan_fidelity;
 mod plan_live_fallback;
 mod plan_planner;
 mod plan_props;

@@ -103,7 +103,7 @@ fn create_everything_on_empty_cluster() {
             ("task.t2".to_string(), vec!["create"]),
         ]
     );
-    assert_eq!(p.summary(), Summary { add: 4, change: 0, destroy: 0 });
+    assert_eq!(p.summary(), Summary { add: 4, change: 0, destroy: 0, ..Summary::default() });
     let t2 = p.change(&Address::task("t2")).unwrap();
     assert_eq!(t2.depends_on, [Address::source("s1"), Address::source("s2")]);
     assert!(p.change(&Address::source("s1")).unwrap().send_password);
@@ -163,7 +163,7 @@ fn enable_and_disable_source() {
     let c = p.change(&Address::source("s1")).unwrap();
     assert_eq!(c.actions(), ["enable"]);
     assert_eq!(c.impact, Impact::RuntimeOnly);
-    assert_eq!(p.summary(), Summary { add: 0, change: 1, destroy: 0 });
+    assert_eq!(p.summary(), Summary { add: 0, change: 1, destroy: 0, ..Summary::default() });
     let d2 = desired(&BASE.replace("password: pw2", "password: pw2\n    enable: false"));
     let live = live_after_apply(&d, &head(), 0);
     assert_eq!(plan(&d2, &live).change(&Address::source("s2")).unwrap().actions(), ["disable"]);
@@ -217,7 +217,7 @@ fn replace_for_source_set_and_refused_fields() {
             .iter()
             .any(|r| r == "forces replacement: source set changed (DM cannot add or remove a task's sources in place)")
     );
-    assert_eq!(p.summary(), Summary { add: 1, change: 0, destroy: 1 });
+    assert_eq!(p.summary(), Summary { add: 1, change: 0, destroy: 1, ..Summary::default() });
     for (from, to, field) in [
         ("task_mode: all", "task_mode: full", "task_mode"),
         ("task_mode: all", "task_mode: all\n    meta_schema: other_meta", "meta_schema"),
@@ -297,7 +297,7 @@ fn stage_drift_start_and_stop() {
     let c = p.change(&Address::task("t1")).unwrap();
     assert_eq!(c.actions(), ["start"]);
     assert!(c.reasons[0].contains("Paused") && c.reasons[0].contains("cannot connect upstream"), "{:?}", c.reasons);
-    assert_eq!(p.summary(), Summary { add: 0, change: 1, destroy: 0 });
+    assert_eq!(p.summary(), Summary { add: 0, change: 1, destroy: 0, ..Summary::default() });
     let d2 = desired(&BASE.replace("task_mode: incremental", "task_mode: incremental\n    stage: stopped"));
     let live = live_after_apply(&d, &head(), 0);
     assert_eq!(plan(&d2, &live).change(&Address::task("t2")).unwrap().actions(), ["stop"]);
@@ -325,7 +325,7 @@ external_sources: [s2]
     let p = make_plan(&only_s1, &live, &PlanOptions { prune: true, ..Default::default() }).unwrap();
     let acts: Vec<(String, Vec<&str>)> = p.changes.iter().map(|c| (c.address.to_string(), c.actions())).collect();
     assert_eq!(acts, [("task.t1".to_string(), vec!["delete"]), ("task.t2".to_string(), vec!["delete"])]);
-    assert_eq!(p.summary(), Summary { add: 0, change: 0, destroy: 2 });
+    assert_eq!(p.summary(), Summary { add: 0, change: 0, destroy: 2, ..Summary::default() });
     // s2 is external: never pruned. Without the external listing it would be.
     let none = desired("sources: []\n");
     let p = make_plan(&none, &live, &PlanOptions { prune: true, ..Default::default() }).unwrap();

@@ -115,7 +115,7 @@ fn markdown_snapshot() {
 fn json_snapshot() {
     let p = sample_plan();
     let mut v: serde_json::Value = serde_json::from_str(&render::json::render(&p, &[])).unwrap();
-    assert_eq!(v["format_version"], "1.0");
+    assert_eq!(v["format_version"], dm_apply::plan::FORMAT_VERSION);
     v["dm_apply_version"] = "[version]".into();
     insta::assert_json_snapshot!("json", v);
 }
