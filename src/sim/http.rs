@@ -791,6 +791,27 @@ async fn control(sh: &Arc<Shared>, method: &Method, path: &str, body: &[u8]) -> 
                 bad(format!("no task {t}"))
             }
         }
+        (Method::PUT, ["sources", so, "binlog"]) => {
+            let oldest = v.get("oldest_binlog").and_then(Value::as_str);
+            let purged = v.get("purged_gtid").and_then(Value::as_str);
+            match ctl.purge_binlogs(so, oldest, purged) {
+                Ok(()) => ok(),
+                Err(m) => bad(m),
+            }
+        }
+        (Method::PUT, ["tasks", t, "sources", so, "shard_ddl"]) => match serde_json::from_value(v) {
+            Ok(state) => match ctl.set_shard_ddl(t, so, state) {
+                Ok(()) => ok(),
+                Err(m) => bad(m),
+            },
+            Err(err) => bad(format!("body must be a shard DDL state: {err}")),
+        },
+        (Method::DELETE, ["tasks", t, "sources", so, "shard_ddl"]) => {
+            match ctl.set_shard_ddl(t, so, Default::default()) {
+                Ok(()) => ok(),
+                Err(m) => bad(m),
+            }
+        }
         (Method::PUT, ["catalog", so]) => match serde_json::from_value(v) {
             Ok(c) => {
                 ctl.set_catalog(so, c);

@@ -10,11 +10,14 @@
 //! [`SimControl`] in-process and under `/sim/...` over HTTP, never under `/api/v1`.
 
 mod catalog;
+mod checkpoint;
 mod errors;
 mod http;
 mod net;
+mod precheck;
 mod project;
 mod schema;
+mod shard;
 mod state;
 mod tls;
 
@@ -25,6 +28,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use errors::SimError;
+pub use shard::{ShardDdlState, ShardingGroup};
 pub use tls::SimTls;
 
 /// Which DM-master generation to mimic (semantics §1, §8).
@@ -361,5 +365,24 @@ impl SimControl {
 
     pub fn generation(&self) -> Generation {
         self.shared.generation
+    }
+
+    /// The upstream of `source` has purged its binlogs: `oldest_binlog` (e.g. `mysql-bin.000010`) is the oldest
+    /// file left (`None`: nothing purged), `purged_gtid` its `gtid_purged` (`None`: the GTIDs of the purged
+    /// files). Create and update of a task starting before that fail the precheck (26005), and a subtask whose
+    /// run starts there pauses with the syncer's error (docs/dm-behaviour.md §5, §6, §8).
+    pub fn purge_binlogs(
+        &self,
+        source: &str,
+        oldest_binlog: Option<&str>,
+        purged_gtid: Option<&str>,
+    ) -> Result<(), String> {
+        self.shared.state().binlog.purge(source, oldest_binlog, purged_gtid)
+    }
+
+    /// Sets (or, with the default value, clears) the shard DDL coordination state the status of one subtask
+    /// shows (docs/dm-behaviour.md §8).
+    pub fn set_shard_ddl(&self, task: &str, source: &str, state: ShardDdlState) -> Result<(), String> {
+        self.shared.state().set_shard_ddl(task, source, state)
     }
 }
