@@ -429,3 +429,179 @@ async fn optimistic_shard_state_does_not_refuse_update() {
     stop(&c, "t").await;
     c.update_task(&t).await.unwrap();
 }
+
+// =========================================================================================== legacy & dmctl (§11)
+
+fn gateway(body: &str) -> Value {
+    // grpc-gateway's JSON is indented with two spaces.
+    assert!(body.starts_with("{\n  \""), "{body}");
+    js(body)
+}
+
+#[tokio::test]
+async fn legacy_get_cfg_returns_the_task_yaml_with_the_target_password_masked() {
+    for g in [Generation::V85, Generation::Head] {
+        let (sim, c) = with_sources(g, &["a", "b"]).await;
+        c.create_task(&task("t", "all", &["b", "a"])).await.unwrap();
+        let (code, body) = raw(&sim, "GET", "/apis/v1alpha1/tasks/t?type=TaskType", None).await;
+        assert_eq!(code, 200);
+        let v = gateway(&body);
+        assert_eq!((v["result"].clone(), v["msg"].clone()), (json!(true), json!("")), "{g:?}");
+        let cfg = v["cfg"].as_str().unwrap();
+        let doc: Value = serde_saphyr::from_str(cfg).unwrap();
+        assert_eq!(doc["name"], json!("t"));
+        assert_eq!(doc["target-database"]["password"], json!("******"));
+        assert!(!cfg.contains("tidbpw"), "{cfg}");
+        // Instances sorted by source, each with generated section names.
+        assert_eq!(doc["mysql-instances"][0]["source-id"], json!("a"));
+        assert_eq!(doc["mysql-instances"][1]["source-id"], json!("b"));
+        assert_eq!(doc["block-allow-list"]["balist-01"]["do-dbs"], json!(["shop"]));
+        assert_eq!(doc["clean-dump-file"], json!(false), "an OpenAPI-created task");
+        // The type is numeric too.
+        let (_, body) = raw(&sim, "GET", "/apis/v1alpha1/tasks/t?type=1", None).await;
+        assert_eq!(js(&body)["result"], json!(true));
+    }
+}
+
+#[tokio::test]
+async fn legacy_get_cfg_without_type_or_for_an_unknown_task_answers_result_false() {
+    let (sim, c) = with_sources(Generation::V85, &["a"]).await;
+    c.create_task(&incr("t")).await.unwrap();
+    let (code, body) = raw(&sim, "GET", "/apis/v1alpha1/tasks/t", None).await;
+    assert_eq!(code, 200);
+    assert_eq!(gateway(&body), json!({"result": false, "msg": "invalid config op 'InvalidType'", "cfg": ""}));
+    let (code, body) = raw(&sim, "GET", "/apis/v1alpha1/tasks/nope?type=TaskType", None).await;
+    assert_eq!(code, 200);
+    assert_eq!(js(&body), json!({"result": false, "msg": "task not found", "cfg": ""}));
+    let (code, _) = raw(&sim, "GET", "/apis/v1alpha1/tasks/t?type=Bogus", None).await;
+    assert_eq!(code, 400);
+}
+
+#[tokio::test]
+async fn legacy_get_subtask_cfg_returns_each_subtask_as_toml() {
+    let (sim, c) = with_sources(Generation::Head, &["a", "b"]).await;
+    c.create_task(&task("t", "incremental", &["a", "b"])).await.unwrap();
+    let (code, body) = raw(&sim, "GET", "/apis/v1alpha1/subtasks/t", None).await;
+    assert_eq!(code, 200);
+    let v = gateway(&body);
+    assert_eq!((v["result"].clone(), v["msg"].clone()), (json!(true), json!("")));
+    let cfgs: Vec<String> = v["cfgs"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+    assert_eq!(cfgs.len(), 2);
+    let mut sources: Vec<bool> = ["a", "b"].iter().map(|s| cfgs.iter().any(|c| c.contains(&format!("source-id = \"{s}\"")))).collect();
+    sources.dedup();
+    assert_eq!(sources, [true]);
+    // The server sends the subtask configs as stored: both passwords in clear text.
+    assert!(cfgs[0].contains("password = \"tidbpw\"") && cfgs[0].contains("password = \"s3cret\""), "{}", cfgs[0]);
+    assert!(cfgs[0].contains("[meta]\nbinlog-name = \"mysql-bin.000001\""), "{}", cfgs[0]);
+    let (_, body) = raw(&sim, "GET", "/apis/v1alpha1/subtasks/nope", None).await;
+    assert_eq!(js(&body), json!({"result": false, "msg": "task not found", "cfgs": []}));
+}
+
+const DMCTL: &str = r#"
+name: legacy
+task-mode: incremental
+target-database: {host: tidb.internal, port: 4000, user: root, password: tidbpw}
+mysql-instances:
+  - source-id: a
+    meta: {binlog-name: mysql-bin.000001, binlog-pos: 4}
+    block-allow-list: bal
+    route-rules: [r1]
+    filter-rules: [only-inserts]
+    expression-filters: [even]
+    syncer-config-name: global
+    validator-config-name: v
+block-allow-list:
+  bal: {do-dbs: [shop], ignore-tables: [{db-name: shop, tbl-name: tmp}]}
+routes:
+  r1: {schema-pattern: shop, table-pattern: "*", target-schema: dst}
+filters:
+  only-inserts: {schema-pattern: shop, table-pattern: "", events: [insert], action: Do}
+expression-filter:
+  even: {schema: shop, table: orders, insert-value-expr: "id % 2 = 0"}
+syncers:
+  global: {worker-count: 8, batch: 50, compact: true}
+validators:
+  v: {mode: full}
+"#;
+
+async fn dmctl_create(sim: &SimServer, yaml: &str, start: bool) -> (u16, Value) {
+    let (code, body) = raw(sim, "POST", "/sim/dmctl/tasks", Some(json!({"yaml": yaml, "start": start}))).await;
+    (code, js(&body))
+}
+
+#[tokio::test]
+async fn dmctl_created_task_reads_back_lossy_through_the_openapi_and_fully_through_get_cfg() {
+    for g in [Generation::V85, Generation::Head] {
+        let (sim, c) = with_sources(g, &["a"]).await;
+        let (code, body) = dmctl_create(&sim, DMCTL, false).await;
+        assert_eq!((code, body["check_result"].clone()), (201, json!("pre-check is passed. ")), "{body}");
+        let t = c.get_task("legacy", false).await.unwrap().unwrap();
+        // The Do filter reads back as an ignore rule (tiflow #8972); ignore lists and expression filters are gone.
+        let filters = t.binlog_filter_rule.clone().unwrap();
+        assert_eq!(filters.len(), 1);
+        assert_eq!(filters["a-filter-rule-0"].ignore_event, Some(vec!["insert".to_string()]));
+        let mut keys: Vec<(String, String, Option<String>)> = t
+            .table_migrate_rule
+            .iter()
+            .map(|r| (r.source.schema.clone(), r.source.table.clone(), r.target.as_ref().and_then(|x| x.schema.clone())))
+            .collect();
+        keys.sort();
+        assert_eq!(keys, [("shop".into(), "".into(), None), ("shop".into(), "*".into(), Some("dst".into()))]);
+        assert_eq!(t.source_config.incr_migrate_conf.as_ref().unwrap().repl_threads, Some(8));
+        // The legacy endpoint shows everything.
+        let (_, body) = raw(&sim, "GET", "/apis/v1alpha1/tasks/legacy?type=TaskType", None).await;
+        let doc: Value = serde_saphyr::from_str(js(&body)["cfg"].as_str().unwrap()).unwrap();
+        assert_eq!(doc["filters"]["filter-01"]["action"], json!("Do"));
+        assert_eq!(doc["block-allow-list"]["balist-01"]["ignore-tables"], json!([{"db-name": "shop", "tbl-name": "tmp"}]));
+        assert_eq!(doc["expression-filter"]["expr-filter-01"]["insert-value-expr"], json!("id % 2 = 0"));
+        assert_eq!(doc["validators"]["validator-01"]["mode"], json!("full"));
+        assert_eq!(doc["syncers"]["sync-01"]["compact"], json!(true));
+        assert_eq!(doc["clean-dump-file"], json!(true));
+        assert_eq!(doc["target-database"]["password"], json!("******"));
+    }
+}
+
+#[tokio::test]
+async fn openapi_put_of_a_dmctl_created_task_is_refused_and_a_replace_loses_its_extras() {
+    let (sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let (code, body) = dmctl_create(&sim, DMCTL, true).await;
+    assert_eq!(code, 201, "{body}");
+    wait_stage(&c, "legacy", Stage::Running).await;
+    stop(&c, "legacy").await;
+    let read = c.get_task("legacy", false).await.unwrap().unwrap();
+    let e = c.update_task(&read).await.unwrap_err();
+    assert_eq!(e.code(), Some(46035), "{e}");
+    assert!(e.to_string().contains("should not be changed"), "{e}");
+    // Replacing it with what the OpenAPI shows drops the extras and turns the Do filter into an ignore filter.
+    c.delete_task("legacy", false, false).await.unwrap();
+    c.create_task(&read).await.unwrap();
+    let (_, body) = raw(&sim, "GET", "/apis/v1alpha1/tasks/legacy?type=TaskType", None).await;
+    let doc: Value = serde_saphyr::from_str(js(&body)["cfg"].as_str().unwrap()).unwrap();
+    assert_eq!(doc["filters"]["filter-01"]["action"], json!("Ignore"));
+    assert_eq!(doc["expression-filter"], json!({}));
+    assert_eq!(doc["validators"]["validator-01"]["mode"], json!("none"));
+    assert_eq!(doc["syncers"]["sync-01"]["compact"], json!(false));
+    assert_eq!(doc["block-allow-list"]["balist-01"]["ignore-tables"], json!([]));
+}
+
+#[tokio::test]
+async fn dmctl_creation_applies_dms_checks() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let ctl = sim.control();
+    let e = ctl.create_dmctl_task(&DMCTL.replace("source-id: a", "source-id: zz"), false).unwrap_err();
+    assert_eq!(e.code, 20031);
+    let e = ctl.create_dmctl_task(&DMCTL.replace("route-rules: [r1]", "route-rules: [nope]"), false).unwrap_err();
+    assert_eq!(e.code, 20023);
+    let cm = DMCTL.replace("validators:", "column-mappings:\n  cm: {schema-pattern: shop}\nvalidators:");
+    assert_eq!(ctl.create_dmctl_task(&cm, false).unwrap_err().code, 20064);
+    ctl.purge_binlogs("a", Some("mysql-bin.000002"), None).unwrap();
+    assert_eq!(ctl.create_dmctl_task(DMCTL, false).unwrap_err().code, 26005);
+    ctl.purge_binlogs("a", None, None).unwrap();
+    assert_eq!(ctl.create_dmctl_task(DMCTL, false).unwrap(), "pre-check is passed. ");
+    assert_eq!(ctl.create_dmctl_task(DMCTL, false).unwrap_err().code, 46014);
+    // Created without starting: stopped, like an OpenAPI create.
+    assert_eq!(c.task_status("legacy").await.unwrap()[0].stage, Stage::Stopped);
+    // Over HTTP, errors have DM's handler shape.
+    let (code, body) = dmctl_create(&sim, DMCTL, false).await;
+    assert_eq!((code, body["error_code"].clone()), (400, json!(46014)), "{body}");
+}

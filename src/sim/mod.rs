@@ -13,6 +13,7 @@ mod catalog;
 mod checkpoint;
 mod errors;
 mod http;
+mod legacy;
 mod net;
 mod precheck;
 mod project;
@@ -378,6 +379,17 @@ impl SimControl {
         purged_gtid: Option<&str>,
     ) -> Result<(), String> {
         self.shared.state().binlog.purge(source, oldest_binlog, purged_gtid)
+    }
+
+    /// Creates a task from a dmctl task file (YAML text), as `dmctl start-task` does: the same checks as an
+    /// OpenAPI create (sources, binding, downstream, precheck), stored with its full configuration, and started
+    /// when `start`. Answers the precheck's check result. Its OpenAPI reads are the server's lossy projection;
+    /// `GET /apis/v1alpha1/tasks/{name}?type=TaskType` shows all of it (docs/dm-behaviour.md §11).
+    pub fn create_dmctl_task(&self, yaml: &str, start: bool) -> Result<String, SimError> {
+        let now = std::time::Instant::now();
+        let mut st = self.shared.state();
+        st.advance(now);
+        st.create_dmctl_task(yaml, start, now)
     }
 
     /// Sets (or, with the default value, clears) the shard DDL coordination state the status of one subtask

@@ -292,8 +292,15 @@ fn security_json(s: &Option<Security>) -> Value {
 /// filters renamed, lists shuffled, write-only fields dropped.
 pub(crate) fn task_view(entry: &TaskEntry, generation: Generation, rng: &mut StdRng) -> Value {
     let head = generation == Generation::Head;
-    let mut subs: Vec<(&String, SubCfg)> =
-        entry.subtasks.iter().filter_map(|(s, sub)| to_subcfg(&sub.cfg, s, sub.lower).ok().map(|c| (s, c))).collect();
+    let mut subs: Vec<(&String, SubCfg)> = entry
+        .subtasks
+        .iter()
+        .filter_map(|(s, sub)| {
+            let c = to_subcfg(&sub.cfg, s, sub.lower).ok()?;
+            // A dmctl-created subtask reads back from its full configuration (docs/dm-behaviour.md §11).
+            Some((s, match &sub.dmctl { Some(d) => d.view_subcfg(c), None => c }))
+        })
+        .collect();
     if subs.is_empty() {
         return Value::Null;
     }

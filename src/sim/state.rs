@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::catalog;
 use super::checkpoint::{self, Binlogs, RunStart, SubCkpt, UpstreamId};
+use super::legacy::FullCfg;
 use super::errors::{SimError, e};
 use super::precheck::{self, MetaCheck};
 use super::project::{self, SubCfg};
@@ -97,6 +98,9 @@ pub(crate) struct SubTask {
     pub ckpt: SubCkpt,
     /// Shard DDL coordination state set by a test control (docs/dm-behaviour.md §8).
     pub shard: ShardDdlState,
+    /// The full configuration of a task created the dmctl way; `cfg` then holds its OpenAPI projection
+    /// (docs/dm-behaviour.md §11).
+    pub dmctl: Option<Box<FullCfg>>,
 }
 
 #[derive(Debug, Clone)]
@@ -175,7 +179,7 @@ impl State {
     }
 
     /// Time a full/all task spends in each of Dump and Load.
-    fn phase(&self) -> Duration {
+    pub(crate) fn phase(&self) -> Duration {
         self.stage_delay.saturating_mul(3).max(Duration::from_millis(3))
     }
 
@@ -244,7 +248,7 @@ impl State {
         }
     }
 
-    fn relay_workers(&self, source: &str) -> Vec<String> {
+    pub(crate) fn relay_workers(&self, source: &str) -> Vec<String> {
         self.workers.values().filter(|w| w.relay.as_deref() == Some(source)).map(|w| w.name.clone()).collect()
     }
 
@@ -727,7 +731,7 @@ impl State {
 
     // ------------------------------------------------------------------------------------------ tasks
 
-    fn case_insensitive(&self, source: &str) -> bool {
+    pub(crate) fn case_insensitive(&self, source: &str) -> bool {
         self.sources.get(source).is_some_and(|s| catalog::case_insensitive(&s.cfg.host))
     }
 
@@ -798,29 +802,40 @@ impl State {
             // No subtask config: DM's checker returns at once with an empty result.
             return Ok((task, cfgs, String::new()));
         }
-        let mut metas = vec![];
-        for sc in &task.source_config.source_conf {
-            let meta_check = self.meta_check(&task.task_mode, &sc.source_name, cfgs[&sc.source_name].meta.as_ref());
-            metas.push(meta_check);
-        }
-        let instances: Vec<precheck::Instance> = task
+        let metas: Vec<(String, Option<(String, i64, String)>)> = task
             .source_config
             .source_conf
             .iter()
-            .zip(metas)
-            .map(|(sc, meta_check)| {
-                let src = &self.sources[&sc.source_name].cfg;
-                let relay = src.relay_config.as_ref().and_then(|r| r.enable_relay).unwrap_or(false)
-                    || !self.relay_workers(&sc.source_name).is_empty();
-                precheck::Instance { host: &src.host, port: src.port, relay, meta_check }
-            })
+            .map(|sc| (sc.source_name.clone(), cfgs[&sc.source_name].meta.clone()))
             .collect();
         let physical = task.source_config.full_migrate_conf.as_ref().and_then(|f| f.import_mode.as_deref())
             == Some("physical");
         let ignore = task.ignore_checking_items.clone().unwrap_or_default();
-        let check =
-            precheck::run(&task.task_mode, &ignore, task.enhance_online_schema_change, physical, &instances)?;
+        let check = self.precheck(&task.task_mode, &ignore, task.enhance_online_schema_change, physical, &metas)?;
         Ok((task, cfgs, check))
+    }
+
+    /// DM's precheck over the task's sources, each with its start position (docs/dm-behaviour.md §5).
+    pub(crate) fn precheck(
+        &mut self,
+        mode: &str,
+        ignore: &[String],
+        online_ddl: bool,
+        physical: bool,
+        metas: &[(String, Option<(String, i64, String)>)],
+    ) -> Result<String, SimError> {
+        let checks: Vec<MetaCheck> = metas.iter().map(|(s, m)| self.meta_check(mode, s, m.as_ref())).collect();
+        let instances: Vec<precheck::Instance> = metas
+            .iter()
+            .zip(checks)
+            .filter_map(|((source, _), meta_check)| {
+                let src = &self.sources.get(source)?.cfg;
+                let relay = src.relay_config.as_ref().and_then(|r| r.enable_relay).unwrap_or(false)
+                    || !self.relay_workers(source).is_empty();
+                Some(precheck::Instance { host: &src.host, port: src.port, relay, meta_check })
+            })
+            .collect();
+        precheck::run(mode, ignore, online_ddl, physical, &instances)
     }
 
     /// Whether DM's meta position checker runs for this source and what it finds: it runs for modes without a
@@ -895,6 +910,7 @@ impl State {
                     tables: BTreeMap::new(),
                     ckpt: SubCkpt { restored: saved.pos, ..Default::default() },
                     shard: ShardDdlState::default(),
+                    dmctl: None,
                 },
             );
         }
@@ -1018,6 +1034,10 @@ impl State {
             // A pessimistic shard group waiting on DDLs refuses any update (docs/dm-behaviour.md §6).
             if let Some(err) = sub.shard.refuse_update(sub.cfg.shard_mode.as_deref()) {
                 return Err(err);
+            }
+            // A dmctl-created subtask never matches what the OpenAPI conversion produces (§11).
+            if let Some(d) = &sub.dmctl {
+                return Err(e::subtask_cfg_update(&name, s, &d.update_refusal()));
             }
             let old = project::to_subcfg(&sub.cfg, s, self.case_insensitive(s))?;
             if let Some(field) = project::non_updatable_diff(&old, &cfgs[s]) {
@@ -1643,7 +1663,7 @@ fn run_started(
         meta,
         cli_args,
         cfg_safe_mode: sub.cfg.source_config.incr_migrate_conf.as_ref().and_then(|i| i.safe_mode).unwrap_or(false),
-        safe_mode_duration: None,
+        safe_mode_duration: sub.dmctl.as_ref().and_then(|d| d.safe_mode_duration()),
         worked: sub.worked,
         phase,
     };
@@ -1721,7 +1741,7 @@ fn advance_sub(sub: &mut SubTask, now: Instant, phase: Duration) {
 }
 
 /// Write the expected stage and schedule the observed change the worker will make.
-fn set_expected(sub: &mut SubTask, exp: Expected, now: Instant, delay: Duration) {
+pub(crate) fn set_expected(sub: &mut SubTask, exp: Expected, now: Instant, delay: Duration) {
     sub.expected = exp;
     let in_flight = sub.pending.as_ref().map(|(_, s)| s.clone());
     let target = match exp {
