@@ -328,7 +328,10 @@ async fn remove_meta_starts_over_from_source_conf() {
     c.start_task("t", &StartTaskRequest { remove_meta: Some(true), ..Default::default() }).await.unwrap();
     wait_stage(&c, "t", Stage::Running).await;
     let last = &snapshot_sub(&sim, "t", "a")["checkpoint"]["last_start"];
-    assert_eq!((last["from"].clone(), last["position"].clone()), (json!("source_conf"), json!("(mysql-bin.000001, 4)")));
+    assert_eq!(
+        (last["from"].clone(), last["position"].clone()),
+        (json!("source_conf"), json!("(mysql-bin.000001, 4)"))
+    );
 }
 
 #[tokio::test]
@@ -487,7 +490,8 @@ async fn legacy_get_subtask_cfg_returns_each_subtask_as_toml() {
     assert_eq!((v["result"].clone(), v["msg"].clone()), (json!(true), json!("")));
     let cfgs: Vec<String> = v["cfgs"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
     assert_eq!(cfgs.len(), 2);
-    let mut sources: Vec<bool> = ["a", "b"].iter().map(|s| cfgs.iter().any(|c| c.contains(&format!("source-id = \"{s}\"")))).collect();
+    let mut sources: Vec<bool> =
+        ["a", "b"].iter().map(|s| cfgs.iter().any(|c| c.contains(&format!("source-id = \"{s}\"")))).collect();
     sources.dedup();
     assert_eq!(sources, [true]);
     // The server sends the subtask configs as stored: both passwords in clear text.
@@ -543,7 +547,9 @@ async fn dmctl_created_task_reads_back_lossy_through_the_openapi_and_fully_throu
         let mut keys: Vec<(String, String, Option<String>)> = t
             .table_migrate_rule
             .iter()
-            .map(|r| (r.source.schema.clone(), r.source.table.clone(), r.target.as_ref().and_then(|x| x.schema.clone())))
+            .map(|r| {
+                (r.source.schema.clone(), r.source.table.clone(), r.target.as_ref().and_then(|x| x.schema.clone()))
+            })
             .collect();
         keys.sort();
         assert_eq!(keys, [("shop".into(), "".into(), None), ("shop".into(), "*".into(), Some("dst".into()))]);
@@ -552,7 +558,10 @@ async fn dmctl_created_task_reads_back_lossy_through_the_openapi_and_fully_throu
         let (_, body) = raw(&sim, "GET", "/apis/v1alpha1/tasks/legacy?type=TaskType", None).await;
         let doc: Value = serde_saphyr::from_str(js(&body)["cfg"].as_str().unwrap()).unwrap();
         assert_eq!(doc["filters"]["filter-01"]["action"], json!("Do"));
-        assert_eq!(doc["block-allow-list"]["balist-01"]["ignore-tables"], json!([{"db-name": "shop", "tbl-name": "tmp"}]));
+        assert_eq!(
+            doc["block-allow-list"]["balist-01"]["ignore-tables"],
+            json!([{"db-name": "shop", "tbl-name": "tmp"}])
+        );
         assert_eq!(doc["expression-filter"]["expr-filter-01"]["insert-value-expr"], json!("id % 2 = 0"));
         assert_eq!(doc["validators"]["validator-01"]["mode"], json!("full"));
         assert_eq!(doc["syncers"]["sync-01"]["compact"], json!(true));
@@ -604,4 +613,18 @@ async fn dmctl_creation_applies_dms_checks() {
     // Over HTTP, errors have DM's handler shape.
     let (code, body) = dmctl_create(&sim, DMCTL, false).await;
     assert_eq!((code, body["error_code"].clone()), (400, json!(46014)), "{body}");
+}
+
+#[tokio::test]
+async fn dmctl_created_task_picks_up_kept_checkpoints_too() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    c.create_task(&incr("legacy")).await.unwrap();
+    run_for(&c, "legacy", Duration::from_millis(10)).await;
+    stop(&c, "legacy").await;
+    let old = sync_status(&c, "legacy", "a").await["syncer_binlog"].clone();
+    c.delete_task("legacy", false, true).await.unwrap();
+    sim.control().create_dmctl_task(DMCTL, true).unwrap();
+    wait_stage(&c, "legacy", Stage::Running).await;
+    let last = &snapshot_sub(&sim, "legacy", "a")["checkpoint"]["last_start"];
+    assert_eq!((last["from"].clone(), last["position"].clone()), (json!("checkpoint"), old));
 }

@@ -22,6 +22,9 @@ pub(crate) const DEFAULT_SAFE_MODE_DURATION: &str = "60s";
 /// Start records kept per subtask (the oldest are dropped).
 const MAX_STARTS: usize = 32;
 
+/// A task's binlog start position for one source (`source_conf` / dmctl `meta`): (name, pos, gtid).
+pub(crate) type BinlogMeta = (String, i64, String);
+
 /// A binlog position as one ordered number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub(crate) struct Pos(pub u64);
@@ -339,7 +342,9 @@ impl Binlogs {
     pub fn purge(&mut self, source: &str, oldest: Option<&str>, purged_gtid: Option<&str>) -> Result<(), String> {
         let oldest = match oldest {
             None => None,
-            Some(n) => Some(parse_file_name(n).ok_or_else(|| format!("{n:?} is not a binlog file name like mysql-bin.000010"))?),
+            Some(n) => Some(
+                parse_file_name(n).ok_or_else(|| format!("{n:?} is not a binlog file name like mysql-bin.000010"))?,
+            ),
         };
         if let Some(g) = purged_gtid
             && GtidSet::parse(g).is_none()
@@ -427,7 +432,8 @@ impl Binlogs {
                 SafeModeAtStart { by: "initialization", duration: Some(d) }
             }
         });
-        let gtid = pos.filter(|_| rs.id.enable_gtid).map(|p| start_gtid.clone().unwrap_or_else(|| self.gtid_at(&rs.id, p)));
+        let gtid =
+            pos.filter(|_| rs.id.enable_gtid).map(|p| start_gtid.clone().unwrap_or_else(|| self.gtid_at(&rs.id, p)));
         let seq = self.next_seq;
         self.next_seq += 1;
         ck.starts.push(StartRecord { seq, from, pos, gtid, safe_mode });
@@ -449,7 +455,14 @@ impl Binlogs {
     }
 
     /// The position fields of a subtask's `sync_status`.
-    pub fn sync_view(&mut self, ck: &SubCkpt, id: &UpstreamId, mode: &str, worked: Duration, phase: Duration) -> SyncView {
+    pub fn sync_view(
+        &mut self,
+        ck: &SubCkpt,
+        id: &UpstreamId,
+        mode: &str,
+        worked: Duration,
+        phase: Duration,
+    ) -> SyncView {
         let pos = self.position(ck, id.source, mode, worked, phase);
         let base = self.base(id.source);
         let up = self.up(id.source);
@@ -461,8 +474,7 @@ impl Binlogs {
         let gtid = |p: Pos| if id.gtid_mode { self.gtid_at(id, p) } else { String::new() };
         let master_binlog_gtid = gtid(head);
         let syncer_binlog_gtid = if id.enable_gtid { gtid(pos) } else { String::new() };
-        let synced =
-            if id.enable_gtid { master_binlog_gtid == syncer_binlog_gtid } else { pos == head };
+        let synced = if id.enable_gtid { master_binlog_gtid == syncer_binlog_gtid } else { pos == head };
         let behind_ms = (head.0.saturating_sub(pos.0)) / self.rate(id.source).max(1);
         let start = ck.line.map(|(p, _)| p).unwrap_or(pos);
         SyncView {
@@ -482,7 +494,14 @@ impl Binlogs {
     }
 
     /// The test-only view of a subtask's positions.
-    pub fn snapshot_sub(&mut self, ck: &SubCkpt, id: &UpstreamId, mode: &str, worked: Duration, phase: Duration) -> Value {
+    pub fn snapshot_sub(
+        &mut self,
+        ck: &SubCkpt,
+        id: &UpstreamId,
+        mode: &str,
+        worked: Duration,
+        phase: Duration,
+    ) -> Value {
         let base = self.base(id.source);
         let pos = self.position(ck, id.source, mode, worked, phase);
         let show = |p: Option<Pos>| p.map(|p| p.show(&base));
@@ -537,7 +556,8 @@ impl Binlogs {
                 let sources: serde_json::Map<String, Value> = per
                     .iter()
                     .map(|(s, saved)| {
-                        let base = self.upstreams.get(s).and_then(|u| u.base.clone()).unwrap_or_else(|| "mysql-bin".into());
+                        let base =
+                            self.upstreams.get(s).and_then(|u| u.base.clone()).unwrap_or_else(|| "mysql-bin".into());
                         (s.clone(), json!(saved.pos.map(|p| p.show(&base))))
                     })
                     .collect();
@@ -587,7 +607,9 @@ mod tests {
     fn purged_files_and_gtids_fail_old_starts() {
         let mut b = Binlogs::new(1);
         b.purge("a", Some("mysql-bin.000010"), None).unwrap();
-        assert!(b.purged_error(&id("a", false), Pos::at(9, 4), None).unwrap().contains("Could not find first log file"));
+        assert!(
+            b.purged_error(&id("a", false), Pos::at(9, 4), None).unwrap().contains("Could not find first log file")
+        );
         assert!(b.purged_error(&id("a", false), Pos::at(10, 4), None).is_none());
         // GTID: derived from the oldest file unless set explicitly.
         assert!(b.purged_error(&id("a", true), Pos::at(9, 4), None).unwrap().contains("purged binary logs"));

@@ -14,6 +14,7 @@ use rand::seq::SliceRandom;
 use serde_json::{Map, Value, json};
 
 use super::catalog;
+use super::checkpoint::BinlogMeta;
 use super::errors::{SimError, e};
 use super::project::{Filter, Route, SubCfg};
 use super::shard::ShardDdlState;
@@ -59,7 +60,7 @@ pub(crate) struct FullCfg {
     pub clean_dump_file: bool,
     pub target: TargetDb,
     pub source_id: String,
-    pub meta: Option<(String, i64, String)>,
+    pub meta: Option<BinlogMeta>,
     pub routes: Vec<Value>,
     pub filters: Vec<Value>,
     pub expr_filters: Vec<Value>,
@@ -74,7 +75,10 @@ fn s(v: &Value, k: &str) -> Option<String> {
     v.get(k).and_then(Value::as_str).map(str::to_string)
 }
 fn strs(v: &Value, k: &str) -> Vec<String> {
-    v.get(k).and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
+    v.get(k)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
 }
 fn has_load(mode: &str) -> bool {
     matches!(mode, "all" | "full" | "load")
@@ -123,7 +127,14 @@ fn cfg_err(code: i64, msg: impl Into<String>) -> SimError {
 }
 
 /// The `SubTaskConfig.Adjust` defaults of the loader, syncer and validator sections.
-fn adjust_sections(mode: &str, name: &str, source: &str, loader: &mut Value, syncer: &mut Value, validator: &mut Value) -> Result<(), SimError> {
+fn adjust_sections(
+    mode: &str,
+    name: &str,
+    source: &str,
+    loader: &mut Value,
+    syncer: &mut Value,
+    validator: &mut Value,
+) -> Result<(), SimError> {
     if has_load(mode) {
         let dir = loader["dir"].as_str().unwrap_or("./dumped_data").trim_end_matches('/').to_string();
         let dir = if dir.contains("://") { format!("{dir}/{name}.{source}") } else { format!("{dir}.{name}") };
@@ -139,7 +150,12 @@ fn adjust_sections(mode: &str, name: &str, source: &str, loader: &mut Value, syn
         "logical" | "physical" => im,
         other => return Err(cfg_err(20053, format!("invalid load mode '{other}'"))),
     });
-    for (k, d) in [("on-duplicate-logical", "replace"), ("on-duplicate-physical", "none"), ("checksum-physical", "required"), ("analyze", "optional")] {
+    for (k, d) in [
+        ("on-duplicate-logical", "replace"),
+        ("on-duplicate-physical", "none"),
+        ("checksum-physical", "required"),
+        ("analyze", "optional"),
+    ] {
         if loader[k].as_str().is_none_or(str::is_empty) {
             loader[k] = json!(d);
         }
@@ -294,13 +310,19 @@ impl FullCfg {
         if self.filters.iter().any(|f| f["action"] != json!("Ignore")) {
             extras.push("binlog filters with action Do/Error");
         }
-        if self.ba.as_ref().is_some_and(|b| b["ignore-dbs"].as_array().is_some_and(|a| !a.is_empty()) || b["ignore-tables"].as_array().is_some_and(|a| !a.is_empty())) {
+        if self.ba.as_ref().is_some_and(|b| {
+            b["ignore-dbs"].as_array().is_some_and(|a| !a.is_empty())
+                || b["ignore-tables"].as_array().is_some_and(|a| !a.is_empty())
+        }) {
             extras.push("ignore lists");
         }
         let what = if extras.is_empty() {
             "a dmctl-created task: clean-dump-file, collation_compatible and heartbeat settings".to_string()
         } else {
-            format!("a dmctl-created task: clean-dump-file, collation_compatible, heartbeat settings, {}", extras.join(", "))
+            format!(
+                "a dmctl-created task: clean-dump-file, collation_compatible, heartbeat settings, {}",
+                extras.join(", ")
+            )
         };
         format!(
             "[code=40081:class=dm-worker:scope=internal:level=high], Message: can't update subtask config for syncer because new config contains some fields that should not be changed, task: {} ({what})",
@@ -355,7 +377,10 @@ impl FullCfg {
             let sq = strs(f, "sql-pattern");
             filter_map.insert(
                 name.clone(),
-                BinlogFilterRule { ignore_event: (!ev.is_empty()).then_some(ev), ignore_sql: (!sq.is_empty()).then_some(sq) },
+                BinlogFilterRule {
+                    ignore_event: (!ev.is_empty()).then_some(ev),
+                    ignore_sql: (!sq.is_empty()).then_some(sq),
+                },
             );
             rule.binlog_filter_rule.get_or_insert_with(Vec::new).push(name);
         }
@@ -425,13 +450,19 @@ impl FullCfg {
         base.do_dbs.clear();
         base.do_tables.clear();
         for r in &self.routes {
-            let (schema, table) = (s(r, "schema-pattern").unwrap_or_default(), s(r, "table-pattern").unwrap_or_default());
+            let (schema, table) =
+                (s(r, "schema-pattern").unwrap_or_default(), s(r, "table-pattern").unwrap_or_default());
             let ts = s(r, "target-schema").unwrap_or_default();
             if ts.is_empty() {
                 // A rule without a target schema reads back as a plain rule.
                 if table.is_empty() { base.do_dbs.push(schema) } else { base.do_tables.push((schema, table)) }
             } else {
-                base.routes.push(Route { schema, table, target_schema: ts, target_table: s(r, "target-table").unwrap_or_default() });
+                base.routes.push(Route {
+                    schema,
+                    table,
+                    target_schema: ts,
+                    target_table: s(r, "target-table").unwrap_or_default(),
+                });
             }
         }
         if let Some(ba) = &self.ba {
@@ -468,7 +499,8 @@ pub(crate) fn parse_dmctl(yaml: &str) -> Result<Vec<FullCfg>, SimError> {
         return Err(yaml_err("the task file must be a mapping"));
     }
     let name = s(&doc, "name").filter(|n| !n.is_empty()).ok_or_else(|| {
-        cfg_err(20004, "task name should not be empty").workaround("Please check the `name` config in task configuration file.")
+        cfg_err(20004, "task name should not be empty")
+            .workaround("Please check the `name` config in task configuration file.")
     })?;
     let mode = s(&doc, "task-mode").unwrap_or_default();
     if !matches!(mode.as_str(), "full" | "incremental" | "all" | "dump" | "load") {
@@ -482,7 +514,8 @@ pub(crate) fn parse_dmctl(yaml: &str) -> Result<Vec<FullCfg>, SimError> {
         return Err(cfg_err(20052, format!("collation compatible {collation} not supported")));
     }
     let is_sharding = doc.get("is-sharding").and_then(Value::as_bool).unwrap_or(false);
-    let shard_mode = s(&doc, "shard-mode").filter(|m| !m.is_empty()).or_else(|| is_sharding.then(|| "pessimistic".into()));
+    let shard_mode =
+        s(&doc, "shard-mode").filter(|m| !m.is_empty()).or_else(|| is_sharding.then(|| "pessimistic".into()));
     if let Some(m) = &shard_mode
         && !matches!(m.as_str(), "pessimistic" | "optimistic")
     {
@@ -490,9 +523,15 @@ pub(crate) fn parse_dmctl(yaml: &str) -> Result<Vec<FullCfg>, SimError> {
     }
     let strict = doc.get("strict-optimistic-shard-mode").and_then(Value::as_bool).unwrap_or(false);
     if strict && shard_mode.as_deref() != Some("optimistic") {
-        return Err(cfg_err(20066, "cannot enable `strict-optimistic-shard-mode` while `shard-mode` is not `optimistic`"));
+        return Err(cfg_err(
+            20066,
+            "cannot enable `strict-optimistic-shard-mode` while `shard-mode` is not `optimistic`",
+        ));
     }
-    let tdb = doc.get("target-database").filter(|v| v.is_object()).ok_or_else(|| cfg_err(20021, "must specify target-database"))?;
+    let tdb = doc
+        .get("target-database")
+        .filter(|v| v.is_object())
+        .ok_or_else(|| cfg_err(20021, "must specify target-database"))?;
     let target = TargetDb {
         host: s(tdb, "host").unwrap_or_default(),
         port: tdb.get("port").and_then(Value::as_i64).unwrap_or(0),
@@ -505,14 +544,17 @@ pub(crate) fn parse_dmctl(yaml: &str) -> Result<Vec<FullCfg>, SimError> {
     let (routes, filters, exprs) = (section("routes"), section("filters"), section("expression-filter"));
     let mut balists = section("black-white-list");
     balists.extend(section("block-allow-list"));
-    let (mydumpers, loaders, syncers, validators) = (section("mydumpers"), section("loaders"), section("syncers"), section("validators"));
+    let (mydumpers, loaders, syncers, validators) =
+        (section("mydumpers"), section("loaders"), section("syncers"), section("validators"));
     let instances = doc.get("mysql-instances").and_then(Value::as_array).cloned().unwrap_or_default();
     if instances.is_empty() {
         return Err(cfg_err(20013, "must specify at least one mysql-instances"));
     }
     let mut out: Vec<FullCfg> = vec![];
     for (idx, inst) in instances.iter().enumerate() {
-        let sid = s(inst, "source-id").filter(|x| !x.is_empty()).ok_or_else(|| cfg_err(20005, "empty source-id not valid"))?;
+        let sid = s(inst, "source-id")
+            .filter(|x| !x.is_empty())
+            .ok_or_else(|| cfg_err(20005, "empty source-id not valid"))?;
         if let Some(j) = out.iter().position(|c| c.source_id == sid) {
             return Err(cfg_err(20014, format!("mysql-instance ({j}) and ({idx}) have same source-id ({sid})")));
         }
@@ -524,17 +566,25 @@ pub(crate) fn parse_dmctl(yaml: &str) -> Result<Vec<FullCfg>, SimError> {
             Some(m) => {
                 let (n, g) = (s(m, "binlog-name").unwrap_or_default(), s(m, "binlog-gtid").unwrap_or_default());
                 if n.is_empty() && g.is_empty() {
-                    return Err(cfg_err(20011, format!("must specify `binlog-name` or `binlog-gtid` in meta of source {sid}")));
+                    return Err(cfg_err(
+                        20011,
+                        format!("must specify `binlog-name` or `binlog-gtid` in meta of source {sid}"),
+                    ));
                 }
                 Some((n, m.get("binlog-pos").and_then(Value::as_i64).unwrap_or(0), g))
             }
         };
-        let lookup = |names: Vec<String>, map: &Map<String, Value>, code: i64, what: &str| -> Result<Vec<Value>, SimError> {
-            names
-                .into_iter()
-                .map(|n| map.get(&n).cloned().ok_or_else(|| cfg_err(code, format!("mysql-instance({idx})'s {what} {n} not exist"))))
-                .collect()
-        };
+        let lookup =
+            |names: Vec<String>, map: &Map<String, Value>, code: i64, what: &str| -> Result<Vec<Value>, SimError> {
+                names
+                    .into_iter()
+                    .map(|n| {
+                        map.get(&n)
+                            .cloned()
+                            .ok_or_else(|| cfg_err(code, format!("mysql-instance({idx})'s {what} {n} not exist")))
+                    })
+                    .collect()
+            };
         let route_list = lookup(strs(inst, "route-rules"), &routes, 20023, "route-rules")?
             .into_iter()
             .map(|r| {
@@ -558,7 +608,12 @@ pub(crate) fn parse_dmctl(yaml: &str) -> Result<Vec<FullCfg>, SimError> {
                 "do" => "Do",
                 "ignore" => "Ignore",
                 "error" => "Error",
-                other => return Err(cfg_err(20037, format!("generate binlog event filter: action {other:?} is not Do, Ignore or Error"))),
+                other => {
+                    return Err(cfg_err(
+                        20037,
+                        format!("generate binlog event filter: action {other:?} is not Do, Ignore or Error"),
+                    ));
+                }
             };
             let ev = strs(&f, "events");
             let sq = strs(&f, "sql-pattern");
@@ -580,37 +635,72 @@ pub(crate) fn parse_dmctl(yaml: &str) -> Result<Vec<FullCfg>, SimError> {
         let ba = match ba_name {
             None => None,
             Some(n) => {
-                let b = balists.get(&n).ok_or_else(|| cfg_err(20026, format!("mysql-instance({idx})'s list {n} not exist in block allow list")))?;
+                let b = balists.get(&n).ok_or_else(|| {
+                    cfg_err(20026, format!("mysql-instance({idx})'s list {n} not exist in block allow list"))
+                })?;
                 let tables = |k: &str| -> Vec<Value> {
                     b.get(k)
                         .and_then(Value::as_array)
                         .map(|a| a.iter().map(|t| json!({"db-name": s(t, "db-name").unwrap_or_default(), "tbl-name": s(t, "tbl-name").unwrap_or_default()})).collect())
                         .unwrap_or_default()
                 };
-                Some(json!({"do-tables": tables("do-tables"), "do-dbs": strs(b, "do-dbs"), "ignore-tables": tables("ignore-tables"), "ignore-dbs": strs(b, "ignore-dbs")}))
+                Some(
+                    json!({"do-tables": tables("do-tables"), "do-dbs": strs(b, "do-dbs"), "ignore-tables": tables("ignore-tables"), "ignore-dbs": strs(b, "ignore-dbs")}),
+                )
             }
         };
         let named = |key: &str, map: &Map<String, Value>, code: i64, what: &str| -> Result<Option<Value>, SimError> {
             match s(inst, key).filter(|n| !n.is_empty()) {
                 None => Ok(None),
-                Some(n) => map.get(&n).cloned().map(Some).ok_or_else(|| cfg_err(code, format!("mysql-instance({idx})'s {what} {n} not exist"))),
+                Some(n) => map
+                    .get(&n)
+                    .cloned()
+                    .map(Some)
+                    .ok_or_else(|| cfg_err(code, format!("mysql-instance({idx})'s {what} {n} not exist"))),
             }
         };
         // (name key, inline key, named sections, not-found code, conflict code)
-        let pick = |name_key: &str, inline_key: &str, map: &Map<String, Value>, codes: (i64, i64), what: &str| -> Result<Option<Value>, SimError> {
+        let pick = |name_key: &str,
+                    inline_key: &str,
+                    map: &Map<String, Value>,
+                    codes: (i64, i64),
+                    what: &str|
+         -> Result<Option<Value>, SimError> {
             let by_name = named(name_key, map, codes.0, what)?;
             match (by_name, inst.get(inline_key).filter(|v| !v.is_null())) {
-                (Some(_), Some(_)) => Err(cfg_err(codes.1, format!("{name_key} and {inline_key} should only specify one"))),
+                (Some(_), Some(_)) => {
+                    Err(cfg_err(codes.1, format!("{name_key} and {inline_key} should only specify one")))
+                }
                 (Some(v), None) => Ok(Some(v)),
                 (None, inline) => Ok(inline.cloned()),
             }
         };
-        let mut mydumper = overlay(default_mydumper(), pick("mydumper-config-name", "mydumper", &mydumpers, (20027, 20015), "mydumper config")?.as_ref(), "mydumper")?;
-        let mut loader = overlay(default_loader(), pick("loader-config-name", "loader", &loaders, (20029, 20016), "loader config")?.as_ref(), "loader")?;
-        let mut syncer = overlay(default_syncer(), pick("syncer-config-name", "syncer", &syncers, (20030, 20017), "syncer config")?.as_ref(), "syncer")?;
-        let mut validator = overlay(default_validator(), named("validator-config-name", &validators, 20056, "continuous validator config")?.as_ref(), "validator")?;
+        let mut mydumper = overlay(
+            default_mydumper(),
+            pick("mydumper-config-name", "mydumper", &mydumpers, (20027, 20015), "mydumper config")?.as_ref(),
+            "mydumper",
+        )?;
+        let mut loader = overlay(
+            default_loader(),
+            pick("loader-config-name", "loader", &loaders, (20029, 20016), "loader config")?.as_ref(),
+            "loader",
+        )?;
+        let mut syncer = overlay(
+            default_syncer(),
+            pick("syncer-config-name", "syncer", &syncers, (20030, 20017), "syncer config")?.as_ref(),
+            "syncer",
+        )?;
+        let mut validator = overlay(
+            default_validator(),
+            named("validator-config-name", &validators, 20056, "continuous validator config")?.as_ref(),
+            "validator",
+        )?;
         // The `*-thread` aliases win over the sections' thread counts.
-        for (alias, sec, key) in [("mydumper-thread", &mut mydumper, "threads"), ("loader-thread", &mut loader, "pool-size"), ("syncer-thread", &mut syncer, "worker-count")] {
+        for (alias, sec, key) in [
+            ("mydumper-thread", &mut mydumper, "threads"),
+            ("loader-thread", &mut loader, "pool-size"),
+            ("syncer-thread", &mut syncer, "worker-count"),
+        ] {
             if let Some(n) = inst.get(alias).and_then(Value::as_i64).filter(|n| *n > 0) {
                 sec[key] = json!(n);
             }
@@ -683,8 +773,16 @@ pub(crate) fn task_yaml(cfgs: &[FullCfg]) -> String {
             n
         }
     }
-    let (mut ba, mut routes, mut filters, mut dumps, mut loads, mut syncs, mut exprs, mut vals) =
-        (Names::default(), Names::default(), Names::default(), Names::default(), Names::default(), Names::default(), Names::default(), Names::default());
+    let (mut ba, mut routes, mut filters, mut dumps, mut loads, mut syncs, mut exprs, mut vals) = (
+        Names::default(),
+        Names::default(),
+        Names::default(),
+        Names::default(),
+        Names::default(),
+        Names::default(),
+        Names::default(),
+        Names::default(),
+    );
     let mut instances = vec![];
     for c in &cfgs {
         let ba_name = ba.name("balist", c.ba.as_ref().unwrap_or(&Value::Null));
@@ -885,10 +983,16 @@ fn toml_key(k: &str) -> String {
 
 fn toml_value(v: &Value) -> String {
     match v {
-        Value::Array(a) => format!("[{}]", a.iter().filter(|x| !x.is_null()).map(toml_value).collect::<Vec<_>>().join(", ")),
+        Value::Array(a) => {
+            format!("[{}]", a.iter().filter(|x| !x.is_null()).map(toml_value).collect::<Vec<_>>().join(", "))
+        }
         Value::Object(o) => format!(
             "{{{}}}",
-            o.iter().filter(|(_, x)| !x.is_null()).map(|(k, x)| format!("{} = {}", toml_key(k), toml_value(x))).collect::<Vec<_>>().join(", ")
+            o.iter()
+                .filter(|(_, x)| !x.is_null())
+                .map(|(k, x)| format!("{} = {}", toml_key(k), toml_value(x)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Value::Null => "\"\"".into(),
         other => other.to_string(),
@@ -921,7 +1025,9 @@ impl State {
     /// (docs/dm-behaviour.md §11). Answers the precheck's `check_result`.
     pub(crate) fn create_dmctl_task(&mut self, yaml: &str, start: bool, now: Instant) -> Result<String, SimError> {
         let cfgs = parse_dmctl(yaml)?;
-        let Some(first) = cfgs.first().cloned() else { return Err(cfg_err(20013, "must specify at least one mysql-instances")) };
+        let Some(first) = cfgs.first().cloned() else {
+            return Err(cfg_err(20013, "must specify at least one mysql-instances"));
+        };
         if catalog::unreachable(&first.target.host) {
             return Err(e::db_driver(&first.target.host, u16::try_from(first.target.port).unwrap_or(0)));
         }
@@ -937,10 +1043,12 @@ impl State {
                 return Err(e::meta_not_set(&c.source_id));
             }
         }
-        let metas: Vec<(String, Option<(String, i64, String)>)> = cfgs.iter().map(|c| (c.source_id.clone(), c.meta.clone())).collect();
+        let metas: Vec<(String, Option<BinlogMeta>)> =
+            cfgs.iter().map(|c| (c.source_id.clone(), c.meta.clone())).collect();
         let physical = first.loader["import-mode"] == json!("physical");
         let check = self.precheck(&first.mode, &first.ignore, first.online_ddl, physical, &metas)?;
-        let unbound: Vec<String> = cfgs.iter().filter(|c| self.bound_worker(&c.source_id).is_none()).map(|c| c.source_id.clone()).collect();
+        let unbound: Vec<String> =
+            cfgs.iter().filter(|c| self.bound_worker(&c.source_id).is_none()).map(|c| c.source_id.clone()).collect();
         if !unbound.is_empty() {
             return Err(e::sources_unbound(&unbound));
         }
@@ -949,15 +1057,24 @@ impl State {
         {
             return Err(e::task_exists(&first.name, &cfgs.iter().map(|c| c.source_id.clone()).collect::<Vec<_>>()));
         }
+        // Checkpoints left in the downstream meta by an earlier task of the same name apply here too (§7).
+        let key =
+            (format!("{}:{}", first.target.host, first.target.port), first.meta_schema.clone(), first.name.clone());
+        let kept = self.binlog.meta.remove(&key).unwrap_or_default();
         let phase = self.phase();
         let delay = self.stage_delay;
-        let lowers: BTreeMap<String, bool> = cfgs.iter().map(|c| (c.source_id.clone(), self.case_insensitive(&c.source_id))).collect();
-        let entry = self.tasks.entry(first.name.clone()).or_insert_with(|| TaskEntry { subtasks: BTreeMap::new(), cli_args: BTreeMap::new() });
+        let lowers: BTreeMap<String, bool> =
+            cfgs.iter().map(|c| (c.source_id.clone(), self.case_insensitive(&c.source_id))).collect();
+        let entry = self
+            .tasks
+            .entry(first.name.clone())
+            .or_insert_with(|| TaskEntry { subtasks: BTreeMap::new(), cli_args: BTreeMap::new() });
         for c in cfgs {
             if entry.subtasks.contains_key(&c.source_id) {
                 continue;
             }
-            let (unit, _) = unit_for(&c.mode, std::time::Duration::ZERO, phase);
+            let saved = kept.get(&c.source_id).copied().unwrap_or_default();
+            let (unit, _) = unit_for(&c.mode, saved.worked, phase);
             let mut sub = SubTask {
                 source: c.source_id.clone(),
                 cfg: c.to_task(),
@@ -966,11 +1083,11 @@ impl State {
                 unit,
                 pending: None,
                 run_since: None,
-                worked: std::time::Duration::ZERO,
+                worked: saved.worked,
                 error_msg: None,
                 lower: lowers.get(&c.source_id).copied().unwrap_or(false),
                 tables: BTreeMap::new(),
-                ckpt: Default::default(),
+                ckpt: super::checkpoint::SubCkpt { restored: saved.pos, ..Default::default() },
                 shard: ShardDdlState::default(),
                 dmctl: None,
             };
@@ -1018,7 +1135,8 @@ pub(crate) fn serve(st: &mut State, method: &str, path: &str, query: &[(String, 
                     return gateway_error(400, 3, &format!("type: {other} is not a valid CfgType"));
                 }
             };
-            let answer = |ok: bool, msg: &str, cfg: &str| gateway_json(200, &json!({"result": ok, "msg": msg, "cfg": cfg}));
+            let answer =
+                |ok: bool, msg: &str, cfg: &str| gateway_json(200, &json!({"result": ok, "msg": msg, "cfg": cfg}));
             match ty {
                 "TaskType" => match st.full_cfgs(name) {
                     Some(cfgs) if !cfgs.is_empty() => answer(true, "", &task_yaml(&cfgs)),
@@ -1064,7 +1182,8 @@ fn template_cfg(st: &State, name: &str) -> Result<String, String> {
         if !st.sources.contains_key(&sc.source_name) {
             return Err(format!("the source: {} of task not found", sc.source_name));
         }
-        let c = super::project::to_subcfg(&task, &sc.source_name, st.case_insensitive(&sc.source_name)).map_err(|e| e.error_msg())?;
+        let c = super::project::to_subcfg(&task, &sc.source_name, st.case_insensitive(&sc.source_name))
+            .map_err(|e| e.error_msg())?;
         cfgs.push(FullCfg::from_openapi(&task, &sc.source_name, &c));
     }
     Ok(task_yaml(&cfgs))
@@ -1115,7 +1234,10 @@ validators:
         let t = c.to_task();
         assert_eq!(t.source_config.incr_migrate_conf.unwrap().repl_threads, Some(8));
         // The Do filter becomes an ignore rule in the OpenAPI model.
-        assert_eq!(t.binlog_filter_rule.unwrap().values().next().unwrap().ignore_event, Some(vec!["insert".to_string()]));
+        assert_eq!(
+            t.binlog_filter_rule.unwrap().values().next().unwrap().ignore_event,
+            Some(vec!["insert".to_string()])
+        );
     }
 
     #[test]
@@ -1138,7 +1260,13 @@ validators:
         let back: Value = serde_saphyr::from_str(&y).unwrap();
         assert_eq!(back["syncers"]["sync-01"]["compact"], json!(true));
         assert_eq!(back["mysql-instances"][0]["expression-filters"], json!(["expr-filter-01"]));
-        let from = Source { host: "a.db".into(), port: 3306, user: "dm".into(), password: Some(Secret::new("upw")), ..Default::default() };
+        let from = Source {
+            host: "a.db".into(),
+            port: 3306,
+            user: "dm".into(),
+            password: Some(Secret::new("upw")),
+            ..Default::default()
+        };
         let t = subtask_toml(&cfgs[0], &from);
         assert!(t.contains("\n[from]\nhost = \"a.db\"\nport = 3306\nuser = \"dm\"\npassword = \"upw\""), "{t}");
         assert!(t.contains("\n[[route-rules]]\nschema-pattern = \"shop\""), "{t}");

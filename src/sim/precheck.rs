@@ -31,6 +31,19 @@ pub(crate) enum MetaCheck {
     Fails(String),
 }
 
+/// A checker DM would run: its name, its failure (error, instruction) if it fails, and the instance it checks.
+struct Check {
+    name: &'static str,
+    fail: Option<(String, String)>,
+    extra: String,
+}
+
+impl Check {
+    fn new(name: &'static str, fail: Option<(String, String)>, extra: String) -> Check {
+        Check { name, fail, extra }
+    }
+}
+
 #[derive(Serialize)]
 struct CheckError {
     severity: &'static str,
@@ -90,20 +103,20 @@ pub(crate) fn run(
     }
     let on = |item: &str| !ignore.iter().any(|i| i == item);
     // Checkers in the order DM builds its list; each entry: (item, name, failure if any).
-    let mut list: Vec<(&'static str, &'static str, Option<(String, String)>, String)> = vec![];
+    let mut list: Vec<Check> = vec![];
     let addr = |i: &Instance| format!("address of db instance - {}:{}", i.host, i.port);
     if on("conn_number") {
         if has_dump(mode) {
             for i in instances {
-                list.push(("conn_number", "dumper_conn_number_checker", None, addr(i)));
+                list.push(Check::new("dumper_conn_number_checker", None, addr(i)));
             }
         }
         if has_load(mode) {
-            list.push(("conn_number", "loader_conn_number_checker", None, String::new()));
+            list.push(Check::new("loader_conn_number_checker", None, String::new()));
         }
     }
     if on("target_privilege") {
-        list.push(("target_privilege", "target db privilege checker", None, String::new()));
+        list.push(Check::new("target db privilege checker", None, String::new()));
     }
     for i in instances {
         let bad_host = super::catalog::precheck_fails(i.host);
@@ -116,18 +129,17 @@ pub(crate) fn run(
                     "use a MySQL or MariaDB version DM supports".to_string(),
                 )
             });
-            list.push(("version", "mysql_version", f, addr(i)));
+            list.push(Check::new("mysql_version", f, addr(i)));
         }
         if has_dump(mode) {
             if on("dump_privilege") {
-                list.push(("dump_privilege", "source db dump privilege checker", None, addr(i)));
+                list.push(Check::new("source db dump privilege checker", None, addr(i)));
             }
         } else if !i.relay && on("meta_position") {
             match &i.meta_check {
                 MetaCheck::Skip => {}
-                MetaCheck::Passes => list.push(("meta_position", "meta position check", None, addr(i))),
-                MetaCheck::Fails(e) => list.push((
-                    "meta_position",
+                MetaCheck::Passes => list.push(Check::new("meta position check", None, addr(i))),
+                MetaCheck::Fails(e) => list.push(Check::new(
                     "meta position check",
                     Some((
                         e.clone(),
@@ -159,12 +171,12 @@ pub(crate) fn run(
                             .to_string(),
                     )
                 });
-                list.push((item, name, f, addr(i)));
+                list.push(Check::new(name, f, addr(i)));
             }
         }
     }
     if on("table_schema") {
-        list.push(("table_schema", "table structure compatibility check", None, String::new()));
+        list.push(Check::new("table structure compatibility check", None, String::new()));
     }
     if physical && has_load(mode) {
         for (item, name) in [
@@ -176,14 +188,14 @@ pub(crate) fn run(
             ("downstream_table_empty", "lightning_downstream_empty_table"),
         ] {
             if on(item) {
-                list.push((item, name, None, String::new()));
+                list.push(Check::new(name, None, String::new()));
             }
         }
     }
     let failed: Vec<CheckResult> = list
         .iter()
         .enumerate()
-        .filter_map(|(id, (_, name, fail, extra))| {
+        .filter_map(|(id, Check { name, fail, extra })| {
             let (err, instruction) = fail.clone()?;
             Some(CheckResult {
                 id: id as u64,
@@ -243,7 +255,10 @@ mod tests {
     #[test]
     fn passes_or_everything_ignored() {
         assert_eq!(run("incremental", &[], true, false, &[inst("h", MetaCheck::Passes)]).unwrap(), CHECK_PASSED);
-        assert_eq!(run("incremental", &["all".into()], true, false, &[inst("precheck-fail", MetaCheck::Passes)]).unwrap(), "");
+        assert_eq!(
+            run("incremental", &["all".into()], true, false, &[inst("precheck-fail", MetaCheck::Passes)]).unwrap(),
+            ""
+        );
     }
 
     #[test]
@@ -264,6 +279,8 @@ mod tests {
         assert!(e.message.contains("mysql_binlog_format"));
         let e = run("full", &[], true, false, &[inst("precheck-fail.x", MetaCheck::Skip)]).unwrap_err();
         assert!(e.message.contains("mysql_version"));
-        assert!(run("all", &["binlog_format".into()], true, false, &[inst("precheck-fail.x", MetaCheck::Skip)]).is_err());
+        assert!(
+            run("all", &["binlog_format".into()], true, false, &[inst("precheck-fail.x", MetaCheck::Skip)]).is_err()
+        );
     }
 }

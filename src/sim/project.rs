@@ -298,7 +298,13 @@ pub(crate) fn task_view(entry: &TaskEntry, generation: Generation, rng: &mut Std
         .filter_map(|(s, sub)| {
             let c = to_subcfg(&sub.cfg, s, sub.lower).ok()?;
             // A dmctl-created subtask reads back from its full configuration (docs/dm-behaviour.md §11).
-            Some((s, match &sub.dmctl { Some(d) => d.view_subcfg(c), None => c }))
+            Some((
+                s,
+                match &sub.dmctl {
+                    Some(d) => d.view_subcfg(c),
+                    None => c,
+                },
+            ))
         })
         .collect();
     if subs.is_empty() {

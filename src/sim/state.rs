@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use super::catalog;
 use super::checkpoint::{self, Binlogs, RunStart, SubCkpt, UpstreamId};
-use super::legacy::FullCfg;
 use super::errors::{SimError, e};
+use super::legacy::FullCfg;
 use super::precheck::{self, MetaCheck};
 use super::project::{self, SubCfg};
 use super::shard::ShardDdlState;
@@ -802,14 +802,14 @@ impl State {
             // No subtask config: DM's checker returns at once with an empty result.
             return Ok((task, cfgs, String::new()));
         }
-        let metas: Vec<(String, Option<(String, i64, String)>)> = task
+        let metas: Vec<(String, Option<checkpoint::BinlogMeta>)> = task
             .source_config
             .source_conf
             .iter()
             .map(|sc| (sc.source_name.clone(), cfgs[&sc.source_name].meta.clone()))
             .collect();
-        let physical = task.source_config.full_migrate_conf.as_ref().and_then(|f| f.import_mode.as_deref())
-            == Some("physical");
+        let physical =
+            task.source_config.full_migrate_conf.as_ref().and_then(|f| f.import_mode.as_deref()) == Some("physical");
         let ignore = task.ignore_checking_items.clone().unwrap_or_default();
         let check = self.precheck(&task.task_mode, &ignore, task.enhance_online_schema_change, physical, &metas)?;
         Ok((task, cfgs, check))
@@ -822,7 +822,7 @@ impl State {
         ignore: &[String],
         online_ddl: bool,
         physical: bool,
-        metas: &[(String, Option<(String, i64, String)>)],
+        metas: &[(String, Option<checkpoint::BinlogMeta>)],
     ) -> Result<String, SimError> {
         let checks: Vec<MetaCheck> = metas.iter().map(|(s, m)| self.meta_check(mode, s, m.as_ref())).collect();
         let instances: Vec<precheck::Instance> = metas
@@ -1609,8 +1609,7 @@ impl State {
                 (n.clone(), json!({"subtasks": subs, "cli_args": t.cli_args}))
             })
             .collect();
-        let kept: Vec<Value> =
-            self.binlog.meta.keys().map(|(_, m, t)| json!({"task": t, "meta_schema": m})).collect();
+        let kept: Vec<Value> = self.binlog.meta.keys().map(|(_, m, t)| json!({"task": t, "meta_schema": m})).collect();
         json!({
             "generation": self.generation,
             "workers": workers,
