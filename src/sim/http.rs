@@ -468,6 +468,18 @@ fn try_latch<'a>(sh: &'a Shared, key: &str) -> Option<Latch<'a>> {
 async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&str>, body: &[u8]) -> Response {
     let latency = sh.knobs().latency;
     let g = sh.generation;
+    // grpc-gateway's legacy API is mounted whether or not the OpenAPI is (docs/dm-behaviour.md §11).
+    if path.starts_with("/apis/") {
+        sleep(latency).await;
+        let mut st = sh.state();
+        st.advance(Instant::now());
+        let (status, body) = super::legacy::serve(&mut st, method.as_str(), path, &Query::parse(query).0);
+        drop(st);
+        let mut r = Response::new(Body::from(body));
+        *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return r;
+    }
     let op = match route(method, path) {
         Ok(op) => op,
         Err(msg) => {
@@ -789,6 +801,37 @@ async fn control(sh: &Arc<Shared>, method: &Method, path: &str, body: &[u8]) -> 
                 ok()
             } else {
                 bad(format!("no task {t}"))
+            }
+        }
+        (Method::POST, ["dmctl", "tasks"]) => {
+            let Some(yaml) = v.get("yaml").and_then(Value::as_str) else {
+                return bad("body must be {\"yaml\": \"<dmctl task file>\", \"start\": true}".into());
+            };
+            let start = v.get("start").and_then(Value::as_bool).unwrap_or(true);
+            match ctl.create_dmctl_task(yaml, start) {
+                Ok(check) => json_response(201, &json!({"check_result": check})),
+                Err(err) => handler_error(&err),
+            }
+        }
+        (Method::PUT, ["sources", so, "binlog"]) => {
+            let oldest = v.get("oldest_binlog").and_then(Value::as_str);
+            let purged = v.get("purged_gtid").and_then(Value::as_str);
+            match ctl.purge_binlogs(so, oldest, purged) {
+                Ok(()) => ok(),
+                Err(m) => bad(m),
+            }
+        }
+        (Method::PUT, ["tasks", t, "sources", so, "shard_ddl"]) => match serde_json::from_value(v) {
+            Ok(state) => match ctl.set_shard_ddl(t, so, state) {
+                Ok(()) => ok(),
+                Err(m) => bad(m),
+            },
+            Err(err) => bad(format!("body must be a shard DDL state: {err}")),
+        },
+        (Method::DELETE, ["tasks", t, "sources", so, "shard_ddl"]) => {
+            match ctl.set_shard_ddl(t, so, Default::default()) {
+                Ok(()) => ok(),
+                Err(m) => bad(m),
             }
         }
         (Method::PUT, ["catalog", so]) => match serde_json::from_value(v) {

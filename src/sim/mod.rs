@@ -10,11 +10,15 @@
 //! [`SimControl`] in-process and under `/sim/...` over HTTP, never under `/api/v1`.
 
 mod catalog;
+mod checkpoint;
 mod errors;
 mod http;
+mod legacy;
 mod net;
+mod precheck;
 mod project;
 mod schema;
+mod shard;
 mod state;
 mod tls;
 
@@ -25,6 +29,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use errors::SimError;
+pub use shard::{ShardDdlState, ShardingGroup};
 pub use tls::SimTls;
 
 /// Which DM-master generation to mimic (semantics §1, §8).
@@ -361,5 +366,35 @@ impl SimControl {
 
     pub fn generation(&self) -> Generation {
         self.shared.generation
+    }
+
+    /// The upstream of `source` has purged its binlogs: `oldest_binlog` (e.g. `mysql-bin.000010`) is the oldest
+    /// file left (`None`: nothing purged), `purged_gtid` its `gtid_purged` (`None`: the GTIDs of the purged
+    /// files). Create and update of a task starting before that fail the precheck (26005), and a subtask whose
+    /// run starts there pauses with the syncer's error (docs/dm-behaviour.md §5, §6, §8).
+    pub fn purge_binlogs(
+        &self,
+        source: &str,
+        oldest_binlog: Option<&str>,
+        purged_gtid: Option<&str>,
+    ) -> Result<(), String> {
+        self.shared.state().binlog.purge(source, oldest_binlog, purged_gtid)
+    }
+
+    /// Creates a task from a dmctl task file (YAML text), as `dmctl start-task` does: the same checks as an
+    /// OpenAPI create (sources, binding, downstream, precheck), stored with its full configuration, and started
+    /// when `start`. Answers the precheck's check result. Its OpenAPI reads are the server's lossy projection;
+    /// `GET /apis/v1alpha1/tasks/{name}?type=TaskType` shows all of it (docs/dm-behaviour.md §11).
+    pub fn create_dmctl_task(&self, yaml: &str, start: bool) -> Result<String, SimError> {
+        let now = std::time::Instant::now();
+        let mut st = self.shared.state();
+        st.advance(now);
+        st.create_dmctl_task(yaml, start, now)
+    }
+
+    /// Sets (or, with the default value, clears) the shard DDL coordination state the status of one subtask
+    /// shows (docs/dm-behaviour.md §8).
+    pub fn set_shard_ddl(&self, task: &str, source: &str, state: ShardDdlState) -> Result<(), String> {
+        self.shared.state().set_shard_ddl(task, source, state)
     }
 }

@@ -292,8 +292,21 @@ fn security_json(s: &Option<Security>) -> Value {
 /// filters renamed, lists shuffled, write-only fields dropped.
 pub(crate) fn task_view(entry: &TaskEntry, generation: Generation, rng: &mut StdRng) -> Value {
     let head = generation == Generation::Head;
-    let mut subs: Vec<(&String, SubCfg)> =
-        entry.subtasks.iter().filter_map(|(s, sub)| to_subcfg(&sub.cfg, s, sub.lower).ok().map(|c| (s, c))).collect();
+    let mut subs: Vec<(&String, SubCfg)> = entry
+        .subtasks
+        .iter()
+        .filter_map(|(s, sub)| {
+            let c = to_subcfg(&sub.cfg, s, sub.lower).ok()?;
+            // A dmctl-created subtask reads back from its full configuration (docs/dm-behaviour.md §11).
+            Some((
+                s,
+                match &sub.dmctl {
+                    Some(d) => d.view_subcfg(c),
+                    None => c,
+                },
+            ))
+        })
+        .collect();
     if subs.is_empty() {
         return Value::Null;
     }
@@ -440,13 +453,14 @@ pub(crate) fn unreachable_status(task: &str, sub: &SubTask, worker: &str, addr: 
     })
 }
 
-/// One `SubTaskStatus` entry (§4.5).
+/// One `SubTaskStatus` entry (§4.5). `sync` carries the positions of a subtask in the Sync unit.
 pub(crate) fn subtask_status(
     task: &str,
     sub: &SubTask,
     worker: Option<&str>,
     generation: Generation,
     phase: std::time::Duration,
+    sync: Option<&super::checkpoint::SyncView>,
 ) -> Value {
     let Some(worker) = worker else {
         return json!({
@@ -467,7 +481,7 @@ pub(crate) fn subtask_status(
         "worker_name": worker,
         "stage": sub.observed.as_str(),
         "unit": sub.unit.as_str(),
-        "unresolved_ddl_lock_id": "",
+        "unresolved_ddl_lock_id": sub.shard.lock_id(task),
     });
     // Progress of the current unit, from the time the subtask has been running.
     let now = std::time::Instant::now();
@@ -493,12 +507,18 @@ pub(crate) fn subtask_status(
             });
         }
         Unit::Sync => {
+            // Positions come from the checkpoint model; blocking DDLs and groups are null unless a control set
+            // them (docs/dm-behaviour.md §8).
+            let (ddls, groups) = sub.shard.status_fields();
             let mut s = json!({
-                "total_events": 42, "total_tps": 1, "recent_tps": 1,
-                "master_binlog": "(mysql-bin.000003, 1234)", "master_binlog_gtid": "",
-                "syncer_binlog": "(mysql-bin.000003, 1234)", "syncer_binlog_gtid": "",
-                "blocking_ddls": [], "unresolved_groups": [], "synced": sub.observed == Stage::Running,
-                "binlog_type": "remote", "seconds_behind_master": 0,
+                "total_events": sync.map(|v| v.total_events).unwrap_or(0), "total_tps": 1, "recent_tps": 1,
+                "master_binlog": sync.map(|v| v.master_binlog.as_str()).unwrap_or(""),
+                "master_binlog_gtid": sync.map(|v| v.master_binlog_gtid.as_str()).unwrap_or(""),
+                "syncer_binlog": sync.map(|v| v.syncer_binlog.as_str()).unwrap_or(""),
+                "syncer_binlog_gtid": sync.map(|v| v.syncer_binlog_gtid.as_str()).unwrap_or(""),
+                "blocking_ddls": ddls, "unresolved_groups": groups,
+                "synced": sync.is_some_and(|v| v.synced),
+                "binlog_type": "remote", "seconds_behind_master": sync.map(|v| v.seconds_behind_master).unwrap_or(0),
             });
             if generation == Generation::Head {
                 s["io_total_bytes"] = json!(65536);

@@ -11,8 +11,12 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 use super::catalog;
+use super::checkpoint::{self, Binlogs, RunStart, SubCkpt, UpstreamId};
 use super::errors::{SimError, e};
+use super::legacy::FullCfg;
+use super::precheck::{self, MetaCheck};
 use super::project::{self, SubCfg};
+use super::shard::ShardDdlState;
 use super::{Generation, SimOptions};
 use crate::dm::types::*;
 
@@ -90,6 +94,13 @@ pub(crate) struct SubTask {
     pub lower: bool,
     /// Table structures set through PUT table-structure: (schema, table) → SQL.
     pub tables: BTreeMap<(String, String), String>,
+    /// The syncer's checkpoint and where each run began (docs/dm-behaviour.md §7, §8).
+    pub ckpt: SubCkpt,
+    /// Shard DDL coordination state set by a test control (docs/dm-behaviour.md §8).
+    pub shard: ShardDdlState,
+    /// The full configuration of a task created the dmctl way; `cfg` then holds its OpenAPI projection
+    /// (docs/dm-behaviour.md §11).
+    pub dmctl: Option<Box<FullCfg>>,
 }
 
 #[derive(Debug, Clone)]
@@ -107,8 +118,8 @@ pub(crate) struct State {
     pub sources: BTreeMap<String, SourceEntry>,
     pub tasks: BTreeMap<String, TaskEntry>,
     pub templates: BTreeMap<String, Value>,
-    /// Checkpoints kept by `DELETE ?keep_meta=true` (Head): (task, meta_schema) → source → progress.
-    pub kept_meta: HashMap<(String, String), BTreeMap<String, Duration>>,
+    /// The upstreams' binlogs and the checkpoints left in downstream meta schemas after deletes.
+    pub binlog: Binlogs,
     pub catalogs: HashMap<String, BTreeMap<String, Vec<String>>>,
     pub cluster_id: u64,
     pub topology: Option<Value>,
@@ -116,8 +127,6 @@ pub(crate) struct State {
     /// The next N status reads fail like a worker without subtasks yet (49001, semantics §4.5).
     pub status_glitches: u32,
 }
-
-const CHECK_PASSED: &str = "pre-check is passed. ";
 
 /// Keeps `Instant + delay` far from overflow whatever a knob says.
 pub(crate) const MAX_STAGE_DELAY: Duration = Duration::from_secs(24 * 3600);
@@ -151,7 +160,7 @@ impl State {
             sources: BTreeMap::new(),
             tasks: BTreeMap::new(),
             templates: BTreeMap::new(),
-            kept_meta: HashMap::new(),
+            binlog: Binlogs::new(seed),
             catalogs: HashMap::new(),
             cluster_id,
             topology: None,
@@ -170,7 +179,7 @@ impl State {
     }
 
     /// Time a full/all task spends in each of Dump and Load.
-    fn phase(&self) -> Duration {
+    pub(crate) fn phase(&self) -> Duration {
         self.stage_delay.saturating_mul(3).max(Duration::from_millis(3))
     }
 
@@ -179,9 +188,14 @@ impl State {
     /// Land the asynchronous transitions that are due and move running subtasks through their units.
     pub fn advance(&mut self, now: Instant) {
         let phase = self.phase();
-        for t in self.tasks.values_mut() {
+        let State { tasks, sources, binlog, .. } = self;
+        for t in tasks.values_mut() {
             for sub in t.subtasks.values_mut() {
+                let starts = matches!(&sub.pending, Some((due, Stage::Running)) if now >= *due);
                 advance_sub(sub, now, phase);
+                if starts {
+                    run_started(binlog, sources, &t.cli_args, sub, phase);
+                }
             }
         }
     }
@@ -234,7 +248,7 @@ impl State {
         }
     }
 
-    fn relay_workers(&self, source: &str) -> Vec<String> {
+    pub(crate) fn relay_workers(&self, source: &str) -> Vec<String> {
         self.workers.values().filter(|w| w.relay.as_deref() == Some(source)).map(|w| w.name.clone()).collect()
     }
 
@@ -717,13 +731,14 @@ impl State {
 
     // ------------------------------------------------------------------------------------------ tasks
 
-    fn case_insensitive(&self, source: &str) -> bool {
+    pub(crate) fn case_insensitive(&self, source: &str) -> bool {
         self.sources.get(source).is_some_and(|s| catalog::case_insensitive(&s.cfg.host))
     }
 
     /// `Task.Adjust`, downstream connect, source existence, §6 conversion and `SubTaskConfig.Adjust`, precheck:
-    /// the checks create and update share. Returns the adjusted task and each source's converted config.
-    fn prepare_task(&self, mut task: Task) -> Result<(Task, BTreeMap<String, SubCfg>), SimError> {
+    /// the checks create and update share (docs/dm-behaviour.md §5, §6). Returns the adjusted task, each source's
+    /// converted config and the `check_result` text.
+    fn prepare_task(&mut self, mut task: Task) -> Result<(Task, BTreeMap<String, SubCfg>, String), SimError> {
         if !self.head() {
             // v8.5's Task struct has no such fields: sent ones are silently dropped (§8).
             task.timezone = None;
@@ -777,28 +792,75 @@ impl State {
                 return Err(SimError::new(20069, "import-into mode requires shared storage"));
             }
         }
-        let ignore_all = task.ignore_checking_items.as_ref().is_some_and(|l| l.iter().any(|i| i == "all"));
         for sc in &task.source_config.source_conf {
-            let host = &self.sources[&sc.source_name].cfg.host;
-            if catalog::unreachable(host) {
-                return Err(e::db_driver(host, self.sources[&sc.source_name].cfg.port));
-            }
-            if !ignore_all && catalog::precheck_fails(host) {
-                return Err(SimError::new(
-                    26005,
-                    format!(
-                        "fail to check synchronization configuration with type: check was failed, please see detail\n\
-                         detail: {{\"results\":[{{\"name\":\"mysql_binlog_format\",\"state\":\"fail\",\"extra\":\"address of db instance - {host}\"}}]}}"
-                    ),
-                ));
+            let src = &self.sources[&sc.source_name].cfg;
+            if catalog::unreachable(&src.host) {
+                return Err(e::db_driver(&src.host, src.port));
             }
         }
-        Ok((task, cfgs))
+        if cfgs.is_empty() {
+            // No subtask config: DM's checker returns at once with an empty result.
+            return Ok((task, cfgs, String::new()));
+        }
+        let metas: Vec<(String, Option<checkpoint::BinlogMeta>)> = task
+            .source_config
+            .source_conf
+            .iter()
+            .map(|sc| (sc.source_name.clone(), cfgs[&sc.source_name].meta.clone()))
+            .collect();
+        let physical =
+            task.source_config.full_migrate_conf.as_ref().and_then(|f| f.import_mode.as_deref()) == Some("physical");
+        let ignore = task.ignore_checking_items.clone().unwrap_or_default();
+        let check = self.precheck(&task.task_mode, &ignore, task.enhance_online_schema_change, physical, &metas)?;
+        Ok((task, cfgs, check))
+    }
+
+    /// DM's precheck over the task's sources, each with its start position (docs/dm-behaviour.md §5).
+    pub(crate) fn precheck(
+        &mut self,
+        mode: &str,
+        ignore: &[String],
+        online_ddl: bool,
+        physical: bool,
+        metas: &[(String, Option<checkpoint::BinlogMeta>)],
+    ) -> Result<String, SimError> {
+        let checks: Vec<MetaCheck> = metas.iter().map(|(s, m)| self.meta_check(mode, s, m.as_ref())).collect();
+        let instances: Vec<precheck::Instance> = metas
+            .iter()
+            .zip(checks)
+            .filter_map(|((source, _), meta_check)| {
+                let src = &self.sources.get(source)?.cfg;
+                let relay = src.relay_config.as_ref().and_then(|r| r.enable_relay).unwrap_or(false)
+                    || !self.relay_workers(source).is_empty();
+                Some(precheck::Instance { host: &src.host, port: src.port, relay, meta_check })
+            })
+            .collect();
+        precheck::run(mode, ignore, online_ddl, physical, &instances)
+    }
+
+    /// Whether DM's meta position checker runs for this source and what it finds: it runs for modes without a
+    /// dump when a start position is set (a binlog name, or a GTID on a GTID source) and opens a binlog stream
+    /// there, which fails once that binlog is purged upstream (docs/dm-behaviour.md §5).
+    fn meta_check(&mut self, mode: &str, source: &str, meta: Option<&(String, i64, String)>) -> MetaCheck {
+        let Some(src) = self.sources.get(source) else { return MetaCheck::Skip };
+        let Some(m) = meta else { return MetaCheck::Skip };
+        let enable_gtid = src.cfg.enable_gtid;
+        if matches!(mode, "all" | "full" | "dump") || !(!m.0.is_empty() || (enable_gtid && !m.2.is_empty())) {
+            return MetaCheck::Skip;
+        }
+        let id = upstream_id(source, src);
+        let start = self.binlog.pos_of_meta(&id, m);
+        // With GTIDs the checker asks for the meta's GTID set as given (an empty one when only a file is set).
+        let gtid = enable_gtid.then_some(m.2.as_str());
+        match self.binlog.purged_error(&id, start, gtid) {
+            Some(err) => MetaCheck::Fails(err),
+            None => MetaCheck::Passes,
+        }
     }
 
     /// 201 `{task, check_result}` (v6.1+), not the docs' 200 `Task` (semantics §2 POST /tasks, §9).
     pub fn create_task(&mut self, task: Task) -> R {
-        let (task, cfgs) = self.prepare_task(task)?;
+        let (task, cfgs, check) = self.prepare_task(task)?;
         let unbound: Vec<String> = cfgs.keys().filter(|s| self.bound_worker(s).is_none()).cloned().collect();
         if !unbound.is_empty() {
             return Err(e::sources_unbound(&unbound));
@@ -807,15 +869,16 @@ impl State {
         let echo = serde_json::to_value(&task).unwrap_or(Value::Null);
         if cfgs.is_empty() {
             // `AddSubTasks` with no subtask config returns early without error: 201, and nothing is created.
-            return Ok(Out::Json(201, json!({"task": echo, "check_result": CHECK_PASSED})));
+            return Ok(Out::Json(201, json!({"task": echo, "check_result": check})));
         }
         if let Some(existing) = self.tasks.get(&name)
             && cfgs.keys().all(|s| existing.subtasks.contains_key(s))
         {
             return Err(e::task_exists(&name, &cfgs.keys().cloned().collect::<Vec<_>>()));
         }
-        let meta_schema = task.meta_schema.clone().unwrap_or_default();
-        let kept = if self.head() { self.kept_meta.remove(&(name.clone(), meta_schema)) } else { None };
+        // Checkpoints left in the downstream meta by an earlier task of the same name are picked up
+        // (docs/dm-behaviour.md §7).
+        let kept = self.binlog.meta.remove(&meta_key(&task));
         let phase = self.phase();
         let lowers: BTreeMap<String, bool> = cfgs.keys().map(|s| (s.clone(), self.case_insensitive(s))).collect();
         let entry = self
@@ -827,7 +890,8 @@ impl State {
             if entry.subtasks.contains_key(&source) {
                 continue;
             }
-            let worked = kept.as_ref().and_then(|k| k.get(&source)).copied().unwrap_or_default();
+            let saved = kept.as_ref().and_then(|k| k.get(&source)).copied().unwrap_or_default();
+            let worked = saved.worked;
             let lower = lowers.get(&source).copied().unwrap_or(false);
             let (unit, _) = unit_for(&task.task_mode, worked, phase);
             entry.subtasks.insert(
@@ -844,10 +908,13 @@ impl State {
                     error_msg: None,
                     lower,
                     tables: BTreeMap::new(),
+                    ckpt: SubCkpt { restored: saved.pos, ..Default::default() },
+                    shard: ShardDdlState::default(),
+                    dmctl: None,
                 },
             );
         }
-        Ok(Out::Json(201, json!({"task": echo, "check_result": CHECK_PASSED})))
+        Ok(Out::Json(201, json!({"task": echo, "check_result": check})))
     }
 
     fn task_view(&mut self, name: &str, with_status: bool) -> Value {
@@ -862,13 +929,35 @@ impl State {
 
     fn status_list(&mut self, name: &str) -> Vec<Value> {
         let phase = self.phase();
+        let now = Instant::now();
+        // Positions first: reading them moves the upstream heads.
+        let mut views = BTreeMap::new();
+        if let Some(entry) = self.tasks.get(name) {
+            for sub in entry.subtasks.values().filter(|s| s.unit == Unit::Sync) {
+                if let Some(src) = self.sources.get(&sub.source) {
+                    let id = upstream_id(&sub.source, src);
+                    let worked = total_worked(sub, now);
+                    views.insert(
+                        sub.source.clone(),
+                        self.binlog.sync_view(&sub.ckpt, &id, &sub.cfg.task_mode, worked, phase),
+                    );
+                }
+            }
+        }
         let Some(entry) = self.tasks.get(name) else { return vec![] };
         let mut out: Vec<Value> = entry
             .subtasks
             .values()
             .map(|sub| match self.bound_worker(&sub.source) {
                 Some(w) if w.unreachable => project::unreachable_status(name, sub, &w.name, &w.addr),
-                w => project::subtask_status(name, sub, w.map(|w| w.name.as_str()), self.generation, phase),
+                w => project::subtask_status(
+                    name,
+                    sub,
+                    w.map(|w| w.name.as_str()),
+                    self.generation,
+                    phase,
+                    views.get(&sub.source),
+                ),
             })
             .collect();
         out.shuffle(&mut self.rng);
@@ -912,7 +1001,8 @@ impl State {
     }
 
     pub fn update_task(&mut self, task: Task) -> R {
-        let (task, cfgs) = self.prepare_task(task)?;
+        // The whole precheck runs again, with the body's settings (docs/dm-behaviour.md §6).
+        let (task, cfgs, check) = self.prepare_task(task)?;
         // The path name is ignored; the body's name decides (§2 PUT).
         let name = task.name.clone();
         let entry = self.tasks.get(&name).ok_or_else(|| e::task_not_exist(&name))?;
@@ -941,6 +1031,14 @@ impl State {
                     ),
                 ));
             }
+            // A pessimistic shard group waiting on DDLs refuses any update (docs/dm-behaviour.md §6).
+            if let Some(err) = sub.shard.refuse_update(sub.cfg.shard_mode.as_deref()) {
+                return Err(err);
+            }
+            // A dmctl-created subtask never matches what the OpenAPI conversion produces (§11).
+            if let Some(d) = &sub.dmctl {
+                return Err(e::subtask_cfg_update(&name, s, &d.update_refusal()));
+            }
             let old = project::to_subcfg(&sub.cfg, s, self.case_insensitive(s))?;
             if let Some(field) = project::non_updatable_diff(&old, &cfgs[s]) {
                 return Err(e::subtask_cfg_update(
@@ -959,7 +1057,7 @@ impl State {
             }
         }
         let echo = serde_json::to_value(&task).unwrap_or(Value::Null);
-        Ok(Out::Json(200, json!({"task": echo, "check_result": CHECK_PASSED})))
+        Ok(Out::Json(200, json!({"task": echo, "check_result": check})))
     }
 
     pub fn delete_task(&mut self, name: &str, force: bool, keep_meta: bool) -> R {
@@ -978,13 +1076,28 @@ impl State {
             // v8.5 fails when the downstream checkpoint cleanup cannot connect, unless forced (§2 DELETE).
             return Err(e::db_driver(&sub.cfg.target_config.host, sub.cfg.target_config.port));
         }
-        let keep = keep_meta && self.head();
+        let phase = self.phase();
+        let now = Instant::now();
         if let Some(entry) = self.tasks.remove(name)
-            && keep
+            && let Some(first) = entry.subtasks.values().next()
         {
-            let meta = entry.subtasks.values().next().and_then(|s| s.cfg.meta_schema.clone()).unwrap_or_default();
-            let progress = entry.subtasks.iter().map(|(s, sub)| (s.clone(), sub.worked)).collect();
-            self.kept_meta.insert((name.to_string(), meta), progress);
+            // The checkpoint tables survive with `keep_meta` (Head), and whenever the downstream cannot be reached
+            // to drop them (v8.5 gets here only with force; Head only logs the failure) (docs/dm-behaviour.md §7).
+            let key = meta_key(&first.cfg);
+            let keep = (keep_meta && self.head()) || catalog::unreachable(&first.cfg.target_config.host);
+            if keep {
+                let progress = entry
+                    .subtasks
+                    .iter()
+                    .map(|(s, sub)| {
+                        let worked = total_worked(sub, now);
+                        (s.clone(), self.binlog.saved(&sub.ckpt, s, &sub.cfg.task_mode, worked, phase))
+                    })
+                    .collect();
+                self.binlog.meta.insert(key, progress);
+            } else {
+                self.binlog.meta.remove(&key);
+            }
         }
         Ok(Out::Empty(204))
     }
@@ -1061,7 +1174,9 @@ impl State {
         for s in &list {
             if let Some(sub) = entry.subtasks.get_mut(s) {
                 if req.remove_meta == Some(true) {
-                    // Checkpoints and metadata are dropped: the migration starts over.
+                    // Checkpoints and metadata are dropped: the migration starts over (docs/dm-behaviour.md §8).
+                    sub.ckpt.line = None;
+                    sub.ckpt.restored = None;
                     sub.worked = Duration::ZERO;
                     sub.run_since = sub.run_since.map(|_| now);
                     if sub.observed == Stage::Finished {
@@ -1420,8 +1535,32 @@ impl State {
         self.tasks.remove(task).is_some()
     }
 
+    pub fn set_shard_ddl(&mut self, task: &str, source: &str, state: ShardDdlState) -> Result<(), String> {
+        let sub = self
+            .tasks
+            .get_mut(task)
+            .and_then(|t| t.subtasks.get_mut(source))
+            .ok_or_else(|| format!("task {task} has no subtask on {source}"))?;
+        sub.shard = state;
+        Ok(())
+    }
+
     pub fn snapshot(&mut self) -> Value {
-        self.advance(Instant::now());
+        let now = Instant::now();
+        self.advance(now);
+        let phase = self.phase();
+        let mut ckpts = BTreeMap::new();
+        for (n, t) in &self.tasks {
+            for (s, sub) in &t.subtasks {
+                let Some(src) = self.sources.get(s) else { continue };
+                let id = upstream_id(s, src);
+                let worked = total_worked(sub, now);
+                let v = self.binlog.snapshot_sub(&sub.ckpt, &id, &sub.cfg.task_mode, worked, phase);
+                ckpts.insert((n.clone(), s.clone()), v);
+            }
+        }
+        let source_names: BTreeSet<String> = self.sources.keys().cloned().collect();
+        let (upstreams, downstream_meta) = self.binlog.snapshot(&source_names);
         let workers: Vec<Value> = self
             .workers
             .values()
@@ -1461,6 +1600,8 @@ impl State {
                                 "pending": sub.pending.as_ref().map(|(_, st)| st.as_str()),
                                 "error_msg": sub.error_msg,
                                 "config": serde_json::to_value(&sub.cfg).unwrap_or(Value::Null),
+                                "checkpoint": ckpts.get(&(n.clone(), s.clone())).cloned().unwrap_or(Value::Null),
+                                "shard_ddl": (!sub.shard.is_empty()).then(|| json!(sub.shard)),
                             }),
                         )
                     })
@@ -1468,7 +1609,7 @@ impl State {
                 (n.clone(), json!({"subtasks": subs, "cli_args": t.cli_args}))
             })
             .collect();
-        let kept: Vec<Value> = self.kept_meta.keys().map(|(t, m)| json!({"task": t, "meta_schema": m})).collect();
+        let kept: Vec<Value> = self.binlog.meta.keys().map(|(_, m, t)| json!({"task": t, "meta_schema": m})).collect();
         json!({
             "generation": self.generation,
             "workers": workers,
@@ -1476,7 +1617,61 @@ impl State {
             "tasks": tasks,
             "templates": self.templates,
             "kept_meta": kept,
+            "upstreams": upstreams,
+            "downstream_meta": downstream_meta,
         })
+    }
+}
+
+/// Who the upstream of a source is, for positions and GTIDs.
+fn upstream_id<'a>(source: &'a str, src: &SourceEntry) -> UpstreamId<'a> {
+    UpstreamId {
+        source,
+        mariadb: src.cfg.flavor.as_deref() == Some("mariadb"),
+        server_id: src.server_id,
+        gtid_mode: !catalog::gtid_off(&src.cfg.host),
+        enable_gtid: src.cfg.enable_gtid,
+    }
+}
+
+/// Where a task's checkpoints live: its target database, meta schema and name.
+fn meta_key(task: &Task) -> checkpoint::MetaKey {
+    let t = &task.target_config;
+    (format!("{}:{}", t.host, t.port), task.meta_schema.clone().unwrap_or_default(), task.name.clone())
+}
+
+/// Running time of a subtask up to `now`.
+fn total_worked(sub: &SubTask, now: Instant) -> Duration {
+    sub.worked + sub.run_since.map(|t| now.saturating_duration_since(t)).unwrap_or_default()
+}
+
+/// A subtask's worker (re)starts it: record where its syncer begins and with which safe mode; a start position
+/// purged upstream pauses it with the syncer's error (docs/dm-behaviour.md §7, §8).
+fn run_started(
+    binlog: &mut Binlogs,
+    sources: &BTreeMap<String, SourceEntry>,
+    cli_args: &BTreeMap<String, String>,
+    sub: &mut SubTask,
+    phase: Duration,
+) {
+    let Some(src) = sources.get(&sub.source) else { return };
+    let meta = project::to_subcfg(&sub.cfg, &sub.source, false).ok().and_then(|c| c.meta);
+    let rs = RunStart {
+        id: upstream_id(&sub.source, src),
+        mode: &sub.cfg.task_mode,
+        meta,
+        cli_args,
+        cfg_safe_mode: sub.cfg.source_config.incr_migrate_conf.as_ref().and_then(|i| i.safe_mode).unwrap_or(false),
+        safe_mode_duration: sub.dmctl.as_ref().and_then(|d| d.safe_mode_duration()),
+        worked: sub.worked,
+        phase,
+    };
+    if let Some(err) = binlog.on_run_start(&mut sub.ckpt, rs) {
+        sub.observed = Stage::Paused;
+        sub.run_since = None;
+        sub.error_msg = Some(format!(
+            "[code=36069:class=sync-unit:scope=upstream:level=high], Message: get binlog event error: {err}, Workaround: Please check that the start position is still present upstream.\n"
+        ));
     }
 }
 
@@ -1545,7 +1740,7 @@ fn advance_sub(sub: &mut SubTask, now: Instant, phase: Duration) {
 }
 
 /// Write the expected stage and schedule the observed change the worker will make.
-fn set_expected(sub: &mut SubTask, exp: Expected, now: Instant, delay: Duration) {
+pub(crate) fn set_expected(sub: &mut SubTask, exp: Expected, now: Instant, delay: Duration) {
     sub.expected = exp;
     let in_flight = sub.pending.as_ref().map(|(_, s)| s.clone());
     let target = match exp {
