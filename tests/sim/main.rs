@@ -7,5 +7,6 @@ mod client_endpoints;
 mod sim_cli;
 mod sim_robustness;
 mod sim_rules;
+mod sim_stateful;
 mod simh;
 mod tls_sim;

@@ -3,16 +3,13 @@
 //! update with purged upstream binlogs (docs/dm-behaviour.md §5, §6), checkpoints and where a task starts (§7,
 //! §8), shard DDL coordination state (§6, §8), legacy endpoints and dmctl-created tasks (§11).
 
-#[path = "common/sim.rs"]
-mod simh;
-
 use std::time::Duration;
 
+use crate::simh::*;
 use dm_apply::dm::DmClient;
 use dm_apply::dm::types::*;
 use dm_apply::sim::{Generation, ShardDdlState, ShardingGroup, SimServer};
 use serde_json::{Value, json};
-use simh::*;
 
 /// (status, body text) of a raw request.
 async fn raw(sim: &SimServer, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
