@@ -100,8 +100,8 @@ impl DriftReport {
 }
 
 /// Build the report (pure). Lifecycle guards do not apply: drift reports, it never plans to act.
-pub fn report(desired: &Desired, live: &Live) -> DriftReport {
-    let opts = PlanOptions { prune: false, targets: vec![], allow_restart: true };
+pub fn report(desired: &Desired, live: &Live, state_key: Option<&crate::state::StateKey>) -> DriftReport {
+    let opts = PlanOptions { allow_restart: true, state_key: state_key.cloned(), ..PlanOptions::default() };
     // build_plan only fails on unknown --target addresses, and there are none here.
     let plan = match build_plan(desired, live, &opts) {
         Ok(p) => p,

@@ -22,9 +22,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::graph::{DepKind, Effect, Expect, Guard, ResourceKind, StepGraph, StepId, StepKind, WaitFor};
 use crate::config::DesiredStage;
+use crate::dm::ServerVersion;
 use crate::dm::types::{Stage, StartTaskRequest};
-use crate::plan::state::FP_PASSWORD;
-use crate::plan::{Address, ConfigAction, DesiredPayload, Impact, Kind, Observed, Plan, ResourceChange, RuntimeAction};
+use crate::plan::{
+    Address, ConfigAction, DesiredPayload, Impact, Kind, Observed, Plan, RecordPlan, ResourceChange, RuntimeAction,
+};
+use crate::state::store::Update;
 
 /// What the compiler must know beyond the plan.
 #[derive(Debug, Clone, Default)]
@@ -88,6 +91,11 @@ struct Builder<'p> {
     /// Every task delete: source deletes come after all of them.
     task_deletes: Vec<StepId>,
     source_deletes: Vec<StepId>,
+    /// State record steps: they come after every task change.
+    records: Vec<StepId>,
+    /// Steps that change a task (create, update, delete): the record is written after them.
+    task_changes: Vec<StepId>,
+    version: ServerVersion,
 }
 
 /// Compile a plan into the graph of steps that carries it out.
@@ -103,6 +111,9 @@ pub fn compile(plan: &Plan, opts: &CompileOptions) -> Result<StepGraph, CompileE
         restart_after: BTreeMap::new(),
         task_deletes: vec![],
         source_deletes: vec![],
+        records: vec![],
+        task_changes: vec![],
+        version: ServerVersion::parse(&plan.cluster.server_version),
     };
     let sources: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.address.kind == Kind::Source).collect();
     let tasks: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.address.kind == Kind::Task).collect();
@@ -129,7 +140,8 @@ fn check(plan: &Plan, opts: &CompileOptions) -> Result<(), CompileError> {
         {
             return Err(CompileError::RestartNotAllowed { address });
         }
-        let needs_payload = matches!(c.action, ConfigAction::Create | ConfigAction::Update | ConfigAction::Replace);
+        let needs_payload = matches!(c.action, ConfigAction::Create | ConfigAction::Update | ConfigAction::Replace)
+            || (plan.state.home.is_some() && matches!(c.record, Some(RecordPlan::Set { .. })));
         let has_payload = matches!(
             (&c.desired, c.address.kind),
             (Some(DesiredPayload::Source(_)), Kind::Source) | (Some(DesiredPayload::Task(_)), Kind::Task)
@@ -219,9 +231,10 @@ impl<'p> Builder<'p> {
         wants_running: bool,
     ) -> StepId {
         let create = self.add(addr, StepKind::CreateTask { task: Box::new(task) }, Effect::Add);
+        self.task_changes.push(create);
         self.req(create, src_req.iter().copied());
         self.after(create, src_after.iter().copied());
-        self.record(c, create, false);
+        self.record(c, Some(create), false);
         if wants_running {
             let (start, _) = self.start_node(&addr.name, Effect::None);
             self.req(start, [create]);
@@ -252,6 +265,7 @@ impl<'p> Builder<'p> {
         }
         self.g.add_guard(first, guard);
         self.task_deletes.push(del);
+        self.task_changes.push(del);
         del
     }
 
@@ -285,22 +299,32 @@ impl<'p> Builder<'p> {
         (start, wait)
     }
 
-    fn record(&mut self, c: &ResourceChange, after_step: StepId, forget: bool) {
-        if !forget && c.fingerprints.is_empty() {
+    /// The state record step of a change (after `after_step` succeeded, when given). Nothing when the plan keeps
+    /// no record (no declared task) or the change records nothing.
+    fn record(&mut self, c: &ResourceChange, after_step: Option<StepId>, forget: bool) {
+        if self.plan.state.home.is_none() {
             return;
         }
-        let mut fingerprints = if forget { BTreeMap::new() } else { c.fingerprints.clone() };
-        if c.action == ConfigAction::Update && c.address.kind == Kind::Source && !c.send_password {
-            // The password was not sent: DM still holds the old one, whose fingerprint stays recorded.
-            fingerprints.remove(FP_PASSWORD);
-            if fingerprints.is_empty() {
-                return;
+        let update = match (&c.record, forget) {
+            (_, true) | (Some(RecordPlan::Forget), _) => Update::Forget,
+            (None, false) => return,
+            (Some(RecordPlan::Set { fields, version, merge, .. }), false) => {
+                let all = match &c.desired {
+                    Some(DesiredPayload::Source(s)) => crate::normalize::source_write_only(s),
+                    Some(DesiredPayload::Task(t)) => crate::normalize::task_write_only_fields(t, &self.version),
+                    None => vec![],
+                };
+                let values =
+                    all.into_iter().filter(|f| fields.iter().any(|k| k == f.key)).map(|f| (f.key.to_string(), f.value));
+                Update::Set { values: values.collect(), version: *version, merge: *merge }
             }
-        }
-        let kind =
-            StepKind::RecordState { address: c.address.to_string(), fingerprints, salt: self.plan.state_salt.clone() };
+        };
+        let kind = StepKind::RecordState { address: c.address.to_string(), update };
         let id = self.add(&c.address, kind, Effect::None);
-        self.req(id, [after_step]);
+        if let Some(after) = after_step {
+            self.req(id, [after]);
+        }
+        self.records.push(id);
     }
 
     /// The tasks that the plan wants running on `source` afterwards (DM's /enable must not stop them again).
@@ -346,7 +370,7 @@ impl<'p> Builder<'p> {
                 let s = self.source_payload(c, false)?;
                 let id = self.add(&addr, StepKind::CreateSource { source: Box::new(s) }, Effect::Add);
                 self.g.add_guard(id, guard);
-                self.record(c, id, false);
+                self.record(c, Some(id), false);
                 nodes.create = Some(id);
             }
             ConfigAction::Update => {
@@ -380,7 +404,7 @@ impl<'p> Builder<'p> {
                 for e in entry {
                     self.g.add_guard(e, guard.clone());
                 }
-                self.record(c, put, false);
+                self.record(c, Some(put), false);
                 nodes.others.push(put);
                 if !c.runtime.contains(&RuntimeAction::Disable)
                     && !matches!(c.observed, Some(Observed::Source { enable: false }))
@@ -435,7 +459,7 @@ impl<'p> Builder<'p> {
                 let s = self.source_payload(c, false)?;
                 let create = self.add(&addr, StepKind::CreateSource { source: Box::new(s) }, Effect::Add);
                 self.req(create, [del]);
-                self.record(c, create, false);
+                self.record(c, Some(create), false);
                 nodes.create = Some(create);
                 for t in stopped {
                     self.restart_after.entry(t.clone()).or_default().push(create);
@@ -449,9 +473,10 @@ impl<'p> Builder<'p> {
                 let del = self.add(&addr, StepKind::DeleteSource { name: name.clone(), force: false }, Effect::Destroy);
                 self.g.add_guard(del, guard);
                 self.source_deletes.push(del);
-                self.record(c, del, true);
+                self.record(c, Some(del), true);
             }
             ConfigAction::NoOp => {
+                self.record(c, None, false);
                 for r in &c.runtime {
                     let (kind, is_enable) = match r {
                         RuntimeAction::Enable => (
@@ -514,6 +539,7 @@ impl<'p> Builder<'p> {
             ConfigAction::Update => {
                 let Some(t) = payload else { return Err(missing(&addr)) };
                 let put = self.add(&addr, StepKind::UpdateTask { task: Box::new(t) }, Effect::Change);
+                self.task_changes.push(put);
                 let mut first = put;
                 if must_stop {
                     let (stop, wait) = self.stop_node(&name);
@@ -528,7 +554,7 @@ impl<'p> Builder<'p> {
                 self.g.add_guard(first, guard);
                 self.after(put, src_after.clone());
                 self.req(put, src_req.clone());
-                self.record(c, put, false);
+                self.record(c, Some(put), false);
                 if wants_running {
                     let (start, _) = self.start_node(&name, Effect::None);
                     match self.stops.get(&name).copied() {
@@ -551,9 +577,10 @@ impl<'p> Builder<'p> {
             }
             ConfigAction::Delete => {
                 let del = self.delete_task_node(&addr, &name, false, must_stop, guard);
-                self.record(c, del, true);
+                self.record(c, Some(del), true);
             }
             ConfigAction::NoOp => {
+                self.record(c, None, false);
                 for r in &c.runtime {
                     match r {
                         RuntimeAction::Stop => {
@@ -681,6 +708,12 @@ impl<'p> Builder<'p> {
         let (sd, td) = (self.source_deletes.clone(), self.task_deletes.clone());
         for s in sd {
             self.after(s, td.iter().copied());
+        }
+        // The record is written after every task change (ordering only): its template connects to a task's target,
+        // whose credentials may change in this very apply.
+        let (records, tasks) = (self.records.clone(), self.task_changes.clone());
+        for r in records {
+            self.after(r, tasks.iter().copied());
         }
     }
 }

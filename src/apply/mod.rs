@@ -92,6 +92,19 @@ pub struct ApplyOptions {
     /// `--deadline`: overall time limit of the execution. Once it passes no new step starts (the rest are reported
     /// `not started`), and waits in flight end at it; requests in flight finish (each within the request timeout).
     pub deadline: Option<Duration>,
+    /// How to write dm-apply's state record.
+    pub state: StateOptions,
+}
+
+/// How record steps write dm-apply's state record.
+#[derive(Debug, Clone, Default)]
+pub struct StateOptions {
+    /// The target of the task the record's template connects to (`plan.state.home`). `None`: record steps fail.
+    pub home: Option<crate::dm::types::TargetConfig>,
+    /// The state key (keyed fingerprints); `None`: Argon2id.
+    pub key: Option<crate::state::StateKey>,
+    /// The lease this apply holds: every write checks it is still ours.
+    pub lease_id: Option<String>,
 }
 
 impl Default for ApplyOptions {
@@ -109,6 +122,7 @@ impl Default for ApplyOptions {
             allow_restart: false,
             allow_restart_for: BTreeSet::new(),
             deadline: None,
+            state: StateOptions::default(),
         }
     }
 }
