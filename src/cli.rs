@@ -135,8 +135,9 @@ pub enum ReportFormat {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub files: FileArgs,
-    /// Report an unset `${env:NAME}` as a warning instead of an error (for pre-commit hooks and pull requests
-    /// from forks, where the secrets are not available). plan, apply and drift still require every variable.
+    /// Report an unset `${env:NAME}` or an unreadable `${file:PATH}` as a warning instead of an error (for
+    /// pre-commit hooks and pull requests from forks, where the secrets are not available). plan, apply and drift
+    /// still require every variable and file.
     #[arg(long)]
     pub allow_missing_env: bool,
 }

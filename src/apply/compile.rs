@@ -757,7 +757,8 @@ mod tests {
             warnings: vec![],
             targets: vec![],
             prune: true,
-            state_salt: "salt".into(),
+            notes: vec![],
+            state: crate::plan::StatePlan { home: Some("t".into()), rewrite: false },
         }
     }
 
@@ -839,6 +840,34 @@ mod tests {
     }
 
     #[test]
+    fn record_steps_follow_every_task_change_and_need_a_home() {
+        let mut s = change(Address::source("a"), ConfigAction::NoOp);
+        s.record = Some(RecordPlan::Set { fields: vec!["password".into()], version: None, merge: false, adopt: true });
+        // Adoption needs the payload to fingerprint.
+        assert!(matches!(
+            compile(&plan(vec![s.clone()]), &CompileOptions::default()),
+            Err(CompileError::MissingPayload { .. })
+        ));
+        s.desired = change(Address::source("a"), ConfigAction::Update).desired;
+        let mut t = change(Address::task("t"), ConfigAction::Create);
+        t.record = Some(RecordPlan::Set { fields: vec![], version: Some(3), merge: false, adopt: false });
+        let g = compile(&plan(vec![s.clone(), t.clone()]), &CompileOptions::default()).unwrap();
+        assert!(before(&g, "task.t: create task", "source.a: record fingerprints in state record"));
+        match &g.step(id_of(&g, "task.t: record fingerprints in state record")).unwrap().kind {
+            StepKind::RecordState { update: Update::Set { values, version, .. }, .. } => {
+                assert!(values.is_empty());
+                assert_eq!(*version, Some(3));
+            }
+            k => panic!("{k:?}"),
+        }
+        // No declared task: no record is kept, so no record step.
+        let mut p = plan(vec![s, t]);
+        p.state.home = None;
+        let g = compile(&p, &CompileOptions::default()).unwrap();
+        assert!(!labels(&g).iter().any(|l| l.contains("state record")), "{:?}", labels(&g));
+    }
+
+    #[test]
     fn update_of_a_task_stopped_on_purpose_does_not_stop_it() {
         let mut t = change(Address::task("t"), ConfigAction::Update);
         t.observed = Some(Observed::Task {
@@ -859,7 +888,11 @@ mod tests {
         let mut s = change(Address::source("a"), ConfigAction::Update);
         s.impact = Impact::StopUpdateStart { stopped_tasks: vec!["t1".into(), "t2".into()] };
         s.observed = Some(Observed::Source { enable: true });
-        s.fingerprints = BTreeMap::from([("password".into(), "fp".into()), ("security".into(), "fs".into())]);
+        // The password is not sent (send_password false): only the TLS contents, always sent, are recorded.
+        s.record = Some(RecordPlan::Set { fields: vec!["security".into()], version: None, merge: true, adopt: false });
+        if let Some(DesiredPayload::Source(p)) = &mut s.desired {
+            p.security = Some(crate::dm::types::Security { ssl_ca_content: "ca".into(), ..Default::default() });
+        }
         // t2 is also updated and should end stopped.
         let mut t2 = change(Address::task("t2"), ConfigAction::Update);
         running(&mut t2);
@@ -872,11 +905,11 @@ mod tests {
         assert!(before(&g, "source.a: update source", "task.t1: start task"));
         assert!(before(&g, "source.a: update source", "task.t2: update task"));
         assert!(before(&g, "source.a: update source", "source.a: record fingerprints in state record"));
-        // The password was not sent, so its old fingerprint stays recorded.
+        // The password was not sent, so its old fingerprint stays recorded (merge).
         match &g.step(id_of(&g, "source.a: record fingerprints in state record")).unwrap().kind {
-            StepKind::RecordState { fingerprints, salt, .. } => {
-                assert_eq!(fingerprints.keys().collect::<Vec<_>>(), ["security"]);
-                assert_eq!(salt, "salt");
+            StepKind::RecordState { update: Update::Set { values, merge, version }, .. } => {
+                assert_eq!(values.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["security"]);
+                assert!(*merge && version.is_none());
             }
             k => panic!("{k:?}"),
         }
