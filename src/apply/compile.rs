@@ -36,6 +36,9 @@ pub struct CompileOptions {
     pub allow_restart: bool,
     /// Tasks whose `lifecycle.allow_restart` is set.
     pub allow_restart_for: BTreeSet<String>,
+    /// Leave out dm-apply's state record steps (no target to keep the record with was given: a library caller
+    /// that does not track write-only values).
+    pub skip_record: bool,
 }
 
 /// Why a plan cannot be applied (found before anything is touched).
@@ -96,11 +99,14 @@ struct Builder<'p> {
     /// Steps that change a task (create, update, delete): the record is written after them.
     task_changes: Vec<StepId>,
     version: ServerVersion,
+    /// Whether state record steps are made.
+    record: bool,
 }
 
 /// Compile a plan into the graph of steps that carries it out.
 pub fn compile(plan: &Plan, opts: &CompileOptions) -> Result<StepGraph, CompileError> {
     check(plan, opts)?;
+    let record = plan.state.home.is_some() && !opts.skip_record;
     let mut b = Builder {
         g: StepGraph::new(),
         plan,
@@ -114,6 +120,7 @@ pub fn compile(plan: &Plan, opts: &CompileOptions) -> Result<StepGraph, CompileE
         records: vec![],
         task_changes: vec![],
         version: ServerVersion::parse(&plan.cluster.server_version),
+        record,
     };
     let sources: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.address.kind == Kind::Source).collect();
     let tasks: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.address.kind == Kind::Task).collect();
@@ -141,7 +148,7 @@ fn check(plan: &Plan, opts: &CompileOptions) -> Result<(), CompileError> {
             return Err(CompileError::RestartNotAllowed { address });
         }
         let needs_payload = matches!(c.action, ConfigAction::Create | ConfigAction::Update | ConfigAction::Replace)
-            || (plan.state.home.is_some() && matches!(c.record, Some(RecordPlan::Set { .. })));
+            || (plan.state.home.is_some() && !opts.skip_record && matches!(c.record, Some(RecordPlan::Set { .. })));
         let has_payload = matches!(
             (&c.desired, c.address.kind),
             (Some(DesiredPayload::Source(_)), Kind::Source) | (Some(DesiredPayload::Task(_)), Kind::Task)
@@ -302,7 +309,7 @@ impl<'p> Builder<'p> {
     /// The state record step of a change (after `after_step` succeeded, when given). Nothing when the plan keeps
     /// no record (no declared task) or the change records nothing.
     fn record(&mut self, c: &ResourceChange, after_step: Option<StepId>, forget: bool) {
-        if self.plan.state.home.is_none() {
+        if !self.record {
             return;
         }
         let update = match (&c.record, forget) {

@@ -159,7 +159,11 @@ pub async fn execute(
 ) -> Result<ApplyReport, CompileError> {
     let graph = compile(
         plan,
-        &CompileOptions { allow_restart: opts.allow_restart, allow_restart_for: opts.allow_restart_for.clone() },
+        &CompileOptions {
+            allow_restart: opts.allow_restart,
+            allow_restart_for: opts.allow_restart_for.clone(),
+            skip_record: opts.state.home.is_none(),
+        },
     )?;
     // The digests depend on the server version (request defaults); the plan recorded the one it saw.
     let version = match client.server_version().await {

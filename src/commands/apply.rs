@@ -79,7 +79,11 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
     // Refuse what cannot be applied before asking anything.
     apply::compile(
         &plan,
-        &CompileOptions { allow_restart: opts.allow_restart, allow_restart_for: opts.allow_restart_for.clone() },
+        &CompileOptions {
+            allow_restart: opts.allow_restart,
+            allow_restart_for: opts.allow_restart_for.clone(),
+            skip_record: opts.state.home.is_none(),
+        },
     )?;
 
     if !saved {

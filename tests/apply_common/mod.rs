@@ -50,7 +50,7 @@ pub fn fast() -> ApplyOptions {
 
 pub async fn plan(env: &Env, d: &Desired, prune: bool) -> Plan {
     let live = dm_apply::live::fetch(&env.client).await.expect("fetch");
-    make_plan(d, &live, &PlanOptions { prune, targets: vec![], allow_restart: true }).expect("plan")
+    make_plan(d, &live, &PlanOptions { prune, allow_restart: true, ..Default::default() }).expect("plan")
 }
 
 /// Execute a plan; returns the report and the events.

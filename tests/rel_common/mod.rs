@@ -73,7 +73,7 @@ pub fn landed(r: &LoggedRequest) -> bool {
 
 /// The step graph `execute` runs for `plan` (compilation is deterministic).
 pub fn graph_of(plan: &Plan) -> StepGraph {
-    compile(plan, &CompileOptions { allow_restart: true, allow_restart_for: Default::default() }).expect("compiles")
+    compile(plan, &CompileOptions { allow_restart: true, ..Default::default() }).expect("compiles")
 }
 
 /// The audit of one run. `log` is the simulator's request log of exactly this run.
