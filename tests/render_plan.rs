@@ -91,7 +91,8 @@ fn sample_plan() -> Plan {
     st[0].error_msg = Some("[code=10001:class=database:scope=upstream:level=high], Message: connection refused".into());
     live.tasks.get_mut("t-paused").unwrap().status = Some(st);
     live.warnings.push("status of task t-x is unknown: HTTP 400".into());
-    make_plan(&d(NEW), &live, &PlanOptions { prune: true, ..Default::default() }).unwrap()
+    let key = Some(dm_apply::plan::testing::test_key());
+    make_plan(&d(NEW), &live, &PlanOptions { prune: true, state_key: key, ..Default::default() }).unwrap()
 }
 
 #[test]

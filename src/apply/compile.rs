@@ -82,7 +82,6 @@ struct SourceNodes {
 
 struct Builder<'p> {
     g: StepGraph,
-    plan: &'p Plan,
     changes: BTreeMap<Address, &'p ResourceChange>,
     /// task → (stop, wait until paused)
     stops: BTreeMap<String, (StepId, StepId)>,
@@ -109,7 +108,6 @@ pub fn compile(plan: &Plan, opts: &CompileOptions) -> Result<StepGraph, CompileE
     let record = plan.state.home.is_some() && !opts.skip_record;
     let mut b = Builder {
         g: StepGraph::new(),
-        plan,
         changes: plan.changes.iter().map(|c| (c.address.clone(), c)).collect(),
         stops: BTreeMap::new(),
         starts: BTreeMap::new(),

@@ -107,6 +107,17 @@ pub struct StateOptions {
     pub lease_id: Option<String>,
 }
 
+impl StateOptions {
+    /// For `plan`: the target of its home task (from `desired`, which holds the password), and `key`.
+    pub fn for_plan(plan: &Plan, desired: &crate::config::Desired, key: Option<crate::state::StateKey>) -> Self {
+        let home = plan.state.home.as_ref().and_then(|h| desired.tasks.get(h)).map(|(spec, _)| {
+            let version = crate::dm::ServerVersion::parse(&plan.cluster.server_version);
+            crate::normalize::task_to_wire(spec, &version).target_config
+        });
+        StateOptions { home, key, lease_id: None }
+    }
+}
+
 impl Default for ApplyOptions {
     fn default() -> Self {
         ApplyOptions {

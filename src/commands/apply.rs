@@ -73,7 +73,7 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
         allow_restart: plan_opts.allow_restart,
         allow_restart_for: allow_restart_for(&desired),
         cancel: Cancel::new(),
-        state: StateOptions { home: home_target(&plan, &desired), key: state_key, lease_id: None },
+        state: StateOptions::for_plan(&plan, &desired, state_key),
         ..ApplyOptions::default()
     };
     // Refuse what cannot be applied before asking anything.
@@ -140,14 +140,6 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
         return Ok(EXIT_OK);
     }
     verify(&client, &desired, &plan_opts, ui).await
-}
-
-/// The target of the task dm-apply's state record is kept with (its template connects to it).
-fn home_target(plan: &Plan, desired: &Desired) -> Option<crate::dm::types::TargetConfig> {
-    let home = plan.state.home.as_ref()?;
-    let (spec, _) = desired.tasks.get(home)?;
-    let version = crate::dm::ServerVersion::parse(&plan.cluster.server_version);
-    Some(crate::normalize::task_to_wire(spec, &version).target_config)
 }
 
 /// Take the apply lease before the first mutation (see `state::lease`). `None`: this run holds none (no record
