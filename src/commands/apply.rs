@@ -139,7 +139,9 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
     if args.no_verify {
         return Ok(EXIT_OK);
     }
-    verify(&client, &desired, &plan_opts, ui).await
+    // `--replace` asked for one re-send, not for one in every plan.
+    let verify_opts = PlanOptions { replace: vec![], ..plan_opts };
+    verify(&client, &desired, &verify_opts, ui).await
 }
 
 /// Take the apply lease before the first mutation (see `state::lease`). `None`: this run holds none (no record
