@@ -82,7 +82,7 @@ fn walk(value: &mut Value, pointer: &mut String, cx: &mut Walk<'_>) {
                 );
             }
             let read = |path: &str| read_secret_file(&cx.base, path);
-            let files: &dyn Fn(&str) -> Result<String, String> = &read;
+            let files: FileReader<'_> = &read;
             match expand_with(s, env, secret_field.then_some(files)) {
                 Ok(expanded) => *s = expanded,
                 Err(Expand::File { path, error }) if cx.opts.allow_missing_files => {
@@ -203,11 +203,14 @@ pub(crate) fn expand(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<St
     expand_with(s, env, None)
 }
 
+/// Reads a `${file:PATH}` secret: the content, or the error to show.
+pub(crate) type FileReader<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+
 /// Expand one string; `files` reads `${file:PATH}` (`None`: not allowed here).
 pub(crate) fn expand_with(
     s: &str,
     env: &dyn Fn(&str) -> Option<String>,
-    files: Option<&dyn Fn(&str) -> Result<String, String>>,
+    files: Option<FileReader<'_>>,
 ) -> Result<String, Expand> {
     if !s.contains("${") {
         return Ok(s.to_owned());
@@ -288,7 +291,7 @@ mod tests {
         std::fs::write(dir.path().join("pw"), "s3cret\r\n").unwrap();
         std::fs::write(dir.path().join("two"), "a\n\n").unwrap();
         let read = |p: &str| read_secret_file(dir.path(), p);
-        let files: &dyn Fn(&str) -> Result<String, String> = &read;
+        let files: FileReader<'_> = &read;
         assert_eq!(expand_with("${file:pw}", &env, Some(files)), Ok("s3cret".into()));
         // One trailing newline only.
         assert_eq!(expand_with("${file:two}", &env, Some(files)), Ok("a\n".into()));

@@ -27,6 +27,8 @@ pub use record::{Entry, Lease, STATE_TEMPLATE, StateRecord};
 use crate::dm::types::TargetConfig;
 
 /// What `plan` found of the record in DM.
+// One per run: the size difference between variants does not matter, and unboxed variants keep matching simple.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum StateView {
     /// No template yet.
