@@ -108,6 +108,16 @@ pub struct ConnArgs {
     pub insecure_skip_tls_verify: bool,
 }
 
+/// dm-apply's state record (fingerprints of write-only values such as source passwords).
+#[derive(Debug, Clone, Args)]
+pub struct StateArgs {
+    /// File holding the state key (at least 16 bytes; one trailing newline is ignored). With a key, fingerprints
+    /// are keyed HMACs (fast, and useless to whoever lacks the key); without one they are Argon2id (slow on purpose).
+    /// `DM_APPLY_STATE_KEY` can hold the key itself.
+    #[arg(long, env = "DM_APPLY_STATE_KEY_FILE", value_name = "FILE")]
+    pub state_key_file: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PlanFormat {
     Text,
@@ -125,8 +135,9 @@ pub enum ReportFormat {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub files: FileArgs,
-    /// Report an unset `${env:NAME}` as a warning instead of an error (for pre-commit hooks and pull requests
-    /// from forks, where the secrets are not available). plan, apply and drift still require every variable.
+    /// Report an unset `${env:NAME}` or an unreadable `${file:PATH}` as a warning instead of an error (for
+    /// pre-commit hooks and pull requests from forks, where the secrets are not available). plan, apply and drift
+    /// still require every variable and file.
     #[arg(long)]
     pub allow_missing_env: bool,
 }
@@ -155,6 +166,12 @@ pub struct PlanArgs {
     /// Allow replacements that restart a migration from scratch (otherwise such a plan is an error).
     #[arg(long)]
     pub allow_restart: bool,
+    /// Re-send the write-only values of this resource (`source.NAME`: an update with its password; `task.NAME`: a
+    /// replace), whatever dm-apply's state record says. Repeatable; `-replace ADDRESS` works too.
+    #[arg(long, value_name = "ADDRESS")]
+    pub replace: Vec<String>,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -179,6 +196,19 @@ pub struct ApplyArgs {
     /// Allow replacements that restart a migration from scratch.
     #[arg(long)]
     pub allow_restart: bool,
+    /// Re-send the write-only values of this resource (`source.NAME`: an update with its password; `task.NAME`: a
+    /// replace), whatever dm-apply's state record says. Repeatable; `-replace ADDRESS` works too.
+    #[arg(long, value_name = "ADDRESS")]
+    pub replace: Vec<String>,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Replace the apply lease another apply holds (one that died and left it behind). Says whose lease it was.
+    #[arg(long, conflicts_with = "no_lease")]
+    pub take_over_lease: bool,
+    /// Apply without taking the lease (when dm-apply's state record cannot be written): nothing keeps another
+    /// apply out meanwhile.
+    #[arg(long)]
+    pub no_lease: bool,
     /// Maximum number of operations in flight.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub parallelism: u32,
@@ -209,6 +239,8 @@ pub struct DriftArgs {
     /// Also write Prometheus gauges to this file (atomically), for node_exporter's textfile collector.
     #[arg(long, value_name = "PATH")]
     pub prometheus_textfile: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -295,6 +327,14 @@ pub struct SimArgs {
     pub tls_client_ca: Option<PathBuf>,
 }
 
+/// Terraform spells it `-replace ADDRESS` / `-replace=ADDRESS`; clap knows only `--replace`.
+fn terraform_replace(arg: std::ffi::OsString) -> std::ffi::OsString {
+    match arg.to_str() {
+        Some(a) if a == "-replace" || a.starts_with("-replace=") => format!("-{a}").into(),
+        _ => arg,
+    }
+}
+
 /// Parse `30s`, `500ms`, `2m`, `1h` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -318,7 +358,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(std::env::args_os().map(terraform_replace));
     let verbosity = match (cli.quiet, cli.verbose) {
         (true, _) => Verbosity::Quiet,
         (false, 0) => Verbosity::Normal,
@@ -365,6 +405,16 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn single_dash_replace() {
+        let args = ["dm-apply", "plan", "-f", "x", "-replace", "source.a", "-replace=task.b"];
+        let cli = Cli::parse_from(args.iter().map(|a| terraform_replace((*a).into())));
+        match cli.command {
+            Command::Plan(p) => assert_eq!(p.replace, ["source.a", "task.b"]),
+            c => panic!("{c:?}"),
+        }
     }
 
     #[test]

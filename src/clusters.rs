@@ -211,7 +211,15 @@ pub async fn plan_cluster(c: Cluster, args: PlanArgs, color: bool) -> Outcome {
             return Outcome::error(&c, diagnostics);
         }
     };
-    let opts = PlanOptions { prune: args.prune, targets, allow_restart: args.allow_restart };
+    let (replace, state_key) = match (
+        crate::commands::plan::parse_targets(&args.replace),
+        crate::state::key::load(args.state.state_key_file.as_deref()),
+    ) {
+        (Ok(r), Ok(k)) => (r, k),
+        (Err(e), _) => return Outcome::error(&c, vec![format!("{e:?}")]),
+        (_, Err(e)) => return Outcome::error(&c, vec![format!("{:?}", miette::Report::new(e))]),
+    };
+    let opts = PlanOptions { prune: args.prune, targets, allow_restart: args.allow_restart, replace, state_key };
     let (plan, problems) = match plan::make_plan(&desired, &live, &opts) {
         Ok(p) => (p, vec![]),
         Err(e) => match e.plan {
@@ -256,7 +264,11 @@ pub async fn drift_cluster(c: Cluster, format: ReportFormat, timestamp: u64) -> 
             return Outcome::error(&c, diagnostics);
         }
     };
-    let report = crate::drift::report(&desired, &live);
+    let state_key = match crate::state::key::load(None) {
+        Ok(k) => k,
+        Err(e) => return Outcome::error(&c, vec![format!("{:?}", miette::Report::new(e))]),
+    };
+    let report = crate::drift::report(&desired, &live, state_key.as_ref());
     let (output, json) = match format {
         ReportFormat::Text => (crate::drift::render_text(&report), None),
         ReportFormat::Json => {

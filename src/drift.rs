@@ -100,8 +100,8 @@ impl DriftReport {
 }
 
 /// Build the report (pure). Lifecycle guards do not apply: drift reports, it never plans to act.
-pub fn report(desired: &Desired, live: &Live) -> DriftReport {
-    let opts = PlanOptions { prune: false, targets: vec![], allow_restart: true };
+pub fn report(desired: &Desired, live: &Live, state_key: Option<&crate::state::StateKey>) -> DriftReport {
+    let opts = PlanOptions { allow_restart: true, state_key: state_key.cloned(), ..PlanOptions::default() };
     // build_plan only fails on unknown --target addresses, and there are none here.
     let plan = match build_plan(desired, live, &opts) {
         Ok(p) => p,
@@ -335,14 +335,14 @@ mod tests {
         let v = ServerVersion::parse("v8.5.3");
         let d = desired_from_yaml("dm.yaml", Y).unwrap();
         let mut live = live_after_apply(&d, &v, 0);
-        let r = report(&d, &live);
+        let r = report(&d, &live, Some(&crate::plan::testing::test_key()));
         assert!(!r.has_drift());
         assert!(render_text(&r).ends_with("No drift. DM cluster matches the configuration.\n"));
         live.sources.get_mut("s1").unwrap().enable = false;
         let t = live.tasks["t1"].task.clone();
         live.tasks.get_mut("t1").unwrap().status = Some(status(&t, Stage::Stopped, Unit::Sync));
         live.tasks.get_mut("t1").unwrap().task.target_config.user = "someone".into();
-        let r = report(&d, &live);
+        let r = report(&d, &live, Some(&crate::plan::testing::test_key()));
         assert_eq!(r.counts, DriftCounts { config: 1, missing: 0, unmanaged: 0, stage: 2 });
         assert_eq!(r.config[0].action, "replace");
         assert!(r.stage.iter().any(|s| s.address == Address::source("s1") && s.desired == "enabled"));
@@ -351,7 +351,7 @@ mod tests {
         assert!(prom.contains("dm_apply_drift 1\n") && prom.contains("dm_apply_last_run_timestamp_seconds 5\n"));
         // `ignore_changes: [stage]` silences the task's stage drift.
         let d2 = desired_from_yaml("dm.yaml", &format!("{Y}    lifecycle: {{ignore_changes: [stage]}}\n")).unwrap();
-        let r = report(&d2, &live);
+        let r = report(&d2, &live, Some(&crate::plan::testing::test_key()));
         assert!(!r.stage.iter().any(|s| s.address == Address::task("t1")));
     }
 
@@ -363,7 +363,7 @@ mod tests {
         let lt = live.tasks.get_mut("t1").unwrap();
         lt.status = None;
         lt.status_error = Some("DM error 49001: worker's query-status response is nil".into());
-        let r = report(&d, &live);
+        let r = report(&d, &live, Some(&crate::plan::testing::test_key()));
         assert_eq!(r.counts.stage, 1, "{r:?}");
         assert_eq!(r.stage[0].observed, ["status unavailable"]);
         assert!(r.stage[0].errors[0].contains("49001"));

@@ -22,9 +22,12 @@ use crate::config::model::*;
 use crate::convert::{EnvNames, EnvVar, comment_safe, to_yaml};
 use crate::dm::types::{Security, Source, Stage, Task};
 use crate::live::{Live, LiveTask};
+use crate::normalize::{
+    SOURCE_PASSWORD_KEY as FP_PASSWORD, SOURCE_SECURITY_KEY as FP_SECURITY, TASK_WRITE_ONLY_KEY as FP_WRITE_ONLY,
+};
 use crate::plan::Address;
-use crate::plan::state::{FP_PASSWORD, FP_SECURITY, FP_WRITE_ONLY, STATE_TEMPLATE};
 use crate::secret::Secret;
+use crate::state::STATE_TEMPLATE;
 
 /// Which resources to import. Both empty: everything.
 #[derive(Debug, Clone, Default)]
@@ -130,7 +133,7 @@ fn parse_enum<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
 
 impl Cx<'_> {
     fn tracked(&self, address: &Address, key: &str) -> bool {
-        self.live.state.as_ref().is_some_and(|r| r.get(address, key).is_some())
+        self.live.state.record().and_then(|r| r.entry(address)).is_some_and(|e| e.fingerprints.contains_key(key))
     }
 
     fn source(&mut self, s: &Source) -> SourceSpec {
@@ -144,15 +147,15 @@ impl Cx<'_> {
         );
         if !self.tracked(&address, FP_PASSWORD) {
             lifecycle.ignore_changes.push("password".into());
-            let why = if self.live.state.is_some() {
+            let why = if self.live.state.usable() {
                 "dm-apply has never sent this password"
             } else {
                 "dm-apply's state record could not be read"
             };
             self.warnings.push(format!(
                 "source `{name}`: {why} (DM masks passwords), so it cannot tell whether ${{env:{var}}} matches; \
-                 `password` is in lifecycle.ignore_changes. Remove it to have dm-apply send the password once (a \
-                 source update: DM disables and re-enables the source, restarting its tasks)"
+                 `password` is in lifecycle.ignore_changes. Remove it to have dm-apply trust the configured password \
+                 on its next apply (recorded, not sent) and detect later changes; `-replace source.NAME` sends it"
             ));
         }
         let security = s.security.as_ref().map(|sec| {
@@ -168,7 +171,7 @@ impl Cx<'_> {
                 lifecycle.ignore_changes.push("security".into());
                 self.warnings.push(format!(
                     "source `{name}`: DM hides TLS contents and dm-apply does not track them yet; `security` is in \
-                     lifecycle.ignore_changes (remove it to have dm-apply send them once)"
+                     lifecycle.ignore_changes (remove it to have dm-apply record them on its next apply and detect later changes)"
                 ));
             }
             SecuritySpec {
@@ -210,6 +213,7 @@ impl Cx<'_> {
             purge,
             relay_config,
             lifecycle,
+            write_only_version: None,
         }
     }
 
@@ -437,6 +441,7 @@ impl Cx<'_> {
             },
             stage,
             lifecycle,
+            write_only_version: None,
         })
     }
 

@@ -26,4 +26,5 @@ pub mod plan;
 pub mod render;
 pub mod secret;
 pub mod sim;
+pub mod state;
 pub mod ui;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::dm::types::{Source, SubTaskStatus, Task};
 use crate::dm::{DmClient, DmError, ServerVersion};
-use crate::plan::state::{self, StateRecord};
+use crate::state::{self, StateView};
 
 /// A task as read from DM, with its subtask status when it could be read.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,11 +43,8 @@ pub struct Live {
     /// relay runs (docs/dm-behaviour.md R4.3). `None` when it could not be read.
     pub relay_sources: Option<BTreeSet<String>>,
     pub tasks: BTreeMap<String, LiveTask>,
-    /// dm-apply's state record. `None` when it could not be read (fingerprint checks are then skipped). When the
-    /// template does not exist yet, an empty record with a fresh salt.
-    pub state: Option<StateRecord>,
-    /// Whether the state template exists in DM.
-    pub state_exists: bool,
+    /// dm-apply's state record (write-only values, apply lease), as read.
+    pub state: StateView,
     /// What could not be read.
     pub warnings: Vec<String>,
 }
@@ -62,8 +59,7 @@ impl Live {
             sources: BTreeMap::new(),
             relay_sources: Some(BTreeSet::new()),
             tasks: BTreeMap::new(),
-            state: Some(StateRecord::new_random()),
-            state_exists: false,
+            state: StateView::Absent,
             warnings: vec![],
         }
     }
@@ -90,7 +86,7 @@ pub async fn fetch_with(client: &DmClient, opts: &FetchOptions) -> Result<Live, 
         client.list_sources(false, None),
         client.list_sources(false, Some(true)),
         client.list_tasks(true, None, &[]),
-        state::read_state(client),
+        state::store::read(client),
     );
     let version = version?.clone();
     let sources = sources?;
@@ -129,14 +125,9 @@ pub async fn fetch_with(client: &DmClient, opts: &FetchOptions) -> Result<Live, 
         }
         Err(e) => return Err(e),
     };
-    let (state, state_exists) = match state {
-        Ok(Some(r)) => (Some(r), true),
-        Ok(None) => (Some(StateRecord::new_random()), false),
-        Err(e) => {
-            warnings.push(format!("{e}; source password changes cannot be detected in this run"));
-            (None, true)
-        }
-    };
+    if let Some(p) = state.problem() {
+        warnings.push(format!("{p}; changes of write-only values (source passwords) cannot be detected in this run"));
+    }
     Ok(Live {
         addr: client.addr().to_string(),
         version,
@@ -145,7 +136,6 @@ pub async fn fetch_with(client: &DmClient, opts: &FetchOptions) -> Result<Live, 
         relay_sources,
         tasks: tasks.into_iter().map(|t| (t.task.name.clone(), t)).collect(),
         state,
-        state_exists,
         warnings,
     })
 }

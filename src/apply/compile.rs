@@ -22,9 +22,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::graph::{DepKind, Effect, Expect, Guard, ResourceKind, StepGraph, StepId, StepKind, WaitFor};
 use crate::config::DesiredStage;
+use crate::dm::ServerVersion;
 use crate::dm::types::{Stage, StartTaskRequest};
-use crate::plan::state::FP_PASSWORD;
-use crate::plan::{Address, ConfigAction, DesiredPayload, Impact, Kind, Observed, Plan, ResourceChange, RuntimeAction};
+use crate::plan::{
+    Address, ConfigAction, DesiredPayload, Impact, Kind, Observed, Plan, RecordPlan, ResourceChange, RuntimeAction,
+};
+use crate::state::store::Update;
 
 /// What the compiler must know beyond the plan.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +36,9 @@ pub struct CompileOptions {
     pub allow_restart: bool,
     /// Tasks whose `lifecycle.allow_restart` is set.
     pub allow_restart_for: BTreeSet<String>,
+    /// Leave out dm-apply's state record steps (no target to keep the record with was given: a library caller
+    /// that does not track write-only values).
+    pub skip_record: bool,
 }
 
 /// Why a plan cannot be applied (found before anything is touched).
@@ -76,7 +82,6 @@ struct SourceNodes {
 
 struct Builder<'p> {
     g: StepGraph,
-    plan: &'p Plan,
     changes: BTreeMap<Address, &'p ResourceChange>,
     /// task → (stop, wait until paused)
     stops: BTreeMap<String, (StepId, StepId)>,
@@ -88,6 +93,13 @@ struct Builder<'p> {
     /// Every task delete: source deletes come after all of them.
     task_deletes: Vec<StepId>,
     source_deletes: Vec<StepId>,
+    /// State record steps: they come after every task change.
+    records: Vec<StepId>,
+    /// Steps that change a task (create, update, delete): the record is written after them.
+    task_changes: Vec<StepId>,
+    version: ServerVersion,
+    /// Whether state record steps are made.
+    record: bool,
 }
 
 /// Compile a plan into the graph of steps that carries it out.
@@ -95,9 +107,9 @@ pub fn compile(plan: &Plan, opts: &CompileOptions) -> Result<StepGraph, CompileE
     check(plan, opts)?;
     // Deferred and blocked changes get no steps at all: apply leaves them for a later run.
     let active: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.hold.is_none()).collect();
+    let record = plan.state.home.is_some() && !opts.skip_record;
     let mut b = Builder {
         g: StepGraph::new(),
-        plan,
         changes: active.iter().map(|c| (c.address.clone(), *c)).collect(),
         stops: BTreeMap::new(),
         starts: BTreeMap::new(),
@@ -105,6 +117,10 @@ pub fn compile(plan: &Plan, opts: &CompileOptions) -> Result<StepGraph, CompileE
         restart_after: BTreeMap::new(),
         task_deletes: vec![],
         source_deletes: vec![],
+        records: vec![],
+        task_changes: vec![],
+        version: ServerVersion::parse(&plan.cluster.server_version),
+        record,
     };
     let sources: Vec<&ResourceChange> = active.iter().copied().filter(|c| c.address.kind == Kind::Source).collect();
     let tasks: Vec<&ResourceChange> = active.iter().copied().filter(|c| c.address.kind == Kind::Task).collect();
@@ -131,7 +147,8 @@ fn check(plan: &Plan, opts: &CompileOptions) -> Result<(), CompileError> {
         {
             return Err(CompileError::RestartNotAllowed { address });
         }
-        let needs_payload = matches!(c.action, ConfigAction::Create | ConfigAction::Update | ConfigAction::Replace);
+        let needs_payload = matches!(c.action, ConfigAction::Create | ConfigAction::Update | ConfigAction::Replace)
+            || (plan.state.home.is_some() && !opts.skip_record && matches!(c.record, Some(RecordPlan::Set { .. })));
         let has_payload = matches!(
             (&c.desired, c.address.kind),
             (Some(DesiredPayload::Source(_)), Kind::Source) | (Some(DesiredPayload::Task(_)), Kind::Task)
@@ -221,9 +238,10 @@ impl<'p> Builder<'p> {
         wants_running: bool,
     ) -> StepId {
         let create = self.add(addr, StepKind::CreateTask { task: Box::new(task) }, Effect::Add);
+        self.task_changes.push(create);
         self.req(create, src_req.iter().copied());
         self.after(create, src_after.iter().copied());
-        self.record(c, create, false);
+        self.record(c, Some(create), false);
         if wants_running {
             let (start, _) = self.start_node(&addr.name, Effect::None);
             self.req(start, [create]);
@@ -254,6 +272,7 @@ impl<'p> Builder<'p> {
         }
         self.g.add_guard(first, guard);
         self.task_deletes.push(del);
+        self.task_changes.push(del);
         del
     }
 
@@ -287,22 +306,32 @@ impl<'p> Builder<'p> {
         (start, wait)
     }
 
-    fn record(&mut self, c: &ResourceChange, after_step: StepId, forget: bool) {
-        if !forget && c.fingerprints.is_empty() {
+    /// The state record step of a change (after `after_step` succeeded, when given). Nothing when the plan keeps
+    /// no record (no declared task) or the change records nothing.
+    fn record(&mut self, c: &ResourceChange, after_step: Option<StepId>, forget: bool) {
+        if !self.record {
             return;
         }
-        let mut fingerprints = if forget { BTreeMap::new() } else { c.fingerprints.clone() };
-        if c.action == ConfigAction::Update && c.address.kind == Kind::Source && !c.send_password {
-            // The password was not sent: DM still holds the old one, whose fingerprint stays recorded.
-            fingerprints.remove(FP_PASSWORD);
-            if fingerprints.is_empty() {
-                return;
+        let update = match (&c.record, forget) {
+            (_, true) | (Some(RecordPlan::Forget), _) => Update::Forget,
+            (None, false) => return,
+            (Some(RecordPlan::Set { fields, version, merge, .. }), false) => {
+                let all = match &c.desired {
+                    Some(DesiredPayload::Source(s)) => crate::normalize::source_write_only(s),
+                    Some(DesiredPayload::Task(t)) => crate::normalize::task_write_only_fields(t, &self.version),
+                    None => vec![],
+                };
+                let values =
+                    all.into_iter().filter(|f| fields.iter().any(|k| k == f.key)).map(|f| (f.key.to_string(), f.value));
+                Update::Set { values: values.collect(), version: *version, merge: *merge }
             }
-        }
-        let kind =
-            StepKind::RecordState { address: c.address.to_string(), fingerprints, salt: self.plan.state_salt.clone() };
+        };
+        let kind = StepKind::RecordState { address: c.address.to_string(), update };
         let id = self.add(&c.address, kind, Effect::None);
-        self.req(id, [after_step]);
+        if let Some(after) = after_step {
+            self.req(id, [after]);
+        }
+        self.records.push(id);
     }
 
     /// The tasks that the plan wants running on `source` afterwards (DM's /enable must not stop them again).
@@ -348,7 +377,7 @@ impl<'p> Builder<'p> {
                 let s = self.source_payload(c, false)?;
                 let id = self.add(&addr, StepKind::CreateSource { source: Box::new(s) }, Effect::Add);
                 self.g.add_guard(id, guard);
-                self.record(c, id, false);
+                self.record(c, Some(id), false);
                 nodes.create = Some(id);
             }
             ConfigAction::Update => {
@@ -382,7 +411,7 @@ impl<'p> Builder<'p> {
                 for e in entry {
                     self.g.add_guard(e, guard.clone());
                 }
-                self.record(c, put, false);
+                self.record(c, Some(put), false);
                 nodes.others.push(put);
                 if !c.runtime.contains(&RuntimeAction::Disable)
                     && !matches!(c.observed, Some(Observed::Source { enable: false }))
@@ -437,7 +466,7 @@ impl<'p> Builder<'p> {
                 let s = self.source_payload(c, false)?;
                 let create = self.add(&addr, StepKind::CreateSource { source: Box::new(s) }, Effect::Add);
                 self.req(create, [del]);
-                self.record(c, create, false);
+                self.record(c, Some(create), false);
                 nodes.create = Some(create);
                 for t in stopped {
                     self.restart_after.entry(t.clone()).or_default().push(create);
@@ -451,9 +480,10 @@ impl<'p> Builder<'p> {
                 let del = self.add(&addr, StepKind::DeleteSource { name: name.clone(), force: false }, Effect::Destroy);
                 self.g.add_guard(del, guard);
                 self.source_deletes.push(del);
-                self.record(c, del, true);
+                self.record(c, Some(del), true);
             }
             ConfigAction::NoOp => {
+                self.record(c, None, false);
                 for r in &c.runtime {
                     let (kind, is_enable) = match r {
                         RuntimeAction::Enable => (
@@ -516,6 +546,7 @@ impl<'p> Builder<'p> {
             ConfigAction::Update => {
                 let Some(t) = payload else { return Err(missing(&addr)) };
                 let put = self.add(&addr, StepKind::UpdateTask { task: Box::new(t) }, Effect::Change);
+                self.task_changes.push(put);
                 let mut first = put;
                 if must_stop {
                     let (stop, wait) = self.stop_node(&name);
@@ -530,7 +561,7 @@ impl<'p> Builder<'p> {
                 self.g.add_guard(first, guard);
                 self.after(put, src_after.clone());
                 self.req(put, src_req.clone());
-                self.record(c, put, false);
+                self.record(c, Some(put), false);
                 if wants_running {
                     let (start, _) = self.start_node(&name, Effect::None);
                     match self.stops.get(&name).copied() {
@@ -553,9 +584,10 @@ impl<'p> Builder<'p> {
             }
             ConfigAction::Delete => {
                 let del = self.delete_task_node(&addr, &name, false, must_stop, guard);
-                self.record(c, del, true);
+                self.record(c, Some(del), true);
             }
             ConfigAction::NoOp => {
+                self.record(c, None, false);
                 for r in &c.runtime {
                     match r {
                         RuntimeAction::Stop => {
@@ -684,6 +716,12 @@ impl<'p> Builder<'p> {
         for s in sd {
             self.after(s, td.iter().copied());
         }
+        // The record is written after every task change (ordering only): its template connects to a task's target,
+        // whose credentials may change in this very apply.
+        let (records, tasks) = (self.records.clone(), self.task_changes.clone());
+        for r in records {
+            self.after(r, tasks.iter().copied());
+        }
     }
 }
 
@@ -726,7 +764,8 @@ mod tests {
             warnings: vec![],
             targets: vec![],
             prune: true,
-            state_salt: "salt".into(),
+            notes: vec![],
+            state: crate::plan::StatePlan { home: Some("t".into()), rewrite: false },
         }
     }
 
@@ -809,6 +848,34 @@ mod tests {
     }
 
     #[test]
+    fn record_steps_follow_every_task_change_and_need_a_home() {
+        let mut s = change(Address::source("a"), ConfigAction::NoOp);
+        s.record = Some(RecordPlan::Set { fields: vec!["password".into()], version: None, merge: false, adopt: true });
+        // Adoption needs the payload to fingerprint.
+        assert!(matches!(
+            compile(&plan(vec![s.clone()]), &CompileOptions::default()),
+            Err(CompileError::MissingPayload { .. })
+        ));
+        s.desired = change(Address::source("a"), ConfigAction::Update).desired;
+        let mut t = change(Address::task("t"), ConfigAction::Create);
+        t.record = Some(RecordPlan::Set { fields: vec![], version: Some(3), merge: false, adopt: false });
+        let g = compile(&plan(vec![s.clone(), t.clone()]), &CompileOptions::default()).unwrap();
+        assert!(before(&g, "task.t: create task", "source.a: record fingerprints in state record"));
+        match &g.step(id_of(&g, "task.t: record fingerprints in state record")).unwrap().kind {
+            StepKind::RecordState { update: Update::Set { values, version, .. }, .. } => {
+                assert!(values.is_empty());
+                assert_eq!(*version, Some(3));
+            }
+            k => panic!("{k:?}"),
+        }
+        // No declared task: no record is kept, so no record step.
+        let mut p = plan(vec![s, t]);
+        p.state.home = None;
+        let g = compile(&p, &CompileOptions::default()).unwrap();
+        assert!(!labels(&g).iter().any(|l| l.contains("state record")), "{:?}", labels(&g));
+    }
+
+    #[test]
     fn update_of_a_task_stopped_on_purpose_does_not_stop_it() {
         let mut t = change(Address::task("t"), ConfigAction::Update);
         t.observed = Some(Observed::Task {
@@ -830,7 +897,11 @@ mod tests {
         let mut s = change(Address::source("a"), ConfigAction::Update);
         s.impact = Impact::StopUpdateStart { stopped_tasks: vec!["t1".into(), "t2".into()] };
         s.observed = Some(Observed::Source { enable: true });
-        s.fingerprints = BTreeMap::from([("password".into(), "fp".into()), ("security".into(), "fs".into())]);
+        // The password is not sent (send_password false): only the TLS contents, always sent, are recorded.
+        s.record = Some(RecordPlan::Set { fields: vec!["security".into()], version: None, merge: true, adopt: false });
+        if let Some(DesiredPayload::Source(p)) = &mut s.desired {
+            p.security = Some(crate::dm::types::Security { ssl_ca_content: "ca".into(), ..Default::default() });
+        }
         // t2 is also updated and should end stopped.
         let mut t2 = change(Address::task("t2"), ConfigAction::Update);
         running(&mut t2);
@@ -843,11 +914,11 @@ mod tests {
         assert!(before(&g, "source.a: update source", "task.t1: start task"));
         assert!(before(&g, "source.a: update source", "task.t2: update task"));
         assert!(before(&g, "source.a: update source", "source.a: record fingerprints in state record"));
-        // The password was not sent, so its old fingerprint stays recorded.
+        // The password was not sent, so its old fingerprint stays recorded (merge).
         match &g.step(id_of(&g, "source.a: record fingerprints in state record")).unwrap().kind {
-            StepKind::RecordState { fingerprints, salt, .. } => {
-                assert_eq!(fingerprints.keys().collect::<Vec<_>>(), ["security"]);
-                assert_eq!(salt, "salt");
+            StepKind::RecordState { update: Update::Set { values, merge, version }, .. } => {
+                assert_eq!(values.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["security"]);
+                assert!(*merge && version.is_none());
             }
             k => panic!("{k:?}"),
         }

@@ -101,12 +101,12 @@ pub enum StepKind {
         force: bool,
         keep_meta: bool,
     },
-    /// Update dm-apply's state record (`plan::state`) after a write-only value (a source password) was written, so
-    /// the next plan knows what DM holds without reading it back. Empty `fingerprints` forget the resource.
+    /// Update dm-apply's state record (`crate::state`) after write-only values (a source password) were written
+    /// or trusted, so the next plan knows what DM holds without reading it back. The step fingerprints the values
+    /// itself; it runs after every task change of the apply (the record's template connects to a task's target).
     RecordState {
         address: String,
-        fingerprints: BTreeMap<String, String>,
-        salt: String,
+        update: crate::state::store::Update,
     },
 }
 
@@ -134,7 +134,9 @@ impl StepKind {
                 (true, false) => "delete task (force)".into(),
                 (true, true) => "delete task (force, keep checkpoints)".into(),
             },
-            StepKind::RecordState { fingerprints, .. } if fingerprints.is_empty() => "forget in state record".into(),
+            StepKind::RecordState { update: crate::state::store::Update::Forget, .. } => {
+                "forget in state record".into()
+            }
             StepKind::RecordState { .. } => "record fingerprints in state record".into(),
         }
     }

@@ -92,6 +92,30 @@ pub struct ApplyOptions {
     /// `--deadline`: overall time limit of the execution. Once it passes no new step starts (the rest are reported
     /// `not started`), and waits in flight end at it; requests in flight finish (each within the request timeout).
     pub deadline: Option<Duration>,
+    /// How to write dm-apply's state record.
+    pub state: StateOptions,
+}
+
+/// How record steps write dm-apply's state record.
+#[derive(Debug, Clone, Default)]
+pub struct StateOptions {
+    /// The target of the task the record's template connects to (`plan.state.home`). `None`: record steps fail.
+    pub home: Option<crate::dm::types::TargetConfig>,
+    /// The state key (keyed fingerprints); `None`: Argon2id.
+    pub key: Option<crate::state::StateKey>,
+    /// The lease this apply holds: every write checks it is still ours.
+    pub lease_id: Option<String>,
+}
+
+impl StateOptions {
+    /// For `plan`: the target of its home task (from `desired`, which holds the password), and `key`.
+    pub fn for_plan(plan: &Plan, desired: &crate::config::Desired, key: Option<crate::state::StateKey>) -> Self {
+        let home = plan.state.home.as_ref().and_then(|h| desired.tasks.get(h)).map(|(spec, _)| {
+            let version = crate::dm::ServerVersion::parse(&plan.cluster.server_version);
+            crate::normalize::task_to_wire(spec, &version).target_config
+        });
+        StateOptions { home, key, lease_id: None }
+    }
 }
 
 impl Default for ApplyOptions {
@@ -109,6 +133,7 @@ impl Default for ApplyOptions {
             allow_restart: false,
             allow_restart_for: BTreeSet::new(),
             deadline: None,
+            state: StateOptions::default(),
         }
     }
 }
@@ -145,7 +170,11 @@ pub async fn execute(
 ) -> Result<ApplyReport, CompileError> {
     let graph = compile(
         plan,
-        &CompileOptions { allow_restart: opts.allow_restart, allow_restart_for: opts.allow_restart_for.clone() },
+        &CompileOptions {
+            allow_restart: opts.allow_restart,
+            allow_restart_for: opts.allow_restart_for.clone(),
+            skip_record: opts.state.home.is_none(),
+        },
     )?;
     // The digests depend on the server version (request defaults); the plan recorded the one it saw.
     let version = match client.server_version().await {

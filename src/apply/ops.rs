@@ -9,7 +9,7 @@
 //!   exists (create) or is gone (delete) → it landed; a later "already exists" / "not exists" answer after such a
 //!   lost answer also means our earlier attempt landed.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,8 +23,7 @@ use super::scheduler::StepResult;
 use crate::dm::error::codes;
 use crate::dm::types::{Source, Stage, StopTaskRequest, SubTaskStatus, Task};
 use crate::dm::{DmClient, DmError};
-use crate::plan::Address;
-use crate::plan::state::{self, StateRecord};
+use crate::state::store::{self, Update};
 
 /// Computes the plan's normalized digest of a live resource, so a re-read can be compared with what the plan saw.
 /// Implemented over the plan module's digest functions.
@@ -198,9 +197,7 @@ pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
                 _ => None,
             }))
         }
-        StepKind::RecordState { address, fingerprints, salt } => {
-            record_state(&ctx, &info, address, fingerprints, salt).await
-        }
+        StepKind::RecordState { address, update } => record_state(&ctx, &info, address, update).await,
     }
 }
 
@@ -265,34 +262,19 @@ async fn disable_source(ctx: &Ctx, info: &StepInfo, name: &str) -> StepResult {
     Err(Failure::from(&e).prefixed(&format!("source {name} stays enabled; {stopped}")))
 }
 
-/// One record step's fingerprints, queued for the next write of the state record.
+/// One record step's change, queued for the next write of the state record.
 pub(crate) struct PendingRecord {
-    addr: Address,
     address: String,
-    fingerprints: BTreeMap<String, String>,
-    salt: String,
+    update: Update,
     done: tokio::sync::oneshot::Sender<StepResult>,
 }
 
 /// Read-modify-write of the state record, one writer at a time, as a group commit: whoever holds the lock writes
 /// every change queued so far in one read and one write. A step returns only once its own change was written (or
 /// failed), but N record steps cost a few round trips instead of 2N serialized ones (docs/performance.md).
-async fn record_state(
-    ctx: &Ctx,
-    info: &StepInfo,
-    address: &str,
-    fingerprints: &BTreeMap<String, String>,
-    salt: &str,
-) -> StepResult {
-    let addr: Address = address.parse().map_err(|e: crate::plan::AddressParseError| Failure::new(e.to_string()))?;
+async fn record_state(ctx: &Ctx, info: &StepInfo, address: &str, update: &Update) -> StepResult {
     let (done, mut result) = tokio::sync::oneshot::channel();
-    let pending = PendingRecord {
-        addr,
-        address: address.to_string(),
-        fingerprints: fingerprints.clone(),
-        salt: salt.to_string(),
-        done,
-    };
+    let pending = PendingRecord { address: address.to_string(), update: update.clone(), done };
     ctx.record_queue.lock().unwrap_or_else(|p| p.into_inner()).push(pending);
     let _lock = ctx.record_lock.lock().await;
     // An earlier holder of the lock may have written our change already (it answers before unlocking).
@@ -300,91 +282,48 @@ async fn record_state(
         return r;
     }
     let batch = std::mem::take(&mut *ctx.record_queue.lock().unwrap_or_else(|p| p.into_inner()));
-    let results = write_records(ctx, info, &batch).await;
-    for (p, r) in batch.into_iter().zip(results) {
-        let _ = p.done.send(r);
+    let written = write_records(ctx, info, &batch).await;
+    for p in batch {
+        let _ = p.done.send(written.clone().map(|()| None));
     }
     result.await.unwrap_or_else(|_| Err(Failure::new("internal error: the state record write was lost")))
 }
 
-/// One read-modify-write of the state record for `batch`, in order; the result of each change.
-async fn write_records(ctx: &Ctx, info: &StepInfo, batch: &[PendingRecord]) -> Vec<StepResult> {
+/// One read-modify-write of the state record for `batch`. Only the batch's entries change, so entries another
+/// apply wrote meanwhile are kept.
+async fn write_records(ctx: &Ctx, info: &StepInfo, batch: &[PendingRecord]) -> Result<(), Failure> {
     let c = &ctx.client;
-    // Reads are retried by the client itself.
-    let current = match state::read_state(c).await {
-        Ok(r) => r,
-        Err(e) => {
-            let f = match e {
-                state::StateError::Dm(e) => Failure::from(&e),
-                e => Failure::new(e.to_string()),
-            };
-            return batch.iter().map(|_| Err(f.clone())).collect();
-        }
+    let Some(home) = ctx.opts.state.home.clone() else {
+        return Err(Failure::new("internal error: no target to keep dm-apply's state record with"));
     };
-    let exists = current.is_some();
-    let mut record = current;
-    // `None`: written below, when the write succeeds.
-    let mut results: Vec<Option<StepResult>> = Vec::with_capacity(batch.len());
-    for p in batch {
-        let rec = match &mut record {
-            Some(r) => r,
-            None if p.fingerprints.is_empty() => {
-                results.push(Some(Ok(None)));
-                continue;
-            }
-            None => record.insert(StateRecord::with_salt(&p.salt)),
-        };
-        if p.fingerprints.is_empty() {
-            if rec.is_tracked(&p.addr) {
-                rec.remove(&p.addr);
-                results.push(None);
-            } else {
-                results.push(Some(Ok(None)));
-            }
-            continue;
-        }
-        if rec.salt != p.salt {
-            results.push(Some(Err(Failure::new(format!(
-                "the state record was re-created since the plan was made (its salt changed), so the fingerprints of \
-                 {} cannot be recorded; the next plan will show its password as changed",
-                p.address
-            )))));
-            continue;
-        }
-        if p.fingerprints.iter().all(|(k, v)| rec.get(&p.addr, k) == Some(v.as_str())) {
-            results.push(Some(Ok(None)));
-            continue;
-        }
-        // Merge: keys not written by this change (e.g. a password that was not sent) keep their record.
-        let mut merged = rec.resources.get(&p.address).cloned().unwrap_or_default();
-        merged.extend(p.fingerprints.iter().map(|(k, v)| (k.clone(), v.clone())));
-        rec.set(&p.addr, merged);
-        results.push(None);
+    let view = store::read(c).await;
+    if let crate::state::StateView::Unreadable(e) = &view {
+        return Err(Failure::new(format!("cannot read dm-apply's state record: {e}")));
     }
-    let written = match &record {
-        Some(record) if results.iter().any(Option::is_none) => write_record(ctx, info, record, exists).await,
-        _ => Ok(()),
-    };
-    results.into_iter().map(|r| r.unwrap_or_else(|| written.clone().map(|()| None))).collect()
-}
-
-async fn write_record(ctx: &Ctx, info: &StepInfo, record: &StateRecord, exists: bool) -> Result<(), Failure> {
-    let c = &ctx.client;
-    if !exists {
-        // First record: create the template directly (an update would only be refused first).
-        match c.create_template(&record.to_template()).await {
-            Ok(_) => return Ok(()),
-            Err(e) if e.has_code(codes::TEMPLATE_EXISTS) => {
-                return Err(Failure::from(&e).prefixed(
-                    "another client created dm-apply's state record meanwhile; not overwriting it (run apply again)",
-                ));
-            }
-            // The answer may have been lost after the template was created: the update below settles it.
-            Err(e) if e.is_transient() => {}
-            Err(e) => return Err(Failure::from(&e)),
-        }
+    let (mut record, exists) = store::base(&view).map_err(Failure::new)?;
+    if let Some(ours) = &ctx.opts.state.lease_id
+        && record.lease.as_ref().is_none_or(|l| &l.id != ours)
+    {
+        let holder = record.lease.as_ref().map(|l| l.describe(crate::state::now()));
+        return Err(Failure::new(format!(
+            "this apply's lease on dm-apply's state record was taken over{}; not writing the record",
+            holder.map(|h| format!(" by {h}")).unwrap_or_default()
+        )));
     }
-    ctx.retrying(info, || state::write_state(c, record)).await?;
+    let updates: Vec<(String, Update)> = batch.iter().map(|p| (p.address.clone(), p.update.clone())).collect();
+    let before = record.clone();
+    let key = ctx.opts.state.key.clone();
+    // Argon2id takes tens of milliseconds per value: off the async threads.
+    let record = tokio::task::spawn_blocking(move || {
+        store::merge(&mut record, &updates, key.as_ref());
+        record
+    })
+    .await
+    .map_err(|e| Failure::new(format!("internal error: {e}")))?;
+    if exists && record == before {
+        return Ok(());
+    }
+    ctx.retrying(info, || store::write(c, &record, &home, exists)).await?;
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use miette::{IntoDiagnostic, miette};
 
-use crate::apply::{self, ApplyOptions, ApplyReport, Cancel, CompileOptions};
+use crate::apply::{self, ApplyOptions, ApplyReport, Cancel, CompileOptions, StateOptions};
 use crate::cli::{ApplyArgs, ConnArgs};
 use crate::commands::plan::{client_options, fetch_options, parse_targets};
 use crate::commands::{EXIT_ERROR, EXIT_OK};
@@ -25,22 +25,36 @@ pub const PROMPT: &str = "Do you want to perform these actions?\n  dm-apply will
 pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
     let client = client(&args.conn)?;
     let targets = parse_targets(&args.target)?;
-    let plan_opts = PlanOptions { prune: args.prune, targets, allow_restart: args.allow_restart };
+    let replace = parse_targets(&args.replace)?;
+    let state_key = crate::state::key::load(args.state.state_key_file.as_deref())?;
+    let plan_opts = PlanOptions {
+        prune: args.prune,
+        targets,
+        allow_restart: args.allow_restart,
+        replace,
+        state_key: state_key.clone(),
+    };
 
     let (plan, desired, plan_opts, saved) = match &args.plan {
         Some(path) => {
-            if !args.files.is_empty() || args.prune || !args.target.is_empty() || args.allow_restart {
+            if !args.files.is_empty()
+                || args.prune
+                || !args.target.is_empty()
+                || args.allow_restart
+                || !args.replace.is_empty()
+            {
                 ui.warn(
-                    "-f/--prune/--target/--allow-restart are ignored with --plan: the saved plan records the \
-                     configuration paths and options it was made with",
+                    "-f/--prune/--target/--allow-restart/--replace are ignored with --plan: the saved plan records \
+                     the configuration paths and options it was made with",
                 );
             }
-            let (plan, desired, opts) = load_saved(path, &client, ui).await?;
+            let (plan, desired, opts) = load_saved(path, &client, ui, state_key.clone()).await?;
             (plan, desired, opts, true)
         }
         None => {
             let desired = crate::config::load_for_command(&args.files, ui)?;
             let live = live::fetch_with(&client, &fetch_options(&desired)).await?;
+            crate::commands::plan::key_advice(state_key.as_ref(), &live, ui);
             let plan = make_plan(&desired, &live, &plan_opts).map_err(|e| {
                 if let Some(p) = &e.plan {
                     print_plan(p, ui);
@@ -51,7 +65,7 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
         }
     };
 
-    let opts = ApplyOptions {
+    let mut opts = ApplyOptions {
         parallelism: args.parallelism as usize,
         fail_fast: args.fail_fast,
         wait_timeout: args.wait_timeout,
@@ -59,26 +73,34 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
         allow_restart: plan_opts.allow_restart,
         allow_restart_for: allow_restart_for(&desired),
         cancel: Cancel::new(),
+        state: StateOptions::for_plan(&plan, &desired, state_key),
         ..ApplyOptions::default()
     };
     // Refuse what cannot be applied before asking anything.
     apply::compile(
         &plan,
-        &CompileOptions { allow_restart: opts.allow_restart, allow_restart_for: opts.allow_restart_for.clone() },
+        &CompileOptions {
+            allow_restart: opts.allow_restart,
+            allow_restart_for: opts.allow_restart_for.clone(),
+            skip_record: opts.state.home.is_none(),
+        },
     )?;
 
     if !saved {
         print_plan(&plan, ui);
     }
-    if !plan.has_actionable_changes() {
+    if !plan.has_actionable_changes() && !plan.writes_record() {
         if plan.has_changes() {
             ui.info("Nothing to apply now: every change in the plan is deferred or blocked (see the plan above).");
         }
         return Ok(EXIT_OK);
     }
 
-    // A saved plan was reviewed when it was made (Terraform does not ask either).
-    if !saved && !args.auto_approve {
+    // A saved plan was reviewed when it was made (Terraform does not ask either). Recording write-only values
+    // without sending anything changes no replication: no question for that alone.
+    if !plan.has_actionable_changes() {
+        ui.info("Nothing to change in DM; recording write-only values in dm-apply's state record (nothing is sent).");
+    } else if !saved && !args.auto_approve {
         if !ui.interactive {
             return Err(miette!(
                 code = "apply::approval",
@@ -94,7 +116,19 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
         }
     }
 
-    let report = execute(&plan, &client, &opts, ui).await?;
+    let held = take_lease(&client, &plan, &opts, args, ui).await?;
+    opts.state.lease_id = held.as_ref().map(|l| l.id.clone());
+    let report = execute(&plan, &client, &opts, ui).await;
+    if let (Some(lease), Some(home)) = (&held, &opts.state.home) {
+        match crate::state::lease::release(&client, home, lease).await {
+            Ok(true) => {}
+            Ok(false) => ui.warn("the apply lease was no longer this apply's at the end (someone took it over)"),
+            Err(e) => ui.warn(format_args!(
+                "could not release the apply lease: {e}; the next apply must pass --take-over-lease"
+            )),
+        }
+    }
+    let report = report?;
     print!("\n{}", report.render_text());
     let _ = std::io::stdout().flush();
     if !report.success() {
@@ -108,7 +142,38 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
     if args.no_verify {
         return Ok(EXIT_OK);
     }
-    verify(&client, &desired, &plan_opts, ui).await
+    // `--replace` asked for one re-send, not for one in every plan.
+    let verify_opts = PlanOptions { replace: vec![], ..plan_opts };
+    verify(&client, &desired, &verify_opts, ui).await
+}
+
+/// Take the apply lease before the first mutation (see `state::lease`). `None`: this run holds none (no record
+/// can be kept, or `--no-lease`), which is said.
+async fn take_lease(
+    client: &DmClient,
+    plan: &Plan,
+    opts: &ApplyOptions,
+    args: &ApplyArgs,
+    ui: &Ui,
+) -> miette::Result<Option<crate::state::Lease>> {
+    let (Some(home), Some(target)) = (&plan.state.home, &opts.state.home) else {
+        ui.warn(
+            "no task is declared, so dm-apply keeps no state record here and no lease keeps another apply out of \
+             this run",
+        );
+        return Ok(None);
+    };
+    if args.no_lease {
+        ui.warn("--no-lease: no lease keeps another apply out of this run");
+        return Ok(None);
+    }
+    let held = crate::state::lease::take(client, target, home, args.take_over_lease, crate::state::lease::SETTLE)
+        .await
+        .map_err(miette::Report::new)?;
+    if let Some(old) = &held.took_over {
+        ui.warn(format_args!("--take-over-lease: replaced the apply lease of {}", old.describe(crate::state::now())));
+    }
+    Ok(Some(held.lease))
 }
 
 fn client(conn: &ConnArgs) -> miette::Result<DmClient> {
@@ -236,6 +301,7 @@ async fn load_saved(
     path: &std::path::Path,
     client: &DmClient,
     ui: &Ui,
+    state_key: Option<crate::state::StateKey>,
 ) -> miette::Result<(Plan, Desired, PlanOptions)> {
     let saved = saved::read(path)?;
     let paths: Vec<PathBuf> = saved.config_paths.iter().map(PathBuf::from).collect();
@@ -246,6 +312,8 @@ async fn load_saved(
         prune: saved.options.prune,
         targets: saved.options.targets.clone(),
         allow_restart: saved.options.allow_restart,
+        replace: saved.options.replace.clone(),
+        state_key,
     };
     ui.info(format!(
         "Applying the saved plan {} (made from {}): {}",

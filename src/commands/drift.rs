@@ -17,8 +17,9 @@ fn now() -> u64 {
 async fn check(args: &DriftArgs, ui: &Ui) -> miette::Result<drift::DriftReport> {
     let desired = crate::config::load_for_command(&args.files.files, ui)?;
     let dm = ReadOnlyDm::new(DmClient::new(&client_options(&args.conn))?);
+    let key = crate::state::key::load(args.state.state_key_file.as_deref())?;
     let live = dm.fetch(&fetch_options(&desired)).await?;
-    Ok(drift::report(&desired, &live))
+    Ok(drift::report(&desired, &live, key.as_ref()))
 }
 
 pub async fn run(args: &DriftArgs, ui: &Ui) -> miette::Result<u8> {

@@ -35,6 +35,24 @@ pub fn parse_targets(targets: &[String]) -> miette::Result<Vec<Address>> {
     targets.iter().map(|t| t.parse::<Address>().map_err(miette::Report::new)).collect()
 }
 
+/// Without a state key, fingerprints are Argon2id: checking them is slow on purpose. Said once per run, when the
+/// record has any.
+pub fn key_advice(key: Option<&crate::state::StateKey>, live: &crate::live::Live, ui: &Ui) {
+    let argon = live.state.record().is_some_and(|r| {
+        r.resources
+            .values()
+            .flat_map(|e| e.fingerprints.values())
+            .any(|f| matches!(f, crate::state::Fingerprint::Argon2id { .. }))
+    });
+    if key.is_none() && argon {
+        ui.info(format!(
+            "note: no state key ({} or --state-key-file): dm-apply checks write-only values with the memory-hard \
+             Argon2id scheme, which is slow on purpose; a key makes plans faster (docs/plan.md)",
+            crate::state::key::KEY_ENV
+        ));
+    }
+}
+
 /// Fetch options: per-task status fallback only for declared tasks.
 pub fn fetch_options(desired: &crate::config::Desired) -> FetchOptions {
     FetchOptions { status_for: Some(desired.tasks.keys().cloned().collect::<BTreeSet<_>>()) }
@@ -45,10 +63,13 @@ pub async fn run(args: &PlanArgs, ui: &Ui) -> miette::Result<u8> {
         return crate::clusters::plan_command(file, args, ui).await;
     }
     let targets = parse_targets(&args.target)?;
+    let replace = parse_targets(&args.replace)?;
+    let state_key = crate::state::key::load(args.state.state_key_file.as_deref())?;
     let desired = crate::config::load_for_command(&args.files.files, ui)?;
     let client = DmClient::new(&client_options(&args.conn))?;
     let live = live::fetch_with(&client, &fetch_options(&desired)).await?;
-    let opts = PlanOptions { prune: args.prune, targets, allow_restart: args.allow_restart };
+    key_advice(state_key.as_ref(), &live, ui);
+    let opts = PlanOptions { prune: args.prune, targets, allow_restart: args.allow_restart, replace, state_key };
     let (plan, problems) = match plan::make_plan(&desired, &live, &opts) {
         Ok(p) => (p, vec![]),
         Err(e) => match e.plan {

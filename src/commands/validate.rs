@@ -14,12 +14,16 @@ pub fn run(args: &ValidateArgs, ui: &Ui) -> miette::Result<u8> {
     // value's place; the unset names are reported as warnings afterwards.
     let missing = std::cell::RefCell::new(std::collections::BTreeSet::new());
     let analysis = if args.allow_missing_env {
-        config::analyze_with_env(&args.files.files, &|name| {
-            std::env::var(name).ok().or_else(|| {
-                missing.borrow_mut().insert(name.to_string());
-                Some(format!("unset-{name}"))
-            })
-        })
+        config::analyze_with_options(
+            &args.files.files,
+            &|name| {
+                std::env::var(name).ok().or_else(|| {
+                    missing.borrow_mut().insert(name.to_string());
+                    Some(format!("unset-{name}"))
+                })
+            },
+            config::InterpOptions { allow_missing_files: true },
+        )
     } else {
         config::analyze(&args.files.files)
     };

@@ -1,7 +1,15 @@
-//! `${env:NAME}` interpolation in every string value. `$${` writes a literal `${`. Only string values are
-//! interpolated (a port or a boolean cannot come from the environment), which the JSON Schema enforces.
+//! `${env:NAME}` interpolation in every string value, and `${file:PATH}` in secret fields. `$${` writes a literal
+//! `${`. Only string values are interpolated (a port or a boolean cannot come from the environment), which the JSON
+//! Schema enforces.
+//!
+//! `${file:PATH}` reads a secret from a file (a Kubernetes secret mount, a Vault agent sink): PATH is relative to
+//! the YAML file's directory unless absolute, one trailing newline is trimmed, files over [`MAX_SECRET_FILE`] and
+//! anything but regular files are refused. It is accepted only where the value is a secret (`password`,
+//! `ssl_key_content`), so the content is never shown; errors name the path and the OS error, never the content.
 
 use std::collections::HashSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -10,19 +18,36 @@ use super::diag::{FileSource, Problem};
 use super::schema_errors::display_path;
 use super::yaml::Document;
 
-/// Expand `${env:NAME}` in every string of `value`, in place. Unset variables and malformed references are
-/// errors; secrets written in plain text are warnings.
+/// Largest file `${file:PATH}` reads.
+pub const MAX_SECRET_FILE: u64 = 1024 * 1024;
+
+/// Fields whose value is a secret: the only places `${file:PATH}` is accepted.
+const SECRET_FIELDS: [&str; 2] = ["password", "ssl_key_content"];
+
+/// Options of the interpolation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InterpOptions {
+    /// `validate --allow-missing-env`: an unreadable `${file:PATH}` is a warning (like an unset variable) and reads
+    /// as a placeholder.
+    pub allow_missing_files: bool,
+}
+
+/// Expand `${env:NAME}` and `${file:PATH}` in every string of `value`, in place. Unset variables, unreadable files
+/// and malformed references are errors; secrets written in plain text are warnings.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn interpolate(
     value: &mut Value,
     doc: &Document,
     file: &Arc<FileSource>,
     invalid: &HashSet<String>,
     env: &dyn Fn(&str) -> Option<String>,
+    opts: InterpOptions,
     errors: &mut Vec<Problem>,
     warnings: &mut Vec<Problem>,
 ) {
     let mut pointer = String::new();
-    let mut cx = Walk { doc, file, invalid, env, errors, warnings };
+    let base = Path::new(&file.name).parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut cx = Walk { doc, file, invalid, env, base, opts, errors, warnings };
     walk(value, &mut pointer, &mut cx);
 }
 
@@ -32,6 +57,9 @@ struct Walk<'a> {
     /// Pointers the schema already reported: not interpolated (one error per place).
     invalid: &'a HashSet<String>,
     env: &'a dyn Fn(&str) -> Option<String>,
+    /// Directory of the YAML file: relative `${file:PATH}` are read from there.
+    base: PathBuf,
+    opts: InterpOptions,
     errors: &'a mut Vec<Problem>,
     warnings: &'a mut Vec<Problem>,
 }
@@ -44,7 +72,8 @@ fn walk(value: &mut Value, pointer: &mut String, cx: &mut Walk<'_>) {
             let key = pointer.rsplit('/').next().unwrap_or("");
             let span = doc.nearest(pointer);
             let value_pos = span.map(|s| s.value).unwrap_or_default();
-            if (key == "password" || key == "ssl_key_content") && !s.is_empty() && !s.contains("${env:") {
+            let secret_field = SECRET_FIELDS.contains(&key);
+            if secret_field && !s.is_empty() && !s.contains("${env:") && !s.contains("${file:") {
                 let pos = span.map(|s| s.key_or_value()).unwrap_or_default();
                 cx.warnings.push(
                     Problem::warning("plain_secret", format!("{} is written in plain text", display_path(pointer)))
@@ -52,8 +81,40 @@ fn walk(value: &mut Value, pointer: &mut String, cx: &mut Walk<'_>) {
                         .with_help("keep secrets out of git: write `${env:NAME}` and set NAME in the environment"),
                 );
             }
-            match expand(s, env) {
+            let read = |path: &str| read_secret_file(&cx.base, path);
+            let files: FileReader<'_> = &read;
+            match expand_with(s, env, secret_field.then_some(files)) {
                 Ok(expanded) => *s = expanded,
+                Err(Expand::File { path, error }) if cx.opts.allow_missing_files => {
+                    cx.warnings.push(
+                        Problem::warning("file_unreadable", format!("cannot read secret file `{path}`: {error}"))
+                            .at(file, value_pos, format!("`${{file:{path}}}` used here"))
+                            .with_help("allowed by --allow-missing-env; plan, apply and drift need the file"),
+                    );
+                    *s = format!("unset-file-{path}");
+                }
+                Err(Expand::File { path, error }) => cx.errors.push(
+                    Problem::error("file_unreadable", format!("cannot read secret file `{path}`: {error}"))
+                        .at(file, value_pos, format!("`${{file:{path}}}` used here"))
+                        .with_help(
+                            "relative paths are read from the YAML file's directory; check that the secret is \
+                             mounted (or use `${env:NAME}`)",
+                        ),
+                ),
+                Err(Expand::FileNotAllowed(path)) => cx.errors.push(
+                    Problem::error(
+                        "file_not_secret",
+                        format!(
+                            "`${{file:{path}}}` in {}: files are read only into secret fields",
+                            display_path(pointer)
+                        ),
+                    )
+                    .at(file, value_pos, "not a secret field")
+                    .with_help(
+                        "`${file:PATH}` is accepted in `password` and `ssl_key_content` (whose values are never \
+                         shown); write other values in the YAML or use `${env:NAME}`",
+                    ),
+                ),
                 Err(Expand::Unset(name)) => cx.errors.push(
                     Problem::error("env_unset", format!("environment variable `{name}` is not set"))
                         .at(file, value_pos, format!("`${{env:{name}}}` used here"))
@@ -62,7 +123,10 @@ fn walk(value: &mut Value, pointer: &mut String, cx: &mut Walk<'_>) {
                 Err(Expand::Malformed(what)) => cx.errors.push(
                     Problem::error("env_syntax", format!("malformed reference in {}: {what}", display_path(pointer)))
                         .at(file, value_pos, "here")
-                        .with_help("write `${env:NAME}` (NAME: letters, digits, `_`), or `$${` for a literal `${`"),
+                        .with_help(
+                            "write `${env:NAME}` (NAME: letters, digits, `_`), `${file:PATH}` in a secret field, or \
+                             `$${` for a literal `${`",
+                        ),
                 ),
             }
         }
@@ -92,6 +156,39 @@ fn walk(value: &mut Value, pointer: &mut String, cx: &mut Walk<'_>) {
 pub(crate) enum Expand {
     Unset(String),
     Malformed(String),
+    /// `${file:PATH}` could not be read (the OS error; never the content).
+    File {
+        path: String,
+        error: String,
+    },
+    /// `${file:PATH}` outside a secret field.
+    FileNotAllowed(String),
+}
+
+/// Read a `${file:PATH}` secret: regular files only, at most [`MAX_SECRET_FILE`] bytes, UTF-8, one trailing newline
+/// (`\n` or `\r\n`) trimmed. The error is the OS error or what is wrong, never the content.
+fn read_secret_file(base: &Path, path: &str) -> Result<String, String> {
+    let p = Path::new(path);
+    let full = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    let shown = |e: String| format!("{e} (reading {})", full.display());
+    let meta = std::fs::metadata(&full).map_err(|e| shown(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(shown("not a regular file".into()));
+    }
+    let f = std::fs::File::open(&full).map_err(|e| shown(e.to_string()))?;
+    let mut bytes = vec![];
+    f.take(MAX_SECRET_FILE + 1).read_to_end(&mut bytes).map_err(|e| shown(e.to_string()))?;
+    if bytes.len() as u64 > MAX_SECRET_FILE {
+        return Err(shown(format!("larger than {MAX_SECRET_FILE} bytes")));
+    }
+    let mut text = String::from_utf8(bytes).map_err(|_| shown("not UTF-8 text".into()))?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(text)
 }
 
 fn valid_name(name: &str) -> bool {
@@ -100,8 +197,21 @@ fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Expand one string. The first unset variable or malformed reference is the error.
+/// Expand one string (`${env:NAME}` only). The first unset variable or malformed reference is the error.
+#[cfg(test)]
 pub(crate) fn expand(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, Expand> {
+    expand_with(s, env, None)
+}
+
+/// Reads a `${file:PATH}` secret: the content, or the error to show.
+pub(crate) type FileReader<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+
+/// Expand one string; `files` reads `${file:PATH}` (`None`: not allowed here).
+pub(crate) fn expand_with(
+    s: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    files: Option<FileReader<'_>>,
+) -> Result<String, Expand> {
     if !s.contains("${") {
         return Ok(s.to_owned());
     }
@@ -121,8 +231,20 @@ pub(crate) fn expand(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<St
             return Err(Expand::Malformed("`${` without a closing `}`".to_owned()));
         };
         let inner = &after[..end];
+        if let Some(path) = inner.strip_prefix("file:") {
+            if path.is_empty() {
+                return Err(Expand::Malformed("`${file:}` names no file".to_owned()));
+            }
+            let Some(read) = files else { return Err(Expand::FileNotAllowed(path.to_owned())) };
+            match read(path) {
+                Ok(v) => out.push_str(&v),
+                Err(error) => return Err(Expand::File { path: path.to_owned(), error }),
+            }
+            rest = &after[end + 1..];
+            continue;
+        }
         let Some(name) = inner.strip_prefix("env:") else {
-            return Err(Expand::Malformed(format!("`${{{inner}}}` is not `${{env:NAME}}`")));
+            return Err(Expand::Malformed(format!("`${{{inner}}}` is not `${{env:NAME}}` or `${{file:PATH}}`")));
         };
         if !valid_name(name) {
             return Err(Expand::Malformed(format!("`{name}` is not a valid variable name")));
@@ -160,5 +282,30 @@ mod tests {
         assert!(matches!(expand("${env:PW", &env), Err(Expand::Malformed(_))));
         assert!(matches!(expand("${PW}", &env), Err(Expand::Malformed(_))));
         assert!(matches!(expand("${env:1X}", &env), Err(Expand::Malformed(_))));
+        assert_eq!(expand("${file:x}", &env), Err(Expand::FileNotAllowed("x".into())));
+    }
+
+    #[test]
+    fn secret_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "s3cret\r\n").unwrap();
+        std::fs::write(dir.path().join("two"), "a\n\n").unwrap();
+        let read = |p: &str| read_secret_file(dir.path(), p);
+        let files: FileReader<'_> = &read;
+        assert_eq!(expand_with("${file:pw}", &env, Some(files)), Ok("s3cret".into()));
+        // One trailing newline only.
+        assert_eq!(expand_with("${file:two}", &env, Some(files)), Ok("a\n".into()));
+        let abs = dir.path().join("pw").display().to_string();
+        assert_eq!(expand_with(&format!("x${{file:{abs}}}"), &env, Some(files)), Ok("xs3cret".into()));
+        match expand_with("${file:nope}", &env, Some(files)) {
+            Err(Expand::File { path, error }) => {
+                assert_eq!(path, "nope");
+                assert!(error.contains("No such file") && error.contains("nope"), "{error}");
+            }
+            r => panic!("{r:?}"),
+        }
+        assert!(matches!(expand_with("${file:.}", &env, Some(files)), Err(Expand::File { .. })));
+        std::fs::write(dir.path().join("big"), vec![b'x'; MAX_SECRET_FILE as usize + 1]).unwrap();
+        assert!(matches!(expand_with("${file:big}", &env, Some(files)), Err(Expand::File { .. })));
     }
 }

@@ -132,6 +132,15 @@ pub fn analyze(paths: &[PathBuf]) -> Analysis {
 
 /// Like [`analyze`], with an explicit environment (tests).
 pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>) -> Analysis {
+    analyze_with_options(paths, env, interp::InterpOptions::default())
+}
+
+/// Like [`analyze_with_env`], with interpolation options (`validate --allow-missing-env`).
+pub fn analyze_with_options(
+    paths: &[PathBuf],
+    env: &dyn Fn(&str) -> Option<String>,
+    opts: interp::InterpOptions,
+) -> Analysis {
     let mut errors = Vec::new();
     let files = discover(paths, &mut errors);
     let mut loaded: Vec<LoadedFile> = Vec::new();
@@ -163,7 +172,7 @@ pub fn analyze_with_env(paths: &[PathBuf], env: &dyn Fn(&str) -> Option<String>)
         );
     }
     // The skipped files are known only here; every other pass is shared with `analyze_source`.
-    Analysis { skipped, ..analyze_parsed(loaded, file_count, errors, env) }
+    Analysis { skipped, ..analyze_parsed(loaded, file_count, errors, env, opts) }
 }
 
 /// Run every pass over one in-memory file, as if a file named `name` held `bytes`: the same size limit, UTF-8
@@ -177,7 +186,7 @@ pub fn analyze_source(name: &str, bytes: &[u8], env: &dyn Fn(&str) -> Option<Str
     } else if let Some(lf) = parse_bytes(name, 0, bytes.to_vec(), &mut errors) {
         loaded.push(lf);
     }
-    analyze_parsed(loaded, 1, errors, env)
+    analyze_parsed(loaded, 1, errors, env, interp::InterpOptions::default())
 }
 
 /// The passes after reading: schema, interpolation, typed specs, semantic checks, merge.
@@ -186,6 +195,7 @@ fn analyze_parsed(
     file_count: usize,
     mut errors: Vec<Problem>,
     env: &dyn Fn(&str) -> Option<String>,
+    opts: interp::InterpOptions,
 ) -> Analysis {
     let mut warnings = Vec::new();
     let mut sources: Vec<Item<SourceSpec>> = Vec::new();
@@ -213,7 +223,7 @@ fn analyze_parsed(
         if let Value::Object(map) = &mut value {
             map.retain(|k, v| !k.starts_with(super::schema::EXTENSION_PREFIX) && !v.is_null());
         }
-        interp::interpolate(&mut value, &lf.doc, &lf.file, &invalid_pointers, env, &mut errors, &mut warnings);
+        interp::interpolate(&mut value, &lf.doc, &lf.file, &invalid_pointers, env, opts, &mut errors, &mut warnings);
         let lf = &*lf;
 
         // Typed resources, one at a time, so one broken resource does not hide the others from later checks.

@@ -14,9 +14,10 @@ mod semantic;
 pub mod yaml;
 
 pub use diag::{LoadError, Problem, render_plain};
+pub use interp::{InterpOptions, MAX_SECRET_FILE};
 pub use loader::{
-    Analysis, Loaded, MAX_FILE_BYTES, MAX_REPORTED, analyze, analyze_source, analyze_with_env, is_foreign, load,
-    load_for_command, skipped_note,
+    Analysis, Loaded, MAX_FILE_BYTES, MAX_REPORTED, analyze, analyze_source, analyze_with_env, analyze_with_options,
+    is_foreign, load, load_for_command, skipped_note,
 };
 pub use model::*;
 pub use schema::{json_schema, json_schema_text};

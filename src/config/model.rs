@@ -167,6 +167,12 @@ pub struct SourceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(example = serde_json::json!({"enable_relay": false}))]
     pub relay_config: Option<RelayConfigSpec>,
+    /// Write-only version (never sent to DM): dm-apply re-sends the password and TLS contents when this number
+    /// changes, and keeps no fingerprint of them. Without it, dm-apply detects changes through salted fingerprints
+    /// in its state record (see docs/plan.md, "Passwords and other write-only values").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 1)]
+    pub write_only_version: Option<u64>,
     /// dm-apply's own lifecycle settings (never sent to DM).
     #[serde(default, skip_serializing_if = "is_default")]
     #[schemars(example = serde_json::json!({"prevent_destroy": true, "ignore_changes": ["password"]}))]
@@ -534,6 +540,12 @@ pub struct TaskSpec {
     #[serde(default)]
     #[schemars(example = &"running")]
     pub stage: DesiredStage,
+    /// Write-only version (never sent to DM): dm-apply re-sends the values DM does not return (the write-only
+    /// `full_migrate_conf` fields; on DM v8.5 also the target TLS, `import_mode` and `pd_addr`) when this number
+    /// changes, which replaces the task, and keeps no fingerprint of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = 1)]
+    pub write_only_version: Option<u64>,
     /// dm-apply's own lifecycle settings (never sent to DM).
     #[serde(default, skip_serializing_if = "is_default")]
     #[schemars(example = serde_json::json!({"prevent_destroy": true}))]

@@ -95,6 +95,7 @@ pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<Sour
         purge,
         relay_config,
         lifecycle: Default::default(),
+        write_only_version: None,
     };
 
     cx.leftovers(

@@ -526,6 +526,7 @@ pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<Task
         },
         stage: DesiredStage::Running,
         lifecycle: Default::default(),
+        write_only_version: None,
     })
 }
 

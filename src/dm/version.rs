@@ -55,6 +55,13 @@ impl ServerVersion {
         self.semver.map(|(maj, min, pat)| (maj, min, pat) >= (8, 5, 4))
     }
 
+    /// Whether a task read back carries `target_config.security`, `full_migrate_conf.import_mode`, `pd_addr` and
+    /// `security`: from v9.0.0-beta.1 / v26.3 on. v8.5.x (and unknown versions) drop them on read, so dm-apply
+    /// tracks them like passwords (docs/dm-behaviour.md §9, §15).
+    pub fn returns_full_task_config(&self) -> bool {
+        self.semver.is_some_and(|(major, _, _)| major >= 9)
+    }
+
     /// v8.5.4+ and v26.3+ fill spec defaults into request bodies (kin-openapi ≥ v0.95).
     pub fn injects_request_defaults(&self) -> bool {
         match self.semver {
@@ -90,6 +97,9 @@ mod tests {
         assert!(!ServerVersion::parse("v9.0.0-beta.1").injects_request_defaults());
         assert!(ServerVersion::parse("v26.4.0-alpha").supports_keep_meta());
         assert!(!ServerVersion::parse("v26.3.3").supports_keep_meta());
+        assert!(!ServerVersion::parse("v8.5.4").returns_full_task_config());
+        assert!(ServerVersion::parse("v26.3.0").returns_full_task_config());
+        assert!(!ServerVersion::parse("unknown").returns_full_task_config());
         assert_eq!(ServerVersion::parse_status("garbage").semver, None);
         assert_eq!(ServerVersion::parse("v8.5.3").knows_foreign_key_events(), Some(false));
         assert_eq!(ServerVersion::parse("v8.5.4").knows_foreign_key_events(), Some(true));

@@ -2,12 +2,13 @@
 //!
 //! - [`model`]: the plan types (serializable; secrets only in memory).
 //! - [`planner`]: `make_plan(desired, live, opts)`.
-//! - [`state`]: dm-apply's fingerprint record for write-only secrets, kept in a DM task template.
+//!
+//! dm-apply's record of write-only values is [`crate::state`] (it does I/O; the planner only reads what was
+//! fetched).
 
 pub mod model;
 pub mod planner;
 pub mod saved;
-pub mod state;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testing;
 

@@ -4,7 +4,6 @@
 //! (which hold passwords) are `#[serde(skip)]`: they live in memory only, and a saved plan is re-hydrated from the
 //! configuration files after its digests were checked (`plan::saved`).
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -309,9 +308,10 @@ pub struct ResourceChange {
     /// Resources this one needs (a task's sources).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Address>,
-    /// Salted fingerprints of write-only values after this change (see `plan::state`); apply records them.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub fingerprints: BTreeMap<String, String>,
+    /// What apply writes to dm-apply's state record for this resource (see `crate::state`). Names fields only:
+    /// apply computes the fingerprints from the configuration, so no plan ever carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<RecordPlan>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
     /// Set when the change cannot be carried out now (apply skips it and says why; it still counts as a change).
@@ -338,7 +338,7 @@ impl ResourceChange {
             observed: None,
             desired_stage: None,
             depends_on: vec![],
-            fingerprints: BTreeMap::new(),
+            record: None,
             origin: None,
             hold: None,
         }
@@ -419,9 +419,45 @@ pub struct Plan {
     pub targets: Vec<Address>,
     #[serde(default)]
     pub prune: bool,
-    /// The salt of dm-apply's state record that `fingerprints` were computed with (see `plan::state`).
+    /// Things worth knowing that change nothing (trust on first use, where the state record lives).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// dm-apply's state record: where it lives and whether apply must write it.
     #[serde(default)]
-    pub state_salt: String,
+    pub state: StatePlan,
+}
+
+/// What apply records for one resource in dm-apply's state record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum RecordPlan {
+    /// Record the fingerprints of these write-only fields (computed at apply time from the configuration) and/or
+    /// the `write_only_version`. `merge`: keep the entry's other fields (a source update that did not send its
+    /// password keeps the password's fingerprint); otherwise the entry is replaced.
+    Set {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        fields: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<u64>,
+        merge: bool,
+        /// Recorded without sending anything (trust on first use).
+        #[serde(default)]
+        adopt: bool,
+    },
+    /// The resource was deleted: drop its entry.
+    Forget,
+}
+
+/// Where dm-apply's state record lives and what apply must do with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatePlan {
+    /// The declared task whose target the record's template connects to. `None`: no task is declared, so no
+    /// record is kept (write-only values are trusted as they are; no lease).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
+    /// The record must be written even when no resource changes (an old record to replace).
+    #[serde(default)]
+    pub rewrite: bool,
 }
 
 impl Plan {
@@ -472,6 +508,13 @@ impl Plan {
     /// The changes apply leaves alone, in address order.
     pub fn held(&self) -> impl Iterator<Item = &ResourceChange> {
         self.changes.iter().filter(|c| c.hold.is_some())
+    }
+
+    /// Whether apply writes dm-apply's state record (even when nothing else changes, e.g. to adopt resources).
+    pub fn writes_record(&self) -> bool {
+        // A held change is not carried out, so nothing of it is recorded either.
+        self.state.home.is_some()
+            && (self.state.rewrite || self.changes.iter().any(|c| c.record.is_some() && c.hold.is_none()))
     }
 
     pub fn change(&self, address: &Address) -> Option<&ResourceChange> {

@@ -1,17 +1,19 @@
-//! `make_plan`: desired + live → plan. Pure: no I/O, no printing, no clock, no randomness (the state record's salt
-//! comes from `Live`). Linear in the number of resources.
+//! `make_plan`: desired + live → plan. Pure: no I/O, no printing, no clock, no randomness. Linear in the number of
+//! resources (plus one fingerprint check per recorded write-only value, run in parallel).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
 use super::model::*;
-use super::state::{FP_PASSWORD, FP_SECURITY, FP_WRITE_ONLY, StateRecord};
 use crate::config::{Desired, DesiredStage, Lifecycle, Origin};
 use crate::dm::types::{Source, Stage, Task, Unit};
 use crate::live::{Live, LiveTask};
-use crate::normalize::{self, Side};
+use crate::normalize::{self, Side, WriteOnlyField};
 use crate::secret::{SENSITIVE, Secret};
+use crate::state::assess::{self, FieldStatus};
+use crate::state::fingerprint::{StateKey, Verdict};
+use crate::state::{Entry, STATE_TEMPLATE, StateView};
 
 /// Why an undeclared resource is deleted.
 const PRUNE_REASON: &str = "not in the configuration, and --prune deletes undeclared resources";
@@ -25,6 +27,11 @@ pub struct PlanOptions {
     pub targets: Vec<Address>,
     /// Allow replacements that restart a migration from scratch.
     pub allow_restart: bool,
+    /// `-replace ADDRESS`: re-send these resources' write-only values (a source: PUT with its password; a task:
+    /// replace), whatever the state record says.
+    pub replace: Vec<Address>,
+    /// The state key, to check keyed fingerprints (`None`: only Argon2id entries can be checked).
+    pub state_key: Option<StateKey>,
 }
 
 /// One reason a plan is refused.
@@ -59,6 +66,12 @@ pub enum PlanProblem {
     #[error("--target {0}: no such resource is declared or exists in DM")]
     #[diagnostic(code(plan::target), help("targets are written `source.NAME` or `task.NAME`"))]
     UnknownTarget(Address),
+    #[error("-replace {0}: no such resource is declared")]
+    #[diagnostic(
+        code(plan::replace),
+        help("-replace re-sends the write-only values of a declared `source.NAME` or `task.NAME`")
+    )]
+    UnknownReplace(Address),
 }
 
 /// The plan cannot be made or would do something the configuration forbids.
@@ -241,24 +254,107 @@ fn with_enable(mut v: Value, enable: bool) -> Value {
     v
 }
 
-/// Fingerprints of a source's write-only values.
-fn source_fingerprints(wire: &Source, rec: &StateRecord) -> BTreeMap<String, String> {
-    let mut m = BTreeMap::new();
-    if let Some(p) = &wire.password {
-        m.insert(FP_PASSWORD.to_string(), rec.fingerprint(p));
-    }
-    if let Some(s) = normalize::source_security_secret(wire) {
-        m.insert(FP_SECURITY.to_string(), rec.fingerprint(&s));
-    }
-    m
+/// Whether dm-apply can judge write-only values in this plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tracking {
+    /// A record (or none yet) and a declared task to keep it with.
+    On,
+    /// No declared task: no record is kept; write-only values are trusted as they are.
+    NoHome,
+    /// The record cannot be read (a warning says why): nothing is judged in this run.
+    Unusable,
 }
 
-fn task_fingerprints(wire: &Task, rec: &StateRecord) -> BTreeMap<String, String> {
-    let mut m = BTreeMap::new();
-    if let Some(w) = normalize::task_write_only(wire) {
-        m.insert(FP_WRITE_ONLY.to_string(), rec.fingerprint(&w));
+/// What the write-only values of one existing resource need.
+#[derive(Debug, Default)]
+struct WriteOnlyOutcome {
+    /// Fields to send, with the reason for each.
+    send: Vec<(&'static str, String)>,
+    /// Trusted as they are in DM (trust on first use): recorded without sending. The reason, for the note.
+    adopt: Option<String>,
+}
+
+/// Judge a resource's write-only values against its record entry (see docs/plan.md).
+#[allow(clippy::too_many_arguments)]
+fn judge_write_only(
+    address: &Address,
+    fields: &[WriteOnlyField],
+    version: Option<u64>,
+    entry: Option<&Entry>,
+    tracking: Tracking,
+    replace: bool,
+    verdicts: &BTreeMap<(String, &'static str), Verdict>,
+    lifecycle: &Lifecycle,
+    removable: &[&'static str],
+) -> WriteOnlyOutcome {
+    let mut out = WriteOnlyOutcome::default();
+    let wanted = |k: &str| !ignored(lifecycle, k);
+    if replace {
+        for f in fields.iter().filter(|f| wanted(f.key)) {
+            out.send.push((f.key, format!("{}: re-sent as asked (-replace {address})", f.label)));
+        }
+        return out;
     }
-    m
+    if tracking != Tracking::On {
+        return out;
+    }
+    if let Some(v) = version {
+        match entry.map(|e| e.write_only_version) {
+            None => out.adopt = Some("no entry in dm-apply's state record".into()),
+            Some(None) => out.adopt = Some(format!("write_only_version {v} is new (fingerprints were kept until now)")),
+            Some(Some(old)) if old == v => {}
+            Some(Some(old)) => {
+                for f in fields.iter().filter(|f| wanted(f.key)) {
+                    out.send.push((f.key, format!("{}: write_only_version changed from {old} to {v}", f.label)));
+                }
+                // Nothing write-only to send: the new version is still recorded.
+                if out.send.is_empty() {
+                    out.adopt = Some(format!("write_only_version changed from {old} to {v}, nothing to send"));
+                }
+            }
+        }
+        return out;
+    }
+    if entry.is_none() {
+        out.adopt = Some("no entry in dm-apply's state record".into());
+    }
+    let statuses = assess::field_statuses(&address.to_string(), entry, fields, verdicts, removable);
+    for (key, status) in statuses {
+        if !wanted(key) {
+            continue;
+        }
+        let label = fields.iter().find(|f| f.key == key).map(|f| f.label).unwrap_or(key);
+        match status {
+            FieldStatus::Unchanged => {}
+            FieldStatus::Changed => out.send.push((key, format!("{label} changed in the configuration"))),
+            FieldStatus::Untracked(why) => {
+                out.adopt.get_or_insert(why);
+            }
+        }
+    }
+    out
+}
+
+/// The attribute line of a write-only field that is sent.
+fn write_only_attr(f: Option<&WriteOnlyField>, key: &str) -> AttributeChange {
+    match f {
+        Some(f) if !f.sensitive => AttributeChange {
+            path: key.to_string(),
+            before: Some(Value::String("(not returned by DM)".into())),
+            after: f.display.clone(),
+            sensitive: false,
+            forces_replacement: false,
+        },
+        // A sensitive field, or one removed from the configuration.
+        Some(_) => sensitive_attr(key),
+        None => AttributeChange {
+            path: key.to_string(),
+            before: Some(Value::String("(not returned by DM)".into())),
+            after: None,
+            sensitive: false,
+            forces_replacement: false,
+        },
+    }
 }
 
 fn observed_task(lt: &LiveTask) -> Observed {
@@ -393,10 +489,53 @@ fn disabled_source_hold(task: &str, sources: &[&str]) -> Hold {
 /// Build the plan without enforcing lifecycle guards (`drift` uses this; `plan` and `apply` use [`make_plan`]).
 pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<Plan, PlanError> {
     let version = &live.version;
-    // Planning without a readable record: fingerprints are computed with an empty salt and never compared.
-    let fallback = StateRecord::with_salt("");
-    let rec = live.state.as_ref().unwrap_or(&fallback);
     let mut warnings = live.warnings.clone();
+    let mut notes: Vec<String> = vec![];
+    let unknown_replace: Vec<PlanProblem> = opts
+        .replace
+        .iter()
+        .filter(|a| match a.kind {
+            Kind::Source => !desired.sources.contains_key(&a.name),
+            Kind::Task => !desired.tasks.contains_key(&a.name),
+        })
+        .map(|a| PlanProblem::UnknownReplace(a.clone()))
+        .collect();
+    if !unknown_replace.is_empty() {
+        return Err(PlanError { problems: unknown_replace, plan: None });
+    }
+    let replace: BTreeSet<&Address> = opts.replace.iter().collect();
+    // dm-apply's state record lives with the target of the declared task with the smallest name.
+    let home = desired.tasks.keys().next().cloned();
+    let tracking = match (&home, live.state.usable()) {
+        (None, _) => Tracking::NoHome,
+        (Some(_), true) => Tracking::On,
+        (Some(_), false) => Tracking::Unusable,
+    };
+    let record = live.state.record();
+    let entry_of = |a: &Address| record.and_then(|r| r.entry(a));
+    // Every fingerprint check of this plan, at once and in parallel (Argon2id takes tens of milliseconds each).
+    let verdicts = if tracking == Tracking::On && record.is_some() {
+        let mut checks = vec![];
+        for (name, (spec, _)) in &desired.sources {
+            let a = Address::source(name);
+            if spec.write_only_version.is_none() && live.sources.contains_key(name) && !replace.contains(&a) {
+                let fields = normalize::source_write_only(&normalize::source_to_wire(spec, version));
+                checks.extend(assess::checks_for(&a.to_string(), entry_of(&a), &fields));
+            }
+        }
+        for (name, (spec, _)) in &desired.tasks {
+            let a = Address::task(name);
+            if spec.write_only_version.is_none() && live.tasks.contains_key(name) && !replace.contains(&a) {
+                let fields = normalize::task_write_only_fields(&normalize::task_to_wire(spec, version), version);
+                checks.extend(assess::checks_for(&a.to_string(), entry_of(&a), &fields));
+            }
+        }
+        assess::run_checks(&checks, opts.state_key.as_ref())
+    } else {
+        BTreeMap::new()
+    };
+    let mut adopted: Vec<(Address, String)> = vec![];
+    let mut quietly_adopted = 0usize;
 
     // Scope from --target: the targets and what they depend on.
     let scope: Option<BTreeSet<Address>> = if opts.targets.is_empty() {
@@ -452,7 +591,16 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             continue;
         }
         let wire = normalize::source_to_wire(spec, version);
-        let fingerprints = source_fingerprints(&wire, rec);
+        let fields = normalize::source_write_only(&wire);
+        let all_keys: Vec<String> = fields.iter().map(|f| f.key.to_string()).collect();
+        let recorded = |merge: bool| {
+            (tracking == Tracking::On).then(|| RecordPlan::Set {
+                fields: all_keys.clone(),
+                version: spec.write_only_version,
+                merge,
+                adopt: false,
+            })
+        };
         let after = normalize::source_comparable(&wire, Some(spec));
         let mut masked_keys = vec![];
         if wire.password.is_some() {
@@ -463,7 +611,6 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         let mut change = ResourceChange {
             after: Some(after_masked),
             desired: Some(DesiredPayload::Source(wire.clone())),
-            fingerprints,
             origin: Some(origin.clone()),
             ..ResourceChange::new(address.clone())
         };
@@ -472,6 +619,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             change.impact = Impact::Create;
             change.send_password = wire.password.is_some();
             change.reasons.push("declared in the configuration but absent from DM".to_string());
+            change.record = recorded(false);
             changes.push(change);
             continue;
         };
@@ -482,30 +630,24 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 .reasons
                 .push(format!("changed: {}", attrs.iter().map(|a| a.path.as_str()).collect::<Vec<_>>().join(", ")));
         }
-        // Write-only values: compare fingerprints with dm-apply's record (the salt is the record's).
-        if let Some(r) = &live.state {
-            for (key, label) in [(FP_PASSWORD, "password"), (FP_SECURITY, "security (TLS contents)")] {
-                let Some(new) = change.fingerprints.get(key) else { continue };
-                if ignored(&spec.lifecycle, key) {
-                    continue;
-                }
-                match r.get(&address, key) {
-                    Some(old) if old == new => {}
-                    Some(_) => {
-                        attrs.push(sensitive_attr(key));
-                        change.reasons.push(format!("{label} changed in the configuration"));
-                    }
-                    None => {
-                        attrs.push(sensitive_attr(key));
-                        change.reasons.push(format!(
-                            "{label} not yet tracked by dm-apply: sent once so that later changes can be detected \
-                             (add `{key}` to lifecycle.ignore_changes to skip)"
-                        ));
-                    }
-                }
-            }
+        // Write-only values: judged against dm-apply's state record.
+        let wo = judge_write_only(
+            &address,
+            &fields,
+            spec.write_only_version,
+            entry_of(&address),
+            tracking,
+            replace.contains(&address),
+            &verdicts,
+            &spec.lifecycle,
+            &[],
+        );
+        for (key, reason) in &wo.send {
+            attrs.push(write_only_attr(fields.iter().find(|f| f.key == *key), key));
+            change.reasons.push(reason.clone());
         }
-        change.send_password = attrs.iter().any(|a| a.path == FP_PASSWORD) && wire.password.is_some();
+        change.send_password =
+            attrs.iter().any(|a| a.path == normalize::SOURCE_PASSWORD_KEY) && wire.password.is_some();
         change.unchanged_attributes = unchanged_count(unchanged, &after);
         change.before = Some(with_enable(with_sensitive(before, &masked_keys), l.enable));
         change.live_digest = Some(source_digest(l));
@@ -528,26 +670,53 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 .unwrap_or_default();
             change.impact =
                 if running.is_empty() { Impact::InPlace } else { Impact::StopUpdateStart { stopped_tasks: running } };
+            // The PUT sends the TLS contents always and the password only when `send_password`.
+            if tracking == Tracking::On {
+                // An untracked password is trusted (recorded without being sent), as without the update.
+                let sent: Vec<String> = fields
+                    .iter()
+                    .filter(|f| f.key != normalize::SOURCE_PASSWORD_KEY || change.send_password || wo.adopt.is_some())
+                    .map(|f| f.key.to_string())
+                    .collect();
+                if let Some(why) = &wo.adopt {
+                    adopted.push((address.clone(), why.clone()));
+                }
+                let merge = entry_of(&address).is_some() && spec.write_only_version.is_none();
+                change.record =
+                    Some(RecordPlan::Set { fields: sent, version: spec.write_only_version, merge, adopt: false });
+            }
+        } else if let Some(why) = &wo.adopt {
+            change.record = recorded(false).map(|r| match r {
+                RecordPlan::Set { fields, version, merge, .. } => {
+                    RecordPlan::Set { fields, version, merge, adopt: true }
+                }
+                r => r,
+            });
+            if fields.is_empty() && spec.write_only_version.is_none() {
+                quietly_adopted += 1;
+            } else {
+                adopted.push((address.clone(), why.clone()));
+            }
         }
         change.attributes = attrs;
         if !change.is_noop() && live.relay_sources.as_ref().is_some_and(|r| r.contains(name.as_str())) {
             change.hold = Some(relay_hold(name));
         }
-        if !change.is_noop() {
-            if let Impact::StopUpdateStart { stopped_tasks } = &change.impact {
-                let unknown: Vec<&str> = stopped_tasks
-                    .iter()
-                    .filter(|t| live.tasks.get(t.as_str()).is_some_and(|lt| lt.status.is_none()))
-                    .map(String::as_str)
-                    .collect();
-                if !unknown.is_empty() {
-                    change.reasons.push(format!(
-                        "status of {} unavailable: assumed running, so stopped before the update and started again \
-                         after it",
-                        unknown.join(", ")
-                    ));
-                }
+        if let Impact::StopUpdateStart { stopped_tasks } = &change.impact {
+            let unknown: Vec<&str> = stopped_tasks
+                .iter()
+                .filter(|t| live.tasks.get(t.as_str()).is_some_and(|lt| lt.status.is_none()))
+                .map(String::as_str)
+                .collect();
+            if !unknown.is_empty() {
+                change.reasons.push(format!(
+                    "status of {} unavailable: assumed running, so stopped before the update and started again \
+                     after it",
+                    unknown.join(", ")
+                ));
             }
+        }
+        if !change.is_noop() || change.record.is_some() {
             changes.push(change);
         }
     }
@@ -560,7 +729,13 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         }
         let wire = normalize::task_to_wire(spec, version);
         warnings.extend(normalize::unsupported_warnings(spec, version));
-        let fingerprints = task_fingerprints(&wire, rec);
+        let fields = normalize::task_write_only_fields(&wire, version);
+        let record_all = (tracking == Tracking::On).then(|| RecordPlan::Set {
+            fields: fields.iter().map(|f| f.key.to_string()).collect(),
+            version: spec.write_only_version,
+            merge: false,
+            adopt: false,
+        });
         let depends_on: Vec<Address> = {
             let mut d: Vec<Address> =
                 spec.source_config.source_conf.iter().map(|s| Address::source(&s.source_name)).collect();
@@ -589,7 +764,6 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         let mut change = ResourceChange {
             desired_stage: Some(spec.stage),
             depends_on,
-            fingerprints,
             origin: Some(origin.clone()),
             ..ResourceChange::new(address.clone())
         };
@@ -602,6 +776,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 "declared in the configuration but absent from DM{}",
                 if spec.stage == DesiredStage::Running { "; started after creation" } else { "; left stopped" }
             ));
+            change.record = record_all;
             changes.push(change);
             continue;
         };
@@ -612,27 +787,50 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             if fast_equal { (Value::Null, Value::Null) } else { (before_c.to_value(), after_c.to_value()) };
         let (mut attrs, unchanged) =
             if fast_equal { (vec![], usize::MAX) } else { diff(&before, &after, &spec.lifecycle) };
-        for path in normalize::task_secrets_differ(&lt.task, &wire) {
+        let mut reasons_wo: Vec<String> = vec![];
+        for path in normalize::task_secrets_differ(&lt.task, &wire, version) {
             if !ignored(&spec.lifecycle, path) {
                 attrs.push(sensitive_attr(path));
             }
         }
-        if let Some(r) = &live.state
-            && r.is_tracked(&address)
-            && !ignored(&spec.lifecycle, "source_config.full_migrate_conf")
-        {
-            {
-                let new = change.fingerprints.get(FP_WRITE_ONLY).map(String::as_str);
-                if r.get(&address, FP_WRITE_ONLY) != new {
-                    attrs.push(AttributeChange {
-                        path: "source_config.full_migrate_conf.(write-only fields)".to_string(),
-                        before: Some(Value::String("(not returned by DM)".into())),
-                        after: normalize::task_write_only(&wire).and_then(|s| serde_json::from_str(s.expose()).ok()),
-                        sensitive: false,
-                        forces_replacement: false,
-                    });
-                }
-            }
+        // Values DM does not return (on this version): judged against dm-apply's state record. DM cannot update
+        // any of them in place, so a change replaces the task.
+        let removable: Vec<&'static str> = [
+            normalize::TASK_WRITE_ONLY_KEY,
+            normalize::TASK_TARGET_SECURITY_KEY,
+            normalize::TASK_IMPORT_MODE_KEY,
+            normalize::TASK_PD_ADDR_KEY,
+        ]
+        .into_iter()
+        // From v26.3 on only the `full_migrate_conf` write-only fields are tracked; the others are compared.
+        .filter(|k| !version.returns_full_task_config() || *k == normalize::TASK_WRITE_ONLY_KEY)
+        .collect();
+        let wo = judge_write_only(
+            &address,
+            &fields,
+            spec.write_only_version,
+            entry_of(&address),
+            tracking,
+            replace.contains(&address),
+            &verdicts,
+            &spec.lifecycle,
+            &removable,
+        );
+        let replace_asked = replace.contains(&address);
+        for (key, reason) in &wo.send {
+            attrs.push(write_only_attr(fields.iter().find(|f| f.key == *key), key));
+            reasons_wo.push(reason.clone());
+        }
+        if replace_asked && wo.send.is_empty() {
+            // Nothing write-only to re-send: -replace still replaces the task, as asked.
+            reasons_wo.push(format!("replaced as asked (-replace {address})"));
+            attrs.push(AttributeChange {
+                path: "(replace)".to_string(),
+                before: None,
+                after: None,
+                sensitive: false,
+                forces_replacement: true,
+            });
         }
         let mut forcing: Vec<String> = vec![];
         // Only secrets or write-only fields differ: the JSON forms are needed from here on.
@@ -653,12 +851,12 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         for a in &mut attrs {
             if !updatable(&a.path) {
                 a.forces_replacement = true;
-                if !normalize::path_matches(&a.path, "source_config.source_conf") {
+                if !normalize::path_matches(&a.path, "source_config.source_conf") && a.path != "(replace)" {
                     forcing.push(a.path.clone());
                 }
             }
         }
-        let mut reasons = vec![];
+        let mut reasons = reasons_wo;
         if source_set_changed {
             reasons.push(
                 "forces replacement: source set changed (DM cannot add or remove a task's sources in place)"
@@ -800,7 +998,30 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         {
             reasons.push(note);
         }
+        if action != ConfigAction::NoOp {
+            change.record = record_all;
+            if let Some(why) = &wo.adopt {
+                adopted.push((address.clone(), why.clone()));
+            }
+        } else if let Some(why) = &wo.adopt {
+            change.record = record_all.map(|r| match r {
+                RecordPlan::Set { fields, version, merge, .. } => {
+                    RecordPlan::Set { fields, version, merge, adopt: true }
+                }
+                r => r,
+            });
+            if fields.is_empty() && spec.write_only_version.is_none() {
+                quietly_adopted += 1;
+            } else {
+                adopted.push((address.clone(), why.clone()));
+            }
+        }
         if change.is_noop() {
+            if change.record.is_some() {
+                // Recorded only: apply needs the payload to fingerprint it.
+                change.desired = Some(DesiredPayload::Task(wire));
+                changes.push(change);
+            }
             continue;
         }
         change.reasons = reasons;
@@ -819,7 +1040,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
     // ------------------------------------------------------------------------------------------------ undeclared
     let declared_sources: BTreeSet<&str> = desired.sources.keys().map(String::as_str).collect();
     for (name, lt) in &live.tasks {
-        if desired.tasks.contains_key(name) || name == super::state::STATE_TEMPLATE {
+        if desired.tasks.contains_key(name) || name == STATE_TEMPLATE {
             continue;
         }
         let address = Address::task(name);
@@ -907,6 +1128,8 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 .to_string(),
         );
     }
+    let mut rewrite = false;
+    state_notes(&mut notes, &mut rewrite, desired, live, home.as_deref(), tracking, &adopted, quietly_adopted);
     changes.sort_by(|a, b| a.address.cmp(&b.address));
     unmanaged.sort_by(|a, b| a.address.cmp(&b.address));
     let mut targets = opts.targets.clone();
@@ -923,8 +1146,77 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         warnings,
         targets,
         prune: opts.prune,
-        state_salt: rec.salt.clone(),
+        notes,
+        state: StatePlan { home, rewrite },
     })
+}
+
+/// Notes about dm-apply's state record: trust on first use, where the record lives.
+#[allow(clippy::too_many_arguments)]
+fn state_notes(
+    notes: &mut Vec<String>,
+    rewrite: &mut bool,
+    desired: &Desired,
+    live: &Live,
+    home: Option<&str>,
+    tracking: Tracking,
+    adopted: &[(Address, String)],
+    quietly_adopted: usize,
+) {
+    let Some(home) = home else {
+        let with_secrets =
+            desired.sources.iter().filter(|(n, (s, _))| live.sources.contains_key(*n) && s.password.is_some()).count();
+        if with_secrets > 0 {
+            notes.push(format!(
+                "no task is declared, so dm-apply has nowhere to keep its state record: changes of write-only values \
+                 (source passwords, TLS contents) of {with_secrets} existing source(s) are not detected; use -replace \
+                 source.NAME to send them"
+            ));
+        }
+        return;
+    };
+    if tracking != Tracking::On {
+        return;
+    }
+    const SHOWN: usize = 10;
+    for (a, why) in adopted.iter().take(SHOWN) {
+        notes.push(format!(
+            "{a}: write-only values trusted as they are in DM ({why}); apply records them without sending anything \
+             (-replace {a} sends them)"
+        ));
+    }
+    if adopted.len() > SHOWN {
+        notes.push(format!(
+            "... and {} more resources whose write-only values are trusted as they are in DM",
+            adopted.len() - SHOWN
+        ));
+    }
+    if quietly_adopted > 0 {
+        notes.push(format!(
+            "apply adds {quietly_adopted} resource(s) without write-only values to dm-apply's state record (nothing \
+             is sent)"
+        ));
+    }
+    let Some((home_spec, _)) = desired.tasks.get(home) else { return };
+    let want = &home_spec.target_config;
+    match &live.state {
+        StateView::Legacy => {
+            *rewrite = true;
+            notes.push(format!(
+                "dm-apply's state record is in an old format whose fast fingerprints are not trusted; apply replaces \
+                 it (kept with the target of task.{home})"
+            ));
+        }
+        StateView::Record { target, .. }
+            if target.host != want.host || target.port != want.port || target.user != want.user =>
+        {
+            notes.push(format!(
+                "dm-apply's state record moves to the target of task.{home} ({}:{}) at its next write",
+                want.host, want.port
+            ));
+        }
+        _ => {}
+    }
 }
 
 /// Convenience for apply: the secret a change needs, never printed.

@@ -1,7 +1,7 @@
 //! Saved plans (`plan --out FILE`, `apply --plan FILE`).
 //!
-//! The file holds the plan (no secret: payloads are not serialized; write-only values appear only as salted
-//! fingerprints), a digest of the desired state, the live digest of every resource the plan touches, the cluster
+//! The file holds the plan (no secret, no fingerprint and no salt: payloads are not serialized, and secrets enter
+//! the desired digest only as "(sensitive value)"), a digest of the desired state, the live digest of every resource the plan touches, the cluster
 //! identity and the configuration paths. Apply re-loads the configuration, re-reads DM and calls
 //! [`verify_saved`] / [`rehydrate`]: a plan made for another cluster, from another configuration, or whose resources
 //! changed in DM since, is refused with the resources named.
@@ -15,12 +15,11 @@ use serde_json::Value;
 
 use super::model::*;
 use super::planner::{source_digest, task_digest};
-use super::state::StateRecord;
 use crate::config::Desired;
 use crate::dm::ServerVersion;
 use crate::live::Live;
 use crate::normalize;
-use crate::secret::{SENSITIVE, Secret};
+use crate::secret::SENSITIVE;
 
 pub const SAVED_FORMAT: &str = "dm-apply-saved-plan";
 
@@ -30,6 +29,9 @@ pub struct SavedOptions {
     pub prune: bool,
     pub targets: Vec<Address>,
     pub allow_restart: bool,
+    /// `--replace` addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replace: Vec<Address>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,8 +41,11 @@ pub struct SavedPlan {
     pub dm_apply_version: String,
     pub plan: Plan,
     pub options: SavedOptions,
-    /// Digest of the desired state (secrets as salted fingerprints).
+    /// Digest of the desired state (without its secrets).
     pub desired_digest: String,
+    /// Digest of dm-apply's state record entries at plan time (`None`: there was none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_digest: Option<String>,
     pub config_paths: Vec<String>,
     /// Per touched resource: its live digest at plan time (`None`: it did not exist).
     pub live_digests: BTreeMap<Address, Option<String>>,
@@ -77,45 +82,58 @@ pub enum SavedPlanError {
     Format { path: String, detail: String },
 }
 
-/// Replace the secrets of a wire value with fingerprints (or `(sensitive value)` when `salt` is `None`).
-fn mask_wire(v: &mut Value, salt: Option<&str>) {
+/// Replace the secrets of a wire value with `(sensitive value)`.
+fn mask_wire(v: &mut Value) {
     const SECRET_KEYS: [&str; 2] = ["password", "ssl_key_content"];
     match v {
         Value::Object(m) => {
             for (k, x) in m.iter_mut() {
                 if SECRET_KEYS.contains(&k.as_str()) {
-                    if let Value::String(s) = x {
-                        *x = Value::String(match salt {
-                            Some(salt) => Secret::new(s.as_str()).fingerprint(salt),
-                            None => SENSITIVE.to_string(),
-                        });
+                    if x.is_string() {
+                        *x = Value::String(SENSITIVE.to_string());
                     }
                 } else {
-                    mask_wire(x, salt);
+                    mask_wire(x);
                 }
             }
         }
-        Value::Array(a) => a.iter_mut().for_each(|x| mask_wire(x, salt)),
+        Value::Array(a) => a.iter_mut().for_each(mask_wire),
         _ => {}
     }
 }
 
-/// Digest of the desired state as dm-apply would send it to `version`: secrets enter only as salted fingerprints.
-pub fn desired_digest(desired: &Desired, salt: &str, version: &ServerVersion) -> String {
+/// Digest of the desired state as dm-apply would send it to `version`. Secrets do not enter it at all: any hash of
+/// a secret in a plan file would let whoever reads the file test password guesses offline. A secret changed between
+/// plan and apply is therefore not detected here; apply sends the value the configuration has at apply time.
+pub fn desired_digest(desired: &Desired, version: &ServerVersion) -> String {
     let mut sources = serde_json::Map::new();
     for (name, (s, _)) in &desired.sources {
         let mut v = serde_json::to_value(normalize::source_to_wire(s, version)).unwrap_or(Value::Null);
-        mask_wire(&mut v, Some(salt));
-        sources.insert(name.clone(), serde_json::json!({ "wire": v, "lifecycle": s.lifecycle }));
+        mask_wire(&mut v);
+        sources.insert(
+            name.clone(),
+            serde_json::json!({ "wire": v, "lifecycle": s.lifecycle, "write_only_version": s.write_only_version }),
+        );
     }
     let mut tasks = serde_json::Map::new();
     for (name, (t, _)) in &desired.tasks {
         let mut v = serde_json::to_value(normalize::task_to_wire(t, version)).unwrap_or(Value::Null);
-        mask_wire(&mut v, Some(salt));
-        tasks.insert(name.clone(), serde_json::json!({ "wire": v, "stage": t.stage, "lifecycle": t.lifecycle }));
+        mask_wire(&mut v);
+        tasks.insert(
+            name.clone(),
+            serde_json::json!({
+                "wire": v, "stage": t.stage, "lifecycle": t.lifecycle, "write_only_version": t.write_only_version
+            }),
+        );
     }
     let ext: Vec<&String> = desired.external_sources.iter().collect();
     normalize::digest(&serde_json::json!({ "sources": sources, "tasks": tasks, "external_sources": ext }))
+}
+
+/// Digest of the record's entries (not of its lease): another apply that recorded something makes a saved plan
+/// stale. Entries hold only fingerprints whose salts or key stay in DM or with the runners.
+fn state_digest(live: &Live) -> Option<String> {
+    live.state.record().map(|r| normalize::digest(&serde_json::to_value(&r.resources).unwrap_or(Value::Null)))
 }
 
 /// The current live digest of an address (`None`: absent).
@@ -135,8 +153,14 @@ pub fn save(plan: &Plan, desired: &Desired, live: &Live, opts: &super::PlanOptio
         format_version: FORMAT_VERSION.to_string(),
         dm_apply_version: env!("CARGO_PKG_VERSION").to_string(),
         plan: plan.clone(),
-        options: SavedOptions { prune: opts.prune, targets: opts.targets.clone(), allow_restart: opts.allow_restart },
-        desired_digest: desired_digest(desired, &plan.state_salt, &live.version),
+        options: SavedOptions {
+            prune: opts.prune,
+            targets: opts.targets.clone(),
+            allow_restart: opts.allow_restart,
+            replace: opts.replace.clone(),
+        },
+        desired_digest: desired_digest(desired, &live.version),
+        state_digest: state_digest(live),
         config_paths: paths.to_vec(),
         live_digests,
     }
@@ -206,7 +230,7 @@ pub fn verify_saved(saved: &SavedPlan, desired: &Desired, live: &Live) -> Result
             current: live.version.raw.clone(),
         });
     }
-    if desired_digest(desired, &saved.plan.state_salt, &live.version) != saved.desired_digest {
+    if desired_digest(desired, &live.version) != saved.desired_digest {
         return Err(StalePlanError::ConfigChanged { paths: saved.config_paths.join(", ") });
     }
     let changed: Vec<String> =
@@ -214,7 +238,7 @@ pub fn verify_saved(saved: &SavedPlan, desired: &Desired, live: &Live) -> Result
     if !changed.is_empty() {
         return Err(StalePlanError::LiveChanged { resources: changed });
     }
-    if live.state_exists && live.state.as_ref().is_some_and(|s| s.salt != saved.plan.state_salt) {
+    if state_digest(live) != saved.state_digest {
         return Err(StalePlanError::StateChanged);
     }
     Ok(())
@@ -238,12 +262,4 @@ pub fn rehydrate(saved: &SavedPlan, desired: &Desired, live: &Live) -> Result<Pl
         };
     }
     Ok(plan)
-}
-
-/// The state record apply must update: the live one, or a new one with the plan's salt.
-pub fn record_for_apply(plan: &Plan, live: &Live) -> StateRecord {
-    match (&live.state, live.state_exists) {
-        (Some(r), true) => r.clone(),
-        _ => StateRecord::with_salt(plan.state_salt.clone()),
-    }
 }

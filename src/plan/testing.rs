@@ -104,6 +104,15 @@ pub fn readback_task(sent: &Task, version: &ServerVersion, rotate: usize) -> Tas
         security: f.security.clone(),
         ..FullMigrateConf::default()
     });
+    if !version.returns_full_task_config() {
+        // v8.5 reads back neither the target TLS nor import_mode, pd_addr and security.
+        t.target_config.security = None;
+        if let Some(f) = t.source_config.full_migrate_conf.as_mut() {
+            f.import_mode = None;
+            f.pd_addr = None;
+            f.security = None;
+        }
+    }
     let i = t.source_config.incr_migrate_conf.clone().unwrap_or_default();
     t.source_config.incr_migrate_conf = Some(IncrMigrateConf {
         repl_threads: Some(i.repl_threads.unwrap_or(16)),
@@ -189,31 +198,37 @@ pub fn status(t: &Task, stage: Stage, unit: Unit) -> Vec<SubTaskStatus> {
         .collect()
 }
 
+/// The state key of test records (keyed fingerprints are fast; Argon2id would make property tests crawl).
+pub fn test_key() -> crate::state::StateKey {
+    crate::state::StateKey::new(b"dm-apply-test-state-key".to_vec(), "tests").expect("long enough")
+}
+
 /// The live state DM would show after dm-apply applied `desired` (tasks in their desired stage), including the
-/// state record apply writes.
+/// state record apply writes (keyed with [`test_key`]: plan with `PlanOptions { state_key: Some(test_key()), .. }`).
 pub fn live_after_apply(desired: &Desired, version: &ServerVersion, rotate: usize) -> Live {
+    use crate::state::store::{Update, merge};
     let mut live = Live::empty("http://127.0.0.1:8261", version.clone());
     live.cluster_id = Some(7);
-    let mut rec = crate::plan::state::StateRecord::with_salt("testsalt");
+    let mut updates = vec![];
     for (name, (spec, _)) in &desired.sources {
         let wire = normalize::source_to_wire(spec, version);
-        let mut fps = BTreeMap::new();
-        if let Some(p) = &wire.password {
-            fps.insert("password".to_string(), rec.fingerprint(p));
-        }
-        if let Some(s) = normalize::source_security_secret(&wire) {
-            fps.insert("security".to_string(), rec.fingerprint(&s));
-        }
-        rec.set(&crate::plan::Address::source(name), fps);
+        let values = normalize::source_write_only(&wire).into_iter().map(|f| (f.key.to_string(), f.value)).collect();
+        updates.push((
+            crate::plan::Address::source(name).to_string(),
+            Update::Set { values, version: spec.write_only_version, merge: false },
+        ));
         live.sources.insert(name.clone(), readback_source(&wire, version));
     }
     for (name, (spec, _)) in &desired.tasks {
         let wire = normalize::task_to_wire(spec, version);
-        let mut fps = BTreeMap::new();
-        if let Some(w) = normalize::task_write_only(&wire) {
-            fps.insert("write_only".to_string(), rec.fingerprint(&w));
-        }
-        rec.set(&crate::plan::Address::task(name), fps);
+        let values = normalize::task_write_only_fields(&wire, version)
+            .into_iter()
+            .map(|f| (f.key.to_string(), f.value))
+            .collect();
+        updates.push((
+            crate::plan::Address::task(name).to_string(),
+            Update::Set { values, version: spec.write_only_version, merge: false },
+        ));
         let stage = match spec.stage {
             crate::config::DesiredStage::Running => Stage::Running,
             crate::config::DesiredStage::Stopped => Stage::Paused,
@@ -222,7 +237,9 @@ pub fn live_after_apply(desired: &Desired, version: &ServerVersion, rotate: usiz
         let st = status(&task, stage, Unit::Sync);
         live.tasks.insert(name.clone(), LiveTask::new(task, Some(st)));
     }
-    live.state = Some(rec);
-    live.state_exists = true;
+    let mut record = crate::state::StateRecord::default();
+    merge(&mut record, &updates, Some(&test_key()));
+    let target = desired.tasks.values().next().map(|(t, _)| normalize::task_to_wire(t, version).target_config);
+    live.state = crate::state::StateView::Record { record, target: target.unwrap_or_default() };
     live
 }

@@ -47,6 +47,7 @@ pub fn render_value(plan: &Plan, errors: &[PlanProblem]) -> Value {
         "resource_changes": plan.changes.iter().filter(|c| !c.is_noop()).map(change).collect::<Vec<_>>(),
         "unmanaged": plan.unmanaged,
         "warnings": plan.warnings,
+        "notes": plan.notes,
         "targets": plan.targets,
         "prune": plan.prune,
         "errors": errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),

@@ -91,6 +91,9 @@ fn summary(plan: &Plan) -> String {
     if plan.warnings.len() > 20 {
         let _ = writeln!(out, "> ... and {} more warnings\n", plan.warnings.len() - 20);
     }
+    for n in plan.notes.iter().take(20) {
+        let _ = writeln!(out, "> **Note:** {}\n", esc(n));
+    }
     out
 }
 

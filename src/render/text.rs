@@ -259,6 +259,12 @@ pub fn notes(plan: &Plan) -> String {
     if !plan.warnings.is_empty() {
         out.push('\n');
     }
+    for n in &plan.notes {
+        let _ = writeln!(out, "Note: {n}");
+    }
+    if !plan.notes.is_empty() {
+        out.push('\n');
+    }
     out
 }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 use dm_apply::apply::{self, ApplyOptions, ApplyReport, Event, Outcome};
 use dm_apply::config::Desired;
 use dm_apply::dm::{ClientOptions, DmClient};
-use dm_apply::plan::{Plan, PlanOptions, make_plan, testing::desired_from_yaml};
+use dm_apply::plan::testing::{desired_from_yaml, test_key};
+use dm_apply::plan::{Plan, PlanOptions, make_plan};
 use dm_apply::sim::{Generation, LoggedRequest, SimControl, SimOptions, SimServer};
 
 pub const GENERATIONS: [Generation; 2] = [Generation::V85, Generation::Head];
@@ -49,7 +50,13 @@ pub fn fast() -> ApplyOptions {
 
 pub async fn plan(env: &Env, d: &Desired, prune: bool) -> Plan {
     let live = dm_apply::live::fetch(&env.client).await.expect("fetch");
-    make_plan(d, &live, &PlanOptions { prune, targets: vec![], allow_restart: true }).expect("plan")
+    let opts = PlanOptions { prune, allow_restart: true, state_key: Some(test_key()), ..Default::default() };
+    make_plan(d, &live, &opts).expect("plan")
+}
+
+/// `fast()` options that also keep dm-apply's state record (with the tests' key), as the CLI does.
+pub fn recording(p: &Plan, d: &Desired) -> ApplyOptions {
+    ApplyOptions { state: dm_apply::apply::StateOptions::for_plan(p, d, Some(test_key())), ..fast() }
 }
 
 /// Execute a plan; returns the report and the events.
@@ -66,7 +73,7 @@ pub async fn execute(env: &Env, plan: &Plan, opts: &ApplyOptions) -> (ApplyRepor
 /// Plan and apply `d`; panics when a step fails.
 pub async fn converge(env: &Env, d: &Desired, prune: bool) -> ApplyReport {
     let p = plan(env, d, prune).await;
-    let (r, _) = execute(env, &p, &fast()).await;
+    let (r, _) = execute(env, &p, &recording(&p, d)).await;
     assert!(r.success(), "apply failed:\n{}", r.render_text());
     r
 }

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use crate::apply_common::*;
 use dm_apply::plan::Address;
-use dm_apply::plan::state::read_state;
 use dm_apply::sim::{Generation, SimOptions};
+use dm_apply::state::{StateView, store};
 
+/// `n` sources and one stopped task on the first (the record is kept with a declared task's target).
 fn sources(n: usize) -> String {
     let mut y = String::from("sources:\n");
     for i in 0..n {
@@ -15,6 +16,7 @@ fn sources(n: usize) -> String {
             "  - {{source_name: src-{i}, host: mysql-{i}.internal, port: 3306, user: dm, password: pw-{i}, enable: true}}\n"
         );
     }
+    y += "tasks:\n  - name: home\n    task_mode: incremental\n    stage: stopped\n    target_config: {host: tidb.internal, port: 4000, user: root, password: tpw}\n    table_migrate_rule: [{source: {source_name: src-0, schema: shop}}]\n    source_config: {source_conf: [{source_name: src-0, binlog_name: mysql-bin.000001, binlog_pos: 4}]}\n";
     y
 }
 
@@ -32,14 +34,15 @@ async fn state_record_writes_are_batched_and_keep_every_fingerprint() {
     .await;
     let d = desired(&sources(n));
     let r = converge(&env, &d, false).await;
-    assert_eq!(r.summary_line(), format!("Apply complete! Resources: {n} added, 0 changed, 0 destroyed."));
+    assert_eq!(r.summary_line(), format!("Apply complete! Resources: {} added, 0 changed, 0 destroyed.", n + 1));
     let log = env.ctl.request_log();
     let writes = log.iter().filter(|r| r.mutating && r.path.starts_with("/api/v1/tasks/templates")).count();
     assert!(writes >= 1 && writes < n, "{writes} writes of the state record for {n} record steps");
-    let record = read_state(&env.client).await.unwrap().expect("state record exists");
+    let StateView::Record { record, target } = store::read(&env.client).await else { panic!("no state record") };
+    assert_eq!(target.host, "tidb.internal");
     for i in 0..n {
         let addr: Address = format!("source.src-{i}").parse().unwrap();
-        assert!(record.is_tracked(&addr), "source.src-{i} missing from the state record");
+        assert!(record.entry(&addr).is_some_and(|e| e.fingerprints.contains_key("password")), "{addr} not recorded");
     }
     // Planning again shows no password change: every fingerprint was recorded.
     assert_no_changes(&env, &d, false).await;

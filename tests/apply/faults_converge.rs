@@ -47,7 +47,7 @@ async fn run_once(env: &Env, d: &Desired, prune: bool, run: usize) -> (bool, usi
             return (false, log.iter().filter(|r| r.faulted).count());
         }
     };
-    let plan = make_plan(d, &live, &PlanOptions { prune, targets: vec![], allow_restart: true }).expect("plan");
+    let plan = make_plan(d, &live, &PlanOptions { prune, allow_restart: true, ..Default::default() }).expect("plan");
     let graph = graph_of(&plan);
     let (report, _) = execute(env, &plan, &fast()).await;
     let log = env.ctl.request_log();

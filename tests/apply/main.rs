@@ -12,3 +12,4 @@ mod concurrent_writers;
 mod faults_cli;
 mod faults_converge;
 mod rel_common;
+mod state_record;

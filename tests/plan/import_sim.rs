@@ -155,7 +155,7 @@ async fn dmctl_created_resources_import_to_an_empty_plan() {
         }
     }
     let l = live::fetch(&client).await.unwrap();
-    assert!(!l.state_exists);
+    assert_eq!(l.state, dm_apply::state::StateView::Absent);
     let imp = import::import(&l, &ImportOptions::default()).unwrap();
     let src = &imp.config.sources[0];
     assert_eq!(src.lifecycle.ignore_changes, ["password"]);

@@ -10,10 +10,10 @@ use dm_apply::dm::types::Stage;
 use dm_apply::dm::{ClientOptions, DmClient};
 use dm_apply::live;
 use dm_apply::normalize;
-use dm_apply::plan::state::write_state;
+use dm_apply::plan::Address;
 use dm_apply::plan::testing::desired_from_yaml;
-use dm_apply::plan::{Address, PlanOptions, make_plan, saved};
 use dm_apply::sim::{Generation, SimOptions, SimServer};
+use dm_apply::state::store;
 
 pub const ENV: [(&str, &str); 6] = [
     ("DM_SOURCE_PASSWORD", "src-pw"),
@@ -52,23 +52,40 @@ pub async fn start(generation: Generation) -> (SimServer, DmClient) {
 }
 
 /// What apply will do, done by hand: create sources and tasks from dm-apply's wire forms, start the running ones,
-/// record fingerprints.
+/// record their write-only values (Argon2id, no key: as the CLI without `DM_APPLY_STATE_KEY`).
 pub async fn apply_by_hand(client: &DmClient, desired: &Desired) {
     let l = live::fetch(client).await.unwrap();
-    let plan = make_plan(desired, &l, &PlanOptions { allow_restart: true, ..Default::default() }).unwrap();
-    let mut record = saved::record_for_apply(&plan, &l);
+    let mut updates = vec![];
     for (name, (spec, _)) in &desired.sources {
-        client.create_source(&normalize::source_to_wire(spec, &l.version), None).await.unwrap();
-        record.set(&Address::source(name), plan.change(&Address::source(name)).unwrap().fingerprints.clone());
+        let wire = normalize::source_to_wire(spec, &l.version);
+        client.create_source(&wire, None).await.unwrap();
+        let values = normalize::source_write_only(&wire).into_iter().map(|f| (f.key.to_string(), f.value)).collect();
+        updates.push((
+            Address::source(name).to_string(),
+            store::Update::Set { values, version: spec.write_only_version, merge: false },
+        ));
     }
     for (name, (spec, _)) in &desired.tasks {
-        client.create_task(&normalize::task_to_wire(spec, &l.version)).await.unwrap();
+        let wire = normalize::task_to_wire(spec, &l.version);
+        client.create_task(&wire).await.unwrap();
         if spec.stage == DesiredStage::Running {
             client.start_task(name, &Default::default()).await.unwrap();
         }
-        record.set(&Address::task(name), plan.change(&Address::task(name)).unwrap().fingerprints.clone());
+        let values = normalize::task_write_only_fields(&wire, &l.version)
+            .into_iter()
+            .map(|f| (f.key.to_string(), f.value))
+            .collect();
+        updates.push((
+            Address::task(name).to_string(),
+            store::Update::Set { values, version: spec.write_only_version, merge: false },
+        ));
     }
-    write_state(client, &record).await.unwrap();
+    if let Some((_, (home, _))) = desired.tasks.iter().next() {
+        let mut record = dm_apply::state::StateRecord::default();
+        store::merge(&mut record, &updates, None);
+        let target = normalize::task_to_wire(home, &l.version).target_config;
+        store::write(client, &record, &target, false).await.unwrap();
+    }
     // Wait until started tasks run (or finish).
     for (name, (spec, _)) in &desired.tasks {
         if spec.stage != DesiredStage::Running {

@@ -4,10 +4,10 @@ use dm_apply::config::Desired;
 use dm_apply::dm::ServerVersion;
 use dm_apply::dm::types::{BinlogFilterRule, Stage, Unit};
 use dm_apply::live::Live;
-use dm_apply::plan::state::StateRecord;
-use dm_apply::plan::testing::{desired_from_yaml, live_after_apply, readback_task, status};
+use dm_apply::plan::testing::{desired_from_yaml, live_after_apply, readback_task, status, test_key};
 use dm_apply::plan::*;
 use dm_apply::secret::Secret;
+use dm_apply::state::StateView;
 
 fn head() -> ServerVersion {
     ServerVersion::parse("v26.4.0-alpha")
@@ -57,8 +57,9 @@ fn desired(yaml: &str) -> Desired {
     desired_from_yaml("dm.yaml", yaml).expect("valid yaml")
 }
 
+/// Plans with the key `live_after_apply` records under.
 fn plan(d: &Desired, l: &Live) -> Plan {
-    make_plan(d, l, &PlanOptions::default()).expect("plan")
+    make_plan(d, l, &PlanOptions { state_key: Some(test_key()), ..Default::default() }).expect("plan")
 }
 
 fn examples() -> Vec<(String, String)> {
@@ -132,7 +133,9 @@ fn source_update_in_place_and_with_running_tasks() {
 fn source_password_fingerprints() {
     let d = desired(BASE);
     let live = live_after_apply(&d, &head(), 0);
-    // Changed password: a sensitive update, password sent.
+    assert!(!plan(&d, &live).has_changes());
+    assert!(plan(&d, &live).notes.is_empty(), "{:?}", plan(&d, &live).notes);
+    // Changed password: a sensitive update, password sent, recorded afterwards.
     let d2 = desired(&BASE.replace("password: pw1", "password: pw1-rotated"));
     let p = plan(&d2, &live);
     let c = p.change(&Address::source("s1")).unwrap();
@@ -140,18 +143,114 @@ fn source_password_fingerprints() {
     assert!(c.send_password);
     assert!(c.attributes.iter().any(|a| a.path == "password" && a.sensitive));
     assert!(c.reasons.iter().any(|r| r.contains("password changed")));
-    // No record for the source: "not yet tracked".
+    assert!(matches!(&c.record, Some(RecordPlan::Set { fields, adopt: false, .. }) if fields == &["password"]));
+    assert_eq!(p.state.home.as_deref(), Some("t1"));
+    // No record entry for the source: trusted as it is in DM (trust on first use), a note, no change.
     let mut live2 = live.clone();
-    live2.state = Some(StateRecord::with_salt("other"));
+    if let StateView::Record { record, .. } = &mut live2.state {
+        record.resources.remove("source.s1");
+    }
     let p = plan(&d, &live2);
+    assert!(!p.has_changes());
     let c = p.change(&Address::source("s1")).unwrap();
-    assert!(c.reasons.iter().any(|r| r.contains("not yet tracked by dm-apply")), "{:?}", c.reasons);
+    assert!(c.is_noop());
+    assert!(matches!(&c.record, Some(RecordPlan::Set { adopt: true, .. })));
+    assert!(p.notes.iter().any(|n| n.contains("source.s1") && n.contains("trusted")), "{:?}", p.notes);
+    assert!(p.writes_record());
     // ... unless ignored.
     let d3 = desired(&BASE.replace("password: pw1", "password: pw1\n    lifecycle: {ignore_changes: [password]}"));
-    assert!(plan(&d3, &live2).change(&Address::source("s1")).is_none());
-    // Unreadable record: never a diff (a warning comes from live).
-    live2.state = None;
-    assert!(plan(&d, &live2).change(&Address::source("s1")).is_none());
+    assert!(!plan(&d3, &live2).has_changes());
+    // Entries made under another key (or without the key): not verifiable, so trusted, never a change.
+    let other = dm_apply::state::StateKey::new(b"another-key-0123456789".to_vec(), "t").unwrap();
+    let p = make_plan(&d2, &live, &PlanOptions { state_key: Some(other), ..Default::default() }).unwrap();
+    assert!(!p.has_changes());
+    assert!(p.notes.iter().any(|n| n.contains("another state key")), "{:?}", p.notes);
+    let p = make_plan(&d2, &live, &PlanOptions::default()).unwrap();
+    assert!(!p.has_changes());
+    // Unreadable record: never a diff (a warning comes from live), nothing recorded.
+    live2.state = StateView::Unreadable("boom".into());
+    let p = plan(&d2, &live2);
+    assert!(!p.has_changes() && !p.writes_record());
+    // -replace sends the password whatever the record says.
+    let opts = PlanOptions { state_key: Some(test_key()), replace: vec![Address::source("s1")], ..Default::default() };
+    let c = make_plan(&d, &live, &opts).unwrap().change(&Address::source("s1")).cloned().unwrap();
+    assert_eq!(c.actions(), ["update"]);
+    assert!(c.send_password);
+    // -replace of something not declared is refused.
+    let opts = PlanOptions { replace: vec![Address::source("nope")], ..Default::default() };
+    assert!(make_plan(&d, &live, &opts).is_err());
+}
+
+#[test]
+fn write_only_version_mode() {
+    let yaml = BASE.replace("password: pw1", "password: pw1\n    write_only_version: 1");
+    let d = desired(&yaml);
+    let live = live_after_apply(&d, &head(), 0);
+    assert!(!plan(&d, &live).has_changes());
+    // A new password alone is not seen: no fingerprint is kept in this mode.
+    let d2 = desired(&yaml.replace("password: pw1", "password: pw1-rotated"));
+    assert!(!plan(&d2, &live).has_changes());
+    // Bumping the version sends it, and records the new version.
+    let d3 = desired(&yaml.replace("password: pw1", "password: pw1-rotated").replace("version: 1", "version: 2"));
+    let p = plan(&d3, &live);
+    let c = p.change(&Address::source("s1")).unwrap();
+    assert_eq!(c.actions(), ["update"]);
+    assert!(c.send_password);
+    assert!(c.reasons.iter().any(|r| r.contains("write_only_version changed from 1 to 2")), "{:?}", c.reasons);
+    assert!(matches!(&c.record, Some(RecordPlan::Set { version: Some(2), .. })));
+    // Switching from fingerprints to a version sends nothing: it is adopted.
+    let live_fp = live_after_apply(&desired(BASE), &head(), 0);
+    let p = plan(&d, &live_fp);
+    assert!(!p.has_changes());
+    assert!(matches!(
+        &p.change(&Address::source("s1")).unwrap().record,
+        Some(RecordPlan::Set { version: Some(1), adopt: true, .. })
+    ));
+}
+
+#[test]
+fn no_declared_task_means_no_record() {
+    let only_sources = "sources:\n  - {source_name: s1, host: h1, port: 3306, user: u, password: pw1}\n";
+    let d = desired(only_sources);
+    let mut live = live_after_apply(&d, &head(), 0);
+    live.state = StateView::Absent;
+    let p = plan(&desired(&only_sources.replace("pw1", "pw2")), &live);
+    assert!(!p.has_changes());
+    assert_eq!(p.state.home, None);
+    assert!(!p.writes_record());
+    assert!(p.notes.iter().any(|n| n.contains("no task is declared")), "{:?}", p.notes);
+}
+
+#[test]
+fn v85_write_only_task_fields_are_tracked_not_compared() {
+    let yaml = BASE.replace(
+        "incr_migrate_conf: {repl_threads: 8}",
+        "incr_migrate_conf: {repl_threads: 8}\n      full_migrate_conf: {import_mode: physical, pd_addr: \"pd:2379\"}",
+    )
+    .replace(
+        "target_config: {host: tidb, port: 4000, user: root, password: tpw}",
+        "target_config: {host: tidb, port: 4000, user: root, password: tpw, security: {ssl_ca_content: CA, ssl_cert_content: CERT, ssl_key_content: KEY}}",
+    );
+    let d = desired(&yaml);
+    for v in [v85(), ServerVersion::parse("v8.5.4"), head()] {
+        // v8.5 reads none of them back (`readback_task` drops them): never a diff, never a replace.
+        let live = live_after_apply(&d, &v, 0);
+        let p = plan(&d, &live);
+        assert!(!p.has_changes(), "{v}: {:?}", p.changes);
+        // A change of pd_addr is seen through the record on v8.5, by comparison on HEAD: a replace either way.
+        let d2 = desired(&yaml.replace("pd:2379", "pd2:2379"));
+        let c = make_plan(
+            &d2,
+            &live,
+            &PlanOptions { allow_restart: true, state_key: Some(test_key()), ..Default::default() },
+        )
+        .unwrap()
+        .change(&Address::task("t2"))
+        .cloned()
+        .unwrap();
+        assert_eq!(c.action, ConfigAction::Replace, "{v}");
+        assert!(c.attributes.iter().any(|a| a.path.contains("pd_addr")), "{v}: {:?}", c.attributes);
+    }
 }
 
 #[test]
@@ -304,7 +403,7 @@ fn stage_drift_start_and_stop() {
     // Unknown status: no stage action.
     let mut live = live_after_apply(&d, &head(), 0);
     live.tasks.get_mut("t2").unwrap().status = None;
-    assert!(plan(&d2, &live).change(&Address::task("t2")).is_none());
+    assert!(plan(&d2, &live).change(&Address::task("t2")).is_none_or(|c| c.is_noop()));
 }
 
 #[test]
@@ -395,11 +494,12 @@ fn write_only_fields_tracked_by_fingerprint() {
     let live = live_after_apply(&d, &head(), 0);
     assert!(!plan(&d, &live).has_changes());
     let d2 = desired(&yaml.replace("checksum: required", "checksum: off"));
-    let c = make_plan(&d2, &live, &PlanOptions { allow_restart: true, ..Default::default() })
-        .unwrap()
-        .change(&Address::task("t2"))
-        .cloned()
-        .unwrap();
+    let c =
+        make_plan(&d2, &live, &PlanOptions { allow_restart: true, state_key: Some(test_key()), ..Default::default() })
+            .unwrap()
+            .change(&Address::task("t2"))
+            .cloned()
+            .unwrap();
     assert_eq!(c.action, ConfigAction::Replace);
 }
 
@@ -430,6 +530,6 @@ fn unreadable_stage_is_a_warning_not_an_action() {
     st[0].error_msg = Some("[code=38029], Message: source s1 is not bound".into());
     live.tasks.get_mut("t1").unwrap().status = Some(st);
     let p = plan(&d, &live);
-    assert!(p.change(&Address::task("t1")).is_none());
+    assert!(p.change(&Address::task("t1")).is_none_or(|c| c.is_noop()));
     assert!(p.warnings.iter().any(|w| w.contains("task.t1") && w.contains("not bound")), "{:?}", p.warnings);
 }

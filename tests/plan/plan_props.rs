@@ -36,6 +36,7 @@ fn source(i: usize) -> impl Strategy<Value = SourceSpec> {
             security: None,
             purge: expires.map(|e| PurgeSpec { interval: None, expires: Some(e), remain_space: None }),
             relay_config: relay_dir.map(|d| RelayConfigSpec { relay_dir: Some(d), ..Default::default() }),
+            write_only_version: None,
             lifecycle: Lifecycle::default(),
         })
 }
@@ -130,6 +131,7 @@ fn task(i: usize, n_sources: usize) -> impl Strategy<Value = TaskSpec> {
                         .collect(),
                 },
                 stage,
+                write_only_version: None,
                 lifecycle: Lifecycle::default(),
             })
         })
@@ -151,7 +153,7 @@ proptest! {
         let v = if head { ServerVersion::parse("v26.4.0-alpha") } else { ServerVersion::parse("v8.5.3") };
         let desired = desired_from_config("gen.yaml", cfg);
         let live = live_after_apply(&desired, &v, rotate);
-        let p = build_plan(&desired, &live, &PlanOptions::default()).unwrap();
+        let p = build_plan(&desired, &live, &PlanOptions { state_key: Some(dm_apply::plan::testing::test_key()), ..PlanOptions::default() }).unwrap();
         prop_assert!(!p.has_changes(), "{:#?}", p.changes);
     }
 

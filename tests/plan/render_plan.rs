@@ -91,7 +91,8 @@ fn sample_plan() -> Plan {
     st[0].error_msg = Some("[code=10001:class=database:scope=upstream:level=high], Message: connection refused".into());
     live.tasks.get_mut("t-paused").unwrap().status = Some(st);
     live.warnings.push("status of task t-x is unknown: HTTP 400".into());
-    make_plan(&d(NEW), &live, &PlanOptions { prune: true, ..Default::default() }).unwrap()
+    let key = Some(dm_apply::plan::testing::test_key());
+    make_plan(&d(NEW), &live, &PlanOptions { prune: true, state_key: key, ..Default::default() }).unwrap()
 }
 
 #[test]
@@ -132,7 +133,8 @@ fn summary_counts_terraform_style() {
 fn no_changes_text() {
     let v = ServerVersion::parse("v26.4.0-alpha");
     let desired = d(OLD);
-    let p = make_plan(&desired, &live_after_apply(&desired, &v, 2), &PlanOptions::default()).unwrap();
+    let opts = PlanOptions { state_key: Some(dm_apply::plan::testing::test_key()), ..Default::default() };
+    let p = make_plan(&desired, &live_after_apply(&desired, &v, 2), &opts).unwrap();
     assert_eq!(render::text::render(&p, false), "No changes. DM cluster matches the configuration.\n");
     let md = render::markdown::render(&p);
     assert!(md.starts_with("### dm-apply plan: no changes"));
