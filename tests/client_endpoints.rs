@@ -14,7 +14,7 @@ async fn server_version_per_generation() {
     let (_s, c) = start(fast(Generation::Head)).await;
     let v = c.server_version().await.unwrap();
     assert!(v.is_head() && v.injects_request_defaults() && v.supports_keep_meta(), "{v}");
-    let (_s, c) = start(fast(Generation::V85)).await;
+    let (_s, c) = start(fast(Generation::V853)).await;
     let v = c.server_version().await.unwrap();
     assert_eq!(v.raw, "v8.5.3");
     assert!(!v.injects_request_defaults() && !v.supports_keep_meta());
@@ -108,7 +108,7 @@ async fn tasks_lifecycle_head() {
 
 #[tokio::test]
 async fn tasks_lifecycle_v85() {
-    tasks_lifecycle(Generation::V85).await;
+    tasks_lifecycle(Generation::V853).await;
 }
 
 async fn tasks_lifecycle(g: Generation) {
@@ -259,7 +259,7 @@ async fn error_shape_error_msg_and_code() {
 
 #[tokio::test]
 async fn error_shape_validator_error() {
-    let (_sim, c) = start(fast(Generation::V85)).await;
+    let (_sim, c) = start(fast(Generation::V853)).await;
     // V85 has no default injection: a source with `enable` absent... the typed client always sends it, so send a
     // task with an enum value outside the spec instead.
     let mut t = task("bad", "all", &["mysql-01"]);

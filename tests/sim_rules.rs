@@ -57,7 +57,7 @@ async fn synced_and_stopped(c: &DmClient, t: &Task) {
 
 #[tokio::test]
 async fn status_endpoint_reports_release_version() {
-    let (sim, _c) = start(fast(Generation::V85)).await;
+    let (sim, _c) = start(fast(Generation::V853)).await;
     let (code, text) = raw(&sim, "GET", "/status", None, None).await;
     assert_eq!(code, 200);
     assert!(text.starts_with("Release Version: v8.5.3\n"), "{text}");
@@ -206,7 +206,7 @@ async fn head_source_put_without_enable_disables_it() {
 
 #[tokio::test]
 async fn v85_requires_enable_property() {
-    let (sim, c) = start(fast(Generation::V85)).await;
+    let (sim, c) = start(fast(Generation::V853)).await;
     let b =
         r#"{"source":{"source_name":"mysql-01","host":"h","port":3306,"user":"u","password":"p","enable_gtid":false}}"#;
     let (code, body) = raw(&sim, "POST", "/api/v1/sources", Some("application/json"), Some(b)).await;
@@ -233,7 +233,7 @@ async fn head_relay_enable_with_json_body_injects_relay_dir() {
 
 #[tokio::test]
 async fn v85_relay_enable_with_json_body_has_no_injection() {
-    let (sim, c) = with_sources(Generation::V85, &["mysql-01"]).await;
+    let (sim, c) = with_sources(Generation::V853, &["mysql-01"]).await;
     let (code, _) =
         raw(&sim, "POST", "/api/v1/sources/mysql-01/relay/enable", Some("application/json"), Some("{}")).await;
     assert_eq!(code, 200);
@@ -957,7 +957,7 @@ async fn task_list_filters_stage_and_exact_source_set() {
 
 #[tokio::test]
 async fn task_delete_keep_meta_resumes_on_head_only() {
-    for (g, unit) in [(Generation::Head, Unit::Sync), (Generation::V85, Unit::Dump)] {
+    for (g, unit) in [(Generation::Head, Unit::Sync), (Generation::V853, Unit::Dump)] {
         let (sim, c) = with_sources(g, &["a"]).await;
         let t = task("t", "all", &["a"]);
         synced_and_stopped(&c, &t).await;
@@ -981,7 +981,7 @@ async fn task_delete_without_keep_meta_starts_over() {
 
 #[tokio::test]
 async fn v85_delete_fails_when_downstream_unreachable_unless_forced() {
-    let (sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let (sim, c) = with_sources(Generation::V853, &["a"]).await;
     c.create_task(&task("t", "all", &["a"])).await.unwrap();
     sim.control().patch_task("t", json!({"target_config": {"host": "tidb.unreachable"}})).unwrap();
     assert_eq!(c.delete_task("t", false, false).await.unwrap_err().code(), Some(10001));
@@ -1113,7 +1113,7 @@ async fn on_duplicate_is_reported_from_on_duplicate_logical() {
 
 #[tokio::test]
 async fn meta_schema_default_depends_on_generation() {
-    for (g, want) in [(Generation::V85, "dm_meta"), (Generation::Head, "dm-meta")] {
+    for (g, want) in [(Generation::V853, "dm_meta"), (Generation::Head, "dm-meta")] {
         let (_sim, c) = with_sources(g, &["a"]).await;
         let mut t = task("t", "all", &["a"]);
         t.meta_schema = None;
@@ -1215,7 +1215,7 @@ async fn target_password_is_returned_in_plain_text() {
 
 #[tokio::test]
 async fn v85_drops_head_only_fields() {
-    let (_sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let (_sim, c) = with_sources(Generation::V853, &["a"]).await;
     let mut t = task("t", "all", &["a"]);
     t.timezone = Some("Asia/Shanghai".into());
     t.target_config.session = Some(TargetSession { foreign_key_checks: Some("1".into()) });
@@ -1229,7 +1229,7 @@ async fn v85_drops_head_only_fields() {
 
 #[tokio::test]
 async fn v85_rejects_dump_and_load_task_modes() {
-    let (_sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let (_sim, c) = with_sources(Generation::V853, &["a"]).await;
     let e = c.create_task(&task("t", "dump", &["a"])).await.unwrap_err();
     assert_eq!((e.status(), e.code()), (Some(400), None));
 }
@@ -1381,7 +1381,7 @@ async fn template_import_copies_tasks() {
 
 #[tokio::test]
 async fn v85_put_table_structure_without_sync_flush_is_500() {
-    for (g, want) in [(Generation::V85, 500), (Generation::Head, 200)] {
+    for (g, want) in [(Generation::V853, 500), (Generation::Head, 200)] {
         let (sim, c) = with_sources(g, &["a"]).await;
         c.create_task(&task("t", "all", &["a"])).await.unwrap();
         let body = r#"{"sql_content":"CREATE TABLE orders (id int)"}"#;
@@ -1491,7 +1491,7 @@ async fn task_get_is_stable_as_a_set_across_reads() {
 
 #[tokio::test]
 async fn v85_requires_enhance_online_schema_change() {
-    let (sim, _c) = with_sources(Generation::V85, &["a"]).await;
+    let (sim, _c) = with_sources(Generation::V853, &["a"]).await;
     let mut t = serde_json::to_value(task("t", "all", &["a"])).unwrap();
     t.as_object_mut().unwrap().remove("enhance_online_schema_change");
     let body = json!({"task": t}).to_string();

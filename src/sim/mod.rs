@@ -1,21 +1,28 @@
 //! A stateful simulator of DM-master's OpenAPI (`dm-apply sim`, and in-process for tests).
 //!
-//! It implements the behaviour recorded in `../shared/reference/dm-openapi-semantics.md` (cited below as
-//! "semantics §N"): request validation answers, masked passwords, lossy and randomly ordered task reads, tasks
-//! created stopped, asynchronous start/stop, the refusal rules with DM's error codes, worker binding, a fake
-//! upstream catalog. It shares only the wire types (`crate::dm::types`) with the client, none of its logic, so a
+//! It implements the server behaviour described in `docs/dm-behaviour.md` (cited as "§N"), per server
+//! generation ([`Generation`]): request validation answers, masked passwords, lossy and randomly ordered task
+//! reads, tasks created stopped, asynchronous start/stop, the refusal rules with DM's error codes, worker binding,
+//! relay, a fake upstream catalog and a fake downstream with accounts. It shares only the wire types (`crate::dm::types`) with the client, none of its logic, so a
 //! client bug cannot hide itself behind the same bug here.
 //!
 //! Test-only controls (request log, fault injection, changing state behind a client's back) live on
 //! [`SimControl`] in-process and under `/sim/...` over HTTP, never under `/api/v1`.
 
+mod bound;
 mod catalog;
+mod downstream;
 mod errors;
+mod filters;
+mod generation;
 mod http;
 mod net;
 mod project;
+mod relay;
 mod schema;
 mod state;
+mod taskargs;
+mod templates;
 mod tls;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,36 +32,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use errors::SimError;
+pub use generation::Generation;
 pub use tls::SimTls;
-
-/// Which DM-master generation to mimic (semantics §1, §8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum Generation {
-    /// DM v5.4–v8.5.3: kin-openapi v0.80, no request-default injection; reports `Release Version: v8.5.3`.
-    V85,
-    /// DM v8.5.4+/HEAD: kin-openapi injects spec defaults into request bodies; reports `v26.4.0-alpha`
-    /// (`keep_meta`, `timezone`, `safe_mode`, `session` supported).
-    #[default]
-    Head,
-}
-
-impl Generation {
-    pub fn parse(s: &str) -> Option<Generation> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "v8.5" | "v85" | "8.5" | "v8.5.3" => Some(Generation::V85),
-            "head" | "v26" | "latest" => Some(Generation::Head),
-            _ => None,
-        }
-    }
-
-    /// What `GET /status` reports.
-    pub fn release_version(self) -> &'static str {
-        match self {
-            Generation::V85 => "v8.5.3",
-            Generation::Head => "v26.4.0-alpha",
-        }
-    }
-}
 
 /// An injected fault. A faulted request never changes state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +81,9 @@ pub struct SimOptions {
     pub fault_delay: Duration,
     /// Serve https (optionally requiring client certificates) instead of http.
     pub tls: Option<SimTls>,
+    /// `openapi = true` in `dm-master.toml`. When false, every `/api/v1/...` request is a plain-text
+    /// `404 page not found`, while `/status` and the legacy `/apis/...` routes are still served (§2).
+    pub openapi: bool,
 }
 
 impl Default for SimOptions {
@@ -111,11 +93,12 @@ impl Default for SimOptions {
             latency: Duration::ZERO,
             fault_rate: 0.0,
             fault_kinds: FaultKind::all(),
-            generation: Generation::Head,
+            generation: Generation::default(),
             seed: None,
             stage_delay: Duration::from_millis(20),
             fault_delay: Duration::from_secs(2),
             tls: None,
+            openapi: true,
         }
     }
 }
@@ -154,6 +137,7 @@ pub(crate) struct Shared {
     pub latches: Mutex<std::collections::HashSet<String>>,
     pub offline: AtomicBool,
     pub generation: Generation,
+    pub openapi: bool,
 }
 
 impl Shared {
@@ -206,6 +190,7 @@ impl SimServer {
             latches: Mutex::new(Default::default()),
             offline: AtomicBool::new(false),
             generation: opts.generation,
+            openapi: opts.openapi,
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = http::router(shared.clone());
@@ -308,7 +293,7 @@ impl SimControl {
     }
 
     /// The next `count` task-status reads (status, `with_status`/`stage` lists) fail with 400 49001 "worker's
-    /// query-status response is nil", as while a worker has no subtasks yet (semantics §4.5).
+    /// query-status response is nil", as while a worker has no subtasks yet (§8).
     pub fn fail_next_status(&self, count: u32) {
         self.shared.state().status_glitches = count;
     }
@@ -344,7 +329,7 @@ impl SimControl {
         self.shared.state().patch_task(task, None, &patch)
     }
 
-    /// Merge `patch` into the stored config of one subtask only, so GET flips between differing configs (§4.4).
+    /// Merge `patch` into the stored config of one subtask only, so GET flips between differing configs (§9).
     pub fn patch_subtask(&self, task: &str, source: &str, patch: serde_json::Value) -> Result<(), String> {
         self.shared.state().patch_task(task, Some(source), &patch)
     }
@@ -361,5 +346,17 @@ impl SimControl {
 
     pub fn generation(&self) -> Generation {
         self.shared.generation
+    }
+
+    /// Register an account of the fake downstream database at `host:port`. Once an account is registered for a
+    /// `(host, port, user)`, a connection with another password is refused like MySQL does (`Access denied`);
+    /// without one, any password is accepted (§10).
+    pub fn register_downstream_account(&self, host: &str, port: u16, user: &str, password: &str) {
+        self.shared.state().downstream.register(host, port, user, password);
+    }
+
+    /// Forget every registered downstream account (any password is accepted again).
+    pub fn clear_downstream_accounts(&self) {
+        self.shared.state().downstream.clear();
     }
 }

@@ -1,5 +1,6 @@
-//! What the server stores and what it shows: the §6 conversion of an OpenAPI task into a per-source subtask
-//! config, and the lossy, randomly ordered read-back of sources and tasks (semantics §4).
+//! What the server stores and what it shows: the conversion of an OpenAPI task into a per-source subtask
+//! config, and the lossy, randomly ordered read-back of sources and tasks (docs/dm-behaviour.md §3, §9), per
+//! server generation.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -288,10 +289,14 @@ fn security_json(s: &Option<Security>) -> Value {
     }
 }
 
-/// `SubTaskConfigsToOpenAPITask` (§4.2): global fields from an arbitrary subtask, rules rebuilt per source,
-/// filters renamed, lists shuffled, write-only fields dropped.
+/// `SubTaskConfigsToOpenAPITask` (docs/dm-behaviour.md §9): global fields from an arbitrary subtask, rules rebuilt
+/// per source, filters renamed, lists shuffled, write-only fields dropped. What comes back depends on the
+/// generation (§15): v8.5 shows `target_config` as `{host, port, user, password, security: null}` and
+/// `full_migrate_conf` as `{export_threads, import_threads, data_dir, consistency?}`; v26.3 adds `import_mode`,
+/// `pd_addr` (physical) and the target and import `security`; HEAD adds `safe_mode`, `session` and `timezone`.
 pub(crate) fn task_view(entry: &TaskEntry, generation: Generation, rng: &mut StdRng) -> Value {
-    let head = generation == Generation::Head;
+    let head = generation.head();
+    let v26 = generation.v26();
     let mut subs: Vec<(&String, SubCfg)> =
         entry.subtasks.iter().filter_map(|(s, sub)| to_subcfg(&sub.cfg, s, sub.lower).ok().map(|c| (s, c))).collect();
     if subs.is_empty() {
@@ -360,29 +365,28 @@ pub(crate) fn task_view(entry: &TaskEntry, generation: Generation, rng: &mut Std
         "export_threads": g.full.export_threads,
         "import_threads": g.full.import_threads,
         "data_dir": strip_data_dir(&g.full.data_dir, &g.name, &g.mode, subs[pick].0),
-        "import_mode": g.full.import_mode,
     });
     if let Some(c) = &g.full.consistency {
         full["consistency"] = json!(c);
     }
-    if g.full.import_mode == "physical"
-        && let Some(pd) = &g.full.pd_addr
-    {
-        full["pd_addr"] = json!(pd);
-    }
-    if head {
+    if v26 {
+        full["import_mode"] = json!(g.full.import_mode);
+        if g.full.import_mode == "physical" {
+            full["pd_addr"] = json!(g.full.pd_addr.clone().unwrap_or_default());
+        }
         full["security"] = security_json(&g.full.security);
     }
     let mut incr = json!({"repl_batch": g.repl_batch, "repl_threads": g.repl_threads});
     if head {
         incr["safe_mode"] = json!(g.safe_mode);
     }
+    // `security` has no `omitempty`: v8.5 never fills it, so it reads back `null` whatever was sent.
     let mut target = json!({
         "host": g.target.host,
         "port": g.target.port,
         "user": g.target.user,
         "password": g.target.password.expose(),
-        "security": security_json(&g.target.security),
+        "security": if v26 { security_json(&g.target.security) } else { Value::Null },
     });
     if head && let Some(fk) = g.target.session.as_ref().and_then(|s| s.foreign_key_checks.clone()) {
         target["session"] = json!({"foreign_key_checks": fk});
@@ -425,22 +429,21 @@ fn strip_data_dir(stored: &str, task: &str, mode: &str, source: &str) -> String 
         .to_string()
 }
 
-/// A subtask whose worker is registered but does not answer: stage and unit `""` and a 38008 message (§4.5;
+/// A subtask whose worker is registered but does not answer: stage and unit `""` and the gRPC error (§8;
 /// `getTaskStatus` fills only name, source, worker and the message when the worker query failed).
-pub(crate) fn unreachable_status(task: &str, sub: &SubTask, worker: &str, addr: &str) -> Value {
+pub(crate) fn unreachable_status(task: &str, sub: &SubTask, worker: &str, error_msg: &str) -> Value {
     json!({
         "name": task,
         "source_name": sub.source,
         "worker_name": worker,
         "stage": "",
         "unit": "",
-        "error_msg": format!(
-            "[code=38008:class=dm-master:scope=internal:level=high], Message: grpc request error, RawCause: rpc error: code = Unavailable desc = connection error: dial tcp {addr}: connect: connection refused"
-        ),
+        "error_msg": error_msg,
     })
 }
 
-/// One `SubTaskStatus` entry (§4.5).
+/// One `SubTaskStatus` entry (§8); v26.3 added `bps`/`progress` to dump, `bps` to load and the I/O counters
+/// to sync (§15).
 pub(crate) fn subtask_status(
     task: &str,
     sub: &SubTask,
@@ -455,10 +458,7 @@ pub(crate) fn subtask_status(
             "worker_name": "",
             "stage": "",
             "unit": "",
-            "error_msg": format!(
-                "[code=38029:class=dm-master:scope=internal:level=high], Message: no DM-worker found for source {}",
-                sub.source
-            ),
+            "error_msg": super::relay::no_worker_msg(&sub.source),
         });
     };
     let mut v = json!({
@@ -483,14 +483,21 @@ pub(crate) fn subtask_status(
         Unit::Dump => {
             v["dump_status"] = json!({
                 "total_tables": 4, "completed_tables": 2.0, "finished_bytes": 4096.0, "finished_rows": 100.0,
-                "estimate_total_rows": 200.0, "bps": 1024, "progress": progress,
+                "estimate_total_rows": 200.0,
             });
+            if generation.v26() {
+                v["dump_status"]["bps"] = json!(1024);
+                v["dump_status"]["progress"] = json!(progress);
+            }
         }
         Unit::Load => {
             v["load_status"] = json!({
                 "finished_bytes": 4096, "total_bytes": 8192, "progress": progress,
-                "meta_binlog": "(mysql-bin.000001, 4)", "meta_binlog_gtid": "", "bps": 1024,
+                "meta_binlog": "(mysql-bin.000001, 4)", "meta_binlog_gtid": "",
             });
+            if generation.v26() {
+                v["load_status"]["bps"] = json!(1024);
+            }
         }
         Unit::Sync => {
             let mut s = json!({
@@ -500,7 +507,7 @@ pub(crate) fn subtask_status(
                 "blocking_ddls": [], "unresolved_groups": [], "synced": sub.observed == Stage::Running,
                 "binlog_type": "remote", "seconds_behind_master": 0,
             });
-            if generation == Generation::Head {
+            if generation.v26() {
                 s["io_total_bytes"] = json!(65536);
                 s["dump_io_total_bytes"] = json!(65536);
             }

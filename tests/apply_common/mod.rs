@@ -10,7 +10,7 @@ use dm_apply::dm::{ClientOptions, DmClient};
 use dm_apply::plan::{Plan, PlanOptions, make_plan, testing::desired_from_yaml};
 use dm_apply::sim::{Generation, LoggedRequest, SimControl, SimOptions, SimServer};
 
-pub const GENERATIONS: [Generation; 2] = [Generation::V85, Generation::Head];
+pub const GENERATIONS: [Generation; 2] = [Generation::V853, Generation::Head];
 
 pub struct Env {
     pub sim: SimServer,
