@@ -1382,7 +1382,8 @@ async fn template_import_copies_tasks() {
 #[tokio::test]
 async fn put_table_structure_without_sync_is_500_before_head() {
     // Before HEAD the handler dereferences `sync` unchecked (no spec default for it), whatever the subtask's state.
-    for (g, want) in [(Generation::V853, 500), (Generation::V854, 500), (Generation::V263, 500), (Generation::Head, 200)]
+    for (g, want) in
+        [(Generation::V853, 500), (Generation::V854, 500), (Generation::V263, 500), (Generation::Head, 200)]
     {
         let (sim, c) = with_sources(g, &["a"]).await;
         synced_and_stopped(&c, &task("t", "all", &["a"])).await;
@@ -1552,7 +1553,9 @@ async fn default_generation_is_v854() {
 #[tokio::test]
 async fn default_injection_starts_at_v854() {
     let body = json!({"source": {"source_name": "a", "host": "a.db", "port": 3306, "user": "u", "password": "p"}});
-    for (g, want) in [(Generation::V853, 400), (Generation::V854, 201), (Generation::V263, 201), (Generation::Head, 201)] {
+    for (g, want) in
+        [(Generation::V853, 400), (Generation::V854, 201), (Generation::V263, 201), (Generation::Head, 201)]
+    {
         let (sim, c) = start(fast(g)).await;
         let (code, v) = rj(&sim, "POST", "/api/v1/sources", Some(body.clone())).await;
         assert_eq!(code, want, "{g:?}: {v}");
@@ -1569,15 +1572,20 @@ async fn validator_words_differ_between_kin_openapi_v080_and_v0131() {
     let (_, v) = rj(&sim, "POST", "/api/v1/sources", Some(body.clone())).await;
     assert_eq!(
         v["error"],
-        json!("error in openapi3filter.RequestError: request body has an error: doesn't match the schema: Error at \"/source/enable\": Field must be set to boolean or not be present")
+        json!(
+            "error in openapi3filter.RequestError: request body has an error: doesn't match the schema: Error at \"/source/enable\": Field must be set to boolean or not be present"
+        )
     );
     let (sim, _c) = start(fast(Generation::V854)).await;
     let (_, v) = rj(&sim, "POST", "/api/v1/sources", Some(body)).await;
     assert_eq!(
         v["error"],
-        json!("error in openapi3filter.RequestError: request body has an error: doesn't match schema #/components/schemas/CreateSourceRequest: Error at \"/source/enable\": value must be a boolean")
+        json!(
+            "error in openapi3filter.RequestError: request body has an error: doesn't match schema #/components/schemas/CreateSourceRequest: Error at \"/source/enable\": value must be a boolean"
+        )
     );
-    let missing = json!({"source": {"source_name": "a", "port": 3306, "user": "u", "enable": true, "enable_gtid": false}});
+    let missing =
+        json!({"source": {"source_name": "a", "port": 3306, "user": "u", "enable": true, "enable_gtid": false}});
     let (_, v) = rj(&sim, "POST", "/api/v1/sources", Some(missing)).await;
     assert!(v["error"].as_str().unwrap().ends_with("Error at \"/source/host\": property \"host\" is missing"), "{v}");
 }
@@ -1600,7 +1608,9 @@ async fn dump_load_modes_and_import_into_exist_from_v263() {
 
 #[tokio::test]
 async fn stage_filter_paused_is_refused_before_v263() {
-    for (g, want) in [(Generation::V853, 400), (Generation::V854, 400), (Generation::V263, 200), (Generation::Head, 200)] {
+    for (g, want) in
+        [(Generation::V853, 400), (Generation::V854, 400), (Generation::V263, 200), (Generation::Head, 200)]
+    {
         let (sim, _c) = start(fast(g)).await;
         let (code, v) = rj(&sim, "GET", "/api/v1/tasks?stage=Paused", None).await;
         assert_eq!(code, want, "{g:?}: {v}");
@@ -1613,10 +1623,8 @@ async fn stage_filter_paused_is_refused_before_v263() {
 /// A task with every field the generations read back differently.
 fn rich_task(sources: &[&str]) -> Value {
     let mut t = serde_json::to_value(task("rich", "all", sources)).unwrap();
-    t["target_config"]["security"] =
-        json!({"ssl_ca_content": "CA", "ssl_cert_content": "CERT", "ssl_key_content": "KEY", "cert_allowed_cn": ["tidb"]});
-    t["source_config"]["full_migrate_conf"] =
-        json!({"import_mode": "physical", "pd_addr": "pd:2379", "consistency": "none", "on_duplicate_logical": "replace"});
+    t["target_config"]["security"] = json!({"ssl_ca_content": "CA", "ssl_cert_content": "CERT", "ssl_key_content": "KEY", "cert_allowed_cn": ["tidb"]});
+    t["source_config"]["full_migrate_conf"] = json!({"import_mode": "physical", "pd_addr": "pd:2379", "consistency": "none", "on_duplicate_logical": "replace"});
     t["source_config"]["incr_migrate_conf"] = json!({"repl_threads": 8, "repl_batch": 50});
     t
 }
@@ -1652,7 +1660,11 @@ async fn v263_and_head_read_back_import_mode_pd_addr_and_security() {
         let (_, got) = rj(&sim, "GET", "/api/v1/tasks/rich", None).await;
         assert_eq!(got["target_config"]["security"]["ssl_key_content"], json!("KEY"), "{g:?}");
         let full = &got["source_config"]["full_migrate_conf"];
-        assert_eq!((full["import_mode"].clone(), full["pd_addr"].clone()), (json!("physical"), json!("pd:2379")), "{g:?}");
+        assert_eq!(
+            (full["import_mode"].clone(), full["pd_addr"].clone()),
+            (json!("physical"), json!("pd:2379")),
+            "{g:?}"
+        );
         assert!(full.as_object().unwrap().contains_key("security"), "{g:?}");
         let incr = &got["source_config"]["incr_migrate_conf"];
         assert_eq!(incr.get("safe_mode").is_some(), g == Generation::Head, "{g:?}: safe_mode is HEAD's");
@@ -1676,8 +1688,17 @@ async fn binlog_event_types_per_generation() {
         let mut t = task("t", "all", &["a"]);
         t.binlog_filter_rule = Some(
             [
-                ("fk".to_string(), BinlogFilterRule { ignore_event: Some(vec!["Add Foreign Key".into()]), ignore_sql: None }),
-                ("dt".to_string(), BinlogFilterRule { ignore_event: Some(vec!["DROP TABLE".into(), "create schema".into()]), ignore_sql: None }),
+                (
+                    "fk".to_string(),
+                    BinlogFilterRule { ignore_event: Some(vec!["Add Foreign Key".into()]), ignore_sql: None },
+                ),
+                (
+                    "dt".to_string(),
+                    BinlogFilterRule {
+                        ignore_event: Some(vec!["DROP TABLE".into(), "create schema".into()]),
+                        ignore_sql: None,
+                    },
+                ),
             ]
             .into(),
         );
@@ -1692,7 +1713,11 @@ async fn binlog_event_types_per_generation() {
             got.binlog_filter_rule.unwrap().values().map(|r| r.ignore_event.clone().unwrap_or_default()).collect();
         events.sort();
         let fk = if g == Generation::V853 { "Add Foreign Key" } else { "add foreign key" };
-        assert_eq!(events, vec![vec![fk.to_string()], vec!["drop table".to_string(), "create database".to_string()]], "{g:?}");
+        assert_eq!(
+            events,
+            vec![vec![fk.to_string()], vec!["drop table".to_string(), "create database".to_string()]],
+            "{g:?}"
+        );
     }
 }
 
@@ -1706,7 +1731,10 @@ async fn task_create_refused_when_target_does_not_resolve() {
     let err = c.create_task(&t).await.unwrap_err();
     assert!(err.has_code(10001), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("class=database:scope=downstream") && msg.contains("lookup tidb.invalid: no such host"), "{msg}");
+    assert!(
+        msg.contains("class=database:scope=downstream") && msg.contains("lookup tidb.invalid: no such host"),
+        "{msg}"
+    );
     assert!(c.get_task("t", false).await.unwrap().is_none());
 }
 
@@ -1778,7 +1806,9 @@ async fn template_update_connects_and_keys_on_the_body_name() {
 async fn template_create_existing_is_20050_after_the_connect() {
     let (sim, c) = start(fast(Generation::V854)).await;
     c.create_template(&task("tpl", "all", &["a"])).await.unwrap();
-    let (code, v) = rj(&sim, "POST", "/api/v1/tasks/templates", Some(serde_json::to_value(task("tpl", "all", &["a"])).unwrap())).await;
+    let (code, v) =
+        rj(&sim, "POST", "/api/v1/tasks/templates", Some(serde_json::to_value(task("tpl", "all", &["a"])).unwrap()))
+            .await;
     assert_eq!((code, error_code(&v)), (400, 20050), "{v}");
     assert!(error_msg(&v).starts_with("[code=20050:class=config:scope=internal:level=low]"), "{v}");
     let mut t = task("tpl", "all", &["a"]);
@@ -1852,7 +1882,10 @@ async fn start_with_remove_meta_connects_to_the_target() {
     sim.control().register_downstream_account("tidb.internal", 4000, "root", "changed");
     let req = StartTaskRequest { remove_meta: Some(true), ..Default::default() };
     let err = c.start_task("t", &req).await.unwrap_err();
-    assert!(err.has_code(10001) && err.to_string().contains("Message: while removing metadata: database driver error"), "{err}");
+    assert!(
+        err.has_code(10001) && err.to_string().contains("Message: while removing metadata: database driver error"),
+        "{err}"
+    );
     c.start_task("t", &StartTaskRequest::default()).await.unwrap();
 }
 
@@ -1906,7 +1939,10 @@ async fn enable_refused_46025_while_relay_is_started() {
     let (_sim, c) = relaying_source(Generation::V854, false).await;
     let err = c.enable_source("a").await.unwrap_err();
     assert!(err.has_code(46025), "{err}");
-    assert!(err.to_string().contains("source a can only be updated when relay is disabled and no tasks are running for now"));
+    assert!(
+        err.to_string()
+            .contains("source a can only be updated when relay is disabled and no tasks are running for now")
+    );
     assert!(!c.get_source("a", false).await.unwrap().unwrap().enable);
 }
 
@@ -2045,7 +2081,12 @@ async fn task_status_fails_49001_while_relay_runs_on_another_worker() {
     c.enable_relay("a", Some(&relay_req(&["worker1"]))).await.unwrap();
     assert_eq!(c.task_status("t").await.unwrap().len(), 1, "relay on the bound worker is fine");
     c.enable_relay("a", Some(&relay_req(&["worker2"]))).await.unwrap();
-    for path in ["/api/v1/tasks/t/status", "/api/v1/tasks/t?with_status=true", "/api/v1/tasks?with_status=true", "/api/v1/tasks?stage=Running"] {
+    for path in [
+        "/api/v1/tasks/t/status",
+        "/api/v1/tasks/t?with_status=true",
+        "/api/v1/tasks?with_status=true",
+        "/api/v1/tasks?stage=Running",
+    ] {
         let (code, v) = rj(&sim, "GET", path, None).await;
         assert_eq!((code, error_code(&v)), (400, 49001), "{path}: {v}");
         assert!(error_msg(&v).contains("worker's query-status response is nil"));
@@ -2063,7 +2104,12 @@ async fn unbound_source_status_carries_a_38029_error() {
     let st = c.source_status("b").await.unwrap();
     assert_eq!(st[0].worker_name, "");
     let msg = st[0].error_msg.clone().unwrap_or_default();
-    assert!(msg.starts_with("[code=38029:class=dm-master:scope=internal:level=high], Message: b relevant worker-client not found"), "{msg}");
+    assert!(
+        msg.starts_with(
+            "[code=38029:class=dm-master:scope=internal:level=high], Message: b relevant worker-client not found"
+        ),
+        "{msg}"
+    );
     let _ = sim;
 }
 
@@ -2131,7 +2177,8 @@ async fn start_time_zone_suffix_refused_on_v85_accepted_from_v263() {
                 assert!(error_msg(&v).contains(&format!("parsing time \"{st}\"")), "{v}");
             }
         }
-        let (code, v) = rj(&sim, "POST", "/api/v1/tasks/t/start", Some(json!({"start_time": "2024-05-01 10:00:00"}))).await;
+        let (code, v) =
+            rj(&sim, "POST", "/api/v1/tasks/t/start", Some(json!({"start_time": "2024-05-01 10:00:00"}))).await;
         assert_eq!(code, 200, "{g:?}: {v}");
     }
 }
@@ -2182,7 +2229,11 @@ async fn head_table_structure_schema_source_and_sql_content_must_agree() {
     let (sim, c) = with_sources(Generation::Head, &["a"]).await;
     let path = "/api/v1/tasks/t/sources/a/schemas/shop/orders";
     // Checked before the worker is asked: even for an unknown task.
-    for body in [json!({"schema_source": "upstream", "sql_content": "CREATE TABLE x (id int)"}), json!({"schema_source": "downstream", "sql_content": ""}), json!({"schema_source": "sql", "sql_content": "  "})] {
+    for body in [
+        json!({"schema_source": "upstream", "sql_content": "CREATE TABLE x (id int)"}),
+        json!({"schema_source": "downstream", "sql_content": ""}),
+        json!({"schema_source": "sql", "sql_content": "  "}),
+    ] {
         let (code, v) = rj(&sim, "PUT", path, Some(body.clone())).await;
         assert_eq!((code, error_code(&v)), (400, 49001), "{body}: {v}");
     }
@@ -2226,7 +2277,7 @@ async fn table_structure_needs_a_paused_subtask_in_the_sync_unit() {
     assert!(code == 400 && error_msg(&v).contains("code=40054"), "{v}");
 }
 
-// =========================================================================================== PingCAP's own openapi tests
+// ======================================================================================= PingCAP's own openapi tests
 
 /// dm/tests/openapi `do_complex_operations`, re-stated: read back a source and a task and write them back as
 /// read, on a v8.5 master.
@@ -2240,7 +2291,11 @@ async fn pingcap_complex_operations_round_trip_read_backs() {
         wait_stage(&c, "t", Stage::Running).await;
         wait_unit(&c, "t", Unit::Sync).await;
         let (_, mut src) = rj(&sim, "GET", "/api/v1/sources/a", None).await;
-        assert_eq!(rj(&sim, "PUT", "/api/v1/sources/a", Some(json!({"source": src.clone()}))).await.0, 400, "{g:?}: 46025");
+        assert_eq!(
+            rj(&sim, "PUT", "/api/v1/sources/a", Some(json!({"source": src.clone()}))).await.0,
+            400,
+            "{g:?}: 46025"
+        );
         let (_, mut got) = rj(&sim, "GET", "/api/v1/tasks/t", None).await;
         let (code, v) = rj(&sim, "PUT", "/api/v1/tasks/t", Some(json!({"task": got.clone()}))).await;
         assert_eq!((code, error_code(&v)), (400, 46035), "{g:?}: running");
@@ -2278,14 +2333,18 @@ async fn pingcap_relay_sequence() {
     let (sim, c) = start(SimOptions { workers: 2, ..fast(Generation::V854) }).await;
     c.create_source(&source("mysql-01"), None).await.unwrap();
     c.transfer_source("mysql-01", "worker1").await.unwrap();
-    let (code, _) = rj(&sim, "POST", "/api/v1/sources/mysql-01/relay/enable", Some(json!({"worker_name_list": ["no-worker"]}))).await;
+    let (code, _) =
+        rj(&sim, "POST", "/api/v1/sources/mysql-01/relay/enable", Some(json!({"worker_name_list": ["no-worker"]})))
+            .await;
     assert_eq!(code, 400);
     let purge = json!({"purge": {"interval": 3600, "expires": 0, "remain_space": 15}});
     assert_eq!(rj(&sim, "POST", "/api/v1/sources/mysql-01/relay/enable", Some(purge.clone())).await.0, 200);
     assert_eq!(rj(&sim, "GET", "/api/v1/sources/no-mysql/status", None).await.0, 400);
     let st = c.source_status("mysql-01").await.unwrap();
     assert!(st.len() == 1 && st[0].relay_status.is_some());
-    let (code, _) = rj(&sim, "POST", "/api/v1/sources/mysql-01/relay/disable", Some(json!({"worker_name_list": ["no-worker"]}))).await;
+    let (code, _) =
+        rj(&sim, "POST", "/api/v1/sources/mysql-01/relay/disable", Some(json!({"worker_name_list": ["no-worker"]})))
+            .await;
     assert_eq!(code, 400);
     let purge_req = json!({"relay_binlog_name": "mysql-bin.000001", "relay_dir": ""});
     assert_eq!(rj(&sim, "POST", "/api/v1/sources/mysql-01/relay/purge", Some(purge_req)).await.0, 200);
@@ -2321,7 +2380,10 @@ async fn pingcap_template_sequence() {
     assert!(c.list_templates().await.unwrap().is_empty());
     c.create_task(&task("test-1", "all", &["mysql-01", "mysql-02"])).await.unwrap();
     let (code, v) = rj(&sim, "POST", "/api/v1/tasks/templates/import", None).await;
-    assert_eq!((code, v["success_task_list"].clone(), v["failed_task_list"].clone()), (202, json!(["test-1"]), json!([])));
+    assert_eq!(
+        (code, v["success_task_list"].clone(), v["failed_task_list"].clone()),
+        (202, json!(["test-1"]), json!([]))
+    );
     assert_eq!(c.list_templates().await.unwrap().len(), 1);
 }
 
@@ -2364,4 +2426,15 @@ async fn pingcap_cluster_sequence() {
     assert_eq!(c.list_workers().await.unwrap().len(), 2);
     c.offline_master("master1").await.unwrap();
     assert!(c.offline_master("master1").await.unwrap_err().to_string().contains("not exists"));
+}
+
+#[tokio::test]
+async fn a_hosts_entry_makes_a_reserved_name_resolve() {
+    let (sim, c) = start(fast(Generation::V854)).await;
+    let mut t = task("tpl", "all", &["a"]);
+    t.target_config.host = "state.invalid".into();
+    assert!(c.create_template(&t).await.unwrap_err().has_code(10001));
+    assert_eq!(rj(&sim, "PUT", "/sim/downstream/hosts", Some(json!({"host": "state.invalid"}))).await.0, 200);
+    c.create_template(&t).await.unwrap();
+    assert_eq!(sim.control().snapshot()["downstream"]["hosts_entries"], json!(["state.invalid"]));
 }

@@ -10,7 +10,8 @@ use super::Generation;
 use crate::dm::types::{Source, Task};
 
 /// Drop what the generation's `Task` struct has no field for: `timezone`, `target_config.session` and
-/// `incr_migrate_conf.safe_mode` exist only on HEAD, `full_migrate_conf.security` from v26.3 on (§15).
+/// `incr_migrate_conf.safe_mode` exist only on HEAD, `full_migrate_conf.security` from v26.3 on (docs/dm-behaviour.md
+/// §15).
 pub(crate) fn strip_task(task: &mut Task, g: Generation) {
     if !g.head() {
         task.timezone = None;
@@ -46,7 +47,7 @@ pub(crate) fn task_json(task: &Task, g: Generation) -> Value {
 }
 
 /// POST/PUT sources answer with the request's source, not normalised: the password as sent, and `password` and
-/// `security` print `null` when absent (no `omitempty` on them) (§3).
+/// `security` print `null` when absent (no `omitempty` on them) (docs/dm-behaviour.md §3).
 pub(crate) fn source_echo(src: &Source) -> Value {
     let mut v = serde_json::to_value(src).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {

@@ -5,7 +5,9 @@
 //!   `dial tcp: lookup HOST: no such host`;
 //! - a host ending in `.unreachable` resolves but refuses connections: `connect: connection refused`;
 //! - a downstream `(host, port, user)` with a registered account accepts only that password (MySQL's
-//!   `Error 1045 (28000): Access denied ...`); without a registered account any password is accepted.
+//!   `Error 1045 (28000): Access denied ...`); without a registered account any password is accepted;
+//! - a test can add a hosts-file entry for a name (as `/etc/hosts` on DM-master's machine would): the name then
+//!   resolves to a database that accepts connections, whatever the rules above say about it.
 //!
 //! DM wraps these driver errors as 10001 with the scope of the side it connected to (docs/dm-behaviour.md §5, §10).
 
@@ -60,24 +62,33 @@ pub(crate) fn connect_upstream(host: &str, port: u16) -> Result<(), SimError> {
     }
 }
 
-/// The downstream's accounts: `(host, port, user)` → password.
+/// The downstream's accounts: `(host, port, user)` → password; and the hosts-file entries.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Accounts {
     accounts: BTreeMap<(String, u16, String), String>,
+    hosts: std::collections::BTreeSet<String>,
 }
 
 impl Accounts {
+    /// A hosts-file entry: `host` resolves and accepts connections from now on.
+    pub fn add_host(&mut self, host: &str) {
+        self.hosts.insert(bare(host));
+    }
+
     pub fn register(&mut self, host: &str, port: u16, user: &str, password: &str) {
         self.accounts.insert((bare(host), port, user.to_string()), password.to_string());
     }
 
     pub fn clear(&mut self) {
         self.accounts.clear();
+        self.hosts.clear();
     }
 
     /// Connect and authenticate (`GetDownstreamDB` then `SELECT version()`): the driver error, if any.
     pub fn login(&self, host: &str, port: u16, user: &str, password: &str) -> Result<(), String> {
-        if let Some(cause) = dial(host, port) {
+        if !self.hosts.contains(&bare(host))
+            && let Some(cause) = dial(host, port)
+        {
             return Err(cause);
         }
         match self.accounts.get(&(bare(host), port, user.to_string())) {
@@ -89,16 +100,18 @@ impl Accounts {
         }
     }
 
-    /// The downstream connection of task create/update/delete: 10001, scope downstream (§5).
+    /// The downstream connection of task create/update/delete: 10001, scope downstream (docs/dm-behaviour.md §5).
     pub fn connect(&self, host: &str, port: u16, user: &str, password: &str) -> Result<(), SimError> {
         self.login(host, port, user, password).map_err(|cause| e::db_driver("downstream", cause))
     }
 
-    pub fn snapshot(&self) -> Vec<serde_json::Value> {
-        self.accounts
+    pub fn snapshot(&self) -> serde_json::Value {
+        let accounts: Vec<serde_json::Value> = self
+            .accounts
             .iter()
             .map(|((h, p, u), pw)| serde_json::json!({"host": h, "port": p, "user": u, "password": pw}))
-            .collect()
+            .collect();
+        serde_json::json!({"accounts": accounts, "hosts_entries": self.hosts})
     }
 }
 
@@ -127,5 +140,7 @@ mod tests {
         assert!(a.login("tidb", 4000, "other", "x").is_ok(), "another user has no account: accepted");
         assert!(a.login("tidb", 4001, "root", "x").is_ok(), "another port is another database");
         assert!(a.login("tidb.invalid", 4000, "root", "right").unwrap_err().contains("no such host"));
+        a.add_host("tidb.invalid");
+        assert!(a.login("tidb.invalid", 4000, "root", "any").is_ok(), "a hosts entry makes the name resolve");
     }
 }

@@ -153,8 +153,11 @@ pub mod e {
             .workaround("Please create this subtask first.")
     }
     pub fn subtask_cfg_update(t: &str, s: &str, why: &str) -> SimError {
-        SimError::new(46035, format!("subtask with name {t} source name {s} can only update when no running tasks for now"))
-            .cause(why.to_string())
+        SimError::new(
+            46035,
+            format!("subtask with name {t} source name {s} can only update when no running tasks for now"),
+        )
+        .cause(why.to_string())
     }
     pub fn worker_no_start() -> SimError {
         SimError::new(40070, "no mysql source is being handled in the worker")

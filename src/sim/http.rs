@@ -148,7 +148,7 @@ fn json_response(status: u16, v: &Value) -> Response {
 }
 
 /// Whether DM-master's HTTP mux has a handler for `path`: `/status` and the legacy `/apis/` always,
-/// `/api/v1/` only with `openapi = true` (§2).
+/// `/api/v1/` only with `openapi = true` (docs/dm-behaviour.md §2).
 fn mounted(sh: &Shared, path: &str) -> bool {
     path == "/status" || path.starts_with("/apis/") || (sh.openapi && path.starts_with("/api/v1/"))
 }
@@ -166,7 +166,7 @@ fn empty(status: u16) -> Response {
     StatusCode::from_u16(status).unwrap_or(StatusCode::OK).into_response()
 }
 
-/// The validator's shape: `400 {"error": "..."}` (semantics §1).
+/// The validator's shape: `400 {"error": "..."}` (docs/dm-behaviour.md §2).
 fn validation_error(msg: &str) -> Response {
     json_response(400, &json!({"error": msg}))
 }
@@ -521,7 +521,7 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
             return r;
         }
     }
-    // `TaskStage` gained `Paused` in v26.3: `?stage=Paused` fails validation on v8.5 (§8, §15).
+    // `TaskStage` gained `Paused` in v26.3: `?stage=Paused` fails validation on v8.5 (docs/dm-behaviour.md §8, §15).
     let stages: &[&str] =
         if g.v26() { &["Stopped", "Running", "Finished", "Paused"] } else { &["Stopped", "Running", "Finished"] };
     if let (Op::ListTasks, Some(st)) = (&op, q.get("stage"))
@@ -630,7 +630,7 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
             st.list_tasks(with_status, stage.as_deref(), &q.all("source_name_list"))
         }
         Op::GetTask(t) => st.get_task(&t, with_status),
-        // The path name is ignored: the body's task.name decides (§2 PUT /tasks).
+        // The path name is ignored: the body's task.name decides (docs/dm-behaviour.md §6).
         Op::UpdateTask(_) => match decode_req::<TaskRequest>(body) {
             Ok(req) => st.update_task(req.task),
             Err(err) => Err(err),
@@ -639,7 +639,7 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
             let keep = g.head() && q.bool("keep_meta").unwrap_or(false);
             st.delete_task(&t, force, keep)
         }
-        // `source_name_list` is accepted and ignored here (§2 task status).
+        // `source_name_list` is accepted and ignored here (docs/dm-behaviour.md §8).
         Op::TaskStatus(t) => st.task_status(&t),
         Op::StartTask(t) => match decode::<StartTaskRequest>(body) {
             Ok(req) => st.start_task(&t, req, now),
@@ -656,7 +656,7 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
         Op::PutTable(t, s, d, tb) => match decode::<OperateTableStructureRequest>(body) {
             // Before HEAD the handler dereferences `sync` and `flush` unchecked: a body lacking either (`sync` has
             // no spec default, `flush` is injected from v8.5.4) panics, and gin.Recovery answers 500 with an
-            // empty body (§13).
+            // empty body (docs/dm-behaviour.md §13).
             Ok(req) if !g.head() && (req.sync.is_none() || req.flush.is_none()) => {
                 if st.bound_worker(&s).is_none() {
                     Err(e::worker_no_start())
@@ -824,6 +824,13 @@ async fn control(sh: &Arc<Shared>, method: &Method, path: &str, body: &[u8]) -> 
                 _ => bad("body must be {\"host\": H, \"port\": P, \"user\": U, \"password\": PW}".into()),
             }
         }
+        (Method::PUT | Method::POST, ["downstream", "hosts"]) => match v.get("host").and_then(Value::as_str) {
+            Some(h) => {
+                ctl.add_hosts_entry(h);
+                ok()
+            }
+            None => bad("body must be {\"host\": H}".into()),
+        },
         (Method::DELETE, ["downstream", "accounts"]) => {
             ctl.clear_downstream_accounts();
             ok()

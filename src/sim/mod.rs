@@ -1,10 +1,10 @@
 //! A stateful simulator of DM-master's OpenAPI (`dm-apply sim`, and in-process for tests).
 //!
-//! It implements the server behaviour described in `docs/dm-behaviour.md` (cited as "§N"), per server
-//! generation ([`Generation`]): request validation answers, masked passwords, lossy and randomly ordered task
-//! reads, tasks created stopped, asynchronous start/stop, the refusal rules with DM's error codes, worker binding,
-//! relay, a fake upstream catalog and a fake downstream with accounts. It shares only the wire types (`crate::dm::types`) with the client, none of its logic, so a
-//! client bug cannot hide itself behind the same bug here.
+//! It implements the server behaviour described in `docs/dm-behaviour.md`, per server generation
+//! ([`Generation`]): request validation answers, masked passwords, lossy and randomly ordered task reads, tasks
+//! created stopped, asynchronous start/stop, the refusal rules with DM's error codes, worker binding, relay, a fake
+//! upstream catalog and a fake downstream with accounts. It shares only the wire types (`crate::dm::types`) with
+//! the client, none of its logic, so a client bug cannot hide itself behind the same bug here.
 //!
 //! Test-only controls (request log, fault injection, changing state behind a client's back) live on
 //! [`SimControl`] in-process and under `/sim/...` over HTTP, never under `/api/v1`.
@@ -81,8 +81,8 @@ pub struct SimOptions {
     pub fault_delay: Duration,
     /// Serve https (optionally requiring client certificates) instead of http.
     pub tls: Option<SimTls>,
-    /// `openapi = true` in `dm-master.toml`. When false, every `/api/v1/...` request is a plain-text
-    /// `404 page not found`, while `/status` and the legacy `/apis/...` routes are still served (§2).
+    /// `openapi = true` in `dm-master.toml`. When false, every `/api/v1/...` request is a plain-text `404 page not
+    /// found`, while `/status` and the legacy `/apis/...` routes are still served (docs/dm-behaviour.md §2).
     pub openapi: bool,
 }
 
@@ -293,7 +293,7 @@ impl SimControl {
     }
 
     /// The next `count` task-status reads (status, `with_status`/`stage` lists) fail with 400 49001 "worker's
-    /// query-status response is nil", as while a worker has no subtasks yet (§8).
+    /// query-status response is nil", as while a worker has no subtasks yet (docs/dm-behaviour.md §8).
     pub fn fail_next_status(&self, count: u32) {
         self.shared.state().status_glitches = count;
     }
@@ -329,7 +329,8 @@ impl SimControl {
         self.shared.state().patch_task(task, None, &patch)
     }
 
-    /// Merge `patch` into the stored config of one subtask only, so GET flips between differing configs (§9).
+    /// Merge `patch` into the stored config of one subtask only, so GET flips between differing configs
+    /// (docs/dm-behaviour.md §9).
     pub fn patch_subtask(&self, task: &str, source: &str, patch: serde_json::Value) -> Result<(), String> {
         self.shared.state().patch_task(task, Some(source), &patch)
     }
@@ -350,13 +351,20 @@ impl SimControl {
 
     /// Register an account of the fake downstream database at `host:port`. Once an account is registered for a
     /// `(host, port, user)`, a connection with another password is refused like MySQL does (`Access denied`);
-    /// without one, any password is accepted (§10).
+    /// without one, any password is accepted (docs/dm-behaviour.md §10).
     pub fn register_downstream_account(&self, host: &str, port: u16, user: &str, password: &str) {
         self.shared.state().downstream.register(host, port, user, password);
     }
 
-    /// Forget every registered downstream account (any password is accepted again).
+    /// Forget every registered downstream account and hosts entry.
     pub fn clear_downstream_accounts(&self) {
         self.shared.state().downstream.clear();
+    }
+
+    /// A hosts-file entry on DM-master's machine: `host` resolves (even a reserved `.invalid` name) to a
+    /// database that accepts connections. For tests that pin around a known client bug; a real cluster would
+    /// need the same entry and a database behind it.
+    pub fn add_hosts_entry(&self, host: &str) {
+        self.shared.state().downstream.add_host(host);
     }
 }

@@ -31,12 +31,13 @@ pub(crate) struct Filter {
     pub sqls: Option<Vec<String>>,
 }
 
-/// The loader/mydumper settings a subtask keeps (`full_migrate_conf` after §6), write-only fields included.
+/// The loader/mydumper settings a subtask keeps (`full_migrate_conf` after conversion, docs/dm-behaviour.md §5),
+/// write-only fields included.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct FullStored {
     pub export_threads: i64,
     pub import_threads: i64,
-    /// As stored: with the `.task` / `/task.source` suffix for all/full (§4.2 data_dir).
+    /// As stored: with the `.task` / `/task.source` suffix for all/full (docs/dm-behaviour.md §9).
     pub data_dir: String,
     pub consistency: Option<String>,
     pub import_mode: String,
@@ -114,7 +115,8 @@ fn is_remote(dir: &str) -> bool {
     dir.contains("://")
 }
 
-/// `OpenAPITaskToSubTaskConfigs` for one source (§6). Errors are those `SubTaskConfig.Adjust` raises.
+/// `OpenAPITaskToSubTaskConfigs` for one source (docs/dm-behaviour.md §5). Errors are those `SubTaskConfig.Adjust`
+/// raises.
 pub(crate) fn to_subcfg(task: &Task, source: &str, case_insensitive: bool) -> Result<SubCfg, SimError> {
     let sc = task.source_config.source_conf.iter().find(|c| c.source_name == source);
     let meta = sc.and_then(|c| {
@@ -147,7 +149,7 @@ pub(crate) fn to_subcfg(task: &Task, source: &str, case_insensitive: bool) -> Re
         import_mode: f.import_mode.clone().unwrap_or_else(|| "logical".into()),
         pd_addr: f.pd_addr.clone(),
         security: f.security.clone(),
-        // v7.6+: task.on_duplicate is ignored on write; only on_duplicate_logical applies (§4.2 trap).
+        // v7.6+: task.on_duplicate is ignored on write; only on_duplicate_logical applies (docs/dm-behaviour.md §9).
         on_dup_logical: f.on_duplicate_logical.clone().unwrap_or_else(|| "replace".into()),
         on_dup_physical: f.on_duplicate_physical.clone(),
         sorting_dir: f.sorting_dir.clone(),
@@ -213,7 +215,7 @@ pub(crate) fn to_subcfg(task: &Task, source: &str, case_insensitive: bool) -> Re
     })
 }
 
-/// `CheckCanUpdateCfg`: the first field that differs and may not change through PUT, if any (§2 PUT).
+/// `CheckCanUpdateCfg`: the first field that differs and may not change through PUT, if any (docs/dm-behaviour.md §6).
 pub(crate) fn non_updatable_diff(old: &SubCfg, new: &SubCfg) -> Option<&'static str> {
     let checks: [(&str, bool); 13] = [
         ("task_mode", old.mode != new.mode),
@@ -240,7 +242,8 @@ pub(crate) fn non_updatable_diff(old: &SubCfg, new: &SubCfg) -> Option<&'static 
     checks.iter().find(|(_, differs)| *differs).map(|(f, _)| *f)
 }
 
-/// `SourceCfgToOpenAPISource` (§4.1): password always masked, security contents hidden, server fields filled.
+/// `SourceCfgToOpenAPISource` (docs/dm-behaviour.md §3): password always masked, security contents hidden, server
+/// fields filled.
 pub(crate) fn source_view(cfg: &Source) -> Value {
     let security = match &cfg.security {
         None => Value::Null,
@@ -289,9 +292,9 @@ fn security_json(s: &Option<Security>) -> Value {
     }
 }
 
-/// `SubTaskConfigsToOpenAPITask` (docs/dm-behaviour.md §9): global fields from an arbitrary subtask, rules rebuilt
-/// per source, filters renamed, lists shuffled, write-only fields dropped. What comes back depends on the
-/// generation (§15): v8.5 shows `target_config` as `{host, port, user, password, security: null}` and
+/// `SubTaskConfigsToOpenAPITask` (docs/dm-behaviour.md §9): global fields from an arbitrary subtask, rules rebuilt per
+/// source, filters renamed, lists shuffled, write-only fields dropped. What comes back depends on the generation
+/// (docs/dm-behaviour.md §15): v8.5 shows `target_config` as `{host, port, user, password, security: null}` and
 /// `full_migrate_conf` as `{export_threads, import_threads, data_dir, consistency?}`; v26.3 adds `import_mode`,
 /// `pd_addr` (physical) and the target and import `security`; HEAD adds `safe_mode`, `session` and `timezone`.
 pub(crate) fn task_view(entry: &TaskEntry, generation: Generation, rng: &mut StdRng) -> Value {
@@ -404,7 +407,7 @@ pub(crate) fn task_view(entry: &TaskEntry, generation: Generation, rng: &mut Std
         v["timezone"] = json!(g.timezone);
     }
     v["enhance_online_schema_change"] = json!(g.online_ddl);
-    // v7.6+: on_duplicate reports the stored on_duplicate_logical (§4.2 trap).
+    // v7.6+: on_duplicate reports the stored on_duplicate_logical (docs/dm-behaviour.md §9).
     v["on_duplicate"] = json!(g.full.on_dup_logical);
     v["target_config"] = target;
     if !filters.is_empty() {
@@ -429,8 +432,9 @@ fn strip_data_dir(stored: &str, task: &str, mode: &str, source: &str) -> String 
         .to_string()
 }
 
-/// A subtask whose worker is registered but does not answer: stage and unit `""` and the gRPC error (§8;
-/// `getTaskStatus` fills only name, source, worker and the message when the worker query failed).
+/// A subtask whose worker is registered but does not answer: stage and unit `""` and the gRPC error
+/// (docs/dm-behaviour.md §8; `getTaskStatus` fills only name, source, worker and the message when the worker query
+/// failed).
 pub(crate) fn unreachable_status(task: &str, sub: &SubTask, worker: &str, error_msg: &str) -> Value {
     json!({
         "name": task,
@@ -442,8 +446,8 @@ pub(crate) fn unreachable_status(task: &str, sub: &SubTask, worker: &str, error_
     })
 }
 
-/// One `SubTaskStatus` entry (§8); v26.3 added `bps`/`progress` to dump, `bps` to load and the I/O counters
-/// to sync (§15).
+/// One `SubTaskStatus` entry (docs/dm-behaviour.md §8); v26.3 added `bps`/`progress` to dump, `bps` to load and the I/O
+/// counters to sync (docs/dm-behaviour.md §15).
 pub(crate) fn subtask_status(
     task: &str,
     sub: &SubTask,
@@ -523,8 +527,8 @@ pub(crate) fn subtask_status(
 
 // ------------------------------------------------------------------------------------------------ converters
 
-/// `POST /tasks/converters` (§7), a reasonable subset: OpenAPI task → dmctl YAML, and dmctl YAML → OpenAPI task
-/// for the common keys. Answers 200 (the spec says 201: §2 converters).
+/// `POST /tasks/converters` (docs/dm-behaviour.md §11), a reasonable subset: OpenAPI task → dmctl YAML, and dmctl YAML
+/// → OpenAPI task for the common keys. Answers 200 (the spec says 201: docs/dm-behaviour.md §11).
 pub(crate) fn convert(state: &mut State, req: Value) -> Result<super::state::Out, SimError> {
     let task_json = req.get("task").filter(|t| !t.is_null()).cloned();
     let file = req.get("task_config_file").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
@@ -681,7 +685,7 @@ fn yaml_err(msg: impl std::fmt::Display) -> SimError {
     SimError::new(20001, format!("fail to unmarshal task config: {msg}"))
 }
 
-/// dmctl task.yaml → OpenAPI task for the keys of the §7 table (named mydumper/loader/syncer blocks, thread
+/// dmctl task.yaml → OpenAPI task for the keys of docs/dm-behaviour.md §11 (named mydumper/loader/syncer blocks, thread
 /// aliases, allow lists, routes, filters, meta, target database).
 fn yaml_to_task(yaml: &str) -> Result<Task, SimError> {
     let doc: Value = serde_saphyr::from_str(yaml).map_err(yaml_err)?;

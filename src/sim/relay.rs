@@ -14,17 +14,14 @@ impl State {
     /// Whether the source's config has `enable_relay` (set by `enable_relay: true` at create or by the
     /// `worker_name_list: []` quick path): the bound worker then relays without being a named relay worker.
     pub(crate) fn config_relay(&self, source: &str) -> bool {
-        self.sources
-            .get(source)
-            .and_then(|s| s.cfg.relay_config.as_ref())
-            .and_then(|r| r.enable_relay)
-            .unwrap_or(false)
+        self.sources.get(source).and_then(|s| s.cfg.relay_config.as_ref()).and_then(|r| r.enable_relay).unwrap_or(false)
     }
 
     /// `UpdateSourceCfg` writes a source config only when no task on the source is expected Running and no
-    /// relay stage exists for it (relay started with worker names); otherwise 46025 (§3).
+    /// relay stage exists for it (relay started with worker names); otherwise 46025 (docs/dm-behaviour.md §3).
     pub(crate) fn check_source_cfg_update(&self, source: &str) -> Result<(), SimError> {
-        let running = self.tasks.values().any(|t| t.subtasks.get(source).is_some_and(|s| s.expected == Expected::Running));
+        let running =
+            self.tasks.values().any(|t| t.subtasks.get(source).is_some_and(|s| s.expected == Expected::Running));
         if running || !self.relay_workers(source).is_empty() {
             return Err(e::source_cfg_update(source));
         }
@@ -33,7 +30,7 @@ impl State {
 
     /// `/enable`: 40070 without a bound worker (even when already enabled), a no-op when enabled, then the
     /// config write (46025 rules), then every task on the source expected Running, even ones stopped on purpose
-    /// (§3).
+    /// (docs/dm-behaviour.md §3).
     pub fn enable_source(&mut self, name: &str, now: Instant) -> R {
         if !self.sources.contains_key(name) {
             return Err(e::source_not_exist(name));
@@ -52,9 +49,9 @@ impl State {
         Ok(Out::Empty(200))
     }
 
-    /// `/disable`: a no-op when disabled. A bound source first has every task on it set to expected Stopped,
-    /// then the config is written under the 46025 rules: a refusal (relay started) leaves the tasks stopped and
-    /// the source enabled. An unbound source skips the stop, so tasks still expected Running refuse it (§3).
+    /// `/disable`: a no-op when disabled. A bound source first has every task on it set to expected Stopped, then the
+    /// config is written under the 46025 rules: a refusal (relay started) leaves the tasks stopped and the source
+    /// enabled. An unbound source skips the stop, so tasks still expected Running refuse it (docs/dm-behaviour.md §3).
     pub fn disable_source(&mut self, name: &str, now: Instant) -> R {
         let Some(s) = self.sources.get(name) else { return Err(e::source_not_exist(name)) };
         if !s.cfg.enable {
@@ -70,9 +67,9 @@ impl State {
         Ok(Out::Empty(200))
     }
 
-    /// `/relay/enable` (§4). Without `worker_name_list` the bound worker is named (40070 if unbound); an empty list
-    /// takes the scheduler's quick path. Relay fields that differ from the stored config are written first, under
-    /// the 46025 rules, and stay written even if starting relay then fails.
+    /// `/relay/enable` (docs/dm-behaviour.md §4). Without `worker_name_list` the bound worker is named (40070 if
+    /// unbound); an empty list takes the scheduler's quick path. Relay fields that differ from the stored config are
+    /// written first, under the 46025 rules, and stay written even if starting relay then fails.
     pub fn enable_relay(&mut self, name: &str, req: EnableRelayRequest) -> R {
         let Some(src) = self.sources.get(name) else { return Err(e::source_not_exist(name)) };
         let workers = match req.worker_name_list.clone() {
@@ -182,8 +179,8 @@ impl State {
         }
     }
 
-    /// `/relay/disable` (§4). Without a body only the bound worker is named (40070 if unbound), so relay on other
-    /// workers keeps running; an empty list takes the quick path.
+    /// `/relay/disable` (docs/dm-behaviour.md §4). Without a body only the bound worker is named (40070 if unbound), so
+    /// relay on other workers keeps running; an empty list takes the quick path.
     pub fn disable_relay(&mut self, name: &str, req: DisableRelayRequest) -> R {
         if !self.sources.contains_key(name) {
             return Err(e::source_not_exist(name));
@@ -255,7 +252,7 @@ impl State {
     }
 
     /// `/relay/purge`: asks the workers started with worker names; none gives 49001 (a relay of the
-    /// `enable_relay` config is not among them) (§4).
+    /// `enable_relay` config is not among them) (docs/dm-behaviour.md §4).
     pub fn purge_relay(&mut self, name: &str, _req: PurgeRelayRequest) -> R {
         if self.relay_workers(name).is_empty() {
             return Err(e::openapi(format!("relay worker for source {name} not found, please `enable-relay` first")));
@@ -282,8 +279,8 @@ impl State {
         out
     }
 
-    /// `GET /sources/{name}/status` entries (§4): one per relay or bound worker; `relay_status` only where relay
-    /// runs; an unbound source without relay workers gives one entry with a 38029 error.
+    /// `GET /sources/{name}/status` entries (docs/dm-behaviour.md §4): one per relay or bound worker; `relay_status`
+    /// only where relay runs; an unbound source without relay workers gives one entry with a 38029 error.
     pub(crate) fn source_status_list(&self, name: &str) -> Vec<Value> {
         let workers = self.status_workers(name);
         if workers.is_empty() {
@@ -320,14 +317,14 @@ impl State {
     }
 }
 
-/// `ErrMasterWorkerArgsExtractor` for a source no worker handles (§8).
+/// `ErrMasterWorkerArgsExtractor` for a source no worker handles (docs/dm-behaviour.md §8).
 pub(crate) fn no_worker_msg(source: &str) -> String {
     SimError::new(38029, format!("{source} relevant worker-client not found"))
         .workaround("Please use list-member command to see if the some workers are offline.")
         .error_msg()
 }
 
-/// The gRPC error of a worker that does not answer (§8).
+/// The gRPC error of a worker that does not answer (docs/dm-behaviour.md §8).
 pub(crate) fn rpc_error_msg(addr: &str) -> String {
     SimError::new(38008, "grpc request error")
         .cause(format!(

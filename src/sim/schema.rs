@@ -122,8 +122,8 @@ pub fn source() -> S {
     )
 }
 
-/// The `Task` schema of the generation's embedded spec (§15): `dump`/`load` and `import-into` from v26.3,
-/// `full_migrate_conf.security` from v26.3, `timezone`, `target_config.session` and `safe_mode` on HEAD.
+/// The `Task` schema of the generation's embedded spec (docs/dm-behaviour.md §15): `dump`/`load` and `import-into` from
+/// v26.3, `full_migrate_conf.security` from v26.3, `timezone`, `target_config.session` and `safe_mode` on HEAD.
 pub fn task(g: Generation) -> S {
     let head = g.head();
     let v26 = g.v26();
@@ -328,7 +328,7 @@ pub fn stop_task() -> BodySchema {
     }
 }
 
-/// Before HEAD: `sql_content` required, no `schema_source`, and `sync` without a default (§13).
+/// Before HEAD: `sql_content` required, no `schema_source`, and `sync` without a default (docs/dm-behaviour.md §13).
 pub fn table_structure(g: Generation) -> BodySchema {
     let schema = if g.head() {
         obj(

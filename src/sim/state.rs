@@ -11,11 +11,11 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
+use super::bound;
 use super::catalog;
 use super::downstream::{self, Accounts};
 use super::errors::{SimError, e};
 use super::project::{self, SubCfg};
-use super::bound;
 use super::relay;
 use super::taskargs;
 use super::{Generation, SimOptions};
@@ -27,7 +27,7 @@ pub(crate) enum Out {
     Json(u16, Value),
     /// A status with an empty body (200 from handlers that never set one, 204 from deletes).
     Empty(u16),
-    /// `GET /sources/{unknown}`: 404 with an empty body (semantics §1).
+    /// `GET /sources/{unknown}`: 404 with an empty body (docs/dm-behaviour.md §2).
     NotFoundEmpty,
 }
 
@@ -45,7 +45,7 @@ pub(crate) struct Worker {
     pub name: String,
     pub addr: String,
     pub offline: bool,
-    /// Registered (and still bound) but not answering RPCs: status shows 38008 (semantics §4.5).
+    /// Registered (and still bound) but not answering RPCs: status shows 38008 (docs/dm-behaviour.md §8).
     pub unreachable: bool,
     pub bound: Option<String>,
     /// Source this worker relays for (started through `/relay/enable`).
@@ -80,7 +80,7 @@ pub(crate) struct SourceEntry {
 #[derive(Debug, Clone)]
 pub(crate) struct SubTask {
     pub source: String,
-    /// The stored task config for this source, as an OpenAPI task (§6 conversion happens on read).
+    /// The stored task config for this source, as an OpenAPI task (converted on read, docs/dm-behaviour.md §9).
     pub cfg: Task,
     pub expected: Expected,
     pub observed: Stage,
@@ -91,7 +91,7 @@ pub(crate) struct SubTask {
     /// Running time accumulated before `run_since` (the migration's progress).
     pub worked: Duration,
     pub error_msg: Option<String>,
-    /// The upstream is case-insensitive: allow-list patterns are stored lowercased (§4.2).
+    /// The upstream is case-insensitive: allow-list patterns are stored lowercased (docs/dm-behaviour.md §9).
     pub lower: bool,
     /// Table structures set through PUT table-structure: (schema, table) → SQL.
     pub tables: BTreeMap<(String, String), String>,
@@ -118,9 +118,9 @@ pub(crate) struct State {
     pub cluster_id: u64,
     pub topology: Option<Value>,
     pub masters: Vec<ClusterMaster>,
-    /// The next N status reads fail like a worker without subtasks yet (49001, §8).
+    /// The next N status reads fail like a worker without subtasks yet (49001, docs/dm-behaviour.md §8).
     pub status_glitches: u32,
-    /// The fake downstream's accounts (§10).
+    /// The fake downstream's accounts (docs/dm-behaviour.md §10).
     pub downstream: Accounts,
 }
 
@@ -200,7 +200,7 @@ impl State {
         self.workers.values().find(|w| w.bound.as_deref() == Some(source))
     }
 
-    /// Bind a source to a worker in DM's order of preference (§5 "Binding"): a relay worker of the source,
+    /// Bind a source to a worker in DM's order of preference (docs/dm-behaviour.md §12): a relay worker of the source,
     /// its last-bound worker if free, any free worker.
     fn try_bind(&mut self, source: &str) -> bool {
         if self.bound_worker(source).is_some() {
@@ -337,7 +337,8 @@ impl State {
             }
         }
         // `enable_relay` at create time runs `/relay/enable` for the bound worker *after* the source was persisted:
-        // 40070 when unbound, else 46030 because the config itself has `enable_relay` (§3, upstream #4985).
+        // 40070 when unbound, else 46030 because the config itself has `enable_relay` (docs/dm-behaviour.md §3,
+        // upstream #4985).
         if enable_relay {
             self.enable_relay(&name, EnableRelayRequest::default())?;
         }
@@ -355,7 +356,7 @@ impl State {
     }
 
     pub fn get_source(&mut self, name: &str, with_status: bool) -> R {
-        // The only handler answer that is not 400: 404 with an empty body (semantics §1 "Error handling").
+        // The only handler answer that is not 400: 404 with an empty body (docs/dm-behaviour.md §2).
         if !self.sources.contains_key(name) {
             return Ok(Out::NotFoundEmpty);
         }
@@ -378,16 +379,18 @@ impl State {
     pub fn update_source(&mut self, path_name: &str, req: UpdateSourceRequest, echo: Value, now: Instant) -> R {
         let old = self.sources.get(path_name).ok_or_else(|| e::source_not_exist(path_name))?;
         let mut src = req.source;
-        // v6.1+: an absent (or null) password keeps the stored one; "******" is stored literally (§2).
+        // v6.1+: an absent (or null) password keeps the stored one; "******" is stored literally (docs/dm-behaviour.md
+        // §3).
         if src.password.is_none() {
             src.password = old.cfg.password.clone();
         }
         let flavor = self.check_upstream(&src)?;
-        // The body's source_name decides which config is written (§2 PUT).
+        // The body's source_name decides which config is written (docs/dm-behaviour.md §3).
         let target = src.source_name.clone();
         let old_target = self.sources.get(&target).ok_or_else(|| e::source_not_exist(&target))?;
         let old_enable = old_target.cfg.enable;
-        // `UpdateSourceCfg`: 46025 while a task on it is expected Running or relay is started (§3).
+        // `UpdateSourceCfg`: 46025 while a task on it is expected Running or relay is started (docs/dm-behaviour.md
+        // §3).
         self.check_source_cfg_update(&target)?;
         let new_enable = src.enable;
         let last_bound = old_target.last_bound.clone();
@@ -531,10 +534,11 @@ impl State {
         self.sources.get(source).is_some_and(|s| catalog::case_insensitive(&s.cfg.host))
     }
 
-    /// `Task.Adjust`, downstream connect, source existence, §6 conversion and `SubTaskConfig.Adjust`, precheck:
-    /// the checks create and update share. Returns the adjusted task and each source's converted config.
+    /// `Task.Adjust`, downstream connect, source existence, conversion (docs/dm-behaviour.md §5) and
+    /// `SubTaskConfig.Adjust`, precheck: the checks create and update share. Returns the adjusted task and each
+    /// source's converted config.
     fn prepare_task(&self, mut task: Task) -> Result<(Task, BTreeMap<String, SubCfg>), SimError> {
-        // Fields the generation's Task struct lacks are silently dropped by the binding (§15).
+        // Fields the generation's Task struct lacks are silently dropped by the binding (docs/dm-behaviour.md §15).
         bound::strip_task(&mut task, self.generation);
         if task.meta_schema.as_deref().is_none_or(str::is_empty) {
             // Server-side default (Task.Adjust); Head's validator has already injected "dm-meta" when absent.
@@ -546,7 +550,8 @@ impl State {
             return Err(SimError::new(20008, format!("invalid timezone string: {tz}"))
                 .workaround("Please check the `timezone` config in task configuration file."));
         }
-        // The downstream connect of `AdjustTargetDBSessionCfg`: unresolvable, refusing or wrong password → 10001 (§5).
+        // The downstream connect of `AdjustTargetDBSessionCfg`: unresolvable, refusing or wrong password → 10001
+        // (docs/dm-behaviour.md §5).
         self.connect_target(&task.target_config)?;
         let mut cfgs = BTreeMap::new();
         for sc in &task.source_config.source_conf {
@@ -592,7 +597,7 @@ impl State {
         Ok((task, cfgs))
     }
 
-    /// Connect to a task's target as `AdjustTargetDBSessionCfg` does (§5).
+    /// Connect to a task's target as `AdjustTargetDBSessionCfg` does (docs/dm-behaviour.md §5).
     pub(crate) fn connect_target(&self, t: &TargetConfig) -> Result<(), SimError> {
         self.downstream.connect(&t.host, t.port, &t.user, t.password.expose())
     }
@@ -607,19 +612,19 @@ impl State {
             return Ok(Out::Json(201, json!({"task": echo, "check_result": CHECK_PASSED})));
         }
         // `AddSubTasks` checks 46014 (every subtask exists) before 46009, and 46009 only for the sources it would
-        // add; a physical import refuses even a partial create with 46014 (§5).
-        let existing: Vec<String> =
-            cfgs.keys().filter(|s| self.tasks.get(&name).is_some_and(|t| t.subtasks.contains_key(*s))).cloned().collect();
+        // add; a physical import refuses even a partial create with 46014 (docs/dm-behaviour.md §5).
+        let existing: Vec<String> = cfgs
+            .keys()
+            .filter(|s| self.tasks.get(&name).is_some_and(|t| t.subtasks.contains_key(*s)))
+            .cloned()
+            .collect();
         let physical = cfgs.values().next().is_some_and(|c| c.full.import_mode == "physical")
             && matches!(task.task_mode.as_str(), "all" | "full" | "load");
         if existing.len() == cfgs.len() || (physical && !existing.is_empty()) {
             return Err(e::task_exists(&name, &existing));
         }
-        let unbound: Vec<String> = cfgs
-            .keys()
-            .filter(|s| !existing.contains(s) && self.bound_worker(s).is_none())
-            .cloned()
-            .collect();
+        let unbound: Vec<String> =
+            cfgs.keys().filter(|s| !existing.contains(s) && self.bound_worker(s).is_none()).cloned().collect();
         if !unbound.is_empty() {
             return Err(e::sources_unbound(&unbound));
         }
@@ -632,7 +637,8 @@ impl State {
             .tasks
             .entry(name.clone())
             .or_insert_with(|| TaskEntry { subtasks: BTreeMap::new(), cli_args: BTreeMap::new() });
-        // A partial create adds only the missing sources; existing subtasks keep their config (§2).
+        // A partial create adds only the missing sources; existing subtasks keep their config (docs/dm-behaviour.md
+        // §5).
         for (source, _) in cfgs {
             if entry.subtasks.contains_key(&source) {
                 continue;
@@ -666,10 +672,10 @@ impl State {
         project::task_view(entry, generation, &mut self.rng)
     }
 
-    /// `getTaskStatus` (§8): DM asks, per source, the named relay workers and the bound worker. A relay worker
-    /// other than the bound one has no subtask at all and answers an empty list, which fails the whole call with
-    /// 49001 for as long as that relay runs. An unbound source without relay workers gives an entry with a 38029
-    /// error; a worker that does not answer gives one with the gRPC error (worker name empty before v26.3).
+    /// `getTaskStatus` (docs/dm-behaviour.md §8): DM asks, per source, the named relay workers and the bound worker. A
+    /// relay worker other than the bound one has no subtask at all and answers an empty list, which fails the whole
+    /// call with 49001 for as long as that relay runs. An unbound source without relay workers gives an entry with a
+    /// 38029 error; a worker that does not answer gives one with the gRPC error (worker name empty before v26.3).
     fn status_list(&mut self, name: &str) -> Result<Vec<Value>, SimError> {
         self.status_glitch()?;
         let phase = self.phase();
@@ -750,7 +756,7 @@ impl State {
 
     pub fn update_task(&mut self, task: Task) -> R {
         let (task, cfgs) = self.prepare_task(task)?;
-        // The path name is ignored; the body's name decides (§2 PUT).
+        // The path name is ignored; the body's name decides (docs/dm-behaviour.md §6).
         let name = task.name.clone();
         let entry = self.tasks.get(&name).ok_or_else(|| e::task_not_exist(&name))?;
         let body_sources: Vec<String> = task.source_config.source_conf.iter().map(|c| c.source_name.clone()).collect();
@@ -826,7 +832,7 @@ impl State {
         Ok(Out::Empty(204))
     }
 
-    /// A transient failure of the workers' query-status (§4.5): the whole call answers 400 49001.
+    /// A transient failure of the workers' query-status (docs/dm-behaviour.md §8): the whole call answers 400 49001.
     fn status_glitch(&mut self) -> Result<(), SimError> {
         if self.status_glitches > 0 {
             self.status_glitches -= 1;
@@ -843,7 +849,7 @@ impl State {
         Ok(Out::Json(200, json!({"total": data.len(), "data": data})))
     }
 
-    /// Answers 200 with an empty body, not the docs' 204 (semantics §2 start, §9); asynchronous: only the expected
+    /// Answers 200 with an empty body, not the docs' 204 (docs/dm-behaviour.md §8); asynchronous: only the expected
     /// stage is written here.
     pub fn start_task(&mut self, name: &str, req: StartTaskRequest, now: Instant) -> R {
         let all: Vec<String> = self.tasks.get(name).map(|t| t.subtasks.keys().cloned().collect()).unwrap_or_default();
@@ -872,8 +878,9 @@ impl State {
         let phase = self.phase();
         let delay = self.stage_delay;
         if req.remove_meta == Some(true) {
-            // The checkpoints are dropped in the first listed subtask's target before the args are checked, so a
-            // bad `start_time` still leaves them dropped; a target that cannot be reached fails the start (§8).
+            // The checkpoints are dropped in the first listed subtask's target before the args are checked, so a bad
+            // `start_time` still leaves them dropped; a target that cannot be reached fails the start
+            // (docs/dm-behaviour.md §8).
             if let Some(sub) = list.first().and_then(|s| self.tasks.get(name).and_then(|t| t.subtasks.get(s))) {
                 self.connect_target(&sub.cfg.target_config).map_err(|mut err| {
                     err.message = format!("while removing metadata: {}", err.message);
@@ -893,7 +900,8 @@ impl State {
                 }
             }
         }
-        // Empty strings count as absent here but are stored; a bad value is a plain error (code 0) (§8).
+        // Empty strings count as absent here but are stored; a bad value is a plain error (code 0)
+        // (docs/dm-behaviour.md §8).
         let args = taskargs::start_args(&req, self.generation)?;
         let Some(entry) = self.tasks.get_mut(name) else { return Ok(Out::Empty(200)) };
         // The stored CLI args are replaced as a whole, or deleted when the request carries none.
@@ -906,9 +914,9 @@ impl State {
         Ok(Out::Empty(200))
     }
 
-    /// `stopTask` (§8): the CLI args first (a bad `timeout_duration` is a plain error, code 0), then the
-    /// expected stage. Without `source_name_list` an unknown task has no sources and nothing happens (200); with
-    /// one, the scheduler does not know the task: 46016. Unknown sources of a known task: 46017.
+    /// `stopTask` (docs/dm-behaviour.md §8): the CLI args first (a bad `timeout_duration` is a plain error, code 0),
+    /// then the expected stage. Without `source_name_list` an unknown task has no sources and nothing happens (200);
+    /// with one, the scheduler does not know the task: 46016. Unknown sources of a known task: 46017.
     pub fn stop_task(&mut self, name: &str, req: StopTaskRequest, now: Instant) -> R {
         let args = taskargs::stop_args(&req)?;
         let listed = req.source_name_list.clone().filter(|l| !l.is_empty());
@@ -938,7 +946,7 @@ impl State {
     /// The checks of the table-structure and migrate-target endpoints: they call the bound worker.
     /// They ask the source's bound worker (40070 when there is none, unknown sources included), whose answer
     /// errors come back as 49001 around the worker's own error: the subtask must exist (40054), be in the Sync
-    /// unit (40056) and be Paused (40051); listing migrate targets also accepts Running (§13).
+    /// unit (40056) and be Paused (40051); listing migrate targets also accepts Running (docs/dm-behaviour.md §13).
     fn worker_subtask(&self, task: &str, source: &str) -> Result<&SubTask, SimError> {
         self.worker_subtask_in(task, source, &[Stage::Paused])
     }
@@ -954,7 +962,10 @@ impl State {
             .and_then(|t| t.subtasks.get(source))
             .ok_or_else(|| worker_err(40054, format!("sub task with name {task} not found")))?;
         if !stages.contains(&sub.observed) {
-            return Err(worker_err(40051, format!("current stage is {} but not paused, invalid", sub.observed.as_str())));
+            return Err(worker_err(
+                40051,
+                format!("current stage is {} but not paused, invalid", sub.observed.as_str()),
+            ));
         }
         if sub.unit != Unit::Sync {
             return Err(worker_err(
@@ -973,7 +984,12 @@ impl State {
         self.migrated_tables_in(task, source, &[Stage::Paused])
     }
 
-    fn migrated_tables_in(&self, task: &str, source: &str, stages: &[Stage]) -> Result<Vec<(String, String)>, SimError> {
+    fn migrated_tables_in(
+        &self,
+        task: &str,
+        source: &str,
+        stages: &[Stage],
+    ) -> Result<Vec<(String, String)>, SimError> {
         let sub = self.worker_subtask_in(task, source, stages)?;
         let cfg = project::to_subcfg(&sub.cfg, source, self.case_insensitive(source))?;
         let mut out = vec![];
@@ -1023,11 +1039,13 @@ impl State {
         req: OperateTableStructureRequest,
     ) -> R {
         // HEAD checks `schema_source` against `sql_content` before asking the worker; earlier generations have
-        // no `schema_source` and always set the schema from `sql_content` (§13).
+        // no `schema_source` and always set the schema from `sql_content` (docs/dm-behaviour.md §13).
         let from_sql = if self.head() {
             match req.schema_source.as_deref().unwrap_or("sql") {
                 "sql" if req.sql_content.as_deref().is_none_or(|s| s.trim().is_empty()) => {
-                    return Err(e::openapi("`sql_content` must be provided and non-empty when `schema_source` is `sql`"));
+                    return Err(e::openapi(
+                        "`sql_content` must be provided and non-empty when `schema_source` is `sql`",
+                    ));
                 }
                 "sql" => true,
                 other if req.sql_content.is_some() => {
@@ -1261,7 +1279,8 @@ impl State {
                         )
                     })
                     .collect();
-                // Filter rules the workers never apply (an event type the generation does not know, §15).
+                // Filter rules the workers never apply (an event type the generation does not know,
+                // docs/dm-behaviour.md §15).
                 let inactive: BTreeSet<String> = t
                     .subtasks
                     .values()
@@ -1278,7 +1297,7 @@ impl State {
             "tasks": tasks,
             "templates": self.templates,
             "kept_meta": kept,
-            "downstream_accounts": self.downstream.snapshot(),
+            "downstream": self.downstream.snapshot(),
         })
     }
 }
@@ -1384,7 +1403,8 @@ pub(crate) fn valid_timezone(tz: &str) -> bool {
     if tz.is_empty() {
         return true;
     }
-    // `SYSTEM` and `Local` are rejected by Task.Adjust (§2); anything Go's LoadLocation knows is accepted.
+    // `SYSTEM` and `Local` are rejected by Task.Adjust (docs/dm-behaviour.md §5); anything Go's LoadLocation knows is
+    // accepted.
     if matches!(tz, "SYSTEM" | "Local") {
         return false;
     }

@@ -113,7 +113,13 @@ fn days_in(month: i64, year: i64) -> i64 {
 fn go_parse(value: &str, sep: char) -> Result<(), String> {
     let layout = format!("2006-01-02{sep}15:04:05");
     let err = |elem_value: &str, elem: &str| {
-        format!("parsing time {} as {}: cannot parse {} as {}", go_quote(value), go_quote(&layout), go_quote(elem_value), go_quote(elem))
+        format!(
+            "parsing time {} as {}: cannot parse {} as {}",
+            go_quote(value),
+            go_quote(&layout),
+            go_quote(elem_value),
+            go_quote(elem)
+        )
     };
     let range = |what: &str| format!("parsing time {}: {what} out of range", go_quote(value));
     let b = value.as_bytes();
@@ -192,7 +198,12 @@ fn v26_start_time(value: &str) -> Result<(), String> {
         0 => true,
         1 => zone == b"Z",
         5 => matches!(zone[0], b'+' | b'-') && digits(&zone[1..], 4).is_some(),
-        6 => matches!(zone[0], b'+' | b'-') && zone[3] == b':' && digits(&zone[1..3], 2).is_some() && digits(&zone[4..], 2).is_some(),
+        6 => {
+            matches!(zone[0], b'+' | b'-')
+                && zone[3] == b':'
+                && digits(&zone[1..3], 2).is_some()
+                && digits(&zone[4..], 2).is_some()
+        }
         _ => false,
     };
     let valid = zone_ok && (1..=12).contains(&mo) && d >= 1 && d <= days_in(mo, y) && h < 24 && mi < 60 && s < 60;
@@ -293,7 +304,9 @@ mod tests {
 
     #[test]
     fn v26_start_times() {
-        for ok in ["2024-01-02 15:04:05", "2024-01-02T15:04:05Z", "2024-01-02T15:04:05+04:00", "2024-01-02 15:04:05-0800"] {
+        for ok in
+            ["2024-01-02 15:04:05", "2024-01-02T15:04:05Z", "2024-01-02T15:04:05+04:00", "2024-01-02 15:04:05-0800"]
+        {
             assert_eq!(start_time_error(ok, Generation::V263), None, "{ok}");
         }
         for bad in ["2024-01-02", "2024-01-02 15:04:05.123", "2024/01/02 15:04:05", "2024-13-02 15:04:05", "é"] {
@@ -309,8 +322,13 @@ mod tests {
         assert_eq!(args["start_time"], "");
         let req = StopTaskRequest { timeout_duration: Some(String::new()), ..Default::default() };
         assert!(stop_args(&req).unwrap().is_some());
-        let err = stop_args(&StopTaskRequest { timeout_duration: Some("soon".into()), ..Default::default() }).unwrap_err();
+        let err =
+            stop_args(&StopTaskRequest { timeout_duration: Some("soon".into()), ..Default::default() }).unwrap_err();
         assert_eq!(err.code, 0);
-        assert!(err.error_msg().starts_with("while converting task command line arguments: error while parse stop_wait_timeout_duration"));
+        assert!(
+            err.error_msg().starts_with(
+                "while converting task command line arguments: error while parse stop_wait_timeout_duration"
+            )
+        );
     }
 }
