@@ -62,11 +62,18 @@ fn with_sim(args: &[&str], check: impl FnOnce(&str)) {
         .spawn()
         .expect("spawn dm-apply sim");
     let stderr = child.stderr.take().unwrap();
+    // Stops the simulator even when `check` panics.
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+            let _ = self.0.wait();
+        }
+    }
+    let _stop = Stop(child);
     let first = BufReader::new(stderr).lines().next().expect("a line").expect("utf-8");
     let url = first.strip_prefix("dm-apply sim listening on ").expect("the announced line").to_string();
     check(&url);
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let _ = child.wait();
 }
 
 fn get(url: &str) -> (u16, String) {
