@@ -305,10 +305,14 @@ pub struct SimArgs {
     /// Kinds of injected faults, comma separated: 5xx, reset, delay.
     #[arg(long, value_delimiter = ',', default_value = "5xx,reset,delay")]
     pub fault_kinds: Vec<String>,
-    /// Which server generation to mimic: `v8.5` (no request-default injection, DM v5.4-v8.5.3) or `head`
-    /// (kin-openapi injects spec defaults, DM v8.5.4+ and HEAD).
-    #[arg(long, default_value = "head")]
+    /// Which DM-master generation to mimic: `v8.5.3` (v8.5.0-v8.5.3: no request-default injection), `v8.5.4`
+    /// (v8.5.4-v8.5.7: default injection, otherwise v8.5), `v26.3` or `head`. `v8.5` means `v8.5.3`.
+    #[arg(long, default_value = "v8.5.4")]
     pub generation: String,
+    /// `on`: DM-master runs with `openapi = true`; `off`: every `/api/v1/...` request answers a plain-text
+    /// `404 page not found`, as a master without OpenAPI does.
+    #[arg(long, default_value = "on", value_name = "on|off")]
+    pub openapi: String,
     /// Seed for the simulator's random choices (list order, server ids), for reproducible runs.
     #[arg(long)]
     pub seed: Option<u64>,

@@ -10,12 +10,23 @@ use crate::ui::Ui;
 /// Turn the command-line knobs into [`SimOptions`], with errors that say what to write instead.
 pub fn options(args: &SimArgs) -> miette::Result<SimOptions> {
     let generation = Generation::parse(&args.generation).ok_or_else(|| {
+        let known: Vec<&str> = Generation::ALL.iter().map(|g| g.name()).collect();
         miette::miette!(
-            help = "use `v8.5` (no request-default injection) or `head`",
+            help = format!("use one of {} (`v8.5` means v8.5.3)", known.join(", ")),
             "--generation `{}` is not a known DM-master generation",
             args.generation
         )
     })?;
+    let openapi = match args.openapi.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" => true,
+        "off" | "false" | "0" => false,
+        other => {
+            return Err(miette::miette!(
+                help = "use --openapi on or --openapi off",
+                "--openapi `{other}` is neither on nor off"
+            ));
+        }
+    };
     if !(0.0..=1.0).contains(&args.fault_rate) || args.fault_rate.is_nan() {
         return Err(miette::miette!(
             help = "e.g. --fault-rate 0.1 fails one request in ten",
@@ -55,6 +66,7 @@ pub fn options(args: &SimArgs) -> miette::Result<SimOptions> {
         generation,
         seed: args.seed,
         stage_delay: Duration::from_millis(args.stage_delay_ms),
+        openapi,
         ..SimOptions::default()
     })
 }
@@ -75,7 +87,8 @@ pub async fn run(args: &SimArgs, _ui: &Ui) -> miette::Result<u8> {
     eprintln!("dm-apply sim listening on {}", server.url());
     tracing::info!(
         workers = opts.workers,
-        generation = ?opts.generation,
+        generation = opts.generation.name(),
+        openapi = opts.openapi,
         latency_ms = args.latency_ms,
         fault_rate = opts.fault_rate,
         "simulator started"

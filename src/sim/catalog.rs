@@ -1,17 +1,13 @@
-//! The fake upstream: connectivity conventions and a deterministic catalog of schemas and tables per source.
+//! The fake upstream: host-name conventions and a deterministic catalog of schemas and tables per source.
+//! Which hosts can be connected to at all is `downstream.rs`'s business.
 //!
 //! Conventions (documented in docs/simulator.md):
-//! - a host ending in `.unreachable` cannot be connected to (DM error 10001), upstream or downstream;
 //! - a host containing `mariadb` is detected as flavor `mariadb`, anything else `mysql`;
 //! - a host containing `no-gtid` has `GTID_MODE=OFF` (`enable_gtid: true` fails with 26007);
 //! - a host containing `lower-case` has `lower_case_table_names=1` (allow-list patterns are stored lowercased);
 //! - a host containing `precheck-fail` fails the task precheck unless `ignore_checking_items` has `all`.
 
 use std::collections::BTreeMap;
-
-pub fn unreachable(host: &str) -> bool {
-    host.trim_end_matches('.').ends_with(".unreachable") || host == "unreachable"
-}
 
 pub fn flavor(host: &str) -> &'static str {
     if host.to_ascii_lowercase().contains("mariadb") { "mariadb" } else { "mysql" }

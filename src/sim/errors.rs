@@ -1,5 +1,5 @@
 //! DM's handler errors: `terror` values rendered as `[code=N:class=..:scope=..:level=..], Message: ..` and
-//! answered as HTTP 400 `{"error_msg", "error_code"}` (semantics §1 "Error handling").
+//! answered as HTTP 400 `{"error_msg", "error_code"}` (docs/dm-behaviour.md §2, §14).
 
 use std::fmt;
 
@@ -10,11 +10,25 @@ pub struct SimError {
     pub message: String,
     pub raw_cause: Option<String>,
     pub workaround: Option<String>,
+    /// Overrides the code's class, as `terror.WithClass` does (e.g. `dm-master` on template errors).
+    pub class: Option<&'static str>,
+    /// Overrides the code's scope, as `terror.WithScope` does (`upstream`/`downstream` on connection errors).
+    pub scope: Option<&'static str>,
 }
 
 impl SimError {
     pub fn new(code: i64, message: impl Into<String>) -> Self {
-        SimError { code, message: message.into(), raw_cause: None, workaround: None }
+        SimError { code, message: message.into(), raw_cause: None, workaround: None, class: None, scope: None }
+    }
+
+    pub fn with_class(mut self, class: &'static str) -> Self {
+        self.class = Some(class);
+        self
+    }
+
+    pub fn with_scope(mut self, scope: &'static str) -> Self {
+        self.scope = Some(scope);
+        self
     }
 
     pub fn cause(mut self, c: impl Into<String>) -> Self {
@@ -33,6 +47,7 @@ impl SimError {
             return self.message.clone();
         }
         let (class, scope, level) = class_of(self.code);
+        let (class, scope) = (self.class.unwrap_or(class), self.scope.unwrap_or(scope));
         let mut s =
             format!("[code={}:class={class}:scope={scope}:level={level}], Message: {}", self.code, self.message);
         if let Some(c) = &self.raw_cause {
@@ -55,13 +70,23 @@ impl fmt::Display for SimError {
 
 impl std::error::Error for SimError {}
 
-/// terror class/scope/level by code range (`dm/_utils/terror_gen/errors_release.txt`).
+/// terror class/scope/level of a code (`dm/_utils/terror_gen/errors_release.txt`): exact for the codes the
+/// simulator raises, by range otherwise (docs/dm-behaviour.md §14).
 fn class_of(code: i64) -> (&'static str, &'static str, &'static str) {
     match code {
-        10001..=10999 => ("database", "not-set", "high"),
+        10001 => ("database", "not-set", "high"),
+        20050 | 20051 => ("config", "internal", "low"),
+        20067..=20069 => ("config", "internal", "high"),
+        26000..=26999 => ("task-check", "internal", "medium"),
+        38048 => ("dm-master", "internal", "low"),
+        40005 | 40006 => ("dm-worker", "internal", "medium"),
+        44000..=44999 => ("schema-tracker", "internal", "medium"),
+        46001 | 46019..=46023 => ("scheduler", "internal", "high"),
+        46009 | 46010 | 46015..=46017 => ("dm-master", "internal", "medium"),
+        46024..=46025 | 46028..=46033 | 46035 => ("scheduler", "internal", "low"),
+        10002..=10999 => ("database", "not-set", "high"),
         11000..=11999 => ("functional", "internal", "high"),
         20000..=20999 => ("config", "internal", "medium"),
-        26000..=26999 => ("checker", "internal", "high"),
         36000..=36999 => ("sync-unit", "internal", "high"),
         38000..=38999 => ("dm-master", "internal", "high"),
         40000..=40999 => ("dm-worker", "internal", "high"),
@@ -75,63 +100,70 @@ fn class_of(code: i64) -> (&'static str, &'static str, &'static str) {
 pub mod e {
     use super::SimError;
 
-    pub fn db_driver(host: &str, port: u16) -> SimError {
+    /// `ErrDBDriverError` around a driver error, scoped to the side that was connected to.
+    pub fn db_driver(scope: &'static str, cause: impl Into<String>) -> SimError {
         SimError::new(10001, "database driver error")
-            .cause(format!(
-                "dial tcp: lookup {host}: no such host (simulated: hosts ending in .unreachable fail; port {port})"
-            ))
+            .cause(cause)
             .workaround("Please check the database connection and the database config in configuration file.")
+            .with_scope(scope)
     }
     pub fn source_exists(s: &str) -> SimError {
         SimError::new(46007, format!("source config with ID {s} already exists"))
     }
     pub fn source_not_exist(s: &str) -> SimError {
         SimError::new(46008, format!("source config with ID {s} not exists"))
-            .workaround("Please use `operate-source` to create the source config first.")
     }
     pub fn sources_unbound(s: &[String]) -> SimError {
-        SimError::new(46009, format!("sources {s:?} have not bound"))
-            .workaround("Please check whether there are enough DM-workers, and whether they are online.")
+        SimError::new(46009, format!("sources {} have not bound", go_list(s)))
     }
     pub fn source_has_tasks(s: &str, tasks: &[String]) -> SimError {
-        SimError::new(
-            46010,
-            format!("source {s} can only be removed after all subtasks removed, subtasks of tasks {tasks:?} exist"),
-        )
-        .workaround("Please stop and remove all subtasks of the source, or delete the source with force.")
+        SimError::new(46010, format!("source with name {s} need to operate has existing tasks {}", go_list(tasks)))
+            .workaround("Please `stop-task` first.")
     }
     pub fn task_exists(t: &str, s: &[String]) -> SimError {
-        SimError::new(46014, format!("subtasks with name {t} for sources {s:?} already exist"))
+        SimError::new(46014, format!("subtasks with name {t} for sources {} already exist", go_list(s)))
+            .workaround("Please use `query-status` command to see tasks.")
+    }
+    /// `UpdateExpectSubTaskStage` on a task the scheduler does not know.
+    pub fn subtask_op_task_not_exist(t: &str) -> SimError {
+        SimError::new(46016, format!("subtasks with name {t} need to be operate not exist"))
             .workaround("Please use `query-status` command to see tasks.")
     }
     pub fn subtask_op_source_not_exist(s: &[String]) -> SimError {
-        SimError::new(46017, format!("sources {s:?} need to be operated not exist"))
+        SimError::new(46017, format!("sources {} need to be operate not exist", go_list(s)))
     }
     pub fn task_not_exist(t: &str) -> SimError {
         SimError::new(46018, format!("task with name {t} not exist"))
             .workaround("Please use `query-status` command to see tasks.")
     }
-    pub fn latch(t: &str) -> SimError {
-        SimError::new(46024, format!("{t} is in use by other client, please try again later"))
+    /// `ErrSchedulerLatchInUse`: `what` is the scheduler step that wanted the task's latch.
+    pub fn latch(what: &str, t: &str) -> SimError {
+        SimError::new(46024, format!("when {what}, resource {t} is in use by other client"))
+            .workaround("Please try again later")
     }
-    pub fn source_cfg_update(s: &str, why: &str) -> SimError {
-        SimError::new(46025, format!("source {s} can not be updated when {why}"))
-            .workaround("Please stop all running tasks of the source and stop relay before updating it.")
+    /// `UpdateSourceCfg` refuses while a task on the source is expected Running or a relay stage exists.
+    pub fn source_cfg_update(s: &str) -> SimError {
+        SimError::new(
+            46025,
+            format!("source {s} can only be updated when relay is disabled and no tasks are running for now"),
+        )
     }
     pub fn subtask_not_exist(t: &str, s: &[String]) -> SimError {
-        SimError::new(46034, format!("sub task with name {t} for sources {s:?} not exist"))
+        SimError::new(46034, format!("subtasks with name {t} for sources {} not exist", go_list(s)))
+            .workaround("Please create this subtask first.")
     }
     pub fn subtask_cfg_update(t: &str, s: &str, why: &str) -> SimError {
-        SimError::new(46035, format!("failed to update subtask config of task {t} for source {s}"))
-            .cause(why.to_string())
+        SimError::new(
+            46035,
+            format!("subtask with name {t} source name {s} can only update when no running tasks for now"),
+        )
+        .cause(why.to_string())
     }
     pub fn worker_no_start() -> SimError {
         SimError::new(40070, "no mysql source is being handled in the worker")
-            .workaround("Please check the source of the worker, or bind a source to it first.")
     }
     pub fn start_on_disabled(task: &str, s: &str) -> SimError {
-        SimError::new(38058, format!("start task {task} failed: source: {s} is not enabled"))
-            .workaround("Please enable the source first.")
+        SimError::new(38058, format!("can not start task: {task} reason: source: {s} is not enabled"))
     }
     pub fn meta_not_set(source: &str) -> SimError {
         SimError::new(20022, format!("mysql-instance({source}) must set meta for task-mode incremental"))
@@ -142,5 +174,10 @@ pub mod e {
     }
     pub fn worker_not_exist(w: &str) -> SimError {
         SimError::new(46004, format!("dm-worker with name {w} not exists"))
+    }
+
+    /// Go's `%v` of a `[]string`: `[a b]`.
+    pub fn go_list(items: &[String]) -> String {
+        format!("[{}]", items.join(" "))
     }
 }

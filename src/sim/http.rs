@@ -2,8 +2,10 @@
 //! fault injection, the per-task latch, the request log, and the `/sim/...` control API.
 //!
 //! Early answers are `Response`s in `Err` (clippy's size lint does not matter on this path).
-//! Routing is done by hand (one fallback handler) so that unknown routes answer DM's
-//! `400 {"error":"no matching operation was found"}` rather than a framework 404 (semantics §1).
+//! Routing is done by hand (one fallback handler) so that unknown routes under `/api/v1/` answer DM's
+//! `400 {"error":"no matching operation was found"}` rather than a framework 404, while paths DM-master does not
+//! mount (everything else, and `/api/v1/` itself when OpenAPI is off) answer Go's plain-text
+//! `404 page not found` (docs/dm-behaviour.md §2).
 
 #![allow(clippy::result_large_err)]
 
@@ -19,6 +21,7 @@ use rand::Rng;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::bound;
 use super::errors::{SimError, e};
 use super::net::ConnMeta;
 use super::schema::{self, BodySchema};
@@ -88,7 +91,13 @@ async fn entry(State(sh): State<Arc<Shared>>, ConnectInfo(conn): ConnectInfo<Con
             FaultKind::Delay => (StatusCode::GATEWAY_TIMEOUT, "simulated fault: upstream timed out\n").into_response(),
         };
     }
-    let resp = api(&sh, &method, &path, &query, ct.as_deref(), &body).await;
+    let resp = if mounted(&sh, &path) {
+        api(&sh, &method, &path, &query, ct.as_deref(), &body).await
+    } else {
+        let latency = sh.knobs().latency;
+        sleep(latency).await;
+        not_mounted()
+    };
     log_done(&sh, idx, resp.status().as_u16(), false);
     tracing::info!(%method, path, query, status = resp.status().as_u16(), "sim request");
     resp
@@ -138,11 +147,26 @@ fn json_response(status: u16, v: &Value) -> Response {
     r
 }
 
+/// Whether DM-master's HTTP mux has a handler for `path`: `/status` and the legacy `/apis/` always,
+/// `/api/v1/` only with `openapi = true` (docs/dm-behaviour.md §2).
+fn mounted(sh: &Shared, path: &str) -> bool {
+    path == "/status" || path.starts_with("/apis/") || (sh.openapi && path.starts_with("/api/v1/"))
+}
+
+/// Go's `http.NotFound`: what the mux answers for a path nothing is mounted on.
+fn not_mounted() -> Response {
+    let mut r = Response::new(Body::from("404 page not found\n"));
+    *r.status_mut() = StatusCode::NOT_FOUND;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    r
+}
+
 fn empty(status: u16) -> Response {
     StatusCode::from_u16(status).unwrap_or(StatusCode::OK).into_response()
 }
 
-/// The validator's shape: `400 {"error": "..."}` (semantics §1).
+/// The validator's shape: `400 {"error": "..."}` (docs/dm-behaviour.md §2).
 fn validation_error(msg: &str) -> Response {
     json_response(400, &json!({"error": msg}))
 }
@@ -348,7 +372,7 @@ fn body_schema(op: &Op, g: Generation) -> Option<BodySchema> {
         Op::UpdateTask(_) => schema::update_task(g),
         Op::StartTask(_) => schema::start_task(),
         Op::StopTask(_) => schema::stop_task(),
-        Op::PutTable(..) => schema::table_structure(),
+        Op::PutTable(..) => schema::table_structure(g),
         Op::Convert => schema::converter(g),
         Op::CreateTemplate => schema::template(g),
         Op::ImportTemplates => schema::template_import(),
@@ -440,11 +464,14 @@ impl Query {
     }
 }
 
-fn latch_key(op: &Op, body: &Option<Value>) -> Option<String> {
+/// The scheduler's per-task latch an operation takes, with the step DM names in its 46024 answer.
+fn latch_key(op: &Op, body: &Option<Value>) -> Option<(&'static str, String)> {
     let body_name = || body.as_ref().and_then(|b| b.get("task")).and_then(|t| t.get("name")).and_then(Value::as_str);
     match op {
-        Op::CreateTask | Op::UpdateTask(_) => body_name().map(str::to_string),
-        Op::DeleteTask(t) | Op::StartTask(t) | Op::StopTask(t) => Some(t.clone()),
+        Op::CreateTask => body_name().map(|n| ("AddSubTasks", n.to_string())),
+        Op::UpdateTask(_) => body_name().map(|n| ("UpdateSubTasks", n.to_string())),
+        Op::DeleteTask(t) => Some(("RemoveMeta", t.clone())),
+        Op::StartTask(t) | Op::StopTask(t) => Some(("UpdateExpectSubTaskStage", t.clone())),
         _ => None,
     }
 }
@@ -498,20 +525,29 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
     let q = Query::parse(query);
     // Query parameters the spec declares are validated like kin-openapi does.
     for k in ["with_status", "enable_relay", "force", "keep_meta"] {
-        if k == "keep_meta" && g == Generation::V85 {
-            continue; // unknown to v8.5's spec: ignored
+        if k == "keep_meta" && !g.head() {
+            continue; // unknown to the spec before HEAD: ignored
         }
         if let Err(r) = q.bool(k) {
             sleep(latency).await;
             return r;
         }
     }
+    // `TaskStage` gained `Paused` in v26.3: `?stage=Paused` fails validation on v8.5 (docs/dm-behaviour.md §8, §15).
+    let stages: &[&str] =
+        if g.v26() { &["Stopped", "Running", "Finished", "Paused"] } else { &["Stopped", "Running", "Finished"] };
     if let (Op::ListTasks, Some(st)) = (&op, q.get("stage"))
-        && !matches!(st, "Stopped" | "Running" | "Finished" | "Paused")
+        && !stages.contains(&st)
     {
         sleep(latency).await;
+        let allowed = if g.injects_defaults() {
+            let list: Vec<String> = stages.iter().map(|s| format!("{s:?}")).collect();
+            format!(" [{}]", list.join(","))
+        } else {
+            String::new()
+        };
         return validation_error(&format!(
-            "error in openapi3filter.RequestError: parameter \"stage\" in query has an error: value {st}: value is not one of the allowed values [\"Stopped\",\"Running\",\"Finished\",\"Paused\"]"
+            "error in openapi3filter.RequestError: parameter \"stage\" in query has an error: value {st}: value is not one of the allowed values{allowed}"
         ));
     }
     let bs = body_schema(&op, g);
@@ -525,11 +561,11 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
         }
     };
     let _latch = match latch_key(&op, &body) {
-        Some(k) => match try_latch(sh, &k) {
+        Some((what, k)) => match try_latch(sh, &k) {
             Some(l) => Some(l),
             None => {
                 sleep(latency).await;
-                return handler_error(&e::latch(&k));
+                return handler_error(&e::latch(what, &k));
             }
         },
         None => None,
@@ -558,7 +594,7 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
         )),
         Op::CreateSource => match decode_req::<CreateSourceRequest>(body.clone()) {
             Ok(req) => {
-                let echo = source_echo(&req.source);
+                let echo = bound::source_echo(&req.source);
                 st.create_source(req, echo)
             }
             Err(err) => Err(err),
@@ -570,7 +606,7 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
         Op::GetSource(n) => st.get_source(&n, with_status),
         Op::UpdateSource(n) => match decode_req::<UpdateSourceRequest>(body.clone()) {
             Ok(req) => {
-                let echo = source_echo(&req.source);
+                let echo = bound::source_echo(&req.source);
                 st.update_source(&n, req, echo, now)
             }
             Err(err) => Err(err),
@@ -606,16 +642,16 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
             st.list_tasks(with_status, stage.as_deref(), &q.all("source_name_list"))
         }
         Op::GetTask(t) => st.get_task(&t, with_status),
-        // The path name is ignored: the body's task.name decides (§2 PUT /tasks).
+        // The path name is ignored: the body's task.name decides (docs/dm-behaviour.md §6).
         Op::UpdateTask(_) => match decode_req::<TaskRequest>(body) {
             Ok(req) => st.update_task(req.task),
             Err(err) => Err(err),
         },
         Op::DeleteTask(t) => {
-            let keep = g == Generation::Head && q.bool("keep_meta").unwrap_or(false);
+            let keep = g.head() && q.bool("keep_meta").unwrap_or(false);
             st.delete_task(&t, force, keep)
         }
-        // `source_name_list` is accepted and ignored here (§2 task status).
+        // `source_name_list` is accepted and ignored here (docs/dm-behaviour.md §8).
         Op::TaskStatus(t) => st.task_status(&t),
         Op::StartTask(t) => match decode::<StartTaskRequest>(body) {
             Ok(req) => st.start_task(&t, req, now),
@@ -630,9 +666,10 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
         Op::TaskTables(t, s, d) => st.task_tables(&t, &s, &d),
         Op::GetTable(t, s, d, tb) => st.get_table(&t, &s, &d, &tb),
         Op::PutTable(t, s, d, tb) => match decode::<OperateTableStructureRequest>(body) {
-            // The handler dereferences `sync` and `flush` unchecked: without v8.5.4+'s default injection, a body
-            // lacking them panics and gin.Recovery answers 500 with an empty body.
-            Ok(req) if req.sync.is_none() || req.flush.is_none() => {
+            // Before HEAD the handler dereferences `sync` and `flush` unchecked: a body lacking either (`sync` has
+            // no spec default, `flush` is injected from v8.5.4) panics, and gin.Recovery answers 500 with an
+            // empty body (docs/dm-behaviour.md §13).
+            Ok(req) if !g.head() && (req.sync.is_none() || req.flush.is_none()) => {
                 if st.bound_worker(&s).is_none() {
                     Err(e::worker_no_start())
                 } else {
@@ -674,20 +711,6 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
 
 fn unreachable_status() -> R {
     Ok(Out::Empty(200))
-}
-
-/// POST/PUT answer with the request's source, not normalized: password as sent, or null when none was sent
-/// (semantics §2 POST /sources).
-fn source_echo(typed: &Source) -> Value {
-    let mut v = serde_json::to_value(typed).unwrap_or(Value::Null);
-    if let Some(o) = v.as_object_mut() {
-        o.remove("status_list");
-        o.remove("task_name_list");
-        if typed.password.is_none() {
-            o.insert("password".into(), Value::Null);
-        }
-    }
-    v
 }
 
 async fn sleep(d: Duration) {
@@ -833,6 +856,27 @@ async fn control(sh: &Arc<Shared>, method: &Method, path: &str, body: &[u8]) -> 
                 Ok(()) => ok(),
                 Err(m) => bad(m),
             }
+        }
+        (Method::PUT | Method::POST, ["downstream", "accounts"]) => {
+            let field = |k: &str| v.get(k).and_then(Value::as_str);
+            match (field("host"), v.get("port").and_then(Value::as_u64), field("user"), field("password")) {
+                (Some(h), Some(p), Some(u), Some(pw)) if p <= u16::MAX as u64 => {
+                    ctl.register_downstream_account(h, p as u16, u, pw);
+                    ok()
+                }
+                _ => bad("body must be {\"host\": H, \"port\": P, \"user\": U, \"password\": PW}".into()),
+            }
+        }
+        (Method::PUT | Method::POST, ["downstream", "hosts"]) => match v.get("host").and_then(Value::as_str) {
+            Some(h) => {
+                ctl.add_hosts_entry(h);
+                ok()
+            }
+            None => bad("body must be {\"host\": H}".into()),
+        },
+        (Method::DELETE, ["downstream", "accounts"]) => {
+            ctl.clear_downstream_accounts();
+            ok()
         }
         (Method::PUT, ["catalog", so]) => match serde_json::from_value(v) {
             Ok(c) => {

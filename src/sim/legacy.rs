@@ -13,7 +13,6 @@ use std::time::Instant;
 use rand::seq::SliceRandom;
 use serde_json::{Map, Value, json};
 
-use super::catalog;
 use super::checkpoint::BinlogMeta;
 use super::errors::{SimError, e};
 use super::project::{Filter, Route, SubCfg};
@@ -171,9 +170,9 @@ fn adjust_sections(
         syncer["safe-mode-duration"] = json!(format!("{}s", 2 * cfi));
     }
     let smd = syncer["safe-mode-duration"].as_str().unwrap_or_default().to_string();
-    match super::state::parse_go_duration(&smd) {
-        None => return Err(cfg_err(20060, format!("safe-mode-duration '{smd}' parsed failed"))),
-        Some(d) if d.is_zero() && syncer["safe-mode"].as_bool() == Some(true) => {
+    match super::taskargs::go_duration(&smd) {
+        Err(_) => return Err(cfg_err(20060, format!("safe-mode-duration '{smd}' parsed failed"))),
+        Ok(d) if d.is_zero() && syncer["safe-mode"].as_bool() == Some(true) => {
             return Err(cfg_err(20061, "safe-mode(true) conflicts with safe-mode-duration(0s)"));
         }
         _ => {}
@@ -1028,17 +1027,15 @@ impl State {
         let Some(first) = cfgs.first().cloned() else {
             return Err(cfg_err(20013, "must specify at least one mysql-instances"));
         };
-        if catalog::unreachable(&first.target.host) {
-            return Err(e::db_driver(&first.target.host, u16::try_from(first.target.port).unwrap_or(0)));
-        }
+        // The downstream connect every task create makes (docs/dm-behaviour.md R5.4).
+        let port = u16::try_from(first.target.port).unwrap_or(0);
+        self.downstream.connect(&first.target.host, port, &first.target.user, &first.target.password)?;
         for c in &cfgs {
             let Some(src) = self.sources.get(&c.source_id) else {
                 return Err(cfg_err(20031, format!("source {} in deployment configuration not found", c.source_id))
                     .workaround("Please use `operate-source create source-config-file-path` to add source first."));
             };
-            if catalog::unreachable(&src.cfg.host) {
-                return Err(e::db_driver(&src.cfg.host, src.cfg.port));
-            }
+            super::downstream::connect_upstream(&src.cfg.host, src.cfg.port)?;
             if start && first.mode == "incremental" && c.meta.is_none() {
                 return Err(e::meta_not_set(&c.source_id));
             }
@@ -1174,9 +1171,7 @@ pub(crate) fn serve(st: &mut State, method: &str, path: &str, query: &[(String, 
 fn template_cfg(st: &State, name: &str) -> Result<String, String> {
     let v = st.templates.get(name).ok_or_else(|| "task not found".to_string())?;
     let task: Task = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
-    if catalog::unreachable(&task.target_config.host) {
-        return Err(e::db_driver(&task.target_config.host, task.target_config.port).error_msg());
-    }
+    st.connect_target(&task.target_config).map_err(|e| e.error_msg())?;
     let mut cfgs = vec![];
     for sc in &task.source_config.source_conf {
         if !st.sources.contains_key(&sc.source_name) {

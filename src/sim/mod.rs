@@ -1,25 +1,32 @@
 //! A stateful simulator of DM-master's OpenAPI (`dm-apply sim`, and in-process for tests).
 //!
-//! It implements the behaviour recorded in `../shared/reference/dm-openapi-semantics.md` (cited below as
-//! "semantics §N"): request validation answers, masked passwords, lossy and randomly ordered task reads, tasks
-//! created stopped, asynchronous start/stop, the refusal rules with DM's error codes, worker binding, a fake
-//! upstream catalog. It shares only the wire types (`crate::dm::types`) with the client, none of its logic, so a
-//! client bug cannot hide itself behind the same bug here.
+//! It implements the server behaviour described in `docs/dm-behaviour.md`, per server generation
+//! ([`Generation`]): request validation answers, masked passwords, lossy and randomly ordered task reads, tasks
+//! created stopped, asynchronous start/stop, the refusal rules with DM's error codes, worker binding, relay, a fake
+//! upstream catalog and a fake downstream with accounts. It shares only the wire types (`crate::dm::types`) with
+//! the client, none of its logic, so a client bug cannot hide itself behind the same bug here.
 //!
 //! Test-only controls (request log, fault injection, changing state behind a client's back) live on
 //! [`SimControl`] in-process and under `/sim/...` over HTTP, never under `/api/v1`.
 
+mod bound;
 mod catalog;
 mod checkpoint;
+mod downstream;
 mod errors;
+mod filters;
+mod generation;
 mod http;
 mod legacy;
 mod net;
 mod precheck;
 mod project;
+mod relay;
 mod schema;
 mod shard;
 mod state;
+mod taskargs;
+mod templates;
 mod tls;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,37 +36,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use errors::SimError;
+pub use generation::Generation;
 pub use shard::{ShardDdlState, ShardingGroup};
 pub use tls::SimTls;
-
-/// Which DM-master generation to mimic (semantics §1, §8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum Generation {
-    /// DM v5.4–v8.5.3: kin-openapi v0.80, no request-default injection; reports `Release Version: v8.5.3`.
-    V85,
-    /// DM v8.5.4+/HEAD: kin-openapi injects spec defaults into request bodies; reports `v26.4.0-alpha`
-    /// (`keep_meta`, `timezone`, `safe_mode`, `session` supported).
-    #[default]
-    Head,
-}
-
-impl Generation {
-    pub fn parse(s: &str) -> Option<Generation> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "v8.5" | "v85" | "8.5" | "v8.5.3" => Some(Generation::V85),
-            "head" | "v26" | "latest" => Some(Generation::Head),
-            _ => None,
-        }
-    }
-
-    /// What `GET /status` reports.
-    pub fn release_version(self) -> &'static str {
-        match self {
-            Generation::V85 => "v8.5.3",
-            Generation::Head => "v26.4.0-alpha",
-        }
-    }
-}
 
 /// An injected fault. A faulted request never changes state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +86,9 @@ pub struct SimOptions {
     pub fault_delay: Duration,
     /// Serve https (optionally requiring client certificates) instead of http.
     pub tls: Option<SimTls>,
+    /// `openapi = true` in `dm-master.toml`. When false, every `/api/v1/...` request is a plain-text `404 page not
+    /// found`, while `/status` and the legacy `/apis/...` routes are still served (docs/dm-behaviour.md §2).
+    pub openapi: bool,
 }
 
 impl Default for SimOptions {
@@ -116,11 +98,12 @@ impl Default for SimOptions {
             latency: Duration::ZERO,
             fault_rate: 0.0,
             fault_kinds: FaultKind::all(),
-            generation: Generation::Head,
+            generation: Generation::default(),
             seed: None,
             stage_delay: Duration::from_millis(20),
             fault_delay: Duration::from_secs(2),
             tls: None,
+            openapi: true,
         }
     }
 }
@@ -159,6 +142,7 @@ pub(crate) struct Shared {
     pub latches: Mutex<std::collections::HashSet<String>>,
     pub offline: AtomicBool,
     pub generation: Generation,
+    pub openapi: bool,
 }
 
 impl Shared {
@@ -211,6 +195,7 @@ impl SimServer {
             latches: Mutex::new(Default::default()),
             offline: AtomicBool::new(false),
             generation: opts.generation,
+            openapi: opts.openapi,
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = http::router(shared.clone());
@@ -313,7 +298,7 @@ impl SimControl {
     }
 
     /// The next `count` task-status reads (status, `with_status`/`stage` lists) fail with 400 49001 "worker's
-    /// query-status response is nil", as while a worker has no subtasks yet (semantics §4.5).
+    /// query-status response is nil", as while a worker has no subtasks yet (docs/dm-behaviour.md §8).
     pub fn fail_next_status(&self, count: u32) {
         self.shared.state().status_glitches = count;
     }
@@ -349,7 +334,8 @@ impl SimControl {
         self.shared.state().patch_task(task, None, &patch)
     }
 
-    /// Merge `patch` into the stored config of one subtask only, so GET flips between differing configs (§4.4).
+    /// Merge `patch` into the stored config of one subtask only, so GET flips between differing configs
+    /// (docs/dm-behaviour.md §9).
     pub fn patch_subtask(&self, task: &str, source: &str, patch: serde_json::Value) -> Result<(), String> {
         self.shared.state().patch_task(task, Some(source), &patch)
     }
@@ -396,5 +382,24 @@ impl SimControl {
     /// shows (docs/dm-behaviour.md §8).
     pub fn set_shard_ddl(&self, task: &str, source: &str, state: ShardDdlState) -> Result<(), String> {
         self.shared.state().set_shard_ddl(task, source, state)
+    }
+
+    /// Register an account of the fake downstream database at `host:port`. Once an account is registered for a
+    /// `(host, port, user)`, a connection with another password is refused like MySQL does (`Access denied`);
+    /// without one, any password is accepted (docs/dm-behaviour.md §10).
+    pub fn register_downstream_account(&self, host: &str, port: u16, user: &str, password: &str) {
+        self.shared.state().downstream.register(host, port, user, password);
+    }
+
+    /// Forget every registered downstream account and hosts entry.
+    pub fn clear_downstream_accounts(&self) {
+        self.shared.state().downstream.clear();
+    }
+
+    /// A hosts-file entry on DM-master's machine: `host` resolves (even a reserved `.invalid` name) to a
+    /// database that accepts connections. For tests that pin around a known client bug; a real cluster would
+    /// need the same entry and a database behind it.
+    pub fn add_hosts_entry(&self, host: &str) {
+        self.shared.state().downstream.add_host(host);
     }
 }

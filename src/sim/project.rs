@@ -1,5 +1,6 @@
-//! What the server stores and what it shows: the §6 conversion of an OpenAPI task into a per-source subtask
-//! config, and the lossy, randomly ordered read-back of sources and tasks (semantics §4).
+//! What the server stores and what it shows: the conversion of an OpenAPI task into a per-source subtask
+//! config, and the lossy, randomly ordered read-back of sources and tasks (docs/dm-behaviour.md §3, §9), per
+//! server generation.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -30,12 +31,13 @@ pub(crate) struct Filter {
     pub sqls: Option<Vec<String>>,
 }
 
-/// The loader/mydumper settings a subtask keeps (`full_migrate_conf` after §6), write-only fields included.
+/// The loader/mydumper settings a subtask keeps (`full_migrate_conf` after conversion, docs/dm-behaviour.md §5),
+/// write-only fields included.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct FullStored {
     pub export_threads: i64,
     pub import_threads: i64,
-    /// As stored: with the `.task` / `/task.source` suffix for all/full (§4.2 data_dir).
+    /// As stored: with the `.task` / `/task.source` suffix for all/full (docs/dm-behaviour.md §9).
     pub data_dir: String,
     pub consistency: Option<String>,
     pub import_mode: String,
@@ -113,7 +115,8 @@ fn is_remote(dir: &str) -> bool {
     dir.contains("://")
 }
 
-/// `OpenAPITaskToSubTaskConfigs` for one source (§6). Errors are those `SubTaskConfig.Adjust` raises.
+/// `OpenAPITaskToSubTaskConfigs` for one source (docs/dm-behaviour.md §5). Errors are those `SubTaskConfig.Adjust`
+/// raises.
 pub(crate) fn to_subcfg(task: &Task, source: &str, case_insensitive: bool) -> Result<SubCfg, SimError> {
     let sc = task.source_config.source_conf.iter().find(|c| c.source_name == source);
     let meta = sc.and_then(|c| {
@@ -146,7 +149,7 @@ pub(crate) fn to_subcfg(task: &Task, source: &str, case_insensitive: bool) -> Re
         import_mode: f.import_mode.clone().unwrap_or_else(|| "logical".into()),
         pd_addr: f.pd_addr.clone(),
         security: f.security.clone(),
-        // v7.6+: task.on_duplicate is ignored on write; only on_duplicate_logical applies (§4.2 trap).
+        // v7.6+: task.on_duplicate is ignored on write; only on_duplicate_logical applies (docs/dm-behaviour.md §9).
         on_dup_logical: f.on_duplicate_logical.clone().unwrap_or_else(|| "replace".into()),
         on_dup_physical: f.on_duplicate_physical.clone(),
         sorting_dir: f.sorting_dir.clone(),
@@ -212,7 +215,7 @@ pub(crate) fn to_subcfg(task: &Task, source: &str, case_insensitive: bool) -> Re
     })
 }
 
-/// `CheckCanUpdateCfg`: the first field that differs and may not change through PUT, if any (§2 PUT).
+/// `CheckCanUpdateCfg`: the first field that differs and may not change through PUT, if any (docs/dm-behaviour.md §6).
 pub(crate) fn non_updatable_diff(old: &SubCfg, new: &SubCfg) -> Option<&'static str> {
     let checks: [(&str, bool); 13] = [
         ("task_mode", old.mode != new.mode),
@@ -239,7 +242,8 @@ pub(crate) fn non_updatable_diff(old: &SubCfg, new: &SubCfg) -> Option<&'static 
     checks.iter().find(|(_, differs)| *differs).map(|(f, _)| *f)
 }
 
-/// `SourceCfgToOpenAPISource` (§4.1): password always masked, security contents hidden, server fields filled.
+/// `SourceCfgToOpenAPISource` (docs/dm-behaviour.md §3): password always masked, security contents hidden, server
+/// fields filled.
 pub(crate) fn source_view(cfg: &Source) -> Value {
     let security = match &cfg.security {
         None => Value::Null,
@@ -288,10 +292,14 @@ fn security_json(s: &Option<Security>) -> Value {
     }
 }
 
-/// `SubTaskConfigsToOpenAPITask` (§4.2): global fields from an arbitrary subtask, rules rebuilt per source,
-/// filters renamed, lists shuffled, write-only fields dropped.
+/// `SubTaskConfigsToOpenAPITask` (docs/dm-behaviour.md §9): global fields from an arbitrary subtask, rules rebuilt per
+/// source, filters renamed, lists shuffled, write-only fields dropped. What comes back depends on the generation
+/// (docs/dm-behaviour.md §15): v8.5 shows `target_config` as `{host, port, user, password, security: null}` and
+/// `full_migrate_conf` as `{export_threads, import_threads, data_dir, consistency?}`; v26.3 adds `import_mode`,
+/// `pd_addr` (physical) and the target and import `security`; HEAD adds `safe_mode`, `session` and `timezone`.
 pub(crate) fn task_view(entry: &TaskEntry, generation: Generation, rng: &mut StdRng) -> Value {
-    let head = generation == Generation::Head;
+    let head = generation.head();
+    let v26 = generation.v26();
     let mut subs: Vec<(&String, SubCfg)> = entry
         .subtasks
         .iter()
@@ -373,29 +381,28 @@ pub(crate) fn task_view(entry: &TaskEntry, generation: Generation, rng: &mut Std
         "export_threads": g.full.export_threads,
         "import_threads": g.full.import_threads,
         "data_dir": strip_data_dir(&g.full.data_dir, &g.name, &g.mode, subs[pick].0),
-        "import_mode": g.full.import_mode,
     });
     if let Some(c) = &g.full.consistency {
         full["consistency"] = json!(c);
     }
-    if g.full.import_mode == "physical"
-        && let Some(pd) = &g.full.pd_addr
-    {
-        full["pd_addr"] = json!(pd);
-    }
-    if head {
+    if v26 {
+        full["import_mode"] = json!(g.full.import_mode);
+        if g.full.import_mode == "physical" {
+            full["pd_addr"] = json!(g.full.pd_addr.clone().unwrap_or_default());
+        }
         full["security"] = security_json(&g.full.security);
     }
     let mut incr = json!({"repl_batch": g.repl_batch, "repl_threads": g.repl_threads});
     if head {
         incr["safe_mode"] = json!(g.safe_mode);
     }
+    // `security` has no `omitempty`: v8.5 never fills it, so it reads back `null` whatever was sent.
     let mut target = json!({
         "host": g.target.host,
         "port": g.target.port,
         "user": g.target.user,
         "password": g.target.password.expose(),
-        "security": security_json(&g.target.security),
+        "security": if v26 { security_json(&g.target.security) } else { Value::Null },
     });
     if head && let Some(fk) = g.target.session.as_ref().and_then(|s| s.foreign_key_checks.clone()) {
         target["session"] = json!({"foreign_key_checks": fk});
@@ -413,7 +420,7 @@ pub(crate) fn task_view(entry: &TaskEntry, generation: Generation, rng: &mut Std
         v["timezone"] = json!(g.timezone);
     }
     v["enhance_online_schema_change"] = json!(g.online_ddl);
-    // v7.6+: on_duplicate reports the stored on_duplicate_logical (§4.2 trap).
+    // v7.6+: on_duplicate reports the stored on_duplicate_logical (docs/dm-behaviour.md §9).
     v["on_duplicate"] = json!(g.full.on_dup_logical);
     v["target_config"] = target;
     if !filters.is_empty() {
@@ -438,22 +445,22 @@ fn strip_data_dir(stored: &str, task: &str, mode: &str, source: &str) -> String 
         .to_string()
 }
 
-/// A subtask whose worker is registered but does not answer: stage and unit `""` and a 38008 message (§4.5;
-/// `getTaskStatus` fills only name, source, worker and the message when the worker query failed).
-pub(crate) fn unreachable_status(task: &str, sub: &SubTask, worker: &str, addr: &str) -> Value {
+/// A subtask whose worker is registered but does not answer: stage and unit `""` and the gRPC error
+/// (docs/dm-behaviour.md §8; `getTaskStatus` fills only name, source, worker and the message when the worker query
+/// failed).
+pub(crate) fn unreachable_status(task: &str, sub: &SubTask, worker: &str, error_msg: &str) -> Value {
     json!({
         "name": task,
         "source_name": sub.source,
         "worker_name": worker,
         "stage": "",
         "unit": "",
-        "error_msg": format!(
-            "[code=38008:class=dm-master:scope=internal:level=high], Message: grpc request error, RawCause: rpc error: code = Unavailable desc = connection error: dial tcp {addr}: connect: connection refused"
-        ),
+        "error_msg": error_msg,
     })
 }
 
-/// One `SubTaskStatus` entry (§4.5). `sync` carries the positions of a subtask in the Sync unit.
+/// One `SubTaskStatus` entry (docs/dm-behaviour.md §8); v26.3 added `bps`/`progress` to dump, `bps` to load and the I/O
+/// counters to sync (docs/dm-behaviour.md §15). `sync` carries the positions of a subtask in the Sync unit.
 pub(crate) fn subtask_status(
     task: &str,
     sub: &SubTask,
@@ -469,10 +476,7 @@ pub(crate) fn subtask_status(
             "worker_name": "",
             "stage": "",
             "unit": "",
-            "error_msg": format!(
-                "[code=38029:class=dm-master:scope=internal:level=high], Message: no DM-worker found for source {}",
-                sub.source
-            ),
+            "error_msg": super::relay::no_worker_msg(&sub.source),
         });
     };
     let mut v = json!({
@@ -497,14 +501,21 @@ pub(crate) fn subtask_status(
         Unit::Dump => {
             v["dump_status"] = json!({
                 "total_tables": 4, "completed_tables": 2.0, "finished_bytes": 4096.0, "finished_rows": 100.0,
-                "estimate_total_rows": 200.0, "bps": 1024, "progress": progress,
+                "estimate_total_rows": 200.0,
             });
+            if generation.v26() {
+                v["dump_status"]["bps"] = json!(1024);
+                v["dump_status"]["progress"] = json!(progress);
+            }
         }
         Unit::Load => {
             v["load_status"] = json!({
                 "finished_bytes": 4096, "total_bytes": 8192, "progress": progress,
-                "meta_binlog": "(mysql-bin.000001, 4)", "meta_binlog_gtid": "", "bps": 1024,
+                "meta_binlog": "(mysql-bin.000001, 4)", "meta_binlog_gtid": "",
             });
+            if generation.v26() {
+                v["load_status"]["bps"] = json!(1024);
+            }
         }
         Unit::Sync => {
             // Positions come from the checkpoint model; blocking DDLs and groups are null unless a control set
@@ -520,7 +531,7 @@ pub(crate) fn subtask_status(
                 "synced": sync.is_some_and(|v| v.synced),
                 "binlog_type": "remote", "seconds_behind_master": sync.map(|v| v.seconds_behind_master).unwrap_or(0),
             });
-            if generation == Generation::Head {
+            if generation.v26() {
                 s["io_total_bytes"] = json!(65536);
                 s["dump_io_total_bytes"] = json!(65536);
             }
@@ -536,8 +547,8 @@ pub(crate) fn subtask_status(
 
 // ------------------------------------------------------------------------------------------------ converters
 
-/// `POST /tasks/converters` (§7), a reasonable subset: OpenAPI task → dmctl YAML, and dmctl YAML → OpenAPI task
-/// for the common keys. Answers 200 (the spec says 201: §2 converters).
+/// `POST /tasks/converters` (docs/dm-behaviour.md §11), a reasonable subset: OpenAPI task → dmctl YAML, and dmctl YAML
+/// → OpenAPI task for the common keys. Answers 200 (the spec says 201: docs/dm-behaviour.md §11).
 pub(crate) fn convert(state: &mut State, req: Value) -> Result<super::state::Out, SimError> {
     let task_json = req.get("task").filter(|t| !t.is_null()).cloned();
     let file = req.get("task_config_file").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
@@ -694,7 +705,7 @@ fn yaml_err(msg: impl std::fmt::Display) -> SimError {
     SimError::new(20001, format!("fail to unmarshal task config: {msg}"))
 }
 
-/// dmctl task.yaml → OpenAPI task for the keys of the §7 table (named mydumper/loader/syncer blocks, thread
+/// dmctl task.yaml → OpenAPI task for the keys of docs/dm-behaviour.md §11 (named mydumper/loader/syncer blocks, thread
 /// aliases, allow lists, routes, filters, meta, target database).
 fn yaml_to_task(yaml: &str) -> Result<Task, SimError> {
     let doc: Value = serde_saphyr::from_str(yaml).map_err(yaml_err)?;

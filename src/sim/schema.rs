@@ -1,7 +1,8 @@
 //! The request validator DM-master runs before every handler (kin-openapi behind `OapiRequestValidator`,
-//! semantics §1), re-stated by hand for the request bodies the API accepts: required properties, types, enums,
-//! `additionalProperties: false` on `TaskTargetSession`, and, on the Head generation only, kin-openapi ≥ v0.95's
-//! injection of spec `default:` values into the body (absent or null) before the required check.
+//! docs/dm-behaviour.md §2), re-stated by hand for the request bodies the embedded spec of each generation
+//! declares: required properties, types, enums, `additionalProperties: false` on `TaskTargetSession`, and, from
+//! v8.5.4 on (kin-openapi ≥ v0.95), the injection of spec `default:` values into the body (absent or null)
+//! before the required check. kin-openapi v0.80 (v8.5.0–v8.5.3) words its messages differently.
 //!
 //! Failures are answered `400 {"error": "..."}`, never with `{error_msg, error_code}`.
 
@@ -121,11 +122,14 @@ pub fn source() -> S {
     )
 }
 
+/// The `Task` schema of the generation's embedded spec (docs/dm-behaviour.md §15): `dump`/`load` and `import-into` from
+/// v26.3, `full_migrate_conf.security` from v26.3, `timezone`, `target_config.session` and `safe_mode` on HEAD.
 pub fn task(g: Generation) -> S {
-    let head = g == Generation::Head;
+    let head = g.head();
+    let v26 = g.v26();
     let modes: &[&str] =
-        if head { &["full", "incremental", "all", "dump", "load"] } else { &["full", "incremental", "all"] };
-    let import_modes: &[&str] = if head { &["logical", "physical", "import-into"] } else { &["logical", "physical"] };
+        if v26 { &["full", "incremental", "all", "dump", "load"] } else { &["full", "incremental", "all"] };
+    let import_modes: &[&str] = if v26 { &["logical", "physical", "import-into"] } else { &["logical", "physical"] };
     let session = S::Obj(Obj { props: vec![p("foreign_key_checks", en(&["0", "1"]))], required: vec![], closed: true });
     let mut target_props = vec![
         p("host", str_()),
@@ -153,7 +157,7 @@ pub fn task(g: Generation) -> S {
         p("on_duplicate_logical", en(&["replace", "error", "ignore"])),
         p("on_duplicate_physical", en(&["none", "manual"])),
     ];
-    if head {
+    if v26 {
         full.push(p("security", security()).null());
     }
     let mut incr = vec![p("repl_threads", S::Int).d(json!(16)), p("repl_batch", S::Int).d(json!(100))];
@@ -324,10 +328,10 @@ pub fn stop_task() -> BodySchema {
     }
 }
 
-pub fn table_structure() -> BodySchema {
-    BodySchema {
-        name: "OperateTaskTableStructureRequest",
-        schema: obj(
+/// Before HEAD: `sql_content` required, no `schema_source`, and `sync` without a default (docs/dm-behaviour.md §13).
+pub fn table_structure(g: Generation) -> BodySchema {
+    let schema = if g.head() {
+        obj(
             vec![
                 p("schema_source", en(&["sql", "upstream", "downstream"])).d(json!("sql")),
                 p("sql_content", str_()),
@@ -335,9 +339,11 @@ pub fn table_structure() -> BodySchema {
                 p("sync", S::Bool).d(json!(true)),
             ],
             &[],
-        ),
-        required: true,
-    }
+        )
+    } else {
+        obj(vec![p("sql_content", str_()), p("flush", S::Bool).d(json!(true)), p("sync", S::Bool)], &["sql_content"])
+    };
+    BodySchema { name: "OperateTaskTableStructureRequest", schema, required: true }
 }
 
 pub fn converter(g: Generation) -> BodySchema {
@@ -386,30 +392,50 @@ pub fn cluster_topology() -> BodySchema {
     }
 }
 
-/// Validate (and on Head, fill defaults into) a decoded body. The error is kin-openapi's message.
-pub fn validate(body: &mut Value, bs: &BodySchema, g: Generation) -> Result<(), String> {
-    check(body, &bs.schema, "", g == Generation::Head).map_err(|(at, why)| {
-        format!(
-            "error in openapi3filter.RequestError: request body has an error: doesn't match schema #/components/schemas/{}: Error at \"{}\": {}",
-            bs.name,
-            if at.is_empty() { "/" } else { &at },
-            why
-        )
-    })
+/// kin-openapi's wording: v0.80 on v8.5.0–v8.5.3, v0.131+ later.
+#[derive(Debug, Clone, Copy)]
+struct Words {
+    old: bool,
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
+impl Words {
+    fn not_allowed(self, allowed: &[&str]) -> String {
+        if self.old {
+            return "value is not one of the allowed values".into();
+        }
+        let list: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
+        format!("value is not one of the allowed values [{}]", list.join(","))
+    }
+
+    fn wrong_type(self, ty: &str) -> String {
+        if self.old {
+            return format!("Field must be set to {ty} or not be present");
+        }
+        let a = if matches!(ty, "array" | "object" | "integer") { "an" } else { "a" };
+        format!("value must be {a} {ty}")
+    }
+
+    fn not_integer(self) -> String {
+        if self.old { "Value must be an integer".into() } else { "value must be an integer".into() }
     }
 }
 
-fn check(v: &mut Value, s: &S, at: &str, inject: bool) -> Result<(), (String, String)> {
+/// Validate (and from v8.5.4, fill defaults into) a decoded body. The error is kin-openapi's message, first line
+/// only, as `OapiRequestValidator` keeps it.
+pub fn validate(body: &mut Value, bs: &BodySchema, g: Generation) -> Result<(), String> {
+    let words = Words { old: !g.injects_defaults() };
+    check(body, &bs.schema, "", g.injects_defaults(), words).map_err(|(at, why)| {
+        let reason = if words.old {
+            "doesn't match the schema".to_string()
+        } else {
+            format!("doesn't match schema #/components/schemas/{}", bs.name)
+        };
+        let at = if at.is_empty() { String::new() } else { format!("Error at \"{at}\": ") };
+        format!("error in openapi3filter.RequestError: request body has an error: {reason}: {at}{why}")
+    })
+}
+
+fn check(v: &mut Value, s: &S, at: &str, inject: bool, w: Words) -> Result<(), (String, String)> {
     let fail = |why: String| Err((at.to_string(), why));
     match s {
         S::Str(allowed) => match v {
@@ -417,48 +443,47 @@ fn check(v: &mut Value, s: &S, at: &str, inject: bool) -> Result<(), (String, St
                 if let Some(allowed) = allowed
                     && !allowed.contains(&x.as_str())
                 {
-                    let list: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
-                    return fail(format!("value is not one of the allowed values [{}]", list.join(",")));
+                    return fail(w.not_allowed(allowed));
                 }
                 Ok(())
             }
-            other => fail(format!("field must be set to string or not be present (got {})", type_name(other))),
+            _ => fail(w.wrong_type("string")),
         },
         S::Int => match v {
             Value::Number(n) if n.is_i64() || n.is_u64() => Ok(()),
-            Value::Number(_) => fail("value must be an integer".into()),
-            other => fail(format!("field must be set to integer or not be present (got {})", type_name(other))),
+            Value::Number(_) => fail(w.not_integer()),
+            _ => fail(w.wrong_type("integer")),
         },
         S::Bool => match v {
             Value::Bool(_) => Ok(()),
-            other => fail(format!("field must be set to boolean or not be present (got {})", type_name(other))),
+            _ => fail(w.wrong_type("boolean")),
         },
         S::Arr(item) => match v {
             Value::Array(items) => {
                 for (i, it) in items.iter_mut().enumerate() {
-                    check(it, item, &format!("{at}/{i}"), inject)?;
+                    check(it, item, &format!("{at}/{i}"), inject, w)?;
                 }
                 Ok(())
             }
-            other => fail(format!("field must be set to array or not be present (got {})", type_name(other))),
+            _ => fail(w.wrong_type("array")),
         },
         S::Map(item) => match v {
             Value::Object(m) => {
                 for (k, it) in m.iter_mut() {
-                    check(it, item, &format!("{at}/{k}"), inject)?;
+                    check(it, item, &format!("{at}/{k}"), inject, w)?;
                 }
                 Ok(())
             }
-            other => fail(format!("field must be set to object or not be present (got {})", type_name(other))),
+            _ => fail(w.wrong_type("object")),
         },
         S::Obj(o) => match v {
-            Value::Object(m) => check_obj(m, o, at, inject),
-            other => fail(format!("field must be set to object or not be present (got {})", type_name(other))),
+            Value::Object(m) => check_obj(m, o, at, inject, w),
+            _ => fail(w.wrong_type("object")),
         },
     }
 }
 
-fn check_obj(m: &mut Map<String, Value>, o: &Obj, at: &str, inject: bool) -> Result<(), (String, String)> {
+fn check_obj(m: &mut Map<String, Value>, o: &Obj, at: &str, inject: bool, w: Words) -> Result<(), (String, String)> {
     if inject {
         for prop in &o.props {
             if let Some(d) = &prop.default
@@ -468,15 +493,16 @@ fn check_obj(m: &mut Map<String, Value>, o: &Obj, at: &str, inject: bool) -> Res
             }
         }
     }
+    // The missing key is part of the reported path (`markSchemaErrorKey`).
     for r in &o.required {
         if !m.contains_key(*r) {
-            return Err((at.to_string(), format!("property \"{r}\" is missing")));
+            return Err((format!("{at}/{r}"), format!("property \"{r}\" is missing")));
         }
     }
     if o.closed
         && let Some(k) = m.keys().find(|k| !o.props.iter().any(|p| p.name == k.as_str()))
     {
-        return Err((at.to_string(), format!("property \"{k}\" is unsupported")));
+        return Err((format!("{at}/{k}"), format!("property \"{k}\" is unsupported")));
     }
     for prop in &o.props {
         let here = format!("{at}/{}", prop.name);
@@ -486,7 +512,7 @@ fn check_obj(m: &mut Map<String, Value>, o: &Obj, at: &str, inject: bool) -> Res
                 if prop.nullable
                     || matches!(prop.schema, S::Obj(ref x) if x.props.iter().any(|p| p.name == "ssl_ca_content")) => {}
             Some(Value::Null) => return Err((here, "Value is not nullable".into())),
-            Some(v) => check(v, &prop.schema, &here, inject)?,
+            Some(v) => check(v, &prop.schema, &here, inject, w)?,
         }
     }
     Ok(())
@@ -510,7 +536,7 @@ mod tests {
     #[test]
     fn head_injects_defaults_v85_requires() {
         let mut b = json!({"source": {"source_name": "a", "host": "h", "port": 3306, "user": "u"}});
-        let err = validate(&mut b.clone(), &create_source(), Generation::V85).unwrap_err();
+        let err = validate(&mut b.clone(), &create_source(), Generation::V853).unwrap_err();
         assert!(
             err.contains("property \"enable_gtid\" is missing") || err.contains("property \"enable\" is missing"),
             "{err}"

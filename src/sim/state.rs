@@ -1,6 +1,7 @@
-//! The simulated cluster: workers, sources, tasks and their subtasks, templates; and every state-changing rule
-//! of semantics §2 and §5. Handlers call one method per endpoint with already validated input; each returns
-//! the answer or a [`SimError`] and changes nothing when it fails.
+//! The simulated cluster: workers, sources, tasks and their subtasks, templates; and the state-changing rules
+//! of docs/dm-behaviour.md §3–§13 (relay and enable/disable live in `relay.rs`, templates in `templates.rs`).
+//! Handlers call one method per endpoint with already validated input; each returns the answer or a
+//! [`SimError`] and changes nothing when it fails, unless the server itself leaves a partial change behind.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -10,13 +11,17 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
+use super::bound;
 use super::catalog;
 use super::checkpoint::{self, Binlogs, RunStart, SubCkpt, UpstreamId};
+use super::downstream::{self, Accounts};
 use super::errors::{SimError, e};
 use super::legacy::FullCfg;
 use super::precheck::{self, MetaCheck};
 use super::project::{self, SubCfg};
+use super::relay;
 use super::shard::ShardDdlState;
+use super::taskargs;
 use super::{Generation, SimOptions};
 use crate::dm::types::*;
 
@@ -26,7 +31,7 @@ pub(crate) enum Out {
     Json(u16, Value),
     /// A status with an empty body (200 from handlers that never set one, 204 from deletes).
     Empty(u16),
-    /// `GET /sources/{unknown}`: 404 with an empty body (semantics §1).
+    /// `GET /sources/{unknown}`: 404 with an empty body (docs/dm-behaviour.md §2).
     NotFoundEmpty,
 }
 
@@ -44,7 +49,7 @@ pub(crate) struct Worker {
     pub name: String,
     pub addr: String,
     pub offline: bool,
-    /// Registered (and still bound) but not answering RPCs: status shows 38008 (semantics §4.5).
+    /// Registered (and still bound) but not answering RPCs: status shows 38008 (docs/dm-behaviour.md §8).
     pub unreachable: bool,
     pub bound: Option<String>,
     /// Source this worker relays for (started through `/relay/enable`).
@@ -79,7 +84,7 @@ pub(crate) struct SourceEntry {
 #[derive(Debug, Clone)]
 pub(crate) struct SubTask {
     pub source: String,
-    /// The stored task config for this source, as an OpenAPI task (§6 conversion happens on read).
+    /// The stored task config for this source, as an OpenAPI task (converted on read, docs/dm-behaviour.md §9).
     pub cfg: Task,
     pub expected: Expected,
     pub observed: Stage,
@@ -90,7 +95,7 @@ pub(crate) struct SubTask {
     /// Running time accumulated before `run_since` (the migration's progress).
     pub worked: Duration,
     pub error_msg: Option<String>,
-    /// The upstream is case-insensitive: allow-list patterns are stored lowercased (§4.2).
+    /// The upstream is case-insensitive: allow-list patterns are stored lowercased (docs/dm-behaviour.md §9).
     pub lower: bool,
     /// Table structures set through PUT table-structure: (schema, table) → SQL.
     pub tables: BTreeMap<(String, String), String>,
@@ -124,8 +129,10 @@ pub(crate) struct State {
     pub cluster_id: u64,
     pub topology: Option<Value>,
     pub masters: Vec<ClusterMaster>,
-    /// The next N status reads fail like a worker without subtasks yet (49001, semantics §4.5).
+    /// The next N status reads fail like a worker without subtasks yet (49001, docs/dm-behaviour.md §8).
     pub status_glitches: u32,
+    /// The fake downstream's accounts (docs/dm-behaviour.md §10).
+    pub downstream: Accounts,
 }
 
 /// Keeps `Instant + delay` far from overflow whatever a knob says.
@@ -171,11 +178,12 @@ impl State {
                 addr: listen.to_string(),
             }],
             status_glitches: 0,
+            downstream: Accounts::default(),
         }
     }
 
     fn head(&self) -> bool {
-        self.generation == Generation::Head
+        self.generation.head()
     }
 
     /// Time a full/all task spends in each of Dump and Load.
@@ -206,7 +214,7 @@ impl State {
         self.workers.values().find(|w| w.bound.as_deref() == Some(source))
     }
 
-    /// Bind a source to a worker in DM's order of preference (§5 "Binding"): a relay worker of the source,
+    /// Bind a source to a worker in DM's order of preference (docs/dm-behaviour.md §12): a relay worker of the source,
     /// its last-bound worker if free, any free worker.
     fn try_bind(&mut self, source: &str) -> bool {
         if self.bound_worker(source).is_some() {
@@ -248,15 +256,16 @@ impl State {
         }
     }
 
+    /// Workers relaying for `source` because they were named in `/relay/enable` (the scheduler's relay workers).
     pub(crate) fn relay_workers(&self, source: &str) -> Vec<String> {
         self.workers.values().filter(|w| w.relay.as_deref() == Some(source)).map(|w| w.name.clone()).collect()
     }
 
-    fn tasks_on(&self, source: &str) -> Vec<String> {
+    pub(crate) fn tasks_on(&self, source: &str) -> Vec<String> {
         self.tasks.iter().filter(|(_, t)| t.subtasks.contains_key(source)).map(|(n, _)| n.clone()).collect()
     }
 
-    fn set_expected_on_source(&mut self, source: &str, exp: Expected, now: Instant) {
+    pub(crate) fn set_expected_on_source(&mut self, source: &str, exp: Expected, now: Instant) {
         let delay = self.stage_delay;
         for t in self.tasks.values_mut() {
             if let Some(sub) = t.subtasks.get_mut(source) {
@@ -278,9 +287,7 @@ impl State {
                 format!("the length of source-id {} is longer than 32, which is not supported", src.source_name),
             ));
         }
-        if catalog::unreachable(&src.host) {
-            return Err(e::db_driver(&src.host, src.port));
-        }
+        downstream::connect_upstream(&src.host, src.port)?;
         let flavor = match src.flavor.as_deref() {
             None | Some("") => catalog::flavor(&src.host).to_string(),
             Some(f @ ("mysql" | "mariadb")) => f.to_string(),
@@ -343,17 +350,11 @@ impl State {
                 self.try_bind(&name);
             }
         }
-        // [inferred] §2: enable_relay at create time fails *after* the source was persisted (upstream #4985).
+        // `enable_relay` at create time runs `/relay/enable` for the bound worker *after* the source was persisted:
+        // 40070 when unbound, else 46030 because the config itself has `enable_relay` (docs/dm-behaviour.md §3,
+        // upstream #4985).
         if enable_relay {
-            if self.bound_worker(&name).is_none() {
-                return Err(e::worker_no_start());
-            }
-            return Err(SimError::new(
-                46030,
-                format!(
-                    "source {name} is bound and has enable-relay in its config, cannot start relay by worker names"
-                ),
-            ));
+            self.enable_relay(&name, EnableRelayRequest::default())?;
         }
         Ok(Out::Json(201, echo))
     }
@@ -369,7 +370,7 @@ impl State {
     }
 
     pub fn get_source(&mut self, name: &str, with_status: bool) -> R {
-        // The only handler answer that is not 400: 404 with an empty body (semantics §1 "Error handling").
+        // The only handler answer that is not 400: 404 with an empty body (docs/dm-behaviour.md §2).
         if !self.sources.contains_key(name) {
             return Ok(Out::NotFoundEmpty);
         }
@@ -389,63 +390,22 @@ impl State {
         v
     }
 
-    fn source_status_list(&self, name: &str) -> Vec<Value> {
-        let bound = self.bound_worker(name).map(|w| w.name.clone());
-        let mut out = vec![];
-        let relay_status = |w: &str| {
-            let cfg = self.sources.get(name).map(|s| &s.cfg);
-            let dir = cfg.and_then(|c| c.relay_config.as_ref()).and_then(|r| r.relay_dir.clone()).unwrap_or_default();
-            json!({
-                "master_binlog": "(mysql-bin.000003, 1234)",
-                "master_binlog_gtid": "",
-                "relay_dir": format!("{dir}/{w}"),
-                "relay_binlog_gtid": "",
-                "relay_catch_up_master": true,
-                "stage": "Running",
-            })
-        };
-        for w in self.relay_workers(name) {
-            if Some(&w) != bound.as_ref() {
-                out.push(json!({"source_name": name, "worker_name": w, "relay_status": relay_status(&w)}));
-            }
-        }
-        match bound {
-            Some(w) => {
-                let mut v = json!({"source_name": name, "worker_name": w});
-                if self.workers.get(&w).is_some_and(|x| x.relay.as_deref() == Some(name)) {
-                    v["relay_status"] = relay_status(&w);
-                }
-                out.push(v);
-            }
-            None => out.push(json!({"source_name": name, "worker_name": ""})),
-        }
-        out
-    }
-
     pub fn update_source(&mut self, path_name: &str, req: UpdateSourceRequest, echo: Value, now: Instant) -> R {
         let old = self.sources.get(path_name).ok_or_else(|| e::source_not_exist(path_name))?;
         let mut src = req.source;
-        // v6.1+: an absent (or null) password keeps the stored one; "******" is stored literally (§2).
+        // v6.1+: an absent (or null) password keeps the stored one; "******" is stored literally (docs/dm-behaviour.md
+        // §3).
         if src.password.is_none() {
             src.password = old.cfg.password.clone();
         }
         let flavor = self.check_upstream(&src)?;
-        // The body's source_name decides which config is written (§2 PUT).
+        // The body's source_name decides which config is written (docs/dm-behaviour.md §3).
         let target = src.source_name.clone();
         let old_target = self.sources.get(&target).ok_or_else(|| e::source_not_exist(&target))?;
         let old_enable = old_target.cfg.enable;
-        let running: Vec<String> = self
-            .tasks
-            .iter()
-            .filter(|(_, t)| t.subtasks.get(&target).is_some_and(|s| s.expected == Expected::Running))
-            .map(|(n, _)| n.clone())
-            .collect();
-        if !running.is_empty() {
-            return Err(e::source_cfg_update(&target, &format!("there are running tasks {running:?}")));
-        }
-        if !self.relay_workers(&target).is_empty() {
-            return Err(e::source_cfg_update(&target, "relay is started"));
-        }
+        // `UpdateSourceCfg`: 46025 while a task on it is expected Running or relay is started (docs/dm-behaviour.md
+        // §3).
+        self.check_source_cfg_update(&target)?;
         let new_enable = src.enable;
         let last_bound = old_target.last_bound.clone();
         let (cfg, server_id) = self.adjust_source(src, flavor);
@@ -502,42 +462,6 @@ impl State {
         }
         let data = self.source_status_list(name);
         Ok(Out::Json(200, json!({"total": data.len(), "data": data})))
-    }
-
-    pub fn enable_source(&mut self, name: &str, now: Instant) -> R {
-        if !self.sources.contains_key(name) {
-            return Err(e::source_not_exist(name));
-        }
-        if self.bound_worker(name).is_none() {
-            return Err(e::worker_no_start());
-        }
-        if self.sources[name].cfg.enable {
-            return Ok(Out::Empty(200));
-        }
-        if let Some(s) = self.sources.get_mut(name) {
-            s.cfg.enable = true;
-        }
-        // Every task on the source, even ones stopped on purpose, is set to Running (§2).
-        self.set_expected_on_source(name, Expected::Running, now);
-        Ok(Out::Empty(200))
-    }
-
-    pub fn disable_source(&mut self, name: &str, now: Instant) -> R {
-        let Some(s) = self.sources.get(name) else { return Err(e::source_not_exist(name)) };
-        if !s.cfg.enable {
-            return Ok(Out::Empty(200));
-        }
-        // [inferred] §2: disabling rewrites the config, which the relay rule refuses.
-        if !self.relay_workers(name).is_empty() {
-            return Err(e::source_cfg_update(name, "relay is started"));
-        }
-        if self.bound_worker(name).is_some() {
-            self.set_expected_on_source(name, Expected::Stopped, now);
-        }
-        if let Some(s) = self.sources.get_mut(name) {
-            s.cfg.enable = false;
-        }
-        Ok(Out::Empty(200))
     }
 
     pub fn transfer_source(&mut self, name: &str, worker: &str, now: Instant) -> R {
@@ -600,131 +524,20 @@ impl State {
         Ok(Out::Empty(200))
     }
 
-    pub fn enable_relay(&mut self, name: &str, req: EnableRelayRequest) -> R {
-        let Some(src) = self.sources.get(name) else { return Err(e::source_not_exist(name)) };
-        if src.cfg.relay_config.as_ref().and_then(|r| r.enable_relay).unwrap_or(false) {
-            return Err(SimError::new(
-                46030,
-                format!("source {name} has enable-relay in its config, cannot start relay by worker names"),
-            ));
-        }
-        let workers = match req.worker_name_list.clone().filter(|l| !l.is_empty()) {
-            Some(l) => l,
-            None => match self.bound_worker(name) {
-                Some(w) => vec![w.name.clone()],
-                None => return Err(e::worker_no_start()),
-            },
-        };
-        for w in &workers {
-            let wk = self.workers.get(w).ok_or_else(|| e::worker_not_exist(w))?;
-            if let Some(b) = &wk.bound
-                && b != name
-            {
-                return Err(SimError::new(
-                    46021,
-                    format!("dm-worker {w} has been bound to source {b}, can't relay for source {name}"),
-                ));
-            }
-            if let Some(r) = &wk.relay
-                && r != name
-            {
-                return Err(SimError::new(
-                    46020,
-                    format!("dm-worker {w} is relaying for source {r}, can't relay for source {name}"),
-                ));
-            }
-        }
-        // Changing relay_* fields rewrites the source config first, under the 46025 rules (§1 injection note).
-        let rc = src.cfg.relay_config.clone().unwrap_or_default();
-        let mut new_rc = rc.clone();
-        if let Some(d) = req.relay_dir.clone().filter(|d| !d.is_empty()) {
-            new_rc.relay_dir = Some(d);
-        }
-        if let Some(n) = req.relay_binlog_name.clone().filter(|d| !d.is_empty()) {
-            new_rc.relay_binlog_name = Some(n);
-        }
-        if let Some(g) = req.relay_binlog_gtid.clone().filter(|d| !d.is_empty()) {
-            new_rc.relay_binlog_gtid = Some(g);
-        }
-        if new_rc != rc {
-            let running = self
-                .tasks_on(name)
-                .into_iter()
-                .any(|t| self.tasks[&t].subtasks.get(name).is_some_and(|s| s.expected == Expected::Running));
-            if running {
-                return Err(e::source_cfg_update(name, "there are running tasks"));
-            }
-            if !self.relay_workers(name).is_empty() {
-                return Err(e::source_cfg_update(name, "relay is started"));
-            }
-            if let Some(s) = self.sources.get_mut(name) {
-                s.cfg.relay_config = Some(new_rc);
-            }
-        }
-        for w in workers {
-            if let Some(wk) = self.workers.get_mut(&w) {
-                wk.relay = Some(name.to_string());
-            }
-        }
-        Ok(Out::Empty(200))
-    }
-
-    pub fn disable_relay(&mut self, name: &str, req: DisableRelayRequest) -> R {
-        if !self.sources.contains_key(name) {
-            return Err(e::source_not_exist(name));
-        }
-        let workers = match req.worker_name_list.filter(|l| !l.is_empty()) {
-            Some(l) => l,
-            None => self.relay_workers(name),
-        };
-        for w in &workers {
-            let wk = self.workers.get(w).ok_or_else(|| e::worker_not_exist(w))?;
-            if wk.relay.as_deref() != Some(name) {
-                return Err(SimError::new(
-                    46022,
-                    format!(
-                        "these workers [{w}] have started relay for another sources [{}] respectively",
-                        wk.relay.clone().unwrap_or_default()
-                    ),
-                ));
-            }
-        }
-        for w in workers {
-            if let Some(wk) = self.workers.get_mut(&w) {
-                wk.relay = None;
-            }
-        }
-        Ok(Out::Empty(200))
-    }
-
-    pub fn purge_relay(&mut self, name: &str, _req: PurgeRelayRequest) -> R {
-        if !self.sources.contains_key(name) {
-            return Err(e::source_not_exist(name));
-        }
-        if self.relay_workers(name).is_empty() {
-            return Err(e::openapi(format!("relay worker for source {name} not found, please `enable-relay` first")));
-        }
-        Ok(Out::Empty(200))
-    }
-
     pub fn catalog(&self, source: &str) -> BTreeMap<String, Vec<String>> {
         self.catalogs.get(source).cloned().unwrap_or_else(|| catalog::default_catalog(source))
     }
 
     pub fn source_schemas(&mut self, name: &str) -> R {
         let src = self.sources.get(name).ok_or_else(|| e::source_not_exist(name))?;
-        if catalog::unreachable(&src.cfg.host) {
-            return Err(e::db_driver(&src.cfg.host, src.cfg.port));
-        }
+        downstream::connect_upstream(&src.cfg.host, src.cfg.port)?;
         let v: Vec<String> = self.catalog(name).keys().cloned().collect();
         Ok(Out::Json(200, json!(v)))
     }
 
     pub fn source_tables(&mut self, name: &str, schema: &str) -> R {
         let src = self.sources.get(name).ok_or_else(|| e::source_not_exist(name))?;
-        if catalog::unreachable(&src.cfg.host) {
-            return Err(e::db_driver(&src.cfg.host, src.cfg.port));
-        }
+        downstream::connect_upstream(&src.cfg.host, src.cfg.port)?;
         let v = self.catalog(name).get(schema).cloned().unwrap_or_default();
         Ok(Out::Json(200, json!(v)))
     }
@@ -735,21 +548,12 @@ impl State {
         self.sources.get(source).is_some_and(|s| catalog::case_insensitive(&s.cfg.host))
     }
 
-    /// `Task.Adjust`, downstream connect, source existence, §6 conversion and `SubTaskConfig.Adjust`, precheck:
-    /// the checks create and update share (docs/dm-behaviour.md §5, §6). Returns the adjusted task, each source's
-    /// converted config and the `check_result` text.
+    /// `Task.Adjust`, downstream connect, source existence, conversion (docs/dm-behaviour.md §5) and
+    /// `SubTaskConfig.Adjust`, precheck: the checks create and update share (docs/dm-behaviour.md §5, §6). Returns
+    /// the adjusted task, each source's converted config and the `check_result` text.
     fn prepare_task(&mut self, mut task: Task) -> Result<(Task, BTreeMap<String, SubCfg>, String), SimError> {
-        if !self.head() {
-            // v8.5's Task struct has no such fields: sent ones are silently dropped (§8).
-            task.timezone = None;
-            task.target_config.session = None;
-            if let Some(i) = task.source_config.incr_migrate_conf.as_mut() {
-                i.safe_mode = None;
-            }
-            if let Some(f) = task.source_config.full_migrate_conf.as_mut() {
-                f.security = None;
-            }
-        }
+        // Fields the generation's Task struct lacks are silently dropped by the binding (docs/dm-behaviour.md §15).
+        bound::strip_task(&mut task, self.generation);
         task.status_list = None;
         if task.meta_schema.as_deref().is_none_or(str::is_empty) {
             // Server-side default (Task.Adjust); Head's validator has already injected "dm-meta" when absent.
@@ -761,10 +565,9 @@ impl State {
             return Err(SimError::new(20008, format!("invalid timezone string: {tz}"))
                 .workaround("Please check the `timezone` config in task configuration file."));
         }
-        let t = &task.target_config;
-        if catalog::unreachable(&t.host) {
-            return Err(e::db_driver(&t.host, t.port));
-        }
+        // The downstream connect of `AdjustTargetDBSessionCfg`: unresolvable, refusing or wrong password → 10001
+        // (docs/dm-behaviour.md §5).
+        self.connect_target(&task.target_config)?;
         let mut cfgs = BTreeMap::new();
         for sc in &task.source_config.source_conf {
             if !self.sources.contains_key(&sc.source_name) {
@@ -794,9 +597,7 @@ impl State {
         }
         for sc in &task.source_config.source_conf {
             let src = &self.sources[&sc.source_name].cfg;
-            if catalog::unreachable(&src.host) {
-                return Err(e::db_driver(&src.host, src.port));
-            }
+            downstream::connect_upstream(&src.host, src.port)?;
         }
         if cfgs.is_empty() {
             // No subtask config: DM's checker returns at once with an empty result.
@@ -858,24 +659,38 @@ impl State {
         }
     }
 
-    /// 201 `{task, check_result}` (v6.1+), not the docs' 200 `Task` (semantics §2 POST /tasks, §9).
+    /// Connect to a task's target as `AdjustTargetDBSessionCfg` does (docs/dm-behaviour.md §5).
+    pub(crate) fn connect_target(&self, t: &TargetConfig) -> Result<(), SimError> {
+        self.downstream.connect(&t.host, t.port, &t.user, t.password.expose())
+    }
+
+    /// 201 `{task, check_result}` (v6.1+), not the docs' 200 `Task` (docs/dm-behaviour.md §5).
     pub fn create_task(&mut self, task: Task) -> R {
         let (task, cfgs, check) = self.prepare_task(task)?;
-        let unbound: Vec<String> = cfgs.keys().filter(|s| self.bound_worker(s).is_none()).cloned().collect();
-        if !unbound.is_empty() {
-            return Err(e::sources_unbound(&unbound));
-        }
         let name = task.name.clone();
-        let echo = serde_json::to_value(&task).unwrap_or(Value::Null);
+        let echo = bound::task_json(&task, self.generation);
         if cfgs.is_empty() {
             // `AddSubTasks` with no subtask config returns early without error: 201, and nothing is created.
             return Ok(Out::Json(201, json!({"task": echo, "check_result": check})));
         }
-        if let Some(existing) = self.tasks.get(&name)
-            && cfgs.keys().all(|s| existing.subtasks.contains_key(s))
-        {
-            return Err(e::task_exists(&name, &cfgs.keys().cloned().collect::<Vec<_>>()));
+        // `AddSubTasks` checks 46014 (every subtask exists) before 46009, and 46009 only for the sources it would
+        // add; a physical import refuses even a partial create with 46014 (docs/dm-behaviour.md §5).
+        let existing: Vec<String> = cfgs
+            .keys()
+            .filter(|s| self.tasks.get(&name).is_some_and(|t| t.subtasks.contains_key(*s)))
+            .cloned()
+            .collect();
+        let physical = cfgs.values().next().is_some_and(|c| c.full.import_mode == "physical")
+            && matches!(task.task_mode.as_str(), "all" | "full" | "load");
+        if existing.len() == cfgs.len() || (physical && !existing.is_empty()) {
+            return Err(e::task_exists(&name, &existing));
         }
+        let unbound: Vec<String> =
+            cfgs.keys().filter(|s| !existing.contains(s) && self.bound_worker(s).is_none()).cloned().collect();
+        if !unbound.is_empty() {
+            return Err(e::sources_unbound(&unbound));
+        }
+        let task = self.stored_form(task);
         // Checkpoints left in the downstream meta by an earlier task of the same name are picked up
         // (docs/dm-behaviour.md §7).
         let kept = self.binlog.meta.remove(&meta_key(&task));
@@ -885,7 +700,8 @@ impl State {
             .tasks
             .entry(name.clone())
             .or_insert_with(|| TaskEntry { subtasks: BTreeMap::new(), cli_args: BTreeMap::new() });
-        // A partial create adds only the missing sources; existing subtasks keep their config (§2).
+        // A partial create adds only the missing sources; existing subtasks keep their config (docs/dm-behaviour.md
+        // §5).
         for (source, _) in cfgs {
             if entry.subtasks.contains_key(&source) {
                 continue;
@@ -917,17 +733,18 @@ impl State {
         Ok(Out::Json(201, json!({"task": echo, "check_result": check})))
     }
 
-    fn task_view(&mut self, name: &str, with_status: bool) -> Value {
+    pub(crate) fn task_view(&mut self, name: &str) -> Value {
         let generation = self.generation;
         let Some(entry) = self.tasks.get(name) else { return Value::Null };
-        let mut v = project::task_view(entry, generation, &mut self.rng);
-        if with_status {
-            v["status_list"] = json!(self.status_list(name));
-        }
-        v
+        project::task_view(entry, generation, &mut self.rng)
     }
 
-    fn status_list(&mut self, name: &str) -> Vec<Value> {
+    /// `getTaskStatus` (docs/dm-behaviour.md §8): DM asks, per source, the named relay workers and the bound worker. A
+    /// relay worker other than the bound one has no subtask at all and answers an empty list, which fails the whole
+    /// call with 49001 for as long as that relay runs. An unbound source without relay workers gives an entry with a
+    /// 38029 error; a worker that does not answer gives one with the gRPC error (worker name empty before v26.3).
+    fn status_list(&mut self, name: &str) -> Result<Vec<Value>, SimError> {
+        self.status_glitch()?;
         let phase = self.phase();
         let now = Instant::now();
         // Positions first: reading them moves the upstream heads.
@@ -944,37 +761,55 @@ impl State {
                 }
             }
         }
-        let Some(entry) = self.tasks.get(name) else { return vec![] };
-        let mut out: Vec<Value> = entry
-            .subtasks
-            .values()
-            .map(|sub| match self.bound_worker(&sub.source) {
-                Some(w) if w.unreachable => project::unreachable_status(name, sub, &w.name, &w.addr),
-                w => project::subtask_status(
-                    name,
-                    sub,
-                    w.map(|w| w.name.as_str()),
-                    self.generation,
-                    phase,
-                    views.get(&sub.source),
-                ),
-            })
-            .collect();
+        let Some(entry) = self.tasks.get(name) else { return Ok(vec![]) };
+        let mut out = vec![];
+        for sub in entry.subtasks.values() {
+            let workers = self.status_workers(&sub.source);
+            if workers.is_empty() {
+                out.push(json!({
+                    "name": name, "source_name": sub.source, "worker_name": "", "stage": "", "unit": "",
+                    "error_msg": relay::no_worker_msg(&sub.source),
+                }));
+                continue;
+            }
+            for w in &workers {
+                let wk = &self.workers[w];
+                let bound = wk.bound.as_deref() == Some(sub.source.as_str());
+                if wk.unreachable {
+                    let shown = if self.generation.v26() { w.as_str() } else { "" };
+                    out.push(project::unreachable_status(name, sub, shown, &relay::rpc_error_msg(&wk.addr)));
+                } else if !bound {
+                    return Err(e::openapi("worker's query-status response is nil"));
+                } else {
+                    out.push(project::subtask_status(
+                        name,
+                        sub,
+                        Some(w),
+                        self.generation,
+                        phase,
+                        views.get(&sub.source),
+                    ));
+                }
+            }
+        }
         out.shuffle(&mut self.rng);
-        out
+        Ok(out)
     }
 
-    /// `stage` keeps a task only if every subtask has exactly that stage; `source_name_list` only if the task's
-    /// source set equals it (semantics §2 GET /tasks). Stages are capitalised (`Running`), not the docs' `running`.
+    /// `stage` keeps a task only if every status entry has exactly that stage; `source_name_list` only if the
+    /// task's source set equals it (docs/dm-behaviour.md §8). With `stage` or `with_status`, the status of every
+    /// task is fetched first and one failure fails the whole call.
     pub fn list_tasks(&mut self, with_status: bool, stage: Option<&str>, sources: &[String]) -> R {
-        if (with_status || stage.is_some()) && !self.tasks.is_empty() {
-            // Status is fetched for every task; one failure fails the whole call (§2 GET /tasks).
-            self.status_glitch()?;
-        }
         let mut names: Vec<String> = self.tasks.keys().cloned().collect();
+        let mut statuses: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        if with_status || stage.is_some() {
+            for n in &names {
+                let st = self.status_list(n)?;
+                statuses.insert(n.clone(), st);
+            }
+        }
         if let Some(stage) = stage {
-            let want = Stage::parse(stage);
-            names.retain(|n| self.tasks[n].subtasks.values().all(|s| s.observed == want));
+            names.retain(|n| statuses[n].iter().all(|s| s["stage"].as_str() == Some(stage)));
         }
         if !sources.is_empty() {
             // As `listTask` does: same count, and every source of the task in the list.
@@ -985,25 +820,33 @@ impl State {
             });
         }
         names.shuffle(&mut self.rng);
-        let data: Vec<Value> = names.iter().map(|n| self.task_view(n, with_status)).collect();
+        let mut data = vec![];
+        for n in &names {
+            let mut v = self.task_view(n);
+            if with_status {
+                v["status_list"] = json!(statuses.remove(n).unwrap_or_default());
+            }
+            data.push(v);
+        }
         Ok(Out::Json(200, json!({"total": data.len(), "data": data})))
     }
 
     pub fn get_task(&mut self, name: &str, with_status: bool) -> R {
-        // The real server answers 400/46018, not the spec's 404 (semantics §2 GET /tasks/{name}).
+        // The real server answers 400/46018, not the spec's 404 (docs/dm-behaviour.md §9).
         if !self.tasks.contains_key(name) {
             return Err(e::task_not_exist(name));
         }
+        let mut v = self.task_view(name);
         if with_status {
-            self.status_glitch()?;
+            v["status_list"] = json!(self.status_list(name)?);
         }
-        Ok(Out::Json(200, self.task_view(name, with_status)))
+        Ok(Out::Json(200, v))
     }
 
     pub fn update_task(&mut self, task: Task) -> R {
         // The whole precheck runs again, with the body's settings (docs/dm-behaviour.md §6).
         let (task, cfgs, check) = self.prepare_task(task)?;
-        // The path name is ignored; the body's name decides (§2 PUT).
+        // The path name is ignored; the body's name decides (docs/dm-behaviour.md §6).
         let name = task.name.clone();
         let entry = self.tasks.get(&name).ok_or_else(|| e::task_not_exist(&name))?;
         let body_sources: Vec<String> = task.source_config.source_conf.iter().map(|c| c.source_name.clone()).collect();
@@ -1067,14 +910,14 @@ impl State {
                 "task {name} have running subtasks, please stop them or delete task with force."
             )));
         }
-        let any = entry.subtasks.values().next();
-        if !self.head()
-            && !force
-            && let Some(sub) = any
-            && catalog::unreachable(&sub.cfg.target_config.host)
+        // v8.5 connects to the target to drop the checkpoints and fails the delete on any error but "connection
+        // refused" under force; v26.3+ only logs it (docs/dm-behaviour.md §7).
+        if self.generation.is_v85()
+            && let Some(sub) = entry.subtasks.values().next()
+            && let Err(err) = self.connect_target(&sub.cfg.target_config)
+            && !(force && err.raw_cause.as_deref().is_some_and(|c| c.contains("connect: connection refused")))
         {
-            // v8.5 fails when the downstream checkpoint cleanup cannot connect, unless forced (§2 DELETE).
-            return Err(e::db_driver(&sub.cfg.target_config.host, sub.cfg.target_config.port));
+            return Err(err);
         }
         let phase = self.phase();
         let now = Instant::now();
@@ -1084,7 +927,7 @@ impl State {
             // The checkpoint tables survive with `keep_meta` (Head), and whenever the downstream cannot be reached
             // to drop them (v8.5 gets here only with force; Head only logs the failure) (docs/dm-behaviour.md §7).
             let key = meta_key(&first.cfg);
-            let keep = (keep_meta && self.head()) || catalog::unreachable(&first.cfg.target_config.host);
+            let keep = (keep_meta && self.head()) || self.connect_target(&first.cfg.target_config).is_err();
             if keep {
                 let progress = entry
                     .subtasks
@@ -1102,7 +945,7 @@ impl State {
         Ok(Out::Empty(204))
     }
 
-    /// A transient failure of the workers' query-status (§4.5): the whole call answers 400 49001.
+    /// A transient failure of the workers' query-status (docs/dm-behaviour.md §8): the whole call answers 400 49001.
     fn status_glitch(&mut self) -> Result<(), SimError> {
         if self.status_glitches > 0 {
             self.status_glitches -= 1;
@@ -1115,12 +958,11 @@ impl State {
         if !self.tasks.contains_key(name) {
             return Err(e::task_not_exist(name));
         }
-        self.status_glitch()?;
-        let data = self.status_list(name);
+        let data = self.status_list(name)?;
         Ok(Out::Json(200, json!({"total": data.len(), "data": data})))
     }
 
-    /// Answers 200 with an empty body, not the docs' 204 (semantics §2 start, §9); asynchronous: only the expected
+    /// Answers 200 with an empty body, not the docs' 204 (docs/dm-behaviour.md §8); asynchronous: only the expected
     /// stage is written here.
     pub fn start_task(&mut self, name: &str, req: StartTaskRequest, now: Instant) -> R {
         let all: Vec<String> = self.tasks.get(name).map(|t| t.subtasks.keys().cloned().collect()).unwrap_or_default();
@@ -1146,64 +988,61 @@ impl State {
             // An unknown task (or one without subtasks): nothing to start, 200.
             return Ok(Out::Empty(200));
         }
-        if let Some(t) = &req.start_time
-            && !valid_start_time(t)
-        {
-            return Err(e::openapi(format!(
-                "while converting task command line arguments: start_time {t} is invalid, please use format like `2006-01-02 15:04:05` or `2006-01-02T15:04:05`"
-            )));
-        }
-        if let Some(d) = &req.safe_mode_time_duration
-            && parse_go_duration(d).is_none()
-        {
-            return Err(e::openapi(format!(
-                "while converting task command line arguments: time: invalid duration {d:?}"
-            )));
-        }
         let phase = self.phase();
         let delay = self.stage_delay;
+        if req.remove_meta == Some(true) {
+            // The checkpoints are dropped in the first listed subtask's target before the args are checked, so a bad
+            // `start_time` still leaves them dropped; a target that cannot be reached fails the start
+            // (docs/dm-behaviour.md §8).
+            if let Some(sub) = list.first().and_then(|s| self.tasks.get(name).and_then(|t| t.subtasks.get(s))) {
+                self.connect_target(&sub.cfg.target_config).map_err(|mut err| {
+                    err.message = format!("while removing metadata: {}", err.message);
+                    err
+                })?;
+            }
+            if let Some(entry) = self.tasks.get_mut(name) {
+                for s in &list {
+                    if let Some(sub) = entry.subtasks.get_mut(s) {
+                        // Checkpoints and metadata are dropped: the migration starts over.
+                        sub.ckpt.line = None;
+                        sub.ckpt.restored = None;
+                        sub.worked = Duration::ZERO;
+                        sub.run_since = sub.run_since.map(|_| now);
+                        if sub.observed == Stage::Finished {
+                            sub.observed = Stage::Paused;
+                        }
+                        sub.unit = unit_for(&sub.cfg.task_mode, Duration::ZERO, phase).0;
+                    }
+                }
+            }
+        }
+        // Empty strings count as absent here but are stored; a bad value is a plain error (code 0)
+        // (docs/dm-behaviour.md §8).
+        let args = taskargs::start_args(&req, self.generation)?;
         let Some(entry) = self.tasks.get_mut(name) else { return Ok(Out::Empty(200)) };
         // The stored CLI args are replaced as a whole, or deleted when the request carries none.
-        entry.cli_args.clear();
-        if let Some(st) = &req.start_time {
-            entry.cli_args.insert("start_time".into(), st.clone());
-        }
-        if let Some(sm) = &req.safe_mode_time_duration {
-            entry.cli_args.insert("safe_mode_time_duration".into(), sm.clone());
-        }
+        entry.cli_args = args.unwrap_or_default();
         for s in &list {
             if let Some(sub) = entry.subtasks.get_mut(s) {
-                if req.remove_meta == Some(true) {
-                    // Checkpoints and metadata are dropped: the migration starts over (docs/dm-behaviour.md §8).
-                    sub.ckpt.line = None;
-                    sub.ckpt.restored = None;
-                    sub.worked = Duration::ZERO;
-                    sub.run_since = sub.run_since.map(|_| now);
-                    if sub.observed == Stage::Finished {
-                        sub.observed = Stage::Paused;
-                    }
-                    sub.unit = unit_for(&sub.cfg.task_mode, Duration::ZERO, phase).0;
-                }
                 set_expected(sub, Expected::Running, now, delay);
             }
         }
         Ok(Out::Empty(200))
     }
 
+    /// `stopTask` (docs/dm-behaviour.md §8): the CLI args first (a bad `timeout_duration` is a plain error, code 0),
+    /// then the expected stage. Without `source_name_list` an unknown task has no sources and nothing happens (200);
+    /// with one, the scheduler does not know the task: 46016. Unknown sources of a known task: 46017.
     pub fn stop_task(&mut self, name: &str, req: StopTaskRequest, now: Instant) -> R {
-        let Some(entry) = self.tasks.get(name) else { return Ok(Out::Empty(200)) };
-        let list = req
-            .source_name_list
-            .clone()
-            .filter(|l| !l.is_empty())
-            .unwrap_or_else(|| entry.subtasks.keys().cloned().collect());
-        if let Some(d) = &req.timeout_duration
-            && parse_go_duration(d).is_none()
-        {
-            return Err(e::openapi(format!(
-                "while converting task command line arguments: time: invalid duration {d:?}"
-            )));
-        }
+        let args = taskargs::stop_args(&req)?;
+        let listed = req.source_name_list.clone().filter(|l| !l.is_empty());
+        let Some(entry) = self.tasks.get(name) else {
+            return match listed {
+                Some(_) => Err(e::subtask_op_task_not_exist(name)),
+                None => Ok(Out::Empty(200)),
+            };
+        };
+        let list = listed.unwrap_or_else(|| entry.subtasks.keys().cloned().collect());
         let unknown: Vec<String> = list.iter().filter(|s| !entry.subtasks.contains_key(*s)).cloned().collect();
         if !unknown.is_empty() {
             return Err(e::subtask_op_source_not_exist(&unknown));
@@ -1211,10 +1050,7 @@ impl State {
         let delay = self.stage_delay;
         let Some(entry) = self.tasks.get_mut(name) else { return Ok(Out::Empty(200)) };
         // Stop also replaces the stored CLI args (only `timeout_duration`), or deletes them.
-        entry.cli_args.clear();
-        if let Some(d) = &req.timeout_duration {
-            entry.cli_args.insert("timeout_duration".into(), d.clone());
-        }
+        entry.cli_args = args.unwrap_or_default();
         for s in &list {
             if let Some(sub) = entry.subtasks.get_mut(s) {
                 set_expected(sub, Expected::Stopped, now, delay);
@@ -1224,22 +1060,53 @@ impl State {
     }
 
     /// The checks of the table-structure and migrate-target endpoints: they call the bound worker.
+    /// They ask the source's bound worker (40070 when there is none, unknown sources included), whose answer
+    /// errors come back as 49001 around the worker's own error: the subtask must exist (40054), be in the Sync
+    /// unit (40056) and be Paused (40051); listing migrate targets also accepts Running (docs/dm-behaviour.md §13).
     fn worker_subtask(&self, task: &str, source: &str) -> Result<&SubTask, SimError> {
-        if !self.sources.contains_key(source) {
-            return Err(e::source_not_exist(source));
-        }
+        self.worker_subtask_in(task, source, &[Stage::Paused])
+    }
+
+    fn worker_subtask_in(&self, task: &str, source: &str, stages: &[Stage]) -> Result<&SubTask, SimError> {
         if self.bound_worker(source).is_none() {
             return Err(e::worker_no_start());
         }
-        self.tasks
+        let worker_err = |code: i64, msg: String| e::openapi(SimError::new(code, msg).error_msg());
+        let sub = self
+            .tasks
             .get(task)
             .and_then(|t| t.subtasks.get(source))
-            .ok_or_else(|| e::openapi(format!("task {task} for source {source} not found on its worker")))
+            .ok_or_else(|| worker_err(40054, format!("sub task with name {task} not found")))?;
+        if !stages.contains(&sub.observed) {
+            return Err(worker_err(
+                40051,
+                format!("current stage is {} but not paused, invalid", sub.observed.as_str()),
+            ));
+        }
+        if sub.unit != Unit::Sync {
+            return Err(worker_err(
+                40056,
+                format!(
+                    "such operation is only available for syncer, but now syncer is not running. current unit is {}",
+                    sub.unit
+                ),
+            ));
+        }
+        Ok(sub)
     }
 
     /// (schema, table) pairs of the source's upstream the subtask migrates.
     fn migrated_tables(&self, task: &str, source: &str) -> Result<Vec<(String, String)>, SimError> {
-        let sub = self.worker_subtask(task, source)?;
+        self.migrated_tables_in(task, source, &[Stage::Paused])
+    }
+
+    fn migrated_tables_in(
+        &self,
+        task: &str,
+        source: &str,
+        stages: &[Stage],
+    ) -> Result<Vec<(String, String)>, SimError> {
+        let sub = self.worker_subtask_in(task, source, stages)?;
         let cfg = project::to_subcfg(&sub.cfg, source, self.case_insensitive(source))?;
         let mut out = vec![];
         for (db, tables) in self.catalog(source) {
@@ -1287,13 +1154,34 @@ impl State {
         table: &str,
         req: OperateTableStructureRequest,
     ) -> R {
+        // HEAD checks `schema_source` against `sql_content` before asking the worker; earlier generations have
+        // no `schema_source` and always set the schema from `sql_content` (docs/dm-behaviour.md §13).
+        let from_sql = if self.head() {
+            match req.schema_source.as_deref().unwrap_or("sql") {
+                "sql" if req.sql_content.as_deref().is_none_or(|s| s.trim().is_empty()) => {
+                    return Err(e::openapi(
+                        "`sql_content` must be provided and non-empty when `schema_source` is `sql`",
+                    ));
+                }
+                "sql" => true,
+                other if req.sql_content.is_some() => {
+                    return Err(e::openapi(format!("`sql_content` must be omitted when `schema_source` is `{other}`")));
+                }
+                _ => false,
+            }
+        } else {
+            true
+        };
         self.worker_subtask(task, source)?;
-        let sql = match req.schema_source.as_deref().unwrap_or("sql") {
-            "sql" => match req.sql_content.filter(|s| !s.trim().is_empty()) {
-                Some(s) => s,
-                None => return Err(e::openapi("sql_content is required when schema_source is sql")),
-            },
-            _ => catalog::create_table_sql(table),
+        let sql = if from_sql {
+            let sql = req.sql_content.unwrap_or_default();
+            if !sql.trim_start().to_ascii_lowercase().starts_with("create table") {
+                let inner = SimError::new(44009, format!("{sql} is not a valid `CREATE TABLE` statement"));
+                return Err(e::openapi(inner.error_msg()));
+            }
+            sql
+        } else {
+            catalog::create_table_sql(table)
         };
         if let Some(sub) = self.tasks.get_mut(task).and_then(|t| t.subtasks.get_mut(source)) {
             sub.tables.insert((schema.to_string(), table.to_string()), sql);
@@ -1316,8 +1204,8 @@ impl State {
         schema_pattern: Option<&str>,
         table_pattern: Option<&str>,
     ) -> R {
-        let tables = self.migrated_tables(task, source)?;
-        let sub = self.worker_subtask(task, source)?;
+        let tables = self.migrated_tables_in(task, source, &[Stage::Running, Stage::Paused])?;
+        let sub = self.worker_subtask_in(task, source, &[Stage::Running, Stage::Paused])?;
         let cfg = project::to_subcfg(&sub.cfg, source, self.case_insensitive(source))?;
         let data: Vec<Value> = tables
             .into_iter()
@@ -1337,81 +1225,6 @@ impl State {
         super::project::convert(self, req)
     }
 
-    // ------------------------------------------------------------------------------------------ templates
-
-    /// `Task.Adjust` and the downstream connect that template create/update run (`DMAPICreateTaskTemplate`).
-    fn adjust_template(&self, mut task: Task) -> Result<Value, SimError> {
-        if task.meta_schema.as_deref().is_none_or(str::is_empty) {
-            task.meta_schema = Some("dm_meta".into());
-        }
-        if let Some(tz) = task.timezone.as_deref()
-            && !valid_timezone(tz)
-        {
-            return Err(SimError::new(20008, format!("invalid timezone string: {tz}")));
-        }
-        if catalog::unreachable(&task.target_config.host) {
-            return Err(e::db_driver(&task.target_config.host, task.target_config.port));
-        }
-        task.status_list = None;
-        Ok(serde_json::to_value(&task).unwrap_or(Value::Null))
-    }
-
-    pub fn create_template(&mut self, task: Task) -> R {
-        let v = self.adjust_template(task.clone())?;
-        if self.templates.contains_key(&task.name) {
-            return Err(template_exists(&task.name));
-        }
-        self.templates.insert(task.name.clone(), v.clone());
-        Ok(Out::Json(201, v))
-    }
-
-    pub fn list_templates(&mut self) -> R {
-        let data: Vec<Value> = self.templates.values().cloned().collect();
-        Ok(Out::Json(200, json!({"total": data.len(), "data": data})))
-    }
-
-    pub fn get_template(&mut self, name: &str) -> R {
-        match self.templates.get(name) {
-            Some(v) => Ok(Out::Json(200, v.clone())),
-            None => Err(template_not_exist(name)),
-        }
-    }
-
-    /// The path name is ignored: the body's `name` is the template written (`DMAPUpdateTaskTemplate`).
-    pub fn update_template(&mut self, task: Task) -> R {
-        let v = self.adjust_template(task.clone())?;
-        if !self.templates.contains_key(&task.name) {
-            return Err(template_not_exist(&task.name));
-        }
-        self.templates.insert(task.name.clone(), v.clone());
-        Ok(Out::Json(200, v))
-    }
-
-    pub fn delete_template(&mut self, name: &str) -> R {
-        if self.templates.remove(name).is_none() {
-            return Err(template_not_exist(name));
-        }
-        Ok(Out::Empty(204))
-    }
-
-    pub fn import_templates(&mut self, overwrite: bool) -> R {
-        let names: Vec<String> = self.tasks.keys().cloned().collect();
-        let (mut ok, mut failed) = (vec![], vec![]);
-        for n in names {
-            if self.templates.contains_key(&n) && !overwrite {
-                failed.push(json!({"task_name": n, "error_msg": template_exists(&n).error_msg()}));
-                continue;
-            }
-            let mut v = self.task_view(&n, false);
-            if let Some(o) = v.as_object_mut() {
-                o.remove("status_list");
-            }
-            self.templates.insert(n.clone(), v);
-            ok.push(n);
-        }
-        Ok(Out::Json(202, json!({"success_task_list": ok, "failed_task_list": failed})))
-    }
-
     // ------------------------------------------------------------------------------------------ cluster
 
     pub fn list_masters(&mut self) -> R {
@@ -1424,7 +1237,9 @@ impl State {
         let before = self.masters.len();
         self.masters.retain(|m| m.name != name);
         if self.masters.len() == before {
-            return Err(SimError::new(38032, format!("dm-master with name {name} not exists")));
+            // `ErrMasterMasterNameNotExist` (docs/dm-behaviour.md §12).
+            return Err(SimError::new(38048, format!("dm-master with name {name} not exists"))
+                .workaround("Please use list-member command to see masters."));
         }
         Ok(Out::Empty(204))
     }
@@ -1606,7 +1421,14 @@ impl State {
                         )
                     })
                     .collect();
-                (n.clone(), json!({"subtasks": subs, "cli_args": t.cli_args}))
+                // Filter rules the workers never apply (an event type the generation does not know,
+                // docs/dm-behaviour.md §15).
+                let inactive: BTreeSet<String> = t
+                    .subtasks
+                    .values()
+                    .flat_map(|s| super::filters::inactive_rules(&s.cfg, self.generation))
+                    .collect();
+                (n.clone(), json!({"subtasks": subs, "cli_args": t.cli_args, "inactive_filter_rules": inactive}))
             })
             .collect();
         let kept: Vec<Value> = self.binlog.meta.keys().map(|(_, m, t)| json!({"task": t, "meta_schema": m})).collect();
@@ -1619,6 +1441,7 @@ impl State {
             "kept_meta": kept,
             "upstreams": upstreams,
             "downstream_meta": downstream_meta,
+            "downstream": self.downstream.snapshot(),
         })
     }
 }
@@ -1673,14 +1496,6 @@ fn run_started(
             "[code=36069:class=sync-unit:scope=upstream:level=high], Message: get binlog event error: {err}, Workaround: Please check that the start position is still present upstream.\n"
         ));
     }
-}
-
-fn template_not_exist(name: &str) -> SimError {
-    SimError::new(20051, format!("task template {name} not exists"))
-}
-
-fn template_exists(name: &str) -> SimError {
-    SimError::new(20050, format!("task template {name} already exists"))
 }
 
 /// The unit a subtask of `mode` is in after `worked` of running, and whether it has finished.
@@ -1780,11 +1595,12 @@ pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
-fn valid_timezone(tz: &str) -> bool {
+pub(crate) fn valid_timezone(tz: &str) -> bool {
     if tz.is_empty() {
         return true;
     }
-    // `SYSTEM` and `Local` are rejected by Task.Adjust (§2); anything Go's LoadLocation knows is accepted.
+    // `SYSTEM` and `Local` are rejected by Task.Adjust (docs/dm-behaviour.md §5); anything Go's LoadLocation knows is
+    // accepted.
     if matches!(tz, "SYSTEM" | "Local") {
         return false;
     }
@@ -1795,97 +1611,9 @@ fn valid_timezone(tz: &str) -> bool {
             && !tz.ends_with('/'))
 }
 
-/// `2006-01-02 15:04:05` or `2006-01-02T15:04:05`, optionally followed by `Z`, `+08:00` or `+0800`.
-pub(crate) fn valid_start_time(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() < 19 {
-        return false;
-    }
-    let digits = |r: std::ops::Range<usize>| r.clone().all(|i| b[i].is_ascii_digit());
-    let core = digits(0..4)
-        && b[4] == b'-'
-        && digits(5..7)
-        && b[7] == b'-'
-        && digits(8..10)
-        && (b[10] == b' ' || b[10] == b'T')
-        && digits(11..13)
-        && b[13] == b':'
-        && digits(14..16)
-        && b[16] == b':'
-        && digits(17..19);
-    if !core {
-        return false;
-    }
-    let zone = &s[19..];
-    match zone.len() {
-        0 => true,
-        1 => zone == "Z",
-        5 => (zone.starts_with('+') || zone.starts_with('-')) && zone[1..].bytes().all(|c| c.is_ascii_digit()),
-        6 => {
-            (zone.starts_with('+') || zone.starts_with('-'))
-                && zone.as_bytes()[3] == b':'
-                && zone[1..3].bytes().chain(zone[4..].bytes()).all(|c| c.is_ascii_digit())
-        }
-        _ => false,
-    }
-}
-
-/// Go's `time.ParseDuration` (units ns, us, µs, ms, s, m, h; decimals allowed).
-pub(crate) fn parse_go_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    if s.is_empty() {
-        return None;
-    }
-    let mut rest = s;
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        if num_len == 0 {
-            return None;
-        }
-        let n: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let mult = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += n * mult;
-        rest = &rest[unit_len..];
-    }
-    Some(Duration::from_secs_f64(total))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_go_duration("10s"), Some(Duration::from_secs(10)));
-        assert_eq!(parse_go_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_go_duration("10"), None);
-        assert_eq!(parse_go_duration("x"), None);
-    }
-
-    #[test]
-    fn start_times() {
-        assert!(valid_start_time("2024-01-02 15:04:05"));
-        assert!(valid_start_time("2024-01-02T15:04:05Z"));
-        assert!(valid_start_time("2024-01-02T15:04:05+08:00"));
-        assert!(valid_start_time("2024-01-02T15:04:05+0800"));
-        assert!(!valid_start_time("2024-01-02"));
-        assert!(!valid_start_time("2024-01-02T15:04:05 UTC"));
-    }
 
     #[test]
     fn units_by_mode() {

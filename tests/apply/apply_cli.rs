@@ -30,14 +30,15 @@ fn text(o: &Output) -> (String, String) {
 
 async fn sim(generation: Generation) -> SimServer {
     // The examples declare five sources: one worker each.
-    SimServer::start(SimOptions { generation, workers: 6, seed: Some(3), ..SimOptions::default() })
+    let sim = SimServer::start(SimOptions { generation, workers: 6, seed: Some(3), ..SimOptions::default() })
         .await
-        .expect("simulator")
+        .expect("simulator");
+    sim
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_examples_then_plan_shows_no_changes() {
-    for g in [Generation::V85, Generation::Head] {
+    for g in Generation::ALL {
         let sim = sim(g).await;
         let url = sim.url();
         let o = run(args(&["apply", "-f", "examples", "--auto-approve", "--addr", &url])).await;
@@ -191,7 +192,7 @@ async fn ctrl_c_stops_scheduling_lets_steps_in_flight_finish_and_reports() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn target_limits_the_apply_to_a_resource_and_what_it_needs() {
-    let sim = sim(Generation::V85).await;
+    let sim = sim(Generation::V853).await;
     let url = sim.url();
     let o = run(args(&[
         "apply",

@@ -10,7 +10,7 @@ use dm_apply::plan::testing::{desired_from_yaml, test_key};
 use dm_apply::plan::{Plan, PlanOptions, make_plan};
 use dm_apply::sim::{Generation, LoggedRequest, SimControl, SimOptions, SimServer};
 
-pub const GENERATIONS: [Generation; 2] = [Generation::V85, Generation::Head];
+pub const GENERATIONS: [Generation; 4] = Generation::ALL;
 
 pub struct Env {
     pub sim: SimServer,

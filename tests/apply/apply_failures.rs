@@ -234,7 +234,7 @@ async fn ctrl_c_lets_steps_in_flight_finish_and_reports_the_rest() {
 
 #[tokio::test]
 async fn fail_fast_stops_everything_after_the_first_failure() {
-    let env = env(Generation::V85).await;
+    let env = env(Generation::V853).await;
     let d = desired(&with_unreachable(&config(&[incr_task("on-a", &["mysql-a"], "running", 100)])));
     let p = plan(&env, &d, false).await;
     let opts = ApplyOptions { parallelism: 1, fail_fast: true, ..fast() };

@@ -150,7 +150,7 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 async fn sim_env(head: bool) -> Env {
-    let generation = if head { Generation::Head } else { Generation::V85 };
+    let generation = if head { Generation::Head } else { Generation::V853 };
     env_with(SimOptions { generation, seed: Some(11), stage_delay: Duration::from_millis(5), ..SimOptions::default() })
         .await
 }

@@ -138,7 +138,7 @@ async fn replace_is_stop_delete_create_start_keeping_checkpoints_where_supported
         assert_eq!(r.summary_line(), "Apply complete! Resources: 1 added, 0 changed, 1 destroyed.");
         let delete = match g {
             dm_apply::sim::Generation::Head => "DELETE /api/v1/tasks/orders?keep_meta=true",
-            dm_apply::sim::Generation::V85 => "DELETE /api/v1/tasks/orders",
+            _ => "DELETE /api/v1/tasks/orders",
         };
         assert_eq!(
             dm_mutations(&env.ctl.request_log()),

@@ -82,7 +82,7 @@ async fn converge_under_faults(env: &Env, d: &Desired, prune: bool) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_applies_converge_under_twenty_percent_faults() {
-    for (g, seed) in [(Generation::V85, 11), (Generation::Head, 12)] {
+    for (g, seed) in [(Generation::V853, 11), (Generation::Head, 12)] {
         let env = env_with(SimOptions {
             generation: g,
             seed: Some(seed),
@@ -265,7 +265,7 @@ async fn requests_that_time_out_are_settled_and_runs_converge() {
     // Slow answers longer than the client's request timeout: every faulted request ends in a client timeout, the
     // most ambiguous failure there is (the server may still be working on it).
     let mut env = env_with(SimOptions {
-        generation: Generation::V85,
+        generation: Generation::V853,
         seed: Some(13),
         fault_delay: Duration::from_millis(600),
         ..SimOptions::default()

@@ -53,7 +53,7 @@ async fn run_env(args: Vec<String>) -> (i32, String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_and_drift_across_two_simulators() {
     let (sim_a, client_a) = start(Generation::Head).await;
-    let (sim_b, _client_b) = start(Generation::V85).await;
+    let (sim_b, _client_b) = start(Generation::V853).await;
     let ex = examples().into_iter().find(|p| p.ends_with("single-mysql-incremental.yaml")).unwrap();
     apply_by_hand(&client_a, &load(&ex)).await;
     let setup = write_setup(&sim_a.url(), &sim_b.url(), false);

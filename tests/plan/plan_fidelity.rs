@@ -44,7 +44,7 @@ fn mutations(sim: &SimServer) -> Vec<String> {
 async fn a_source_change_while_relay_runs_is_blocked_and_left_alone() {
     // v8.5.3: a relay-enable body gets no `relay_dir` injected there, so DM starts relay next to a running task
     // (on v8.5.4+ the injected field makes it a source update, refused while the task runs: R4.2).
-    let (sim, client) = start(Generation::V85).await;
+    let (sim, client) = start(Generation::V853).await;
     let dir = tempfile::tempdir().unwrap();
     apply(&sim, &write(&dir, BASE)).await;
     // An operator started relay by worker name, as `dmctl start-relay` does.
@@ -112,7 +112,7 @@ async fn foreign_key_events_are_refused_against_a_server_that_drops_them() {
     let cfg = write(&dir, &yaml);
     let (code, out, err) = run(s(&["validate", "-f", &cfg])).await;
     assert_eq!(code, 0, "the event exists in current DM versions:\n{out}\n{err}");
-    for (generation, ok) in [(Generation::V85, false), (Generation::Head, true)] {
+    for (generation, ok) in [(Generation::V853, false), (Generation::Head, true)] {
         let (sim, _client) = start(generation).await;
         let (code, out, err) = run(s(&["plan", "-f", &cfg, "--addr", &sim.url()])).await;
         if ok {

@@ -8,8 +8,8 @@ use dm_apply::plan::{Address, ConfigAction, PlanOptions, make_plan, saved};
 use dm_apply::sim::Generation;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_example_plans_no_changes_after_apply_on_both_generations() {
-    for generation in [Generation::Head, Generation::V85] {
+async fn every_example_plans_no_changes_after_apply_on_every_generation() {
+    for generation in Generation::ALL {
         for ex in examples() {
             let (sim, client) = start(generation).await;
             let desired = load(&ex);
@@ -138,7 +138,7 @@ async fn saved_plan_detects_live_config_and_cluster_changes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paused_task_with_error_is_shown_with_dm_message() {
-    let (sim, client) = start(Generation::V85).await;
+    let (sim, client) = start(Generation::V853).await;
     let yaml = dm_apply::plan::testing::ONE_SOURCE_ONE_TASK;
     let d = desired_from_yaml("dm.yaml", yaml).unwrap();
     apply_by_hand(&client, &d).await;
@@ -196,7 +196,7 @@ tasks:
       source_conf: [{source_name: s1}]
     stage: stopped
 "#;
-    for generation in [Generation::Head, Generation::V85] {
+    for generation in Generation::ALL {
         let (sim, client) = start(generation).await;
         let d = desired_from_yaml("dm.yaml", yaml).unwrap();
         apply_by_hand(&client, &d).await;
@@ -218,7 +218,7 @@ tasks:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_refused_plan_is_shown_and_exits_1_and_plain_exit_is_0() {
-    let (sim, client) = start(Generation::V85).await;
+    let (sim, client) = start(Generation::V853).await;
     let yaml = r#"
 sources:
   - {source_name: s1, host: h1, port: 3306, user: u, password: pw}

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use dm_apply::sim::{SimOptions, SimServer, SimTls};
+use dm_apply::sim::{Generation, SimOptions, SimServer, SimTls};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
 const SRC_PW: &str = "planted-src-pw-7f3a9c";
@@ -188,7 +188,8 @@ async fn no_planted_secret_appears_in_any_output() {
         key_pem: pki.server.1.clone().into_bytes(),
         client_ca_pem: Some(pki.ca_pem.clone().into_bytes()),
     };
-    let sim = SimServer::start(SimOptions { tls: Some(tls), seed: Some(5), ..SimOptions::default() }).await.unwrap();
+    let opts = SimOptions { tls: Some(tls), seed: Some(5), ..SimOptions::default() };
+    let sim = SimServer::start(opts).await.unwrap();
     let ctl = sim.control();
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, text: &str| {

@@ -54,7 +54,7 @@ async fn synced_and_stopped(c: &DmClient, t: &Task) {
 
 #[tokio::test]
 async fn status_endpoint_reports_release_version() {
-    let (sim, _c) = start(fast(Generation::V85)).await;
+    let (sim, _c) = start(fast(Generation::V853)).await;
     let (code, text) = raw(&sim, "GET", "/status", None, None).await;
     assert_eq!(code, 200);
     assert!(text.starts_with("Release Version: v8.5.3\n"), "{text}");
@@ -203,7 +203,7 @@ async fn head_source_put_without_enable_disables_it() {
 
 #[tokio::test]
 async fn v85_requires_enable_property() {
-    let (sim, c) = start(fast(Generation::V85)).await;
+    let (sim, c) = start(fast(Generation::V853)).await;
     let b =
         r#"{"source":{"source_name":"mysql-01","host":"h","port":3306,"user":"u","password":"p","enable_gtid":false}}"#;
     let (code, body) = raw(&sim, "POST", "/api/v1/sources", Some("application/json"), Some(b)).await;
@@ -230,7 +230,7 @@ async fn head_relay_enable_with_json_body_injects_relay_dir() {
 
 #[tokio::test]
 async fn v85_relay_enable_with_json_body_has_no_injection() {
-    let (sim, c) = with_sources(Generation::V85, &["mysql-01"]).await;
+    let (sim, c) = with_sources(Generation::V853, &["mysql-01"]).await;
     let (code, _) =
         raw(&sim, "POST", "/api/v1/sources/mysql-01/relay/enable", Some("application/json"), Some("{}")).await;
     assert_eq!(code, 200);
@@ -954,7 +954,7 @@ async fn task_list_filters_stage_and_exact_source_set() {
 
 #[tokio::test]
 async fn task_delete_keep_meta_resumes_on_head_only() {
-    for (g, unit) in [(Generation::Head, Unit::Sync), (Generation::V85, Unit::Dump)] {
+    for (g, unit) in [(Generation::Head, Unit::Sync), (Generation::V853, Unit::Dump)] {
         let (sim, c) = with_sources(g, &["a"]).await;
         let t = task("t", "all", &["a"]);
         synced_and_stopped(&c, &t).await;
@@ -978,7 +978,7 @@ async fn task_delete_without_keep_meta_starts_over() {
 
 #[tokio::test]
 async fn v85_delete_fails_when_downstream_unreachable_unless_forced() {
-    let (sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let (sim, c) = with_sources(Generation::V853, &["a"]).await;
     c.create_task(&task("t", "all", &["a"])).await.unwrap();
     sim.control().patch_task("t", json!({"target_config": {"host": "tidb.unreachable"}})).unwrap();
     assert_eq!(c.delete_task("t", false, false).await.unwrap_err().code(), Some(10001));
@@ -1110,7 +1110,7 @@ async fn on_duplicate_is_reported_from_on_duplicate_logical() {
 
 #[tokio::test]
 async fn meta_schema_default_depends_on_generation() {
-    for (g, want) in [(Generation::V85, "dm_meta"), (Generation::Head, "dm-meta")] {
+    for (g, want) in [(Generation::V853, "dm_meta"), (Generation::Head, "dm-meta")] {
         let (_sim, c) = with_sources(g, &["a"]).await;
         let mut t = task("t", "all", &["a"]);
         t.meta_schema = None;
@@ -1152,7 +1152,7 @@ async fn rules_for_sources_not_in_source_conf_are_dropped_and_no_rules_means_eve
         source: TableRuleSource { source_name: "b".into(), schema: "shop".into(), table: String::new() },
         ..Default::default()
     }];
-    c.create_task(&t).await.unwrap();
+    synced_and_stopped(&c, &t).await;
     let got = c.get_task("t", false).await.unwrap().unwrap();
     assert!(got.table_migrate_rule.is_empty());
     let all = c.source_schemas("a").await.unwrap();
@@ -1212,7 +1212,7 @@ async fn target_password_is_returned_in_plain_text() {
 
 #[tokio::test]
 async fn v85_drops_head_only_fields() {
-    let (_sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let (_sim, c) = with_sources(Generation::V853, &["a"]).await;
     let mut t = task("t", "all", &["a"]);
     t.timezone = Some("Asia/Shanghai".into());
     t.target_config.session = Some(TargetSession { foreign_key_checks: Some("1".into()) });
@@ -1226,7 +1226,7 @@ async fn v85_drops_head_only_fields() {
 
 #[tokio::test]
 async fn v85_rejects_dump_and_load_task_modes() {
-    let (_sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let (_sim, c) = with_sources(Generation::V853, &["a"]).await;
     let e = c.create_task(&task("t", "dump", &["a"])).await.unwrap_err();
     assert_eq!((e.status(), e.code()), (Some(400), None));
 }
@@ -1377,13 +1377,19 @@ async fn template_import_copies_tasks() {
 }
 
 #[tokio::test]
-async fn v85_put_table_structure_without_sync_flush_is_500() {
-    for (g, want) in [(Generation::V85, 500), (Generation::Head, 200)] {
+async fn put_table_structure_without_sync_is_500_before_head() {
+    // Before HEAD the handler dereferences `sync` unchecked (no spec default for it), whatever the subtask's state.
+    for (g, want) in
+        [(Generation::V853, 500), (Generation::V854, 500), (Generation::V263, 500), (Generation::Head, 200)]
+    {
         let (sim, c) = with_sources(g, &["a"]).await;
-        c.create_task(&task("t", "all", &["a"])).await.unwrap();
-        let body = r#"{"sql_content":"CREATE TABLE orders (id int)"}"#;
+        synced_and_stopped(&c, &task("t", "all", &["a"])).await;
+        let body = r#"{"sql_content":"CREATE TABLE orders (id int)","flush":true}"#;
         let path = "/api/v1/tasks/t/sources/a/schemas/shop/orders";
         assert_eq!(raw(&sim, "PUT", path, Some("application/json"), Some(body)).await.0, want, "{g:?}");
+        let with_sync = r#"{"sql_content":"CREATE TABLE orders (id int)","sync":true}"#;
+        let want = if g == Generation::V853 { 500 } else { 200 };
+        assert_eq!(raw(&sim, "PUT", path, Some("application/json"), Some(with_sync)).await.0, want, "{g:?}: flush");
     }
 }
 
@@ -1449,7 +1455,7 @@ async fn task_cli_args_are_replaced_by_each_start_and_stop() {
     let args = |sim: &SimServer| sim.control().snapshot()["tasks"]["t"]["cli_args"].clone();
     let req = StartTaskRequest { safe_mode_time_duration: Some("10s".into()), ..Default::default() };
     c.start_task("t", &req).await.unwrap();
-    assert_eq!(args(&sim), json!({"safe_mode_time_duration": "10s"}));
+    assert_eq!(args(&sim), json!({"start_time": "", "safe_mode_time_duration": "10s"}));
     c.stop_task("t", &StopTaskRequest { timeout_duration: Some("5s".into()), ..Default::default() }).await.unwrap();
     assert_eq!(args(&sim), json!({"timeout_duration": "5s"}));
     c.start_task("t", &StartTaskRequest::default()).await.unwrap();
@@ -1488,7 +1494,7 @@ async fn task_get_is_stable_as_a_set_across_reads() {
 
 #[tokio::test]
 async fn v85_requires_enhance_online_schema_change() {
-    let (sim, _c) = with_sources(Generation::V85, &["a"]).await;
+    let (sim, _c) = with_sources(Generation::V853, &["a"]).await;
     let mut t = serde_json::to_value(task("t", "all", &["a"])).unwrap();
     t.as_object_mut().unwrap().remove("enhance_online_schema_change");
     let body = json!({"task": t}).to_string();
@@ -1499,4 +1505,933 @@ async fn v85_requires_enhance_online_schema_change() {
     let (sim, c) = with_sources(Generation::Head, &["a"]).await;
     assert_eq!(raw(&sim, "POST", "/api/v1/tasks", Some("application/json"), Some(&body)).await.0, 201);
     assert!(c.get_task("t", false).await.unwrap().unwrap().enhance_online_schema_change);
+}
+
+// =========================================================================================== generations (§1, §15)
+
+/// Raw JSON request: (status, parsed body or Null).
+async fn rj(sim: &SimServer, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let text = body.map(|b| b.to_string());
+    let ct = text.as_ref().map(|_| "application/json");
+    let (code, out) = raw(sim, method, path, ct, text.as_deref()).await;
+    (code, js(&out))
+}
+
+fn error_code(v: &Value) -> i64 {
+    v["error_code"].as_i64().unwrap_or(-1)
+}
+
+fn error_msg(v: &Value) -> &str {
+    v["error_msg"].as_str().unwrap_or("")
+}
+
+#[tokio::test]
+async fn status_reports_each_generations_release() {
+    for (g, want) in [
+        (Generation::V853, "v8.5.3"),
+        (Generation::V854, "v8.5.4"),
+        (Generation::V263, "v26.3.3"),
+        (Generation::Head, "v26.4.0-alpha"),
+    ] {
+        let (sim, _c) = start(fast(g)).await;
+        let (_, text) = raw(&sim, "GET", "/status", None, None).await;
+        assert!(text.starts_with(&format!("Release Version: {want}\n")), "{g:?}: {text}");
+    }
+    assert_eq!(Generation::ALL.len(), 4);
+}
+
+#[tokio::test]
+async fn default_generation_is_v854() {
+    assert_eq!(SimOptions::default().generation, Generation::V854);
+    let (sim, _c) = start(SimOptions { seed: Some(1), ..SimOptions::default() }).await;
+    assert!(raw(&sim, "GET", "/status", None, None).await.1.starts_with("Release Version: v8.5.4\n"));
+}
+
+#[tokio::test]
+async fn default_injection_starts_at_v854() {
+    let body = json!({"source": {"source_name": "a", "host": "a.db", "port": 3306, "user": "u", "password": "p"}});
+    for (g, want) in
+        [(Generation::V853, 400), (Generation::V854, 201), (Generation::V263, 201), (Generation::Head, 201)]
+    {
+        let (sim, c) = start(fast(g)).await;
+        let (code, v) = rj(&sim, "POST", "/api/v1/sources", Some(body.clone())).await;
+        assert_eq!(code, want, "{g:?}: {v}");
+        if want == 201 {
+            assert!(!c.get_source("a", false).await.unwrap().unwrap().enable, "{g:?}: injected enable=false");
+        }
+    }
+}
+
+#[tokio::test]
+async fn validator_words_differ_between_kin_openapi_v080_and_v0131() {
+    let body = json!({"source": {"source_name": "a", "host": "h", "port": 3306, "user": "u", "enable": "yes", "enable_gtid": false}});
+    let (sim, _c) = start(fast(Generation::V853)).await;
+    let (_, v) = rj(&sim, "POST", "/api/v1/sources", Some(body.clone())).await;
+    assert_eq!(
+        v["error"],
+        json!(
+            "error in openapi3filter.RequestError: request body has an error: doesn't match the schema: Error at \"/source/enable\": Field must be set to boolean or not be present"
+        )
+    );
+    let (sim, _c) = start(fast(Generation::V854)).await;
+    let (_, v) = rj(&sim, "POST", "/api/v1/sources", Some(body)).await;
+    assert_eq!(
+        v["error"],
+        json!(
+            "error in openapi3filter.RequestError: request body has an error: doesn't match schema #/components/schemas/CreateSourceRequest: Error at \"/source/enable\": value must be a boolean"
+        )
+    );
+    let missing =
+        json!({"source": {"source_name": "a", "port": 3306, "user": "u", "enable": true, "enable_gtid": false}});
+    let (_, v) = rj(&sim, "POST", "/api/v1/sources", Some(missing)).await;
+    assert!(v["error"].as_str().unwrap().ends_with("Error at \"/source/host\": property \"host\" is missing"), "{v}");
+}
+
+#[tokio::test]
+async fn dump_load_modes_and_import_into_exist_from_v263() {
+    for g in Generation::ALL {
+        let (sim, _c) = with_sources(g, &["a"]).await;
+        let mut t = serde_json::to_value(task("d", "dump", &["a"])).unwrap();
+        t["source_config"]["full_migrate_conf"]["data_dir"] = json!("s3://bucket/d");
+        let (code, v) = rj(&sim, "POST", "/api/v1/tasks", Some(json!({"task": t}))).await;
+        assert_eq!(code, if g.name().starts_with("v8.5") { 400 } else { 201 }, "{g:?}: {v}");
+        t["name"] = json!("i");
+        t["task_mode"] = json!("full");
+        t["source_config"]["full_migrate_conf"]["import_mode"] = json!("import-into");
+        let (code, v) = rj(&sim, "POST", "/api/v1/tasks", Some(json!({"task": t}))).await;
+        assert_eq!(code, if g.name().starts_with("v8.5") { 400 } else { 201 }, "{g:?}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn stage_filter_paused_is_refused_before_v263() {
+    for (g, want) in
+        [(Generation::V853, 400), (Generation::V854, 400), (Generation::V263, 200), (Generation::Head, 200)]
+    {
+        let (sim, _c) = start(fast(g)).await;
+        let (code, v) = rj(&sim, "GET", "/api/v1/tasks?stage=Paused", None).await;
+        assert_eq!(code, want, "{g:?}: {v}");
+        assert_eq!(rj(&sim, "GET", "/api/v1/tasks?stage=Running", None).await.0, 200);
+    }
+}
+
+// =========================================================================================== v8.5 read-back (§9)
+
+/// A task with every field the generations read back differently.
+fn rich_task(sources: &[&str]) -> Value {
+    let mut t = serde_json::to_value(task("rich", "all", sources)).unwrap();
+    t["target_config"]["security"] = json!({"ssl_ca_content": "CA", "ssl_cert_content": "CERT", "ssl_key_content": "KEY", "cert_allowed_cn": ["tidb"]});
+    t["source_config"]["full_migrate_conf"] = json!({"import_mode": "physical", "pd_addr": "pd:2379", "consistency": "none", "on_duplicate_logical": "replace"});
+    t["source_config"]["incr_migrate_conf"] = json!({"repl_threads": 8, "repl_batch": 50});
+    t
+}
+
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+    k.sort();
+    k
+}
+
+#[tokio::test]
+async fn v85_task_readback_is_short() {
+    for g in [Generation::V853, Generation::V854] {
+        let (sim, _c) = with_sources(g, &["a"]).await;
+        assert_eq!(rj(&sim, "POST", "/api/v1/tasks", Some(json!({"task": rich_task(&["a"])}))).await.0, 201);
+        let (_, got) = rj(&sim, "GET", "/api/v1/tasks/rich", None).await;
+        assert_eq!(keys(&got["target_config"]), ["host", "password", "port", "security", "user"], "{g:?}");
+        assert_eq!(got["target_config"]["security"], Value::Null, "{g:?}: never filled on v8.5");
+        assert_eq!(
+            keys(&got["source_config"]["full_migrate_conf"]),
+            ["consistency", "data_dir", "export_threads", "import_threads"],
+            "{g:?}"
+        );
+        assert_eq!(keys(&got["source_config"]["incr_migrate_conf"]), ["repl_batch", "repl_threads"], "{g:?}");
+    }
+}
+
+#[tokio::test]
+async fn v263_and_head_read_back_import_mode_pd_addr_and_security() {
+    for g in [Generation::V263, Generation::Head] {
+        let (sim, _c) = with_sources(g, &["a"]).await;
+        assert_eq!(rj(&sim, "POST", "/api/v1/tasks", Some(json!({"task": rich_task(&["a"])}))).await.0, 201);
+        let (_, got) = rj(&sim, "GET", "/api/v1/tasks/rich", None).await;
+        assert_eq!(got["target_config"]["security"]["ssl_key_content"], json!("KEY"), "{g:?}");
+        let full = &got["source_config"]["full_migrate_conf"];
+        assert_eq!(
+            (full["import_mode"].clone(), full["pd_addr"].clone()),
+            (json!("physical"), json!("pd:2379")),
+            "{g:?}"
+        );
+        assert!(full.as_object().unwrap().contains_key("security"), "{g:?}");
+        let incr = &got["source_config"]["incr_migrate_conf"];
+        assert_eq!(incr.get("safe_mode").is_some(), g == Generation::Head, "{g:?}: safe_mode is HEAD's");
+    }
+}
+
+#[tokio::test]
+async fn task_create_echo_prints_target_security_null() {
+    let (sim, _c) = with_sources(Generation::V854, &["a"]).await;
+    let t = serde_json::to_value(task("t", "all", &["a"])).unwrap();
+    let (code, v) = rj(&sim, "POST", "/api/v1/tasks", Some(json!({"task": t}))).await;
+    assert_eq!(code, 201);
+    assert!(v["task"]["target_config"].as_object().unwrap().contains_key("security"), "{v}");
+    assert_eq!(v["task"]["target_config"]["security"], Value::Null);
+}
+
+#[tokio::test]
+async fn binlog_event_types_per_generation() {
+    for g in [Generation::V853, Generation::V854] {
+        let (sim, c) = with_sources(g, &["a"]).await;
+        let mut t = task("t", "all", &["a"]);
+        t.binlog_filter_rule = Some(
+            [
+                (
+                    "fk".to_string(),
+                    BinlogFilterRule { ignore_event: Some(vec!["Add Foreign Key".into()]), ignore_sql: None },
+                ),
+                (
+                    "dt".to_string(),
+                    BinlogFilterRule {
+                        ignore_event: Some(vec!["DROP TABLE".into(), "create schema".into()]),
+                        ignore_sql: None,
+                    },
+                ),
+            ]
+            .into(),
+        );
+        t.table_migrate_rule[0].binlog_filter_rule = Some(vec!["fk".into(), "dt".into()]);
+        // Accepted by the API on every generation.
+        c.create_task(&t).await.unwrap();
+        let inactive = sim.control().snapshot()["tasks"]["t"]["inactive_filter_rules"].clone();
+        let want = if g == Generation::V853 { json!(["fk"]) } else { json!([]) };
+        assert_eq!(inactive, want, "{g:?}: v8.5.3 does not know the foreign-key events");
+        let got = c.get_task("t", false).await.unwrap().unwrap();
+        let mut events: Vec<Vec<String>> =
+            got.binlog_filter_rule.unwrap().values().map(|r| r.ignore_event.clone().unwrap_or_default()).collect();
+        events.sort();
+        let fk = if g == Generation::V853 { "Add Foreign Key" } else { "add foreign key" };
+        assert_eq!(
+            events,
+            vec![vec![fk.to_string()], vec!["drop table".to_string(), "create database".to_string()]],
+            "{g:?}"
+        );
+    }
+}
+
+// =========================================================================================== downstream (§5, §10)
+
+#[tokio::test]
+async fn task_create_refused_when_target_does_not_resolve() {
+    let (_sim, c) = with_sources(Generation::V854, &["a"]).await;
+    let mut t = task("t", "all", &["a"]);
+    t.target_config.host = "tidb.invalid".into();
+    let err = c.create_task(&t).await.unwrap_err();
+    assert!(err.has_code(10001), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("class=database:scope=downstream") && msg.contains("lookup tidb.invalid: no such host"),
+        "{msg}"
+    );
+    assert!(c.get_task("t", false).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn task_create_refused_with_a_wrong_downstream_password() {
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
+    sim.control().register_downstream_account("tidb.internal", 4000, "root", "right");
+    let err = c.create_task(&task("t", "all", &["a"])).await.unwrap_err();
+    assert!(err.has_code(10001), "{err}");
+    assert!(err.to_string().contains("Error 1045 (28000): Access denied for user 'root'@"), "{err}");
+    let mut t = task("t", "all", &["a"]);
+    t.target_config.password = Secret::new("right");
+    c.create_task(&t).await.unwrap();
+}
+
+#[tokio::test]
+async fn unregistered_downstream_accepts_any_password() {
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
+    sim.control().register_downstream_account("tidb.internal", 4000, "someone-else", "x");
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+}
+
+#[tokio::test]
+async fn downstream_accounts_over_the_sim_http_control() {
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
+    let acct = json!({"host": "tidb.internal", "port": 4000, "user": "root", "password": "right"});
+    assert_eq!(rj(&sim, "PUT", "/sim/downstream/accounts", Some(acct)).await.0, 200);
+    assert!(c.create_task(&task("t", "all", &["a"])).await.unwrap_err().has_code(10001));
+    assert_eq!(rj(&sim, "DELETE", "/sim/downstream/accounts", None).await.0, 200);
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    assert_eq!(rj(&sim, "PUT", "/sim/downstream/accounts", Some(json!({"host": "h"}))).await.0, 400);
+}
+
+#[tokio::test]
+async fn template_create_connects_to_its_target() {
+    let (sim, c) = start(fast(Generation::V854)).await;
+    let mut t = task("tpl", "all", &["a"]);
+    t.target_config.host = "tidb.unreachable".into();
+    let err = c.create_template(&t).await.unwrap_err();
+    assert!(err.has_code(10001), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("class=dm-master:scope=downstream") && msg.contains("connect: connection refused"), "{msg}");
+    sim.control().register_downstream_account("tidb.internal", 4000, "root", "right");
+    let err = c.create_template(&task("tpl", "all", &["a"])).await.unwrap_err();
+    assert!(err.to_string().contains("Access denied"), "{err}");
+    assert!(c.list_templates().await.unwrap().is_empty(), "nothing stored");
+}
+
+#[tokio::test]
+async fn template_update_connects_and_keys_on_the_body_name() {
+    let (sim, c) = start(fast(Generation::V854)).await;
+    c.create_template(&task("tpl", "all", &["a"])).await.unwrap();
+    let mut t = task("tpl", "full", &["a"]);
+    t.target_config.host = "tidb.test".into();
+    let body = serde_json::to_value(&t).unwrap();
+    let (code, v) = rj(&sim, "PUT", "/api/v1/tasks/templates/tpl", Some(body)).await;
+    assert_eq!((code, error_code(&v)), (400, 10001), "{v}");
+    // The path name is ignored: the body's name is written.
+    let body = serde_json::to_value(task("tpl", "full", &["a"])).unwrap();
+    assert_eq!(rj(&sim, "PUT", "/api/v1/tasks/templates/other", Some(body)).await.0, 200);
+    assert_eq!(c.get_template("tpl").await.unwrap().unwrap().task_mode, "full");
+    let body = serde_json::to_value(task("ghost", "full", &["a"])).unwrap();
+    let (code, v) = rj(&sim, "PUT", "/api/v1/tasks/templates/tpl", Some(body)).await;
+    assert_eq!((code, error_code(&v)), (400, 20051), "{v}");
+    assert!(error_msg(&v).contains("the openapi task config for 'ghost' does not exist"), "{v}");
+}
+
+#[tokio::test]
+async fn template_create_existing_is_20050_after_the_connect() {
+    let (sim, c) = start(fast(Generation::V854)).await;
+    c.create_template(&task("tpl", "all", &["a"])).await.unwrap();
+    let (code, v) =
+        rj(&sim, "POST", "/api/v1/tasks/templates", Some(serde_json::to_value(task("tpl", "all", &["a"])).unwrap()))
+            .await;
+    assert_eq!((code, error_code(&v)), (400, 20050), "{v}");
+    assert!(error_msg(&v).starts_with("[code=20050:class=config:scope=internal:level=low]"), "{v}");
+    let mut t = task("tpl", "all", &["a"]);
+    t.target_config.host = "x.invalid".into();
+    let err = c.create_template(&t).await.unwrap_err();
+    assert!(err.has_code(10001), "the target is checked before the name: {err}");
+}
+
+#[tokio::test]
+async fn template_get_unknown_is_20051_and_delete_unknown_is_204() {
+    let (sim, _c) = start(fast(Generation::V854)).await;
+    let (code, v) = rj(&sim, "GET", "/api/v1/tasks/templates/nope", None).await;
+    assert_eq!((code, error_code(&v)), (400, 20051));
+    assert_eq!(rj(&sim, "DELETE", "/api/v1/tasks/templates/nope", None).await.0, 204);
+}
+
+#[tokio::test]
+async fn template_is_stored_as_bound_with_its_password() {
+    let mut t = serde_json::to_value(task("tpl", "all", &["a"])).unwrap();
+    t.as_object_mut().unwrap().remove("meta_schema");
+    t["timezone"] = json!("UTC");
+    for (g, meta) in [(Generation::V853, "dm_meta"), (Generation::V854, "dm-meta"), (Generation::Head, "dm-meta")] {
+        let (sim, _c) = start(fast(g)).await;
+        assert_eq!(rj(&sim, "POST", "/api/v1/tasks/templates", Some(t.clone())).await.0, 201, "{g:?}");
+        let (_, got) = rj(&sim, "GET", "/api/v1/tasks/templates/tpl", None).await;
+        assert_eq!(got["meta_schema"], json!(meta), "{g:?}: defaulted as bound");
+        assert_eq!(got["target_config"]["password"], json!("tidbpw"), "{g:?}: returned verbatim");
+        assert_eq!(got.get("timezone").is_some(), g == Generation::Head, "{g:?}: unknown fields dropped");
+        // PUT has no request body in the spec: nothing is injected, the server default applies.
+        let (code, _) = rj(&sim, "PUT", "/api/v1/tasks/templates/tpl", Some(t.clone())).await;
+        assert_eq!(code, 200);
+        let (_, got) = rj(&sim, "GET", "/api/v1/tasks/templates/tpl", None).await;
+        assert_eq!(got["meta_schema"], json!("dm_meta"), "{g:?}");
+    }
+}
+
+#[tokio::test]
+async fn v85_delete_connects_to_the_target_and_fails_unless_forced_past_a_refused_connection() {
+    for g in [Generation::V853, Generation::V854] {
+        let (sim, c) = with_sources(g, &["a"]).await;
+        c.create_task(&task("t", "all", &["a"])).await.unwrap();
+        sim.control().patch_task("t", json!({"target_config": {"host": "tidb.unreachable"}})).unwrap();
+        let err = c.delete_task("t", false, false).await.unwrap_err();
+        assert!(err.has_code(10001) && err.to_string().contains("connection refused"), "{g:?}: {err}");
+        c.delete_task("t", true, false).await.expect("force passes a refused connection");
+        c.create_task(&task("t", "all", &["a"])).await.unwrap();
+        sim.control().patch_task("t", json!({"target_config": {"host": "tidb.invalid"}})).unwrap();
+        let err = c.delete_task("t", true, false).await.unwrap_err();
+        assert!(err.to_string().contains("no such host"), "{g:?}: force does not pass a lookup failure: {err}");
+        sim.control().patch_task("t", json!({"target_config": {"host": "tidb.internal"}})).unwrap();
+        sim.control().register_downstream_account("tidb.internal", 4000, "root", "changed");
+        let err = c.delete_task("t", true, false).await.unwrap_err();
+        assert!(err.to_string().contains("Access denied"), "{g:?}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn v263_and_head_delete_only_log_downstream_failures() {
+    for g in [Generation::V263, Generation::Head] {
+        let (sim, c) = with_sources(g, &["a"]).await;
+        c.create_task(&task("t", "all", &["a"])).await.unwrap();
+        sim.control().patch_task("t", json!({"target_config": {"host": "tidb.invalid"}})).unwrap();
+        c.delete_task("t", false, false).await.unwrap_or_else(|e| panic!("{g:?}: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn start_with_remove_meta_connects_to_the_target() {
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    sim.control().register_downstream_account("tidb.internal", 4000, "root", "changed");
+    let req = StartTaskRequest { remove_meta: Some(true), ..Default::default() };
+    let err = c.start_task("t", &req).await.unwrap_err();
+    assert!(
+        err.has_code(10001) && err.to_string().contains("Message: while removing metadata: database driver error"),
+        "{err}"
+    );
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+}
+
+// =========================================================================================== OpenAPI switched off (§2)
+
+#[tokio::test]
+async fn openapi_off_answers_plain_404_and_keeps_status() {
+    let (sim, c) = start(SimOptions { openapi: false, ..fast(Generation::V854) }).await;
+    for (m, p) in [("GET", "/api/v1/sources"), ("POST", "/api/v1/tasks"), ("GET", "/api/v1/nothing/here")] {
+        let resp = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .request(m.parse().unwrap(), format!("{}{p}", sim.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 404, "{m} {p}");
+        assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
+        assert_eq!(resp.text().await.unwrap(), "404 page not found\n");
+    }
+    assert_eq!(raw(&sim, "GET", "/status", None, None).await.0, 200);
+    assert_eq!(raw(&sim, "GET", "/sim/state", None, None).await.0, 200);
+    assert_eq!(c.list_sources(false, None).await.unwrap_err().status(), Some(404));
+}
+
+#[tokio::test]
+async fn paths_outside_the_api_are_plain_404() {
+    let (sim, _c) = start(fast(Generation::V854)).await;
+    assert_eq!(raw(&sim, "GET", "/nothing", None, None).await, (404, "404 page not found\n".to_string()));
+    // Under /api/v1/ an unknown route is the validator's 400.
+    assert_eq!(raw(&sim, "GET", "/api/v1/nothing", None, None).await.0, 400);
+}
+
+// =========================================================================================== enable/disable (§3)
+
+/// One source `a` on worker1 with a task `t` on it, and relay started on worker1 by name.
+async fn relaying_source(g: Generation, enable: bool) -> (SimServer, DmClient) {
+    let (sim, c) = start(SimOptions { workers: 2, ..fast(g) }).await;
+    let mut s = source("a");
+    s.enable = enable;
+    c.create_source(&s, Some("worker1")).await.unwrap();
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    let req = EnableRelayRequest { worker_name_list: Some(vec!["worker1".into()]), ..Default::default() };
+    c.enable_relay("a", Some(&req)).await.unwrap();
+    (sim, c)
+}
+
+#[tokio::test]
+async fn enable_refused_46025_while_relay_is_started() {
+    let (_sim, c) = relaying_source(Generation::V854, false).await;
+    let err = c.enable_source("a").await.unwrap_err();
+    assert!(err.has_code(46025), "{err}");
+    assert!(
+        err.to_string()
+            .contains("source a can only be updated when relay is disabled and no tasks are running for now")
+    );
+    assert!(!c.get_source("a", false).await.unwrap().unwrap().enable);
+}
+
+#[tokio::test]
+async fn refused_disable_leaves_the_tasks_stopped_and_the_source_enabled() {
+    let (sim, c) = relaying_source(Generation::V854, true).await;
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    wait_stage(&c, "t", Stage::Running).await;
+    assert!(c.disable_source("a").await.unwrap_err().has_code(46025));
+    assert!(c.get_source("a", false).await.unwrap().unwrap().enable, "still enabled");
+    assert_eq!(sim.control().snapshot()["tasks"]["t"]["subtasks"]["a"]["expected"], json!("Stopped"));
+    wait_stage(&c, "t", Stage::Paused).await;
+}
+
+#[tokio::test]
+async fn disable_of_an_unbound_source_does_not_stop_its_tasks() {
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
+    c.create_task(&task("t", "incremental", &["a"])).await.unwrap();
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    // Every worker goes away: the source is unbound, its task still expected Running.
+    for w in ["worker1", "worker2", "worker3"] {
+        sim.control().set_worker_offline(w, true).unwrap();
+    }
+    assert!(c.disable_source("a").await.unwrap_err().has_code(46025));
+    assert_eq!(sim.control().snapshot()["tasks"]["t"]["subtasks"]["a"]["expected"], json!("Running"));
+    assert!(c.get_source("a", false).await.unwrap().unwrap().enable);
+}
+
+#[tokio::test]
+async fn put_source_refused_46025_while_relay_is_started() {
+    let (_sim, c) = relaying_source(Generation::V854, true).await;
+    assert!(c.update_source(&source("a")).await.unwrap_err().has_code(46025));
+}
+
+// =========================================================================================== relay (§4)
+
+fn relay_req(workers: &[&str]) -> EnableRelayRequest {
+    EnableRelayRequest { worker_name_list: Some(workers.iter().map(|w| w.to_string()).collect()), ..Default::default() }
+}
+
+fn stop_req(workers: &[&str]) -> DisableRelayRequest {
+    DisableRelayRequest { worker_name_list: Some(workers.iter().map(|w| w.to_string()).collect()) }
+}
+
+async fn worker_stage(c: &DmClient, w: &str) -> String {
+    c.list_workers().await.unwrap().into_iter().find(|x| x.name == w).unwrap().bound_stage
+}
+
+#[tokio::test]
+async fn relay_disable_without_body_stops_only_the_bound_workers_relay() {
+    let (_sim, c) = start(SimOptions { workers: 2, ..fast(Generation::V854) }).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    c.enable_relay("a", Some(&relay_req(&["worker1", "worker2"]))).await.unwrap();
+    assert_eq!(c.source_status("a").await.unwrap().len(), 2, "one entry per relay worker");
+    c.disable_relay("a", None).await.unwrap();
+    assert_eq!(worker_stage(&c, "worker2").await, "relay", "worker2 keeps relaying");
+    assert_eq!(c.list_sources(false, Some(true)).await.unwrap().len(), 1);
+    c.disable_relay("a", Some(&stop_req(&["worker2"]))).await.unwrap();
+    assert_eq!(worker_stage(&c, "worker2").await, "free");
+    assert!(c.list_sources(false, Some(true)).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn relay_disable_of_a_worker_that_is_not_relaying_is_not_an_error() {
+    let (_sim, c) = start(SimOptions { workers: 2, ..fast(Generation::V854) }).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    c.disable_relay("a", Some(&stop_req(&["worker2"]))).await.unwrap();
+    c.disable_relay("a", None).await.unwrap();
+    let err = c.disable_relay("a", Some(&stop_req(&["no-worker"]))).await.unwrap_err();
+    assert!(err.has_code(46004) && err.to_string().contains("dm-worker with name [no-worker] not exists"), "{err}");
+}
+
+#[tokio::test]
+async fn relay_disable_of_a_worker_relaying_another_source_is_46022() {
+    let (_sim, c) = start(SimOptions { workers: 3, ..fast(Generation::V854) }).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    c.create_source(&source("b"), Some("worker2")).await.unwrap();
+    c.enable_relay("b", Some(&relay_req(&["worker3"]))).await.unwrap();
+    let err = c.disable_relay("a", Some(&stop_req(&["worker3"]))).await.unwrap_err();
+    assert!(err.has_code(46022), "{err}");
+    let err = c.enable_relay("a", Some(&relay_req(&["worker3"]))).await.unwrap_err();
+    assert!(err.has_code(46020), "{err}");
+    let err = c.enable_relay("a", Some(&relay_req(&["worker2"]))).await.unwrap_err();
+    assert!(err.has_code(46021), "{err}");
+}
+
+#[tokio::test]
+async fn relay_with_an_empty_worker_list_takes_the_config_quick_path() {
+    let (sim, c) = start(SimOptions { workers: 2, ..fast(Generation::V854) }).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    c.enable_relay("a", Some(&relay_req(&[]))).await.unwrap();
+    let got = c.get_source("a", false).await.unwrap().unwrap();
+    assert_eq!(got.relay_config.unwrap().enable_relay, Some(true), "written into the source config");
+    let st = c.source_status("a").await.unwrap();
+    assert!(st.len() == 1 && st[0].relay_status.is_some(), "the bound worker relays: {st:?}");
+    assert!(c.list_sources(false, Some(true)).await.unwrap().is_empty(), "not a relay worker by name");
+    assert!(c.enable_relay("a", Some(&relay_req(&["worker2"]))).await.unwrap_err().has_code(46030));
+    assert!(c.disable_relay("a", None).await.unwrap_err().has_code(46031), "no body names the bound worker");
+    let purge = PurgeRelayRequest { relay_binlog_name: "mysql-bin.000001".into(), relay_dir: None };
+    assert!(c.purge_relay("a", &purge).await.unwrap_err().has_code(49001));
+    c.disable_relay("a", Some(&stop_req(&[]))).await.unwrap();
+    let got = c.get_source("a", false).await.unwrap().unwrap();
+    assert_eq!(got.relay_config.unwrap().enable_relay, Some(false));
+    let _ = sim;
+}
+
+#[tokio::test]
+async fn relay_quick_path_refused_46028_and_46029_while_workers_relay_by_name() {
+    let (_sim, c) = start(SimOptions { workers: 2, ..fast(Generation::V854) }).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    c.enable_relay("a", Some(&relay_req(&["worker2"]))).await.unwrap();
+    let err = c.enable_relay("a", Some(&relay_req(&[]))).await.unwrap_err();
+    assert!(err.has_code(46028) && err.to_string().contains("for workers [worker2]"), "{err}");
+    assert!(c.disable_relay("a", Some(&stop_req(&[]))).await.unwrap_err().has_code(46029));
+}
+
+#[tokio::test]
+async fn relay_enable_rewrites_changed_relay_fields_under_the_46025_rules() {
+    let (_sim, c) = start(SimOptions { workers: 2, ..fast(Generation::V853) }).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    c.create_task(&task("t", "incremental", &["a"])).await.unwrap();
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    let mut req = relay_req(&["worker2"]);
+    req.relay_binlog_name = Some("mysql-bin.000009".into());
+    assert!(c.enable_relay("a", Some(&req)).await.unwrap_err().has_code(46025));
+    // The same fields as stored do not rewrite the config.
+    req.relay_binlog_name = Some(String::new());
+    c.enable_relay("a", Some(&req)).await.unwrap();
+}
+
+#[tokio::test]
+async fn task_status_fails_49001_while_relay_runs_on_another_worker() {
+    let (sim, c) = start(SimOptions { workers: 2, ..fast(Generation::V854) }).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    c.enable_relay("a", Some(&relay_req(&["worker1"]))).await.unwrap();
+    assert_eq!(c.task_status("t").await.unwrap().len(), 1, "relay on the bound worker is fine");
+    c.enable_relay("a", Some(&relay_req(&["worker2"]))).await.unwrap();
+    for path in [
+        "/api/v1/tasks/t/status",
+        "/api/v1/tasks/t?with_status=true",
+        "/api/v1/tasks?with_status=true",
+        "/api/v1/tasks?stage=Running",
+    ] {
+        let (code, v) = rj(&sim, "GET", path, None).await;
+        assert_eq!((code, error_code(&v)), (400, 49001), "{path}: {v}");
+        assert!(error_msg(&v).contains("worker's query-status response is nil"));
+    }
+    assert_eq!(rj(&sim, "GET", "/api/v1/tasks", None).await.0, 200, "without status the list works");
+    c.disable_relay("a", Some(&stop_req(&["worker2"]))).await.unwrap();
+    assert_eq!(c.task_status("t").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn unbound_source_status_carries_a_38029_error() {
+    let (sim, c) = start(SimOptions { workers: 1, ..fast(Generation::V854) }).await;
+    c.create_source(&source("a"), None).await.unwrap();
+    c.create_source(&source("b"), None).await.unwrap();
+    let st = c.source_status("b").await.unwrap();
+    assert_eq!(st[0].worker_name, "");
+    let msg = st[0].error_msg.clone().unwrap_or_default();
+    assert!(
+        msg.starts_with(
+            "[code=38029:class=dm-master:scope=internal:level=high], Message: b relevant worker-client not found"
+        ),
+        "{msg}"
+    );
+    let _ = sim;
+}
+
+#[tokio::test]
+async fn unanswering_worker_shows_no_worker_name_before_v263() {
+    for (g, want) in [(Generation::V854, ""), (Generation::V263, "worker1")] {
+        let (sim, c) = with_sources(g, &["a"]).await;
+        c.create_task(&task("t", "all", &["a"])).await.unwrap();
+        sim.control().set_worker_unreachable("worker1", true).unwrap();
+        let st = c.task_status("t").await.unwrap();
+        assert_eq!(st[0].worker_name, want, "{g:?}");
+        assert!(st[0].error_msg.as_deref().unwrap_or("").contains("code=38008"));
+    }
+}
+
+// =========================================================================================== start/stop args (§8)
+
+#[tokio::test]
+async fn empty_start_time_and_safe_mode_duration_are_accepted_as_absent() {
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
+    let mut t = task("t", "incremental", &["a"]);
+    t.source_config.source_conf[0].binlog_name = None;
+    t.source_config.source_conf[0].binlog_pos = None;
+    c.create_task(&t).await.unwrap();
+    // Without any start_time an incremental task without position is 20022; an empty one counts as given.
+    assert!(c.start_task("t", &StartTaskRequest::default()).await.unwrap_err().has_code(20022));
+    let body = json!({"start_time": "", "safe_mode_time_duration": ""});
+    assert_eq!(rj(&sim, "POST", "/api/v1/tasks/t/start", Some(body)).await.0, 200);
+    assert_eq!(sim.control().snapshot()["tasks"]["t"]["cli_args"]["start_time"], json!(""));
+}
+
+#[tokio::test]
+async fn empty_stop_timeout_duration_is_accepted() {
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    assert_eq!(rj(&sim, "POST", "/api/v1/tasks/t/stop", Some(json!({"timeout_duration": ""}))).await.0, 200);
+}
+
+#[tokio::test]
+async fn invalid_durations_are_plain_errors_with_code_0() {
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    let (code, v) = rj(&sim, "POST", "/api/v1/tasks/t/start", Some(json!({"safe_mode_time_duration": "ten"}))).await;
+    assert_eq!((code, error_code(&v)), (400, 0), "{v}");
+    assert_eq!(
+        error_msg(&v),
+        "while converting task command line arguments: error while parse safe-mode-duration, expected in the format like '1s' or '1h': time: invalid duration \"ten\""
+    );
+    let (code, v) = rj(&sim, "POST", "/api/v1/tasks/t/stop", Some(json!({"timeout_duration": "10"}))).await;
+    assert_eq!((code, error_code(&v)), (400, 0), "{v}");
+    assert!(error_msg(&v).ends_with("stop_wait_timeout_duration, expected in the format like '1s' or '1h': time: missing unit in duration \"10\""), "{v}");
+}
+
+#[tokio::test]
+async fn start_time_zone_suffix_refused_on_v85_accepted_from_v263() {
+    for g in Generation::ALL {
+        let (sim, c) = with_sources(g, &["a"]).await;
+        c.create_task(&task("t", "all", &["a"])).await.unwrap();
+        for st in ["2024-05-01T10:00:00+04:00", "2024-05-01 10:00:00Z", "2024-05-01T10:00:00+0400"] {
+            let (code, v) = rj(&sim, "POST", "/api/v1/tasks/t/start", Some(json!({"start_time": st}))).await;
+            let want = if g.name().starts_with("v8.5") { 400 } else { 200 };
+            assert_eq!(code, want, "{g:?} {st}: {v}");
+            if code == 400 {
+                assert_eq!(error_code(&v), 0);
+                assert!(error_msg(&v).contains(&format!("parsing time \"{st}\"")), "{v}");
+            }
+        }
+        let (code, v) =
+            rj(&sim, "POST", "/api/v1/tasks/t/start", Some(json!({"start_time": "2024-05-01 10:00:00"}))).await;
+        assert_eq!(code, 200, "{g:?}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn stop_of_an_unknown_task_with_a_source_list_is_46016() {
+    let (sim, _c) = with_sources(Generation::V854, &["a"]).await;
+    let (code, v) = rj(&sim, "POST", "/api/v1/tasks/ghost/stop", Some(json!({"source_name_list": ["a"]}))).await;
+    assert_eq!((code, error_code(&v)), (400, 46016), "{v}");
+    assert!(error_msg(&v).contains("subtasks with name ghost need to be operate not exist"));
+    assert_eq!(rj(&sim, "POST", "/api/v1/tasks/ghost/stop", None).await.0, 200, "without a list: a no-op");
+}
+
+// =========================================================================================== smaller facts
+
+#[tokio::test]
+async fn source_echoes_carry_security_null() {
+    let (sim, _c) = start(fast(Generation::V854)).await;
+    let src = json!({"source_name": "a", "host": "a.db", "port": 3306, "user": "u", "password": "p", "enable": true, "enable_gtid": false});
+    let (code, v) = rj(&sim, "POST", "/api/v1/sources", Some(json!({"source": src.clone()}))).await;
+    assert_eq!(code, 201);
+    assert!(v.as_object().unwrap().contains_key("security") && v["security"].is_null(), "{v}");
+    let (code, v) = rj(&sim, "PUT", "/api/v1/sources/a", Some(json!({"source": src}))).await;
+    assert_eq!(code, 200);
+    assert!(v.as_object().unwrap().contains_key("security") && v["security"].is_null(), "{v}");
+}
+
+#[tokio::test]
+async fn add_subtasks_checks_46014_before_46009() {
+    let (sim, c) = start(SimOptions { workers: 1, ..fast(Generation::V854) }).await;
+    c.create_source(&source("a"), None).await.unwrap();
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    sim.control().set_worker_offline("worker1", true).unwrap();
+    assert!(c.create_task(&task("t", "all", &["a"])).await.unwrap_err().has_code(46014));
+    let err = c.create_task(&task("u", "all", &["a"])).await.unwrap_err();
+    assert!(err.has_code(46009) && err.to_string().contains("sources [a] have not bound"), "{err}");
+}
+
+#[tokio::test]
+async fn removing_an_unknown_master_is_38048() {
+    let (_sim, c) = start(fast(Generation::V854)).await;
+    let err = c.offline_master("master9").await.unwrap_err();
+    assert!(err.has_code(38048) && err.to_string().contains("dm-master with name master9 not exists"), "{err}");
+}
+
+#[tokio::test]
+async fn head_table_structure_schema_source_and_sql_content_must_agree() {
+    let (sim, c) = with_sources(Generation::Head, &["a"]).await;
+    let path = "/api/v1/tasks/t/sources/a/schemas/shop/orders";
+    // Checked before the worker is asked: even for an unknown task.
+    for body in [
+        json!({"schema_source": "upstream", "sql_content": "CREATE TABLE x (id int)"}),
+        json!({"schema_source": "downstream", "sql_content": ""}),
+        json!({"schema_source": "sql", "sql_content": "  "}),
+    ] {
+        let (code, v) = rj(&sim, "PUT", path, Some(body.clone())).await;
+        assert_eq!((code, error_code(&v)), (400, 49001), "{body}: {v}");
+    }
+    synced_and_stopped(&c, &task("t", "all", &["a"])).await;
+    assert_eq!(rj(&sim, "PUT", path, Some(json!({"schema_source": "upstream"}))).await.0, 200);
+    assert_eq!(rj(&sim, "PUT", path, Some(json!({"sql_content": "CREATE TABLE orders (id int)"}))).await.0, 200);
+}
+
+#[tokio::test]
+async fn v85_table_structure_requires_sql_content_and_ignores_schema_source() {
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
+    synced_and_stopped(&c, &task("t", "all", &["a"])).await;
+    let path = "/api/v1/tasks/t/sources/a/schemas/shop/orders";
+    let (code, v) = rj(&sim, "PUT", path, Some(json!({"schema_source": "upstream", "sync": true}))).await;
+    assert_eq!(code, 400);
+    assert!(v["error"].as_str().unwrap_or("").contains("property \"sql_content\" is missing"), "{v}");
+    let body = json!({"schema_source": "upstream", "sql_content": "CREATE TABLE orders (id bigint)", "sync": true});
+    assert_eq!(rj(&sim, "PUT", path, Some(body)).await.0, 200, "schema_source is an unknown property: ignored");
+    let (code, v) = rj(&sim, "PUT", path, Some(json!({"sql_content": "DROP TABLE orders", "sync": true}))).await;
+    assert_eq!((code, error_code(&v)), (400, 49001), "{v}");
+    assert!(error_msg(&v).contains("code=44009"), "{v}");
+}
+
+#[tokio::test]
+async fn table_structure_needs_a_paused_subtask_in_the_sync_unit() {
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
+    c.create_task(&task("t", "all", &["a"])).await.unwrap();
+    let err = c.task_source_schemas("t", "a").await.unwrap_err();
+    assert!(err.has_code(49001) && err.to_string().contains("code=40051"), "never started: {err}");
+    c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+    wait_stage(&c, "t", Stage::Running).await;
+    wait_unit(&c, "t", Unit::Sync).await;
+    assert!(c.task_source_schemas("t", "a").await.unwrap_err().to_string().contains("but not paused"));
+    assert!(c.migrate_targets("t", "a", None, None).await.is_ok(), "migrate targets accept Running");
+    c.stop_task("t", &StopTaskRequest::default()).await.unwrap();
+    wait_stage(&c, "t", Stage::Paused).await;
+    assert!(!c.task_source_schemas("t", "a").await.unwrap().is_empty());
+    let (code, v) = rj(&sim, "GET", "/api/v1/tasks/t/sources/nope/schemas", None).await;
+    assert_eq!((code, error_code(&v)), (400, 40070), "an unknown source has no worker: {v}");
+    let (code, v) = rj(&sim, "GET", "/api/v1/tasks/ghost/sources/a/schemas", None).await;
+    assert!(code == 400 && error_msg(&v).contains("code=40054"), "{v}");
+}
+
+// ======================================================================================= PingCAP's own openapi tests
+
+/// dm/tests/openapi `do_complex_operations`, re-stated: read back a source and a task and write them back as
+/// read, on a v8.5 master.
+#[tokio::test]
+async fn pingcap_complex_operations_round_trip_read_backs() {
+    for g in [Generation::V853, Generation::V854] {
+        let (sim, c) = with_sources(g, &["a", "b"]).await;
+        let t = task("t", "all", &["a", "b"]);
+        c.create_task(&t).await.unwrap();
+        c.start_task("t", &StartTaskRequest::default()).await.unwrap();
+        wait_stage(&c, "t", Stage::Running).await;
+        wait_unit(&c, "t", Unit::Sync).await;
+        let (_, mut src) = rj(&sim, "GET", "/api/v1/sources/a", None).await;
+        assert_eq!(
+            rj(&sim, "PUT", "/api/v1/sources/a", Some(json!({"source": src.clone()}))).await.0,
+            400,
+            "{g:?}: 46025"
+        );
+        let (_, mut got) = rj(&sim, "GET", "/api/v1/tasks/t", None).await;
+        let (code, v) = rj(&sim, "PUT", "/api/v1/tasks/t", Some(json!({"task": got.clone()}))).await;
+        assert_eq!((code, error_code(&v)), (400, 46035), "{g:?}: running");
+        assert_eq!(rj(&sim, "POST", "/api/v1/tasks/t/stop", None).await.0, 200);
+        wait_stage(&c, "t", Stage::Paused).await;
+        got["source_config"]["incr_migrate_conf"]["repl_threads"] = json!(1);
+        let (code, v) = rj(&sim, "PUT", "/api/v1/tasks/t", Some(json!({"task": got}))).await;
+        assert_eq!(code, 200, "{g:?}: the short v8.5 read-back writes back unchanged: {v}");
+        let (_, after) = rj(&sim, "GET", "/api/v1/tasks/t", None).await;
+        assert_eq!(after["source_config"]["incr_migrate_conf"]["repl_threads"], json!(1));
+        assert_eq!(rj(&sim, "POST", "/api/v1/tasks/t/start", None).await.0, 200);
+        wait_stage(&c, "t", Stage::Running).await;
+        assert_eq!(rj(&sim, "POST", "/api/v1/sources/a/disable", None).await.0, 200);
+        for _ in 0..200 {
+            let st = c.task_status("t").await.unwrap();
+            if st.iter().all(|s| s.stage == if s.source_name == "a" { Stage::Paused } else { Stage::Running }) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        src["enable_gtid"] = json!(true);
+        src["password"] = json!("123456");
+        let (code, v) = rj(&sim, "PUT", "/api/v1/sources/a", Some(json!({"source": src}))).await;
+        assert_eq!(code, 200, "{g:?}: {v}");
+        assert_eq!(rj(&sim, "POST", "/api/v1/sources/a/enable", None).await.0, 200);
+        wait_stage(&c, "t", Stage::Running).await;
+        let (code, v) = rj(&sim, "GET", "/api/v1/tasks/t/sources/a/migrate_targets", None).await;
+        assert_eq!(code, 200, "{v}");
+    }
+}
+
+/// dm/tests/openapi `test_relay`, re-stated.
+#[tokio::test]
+async fn pingcap_relay_sequence() {
+    let (sim, c) = start(SimOptions { workers: 2, ..fast(Generation::V854) }).await;
+    c.create_source(&source("mysql-01"), None).await.unwrap();
+    c.transfer_source("mysql-01", "worker1").await.unwrap();
+    let (code, _) =
+        rj(&sim, "POST", "/api/v1/sources/mysql-01/relay/enable", Some(json!({"worker_name_list": ["no-worker"]})))
+            .await;
+    assert_eq!(code, 400);
+    let purge = json!({"purge": {"interval": 3600, "expires": 0, "remain_space": 15}});
+    assert_eq!(rj(&sim, "POST", "/api/v1/sources/mysql-01/relay/enable", Some(purge.clone())).await.0, 200);
+    assert_eq!(rj(&sim, "GET", "/api/v1/sources/no-mysql/status", None).await.0, 400);
+    let st = c.source_status("mysql-01").await.unwrap();
+    assert!(st.len() == 1 && st[0].relay_status.is_some());
+    let (code, _) =
+        rj(&sim, "POST", "/api/v1/sources/mysql-01/relay/disable", Some(json!({"worker_name_list": ["no-worker"]})))
+            .await;
+    assert_eq!(code, 400);
+    let purge_req = json!({"relay_binlog_name": "mysql-bin.000001", "relay_dir": ""});
+    assert_eq!(rj(&sim, "POST", "/api/v1/sources/mysql-01/relay/purge", Some(purge_req)).await.0, 200);
+    c.disable_relay("mysql-01", Some(&stop_req(&["worker1"]))).await.unwrap();
+    assert!(c.source_status("mysql-01").await.unwrap()[0].relay_status.is_none());
+    let two = json!({"worker_name_list": ["worker1", "worker2"], "purge": {"interval": 3600}});
+    assert_eq!(rj(&sim, "POST", "/api/v1/sources/mysql-01/relay/enable", Some(two)).await.0, 200);
+    let listed = c.list_sources(true, None).await.unwrap();
+    assert_eq!(listed[0].status_list.as_ref().unwrap().len(), 2);
+    let st = c.source_status("mysql-01").await.unwrap();
+    assert!(st.len() == 2 && st.iter().all(|s| s.relay_status.is_some()), "{st:?}");
+    c.disable_relay("mysql-01", Some(&stop_req(&["worker1"]))).await.unwrap();
+    c.disable_relay("mysql-01", Some(&stop_req(&["worker2"]))).await.unwrap();
+    c.delete_source("mysql-01", false).await.unwrap();
+}
+
+/// dm/tests/openapi `test_task_templates`, re-stated.
+#[tokio::test]
+async fn pingcap_template_sequence() {
+    let (sim, c) = with_sources(Generation::V854, &["mysql-01", "mysql-02"]).await;
+    let mut bad = serde_json::to_value(task("test", "all", &["mysql-01", "mysql-02"])).unwrap();
+    bad["shard_mode"] = json!("pessimistic_xxd");
+    assert_eq!(rj(&sim, "POST", "/api/v1/tasks/templates", Some(bad)).await.0, 400);
+    let mut t = task("test-1", "all", &["mysql-01", "mysql-02"]);
+    t.shard_mode = Some("pessimistic".into());
+    c.create_template(&t).await.unwrap();
+    assert_eq!(c.list_templates().await.unwrap().len(), 1);
+    let (_, mut got) = rj(&sim, "GET", "/api/v1/tasks/templates/test-1", None).await;
+    got["task_mode"] = json!("full");
+    assert_eq!(rj(&sim, "PUT", "/api/v1/tasks/templates/test-1", Some(got)).await.0, 200);
+    assert_eq!(c.get_template("test-1").await.unwrap().unwrap().task_mode, "full");
+    c.delete_template("test-1").await.unwrap();
+    assert!(c.list_templates().await.unwrap().is_empty());
+    c.create_task(&task("test-1", "all", &["mysql-01", "mysql-02"])).await.unwrap();
+    let (code, v) = rj(&sim, "POST", "/api/v1/tasks/templates/import", None).await;
+    assert_eq!(
+        (code, v["success_task_list"].clone(), v["failed_task_list"].clone()),
+        (202, json!(["test-1"]), json!([]))
+    );
+    assert_eq!(c.list_templates().await.unwrap().len(), 1);
+}
+
+/// dm/tests/openapi `test_delete_task_with_stopped_downstream`, re-stated: the downstream refuses connections.
+#[tokio::test]
+async fn pingcap_delete_task_with_stopped_downstream() {
+    for (g, plain_delete) in [(Generation::V854, 400), (Generation::Head, 204)] {
+        let (sim, c) = with_sources(g, &["mysql-01", "mysql-02"]).await;
+        c.create_task(&task("test-no-shard", "all", &["mysql-01", "mysql-02"])).await.unwrap();
+        sim.control().patch_task("test-no-shard", json!({"target_config": {"host": "tidb.unreachable"}})).unwrap();
+        assert_eq!(rj(&sim, "DELETE", "/api/v1/tasks/test-no-shard", None).await.0, plain_delete, "{g:?}");
+        if plain_delete == 400 {
+            assert_eq!(rj(&sim, "DELETE", "/api/v1/tasks/test-no-shard?force=true", None).await.0, 204);
+        }
+        assert!(c.list_tasks(false, None, &[]).await.unwrap().is_empty());
+    }
+}
+
+/// dm/tests/openapi `start_task_with_condition`: the clients send `"safe_mode_time_duration": ""`.
+#[tokio::test]
+async fn pingcap_start_with_start_time_and_empty_duration() {
+    let (sim, c) = with_sources(Generation::V854, &["mysql-01"]).await;
+    let mut t = task("incremental_task_use_start_time", "incremental", &["mysql-01"]);
+    t.source_config.source_conf[0].binlog_name = None;
+    t.source_config.source_conf[0].binlog_pos = None;
+    c.create_task(&t).await.unwrap();
+    let body = json!({"start_time": "2026-04-17 08:00:00", "safe_mode_time_duration": ""});
+    assert_eq!(rj(&sim, "POST", "/api/v1/tasks/incremental_task_use_start_time/start", Some(body)).await.0, 200);
+    wait_stage(&c, "incremental_task_use_start_time", Stage::Running).await;
+}
+
+/// dm/tests/openapi `test_cluster`: an online worker cannot be removed; a removed master is gone.
+#[tokio::test]
+async fn pingcap_cluster_sequence() {
+    let (sim, c) = start(fast(Generation::V854)).await;
+    assert_eq!(c.list_masters().await.unwrap().len(), 1);
+    assert!(c.offline_worker("worker1").await.unwrap_err().has_code(46005));
+    sim.control().set_worker_offline("worker1", true).unwrap();
+    c.offline_worker("worker1").await.unwrap();
+    assert_eq!(c.list_workers().await.unwrap().len(), 2);
+    c.offline_master("master1").await.unwrap();
+    assert!(c.offline_master("master1").await.unwrap_err().to_string().contains("not exists"));
+}
+
+#[tokio::test]
+async fn a_hosts_entry_makes_a_reserved_name_resolve() {
+    let (sim, c) = start(fast(Generation::V854)).await;
+    let mut t = task("tpl", "all", &["a"]);
+    t.target_config.host = "state.invalid".into();
+    assert!(c.create_template(&t).await.unwrap_err().has_code(10001));
+    assert_eq!(rj(&sim, "PUT", "/sim/downstream/hosts", Some(json!({"host": "state.invalid"}))).await.0, 200);
+    c.create_template(&t).await.unwrap();
+    assert_eq!(sim.control().snapshot()["downstream"]["hosts_entries"], json!(["state.invalid"]));
 }

@@ -80,7 +80,7 @@ fn at(mut t: Task, name: &str, pos: i64) -> Task {
 
 #[tokio::test]
 async fn create_fails_meta_position_check_when_start_binlog_is_purged_26005() {
-    for g in [Generation::V85, Generation::Head] {
+    for g in [Generation::V854, Generation::Head] {
         let (sim, c) = with_sources(g, &["a"]).await;
         sim.control().purge_binlogs("a", Some("mysql-bin.000010"), None).unwrap();
         let e = c.create_task(&incr("t")).await.unwrap_err();
@@ -99,7 +99,7 @@ async fn create_fails_meta_position_check_when_start_binlog_is_purged_26005() {
 
 #[tokio::test]
 async fn update_reruns_precheck_and_fails_once_the_start_binlog_is_purged_26005() {
-    for g in [Generation::V85, Generation::Head] {
+    for g in [Generation::V854, Generation::Head] {
         let (sim, c) = with_sources(g, &["a"]).await;
         let t = incr("t");
         c.create_task(&t).await.unwrap();
@@ -121,7 +121,7 @@ async fn update_reruns_precheck_and_fails_once_the_start_binlog_is_purged_26005(
 
 #[tokio::test]
 async fn meta_position_in_ignore_checking_items_skips_the_check_but_cannot_be_added_by_update() {
-    let (sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
     let mut ignoring = incr("ig");
     ignoring.ignore_checking_items = Some(vec!["meta_position".into()]);
     c.create_task(&ignoring).await.unwrap();
@@ -143,7 +143,7 @@ async fn meta_position_in_ignore_checking_items_skips_the_check_but_cannot_be_ad
 
 #[tokio::test]
 async fn modes_with_a_dump_have_no_meta_position_check() {
-    let (sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
     sim.control().purge_binlogs("a", Some("mysql-bin.000010"), None).unwrap();
     let t = at(task("t", "all", &["a"]), "mysql-bin.000001", 4);
     c.create_task(&t).await.unwrap();
@@ -151,7 +151,7 @@ async fn modes_with_a_dump_have_no_meta_position_check() {
 
 #[tokio::test]
 async fn relay_skips_the_meta_position_check() {
-    let (sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
     sim.control().purge_binlogs("a", Some("mysql-bin.000010"), None).unwrap();
     c.enable_relay("a", None).await.unwrap();
     c.create_task(&incr("t")).await.unwrap();
@@ -159,7 +159,7 @@ async fn relay_skips_the_meta_position_check() {
 
 #[tokio::test]
 async fn purged_gtids_fail_the_check_of_a_gtid_source() {
-    let (sim, c) = start(fast(Generation::V85)).await;
+    let (sim, c) = start(fast(Generation::V854)).await;
     let mut s = source("a");
     s.enable_gtid = true;
     c.create_source(&s, None).await.unwrap();
@@ -207,7 +207,7 @@ async fn binlog_purge_control_over_http() {
 
 #[tokio::test]
 async fn syncer_position_advances_while_running_and_holds_while_stopped() {
-    let (_sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let (_sim, c) = with_sources(Generation::V854, &["a"]).await;
     c.create_task(&incr("t")).await.unwrap();
     run_for(&c, "t", Duration::from_millis(30)).await;
     let s1 = sync_status(&c, "t", "a").await;
@@ -230,7 +230,7 @@ async fn syncer_position_advances_while_running_and_holds_while_stopped() {
 
 #[tokio::test]
 async fn restart_resumes_from_own_checkpoint_and_records_safe_mode() {
-    let (sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
     c.create_task(&incr("t")).await.unwrap();
     run_for(&c, "t", Duration::from_millis(20)).await;
     stop(&c, "t").await;
@@ -268,7 +268,7 @@ async fn head_keep_meta_recreate_starts_at_the_old_tasks_checkpoint() {
 
 #[tokio::test]
 async fn delete_drops_checkpoints_so_a_recreated_task_starts_from_source_conf() {
-    for (g, keep) in [(Generation::V85, true), (Generation::Head, false)] {
+    for (g, keep) in [(Generation::V854, true), (Generation::Head, false)] {
         let (sim, c) = with_sources(g, &["a"]).await;
         c.create_task(&incr("t")).await.unwrap();
         run_for(&c, "t", Duration::from_millis(20)).await;
@@ -286,7 +286,7 @@ async fn delete_drops_checkpoints_so_a_recreated_task_starts_from_source_conf() 
 
 #[tokio::test]
 async fn replace_carrying_the_checkpoint_in_source_conf_starts_there_with_safe_mode() {
-    let (sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
     c.create_task(&incr("t")).await.unwrap();
     run_for(&c, "t", Duration::from_millis(20)).await;
     stop(&c, "t").await;
@@ -318,7 +318,7 @@ async fn head_delete_with_unreachable_downstream_leaves_the_checkpoint() {
 
 #[tokio::test]
 async fn remove_meta_starts_over_from_source_conf() {
-    let (sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
     c.create_task(&incr("t")).await.unwrap();
     run_for(&c, "t", Duration::from_millis(20)).await;
     stop(&c, "t").await;
@@ -344,7 +344,7 @@ async fn all_mode_syncs_from_the_dump_position() {
 
 #[tokio::test]
 async fn a_checkpoint_purged_while_stopped_pauses_the_task_on_start() {
-    let (sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
     c.create_task(&incr("t")).await.unwrap();
     run_for(&c, "t", Duration::from_millis(10)).await;
     stop(&c, "t").await;
@@ -383,7 +383,7 @@ fn blocked() -> ShardDdlState {
 
 #[tokio::test]
 async fn shard_ddl_state_shows_in_sync_status() {
-    let (sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
     let mut t = incr("t");
     t.shard_mode = Some("pessimistic".into());
     c.create_task(&t).await.unwrap();
@@ -403,7 +403,7 @@ async fn shard_ddl_state_shows_in_sync_status() {
 
 #[tokio::test]
 async fn pessimistic_unresolved_shard_group_refuses_update_but_not_stop_or_delete() {
-    let (sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
     let mut t = incr("t");
     t.shard_mode = Some("pessimistic".into());
     c.create_task(&t).await.unwrap();
@@ -420,7 +420,7 @@ async fn pessimistic_unresolved_shard_group_refuses_update_but_not_stop_or_delet
 
 #[tokio::test]
 async fn optimistic_shard_state_does_not_refuse_update() {
-    let (sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
     let mut t = incr("t");
     t.shard_mode = Some("optimistic".into());
     c.create_task(&t).await.unwrap();
@@ -440,7 +440,7 @@ fn gateway(body: &str) -> Value {
 
 #[tokio::test]
 async fn legacy_get_cfg_returns_the_task_yaml_with_the_target_password_masked() {
-    for g in [Generation::V85, Generation::Head] {
+    for g in [Generation::V854, Generation::Head] {
         let (sim, c) = with_sources(g, &["a", "b"]).await;
         c.create_task(&task("t", "all", &["b", "a"])).await.unwrap();
         let (code, body) = raw(&sim, "GET", "/apis/v1alpha1/tasks/t?type=TaskType", None).await;
@@ -465,7 +465,7 @@ async fn legacy_get_cfg_returns_the_task_yaml_with_the_target_password_masked() 
 
 #[tokio::test]
 async fn legacy_get_cfg_without_type_or_for_an_unknown_task_answers_result_false() {
-    let (sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
     c.create_task(&incr("t")).await.unwrap();
     let (code, body) = raw(&sim, "GET", "/apis/v1alpha1/tasks/t", None).await;
     assert_eq!(code, 200);
@@ -532,7 +532,7 @@ async fn dmctl_create(sim: &SimServer, yaml: &str, start: bool) -> (u16, Value) 
 
 #[tokio::test]
 async fn dmctl_created_task_reads_back_lossy_through_the_openapi_and_fully_through_get_cfg() {
-    for g in [Generation::V85, Generation::Head] {
+    for g in [Generation::V854, Generation::Head] {
         let (sim, c) = with_sources(g, &["a"]).await;
         let (code, body) = dmctl_create(&sim, DMCTL, false).await;
         assert_eq!((code, body["check_result"].clone()), (201, json!("pre-check is passed. ")), "{body}");
@@ -569,7 +569,7 @@ async fn dmctl_created_task_reads_back_lossy_through_the_openapi_and_fully_throu
 
 #[tokio::test]
 async fn openapi_put_of_a_dmctl_created_task_is_refused_and_a_replace_loses_its_extras() {
-    let (sim, c) = with_sources(Generation::V85, &["a"]).await;
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
     let (code, body) = dmctl_create(&sim, DMCTL, true).await;
     assert_eq!(code, 201, "{body}");
     wait_stage(&c, "legacy", Stage::Running).await;

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use dm_apply::dm::{ClientOptions, DmClient, DmError, RetryPolicy};
-use dm_apply::sim::{SimOptions, SimServer, SimTls};
+use dm_apply::sim::{Generation, SimOptions, SimServer, SimTls};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
 /// A CA that can sign server and client certificates.
@@ -43,9 +43,15 @@ async fn tls_sim(server: &(String, String), client_ca: Option<&Ca>) -> SimServer
         key_pem: server.1.clone().into_bytes(),
         client_ca_pem: client_ca.map(|c| c.pem.clone().into_bytes()),
     };
-    let sim = SimServer::start(SimOptions { tls: Some(tls), seed: Some(1), ..SimOptions::default() })
-        .await
-        .expect("simulator starts with TLS");
+    // The version assertions below expect HEAD's `/status`.
+    let sim = SimServer::start(SimOptions {
+        tls: Some(tls),
+        seed: Some(1),
+        generation: Generation::Head,
+        ..SimOptions::default()
+    })
+    .await
+    .expect("simulator starts with TLS");
     assert!(sim.url().starts_with("https://127.0.0.1:"), "{}", sim.url());
     sim
 }
@@ -289,7 +295,7 @@ fn sim_command_serves_https_with_client_certificates() {
     let key = write(dir.path(), "server.key", &key);
     let client_ca_file = write(dir.path(), "client-ca.pem", &client_ca.pem);
     let mut child = Command::new(env!("CARGO_BIN_EXE_dm-apply"))
-        .args(["sim", "--listen", "127.0.0.1:0", "--seed", "1"])
+        .args(["sim", "--listen", "127.0.0.1:0", "--seed", "1", "--generation", "head"])
         .arg("--tls-cert")
         .arg(&cert)
         .arg("--tls-key")
