@@ -30,10 +30,9 @@ fn text(o: &Output) -> (String, String) {
 
 async fn sim(generation: Generation) -> SimServer {
     // The examples declare five sources: one worker each.
-    let sim = SimServer::start(SimOptions { generation, workers: 6, seed: Some(3), ..SimOptions::default() })
+    SimServer::start(SimOptions { generation, workers: 6, seed: Some(3), ..SimOptions::default() })
         .await
-        .expect("simulator");
-    sim
+        .expect("simulator")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
