@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use dm_apply::sim::{Generation, SimOptions, SimServer, SimTls};
+use dm_apply::sim::{SimOptions, SimServer, SimTls};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
 const SRC_PW: &str = "planted-src-pw-7f3a9c";
