@@ -456,9 +456,14 @@ impl ApplyReport {
         ))
     }
 
+    /// The full listing for people, without colour: see [`ApplyReport::render_text_with`].
+    pub fn render_text(&self) -> String {
+        self.render_text_with(false)
+    }
+
     /// The full listing for people: every step with its outcome, the tasks left stopped, then the closing line
     /// (green, red or yellow when `color`). Names and messages from DM are shown with control characters escaped.
-    pub fn render_text(&self, color: bool) -> String {
+    pub fn render_text_with(&self, color: bool) -> String {
         let paint = |code: &str, s: &str| if color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() };
         let mut out = String::new();
         for s in &self.steps {
@@ -621,10 +626,10 @@ mod tests {
             r.summary_line(),
             "Apply failed: 1 of 3 steps failed, 1 skipped, 1 done. Resources: 0 added, 0 changed, 1 destroyed."
         );
-        let text = r.render_text(false);
+        let text = r.render_text();
         assert!(text.contains("FAILED       source.a: x: boom"), "{text}");
         assert!(text.contains("skipped      task.t: x: because `source.a: create source` did not succeed"));
-        assert!(r.render_text(true).contains("\x1b[31;1mApply failed"));
+        assert!(r.render_text_with(true).contains("\x1b[31;1mApply failed"));
     }
 
     #[test]
@@ -633,13 +638,13 @@ mod tests {
         r.mark_interrupted();
         assert_eq!(r.status(), Status::Interrupted);
         assert!(r.summary_line().starts_with("Apply interrupted: 0 of 1 steps failed, 1 done."), "{}", r.summary_line());
-        assert!(r.render_text(true).contains("\x1b[33;1mApply interrupted"));
+        assert!(r.render_text_with(true).contains("\x1b[33;1mApply interrupted"));
         let r = ApplyReport {
             steps: vec![rep("task.t", Effect::None, Outcome::Interrupted { detail: "the start was sent".into() })],
             stopped: None,
         };
         assert_eq!(r.status(), Status::Interrupted);
-        assert!(r.render_text(false).contains("  interrupted  task.t: x: the start was sent"));
+        assert!(r.render_text().contains("  interrupted  task.t: x: the start was sent"));
     }
 
     #[test]
@@ -710,7 +715,7 @@ mod tests {
             )],
             stopped: None,
         };
-        let text = r.render_text(false);
+        let text = r.render_text();
         assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text:?}");
         assert!(!text.contains("\nApply complete!"), "a forged line: {text}");
     }

@@ -140,7 +140,7 @@ fn print_report(report: &ApplyReport, verification: &Verification, code: u8, ui:
     let written = if json {
         ui.data(Data::Json, &report.render_json(verification, code))
     } else {
-        ui.data(Data::Text, &format!("\n{}", report.render_text(ui.color_stdout)))
+        ui.data(Data::Text, &format!("\n{}", report.render_text_with(ui.color_stdout)))
     };
     if json || written.is_err() {
         let mut lines = String::new();

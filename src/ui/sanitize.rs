@@ -100,12 +100,17 @@ pub enum Policy {
     /// terminal effect.
     Json,
     /// YAML written by dm-apply: scalars are escaped by the serializer, comments by [`comment`]; raw C0, DEL and
-    /// C1 left anywhere are escaped. Bidi characters are kept (they may be part of a value).
+    /// C1 left anywhere are escaped; a key or value holding a bidi control becomes a double-quoted scalar with
+    /// `\uXXXX` escapes (the same value).
     Yaml,
 }
 
 /// The last line of defence on every output stream.
 pub fn for_stream(s: &str, policy: Policy) -> Cow<'_, str> {
+    if policy == Policy::Yaml && s.chars().any(is_bidi) {
+        let fixed = yaml_bidi(s);
+        return Cow::Owned(for_stream(&fixed, policy).into_owned());
+    }
     let bad = |c: char| match policy {
         Policy::Text { .. } => is_unsafe(c) && c != '\n' && c != '\t',
         Policy::Json => c == '\u{7f}' || ('\u{80}'..='\u{9f}').contains(&c) || is_bidi(c),
@@ -141,6 +146,84 @@ pub fn for_stream(s: &str, policy: Policy) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// YAML with bidi controls in scalars (a name read from DM-master): each such key or value is rewritten as a
+/// double-quoted scalar with `\uXXXX` escapes, the same value with nothing invisible; in a comment they are shown
+/// escaped. Other lines are left as they are.
+fn yaml_bidi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 32);
+    for line in s.split_inclusive('\n') {
+        if !line.chars().any(is_bidi) {
+            out.push_str(line);
+            continue;
+        }
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        let indent = body.len() - body.trim_start_matches([' ', '-']).len();
+        let (lead, rest) = body.split_at(indent);
+        out.push_str(lead);
+        if rest.starts_with('#') {
+            out.push_str(&multiline(rest));
+        } else {
+            match yaml_key_end(rest) {
+                Some(k) => {
+                    out.push_str(&yaml_scalar(&rest[..k]));
+                    out.push(':');
+                    let value = &rest[k + 1..];
+                    let v = value.trim_start();
+                    out.push_str(&value[..value.len() - v.len()]);
+                    out.push_str(&yaml_scalar(v));
+                }
+                None => out.push_str(&yaml_scalar(rest)),
+            }
+        }
+        out.push_str(end);
+    }
+    out
+}
+
+/// Where the `:` after a mapping key is (outside quotes), if the text is `key: value` or `key:`.
+fn yaml_key_end(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    if matches!(b.first(), Some(b'"') | Some(b'\'')) {
+        let q = b[0];
+        i = 1;
+        while i < b.len() && b[i] != q {
+            i += if b[i] == b'\\' && q == b'"' { 2 } else { 1 };
+        }
+        i += 1;
+    }
+    while i < b.len() {
+        if b[i] == b':' && matches!(b.get(i + 1), None | Some(b' ')) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// One scalar with its bidi controls escaped, double-quoted.
+fn yaml_scalar(s: &str) -> String {
+    if !s.chars().any(is_bidi) {
+        return s.to_string();
+    }
+    let inner: String = if let Some(q) = s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        q.to_string()
+    } else if let Some(q) = s.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+        q.replace("''", "'").replace('\\', "\\\\").replace('"', "\\\"")
+    } else {
+        s.replace('\\', "\\\\").replace('"', "\\\"")
+    };
+    let mut out = String::from("\"");
+    for c in inner.chars() {
+        if is_bidi(c) { out.push_str(&format!("\\u{:04X}", c as u32)) } else { out.push(c) }
+    }
+    out.push('"');
+    out
 }
 
 /// Length of an SGR sequence (`ESC [ [0-9;]* m`) at the start of `s`.
@@ -185,6 +268,16 @@ mod tests {
         let plain = for_stream(s, Policy::Text { colors: false });
         assert!(!plain.contains('\u{1b}'), "{plain}");
         assert_eq!(for_stream("a\nb\tc", Policy::Text { colors: false }), "a\nb\tc");
+    }
+
+    #[test]
+    fn yaml_keeps_its_value_without_invisible_characters() {
+        let yaml = "s:\n- source_name: y`|\u{202e}x\n  host: 'a''\u{2066}b'\n  \"k\u{202e}\": \"v\\\"\u{202e}\"\n# c \u{202e}\nplain: ok\n";
+        let safe = for_stream(yaml, Policy::Yaml);
+        assert!(!safe.chars().any(is_bidi), "{safe}");
+        assert!(safe.contains("plain: ok\n"), "{safe}");
+        let parse = |t: &str| serde_saphyr::from_str::<serde_json::Value>(t).unwrap();
+        assert_eq!(parse(&safe), parse(yaml), "{safe}");
     }
 
     #[test]
