@@ -52,19 +52,22 @@ impl FileSource {
             .filter(|&(o, l)| text.is_char_boundary(o) && text.is_char_boundary(o + l))
             .collect();
         ranges.sort_unstable();
+        // Overlapping ranges (the parser's and the line scan's) are hidden as one.
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
+        for (o, l) in ranges {
+            match merged.last_mut() {
+                Some((mo, ml)) if o < *mo + *ml => *ml = (*ml).max(o + l - *mo),
+                _ => merged.push((o, l)),
+            }
+        }
         let mut out = String::with_capacity(text.len());
         let mut redactions = Vec::new();
         let mut cursor = 0;
-        for (o, l) in ranges {
+        for (o, l) in merged {
             let end = o + l;
-            if end <= cursor {
-                continue; // nested in a range already hidden
-            }
-            // Overlapping ranges: hide their union.
-            let o = o.max(cursor);
             out.push_str(&text[cursor..o]);
             let replacement = redact_value(&text[o..end]);
-            redactions.push((o, end - o, replacement.len()));
+            redactions.push((o, l, replacement.len()));
             out.push_str(&replacement);
             cursor = end;
         }

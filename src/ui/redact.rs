@@ -381,7 +381,10 @@ fn find_keys(body: &str, line_start: usize, from: usize, st: &mut Scan) {
         let (end, still_open) = value_end(b, v, block_key);
         let value = &body[v..end];
         let unquoted = value.trim().trim_matches(['"', '\'']);
-        if still_open.is_some() || !is_env_ref_only(unquoted) {
+        // A block scalar's header (`|`, `>-`, ...) holds no secret: its lines below are hidden.
+        let block_header = (value.starts_with('|') || value.starts_with('>'))
+            && value[1..].chars().all(|c| matches!(c, '-' | '+' | '0'..='9' | ' '));
+        if still_open.is_some() || !(is_env_ref_only(unquoted) || block_header) {
             st.out.push((line_start + v, end - v));
         }
         if let Some(o) = still_open {
@@ -472,7 +475,7 @@ mod tests {
     fn block_values_and_everything_nested_under_them() {
         let text = "a:\n  password: hunter2\n  other: x\n  ssl_key_content: |\n    KEY1\n    KEY2\n  b: ${env:X}\n  \
                     password: ${env:PW}\n  pw:\n    hunter3: 1\n    - hunter4\n  user: u\n";
-        assert_eq!(hidden(text), vec!["hunter2", "|", "KEY1", "KEY2", "hunter3: 1", "- hunter4"]);
+        assert_eq!(hidden(text), vec!["hunter2", "KEY1", "KEY2", "hunter3: 1", "- hunter4"]);
     }
 
     #[test]
