@@ -174,11 +174,20 @@ async fn a_signal_during_a_step_lets_it_finish_and_reports_the_tasks_left_stoppe
             assert_eq!(v["format_version"], "1.0");
             assert_eq!(v["status"], "interrupted");
             assert_eq!(v["exit_code"], 130);
-            let left: Vec<&str> = v["left_stopped"].as_array().unwrap().iter().map(|l| l["task"].as_str().unwrap()).collect();
+            let left: Vec<&str> =
+                v["left_stopped"].as_array().unwrap().iter().map(|l| l["task"].as_str().unwrap()).collect();
             assert_eq!(left, stopped, "{out}");
             assert!(v["left_stopped"].as_array().unwrap().iter().all(|l| l["reason"] == "stopped_by_apply"));
             let step = |label: &str| {
-                v["steps"].as_array().unwrap().iter().find(|s| format!("{}: {}", s["resource"].as_str().unwrap(), s["action"].as_str().unwrap()) == label).cloned().unwrap_or_else(|| panic!("{label} in {out}"))
+                v["steps"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|s| {
+                        format!("{}: {}", s["resource"].as_str().unwrap(), s["action"].as_str().unwrap()) == label
+                    })
+                    .cloned()
+                    .unwrap_or_else(|| panic!("{label} in {out}"))
             };
             assert_eq!(step("source.mysql-a: update source")["outcome"], "done");
             assert_eq!(step("task.t1: start task")["outcome"], "not_started");
@@ -227,7 +236,9 @@ async fn ctrl_c_ends_a_wait_for_running_at_once() {
     assert_eq!(sent, 1, "{err}");
     assert_eq!(o.status.code(), Some(130), "stdout:\n{out}\nstderr:\n{err}");
     assert!(
-        out.contains("interrupted  task.t1: wait until Running: interrupted while waiting for Running: the start was sent"),
+        out.contains(
+            "interrupted  task.t1: wait until Running: interrupted while waiting for Running: the start was sent"
+        ),
         "{out}"
     );
     assert!(out.contains("done         task.t1: start task"), "{out}");
@@ -296,8 +307,7 @@ async fn a_second_signal_exits_at_once() {
         .map(|s| s.to_string())
         .collect();
     let (o, err, sent) =
-        run_with_signals(args, vec![("source.mysql-a: create source...", "TERM"), ("Received SIGTERM", "TERM")])
-            .await;
+        run_with_signals(args, vec![("source.mysql-a: create source...", "TERM"), ("Received SIGTERM", "TERM")]).await;
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(sent, 2, "{err}");
     assert_eq!(o.status.code(), Some(130), "stdout:\n{out}\nstderr:\n{err}");

@@ -408,7 +408,10 @@ fn diagnostics_never_show_secrets_written_in_files() {
         ),
         (
             "mapping-dm.yaml",
-            format!("sources:\n  - source_name: a\n    host: h\n    port: 3306\n    user: u\n    password: {{{}: x}}\n", planted[3]),
+            format!(
+                "sources:\n  - source_name: a\n    host: h\n    port: 3306\n    user: u\n    password: {{{}: x}}\n",
+                planted[3]
+            ),
             "validate",
         ),
         (
@@ -445,7 +448,6 @@ async fn secrets_echoed_by_dm_are_scrubbed() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let env = [("DM_SOURCE_PASSWORD", SRC_PW), ("DM_TARGET_PASSWORD", TGT_PW)];
     let run = |args: Vec<String>| {
-        let env = env;
         tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             outputs(root, &args, &env)

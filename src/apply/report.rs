@@ -287,11 +287,15 @@ pub enum Verification {
     Skipped,
     Passed,
     /// A new plan still shows changes for these resources (`address (actions)`).
-    ChangesLeft { changes: Vec<String> },
+    ChangesLeft {
+        changes: Vec<String>,
+    },
     /// The interruption cut it short.
     Interrupted,
     /// It could not be made (e.g. DM-master unreachable).
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 /// Version of the JSON apply report (`apply -o json`): minor versions only add fields.
@@ -470,9 +474,7 @@ impl ApplyReport {
             let detail = match &s.outcome {
                 Outcome::Done { note } => note.clone(),
                 Outcome::Failed { failure } => Some(failure.to_string()),
-                Outcome::Skipped { because_label, .. } => {
-                    Some(format!("because `{because_label}` did not succeed"))
-                }
+                Outcome::Skipped { because_label, .. } => Some(format!("because `{because_label}` did not succeed")),
                 Outcome::NotStarted { reason } => Some(reason.to_string()),
                 Outcome::Interrupted { detail } => Some(detail.clone()),
             };
@@ -637,7 +639,11 @@ mod tests {
         let mut r = ApplyReport { steps: vec![rep("task.t", Effect::Change, DONE)], stopped: None };
         r.mark_interrupted();
         assert_eq!(r.status(), Status::Interrupted);
-        assert!(r.summary_line().starts_with("Apply interrupted: 0 of 1 steps failed, 1 done."), "{}", r.summary_line());
+        assert!(
+            r.summary_line().starts_with("Apply interrupted: 0 of 1 steps failed, 1 done."),
+            "{}",
+            r.summary_line()
+        );
         assert!(r.render_text_with(true).contains("\x1b[33;1mApply interrupted"));
         let r = ApplyReport {
             steps: vec![rep("task.t", Effect::None, Outcome::Interrupted { detail: "the start was sent".into() })],
@@ -724,7 +730,8 @@ mod tests {
     fn failure_display_adds_missing_status_and_code() {
         let f = Failure { dm_code: Some(38032), ..Failure::new("task paused") };
         assert_eq!(f.to_string(), "task paused (DM error 38032)");
-        let f = Failure { http_status: Some(400), dm_code: Some(46025), ..Failure::new("HTTP 400, DM error 46025: no") };
+        let f =
+            Failure { http_status: Some(400), dm_code: Some(46025), ..Failure::new("HTTP 400, DM error 46025: no") };
         assert_eq!(f.to_string(), "HTTP 400, DM error 46025: no");
     }
 }

@@ -71,11 +71,9 @@ impl Reporter {
                         let note = note.as_ref().map(|n| format!(" ({})", inline(n))).unwrap_or_default();
                         format!("{c} {label}: {} after {}{note}", self.paint("32", "done"), secs(*elapsed))
                     }),
-                    Outcome::Failed { failure } => Some(format!(
-                        "{c} {label}: {}: {}",
-                        self.paint("31;1", "FAILED"),
-                        inline(&failure.to_string())
-                    )),
+                    Outcome::Failed { failure } => {
+                        Some(format!("{c} {label}: {}: {}", self.paint("31;1", "FAILED"), inline(&failure.to_string())))
+                    }
                     Outcome::Skipped { because_label, .. } => (!quiet).then(|| {
                         format!(
                             "{c} {label}: {} because `{}` did not succeed",

@@ -5,8 +5,8 @@
 use std::fmt::Write;
 
 use super::text;
-use crate::ui::sanitize;
 use crate::plan::{ConfigAction, Plan, PlanProblem};
+use crate::ui::sanitize;
 
 /// GitHub's comment limit, in characters.
 pub const GITHUB_COMMENT_LIMIT: usize = 65_536;

@@ -207,13 +207,7 @@ pub fn resource_block(c: &ResourceChange, color: bool) -> String {
     if let Some(o) = &c.origin {
         let _ = writeln!(out, "  # declared at {}:{}", inline(&o.file), o.line);
     }
-    let _ = writeln!(
-        out,
-        "{} {} \"{}\" {{",
-        st.sym(symbol(c)),
-        c.address.kind.as_str(),
-        inline(&c.address.name)
-    );
+    let _ = writeln!(out, "{} {} \"{}\" {{", st.sym(symbol(c)), c.address.kind.as_str(), inline(&c.address.name));
     attributes(&mut out, c, st);
     let _ = writeln!(out, "    }}");
     out

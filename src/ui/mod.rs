@@ -183,7 +183,8 @@ pub fn install(ui: &Ui) {
             .unwrap_or_default();
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         let bt = std::backtrace::Backtrace::capture();
-        let bt = if bt.status() == std::backtrace::BacktraceStatus::Captured { format!("\n{bt}") } else { String::new() };
+        let bt =
+            if bt.status() == std::backtrace::BacktraceStatus::Captured { format!("\n{bt}") } else { String::new() };
         eprint(&format!(
             "dm-apply panicked{at}: {msg}{bt}\nThis is a bug in dm-apply; please report it with the command that was run.\n"
         ));

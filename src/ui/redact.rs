@@ -129,8 +129,18 @@ pub fn is_secret_key(key: &str) -> bool {
     if k.is_empty() {
         return false;
     }
-    const PARTS: &[&str] =
-        &["pass", "pwd", "secret", "token", "credential", "key_content", "key-content", "ssl_key", "ssl-key", "private"];
+    const PARTS: &[&str] = &[
+        "pass",
+        "pwd",
+        "secret",
+        "token",
+        "credential",
+        "key_content",
+        "key-content",
+        "ssl_key",
+        "ssl-key",
+        "private",
+    ];
     PARTS.iter().any(|w| k.contains(w))
         || k.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == "pw")
         || edit_distance(&k, "password") <= 2
@@ -459,7 +469,8 @@ mod tests {
 
     #[test]
     fn secret_keys() {
-        for k in ["password", "pasword", "passwd", "pwd", "pw", "db_pw", "\"pw\"", "ssl_key_content", "ssl-key", "api_token"]
+        for k in
+            ["password", "pasword", "passwd", "pwd", "pw", "db_pw", "\"pw\"", "ssl_key_content", "ssl-key", "api_token"]
         {
             assert!(is_secret_key(k), "{k}");
         }
