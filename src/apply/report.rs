@@ -277,6 +277,17 @@ pub enum Status {
     StoppedAtDeadline,
 }
 
+impl Status {
+    /// SGR colour of the closing line: green, red, yellow.
+    pub fn color_code(self) -> &'static str {
+        match self {
+            Status::Complete => "32;1",
+            Status::Failed => "31;1",
+            Status::Interrupted | Status::StoppedAtDeadline => "33;1",
+        }
+    }
+}
+
 /// The plan made after applying to check that nothing is left to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -489,12 +500,7 @@ impl ApplyReport {
             out.push_str(&paint("33", &line));
             out.push('\n');
         }
-        let code = match self.status() {
-            Status::Complete => "32;1",
-            Status::Failed => "31;1",
-            Status::Interrupted | Status::StoppedAtDeadline => "33;1",
-        };
-        out.push_str(&paint(code, &self.summary_line()));
+        out.push_str(&paint(self.status().color_code(), &self.summary_line()));
         out.push('\n');
         out
     }

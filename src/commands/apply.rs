@@ -125,11 +125,15 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
         (Status::Complete, _) => EXIT_OK,
     };
     print_report(&report, &verification, code, ui, json);
-    if report.status() != Status::Complete {
-        ui.info(
+    match report.status() {
+        Status::Complete => {}
+        Status::Interrupted => ui.info(
+            "Run apply again to carry on: it plans from the state DM is in now (`dm-apply plan` shows what is left).",
+        ),
+        Status::Failed | Status::StoppedAtDeadline => ui.info(
             "Run `dm-apply plan` to see what is left. Once the cause of the failures is fixed, run apply again: it \
              carries on from the state DM is in now.",
-        );
+        ),
     }
     Ok(code)
 }
@@ -148,12 +152,7 @@ fn print_report(report: &ApplyReport, verification: &Verification, code: u8, ui:
             lines.push_str(&ui.paint_stderr("33", &l));
             lines.push('\n');
         }
-        let color = match report.status() {
-            Status::Complete => "32;1",
-            Status::Failed => "31;1",
-            Status::Interrupted | Status::StoppedAtDeadline => "33;1",
-        };
-        lines.push_str(&ui.paint_stderr(color, &report.summary_line()));
+        lines.push_str(&ui.paint_stderr(report.status().color_code(), &report.summary_line()));
         lines.push('\n');
         crate::ui::eprint(&lines);
     }

@@ -35,10 +35,16 @@ struct Known {
 
 static KNOWN: RwLock<Option<Known>> = RwLock::new(None);
 
-/// Values that are not secrets although they sit in a secret's place.
+/// Values that are not secrets although they sit in a secret's place: placeholders, DM's mask, and the composite
+/// values dm-apply only fingerprints (TLS contents joined by NUL, which include public certificates; JSON objects
+/// of write-only settings or the state record), which never appear in output as they are.
 fn is_placeholder(v: &str) -> bool {
     let t = v.trim();
-    t == SENSITIVE || t.chars().all(|c| c == '*') || is_env_ref_only(t)
+    t == SENSITIVE
+        || t.chars().all(|c| c == '*')
+        || is_env_ref_only(t)
+        || t.contains('\0')
+        || (t.starts_with('{') && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(t).is_ok())
 }
 
 /// A string written as one `${env:NAME}` reference (or empty) is not a secret in itself.
@@ -58,16 +64,6 @@ pub fn remember(value: &str) {
         if inner != value {
             forms.push(inner.to_string());
         }
-    }
-    // Each long line of a multi-line secret (a PEM key), in case it is shown reflowed.
-    if value.contains('\n') {
-        forms.extend(
-            value
-                .lines()
-                .map(str::trim)
-                .filter(|l| l.chars().count() >= 16 && !l.starts_with("-----"))
-                .map(str::to_string),
-        );
     }
     let mut guard = KNOWN.write().unwrap_or_else(|p| p.into_inner());
     let known = guard.get_or_insert_with(|| Known { first_two: vec![0; 1024], ..Known::default() });
@@ -548,7 +544,16 @@ mod tests {
         assert!(matches!(scrub("nothing here"), Cow::Borrowed(_)));
         // Multi-byte text around a match.
         assert_eq!(scrub("é zq-planted-9f8e7dé"), "é (sensitive value)é");
-        remember("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----");
-        assert_eq!(scrub("x MIIEvQIBADANBgkqhkiG9w0BAQEFAASC y"), "x (sensitive value) y");
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----";
+        remember(pem);
+        assert_eq!(scrub(&format!("x {pem} y")), "x (sensitive value) y");
+        assert_eq!(scrub(&serde_json::to_string(pem).unwrap()), "\"(sensitive value)\"", "JSON-escaped");
+        // Composites that are only fingerprinted hold public certificates: not registered.
+        remember("-----BEGIN CERTIFICATE-----\nMIIBpublicpublicpublic\n\0zq-key-material-1");
+        remember("{\"sorting_dir\":\"./zq-sort\"}");
+        assert_eq!(
+            scrub("MIIBpublicpublicpublic {\"sorting_dir\":\"./zq-sort\"}"),
+            "MIIBpublicpublicpublic {\"sorting_dir\":\"./zq-sort\"}"
+        );
     }
 }
