@@ -1,12 +1,13 @@
 //! Command-line definitions (clap derive) and dispatch. Each subcommand's behaviour lives in `commands::<name>`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::ui::{ColorChoice, Ui, Verbosity};
+use crate::ui::{ColorChoice, Data, OutputError, Ui, Verbosity};
 
 /// Declarative management of TiDB Data Migration (DM) sources and tasks.
 ///
@@ -41,7 +42,8 @@ pub enum Command {
                             dm-apply plan -f dm/ -o markdown --detailed-exitcode --out plan.json")]
     Plan(PlanArgs),
     /// Make DM-master match the configuration (or a saved plan).
-    #[command(after_help = "Examples:\n  dm-apply apply -f dm/ --auto-approve\n  dm-apply apply --plan plan.json")]
+    #[command(after_help = "Examples:\n  dm-apply apply -f dm/ --auto-approve\n  dm-apply apply --plan plan.json\n  \
+                            dm-apply apply --plan plan.json -o json > report.json   # machine-readable report")]
     Apply(ApplyArgs),
     /// Report, read-only, how DM-master differs from the configuration (for scheduled jobs).
     #[command(
@@ -221,6 +223,10 @@ pub struct ApplyArgs {
     /// Skip the plan made after applying that checks nothing is left to do.
     #[arg(long)]
     pub no_verify: bool,
+    /// Format of the final report on stdout: `json` is a versioned machine-readable report (every step with its
+    /// outcome, DM code and message; the tasks left stopped; counts); the plan and progress then go to stderr.
+    #[arg(short, long, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
     /// Overall time limit of the execution, e.g. 10m: afterwards no new step starts, waits in flight end, and the
     /// report lists the rest as not started (exit 1). Each request is still bounded by --request-timeout.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -361,8 +367,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// Entry point of the binary.
+///
+/// Exit codes: 0 success; 1 any error, usage errors included (a mistyped flag must not read as "changes present"
+/// to `plan --detailed-exitcode` or as "drift" to `drift`, which use 2); 2 changes or drift present; 130 apply
+/// interrupted (SIGINT, SIGTERM or SIGHUP). A panic is a bug: every output path is checked, so 101 never happens.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse_from(std::env::args_os().map(terraform_replace));
+    let cli = match Cli::try_parse_from(std::env::args_os().map(terraform_replace)) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let verbosity = match (cli.quiet, cli.verbose) {
         (true, _) => Verbosity::Quiet,
         (false, 0) => Verbosity::Normal,
@@ -370,6 +383,7 @@ pub fn main() -> ExitCode {
         _ => Verbosity::Debug,
     };
     let ui = Ui::new(cli.color, verbosity);
+    crate::ui::install(&ui);
     init_logging(&ui);
     let color = ui.color_stderr;
     let _ = miette::set_hook(Box::new(move |_| {
@@ -377,10 +391,29 @@ pub fn main() -> ExitCode {
     }));
     match crate::commands::run(cli.command, &ui) {
         Ok(code) => ExitCode::from(code),
+        // The reader of stdout went away (`| head`): nothing left to say to anyone.
+        Err(report) if matches!(report.downcast_ref::<OutputError>(), Some(OutputError::Closed)) => ExitCode::from(1),
         Err(report) => {
-            eprintln!("{report:?}");
+            ui.diagnostic(&report);
             ExitCode::from(1)
         }
+    }
+}
+
+/// `--help` and `--version` print and exit 0; every other parse error is a usage error: message on stderr, exit 1.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let ok = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+    let text = if ok { e.render().to_string() } else { e.render().ansi().to_string() };
+    if ok {
+        // Help goes to stdout (it is what was asked for); a closed stdout is not an error worth a panic.
+        let _ = Ui::plain().data(Data::Plain, &text);
+        ExitCode::SUCCESS
+    } else {
+        let colors = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        crate::ui::install(&Ui { color_stderr: colors, ..Ui::plain() });
+        crate::ui::eprint(&if colors { text } else { e.render().to_string() });
+        ExitCode::from(1)
     }
 }
 
@@ -395,7 +428,7 @@ fn init_logging(ui: &Ui) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::ui::LogWriter)
         .with_ansi(ui.color_stderr)
         .with_target(false)
         .try_init();

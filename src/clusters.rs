@@ -306,12 +306,20 @@ where
 }
 
 /// Print grouped output (stdout) and diagnostics (stderr); returns the combined exit code.
-pub fn print(outcomes: &[Outcome], what: &str, markdown: bool, json: bool, ui: &Ui) -> u8 {
+pub fn print(
+    outcomes: &[Outcome],
+    what: &str,
+    markdown: bool,
+    json: bool,
+    ui: &Ui,
+) -> Result<u8, crate::ui::OutputError> {
+    use std::fmt::Write as _;
     for o in outcomes {
         for d in &o.diagnostics {
-            eprint!("{}", prefixed(&o.name, d));
+            crate::ui::eprint(&prefixed(&o.name, d));
         }
     }
+    let mut out = String::new();
     if json {
         let doc = json!({
             "format_version": "1",
@@ -323,22 +331,22 @@ pub fn print(outcomes: &[Outcome], what: &str, markdown: bool, json: bool, ui: &
                 what: o.json.clone().unwrap_or(Value::Null),
             })).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         for o in outcomes {
             if markdown {
-                println!("## Cluster `{}` ({})\n", o.name, o.addr);
+                let _ = writeln!(out, "## Cluster `{}` ({})\n", o.name, o.addr);
             } else {
-                println!("=== cluster {} ({}) ===", o.name, o.addr);
+                let _ = writeln!(out, "=== cluster {} ({}) ===", o.name, o.addr);
             }
             if o.code == EXIT_ERROR && o.output.is_empty() {
-                println!("{what} failed: see the errors above (stderr).\n");
+                let _ = writeln!(out, "{what} failed: see the errors above (stderr).\n");
             } else {
-                print!("{}", o.output);
+                out.push_str(&o.output);
                 if !o.output.ends_with('\n') {
-                    println!();
+                    out.push('\n');
                 }
-                println!();
+                out.push('\n');
             }
         }
     }
@@ -352,11 +360,20 @@ pub fn print(outcomes: &[Outcome], what: &str, markdown: bool, json: bool, ui: &
         n(EXIT_ERROR)
     );
     if markdown {
-        println!("### Summary\n\n{summary}");
-    } else {
+        let _ = writeln!(out, "### Summary\n\n{summary}");
+    }
+    let kind = match (json, markdown) {
+        (true, _) => crate::ui::Data::Json,
+        // Markdown and drift text are never coloured: nothing is left in that looks like a colour code.
+        (false, true) => crate::ui::Data::Plain,
+        (false, false) if what == "drift" => crate::ui::Data::Plain,
+        (false, false) => crate::ui::Data::Text,
+    };
+    ui.data(kind, &out)?;
+    if !markdown {
         ui.info(&summary);
     }
-    combine(outcomes.iter().map(|o| o.code))
+    Ok(combine(outcomes.iter().map(|o| o.code)))
 }
 
 /// Every line of a (multi-line) diagnostic prefixed with the cluster's name, so interleaved reports stay readable.
@@ -384,7 +401,7 @@ pub async fn plan_command(file: &Path, args: &PlanArgs, ui: &Ui) -> miette::Resu
     let clusters = load(file)?;
     let color = ui.color_stdout;
     let outcomes = run_all(clusters, |c| plan_cluster(c, args.clone(), color)).await;
-    let code = print(&outcomes, "plan", args.output == PlanFormat::Markdown, args.output == PlanFormat::Json, ui);
+    let code = print(&outcomes, "plan", args.output == PlanFormat::Markdown, args.output == PlanFormat::Json, ui)?;
     // Like a single plan: changes give 2 only with --detailed-exitcode.
     Ok(if code == EXIT_CHANGES && !args.detailed_exitcode { EXIT_OK } else { code })
 }
@@ -402,7 +419,7 @@ pub async fn drift_command(file: &Path, args: &DriftArgs, ui: &Ui) -> miette::Re
     let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let format = args.output;
     let outcomes = run_all(clusters, |c| drift_cluster(c, format, ts)).await;
-    Ok(print(&outcomes, "drift", false, format == ReportFormat::Json, ui))
+    Ok(print(&outcomes, "drift", false, format == ReportFormat::Json, ui)?)
 }
 
 /// `dm-apply validate --clusters FILE`: every cluster's files, offline, with its variables.
@@ -413,7 +430,7 @@ pub fn validate_command(file: &Path, ui: &Ui) -> miette::Result<u8> {
         let mut diagnostics = Vec::new();
         let ok = load_desired(c, &mut diagnostics).map(|d| (d.sources.len(), d.tasks.len()));
         for d in &diagnostics {
-            eprint!("{}", prefixed(&c.name, d));
+            crate::ui::eprint(&prefixed(&c.name, d));
         }
         match ok {
             Some((s, t)) => {
@@ -421,7 +438,7 @@ pub fn validate_command(file: &Path, ui: &Ui) -> miette::Result<u8> {
                 codes.push(EXIT_OK);
             }
             None => {
-                eprintln!("[{}] invalid", c.name);
+                crate::ui::eprint(&format!("[{}] invalid\n", c.name));
                 codes.push(EXIT_ERROR);
             }
         }

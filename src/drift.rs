@@ -223,33 +223,40 @@ fn fmt_attr(a: &AttributeChange) -> String {
     format!("{}: DM has {}, configuration has {}", a.path, show(&a.before), show(&a.after))
 }
 
-/// Text report; ends with a one-line summary.
+/// Text report; ends with a one-line summary. Names and DM's messages are shown with control characters escaped.
 pub fn render_text(r: &DriftReport) -> String {
+    use crate::ui::sanitize::inline;
     let mut out = String::new();
     let _ = writeln!(out, "Configuration drift (DM differs from the configuration): {}", r.counts.config);
     for c in &r.config {
-        let _ = writeln!(out, "  ~ {} (apply would {})", c.address, c.action);
+        let _ = writeln!(out, "  ~ {} (apply would {})", inline(&c.address.to_string()), c.action);
         for a in &c.attributes {
-            let _ = writeln!(out, "      {}", fmt_attr(a));
+            let _ = writeln!(out, "      {}", inline(&fmt_attr(a)));
         }
     }
     let _ = writeln!(out, "Missing resources (declared, absent from DM): {}", r.counts.missing);
     for a in &r.missing {
-        let _ = writeln!(out, "  + {a}");
+        let _ = writeln!(out, "  + {}", inline(&a.to_string()));
     }
     let _ = writeln!(out, "Unmanaged resources (in DM, not declared): {}", r.counts.unmanaged);
     for a in &r.unmanaged {
-        let _ = writeln!(out, "  ? {a}");
+        let _ = writeln!(out, "  ? {}", inline(&a.to_string()));
     }
     let _ = writeln!(out, "Stage drift: {}", r.counts.stage);
     for s in &r.stage {
-        let _ = writeln!(out, "  ! {} should be {}; observed {}", s.address, s.desired, s.observed.join(", "));
+        let _ = writeln!(
+            out,
+            "  ! {} should be {}; observed {}",
+            inline(&s.address.to_string()),
+            s.desired,
+            inline(&s.observed.join(", "))
+        );
         for e in &s.errors {
-            let _ = writeln!(out, "      DM error on {e}");
+            let _ = writeln!(out, "      DM error on {}", inline(e));
         }
     }
     for w in &r.warnings {
-        let _ = writeln!(out, "Warning: {w}");
+        let _ = writeln!(out, "Warning: {}", inline(w));
     }
     if r.has_drift() {
         let _ = writeln!(

@@ -5,6 +5,10 @@
 //! only reachable through [`Secret::expose`], which makes every place that needs the plain text easy to audit.
 //! It serializes as the plain string because the DM-master wire format needs it; renderers and saved plans must
 //! never serialize a `Secret` directly (they use fingerprints and `(sensitive value)` instead).
+//!
+//! Every value a `Secret` is made of is also registered with the redaction layer (`ui::redact::remember`), so it
+//! is scrubbed from anything printed even when it reaches output some other way (DM-master echoing it in an error
+//! message, a log line, a diagnostic).
 
 use std::fmt;
 
@@ -20,7 +24,9 @@ pub struct Secret(String);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        let value = value.into();
+        crate::ui::redact::remember(&value);
+        Secret(value)
     }
 
     /// The plain text. Call only where the value must go over the wire.
@@ -68,7 +74,7 @@ impl Serialize for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
+        String::deserialize(d).map(Secret::new)
     }
 }
 
@@ -95,6 +101,15 @@ mod tests {
         assert_eq!(format!("{s:?}"), SENSITIVE);
         assert_eq!(format!("{s}"), SENSITIVE);
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn values_are_scrubbed_from_output() {
+        let s: Secret = serde_json::from_str("\"secret-from-config-41d2\"").unwrap();
+        assert_eq!(crate::ui::redact::scrub("DM said: secret-from-config-41d2"), format!("DM said: {SENSITIVE}"));
+        let _ = Secret::new("secret-from-env-77c1");
+        assert_eq!(crate::ui::redact::scrub("x secret-from-env-77c1"), format!("x {SENSITIVE}"));
+        assert_eq!(s.expose(), "secret-from-config-41d2");
     }
 
     #[test]

@@ -28,13 +28,17 @@ use tokio::sync::mpsc::UnboundedSender;
 pub use compile::{CompileError, CompileOptions, compile};
 pub use graph::{DepKind, Effect, Expect, Guard, ResourceKind, Step, StepGraph, StepId, StepKind, WaitFor};
 pub use ops::LiveDigest;
-pub use report::{ApplyReport, Counts, Event, Failure, Outcome, StepInfo, StepReport, StopReason};
+pub use report::{
+    ApplyReport, Counts, Event, Failure, LeftReason, LeftStopped, Outcome, REPORT_FORMAT_VERSION, Status, StepInfo,
+    StepReport, StopReason, TaskOp, Verification,
+};
 pub use scheduler::StepResult;
 
 use crate::dm::DmClient;
 use crate::plan::Plan;
 
-/// A cancellation flag shared between the Ctrl-C handler and the executor: once set, no new step starts.
+/// A cancellation flag shared between the signal handler (SIGINT, SIGTERM, SIGHUP) and the executor: once set, no
+/// new step starts and waits for a task's stage end at once.
 #[derive(Debug, Clone)]
 pub struct Cancel(Arc<tokio::sync::watch::Sender<bool>>);
 

@@ -416,19 +416,42 @@ async fn check_guard(ctx: &Ctx, g: &Guard) -> Result<(), Failure> {
 }
 
 /// Poll the task's status until every subtask reached `until`, with backoff (so polling does not dominate), until
-/// `wait_timeout`. A subtask paused with an error fails the wait with DM's own message.
+/// `wait_timeout`. A subtask paused with an error fails the wait with DM's own message. The interruption
+/// (SIGINT/SIGTERM/SIGHUP) ends the wait at once: the start or stop was sent, only its outcome is not known.
 async fn wait_task(ctx: &Ctx, info: &StepInfo, name: &str, until: WaitFor) -> StepResult {
     let start = Instant::now();
     let pre_errors = ctx.pre_start_errors.lock().ok().and_then(|m| m.get(name).cloned()).unwrap_or_default();
     let mut delay = ctx.opts.poll_initial;
-    let mut last;
+    let mut last = String::from("not polled yet");
     let mut unavailable = 0u32;
+    let cancel = ctx.opts.cancel.clone();
+    let interrupted = |last: &str| {
+        let sent = match until {
+            WaitFor::Running => "start",
+            WaitFor::Paused => "stop",
+        };
+        Failure::interrupted(format!(
+            "interrupted while waiting for {until}: the {sent} was sent to DM, which may still complete it (last \
+             observed: {last})"
+        ))
+    };
     loop {
-        tokio::time::sleep(delay).await;
+        if cancel.is_cancelled() {
+            return Err(interrupted(&last));
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = cancel.cancelled() => return Err(interrupted(&last)),
+        }
         delay = (delay * 2).min(ctx.opts.poll_max.max(ctx.opts.poll_initial));
-        let polled = {
+        let poll = async {
             let _permit = ctx.poll_permits.acquire().await;
             ctx.client.task_status(name).await
+        };
+        // A status read is safe to drop half-way.
+        let polled = tokio::select! {
+            r = poll => r,
+            () = cancel.cancelled() => return Err(interrupted(&last)),
         };
         match polled {
             Ok(status) => {

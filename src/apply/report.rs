@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::graph::{Effect, Step, StepId};
+use super::graph::{Effect, Step, StepId, StepKind};
 use crate::dm::DmError;
+use crate::ui::sanitize::inline;
 
 /// Why a step failed: DM's answer (HTTP status, DM error code, message) or dm-apply's own reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -17,11 +18,20 @@ pub struct Failure {
     pub http_status: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dm_code: Option<i64>,
+    /// The step did not fail: the interruption (SIGINT/SIGTERM/SIGHUP) cut it short; reported as
+    /// [`Outcome::Interrupted`].
+    #[serde(skip)]
+    pub interrupted: bool,
 }
 
 impl Failure {
     pub fn new(message: impl Into<String>) -> Self {
-        Failure { message: message.into(), http_status: None, dm_code: None }
+        Failure { message: message.into(), http_status: None, dm_code: None, interrupted: false }
+    }
+
+    /// A step cut short by the interruption; `message` says what had happened by then.
+    pub fn interrupted(message: impl Into<String>) -> Self {
+        Failure { interrupted: true, ..Failure::new(message) }
     }
 
     /// Put context in front of the message.
@@ -38,7 +48,7 @@ impl Failure {
 
 impl From<&DmError> for Failure {
     fn from(e: &DmError) -> Self {
-        Failure { message: e.to_string(), http_status: e.status(), dm_code: e.code() }
+        Failure { message: e.to_string(), http_status: e.status(), dm_code: e.code(), interrupted: false }
     }
 }
 
@@ -115,11 +125,27 @@ pub enum Outcome {
     NotStarted {
         reason: StopReason,
     },
+    /// Started, then cut short by the interruption (a wait for a task's stage): `detail` says what had happened
+    /// (e.g. the start was sent, the task had not reached Running yet).
+    Interrupted {
+        detail: String,
+    },
 }
 
 impl Outcome {
     pub fn is_done(&self) -> bool {
         matches!(self, Outcome::Done { .. })
+    }
+
+    /// The word shown for the outcome in reports (`done`, `FAILED`, ...).
+    pub fn mark(&self) -> &'static str {
+        match self {
+            Outcome::Done { .. } => "done",
+            Outcome::Failed { .. } => "FAILED",
+            Outcome::Skipped { .. } => "skipped",
+            Outcome::NotStarted { .. } => "not started",
+            Outcome::Interrupted { .. } => "interrupted",
+        }
     }
 }
 
@@ -182,7 +208,109 @@ pub struct StepReport {
     pub elapsed_ms: Duration,
     #[serde(skip)]
     pub effect: Effect,
+    /// What the step does to a task's runtime, for the list of tasks left stopped.
+    #[serde(skip)]
+    pub task_op: Option<(TaskOp, String)>,
 }
+
+/// Steps that decide whether a task runs after the apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TaskOp {
+    Create,
+    Start,
+    Stop,
+    Delete,
+}
+
+impl TaskOp {
+    /// The op of a step kind, with the task's name.
+    pub fn of(kind: &StepKind) -> Option<(TaskOp, String)> {
+        match kind {
+            StepKind::CreateTask { task } => Some((TaskOp::Create, task.name.clone())),
+            StepKind::StartTask { name, .. } => Some((TaskOp::Start, name.clone())),
+            StepKind::StopTask { name } => Some((TaskOp::Stop, name.clone())),
+            StepKind::DeleteTask { name, .. } => Some((TaskOp::Delete, name.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// A task the configuration wants running that the apply leaves not running: its start step did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeftStopped {
+    pub task: String,
+    pub address: String,
+    pub reason: LeftReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeftReason {
+    /// This apply stopped it (to update it or its source) and did not start it again.
+    StoppedByApply,
+    /// This apply created it (DM creates tasks stopped) and did not start it.
+    CreatedNotStarted,
+    /// This apply deleted it to replace it and did not create it again.
+    DeletedNotRecreated,
+    /// It was not running before the apply, which was to start it.
+    NotStarted,
+}
+
+impl fmt::Display for LeftReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LeftReason::StoppedByApply => "stopped by this apply",
+            LeftReason::CreatedNotStarted => "created by this apply, not started",
+            LeftReason::DeletedNotRecreated => "deleted to be replaced, not created again",
+            LeftReason::NotStarted => "was not running; its start did not happen",
+        })
+    }
+}
+
+/// How the run ended, for the closing line, the JSON report and the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Complete,
+    Failed,
+    Interrupted,
+    StoppedAtDeadline,
+}
+
+impl Status {
+    /// SGR colour of the closing line: green, red, yellow.
+    pub fn color_code(self) -> &'static str {
+        match self {
+            Status::Complete => "32;1",
+            Status::Failed => "31;1",
+            Status::Interrupted | Status::StoppedAtDeadline => "33;1",
+        }
+    }
+}
+
+/// The plan made after applying to check that nothing is left to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Verification {
+    /// Not run: a step did not succeed, or the apply was interrupted before it.
+    NotRun,
+    /// `--no-verify`.
+    Skipped,
+    Passed,
+    /// A new plan still shows changes for these resources (`address (actions)`).
+    ChangesLeft {
+        changes: Vec<String>,
+    },
+    /// The interruption cut it short.
+    Interrupted,
+    /// It could not be made (e.g. DM-master unreachable).
+    Error {
+        message: String,
+    },
+}
+
+/// Version of the JSON apply report (`apply -o json`): minor versions only add fields.
+pub const REPORT_FORMAT_VERSION: &str = "1.0";
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_millis() as u64)
@@ -236,19 +364,78 @@ impl ApplyReport {
         c
     }
 
-    /// `Apply complete! Resources: X added, Y changed, Z destroyed.` (Terraform's wording, which tools parse) or
-    /// `Apply failed: ...` with what happened to the steps.
+    /// How the run ended. Interrupted wins: an interrupted run is never reported complete, even when every step it
+    /// started finished (the interruption came during a wait or the verification).
+    pub fn status(&self) -> Status {
+        let interrupted = self.stopped == Some(StopReason::Interrupted)
+            || self.steps.iter().any(|s| matches!(s.outcome, Outcome::Interrupted { .. }));
+        if interrupted {
+            Status::Interrupted
+        } else if self.success() {
+            Status::Complete
+        } else if self.stopped == Some(StopReason::Deadline) {
+            Status::StoppedAtDeadline
+        } else {
+            Status::Failed
+        }
+    }
+
+    /// Record that the run was interrupted after the executor finished (during the verification).
+    pub fn mark_interrupted(&mut self) {
+        self.stopped = Some(StopReason::Interrupted);
+    }
+
+    /// Tasks the configuration wants running that this run leaves not running because their start step did not
+    /// happen (failed, skipped, not started or interrupted before it). Computed from the step outcomes alone.
+    pub fn left_stopped(&self) -> Vec<LeftStopped> {
+        use std::collections::BTreeMap;
+        // Per task: the outcome of each op.
+        let mut ops: BTreeMap<&str, BTreeMap<TaskOp, bool>> = BTreeMap::new();
+        for s in &self.steps {
+            if let Some((op, name)) = &s.task_op {
+                ops.entry(name.as_str()).or_default().insert(*op, s.outcome.is_done());
+            }
+        }
+        let mut out = Vec::new();
+        for (task, ops) in ops {
+            let done = |op: TaskOp| ops.get(&op).copied();
+            if done(TaskOp::Start) != Some(false) {
+                continue; // no start planned, or it happened
+            }
+            let reason = match (done(TaskOp::Create), done(TaskOp::Delete), done(TaskOp::Stop)) {
+                (Some(true), _, _) => LeftReason::CreatedNotStarted,
+                (Some(false), Some(true), _) => LeftReason::DeletedNotRecreated,
+                // A new task that was never created does not exist: nothing is left stopped.
+                (Some(false), _, _) => continue,
+                (None, _, Some(true)) => LeftReason::StoppedByApply,
+                // The stop itself did not happen: the task still runs as before.
+                (None, _, Some(false)) => continue,
+                (None, _, None) => LeftReason::NotStarted,
+            };
+            out.push(LeftStopped { task: task.to_string(), address: format!("task.{task}"), reason });
+        }
+        out
+    }
+
+    /// `Apply complete! Resources: X added, Y changed, Z destroyed.` (Terraform's wording, which tools parse), or
+    /// `Apply failed: ...` / `Apply interrupted: ...` / `Apply stopped at the deadline: ...` with what happened to the
+    /// steps.
     pub fn summary_line(&self) -> String {
         let c = self.counts();
         let resources = format!("Resources: {} added, {} changed, {} destroyed.", c.added, c.changed, c.destroyed);
-        if self.success() {
+        let status = self.status();
+        if status == Status::Complete {
             return format!("Apply complete! {resources}");
         }
         let failed = self.count(|o| matches!(o, Outcome::Failed { .. }));
+        let interrupted = self.count(|o| matches!(o, Outcome::Interrupted { .. }));
         let skipped = self.count(|o| matches!(o, Outcome::Skipped { .. }));
         let not_started = self.count(|o| matches!(o, Outcome::NotStarted { .. }));
         let done = self.count(Outcome::is_done);
         let mut parts = vec![format!("{failed} of {} steps failed", self.steps.len())];
+        if interrupted > 0 {
+            parts.push(format!("{interrupted} interrupted"));
+        }
         if skipped > 0 {
             parts.push(format!("{skipped} skipped"));
         }
@@ -256,36 +443,139 @@ impl ApplyReport {
             parts.push(format!("{not_started} not started"));
         }
         parts.push(format!("{done} done"));
-        let head = match self.stopped {
-            Some(StopReason::Interrupted) => "Apply interrupted",
-            Some(StopReason::Deadline) => "Apply stopped at the deadline",
+        let head = match status {
+            Status::Interrupted => "Apply interrupted",
+            Status::StoppedAtDeadline => "Apply stopped at the deadline",
             _ => "Apply failed",
         };
         format!("{head}: {}. {resources}", parts.join(", "))
     }
 
-    /// The full listing for people: every step with its outcome, then the summary line.
+    /// `Tasks left stopped that the configuration wants running: a, b (run `dm-apply apply` again to converge)`, or
+    /// `None` when there is none.
+    pub fn left_stopped_line(&self) -> Option<String> {
+        let left = self.left_stopped();
+        if left.is_empty() {
+            return None;
+        }
+        let names: Vec<String> = left
+            .iter()
+            .map(|l| match l.reason {
+                LeftReason::DeletedNotRecreated => format!("{} ({})", inline(&l.task), l.reason),
+                _ => inline(&l.task).into_owned(),
+            })
+            .collect();
+        Some(format!(
+            "Tasks left stopped that the configuration wants running: {} (run `dm-apply apply` again to converge)",
+            names.join(", ")
+        ))
+    }
+
+    /// The full listing for people, without colour: see [`ApplyReport::render_text_with`].
     pub fn render_text(&self) -> String {
+        self.render_text_with(false)
+    }
+
+    /// The full listing for people: every step with its outcome, the tasks left stopped, then the closing line
+    /// (green, red or yellow when `color`). Names and messages from DM are shown with control characters escaped.
+    pub fn render_text_with(&self, color: bool) -> String {
+        let paint = |code: &str, s: &str| if color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() };
         let mut out = String::new();
         for s in &self.steps {
-            let (mark, detail) = match &s.outcome {
-                Outcome::Done { note } => ("done", note.clone()),
-                Outcome::Failed { failure } => ("FAILED", Some(failure.to_string())),
-                Outcome::Skipped { because_label, .. } => {
-                    ("skipped", Some(format!("because `{because_label}` did not succeed")))
-                }
-                Outcome::NotStarted { reason } => ("not started", Some(reason.to_string())),
+            let detail = match &s.outcome {
+                Outcome::Done { note } => note.clone(),
+                Outcome::Failed { failure } => Some(failure.to_string()),
+                Outcome::Skipped { because_label, .. } => Some(format!("because `{because_label}` did not succeed")),
+                Outcome::NotStarted { reason } => Some(reason.to_string()),
+                Outcome::Interrupted { detail } => Some(detail.clone()),
             };
-            out.push_str(&format!("  {:<12} {}", mark, s.step.label()));
+            out.push_str(&format!("  {:<12} {}", s.outcome.mark(), inline(&s.step.label())));
             if let Some(d) = detail {
-                out.push_str(&format!(": {d}"));
+                out.push_str(&format!(": {}", inline(&d)));
             }
             out.push('\n');
         }
         out.push('\n');
-        out.push_str(&self.summary_line());
+        if let Some(line) = self.left_stopped_line() {
+            out.push_str(&paint("33", &line));
+            out.push('\n');
+        }
+        out.push_str(&paint(self.status().color_code(), &self.summary_line()));
         out.push('\n');
         out
+    }
+
+    /// The machine-readable report (`apply -o json`), versioned by `format_version` (see docs/apply.md).
+    pub fn render_json(&self, verification: &Verification, exit_code: u8) -> String {
+        let c = self.counts();
+        let n = |f: fn(&Outcome) -> bool| self.count(f);
+        let steps: Vec<serde_json::Value> = self
+            .steps
+            .iter()
+            .map(|s| {
+                let mut v = serde_json::json!({
+                    "id": s.step.id.0,
+                    "resource": s.step.resource,
+                    "action": s.step.action,
+                    "outcome": match &s.outcome {
+                        Outcome::Done { .. } => "done",
+                        Outcome::Failed { .. } => "failed",
+                        Outcome::Skipped { .. } => "skipped",
+                        Outcome::NotStarted { .. } => "not_started",
+                        Outcome::Interrupted { .. } => "interrupted",
+                    },
+                    "elapsed_ms": s.elapsed_ms.as_millis() as u64,
+                });
+                let m = v.as_object_mut().expect("an object");
+                if let Some(note) = &s.step.note {
+                    m.insert("step_note".into(), note.clone().into());
+                }
+                match &s.outcome {
+                    Outcome::Done { note } => {
+                        m.insert("message".into(), note.clone().into());
+                    }
+                    Outcome::Failed { failure } => {
+                        m.insert("message".into(), failure.message.clone().into());
+                        m.insert("http_status".into(), failure.http_status.into());
+                        m.insert("dm_code".into(), failure.dm_code.into());
+                    }
+                    Outcome::Skipped { because, because_label } => {
+                        m.insert("message".into(), format!("because `{because_label}` did not succeed").into());
+                        m.insert("because_step".into(), because.0.into());
+                    }
+                    Outcome::NotStarted { reason } => {
+                        m.insert("message".into(), reason.to_string().into());
+                        m.insert("reason".into(), serde_json::to_value(reason).unwrap_or_default());
+                    }
+                    Outcome::Interrupted { detail } => {
+                        m.insert("message".into(), detail.clone().into());
+                    }
+                }
+                v
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "format_version": REPORT_FORMAT_VERSION,
+            "dm_apply_version": env!("CARGO_PKG_VERSION"),
+            "status": self.status(),
+            "summary": self.summary_line(),
+            "exit_code": exit_code,
+            "resources": { "added": c.added, "changed": c.changed, "destroyed": c.destroyed },
+            "step_counts": {
+                "total": self.steps.len(),
+                "done": n(Outcome::is_done),
+                "failed": n(|o| matches!(o, Outcome::Failed { .. })),
+                "skipped": n(|o| matches!(o, Outcome::Skipped { .. })),
+                "not_started": n(|o| matches!(o, Outcome::NotStarted { .. })),
+                "interrupted": n(|o| matches!(o, Outcome::Interrupted { .. })),
+            },
+            "steps": steps,
+            "left_stopped": self.left_stopped(),
+            "verification": verification,
+        });
+        let mut text = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into());
+        text.push('\n');
+        text
     }
 }
 
@@ -299,23 +589,30 @@ mod tests {
             outcome,
             elapsed_ms: Duration::ZERO,
             effect,
+            task_op: None,
         }
     }
 
+    fn op(task: &str, op: TaskOp, outcome: Outcome) -> StepReport {
+        StepReport { task_op: Some((op, task.to_string())), ..rep(&format!("task.{task}"), Effect::None, outcome) }
+    }
+
+    const DONE: Outcome = Outcome::Done { note: None };
+
     #[test]
     fn summary_counts_only_successful_steps() {
-        let done = Outcome::Done { note: None };
         let r = ApplyReport {
             steps: vec![
-                rep("source.a", Effect::Add, done.clone()),
-                rep("task.t", Effect::Change, done.clone()),
-                rep("task.t", Effect::Change, done.clone()),
-                rep("task.u", Effect::Destroy, done.clone()),
-                rep("task.u", Effect::None, done),
+                rep("source.a", Effect::Add, DONE),
+                rep("task.t", Effect::Change, DONE),
+                rep("task.t", Effect::Change, DONE),
+                rep("task.u", Effect::Destroy, DONE),
+                rep("task.u", Effect::None, DONE),
             ],
             stopped: None,
         };
         assert_eq!(r.summary_line(), "Apply complete! Resources: 1 added, 1 changed, 1 destroyed.");
+        assert_eq!(r.status(), Status::Complete);
     }
 
     #[test]
@@ -328,7 +625,7 @@ mod tests {
                     Effect::Add,
                     Outcome::Skipped { because: StepId(0), because_label: "source.a: create source".into() },
                 ),
-                rep("task.u", Effect::Destroy, Outcome::Done { note: None }),
+                rep("task.u", Effect::Destroy, DONE),
             ],
             stopped: None,
         };
@@ -340,14 +637,107 @@ mod tests {
         let text = r.render_text();
         assert!(text.contains("FAILED       source.a: x: boom"), "{text}");
         assert!(text.contains("skipped      task.t: x: because `source.a: create source` did not succeed"));
+        assert!(r.render_text_with(true).contains("\x1b[31;1mApply failed"));
+    }
+
+    #[test]
+    fn an_interrupted_run_is_never_complete() {
+        let mut r = ApplyReport { steps: vec![rep("task.t", Effect::Change, DONE)], stopped: None };
+        r.mark_interrupted();
+        assert_eq!(r.status(), Status::Interrupted);
+        assert!(
+            r.summary_line().starts_with("Apply interrupted: 0 of 1 steps failed, 1 done."),
+            "{}",
+            r.summary_line()
+        );
+        assert!(r.render_text_with(true).contains("\x1b[33;1mApply interrupted"));
+        let r = ApplyReport {
+            steps: vec![rep("task.t", Effect::None, Outcome::Interrupted { detail: "the start was sent".into() })],
+            stopped: None,
+        };
+        assert_eq!(r.status(), Status::Interrupted);
+        assert!(r.render_text().contains("  interrupted  task.t: x: the start was sent"));
+    }
+
+    #[test]
+    fn tasks_left_stopped_come_from_the_step_outcomes() {
+        let not_started = || Outcome::NotStarted { reason: StopReason::Interrupted };
+        let failed = || Outcome::Failed { failure: Failure::new("boom") };
+        let r = ApplyReport {
+            steps: vec![
+                // Stopped for an update, never started again.
+                op("upd", TaskOp::Stop, DONE),
+                op("upd", TaskOp::Start, not_started()),
+                // Created, start failed.
+                op("new", TaskOp::Create, DONE),
+                op("new", TaskOp::Start, failed()),
+                // Replaced: deleted, not created again.
+                op("rep", TaskOp::Stop, DONE),
+                op("rep", TaskOp::Delete, DONE),
+                op("rep", TaskOp::Create, failed()),
+                op("rep", TaskOp::Start, not_started()),
+                // Stage drift: was paused, the start did not happen.
+                op("drift", TaskOp::Start, not_started()),
+                // The stop never happened: still running.
+                op("untouched", TaskOp::Stop, not_started()),
+                op("untouched", TaskOp::Start, not_started()),
+                // Never created: does not exist.
+                op("ghost", TaskOp::Create, failed()),
+                op("ghost", TaskOp::Start, not_started()),
+                // Converged.
+                op("ok", TaskOp::Stop, DONE),
+                op("ok", TaskOp::Start, DONE),
+            ],
+            stopped: Some(StopReason::Interrupted),
+        };
+        let left: Vec<(String, LeftReason)> = r.left_stopped().into_iter().map(|l| (l.task, l.reason)).collect();
+        assert_eq!(
+            left,
+            vec![
+                ("drift".into(), LeftReason::NotStarted),
+                ("new".into(), LeftReason::CreatedNotStarted),
+                ("rep".into(), LeftReason::DeletedNotRecreated),
+                ("upd".into(), LeftReason::StoppedByApply),
+            ]
+        );
+        assert_eq!(
+            r.left_stopped_line().unwrap(),
+            "Tasks left stopped that the configuration wants running: drift, new, rep (deleted to be replaced, not \
+             created again), upd (run `dm-apply apply` again to converge)"
+        );
+        let json: serde_json::Value = serde_json::from_str(&r.render_json(&Verification::NotRun, 130)).unwrap();
+        assert_eq!(json["format_version"], REPORT_FORMAT_VERSION);
+        assert_eq!(json["status"], "interrupted");
+        assert_eq!(json["exit_code"], 130);
+        assert_eq!(json["left_stopped"][3]["task"], "upd");
+        assert_eq!(json["left_stopped"][3]["reason"], "stopped_by_apply");
+        assert_eq!(json["steps"][3]["outcome"], "failed");
+        assert_eq!(json["steps"][3]["message"], "boom");
+        assert_eq!(json["step_counts"]["not_started"], 6);
+        assert_eq!(json["verification"]["status"], "not_run");
+    }
+
+    #[test]
+    fn names_and_messages_from_dm_cannot_drive_the_terminal() {
+        let r = ApplyReport {
+            steps: vec![rep(
+                "task.\u{1b}]0;pwned\u{7}",
+                Effect::None,
+                Outcome::Failed { failure: Failure::new("no\nApply complete! \u{1b}[2J") },
+            )],
+            stopped: None,
+        };
+        let text = r.render_text();
+        assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text:?}");
+        assert!(!text.contains("\nApply complete!"), "a forged line: {text}");
     }
 
     #[test]
     fn failure_display_adds_missing_status_and_code() {
-        let f = Failure { message: "task paused".into(), http_status: None, dm_code: Some(38032) };
+        let f = Failure { dm_code: Some(38032), ..Failure::new("task paused") };
         assert_eq!(f.to_string(), "task paused (DM error 38032)");
         let f =
-            Failure { message: "HTTP 400, DM error 46025: no".into(), http_status: Some(400), dm_code: Some(46025) };
+            Failure { http_status: Some(400), dm_code: Some(46025), ..Failure::new("HTTP 400, DM error 46025: no") };
         assert_eq!(f.to_string(), "HTTP 400, DM error 46025: no");
     }
 }

@@ -3,13 +3,13 @@
 //! progress messages of a step (a wait polling) are printed only when they change.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::graph::StepId;
 use super::report::{Event, Outcome, StopReason};
+use crate::ui::sanitize::inline;
 use crate::ui::{Ui, Verbosity};
 
 /// Turns events into lines. Pure, so it is unit-tested; [`run`] drives it.
@@ -51,44 +51,48 @@ impl Reporter {
                     .then(|| format!("Applying {total} step{}...", if *total == 1 { "" } else { "s" }))
             }
             Event::Started { step } => (!quiet).then(|| {
-                let note = step.note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();
-                format!("{} {}...{note}", self.counter(), step.label())
+                let note = step.note.as_ref().map(|n| format!(" ({})", inline(n))).unwrap_or_default();
+                format!("{} {}...{note}", self.counter(), inline(&step.label()))
             }),
             Event::Progress { step, message } => {
                 if quiet || self.last_progress.get(&step.id) == Some(message) {
                     return None;
                 }
                 self.last_progress.insert(step.id, message.clone());
-                Some(format!("{} {}: {message}", self.counter(), step.label()))
+                Some(format!("{} {}: {}", self.counter(), inline(&step.label()), inline(message)))
             }
             Event::Finished { step, outcome, elapsed } => {
                 self.finished += 1;
                 self.last_progress.remove(&step.id);
                 let c = self.counter();
-                let label = step.label();
+                let label = inline(&step.label()).into_owned();
                 match outcome {
                     Outcome::Done { note } => (!quiet).then(|| {
-                        let note = note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();
+                        let note = note.as_ref().map(|n| format!(" ({})", inline(n))).unwrap_or_default();
                         format!("{c} {label}: {} after {}{note}", self.paint("32", "done"), secs(*elapsed))
                     }),
                     Outcome::Failed { failure } => {
-                        Some(format!("{c} {label}: {}: {failure}", self.paint("31;1", "FAILED")))
+                        Some(format!("{c} {label}: {}: {}", self.paint("31;1", "FAILED"), inline(&failure.to_string())))
                     }
                     Outcome::Skipped { because_label, .. } => (!quiet).then(|| {
                         format!(
-                            "{c} {label}: {} because `{because_label}` did not succeed",
-                            self.paint("33", "skipped")
+                            "{c} {label}: {} because `{}` did not succeed",
+                            self.paint("33", "skipped"),
+                            inline(because_label)
                         )
                     }),
                     Outcome::NotStarted { reason } => {
                         (!quiet).then(|| format!("{c} {label}: {} ({reason})", self.paint("33", "not started")))
                     }
+                    Outcome::Interrupted { detail } => {
+                        Some(format!("{c} {label}: {}: {}", self.paint("33", "interrupted"), inline(detail)))
+                    }
                 }
             }
             Event::Stopping { reason } => Some(match reason {
                 StopReason::Interrupted => {
-                    "Interrupted: no new step will start; waiting for the steps in flight to finish (press Ctrl-C \
-                     again to exit at once)"
+                    "Interrupted: no new step will start; waits end now, and the operations in flight finish before \
+                     the report"
                         .to_string()
                 }
                 StopReason::FailFast => {
@@ -116,8 +120,7 @@ pub async fn run(mut rx: UnboundedReceiver<Event>, ui: Ui) {
     let mut r = Reporter::new(&ui);
     while let Some(e) = rx.recv().await {
         if let Some(line) = r.line(&e) {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "{line}");
+            crate::ui::eprint(&format!("{line}\n"));
         }
     }
 }

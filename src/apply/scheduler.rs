@@ -3,8 +3,9 @@
 //! It is generic over the function that runs one step, so its rules are unit-tested without HTTP:
 //! - a step starts once every step it depends on has finished, at most `parallelism` at a time, lowest id first;
 //! - a step whose `Requires` dependency did not succeed is skipped (and so are its own dependents);
-//! - with `fail_fast`, the first failure stops scheduling; cancellation (Ctrl-C) does the same; steps in flight
-//!   always run to their end, and whatever never started is reported as such;
+//! - with `fail_fast`, the first failure stops scheduling; cancellation (SIGINT, SIGTERM, SIGHUP) does the same;
+//!   steps in flight run to their end (a wait for a task's stage ends at once and is reported interrupted), and
+//!   whatever never started is reported as such;
 //! - a dependency cycle (a bug) leaves its steps "not started" instead of hanging.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -17,7 +18,7 @@ use tokio::task::JoinSet;
 
 use super::Cancel;
 use super::graph::{DepKind, StepGraph, StepId, StepKind};
-use super::report::{ApplyReport, Event, Failure, Outcome, StepInfo, StepReport, StopReason};
+use super::report::{ApplyReport, Event, Failure, Outcome, StepInfo, StepReport, StopReason, TaskOp};
 
 /// What running one step returns: a note for the report, or why it failed.
 pub type StepResult = Result<Option<String>, Failure>;
@@ -115,6 +116,7 @@ where
                 waits_running -= usize::from(is_wait(id));
                 let outcome = match result {
                     Ok(note) => Outcome::Done { note },
+                    Err(failure) if failure.interrupted => Outcome::Interrupted { detail: failure.message },
                     Err(failure) => Outcome::Failed { failure },
                 };
                 let failed = matches!(outcome, Outcome::Failed { .. });
@@ -164,7 +166,13 @@ where
         .filter_map(|id| {
             let (outcome, elapsed) = outcomes.remove(id)?;
             let step = graph.step(*id)?;
-            Some(StepReport { step: StepInfo::of(step), outcome, elapsed_ms: elapsed, effect: step.effect })
+            Some(StepReport {
+                step: StepInfo::of(step),
+                outcome,
+                elapsed_ms: elapsed,
+                effect: step.effect,
+                task_op: TaskOp::of(&step.kind),
+            })
         })
         .collect();
     ApplyReport { steps, stopped }

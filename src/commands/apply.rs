@@ -1,28 +1,31 @@
 //! `dm-apply apply`: load → fetch → plan → show → confirm → execute → report → verify.
 //!
-//! stdout carries the plan and the final report (data); progress, warnings and the prompt go to stderr.
+//! stdout carries the plan and the final report (data; with `-o json` only the JSON report, the plan then goes to
+//! stderr); progress, warnings and the prompt go to stderr. SIGINT, SIGTERM and SIGHUP cancel the run (see
+//! [`Signals`]); the report then ends `Apply interrupted` and the exit code is 130.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::PathBuf;
 
 use miette::{IntoDiagnostic, miette};
 
-use crate::apply::{self, ApplyOptions, ApplyReport, Cancel, CompileOptions, StateOptions};
-use crate::cli::{ApplyArgs, ConnArgs};
+use crate::apply::{self, ApplyOptions, ApplyReport, Cancel, CompileOptions, StateOptions, Status, Verification};
+use crate::cli::{ApplyArgs, ConnArgs, ReportFormat};
 use crate::commands::plan::{client_options, fetch_options, parse_targets};
-use crate::commands::{EXIT_ERROR, EXIT_OK};
+use crate::commands::{EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
 use crate::config::Desired;
 use crate::dm::DmClient;
 use crate::live;
 use crate::plan::{Plan, PlanOptions, build_plan, make_plan, saved};
-use crate::ui::Ui;
+use crate::ui::{Data, OutputError, Ui};
 
 /// The question Terraform asks, verbatim (people and wrappers know it).
 pub const PROMPT: &str = "Do you want to perform these actions?\n  dm-apply will perform the actions described above.\n  \
                           Only 'yes' will be accepted to approve.\n\n  Enter a value: ";
 
 pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
+    let json = args.output == ReportFormat::Json;
     let client = client(&args.conn)?;
     let targets = parse_targets(&args.target)?;
     let replace = parse_targets(&args.replace)?;
@@ -55,12 +58,15 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
             let desired = crate::config::load_for_command(&args.files, ui)?;
             let live = live::fetch_with(&client, &fetch_options(&desired)).await?;
             crate::commands::plan::key_advice(state_key.as_ref(), &live, ui);
-            let plan = make_plan(&desired, &live, &plan_opts).map_err(|e| {
-                if let Some(p) = &e.plan {
-                    print_plan(p, ui);
+            let plan = match make_plan(&desired, &live, &plan_opts) {
+                Ok(p) => p,
+                Err(e) => {
+                    if let Some(p) = &e.plan {
+                        show_plan(p, ui, json)?;
+                    }
+                    return Err(miette::Report::new(e));
                 }
-                miette::Report::new(e)
-            })?;
+            };
             (plan, desired, plan_opts, false)
         }
     };
@@ -87,11 +93,15 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
     )?;
 
     if !saved {
-        print_plan(&plan, ui);
+        // The plan must reach its reader before anything changes: a closed stdout stops here.
+        show_plan(&plan, ui, json)?;
     }
     if !plan.has_actionable_changes() && !plan.writes_record() {
         if plan.has_changes() {
             ui.info("Nothing to apply now: every change in the plan is deferred or blocked (see the plan above).");
+        }
+        if json {
+            ui.data(Data::Json, &ApplyReport::default().render_json(&Verification::Passed, EXIT_OK))?;
         }
         return Ok(EXIT_OK);
     }
@@ -111,11 +121,14 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
             ));
         }
         if !confirm().await? {
-            eprintln!("\nApply cancelled. Nothing was changed.");
+            crate::ui::eprint("\nApply cancelled. Nothing was changed.\n");
             return Ok(EXIT_ERROR);
         }
     }
 
+    // From here on a signal cancels the run instead of killing the process: registered before the lease and the
+    // first step, kept until the report is printed (the verification included).
+    let _signals = Signals::install(opts.cancel.clone())?;
     let held = take_lease(&client, &plan, &opts, args, ui).await?;
     opts.state.lease_id = held.as_ref().map(|l| l.id.clone());
     let report = execute(&plan, &client, &opts, ui).await;
@@ -128,23 +141,65 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
             )),
         }
     }
-    let report = report?;
-    print!("\n{}", report.render_text());
-    let _ = std::io::stdout().flush();
-    if !report.success() {
-        ui.info(
+    let mut report = report?;
+    let verification = if report.status() != Status::Complete {
+        Verification::NotRun
+    } else if args.no_verify {
+        Verification::Skipped
+    } else {
+        // `--replace` asked for one re-send, not for one in every plan.
+        let verify_opts = PlanOptions { replace: vec![], ..plan_opts.clone() };
+        tokio::select! {
+            v = verify(&client, &desired, &verify_opts, ui) => v,
+            () = opts.cancel.cancelled() => Verification::Interrupted,
+        }
+    };
+    if opts.cancel.is_cancelled() {
+        report.mark_interrupted();
+    }
+    let code = match (report.status(), &verification) {
+        (Status::Interrupted, _) => EXIT_INTERRUPTED,
+        (Status::Failed | Status::StoppedAtDeadline, _) => EXIT_ERROR,
+        (Status::Complete, Verification::ChangesLeft { .. } | Verification::Error { .. }) => EXIT_ERROR,
+        (Status::Complete, _) => EXIT_OK,
+    };
+    print_report(&report, &verification, code, ui, json);
+    match report.status() {
+        Status::Complete => {}
+        Status::Interrupted => ui.info(
+            "Run apply again to carry on: it plans from the state DM is in now (`dm-apply plan` shows what is left).",
+        ),
+        Status::Failed | Status::StoppedAtDeadline => ui.info(
             "Run `dm-apply plan` to see what is left. Once the cause of the failures is fixed, run apply again: it \
              carries on from the state DM is in now.",
-        );
-        return Ok(EXIT_ERROR);
+        ),
     }
+    Ok(code)
+}
 
-    if args.no_verify {
-        return Ok(EXIT_OK);
+/// The report on stdout (text or JSON); with JSON, the closing lines for people on stderr too. The run has happened
+/// by now, so a closed stdout does not change the exit code: the closing lines then go to stderr.
+fn print_report(report: &ApplyReport, verification: &Verification, code: u8, ui: &Ui, json: bool) {
+    let written = if json {
+        ui.data(Data::Json, &report.render_json(verification, code))
+    } else {
+        ui.data(Data::Text, &format!("\n{}", report.render_text_with(ui.color_stdout)))
+    };
+    if json || written.is_err() {
+        let mut lines = String::new();
+        if let Some(l) = report.left_stopped_line() {
+            lines.push_str(&ui.paint_stderr("33", &l));
+            lines.push('\n');
+        }
+        lines.push_str(&ui.paint_stderr(report.status().color_code(), &report.summary_line()));
+        lines.push('\n');
+        crate::ui::eprint(&lines);
     }
-    // `--replace` asked for one re-send, not for one in every plan.
-    let verify_opts = PlanOptions { replace: vec![], ..plan_opts };
-    verify(&client, &desired, &verify_opts, ui).await
+    if let Err(e) = written
+        && !matches!(e, OutputError::Closed)
+    {
+        ui.warn(e);
+    }
 }
 
 /// Take the apply lease before the first mutation (see `state::lease`). `None`: this run holds none (no record
@@ -184,18 +239,19 @@ fn allow_restart_for(desired: &Desired) -> BTreeSet<String> {
     desired.tasks.iter().filter(|(_, (t, _))| t.lifecycle.allow_restart).map(|(n, _)| n.clone()).collect()
 }
 
-/// The plan as `dm-apply plan` prints it (its warnings included).
-fn print_plan(plan: &Plan, ui: &Ui) {
-    let text = crate::render::text::render(plan, ui.color_stdout);
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
+/// The plan as `dm-apply plan` prints it (its warnings included): on stdout, or on stderr when stdout carries the
+/// JSON report.
+fn show_plan(plan: &Plan, ui: &Ui, json: bool) -> Result<(), OutputError> {
+    if json {
+        crate::ui::eprint(&crate::render::text::render(plan, ui.color_stderr));
+        return Ok(());
+    }
+    ui.data(Data::Text, &crate::render::text::render(plan, ui.color_stdout))
 }
 
 /// Ask on stderr, read one line from stdin.
 async fn confirm() -> miette::Result<bool> {
-    eprint!("\n{PROMPT}");
-    let _ = std::io::stderr().flush();
+    crate::ui::eprint(&format!("\n{PROMPT}"));
     let line = tokio::task::spawn_blocking(|| {
         let mut s = String::new();
         std::io::stdin().lock().read_line(&mut s).map(|_| s)
@@ -211,64 +267,101 @@ fn approved(answer: &str) -> bool {
     answer.trim() == "yes"
 }
 
-/// Run the plan with the reporter on stderr and Ctrl-C wired to cancellation.
+/// Run the plan with the reporter on stderr.
 async fn execute(plan: &Plan, client: &DmClient, opts: &ApplyOptions, ui: &Ui) -> miette::Result<ApplyReport> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let reporter = tokio::spawn(apply::reporter::run(rx, *ui));
-    let cancel = opts.cancel.clone();
-    // The handler is registered before the first step starts (a Ctrl-C from then on is never lost).
-    let mut interrupts = Interrupts::register()?;
-    let signals = tokio::spawn(async move {
-        if interrupts.next().await {
-            cancel.cancel();
-            // A second Ctrl-C exits at once (steps in flight may then be left unreported).
-            if interrupts.next().await {
-                eprintln!("\nInterrupted twice: exiting without waiting for the steps in flight.");
-                std::process::exit(130);
-            }
-        }
-    });
     let report = apply::execute(plan, client, opts, tx).await;
     let _ = reporter.await;
-    signals.abort();
     Ok(report?)
 }
 
-/// Ctrl-C (SIGINT), registered when created.
-struct Interrupts {
-    #[cfg(unix)]
-    inner: tokio::signal::unix::Signal,
+/// SIGINT (Ctrl-C), SIGTERM (CI cancellation, timeouts, Kubernetes, systemd) and SIGHUP (a closed terminal) all
+/// take one path: the first cancels the run (no new step starts, waits and the verification end at once, operations
+/// in flight finish, the report is printed, exit 130); a second exits at once with a one-line note.
+struct Signals(tokio::task::JoinHandle<()>);
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
-impl Interrupts {
+impl Signals {
+    fn install(cancel: Cancel) -> miette::Result<Signals> {
+        let mut signals = SignalStream::register()?;
+        Ok(Signals(tokio::spawn(async move {
+            let Some(name) = signals.next().await else { return };
+            crate::ui::eprint(&format!("\nReceived {name}; send it again to exit at once, without a report.\n"));
+            cancel.cancel();
+            if let Some(name) = signals.next().await {
+                crate::ui::eprint(&format!(
+                    "\nReceived {name} again: exiting at once; steps in flight may or may not have happened (run \
+                     `dm-apply plan` to see where DM is).\n"
+                ));
+                std::process::exit(i32::from(EXIT_INTERRUPTED));
+            }
+        })))
+    }
+}
+
+/// The signals that cancel an apply, registered when created (none from then on is lost).
+struct SignalStream {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+}
+
+impl SignalStream {
     fn register() -> miette::Result<Self> {
         #[cfg(unix)]
         {
-            let inner = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).into_diagnostic()?;
-            Ok(Interrupts { inner })
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(SignalStream {
+                int: signal(SignalKind::interrupt()).into_diagnostic()?,
+                term: signal(SignalKind::terminate()).into_diagnostic()?,
+                hup: signal(SignalKind::hangup()).into_diagnostic()?,
+            })
         }
         #[cfg(not(unix))]
-        Ok(Interrupts {})
+        Ok(SignalStream {})
     }
 
-    /// The next interrupt; false when no more can come.
-    async fn next(&mut self) -> bool {
+    /// The name of the next signal; `None` when no more can come.
+    async fn next(&mut self) -> Option<&'static str> {
         #[cfg(unix)]
         {
-            self.inner.recv().await.is_some()
+            tokio::select! {
+                Some(()) = self.int.recv() => Some("SIGINT (Ctrl-C)"),
+                Some(()) = self.term.recv() => Some("SIGTERM"),
+                Some(()) = self.hup.recv() => Some("SIGHUP"),
+                else => None,
+            }
         }
         #[cfg(not(unix))]
         {
-            tokio::signal::ctrl_c().await.is_ok()
+            tokio::signal::ctrl_c().await.ok().map(|()| "Ctrl-C")
         }
     }
 }
 
 /// Plan again after applying: "apply, then plan shows no changes" is the promise. A remaining difference means a
 /// change did not stick or dm-apply compares something wrongly: exit 1 with the addresses.
-async fn verify(client: &DmClient, desired: &Desired, opts: &PlanOptions, ui: &Ui) -> miette::Result<u8> {
-    let live = live::fetch_with(client, &fetch_options(desired)).await?;
-    let again = build_plan(desired, &live, opts).map_err(miette::Report::new)?;
+async fn verify(client: &DmClient, desired: &Desired, opts: &PlanOptions, ui: &Ui) -> Verification {
+    let again = match live::fetch_with(client, &fetch_options(desired)).await {
+        Ok(live) => build_plan(desired, &live, opts).map_err(miette::Report::new),
+        Err(e) => Err(miette::Report::new(e)),
+    };
+    let again = match again {
+        Ok(p) => p,
+        Err(report) => {
+            ui.diagnostic(&report);
+            return Verification::Error { message: format!("{report}") };
+        }
+    };
     if !again.has_actionable_changes() {
         let held: Vec<String> = again.held().map(|c| c.address.to_string()).collect();
         if held.is_empty() {
@@ -279,7 +372,7 @@ async fn verify(client: &DmClient, desired: &Desired, opts: &PlanOptions, ui: &U
                 held.join(", ")
             ));
         }
-        return Ok(EXIT_OK);
+        return Verification::Passed;
     }
     let left: Vec<String> = again
         .changes
@@ -290,9 +383,9 @@ async fn verify(client: &DmClient, desired: &Desired, opts: &PlanOptions, ui: &U
     ui.warn(format_args!(
         "verification failed: after applying, a new plan still shows changes for {}. Run `dm-apply plan` to see \
          them; if they persist across applies, please report it (a difference dm-apply cannot converge)",
-        left.join(", ")
+        crate::ui::sanitize::inline(&left.join(", "))
     ));
-    Ok(EXIT_ERROR)
+    Verification::ChangesLeft { changes: left }
 }
 
 /// A saved plan: read it, reload the configuration from the paths it records (so secrets come from the

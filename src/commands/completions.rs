@@ -4,6 +4,7 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, CompletionsArgs};
 use crate::commands::EXIT_OK;
+use crate::ui::{Data, Ui};
 
 /// The completion script for `shell`.
 pub fn script(shell: clap_complete::Shell) -> Vec<u8> {
@@ -13,10 +14,7 @@ pub fn script(shell: clap_complete::Shell) -> Vec<u8> {
     out
 }
 
-pub fn run(args: &CompletionsArgs) -> miette::Result<u8> {
-    use std::io::Write;
-    std::io::stdout()
-        .write_all(&script(args.shell))
-        .map_err(|e| miette::miette!("cannot write the completion script: {e}"))?;
+pub fn run(args: &CompletionsArgs, ui: &Ui) -> miette::Result<u8> {
+    ui.data(Data::Plain, &String::from_utf8_lossy(&script(args.shell)))?;
     Ok(EXIT_OK)
 }

@@ -8,7 +8,7 @@ use crate::commands::plan::{client_options, fetch_options};
 use crate::commands::{EXIT_CHANGES, EXIT_OK};
 use crate::dm::DmClient;
 use crate::drift::{self, ReadOnlyDm};
-use crate::ui::Ui;
+use crate::ui::{Data, Ui};
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
@@ -42,10 +42,9 @@ pub async fn run(args: &DriftArgs, ui: &Ui) -> miette::Result<u8> {
         }
     }
     let report = result?;
-    let out = match args.output {
-        ReportFormat::Text => drift::render_text(&report),
-        ReportFormat::Json => drift::render_json(&report, ts),
-    };
-    print!("{out}");
+    match args.output {
+        ReportFormat::Text => ui.data(Data::Plain, &drift::render_text(&report))?,
+        ReportFormat::Json => ui.data(Data::Json, &drift::render_json(&report, ts))?,
+    }
     Ok(if report.has_drift() { EXIT_CHANGES } else { EXIT_OK })
 }

@@ -7,7 +7,7 @@ use crate::commands::plan::client_options;
 use crate::dm::DmClient;
 use crate::import::{self, ImportOptions};
 use crate::live;
-use crate::ui::Ui;
+use crate::ui::{Data, Ui};
 
 pub async fn run(args: &ImportArgs, ui: &Ui) -> miette::Result<u8> {
     let client = DmClient::new(&client_options(&args.conn))?;
@@ -25,7 +25,7 @@ pub async fn run(args: &ImportArgs, ui: &Ui) -> miette::Result<u8> {
         Some(path) => {
             std::fs::write(path, &text).map_err(|e| miette::miette!("cannot write `{}`: {e}", path.display()))?
         }
-        None => print!("{text}"),
+        None => ui.data(Data::Yaml, &text)?,
     }
     ui.info(format_args!(
         "Imported {} source(s) and {} task(s).",

@@ -7,7 +7,7 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, ManArgs};
 use crate::commands::EXIT_OK;
-use crate::ui::Ui;
+use crate::ui::{Data, Ui};
 
 /// The roff text of `dm-apply.1`.
 pub fn page() -> Result<Vec<u8>, std::io::Error> {
@@ -41,11 +41,10 @@ pub fn write_all(dir: &Path) -> Result<Vec<String>, std::io::Error> {
 }
 
 pub fn run(args: &ManArgs, ui: &Ui) -> miette::Result<u8> {
-    use std::io::Write;
     match &args.out_dir {
         None => {
             let text = page().map_err(|e| miette::miette!("cannot render the man page: {e}"))?;
-            std::io::stdout().write_all(&text).map_err(|e| miette::miette!("cannot write the man page: {e}"))?;
+            ui.data(Data::Plain, &String::from_utf8_lossy(&text))?;
         }
         Some(dir) => {
             let files =

@@ -20,6 +20,9 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
 /// Exit code with `--detailed-exitcode` / for `drift`: changes or drift present.
 pub const EXIT_CHANGES: u8 = 2;
+/// Exit code of an apply interrupted by SIGINT (Ctrl-C), SIGTERM or SIGHUP, after its report (128 + SIGINT, what
+/// shells show for Ctrl-C; the same for every signal so CI needs one rule).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 pub fn run(command: Command, ui: &Ui) -> miette::Result<u8> {
     match command {
@@ -29,7 +32,7 @@ pub fn run(command: Command, ui: &Ui) -> miette::Result<u8> {
         Command::Drift(args) => runtime()?.block_on(drift::run(&args, ui)),
         Command::Convert(args) => convert::run(&args, ui),
         Command::Import(args) => runtime()?.block_on(import::run(&args, ui)),
-        Command::Completions(args) => completions::run(&args),
+        Command::Completions(args) => completions::run(&args, ui),
         Command::Man(args) => man::run(&args, ui),
         Command::Sim(args) => runtime()?.block_on(sim::run(&args, ui)),
     }

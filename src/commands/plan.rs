@@ -8,7 +8,7 @@ use crate::dm::{ClientOptions, DmClient};
 use crate::live::{self, FetchOptions};
 use crate::plan::{self, Address, PlanOptions};
 use crate::render;
-use crate::ui::Ui;
+use crate::ui::{Data, Ui};
 
 /// What `--insecure-skip-tls-verify` prints, every time (even with `-q`: it is a security warning).
 pub const INSECURE_WARNING: &str = "warning: --insecure-skip-tls-verify: the DM-master certificate is NOT verified; \
@@ -17,7 +17,7 @@ anyone on the network path can impersonate DM-master and read the passwords sent
 /// Client options from the shared connection flags.
 pub fn client_options(conn: &ConnArgs) -> ClientOptions {
     if conn.insecure_skip_tls_verify {
-        eprintln!("{INSECURE_WARNING}");
+        crate::ui::eprint(&format!("{INSECURE_WARNING}\n"));
     }
     ClientOptions {
         cacert: conn.cacert.clone(),
@@ -77,12 +77,11 @@ pub async fn run(args: &PlanArgs, ui: &Ui) -> miette::Result<u8> {
             None => return Err(miette::Report::new(plan::PlanError { problems: e.problems, plan: None })),
         },
     };
-    let out = match args.output {
-        PlanFormat::Text => render::text::render(&plan, ui.color_stdout),
-        PlanFormat::Markdown => render::markdown::render_with_errors(&plan, &problems),
-        PlanFormat::Json => render::json::render(&plan, &problems),
-    };
-    print!("{out}");
+    match args.output {
+        PlanFormat::Text => ui.data(Data::Text, &render::text::render(&plan, ui.color_stdout))?,
+        PlanFormat::Markdown => ui.data(Data::Plain, &render::markdown::render_with_errors(&plan, &problems))?,
+        PlanFormat::Json => ui.data(Data::Json, &render::json::render(&plan, &problems))?,
+    }
     if !problems.is_empty() {
         // The plan was shown so reviewers see what was refused; the command still fails.
         return Err(miette::Report::new(plan::PlanError { problems, plan: None }));

@@ -84,7 +84,7 @@ pub async fn run(args: &SimArgs, _ui: &Ui) -> miette::Result<u8> {
             args.listen
         )
     })?;
-    eprintln!("dm-apply sim listening on {}", server.url());
+    crate::ui::eprint(&format!("dm-apply sim listening on {}\n", server.url()));
     tracing::info!(
         workers = opts.workers,
         generation = opts.generation.name(),
@@ -94,7 +94,7 @@ pub async fn run(args: &SimArgs, _ui: &Ui) -> miette::Result<u8> {
         "simulator started"
     );
     shutdown_signal().await;
-    eprintln!("dm-apply sim: shutting down");
+    crate::ui::eprint("dm-apply sim: shutting down\n");
     server.shutdown().await;
     Ok(EXIT_OK)
 }

@@ -37,11 +37,11 @@ pub fn run(args: &ValidateArgs, ui: &Ui) -> miette::Result<u8> {
     }
     if ui.verbosity > Verbosity::Quiet {
         for w in &analysis.warnings {
-            eprintln!("{:?}", miette::Report::new(w.clone()));
+            ui.diagnostic(&miette::Report::new(w.clone()));
         }
     }
     for e in &analysis.errors {
-        eprintln!("{:?}", miette::Report::new(e.clone()));
+        ui.diagnostic(&miette::Report::new(e.clone()));
     }
     let files = analysis.files;
     let plural = |n: usize, one: &str, many: &str| if n == 1 { format!("{n} {one}") } else { format!("{n} {many}") };
@@ -65,7 +65,7 @@ pub fn run(args: &ValidateArgs, ui: &Ui) -> miette::Result<u8> {
         }
         line.push_str(&format!(" in {}: invalid", plural(files, "file", "files")));
         // The summary is printed even with -q: it is the answer to the command.
-        eprintln!("{line}");
+        crate::ui::eprint(&format!("{line}\n"));
         Ok(EXIT_ERROR)
     }
 }

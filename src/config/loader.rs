@@ -546,10 +546,9 @@ fn parse_bytes(name: &str, order: usize, bytes: Vec<u8>, errors: &mut Vec<Proble
         let prefix = &text[..cr];
         let line = prefix.matches('\n').count() + 1;
         let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        // Shown with every `\r` as a space (same byte length, so spans stay right): a raw carriage return would
-        // make the terminal overwrite the snippet.
-        let shown = text.replace('\r', " ");
-        let file = FileSource::new(name, order, &shown, &yaml::heuristic_secret_ranges(&shown));
+        // FileSource shows every `\r` as a space (a raw carriage return would make the terminal overwrite the
+        // snippet) but finds secrets with `\r` still counted as a line break, as YAML does.
+        let file = FileSource::new(name, order, &text, &yaml::heuristic_secret_ranges(&text));
         errors.push(
             Problem::error(
                 "line_break",

@@ -119,6 +119,41 @@ pub const FOREIGN_KEY_EVENTS: &[&str] = &["add foreign key", "drop foreign key"]
 
 const MAX_SOURCE_NAME: usize = 32;
 
+/// Task names DM-master's router takes for its own routes under `/api/v1/tasks/` (task templates, the dmctl task
+/// converter): a task of that name could be created but never read, updated, started or deleted by name.
+pub const RESERVED_TASK_NAMES: &[&str] = &["templates", "converters"];
+
+/// Why DM-master cannot route `name` as one path segment of `/api/v1/sources/{name}` or `/api/v1/tasks/{name}`, if
+/// it cannot. URL normalization turns `.` and `..` into "this" and "the parent" directory (`GET
+/// /api/v1/sources/..` reaches `GET /api/v1/`); the server decodes `%2F` before routing, so a `/` splits the
+/// segment whatever the encoding; control characters have no place in a name that ends up in logs and terminals.
+pub fn unroutable_name(name: &str, task: bool) -> Option<String> {
+    if name == "." || name == ".." {
+        return Some(format!(
+            "`{name}` cannot be a name: in the URL path of the resource it means the current or parent directory, so \
+             DM-master would receive a request for another path"
+        ));
+    }
+    if name.contains('/') {
+        return Some(format!(
+            "`{name}` contains `/`: DM-master routes the name as one URL path segment, and a `/` splits it"
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Some(format!("`{}` contains a control character", crate::ui::sanitize::inline(name)));
+    }
+    if task && RESERVED_TASK_NAMES.contains(&name) {
+        return Some(format!(
+            "`{name}` is taken by DM-master's own route `/api/v1/tasks/{name}`: a task of that name could never be \
+             read, updated, started or deleted"
+        ));
+    }
+    None
+}
+
+const ROUTE_HELP: &str = "use letters, digits, `-`, `_` and `.` (not `.` or `..` alone); task names other than \
+                          `templates` and `converters`";
+
 pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut Vec<Problem>) {
     let f = |i: usize| &ctx.files[i];
 
@@ -155,6 +190,13 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
                 )
                 .at(&lf.file, lf.value_pos(&name_ptr), "here")
                 .with_help("DM refuses longer names (error 40005/40006)"),
+            );
+        }
+        if let Some(why) = unroutable_name(name, false) {
+            errors.push(
+                Problem::error("name_route", format!("source name {why}"))
+                    .at(&lf.file, lf.value_pos(&name_ptr), "DM-master cannot route this name")
+                    .with_help(ROUTE_HELP),
             );
         }
         if item.spec.relay_config.as_ref().and_then(|r| r.enable_relay) == Some(true) {
@@ -205,6 +247,13 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
                 .at(&lf.file, lf.value_pos(ptr), "here"),
             );
         }
+        if let Some(why) = unroutable_name(name, false) {
+            errors.push(
+                Problem::error("name_route", format!("external source name {why}"))
+                    .at(&lf.file, lf.value_pos(ptr), "DM-master cannot route this name")
+                    .with_help(ROUTE_HELP),
+            );
+        }
         external.insert(name.as_str());
     }
 
@@ -238,6 +287,13 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
                 lf.value_pos(&p("name")),
                 "empty",
             ));
+        }
+        if let Some(why) = unroutable_name(name, true) {
+            errors.push(
+                Problem::error("name_route", format!("task name {why}"))
+                    .at(file, lf.value_pos(&p("name")), "DM-master cannot route this name")
+                    .with_help(ROUTE_HELP),
+            );
         }
 
         // source_conf: at least one, no duplicates, each declared or external.
@@ -658,5 +714,18 @@ mod tests {
             assert!(events.contains(known), "{known}");
         }
         assert!(items.contains("auto_increment_ID"), "DM's spelling, case-sensitive");
+    }
+
+    #[test]
+    fn names_dm_cannot_route() {
+        for ok in ["orders", "mysql-01", "a.b", "a..b", "...", "T_1", "订单"] {
+            assert_eq!(unroutable_name(ok, true), None, "{ok}");
+        }
+        for bad in [".", "..", "a/b", "/", "a\u{1b}b"] {
+            assert!(unroutable_name(bad, false).is_some(), "{bad:?}");
+        }
+        assert!(unroutable_name("templates", true).is_some());
+        assert!(unroutable_name("converters", true).is_some());
+        assert_eq!(unroutable_name("templates", false), None, "sources have no such route");
     }
 }

@@ -189,17 +189,14 @@ fn options() -> serde_saphyr::Options {
     }
 }
 
-/// Key names whose values are secrets (matched on the key wherever it appears, and generously: a misspelt
-/// `pasword` is an unknown key, but its value is still hidden from snippets).
+/// Key names whose values are secrets (the redaction layer's rule, `ui::redact::is_secret_key`).
 pub fn is_secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    ["pass", "pwd", "secret", "token", "credential", "key_content", "ssl_key", "private"].iter().any(|w| k.contains(w))
-        || super::diag::edit_distance(&k, "password") <= 2
+    crate::ui::redact::is_secret_key(key)
 }
 
 /// A string written as one `${env:NAME}` reference (or empty) is not a secret in itself.
 fn is_env_ref_only(s: &str) -> bool {
-    s.is_empty() || (s.starts_with("${env:") && s.ends_with('}') && s.matches("${").count() == 1)
+    crate::ui::redact::is_env_ref_only(s)
 }
 
 /// Parse one YAML document.

@@ -276,7 +276,7 @@ fn split_location(loc: &str) -> (String, usize, usize) {
 }
 
 pub(crate) fn comment_safe(s: &str) -> String {
-    s.replace(['\n', '\r'], " ")
+    crate::ui::sanitize::comment(s)
 }
 
 /// Converter context for one file.

@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use super::text;
 use crate::plan::{ConfigAction, Plan, PlanProblem};
+use crate::ui::sanitize;
 
 /// GitHub's comment limit, in characters.
 pub const GITHUB_COMMENT_LIMIT: usize = 65_536;
@@ -15,10 +16,12 @@ const BUDGET: usize = GITHUB_COMMENT_LIMIT - 536;
 const MAX_TABLE_ROWS: usize = 100;
 const MAX_BANNER_NAMES: usize = 30;
 
+/// Text from the plan (which quotes DM's names and messages) as one line of Markdown that cannot break the
+/// comment's layout.
 fn esc(s: &str) -> String {
     let s: String =
         if s.chars().count() > 500 { format!("{}…", s.chars().take(500).collect::<String>()) } else { s.to_string() };
-    s.replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;").replace('\n', " ")
+    sanitize::markdown_text(&s)
 }
 
 /// The summary part: title, banner, table, warnings and the summary line.
@@ -60,7 +63,8 @@ fn summary(plan: &Plan) -> String {
         let _ = writeln!(out, "> **This plan destroys or replaces {} resource(s):**", risky.len());
         for c in risky.iter().take(MAX_BANNER_NAMES) {
             let extra = if text::restarts(c) { " (restarts the migration from scratch)" } else { "" };
-            let _ = writeln!(out, "> - `{}` {}{extra}", c.address, text::header_phrase(c));
+            let address = sanitize::markdown_code(&c.address.to_string(), false);
+            let _ = writeln!(out, "> - {address} {}{extra}", text::header_phrase(c));
         }
         if risky.len() > MAX_BANNER_NAMES {
             let _ = writeln!(out, "> - ... and {} more", risky.len() - MAX_BANNER_NAMES);
@@ -75,7 +79,8 @@ fn summary(plan: &Plan) -> String {
                 Some(h) => format!("{} ({})", c.actions().join(", "), h.kind.as_str()),
                 None => c.actions().join(", "),
             };
-            let _ = writeln!(out, "| `{}` | {} | {} |", c.address, actions, esc(&c.impact.describe()));
+            let address = sanitize::markdown_code(&c.address.to_string(), true);
+            let _ = writeln!(out, "| {address} | {actions} | {} |", esc(&c.impact.describe()));
         }
         if changes.len() > MAX_TABLE_ROWS {
             let _ = writeln!(out, "| ... | {} more | |", changes.len() - MAX_TABLE_ROWS);

@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::normalize;
 use crate::plan::{ConfigAction, HoldKind, Impact, Plan, ResourceChange, RuntimeAction};
 use crate::secret::SENSITIVE;
+use crate::ui::sanitize::{inline, multiline};
 
 /// The last line when nothing is to be done.
 pub const NO_CHANGES: &str = "No changes. DM cluster matches the configuration.";
@@ -78,18 +79,20 @@ pub fn header_phrase(c: &ResourceChange) -> String {
     }
 }
 
-/// One value on an attribute line: JSON scalars inline, short arrays inline, the rest multi-line JSON.
+/// One value on an attribute line: JSON scalars inline, short arrays inline, the rest multi-line JSON. JSON escapes
+/// C0 controls; DEL, C1 and bidi controls (from values DM returned) are escaped here.
 fn fmt_value(v: &Value) -> String {
     if v.as_str() == Some(SENSITIVE) {
         return SENSITIVE.to_string();
     }
     let compact = v.to_string();
-    match v {
+    let text = match v {
         Value::Array(_) | Value::Object(_) if compact.chars().count() > 60 => {
             serde_json::to_string_pretty(v).unwrap_or(compact)
         }
         _ => compact,
-    }
+    };
+    multiline(&text).into_owned()
 }
 
 fn indent_block(s: &str, pad: &str) -> String {
@@ -119,8 +122,9 @@ fn attributes(out: &mut String, c: &ResourceChange, st: Style) {
                     }
                     let _ = writeln!(
                         out,
-                        "{pad}{} {path} = {}",
+                        "{pad}{} {} = {}",
                         st.sym(sym),
+                        inline(&path),
                         indent_block(&fmt_value(&leaf), &format!("{pad}  "))
                     );
                 }
@@ -131,9 +135,10 @@ fn attributes(out: &mut String, c: &ResourceChange, st: Style) {
         }
         _ => {
             for a in &c.attributes {
+                let path = inline(&a.path);
                 let suffix = if a.forces_replacement { st.paint("31", " # forces replacement") } else { String::new() };
                 if a.sensitive {
-                    let _ = writeln!(out, "{pad}{} {} = {SENSITIVE}{suffix}", st.sym("~"), a.path);
+                    let _ = writeln!(out, "{pad}{} {} = {SENSITIVE}{suffix}", st.sym("~"), path);
                     continue;
                 }
                 match (&a.before, &a.after) {
@@ -142,7 +147,7 @@ fn attributes(out: &mut String, c: &ResourceChange, st: Style) {
                             out,
                             "{pad}{} {} = {}{suffix}",
                             st.sym("+"),
-                            a.path,
+                            path,
                             indent_block(&fmt_value(new), &format!("{pad}  "))
                         );
                     }
@@ -151,14 +156,14 @@ fn attributes(out: &mut String, c: &ResourceChange, st: Style) {
                             out,
                             "{pad}{} {} = {}{suffix}",
                             st.sym("-"),
-                            a.path,
+                            path,
                             indent_block(&fmt_value(old), &format!("{pad}  "))
                         );
                     }
                     (Some(old), Some(new)) => {
                         let (o, n) = (fmt_value(old), fmt_value(new));
                         if o.contains('\n') || n.contains('\n') {
-                            let _ = writeln!(out, "{pad}{} {} = (multi-line){suffix}", st.sym("~"), a.path);
+                            let _ = writeln!(out, "{pad}{} {} = (multi-line){suffix}", st.sym("~"), path);
                             let po = serde_json::to_string_pretty(old).unwrap_or(o.clone());
                             let pn = serde_json::to_string_pretty(new).unwrap_or(n.clone());
                             let diff = similar::TextDiff::from_lines(&po, &pn);
@@ -168,10 +173,10 @@ fn attributes(out: &mut String, c: &ResourceChange, st: Style) {
                                     similar::ChangeTag::Insert => (st.sym("+"), ch.value()),
                                     similar::ChangeTag::Equal => (" ".to_string(), ch.value()),
                                 };
-                                let _ = writeln!(out, "{pad}    {sym} {}", line.trim_end_matches('\n'));
+                                let _ = writeln!(out, "{pad}    {sym} {}", inline(line.trim_end_matches('\n')));
                             }
                         } else {
-                            let _ = writeln!(out, "{pad}{} {} = {o} -> {n}{suffix}", st.sym("~"), a.path);
+                            let _ = writeln!(out, "{pad}{} {} = {o} -> {n}{suffix}", st.sym("~"), path);
                         }
                     }
                     (None, None) => {}
@@ -198,24 +203,25 @@ fn attributes(out: &mut String, c: &ResourceChange, st: Style) {
 pub fn resource_block(c: &ResourceChange, color: bool) -> String {
     let st = Style { color };
     let mut out = String::new();
-    let _ = writeln!(out, "  {}", st.bold(&format!("# {} {}", c.address, header_phrase(c))));
+    let address = inline(&c.address.to_string()).into_owned();
+    let _ = writeln!(out, "  {}", st.bold(&format!("# {address} {}", header_phrase(c))));
     if let Some(h) = &c.hold {
         let what = match h.kind {
             HoldKind::Deferred => "DEFERRED: apply leaves this change for a later run",
             HoldKind::Blocked => "BLOCKED: DM refuses this change now; apply leaves it alone",
         };
         let _ = writeln!(out, "  {}", st.paint("33", &format!("# {what}")));
-        let _ = writeln!(out, "  # why: {}", h.reason);
-        let _ = writeln!(out, "  # to do: {}", h.remedy);
+        let _ = writeln!(out, "  # why: {}", inline(&h.reason));
+        let _ = writeln!(out, "  # to do: {}", inline(&h.remedy));
     }
     for r in &c.reasons {
-        let _ = writeln!(out, "  # ({r})");
+        let _ = writeln!(out, "  # ({})", inline(r));
     }
-    let _ = writeln!(out, "  # impact: {}", c.impact.describe());
+    let _ = writeln!(out, "  # impact: {}", inline(&c.impact.describe()));
     if let Some(o) = &c.origin {
-        let _ = writeln!(out, "  # declared at {}:{}", o.file, o.line);
+        let _ = writeln!(out, "  # declared at {}:{}", inline(&o.file), o.line);
     }
-    let _ = writeln!(out, "{} {} \"{}\" {{", st.sym(symbol(c)), c.address.kind.as_str(), c.address.name);
+    let _ = writeln!(out, "{} {} \"{}\" {{", st.sym(symbol(c)), c.address.kind.as_str(), inline(&c.address.name));
     attributes(&mut out, c, st);
     let _ = writeln!(out, "    }}");
     out
@@ -249,12 +255,12 @@ pub fn notes(plan: &Plan) -> String {
     if !plan.unmanaged.is_empty() {
         let _ = writeln!(out, "Unmanaged resources (in DM, not declared; left untouched):");
         for u in &plan.unmanaged {
-            let _ = writeln!(out, "  {}: {}", u.address, u.note);
+            let _ = writeln!(out, "  {}: {}", inline(&u.address.to_string()), inline(&u.note));
         }
         out.push('\n');
     }
     for w in &plan.warnings {
-        let _ = writeln!(out, "Warning: {w}");
+        let _ = writeln!(out, "Warning: {}", inline(w));
     }
     if !plan.warnings.is_empty() {
         out.push('\n');

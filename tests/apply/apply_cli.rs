@@ -174,7 +174,7 @@ async fn ctrl_c_stops_scheduling_lets_steps_in_flight_finish_and_reports() {
     .unwrap();
     let (o, err) = out;
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{err}");
+    assert_eq!(o.status.code(), Some(130), "stdout:\n{stdout}\nstderr:\n{err}");
     assert!(err.contains("Interrupted: no new step will start"), "{err}");
     assert!(stdout.contains("Apply interrupted: 0 of "), "{stdout}");
     assert!(stdout.contains("not started "), "{stdout}");

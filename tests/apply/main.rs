@@ -7,6 +7,7 @@ mod apply_common;
 mod apply_failures;
 mod apply_props;
 mod apply_scale;
+mod apply_signals;
 mod apply_steps;
 mod concurrent_writers;
 mod faults_cli;

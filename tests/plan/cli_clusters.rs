@@ -95,9 +95,9 @@ async fn plan_and_drift_across_two_simulators() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("[b] 1 source(s), 1 task(s): valid"), "{err}");
 
-    // -f and --clusters exclude each other.
+    // -f and --clusters exclude each other: a usage error, exit 1.
     let (code, _, err) = run_env(s(&["plan", "--clusters", &setup.clusters, "-f", "x"])).await;
-    assert_eq!(code, 2, "{err}");
+    assert_eq!(code, 1, "{err}");
     drop(setup.dir);
     sim_a.shutdown().await;
     sim_b.shutdown().await;

@@ -341,3 +341,163 @@ async fn no_planted_secret_appears_in_any_output() {
     assert!(all.contains("TRACE") || all.contains("trace"), "trace logging was on");
     sim.shutdown().await;
 }
+
+/// Run the binary (plain, `-vv`, `RUST_LOG=trace`) in `dir`; everything it prints.
+fn outputs(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Vec<(String, Option<i32>, String)> {
+    let mut seen = vec![];
+    for (verbose, trace) in [(false, false), (true, false), (false, true)] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dm-apply"));
+        if verbose {
+            cmd.arg("-vv");
+        }
+        cmd.args(args).current_dir(dir).env_remove("DM_APPLY_ADDR").env_remove("RUST_LOG").env("NO_COLOR", "1");
+        cmd.envs(env.iter().copied()).stdin(Stdio::null());
+        if trace {
+            cmd.env("RUST_LOG", "trace");
+        }
+        let o = cmd.output().expect("binary runs");
+        let what = format!("{args:?} (verbose={verbose}, trace={trace})");
+        let all = format!("{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        seen.push((what, o.status.code(), all));
+    }
+    seen
+}
+
+/// YAML syntax errors next to and inside secrets (dmctl files hold plain-text passwords; `convert` reads them), a
+/// lone carriage return that would join a password line to a printed one, a mapping under `password:`, a key named
+/// `pw`: the snippets show where, never the secret.
+#[test]
+fn diagnostics_never_show_secrets_written_in_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let planted = ["PLANT-dup-9a8b7c", "PLANT-quote-6d5e4f", "PLANT-cr-3a2b1c", "PLANT-key-0f9e8d", "PLANT-pw-7c6b5a"];
+    let files: Vec<(&str, String, &str)> = vec![
+        // dmctl files, through `convert`.
+        (
+            "dup.yaml",
+            format!("source-id: mysql-01\nfrom:\n  host: h\n  user: u\n  password: \"{}\"\n  host: h2\n", planted[0]),
+            "convert",
+        ),
+        (
+            "quote.yaml",
+            format!("source-id: mysql-01\nfrom:\n  host: h\n  password: \"{}\n  port: 3306\n", planted[1]),
+            "convert",
+        ),
+        (
+            "cr.yaml",
+            format!("source-id: mysql-01\nfrom:\n  user: u\r  password: {}\r  port: [3306\n", planted[2]),
+            "convert",
+        ),
+        (
+            "mapkey.yaml",
+            format!("source-id: mysql-01\nfrom:\n  password:\n    {0}: 1\n    {0}: 2\n", planted[3]),
+            "convert",
+        ),
+        // dm-apply files, through `validate`.
+        (
+            "pw.yaml",
+            format!("sources:\n  - source_name: a\n    host: h\n    port: 3306\n    user: u\n    pw: {}\n", planted[4]),
+            "validate",
+        ),
+        (
+            "mapkey-dm.yaml",
+            format!(
+                "sources:\n  - source_name: a\n    host: h\n    port: 3306\n    user: u\n    password:\n      {0}: 1\n      \
+                 {0}: 2\n",
+                planted[3]
+            ),
+            "validate",
+        ),
+        (
+            "mapping-dm.yaml",
+            format!(
+                "sources:\n  - source_name: a\n    host: h\n    port: 3306\n    user: u\n    password: {{{}: x}}\n",
+                planted[3]
+            ),
+            "validate",
+        ),
+        (
+            "cr-dm.yaml",
+            format!("sources:\n  - source_name: a\n    user: u\r    password: {}\r    port: 3306\n", planted[2]),
+            "validate",
+        ),
+    ];
+    let mut reported = 0;
+    for (name, text, command) in &files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+        let args: Vec<&str> = if *command == "convert" { vec!["convert", name] } else { vec!["validate", "-f", name] };
+        for (what, code, all) in outputs(dir.path(), &args, &[]) {
+            assert_eq!(code, Some(1), "{what}: the file is invalid:\n{all}");
+            assert!(!all.contains("panicked"), "{what}:\n{all}");
+            for p in &planted {
+                assert!(!all.contains(p), "{what} shows the secret `{p}`:\n{all}");
+            }
+            // Not vacuous: the diagnostic points into the file.
+            if all.contains(&format!("{name}:")) {
+                reported += 1;
+            }
+        }
+    }
+    assert_eq!(reported, files.len() * 3, "every error names its file and position");
+}
+
+/// DM-master echoing a secret it was sent (an error message quoting the target password, a status message with the
+/// source password): every output scrubs the values dm-apply knows, in text and JSON, in reports and logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_echoed_by_dm_are_scrubbed() {
+    let sim = SimServer::start(SimOptions { workers: 6, seed: Some(9), ..SimOptions::default() }).await.unwrap();
+    let (ctl, url) = (sim.control(), sim.url());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let env = [("DM_SOURCE_PASSWORD", SRC_PW), ("DM_TARGET_PASSWORD", TGT_PW)];
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            outputs(root, &args, &env)
+        })
+    };
+    let seen = run(s(&["apply", "-f", "examples", "--auto-approve", "--addr", &url])).await.unwrap();
+    assert_eq!(seen[0].1, Some(0), "{}", seen[0].2);
+    // DM pauses a task with a message quoting both passwords (as a driver error might).
+    let msg = format!(
+        "[code=10001:class=database] Error 1045: Access denied for user 'dm_writer' (password '{TGT_PW}'); source \
+         said {SRC_PW}"
+    );
+    ctl.pause_task_with_error("orders-incremental", "mysql-orders", &msg);
+    let client = dm_apply::dm::DmClient::new(&dm_apply::dm::ClientOptions::new(url.clone())).unwrap();
+    let status = client.task_status("orders-incremental").await.unwrap();
+    assert!(format!("{status:?}").contains(TGT_PW), "not vacuous: DM's answer holds the password");
+    let mut all = vec![];
+    for args in [
+        s(&["drift", "-f", "examples", "--addr", &url]),
+        s(&["drift", "-f", "examples", "-o", "json", "--addr", &url]),
+        s(&["plan", "-f", "examples", "-o", "json", "--addr", &url]),
+        s(&["import", "--addr", &url]),
+    ] {
+        all.extend(run(args).await.unwrap());
+    }
+    // apply starts the paused task; DM pauses it again with the same message: the wait fails quoting it.
+    let watcher = {
+        let (ctl, msg) = (ctl.clone(), msg.clone());
+        tokio::spawn(async move {
+            for _ in 0..20_000 {
+                let starts = ctl.request_log().iter().filter(|r| r.path.ends_with("/orders-incremental/start")).count();
+                if starts > 0 {
+                    ctl.pause_task_with_error("orders-incremental", "mysql-orders", &msg);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        })
+    };
+    all.extend(run(s(&["apply", "-f", "examples", "--auto-approve", "-o", "json", "--addr", &url])).await.unwrap());
+    watcher.abort();
+    let mut echoed = 0;
+    for (what, _, text) in &all {
+        for secret in [SRC_PW, TGT_PW] {
+            assert!(!text.contains(secret), "{what} shows a secret DM echoed:\n{text}");
+        }
+        if text.contains("Access denied for user 'dm_writer' (password '(sensitive value)')") {
+            echoed += 1;
+        }
+    }
+    assert!(echoed >= 3, "the echoed message was shown (scrubbed) by drift, import and apply: {echoed}");
+    sim.shutdown().await;
+}
