@@ -20,3 +20,4 @@ pub use loader::{
 };
 pub use model::*;
 pub use schema::{json_schema, json_schema_text};
+pub use semantic::BINLOG_EVENTS;
