@@ -49,8 +49,10 @@ pub enum Command {
     )]
     Drift(DriftArgs),
     /// Convert dmctl task.yaml/source.yaml files into dm-apply YAML (offline; warns about what cannot be kept).
-    #[command(after_help = "Examples:\n  dm-apply convert dmctl/source-*.yaml dmctl/task.yaml --out dm/cluster.yaml\n  \
-                            dm-apply convert task.yaml > task.dm-apply.yaml")]
+    #[command(
+        after_help = "Examples:\n  dm-apply convert dmctl/source-*.yaml dmctl/task.yaml --out dm/cluster.yaml\n  \
+                            dm-apply convert task.yaml > task.dm-apply.yaml"
+    )]
     Convert(ConvertArgs),
     /// Write dm-apply YAML for what already runs in a DM cluster (read-only; secrets become ${env:..} placeholders).
     #[command(after_help = "Examples:\n  dm-apply import --addr http://dm-master:8261 --out dm/cluster.yaml\n  \

@@ -611,7 +611,9 @@ mod tests {
         assert_eq!(t.table_migrate_rule[0].binlog_filter_rule.as_deref().unwrap(), ["ignore-drop-table", "ignore-sql"]);
         assert_eq!(t.table_migrate_rule[1].binlog_filter_rule, None);
         let many = BinlogFilterRuleSpec {
-            ignore_event: Some(["drop database", "drop table", "truncate table", "drop index"].map(String::from).to_vec()),
+            ignore_event: Some(
+                ["drop database", "drop table", "truncate table", "drop index"].map(String::from).to_vec(),
+            ),
             ignore_sql: Some(vec!["^X".into()]),
         };
         assert_eq!(filter_name(&many, &BTreeMap::new()), "ignore-drop-database-drop-table-and-2-more-sql");

@@ -25,7 +25,10 @@ const SECRETS: &[&str] = &[
 ];
 
 fn rules(t: &config::TaskSpec) -> Vec<(&str, &str, bool)> {
-    t.table_migrate_rule.iter().map(|r| (r.source.schema.as_str(), r.source.table.as_str(), r.target.is_some())).collect()
+    t.table_migrate_rule
+        .iter()
+        .map(|r| (r.source.schema.as_str(), r.source.table.as_str(), r.target.is_some()))
+        .collect()
 }
 
 fn paths(files: &[&str]) -> Vec<PathBuf> {
@@ -222,7 +225,10 @@ fn cli_writes_yaml_to_stdout_and_warnings_to_stderr() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     let conv = convert::convert_files(&paths(ALL)).unwrap();
     assert_eq!(stdout, convert::render(&conv, "../schemas/dm-apply.schema.json"));
-    assert!(stderr.contains("warning: tests/dmctl/task-all.yaml:94:5: binlog filter `inert-lowercase-action`: DM drops"), "{stderr}");
+    assert!(
+        stderr.contains("warning: tests/dmctl/task-all.yaml:94:5: binlog filter `inert-lowercase-action`: DM drops"),
+        "{stderr}"
+    );
     assert!(stderr.contains("DM_SOURCE_MYSQL_01_PASSWORD"));
     for s in SECRETS {
         assert!(!stdout.contains(s) && !stderr.contains(s));
@@ -484,7 +490,9 @@ fn case_sensitivity_decides_what_patterns_contain() {
     // that from the upstream), so its own rule adds nothing.
     let conv = convert_text(&text(false, "Sales_EU")).unwrap();
     assert_eq!(rules(&conv.config.tasks[0]), [("Sales*", "", false), ("Sales_EU", "", true)]);
-    assert!(conv.warnings.iter().any(|w| w.message.contains("`Sales*`: this dmctl task compares names case-insensitively")));
+    assert!(
+        conv.warnings.iter().any(|w| w.message.contains("`Sales*`: this dmctl task compares names case-insensitively"))
+    );
     // `sales_eu` is inside `Sales*` only case-insensitively: compared exactly it is not, and DM's OpenAPI may
     // compare exactly, so the rule is not added; the route cannot go on `Sales*` either (it covers only part).
     match convert_text(&text(false, "sales_eu")) {
@@ -504,7 +512,8 @@ fn case_sensitivity_decides_what_patterns_contain() {
         base_dir: ".".into(),
         optional: false,
     };
-    let task = convert::Input { name: "t.yaml".into(), text: text(false, "sales_eu"), base_dir: ".".into(), optional: false };
+    let task =
+        convert::Input { name: "t.yaml".into(), text: text(false, "sales_eu"), base_dir: ".".into(), optional: false };
     let conv = convert::convert(&[task, src]).unwrap();
     assert_eq!(rules(&conv.config.tasks[0]), [("Sales*", "", false)]);
 }
@@ -657,9 +666,10 @@ async fn tiflow_corpus() {
             let dir = file.parent().unwrap();
             for inst in value["mysql-instances"].as_array().into_iter().flatten() {
                 let Some(id) = inst["source-id"].as_str() else { continue };
-                if let Some((f, _)) = parsed.iter().find(|(f, v)| {
-                    f.parent() == Some(dir) && is_source(v) && v["source-id"].as_str() == Some(id)
-                }) && !inputs.contains(f)
+                if let Some((f, _)) = parsed
+                    .iter()
+                    .find(|(f, v)| f.parent() == Some(dir) && is_source(v) && v["source-id"].as_str() == Some(id))
+                    && !inputs.contains(f)
                 {
                     inputs.push(f.clone());
                 }
@@ -702,7 +712,11 @@ async fn tiflow_corpus() {
             let (names_s, names_t) = names_around(value);
             for spec in &conv.config.tasks {
                 for sc in &spec.source_config.source_conf {
-                    let source_file = inputs.iter().skip(1).filter_map(|f| parsed.get(f)).find(|v| v["source-id"].as_str() == Some(sc.source_name.as_str()));
+                    let source_file = inputs
+                        .iter()
+                        .skip(1)
+                        .filter_map(|f| parsed.get(f))
+                        .find(|v| v["source-id"].as_str() == Some(sc.source_name.as_str()));
                     let ci = ci && source_file.is_none_or(|s| s["case-sensitive"].as_bool() != Some(true));
                     let dmctl = convert_ref::dmctl_instance(value, &sc.source_name, source_file, &known_event);
                     let out = convert_ref::openapi_instance(spec, &sc.source_name);
@@ -744,7 +758,8 @@ fn names_around(task: &serde_json::Value) -> (Vec<String>, Vec<String>) {
             }
             serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, key, out)),
             serde_json::Value::String(s) if !s.starts_with('~') && !s.is_empty() => {
-                if matches!(key, "do-dbs" | "ignore-dbs" | "db-name" | "schema-pattern" | "tbl-name" | "table-pattern") {
+                if matches!(key, "do-dbs" | "ignore-dbs" | "db-name" | "schema-pattern" | "tbl-name" | "table-pattern")
+                {
                     out.push(format!("{key}\u{0}{s}"));
                 }
             }
@@ -774,7 +789,8 @@ fn names_around(task: &serde_json::Value) -> (Vec<String>, Vec<String>) {
         }
         o
     };
-    let (mut s, mut t) = (vec!["other".to_owned(), "mysql".to_owned()], vec!["other_table".to_owned(), "t1".to_owned()]);
+    let (mut s, mut t) =
+        (vec!["other".to_owned(), "mysql".to_owned()], vec!["other_table".to_owned(), "t1".to_owned()]);
     for r in raw {
         let (key, p) = r.split_once('\u{0}').unwrap();
         let list = if matches!(key, "tbl-name" | "table-pattern") { &mut t } else { &mut s };

@@ -151,8 +151,19 @@ use std::cell::Cell;
 use proptest::test_runner::{Config, TestRunner};
 
 const SCHEMAS: &[&str] = &[
-    "orders", "Orders", "orders*", "order?_1", "shop", "*", "test_*", "~^test", "~^orders_[0-9]", "t*", "[o-s]*",
-    "~^(shop|orders)$", "~s",
+    "orders",
+    "Orders",
+    "orders*",
+    "order?_1",
+    "shop",
+    "*",
+    "test_*",
+    "~^test",
+    "~^orders_[0-9]",
+    "t*",
+    "[o-s]*",
+    "~^(shop|orders)$",
+    "~s",
 ];
 const TABLES: &[&str] = &["t1", "T1", "t*", "t_?", "*", "items", "~^t[0-9]", "~^log_", "~^t[0-9]+$"];
 const FILTER_SCHEMAS: &[&str] = &["orders", "*", "test_*", "t*", "shop", "Orders", "orders_?"];
@@ -163,10 +174,14 @@ const EVENTS: &[&str] = &["insert", "drop table", "truncate table", "all dml", "
 const NAMES_S: &[&str] = &["orders", "Orders", "orders_1", "order_1", "shop", "test_a", "TEST_b", "testx", "t9", "x"];
 const NAMES_T: &[&str] = &["t1", "T1", "t_2", "t10", "items", "log_x", "x"];
 
+/// do-dbs, do-tables, ignore-dbs, ignore-tables.
+type Lists =
+    (Vec<&'static str>, Vec<(&'static str, &'static str)>, Vec<&'static str>, Vec<(&'static str, &'static str)>);
+
 #[derive(Debug, Clone)]
 struct Case {
     sensitive: bool,
-    allow: Option<(Vec<&'static str>, Vec<(&'static str, &'static str)>, Vec<&'static str>, Vec<(&'static str, &'static str)>)>,
+    allow: Option<Lists>,
     filters: Vec<(&'static str, &'static str, Vec<&'static str>)>,
     routes: Vec<(&'static str, &'static str, u8)>,
 }
@@ -191,8 +206,14 @@ fn case() -> impl Strategy<Value = Case> {
         ),
         0..3,
     );
-    let routes = prop::collection::vec((s(), prop::sample::select(["", "t*", "t1", "~^t[0-9]", "*"].to_vec()), 0u8..3), 0..3);
-    (any::<bool>(), allow, filters, routes).prop_map(|(sensitive, allow, filters, routes)| Case { sensitive, allow, filters, routes })
+    let routes =
+        prop::collection::vec((s(), prop::sample::select(["", "t*", "t1", "~^t[0-9]", "*"].to_vec()), 0u8..3), 0..3);
+    (any::<bool>(), allow, filters, routes).prop_map(|(sensitive, allow, filters, routes)| Case {
+        sensitive,
+        allow,
+        filters,
+        routes,
+    })
 }
 
 fn dmctl_task(c: &Case) -> Value {
@@ -202,7 +223,9 @@ fn dmctl_task(c: &Case) -> Value {
         "target-database": {"host": "h", "port": 4000, "user": "u"},
     });
     if let Some((dbs, tables, idbs, itables)) = &c.allow {
-        let tbl = |v: &[(&str, &str)]| v.iter().map(|(s, t)| serde_json::json!({"db-name": s, "tbl-name": t})).collect::<Vec<_>>();
+        let tbl = |v: &[(&str, &str)]| {
+            v.iter().map(|(s, t)| serde_json::json!({"db-name": s, "tbl-name": t})).collect::<Vec<_>>()
+        };
         task["block-allow-list"] = serde_json::json!({"ba": {
             "do-dbs": dbs, "do-tables": tbl(tables), "ignore-dbs": idbs, "ignore-tables": tbl(itables),
         }});
@@ -210,7 +233,10 @@ fn dmctl_task(c: &Case) -> Value {
     }
     let mut filters = Map::new();
     for (i, (s, t, ev)) in c.filters.iter().enumerate() {
-        filters.insert(format!("f{i}"), serde_json::json!({"schema-pattern": s, "table-pattern": t, "events": ev, "action": "Ignore"}));
+        filters.insert(
+            format!("f{i}"),
+            serde_json::json!({"schema-pattern": s, "table-pattern": t, "events": ev, "action": "Ignore"}),
+        );
     }
     inst["filter-rules"] = Value::Array(filters.keys().map(|k| Value::String(k.clone())).collect());
     task["filters"] = Value::Object(filters);
@@ -266,7 +292,13 @@ fn converted_rules_replicate_exactly_what_dmctl_does() {
             let out = convert_ref::openapi_instance(&conv.config.tasks[0], "s1");
             let d = convert_ref::compare(&dmctl, &out, &names_s, &names_t, !c.sensitive);
             prop_assert!(d.wider.is_empty(), "WIDER: {:?}\n{:#?}\n{}", d.wider, c, convert::to_yaml(&conv.config));
-            prop_assert!(d.narrower.is_empty(), "narrower: {:?}\n{:#?}\n{}", d.narrower, c, convert::to_yaml(&conv.config));
+            prop_assert!(
+                d.narrower.is_empty(),
+                "narrower: {:?}\n{:#?}\n{}",
+                d.narrower,
+                c,
+                convert::to_yaml(&conv.config)
+            );
             prop_assert!(d.routed.is_empty(), "routes: {:?}\n{:#?}\n{}", d.routed, c, convert::to_yaml(&conv.config));
             Ok(())
         })

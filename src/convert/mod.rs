@@ -186,7 +186,7 @@ pub fn convert(inputs: &[Input]) -> Result<Conversion, ConvertError> {
             _ => return Err(ConvertError::UnknownKind { file: input.name.clone() }),
         };
         let is_task = root.contains_key("mysql-instances") || root.contains_key("target-database");
-        if !is_task && !(root.contains_key("source-id") || root.contains_key("from")) {
+        if !(is_task || root.contains_key("source-id") || root.contains_key("from")) {
             if input.optional {
                 out.warnings.push(skipped_warning(&input.name));
                 continue;
@@ -195,8 +195,7 @@ pub fn convert(inputs: &[Input]) -> Result<Conversion, ConvertError> {
         }
         parsed.push((input, doc, root, is_task));
     }
-    let mut shared = Shared::default();
-    shared.source_case = parsed
+    let source_case = parsed
         .iter()
         .filter(|p| !p.3)
         .filter_map(|(_, _, root, _)| {
@@ -204,6 +203,7 @@ pub fn convert(inputs: &[Input]) -> Result<Conversion, ConvertError> {
             Some((id, root.get("case-sensitive") == Some(&Value::Bool(true))))
         })
         .collect();
+    let mut shared = Shared { source_case, ..Shared::default() };
 
     let mut sources: BTreeMap<String, (SourceSpec, String)> = BTreeMap::new();
     let mut tasks: BTreeMap<String, (TaskSpec, String)> = BTreeMap::new();
@@ -436,14 +436,7 @@ impl Cx<'_> {
     /// Record something that cannot be carried without replicating more (the conversion then fails).
     pub(crate) fn refuse(&mut self, pointer: &str, what: String, why: impl Into<String>, help: impl Into<String>) {
         let (file, line, column) = self.place(pointer);
-        self.refusals.push(CannotCarry {
-            file,
-            line,
-            column,
-            what,
-            why: why.into(),
-            help: help.into(),
-        });
+        self.refusals.push(CannotCarry { file, line, column, what, why: why.into(), help: help.into() });
     }
 
     /// The converted source file of `id` says `case-sensitive: true` (DM's worker then matches case-sensitively).
@@ -608,8 +601,9 @@ impl Cx<'_> {
     /// TLS paths → contents. CA and certificate are read (public material); the private key becomes an env
     /// placeholder (a secret never goes into the output). Missing files are warnings.
     pub(crate) fn security(&mut self, sec: &Map<String, Value>, ptr: &str, var: &str, what: &str) -> SecuritySpec {
-        let ca = self.read_pem(sec, ptr, "ssl-ca", what);
-        let cert = self.read_pem(sec, ptr, "ssl-cert", what);
+        let base = var.strip_suffix("_SSL_KEY").unwrap_or(var);
+        let ca = self.read_pem(sec, ptr, "ssl-ca", what, &format!("{base}_SSL_CA"));
+        let cert = self.read_pem(sec, ptr, "ssl-cert", what, &format!("{base}_SSL_CERT"));
         let key = match self.opt_str(sec, ptr, "ssl-key") {
             Some(path) if !path.is_empty() => {
                 let full = self.resolve(&path);
@@ -627,13 +621,17 @@ impl Cx<'_> {
                 Secret::new(format!("${{env:{name}}}"))
             }
             _ => {
+                let loc = self.location(ptr);
+                let name =
+                    self.env.claim(var, format!("{what} TLS private key (PEM; the dmctl file names none, {loc})"));
                 self.warn(
                     ptr,
                     format!(
-                        "{what}: `ssl-key` is missing; DM's OpenAPI needs all of CA, certificate and key (left empty)"
+                        "{what}: `ssl-key` is missing; DM's OpenAPI needs all of CA, certificate and key: set \
+                         ${{env:{name}}} to it"
                     ),
                 );
-                Secret::default()
+                Secret::new(format!("${{env:{name}}}"))
             }
         };
         let cert_allowed_cn = self.opt_str_list(sec, ptr, "cert-allowed-cn");
@@ -647,37 +645,31 @@ impl Cx<'_> {
         SecuritySpec { ssl_ca_content: ca, ssl_cert_content: cert, ssl_key_content: key, cert_allowed_cn }
     }
 
-    fn read_pem(&mut self, sec: &Map<String, Value>, ptr: &str, key: &str, what: &str) -> String {
-        let Some(path) = self.opt_str(sec, ptr, key).filter(|p| !p.is_empty()) else {
-            self.warn(
-                ptr,
-                format!("{what}: `{key}` is missing; DM's OpenAPI needs all of CA, certificate and key (left empty)"),
-            );
-            return String::new();
-        };
-        let full = self.resolve(&path);
-        match std::fs::metadata(&full) {
-            Ok(m) if m.len() > 1024 * 1024 => {
-                self.warn(
-                    &join(ptr, key),
-                    format!("`{}` is larger than 1 MiB; not read (paste its content)", full.display()),
-                );
-                String::new()
-            }
-            _ => match std::fs::read_to_string(&full) {
-                Ok(text) => text,
-                Err(e) => {
-                    self.warn(
-                        &join(ptr, key),
-                        format!(
-                            "cannot read `{}` ({e}); its content is left empty: paste it before applying",
-                            full.display()
-                        ),
-                    );
-                    String::new()
+    /// A PEM file's content (public material: read into the output), or, when it cannot be read, a `${env:NAME}`
+    /// placeholder for it (so the output still validates and the variable list says what to set).
+    fn read_pem(&mut self, sec: &Map<String, Value>, ptr: &str, key: &str, what: &str, var: &str) -> String {
+        let (at, why) = match self.opt_str(sec, ptr, key).filter(|p| !p.is_empty()) {
+            None => (
+                ptr.to_owned(),
+                format!("the dmctl file names no `{key}`; DM's OpenAPI needs all of CA, certificate and key"),
+            ),
+            Some(path) => {
+                let full = self.resolve(&path);
+                match std::fs::metadata(&full) {
+                    Ok(m) if m.len() > 1024 * 1024 => {
+                        (join(ptr, key), format!("`{}` is larger than 1 MiB", full.display()))
+                    }
+                    _ => match std::fs::read_to_string(&full) {
+                        Ok(text) => return text,
+                        Err(e) => (join(ptr, key), format!("cannot read `{}` ({e})", full.display())),
+                    },
                 }
-            },
-        }
+            }
+        };
+        let loc = self.location(&at);
+        let name = self.env.claim(var, format!("{what} `{key}` content (PEM): {why} ({loc})"));
+        self.warn(&at, format!("{what}: {why}; its content is the placeholder ${{env:{name}}}"));
+        format!("${{env:{name}}}")
     }
 
     fn resolve(&self, path: &str) -> PathBuf {
@@ -770,10 +762,19 @@ mod tests {
 
     #[test]
     fn lifecycle_defaults_are_left_out() {
-        let mut src = SourceSpec { source_name: "s".into(), host: "h".into(), port: 3306, user: "u".into(), ..Default::default() };
+        let mut src = SourceSpec {
+            source_name: "s".into(),
+            host: "h".into(),
+            port: 3306,
+            user: "u".into(),
+            ..Default::default()
+        };
         src.lifecycle.ignore_changes.push("password".into());
         let text = to_yaml(&ConfigFile { sources: vec![src], ..Default::default() });
-        assert!(text.contains("ignore_changes") && !text.contains("allow_restart") && !text.contains("prevent_destroy"), "{text}");
+        assert!(
+            text.contains("ignore_changes") && !text.contains("allow_restart") && !text.contains("prevent_destroy"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -431,7 +431,9 @@ fn single_positions(h: &regex_syntax::hir::Hir) -> Option<Vec<Chars>> {
             let s = std::str::from_utf8(&lit.0).ok()?;
             Some(s.chars().map(Chars::one).collect())
         }
-        HirKind::Class(Class::Unicode(c)) => Some(vec![Chars(c.ranges().iter().map(|r| (r.start(), r.end())).collect())]),
+        HirKind::Class(Class::Unicode(c)) => {
+            Some(vec![Chars(c.ranges().iter().map(|r| (r.start(), r.end())).collect())])
+        }
         HirKind::Capture(c) => single_positions(&c.sub),
         HirKind::Repetition(r) if r.max == Some(r.min) && r.min <= 64 => {
             let one = single_positions(&r.sub)?;
@@ -504,14 +506,9 @@ fn regex_in_glob(r: &RegexShape, g: &Glob, case: Case, lenient: bool) -> bool {
         return false;
     }
     let m = g.atoms.len();
-    let fits = |n: usize| {
-        (0..n).all(|i| r.prefix[i].ascii_members(case, lenient).is_some_and(|s| s.subset(&g.atoms[i])))
-    };
-    if g.star {
-        r.prefix.len() >= m && fits(m)
-    } else {
-        r.tail == Tail::Exact && r.prefix.len() == m && fits(m)
-    }
+    let fits =
+        |n: usize| (0..n).all(|i| r.prefix[i].ascii_members(case, lenient).is_some_and(|s| s.subset(&g.atoms[i])));
+    if g.star { r.prefix.len() >= m && fits(m) } else { r.tail == Tail::Exact && r.prefix.len() == m && fits(m) }
 }
 
 fn regex_subset(a: &RegexShape, b: &RegexShape, case: Case) -> bool {

@@ -201,13 +201,7 @@ struct Carrier<'a> {
 }
 
 /// Carry one instance. `ba` is the instance's block-allow list (`None`: everything).
-pub(crate) fn carry(
-    case: Case,
-    at: &str,
-    ba: Option<&AllowList>,
-    routes: &[RouteIn],
-    filters: &[FilterIn],
-) -> Outcome {
+pub(crate) fn carry(case: Case, at: &str, ba: Option<&AllowList>, routes: &[RouteIn], filters: &[FilterIn]) -> Outcome {
     let mut c = Carrier {
         case,
         at: at.to_owned(),
@@ -257,14 +251,16 @@ impl Carrier<'_> {
 
     fn filter_names(&self, text: &str) -> Option<Names> {
         let main = Pattern::parse_filter(text, self.case).ok()?;
-        let sensitive = (self.case == Case::Insensitive).then(|| Pattern::parse_filter(text, Case::Sensitive).ok()).flatten();
+        let sensitive =
+            (self.case == Case::Insensitive).then(|| Pattern::parse_filter(text, Case::Sensitive).ok()).flatten();
         Some(Names { main, sensitive })
     }
 
     fn allow_list(&mut self, ba: &AllowList) {
         for (d, ptr) in &ba.do_dbs {
             if d.is_empty() {
-                self.out.invalid = Some((ptr.clone(), "a `do-dbs` entry must not be empty (DM refuses the task)".into()));
+                self.out.invalid =
+                    Some((ptr.clone(), "a `do-dbs` entry must not be empty (DM refuses the task)".into()));
                 return;
             }
             let Some(n) = self.names(d, ptr, true) else { return };
@@ -357,12 +353,8 @@ impl Carrier<'_> {
                     ),
                 ));
             } else {
-                let list = ba
-                    .ignore_tables
-                    .iter()
-                    .map(|(s, t, _)| format!("`{s}`.`{t}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let list =
+                    ba.ignore_tables.iter().map(|(s, t, _)| format!("`{s}`.`{t}`")).collect::<Vec<_>>().join(", ");
                 self.refuse(
                     &at,
                     format!("`ignore-tables` of block-allow list `{}` ({list})", ba.name),
@@ -470,9 +462,7 @@ impl Carrier<'_> {
     /// Every event of `r` is in the filter scope of `p`.
     fn region_in(&self, r: &Region, p: &Pair) -> bool {
         match r {
-            Region::Schemas(s) => {
-                self.sub(s, &p.schema) && p.table.as_ref().is_none_or(|t| t.main.is_everything())
-            }
+            Region::Schemas(s) => self.sub(s, &p.schema) && p.table.as_ref().is_none_or(|t| t.main.is_everything()),
             Region::Tables(s, t) => self.sub(s, &p.schema) && p.table.as_ref().is_none_or(|pt| self.sub(t, pt)),
         }
     }
@@ -564,7 +554,10 @@ impl Carrier<'_> {
         if target.0.is_none() && target.1.is_none() {
             self.out.notes.push((
                 r.ptr.clone(),
-                format!("route `{}` has neither `target-schema` nor `target-table`: it changes nothing; not converted", r.name),
+                format!(
+                    "route `{}` has neither `target-schema` nor `target-table`: it changes nothing; not converted",
+                    r.name
+                ),
             ));
             return;
         }
@@ -656,7 +649,10 @@ impl Carrier<'_> {
             .filter(|&e| self.entries[e].origin == Origin::Allow && self.entries[e].pair.table.is_some() == level_table)
             .collect();
         if base.is_empty() {
-            return Err(format!("the allow list has no {} entries", if level_table { "`do-tables`" } else { "`do-dbs`" }));
+            return Err(format!(
+                "the allow list has no {} entries",
+                if level_table { "`do-tables`" } else { "`do-dbs`" }
+            ));
         }
         let mut hosts = Vec::new();
         for &e in &base {
@@ -708,10 +704,7 @@ impl Carrier<'_> {
             }
             for (j, rp) in self.route_pairs.iter().enumerate() {
                 let Some(rp) = rp else { continue };
-                if j != i
-                    && rp.table.is_some() == level_table
-                    && !self.pair_disjoint(&self.entries[h].pair, rp)
-                {
+                if j != i && rp.table.is_some() == level_table && !self.pair_disjoint(&self.entries[h].pair, rp) {
                     return Err(format!(
                         "allow entry {} is also matched by route `{}`",
                         self.entries[h].pair.show(),
@@ -808,10 +801,7 @@ impl Carrier<'_> {
             .collect();
         let uncovered: Vec<String> = allowed
             .iter()
-            .filter(|a| {
-                !self.region_apart(a, pair)
-                    && !hosts.iter().any(|&h| self.region_in(a, &self.entries[h].pair))
-            })
+            .filter(|a| !self.region_apart(a, pair) && !hosts.iter().any(|&h| self.region_in(a, &self.entries[h].pair)))
             .map(region_show)
             .collect();
         if uncovered.is_empty() && !hosts.is_empty() {
@@ -834,18 +824,20 @@ impl Carrier<'_> {
             return;
         }
         // 3. A new rule with the filter's patterns, when it adds nothing to the allow list.
-        let new_rule = if pair.schema.text().starts_with('~') || pair.table.as_ref().is_some_and(|t| t.text().starts_with('~')) {
-            Err("its `~` pattern would be a regular expression in a table rule but is literal in a binlog filter".to_owned())
-        } else {
-            // As a table rule the same text is read as an allow-list pattern.
-            let schema = self.names(pair.schema.text(), &f.ptr, true);
-            let table = pair.table.as_ref().map(|t| self.names(t.text(), &f.ptr, true));
-            match (schema, table) {
-                (Some(s), None) => self.add_neutral(&Pair { schema: s, table: None }),
-                (Some(s), Some(Some(t))) => self.add_neutral(&Pair { schema: s, table: Some(t) }),
-                _ => Err("its patterns are not valid allow-list patterns".to_owned()),
-            }
-        };
+        let new_rule =
+            if pair.schema.text().starts_with('~') || pair.table.as_ref().is_some_and(|t| t.text().starts_with('~')) {
+                Err("its `~` pattern would be a regular expression in a table rule but is literal in a binlog filter"
+                    .to_owned())
+            } else {
+                // As a table rule the same text is read as an allow-list pattern.
+                let schema = self.names(pair.schema.text(), &f.ptr, true);
+                let table = pair.table.as_ref().map(|t| self.names(t.text(), &f.ptr, true));
+                match (schema, table) {
+                    (Some(s), None) => self.add_neutral(&Pair { schema: s, table: None }),
+                    (Some(s), Some(Some(t))) => self.add_neutral(&Pair { schema: s, table: Some(t) }),
+                    _ => Err("its patterns are not valid allow-list patterns".to_owned()),
+                }
+            };
         match new_rule {
             Ok(e) => self.entries[e].filters.push(fi),
             Err(why) => self.refuse(
@@ -876,7 +868,12 @@ impl Carrier<'_> {
             if e.origin == Origin::Neutral {
                 neutral.push(e.pair.show());
             }
-            rules.push(RuleOut { schema: e.pair.schema.text().to_owned(), table, target: e.target.clone(), filters: names });
+            rules.push(RuleOut {
+                schema: e.pair.schema.text().to_owned(),
+                table,
+                target: e.target.clone(),
+                filters: names,
+            });
         }
         if !neutral.is_empty() {
             self.out.notes.push((
@@ -998,7 +995,10 @@ mod tests {
         assert!(o.refusals.is_empty(), "{:?}", o.refusals);
         assert_eq!(
             rules(&o),
-            [("~^sharding[\\d]+".into(), "".into(), true, vec![]), ("~^sharding[\\d]+".into(), "~^t[\\d]+".into(), true, vec![])]
+            [
+                ("~^sharding[\\d]+".into(), "".into(), true, vec![]),
+                ("~^sharding[\\d]+".into(), "~^t[\\d]+".into(), true, vec![])
+            ]
         );
     }
 
@@ -1013,7 +1013,10 @@ mod tests {
         let o = carry(Case::Insensitive, "/i", None, &[route("r", "db", "t*", "x")], &[]);
         assert!(o.refusals.is_empty());
         let r = rules(&o);
-        assert!(r.contains(&("*".into(), "*".into(), false, vec![])) && r.contains(&("db".into(), "t*".into(), true, vec![])));
+        assert!(
+            r.contains(&("*".into(), "*".into(), false, vec![]))
+                && r.contains(&("db".into(), "t*".into(), true, vec![]))
+        );
     }
 
     #[test]

@@ -91,6 +91,9 @@ fn explain_instance(key: &str) -> Option<String> {
     Some(format!("`{key}` is not representable: {why}; not converted"))
 }
 
+/// A named block and its JSON pointer.
+type Block<'a> = (&'a Map<String, Value>, String);
+
 /// Named global blocks and which of them instances referenced.
 struct Named<'a> {
     kind: &'static str,
@@ -105,12 +108,7 @@ impl<'a> Named<'a> {
     }
 
     /// The named block (`None` for an explicit null). A name that is not defined is an error: DM refuses the task.
-    fn get(
-        &mut self,
-        cx: &mut Cx<'_>,
-        name: &str,
-        at: &str,
-    ) -> Result<Option<(&'a Map<String, Value>, String)>, ConvertError> {
+    fn get(&mut self, cx: &mut Cx<'_>, name: &str, at: &str) -> Result<Option<Block<'a>>, ConvertError> {
         match self.map.and_then(|m| m.get(name)) {
             Some(Value::Object(o)) => {
                 self.used.insert(name.to_owned());
@@ -266,8 +264,12 @@ pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<Task
                 .map(|(d, p)| (d.clone(), p.clone()))
                 .chain(a.do_tables.iter().flat_map(|(x, y, p)| [(x.clone(), p.clone()), (y.clone(), p.clone())]))
         }));
-        patterns_seen.extend(route_ins.iter().flat_map(|r| [(r.schema.clone(), r.ptr.clone()), (r.table.clone(), r.ptr.clone())]));
-        patterns_seen.extend(filter_ins.iter().flat_map(|f| [(f.schema.clone(), f.ptr.clone()), (f.table.clone(), f.ptr.clone())]));
+        patterns_seen.extend(
+            route_ins.iter().flat_map(|r| [(r.schema.clone(), r.ptr.clone()), (r.table.clone(), r.ptr.clone())]),
+        );
+        patterns_seen.extend(
+            filter_ins.iter().flat_map(|f| [(f.schema.clone(), f.ptr.clone()), (f.table.clone(), f.ptr.clone())]),
+        );
         let outcome = scope::carry(case, &ip, allow.as_ref(), &route_ins, &filter_ins);
         if let Some((ptr, msg)) = outcome.invalid {
             return Err(cx.invalid(&ptr, msg));
@@ -537,7 +539,9 @@ pub(super) fn read_filter(
     cx.leftovers(f, fp, &["schema-pattern", "table-pattern", "events", "sql-pattern", "action"], &|_| None, "filter");
     let drops = |why: &str| {
         if source_level {
-            format!("binlog filter `{fname}`: DM's worker refuses to start the source's tasks with this rule ({why}); not converted")
+            format!(
+                "binlog filter `{fname}`: DM's worker refuses to start the source's tasks with this rule ({why}); not converted"
+            )
         } else {
             format!("binlog filter `{fname}`: DM drops this rule ({why}), so it has no effect; not converted")
         }
@@ -549,7 +553,10 @@ pub(super) fn read_filter(
         "Do" => Action::Do,
         "Error" => Action::Error,
         other => {
-            cx.warn(&join(fp, "action"), drops(&format!("`action` must be exactly `Ignore`, `Do` or `Error`, not `{other}`")));
+            cx.warn(
+                &join(fp, "action"),
+                drops(&format!("`action` must be exactly `Ignore`, `Do` or `Error`, not `{other}`")),
+            );
             return None;
         }
     };
@@ -606,7 +613,11 @@ pub(super) fn read_filter(
                  its known events ({}) and not {list}, so it WILL ignore them (NARROWER than what dmctl did; \
                  remove the filter if that is not wanted)",
                 if hint.is_empty() { String::new() } else { format!(" ({})", hint.join(", ")) },
-                if events.is_empty() { "its SQL patterns".to_owned() } else { events.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ") }
+                if events.is_empty() {
+                    "its SQL patterns".to_owned()
+                } else {
+                    events.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
+                }
             ),
         );
     }
@@ -681,7 +692,7 @@ fn unit_block<'a>(
     ip: &str,
     unit: &str,
     named: &mut Named<'a>,
-) -> Result<Option<(&'a Map<String, Value>, String)>, ConvertError> {
+) -> Result<Option<Block<'a>>, ConvertError> {
     let key = format!("{unit}-config-name");
     if let Some(n) = cx.opt_str(inst, ip, &key).filter(|s| !s.is_empty()) {
         return named.get(cx, &n, &join(ip, &key));

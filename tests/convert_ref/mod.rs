@@ -36,9 +36,7 @@ pub fn glob(pattern: &[u8], name: &[u8]) -> bool {
         b'*' => true,
         b'?' => name.split_first().is_some_and(|(_, n)| glob(rest, n)),
         b'[' => match class(pattern) {
-            Some((set, len)) => {
-                name.split_first().is_some_and(|(b, n)| set.contains(b) && glob(&pattern[len..], n))
-            }
+            Some((set, len)) => name.split_first().is_some_and(|(b, n)| set.contains(b) && glob(&pattern[len..], n)),
             None => name.split_first().is_some_and(|(b, n)| *b == b'[' && glob(rest, n)),
         },
         _ => name.split_first().is_some_and(|(b, n)| *b == c && glob(rest, n)),
@@ -148,15 +146,15 @@ pub struct FilterRule {
 
 impl FilterRule {
     fn applies(&self, schema: &str, table: &str, ci: bool) -> bool {
-        filter_matches(&self.schema, schema, ci)
-            && (self.table.is_empty() || filter_matches(&self.table, table, ci))
+        filter_matches(&self.schema, schema, ci) && (self.table.is_empty() || filter_matches(&self.table, table, ci))
     }
 
     fn lists(&self, event: &str) -> bool {
         let dml = matches!(event, "insert" | "update" | "delete");
-        self.events.iter().map(|e| e.to_lowercase()).any(|e| {
-            e == "all" || e == event || (dml && e == "all dml") || (!dml && e == "all ddl")
-        })
+        self.events
+            .iter()
+            .map(|e| e.to_lowercase())
+            .any(|e| e == "all" || e == event || (dml && e == "all dml") || (!dml && e == "all ddl"))
     }
 }
 
@@ -179,20 +177,27 @@ pub fn ignored(rules: &[FilterRule], schema: &str, table: &str, event: &str, sql
     })
 }
 
+/// A route's target schema and table.
+pub type Target = (Option<String>, Option<String>);
+
 #[derive(Debug, Clone)]
 pub struct Route {
     pub schema: String,
     pub table: String,
-    pub target: (Option<String>, Option<String>),
+    pub target: Target,
 }
 
 /// Rule 7: `Some(Ok(target))`, `Some(Err(()))` for two matching routes, `None` for no route.
-pub fn route(routes: &[Route], schema: &str, table: &str, ci: bool) -> Option<Result<(Option<String>, Option<String>), ()>> {
+pub fn route(routes: &[Route], schema: &str, table: &str, ci: bool) -> Option<Result<Target, ()>> {
     let hit = |r: &&Route| {
         let single = if r.table.is_empty() {
             AllowList { do_dbs: vec![r.schema.clone()], ..Default::default() }
         } else {
-            AllowList { do_dbs: vec![r.schema.clone()], do_tables: vec![(r.schema.clone(), r.table.clone())], ..Default::default() }
+            AllowList {
+                do_dbs: vec![r.schema.clone()],
+                do_tables: vec![(r.schema.clone(), r.table.clone())],
+                ..Default::default()
+            }
         };
         single.allows(schema, table, ci)
     };
@@ -327,7 +332,11 @@ pub fn openapi_instance(task: &dm_apply::config::TaskSpec, source: &str) -> Inst
         if let Some(t) = &r.target
             && (t.schema.is_some() || t.table.is_some())
         {
-            routes.push(Route { schema: r.source.schema.clone(), table: r.source.table.clone(), target: (t.schema.clone(), t.table.clone()) });
+            routes.push(Route {
+                schema: r.source.schema.clone(),
+                table: r.source.table.clone(),
+                target: (t.schema.clone(), t.table.clone()),
+            });
         }
     }
     Instance { allow, filters, routes }
@@ -342,7 +351,8 @@ pub struct Diff {
     pub routed: Vec<String>,
 }
 
-pub const EVENTS: &[(&str, &str)] = &[("insert", ""), ("drop table", "DROP TABLE x"), ("truncate table", "TRUNCATE TABLE x")];
+pub const EVENTS: &[(&str, &str)] =
+    &[("insert", ""), ("drop table", "DROP TABLE x"), ("truncate table", "TRUNCATE TABLE x")];
 
 pub fn compare(dmctl: &Instance, out: &Instance, schemas: &[String], tables: &[String], ci: bool) -> Diff {
     let mut d = Diff::default();
@@ -358,7 +368,8 @@ pub fn compare(dmctl: &Instance, out: &Instance, schemas: &[String], tables: &[S
             if !(a && b) {
                 continue;
             }
-            let events: &[(&str, &str)] = if t.is_empty() { &[("create database", "CREATE DATABASE x")] } else { EVENTS };
+            let events: &[(&str, &str)] =
+                if t.is_empty() { &[("create database", "CREATE DATABASE x")] } else { EVENTS };
             for (ev, sql) in events {
                 let (ia, ib) = (ignored(&dmctl.filters, s, t, ev, sql, ci), ignored(&out.filters, s, t, ev, sql, ci));
                 if ia && !ib {
@@ -371,7 +382,10 @@ pub fn compare(dmctl: &Instance, out: &Instance, schemas: &[String], tables: &[S
             if let Some(Ok(target)) = route(&dmctl.routes, s, t, ci)
                 && route(&out.routes, s, t, ci) != Some(Ok(target.clone()))
             {
-                d.routed.push(format!("`{s}`.`{t}` routed to {target:?} by dmctl, {:?} converted", route(&out.routes, s, t, ci)));
+                d.routed.push(format!(
+                    "`{s}`.`{t}` routed to {target:?} by dmctl, {:?} converted",
+                    route(&out.routes, s, t, ci)
+                ));
             }
             if route(&dmctl.routes, s, t, ci).is_none() && route(&out.routes, s, t, ci).is_some() {
                 d.routed.push(format!("`{s}`.`{t}` not routed by dmctl, routed converted"));
