@@ -51,11 +51,13 @@ pub enum Command {
     )]
     Drift(DriftArgs),
     /// Convert dmctl task.yaml/source.yaml files into dm-apply YAML (offline; warns about what cannot be kept).
-    #[command(after_help = "Examples:\n  dm-apply convert dmctl/source-*.yaml dmctl/task.yaml -o dm/cluster.yaml\n  \
-                            dm-apply convert task.yaml > task.dm-apply.yaml")]
+    #[command(
+        after_help = "Examples:\n  dm-apply convert dmctl/source-*.yaml dmctl/task.yaml --out dm/cluster.yaml\n  \
+                            dm-apply convert task.yaml > task.dm-apply.yaml"
+    )]
     Convert(ConvertArgs),
     /// Write dm-apply YAML for what already runs in a DM cluster (read-only; secrets become ${env:..} placeholders).
-    #[command(after_help = "Examples:\n  dm-apply import --addr http://dm-master:8261 -o dm/cluster.yaml\n  \
+    #[command(after_help = "Examples:\n  dm-apply import --addr http://dm-master:8261 --out dm/cluster.yaml\n  \
                             dm-apply import --task orders --source mysql-01 > dm/orders.yaml")]
     Import(ImportArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
@@ -254,9 +256,12 @@ pub struct ConvertArgs {
     /// dmctl task.yaml and source.yaml files (the kind of each is detected from its keys), or directories of them.
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
-    /// Write the dm-apply YAML to FILE instead of stdout.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    /// Write the dm-apply YAML to FILE instead of stdout (missing parent directories are created).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Deprecated spelling of --out (for plan and drift, -o is the output format).
+    #[arg(short = 'o', long = "output", value_name = "FILE", hide = true, conflicts_with = "out")]
+    pub legacy_out: Option<PathBuf>,
     /// What the `# yaml-language-server: $schema=` line points at (a path relative to the output file, or a URL).
     #[arg(long, value_name = "PATH_OR_URL", default_value = "../schemas/dm-apply.schema.json")]
     pub schema_ref: String,
@@ -272,9 +277,12 @@ pub struct ImportArgs {
     /// Import this task (its sources not imported are listed in external_sources). Repeatable.
     #[arg(long = "task", value_name = "NAME")]
     pub tasks: Vec<String>,
-    /// Write the YAML to FILE instead of stdout.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    /// Write the YAML to FILE instead of stdout (missing parent directories are created).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Deprecated spelling of --out (for plan and drift, -o is the output format).
+    #[arg(short = 'o', long = "output", value_name = "FILE", hide = true, conflicts_with = "out")]
+    pub legacy_out: Option<PathBuf>,
     /// What the `# yaml-language-server: $schema=` line points at (a path relative to the output file, or a URL).
     #[arg(long, value_name = "PATH_OR_URL", default_value = "../schemas/dm-apply.schema.json")]
     pub schema_ref: String,

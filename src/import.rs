@@ -481,22 +481,37 @@ impl Cx<'_> {
 }
 
 /// A readable, unique name for an imported binlog filter: `ignore-<first event or "sql">`.
+/// A stable name saying what the filter ignores: its events (up to three, then "and N more"), `sql` for SQL
+/// patterns, e.g. `ignore-drop-database-drop-table-and-2-more`, `ignore-insert-sql`.
 fn filter_name(spec: &BinlogFilterRuleSpec, taken: &BTreeMap<String, BinlogFilterRuleSpec>) -> String {
-    let what = spec
-        .ignore_event
-        .as_ref()
-        .and_then(|v| v.first())
-        .map(String::as_str)
-        .unwrap_or(if spec.ignore_sql.is_some() { "sql" } else { "nothing" });
-    let mut base = String::from("ignore-");
-    for c in what.chars() {
-        if c.is_ascii_alphanumeric() {
-            base.push(c.to_ascii_lowercase());
-        } else if !base.ends_with('-') {
-            base.push('-');
-        }
+    let events = spec.ignore_event.as_deref().unwrap_or_default();
+    let mut parts: Vec<String> = if events.len() <= 3 {
+        events.to_vec()
+    } else {
+        vec![events[0].clone(), events[1].clone(), format!("and {} more", events.len() - 2)]
+    };
+    if spec.ignore_sql.is_some() {
+        parts.push("sql".into());
     }
-    let base = base.trim_end_matches('-').to_owned();
+    if parts.is_empty() {
+        parts.push("nothing".into());
+    }
+    let slug = |s: &str| {
+        let mut o = String::new();
+        for c in s.chars() {
+            if c.is_ascii_alphanumeric() {
+                o.push(c.to_ascii_lowercase());
+            } else if !o.is_empty() && !o.ends_with('-') {
+                o.push('-');
+            }
+        }
+        o.trim_end_matches('-').to_owned()
+    };
+    let base = std::iter::once("ignore".to_owned())
+        .chain(parts.iter().map(|p| slug(p)))
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
     let mut name = base.clone();
     let mut n = 2;
     while taken.contains_key(&name) {
@@ -600,6 +615,13 @@ mod tests {
         // Filters: server order by index, equal contents share a name, once per source on its first rule.
         assert_eq!(t.table_migrate_rule[0].binlog_filter_rule.as_deref().unwrap(), ["ignore-drop-table", "ignore-sql"]);
         assert_eq!(t.table_migrate_rule[1].binlog_filter_rule, None);
+        let many = BinlogFilterRuleSpec {
+            ignore_event: Some(
+                ["drop database", "drop table", "truncate table", "drop index"].map(String::from).to_vec(),
+            ),
+            ignore_sql: Some(vec!["^X".into()]),
+        };
+        assert_eq!(filter_name(&many, &BTreeMap::new()), "ignore-drop-database-drop-table-and-2-more-sql");
         assert_eq!(t.table_migrate_rule[2].binlog_filter_rule.as_deref().unwrap(), ["ignore-drop-table"]);
         assert_eq!(t.binlog_filter_rule.len(), 2);
         assert!(imp.warnings.iter().any(|w| w.contains("first table rule")));

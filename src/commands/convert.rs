@@ -1,5 +1,7 @@
-//! `dm-apply convert`: dmctl files → dm-apply YAML on stdout (or `-o FILE`); warnings and the variables to set on
-//! stderr.
+//! `dm-apply convert`: dmctl files → dm-apply YAML on stdout (or `--out FILE`); warnings and the variables to set
+//! on stderr. Exit 1, writing nothing, when something cannot be carried without replicating more.
+
+use std::path::{Path, PathBuf};
 
 use crate::cli::ConvertArgs;
 use crate::config::diag::FileSource;
@@ -10,15 +12,14 @@ use crate::ui::{Data, Ui};
 use super::EXIT_OK;
 
 pub fn run(args: &ConvertArgs, ui: &Ui) -> miette::Result<u8> {
+    let out = out_file(args.out.as_deref(), args.legacy_out.as_deref(), ui)?;
     let conv = convert::convert_files(&args.files).map_err(diagnose)?;
     let text = convert::render(&conv, &args.schema_ref);
     for w in &conv.warnings {
         ui.warn(w);
     }
-    match &args.output {
-        Some(path) => {
-            std::fs::write(path, &text).map_err(|e| miette::miette!("cannot write `{}`: {e}", path.display()))?
-        }
+    match out {
+        Some(path) => write_file(&path, &text)?,
         None => ui.data(Data::Yaml, &text)?,
     }
     if !conv.env.is_empty() {
@@ -29,7 +30,7 @@ pub fn run(args: &ConvertArgs, ui: &Ui) -> miette::Result<u8> {
     }
     let n = conv.warnings.len();
     if n > 0 {
-        ui.info(format_args!("{n} setting(s) could not be converted as they were; review the warnings above"));
+        ui.info(format_args!("{n} note(s) above (also in the file's header) need a reviewer's eye"));
     }
     Ok(EXIT_OK)
 }
@@ -58,4 +59,29 @@ fn diagnose(e: ConvertError) -> miette::Report {
         ),
         e => miette::Report::new(e),
     }
+}
+
+/// The file to write: `--out`, or the deprecated `-o` (which `plan` and `drift` use for a format: a value that
+/// looks like one is refused rather than written to a file of that name).
+pub(crate) fn out_file(out: Option<&Path>, legacy: Option<&Path>, ui: &Ui) -> miette::Result<Option<PathBuf>> {
+    let Some(legacy) = legacy else { return Ok(out.map(Path::to_path_buf)) };
+    let text = legacy.to_string_lossy();
+    if ["json", "yaml", "yml", "text", "markdown"].iter().any(|f| text.eq_ignore_ascii_case(f)) {
+        return Err(miette::miette!(
+            help = "this command writes YAML only: name the file with `--out FILE` (e.g. `--out dm/cluster.yaml`), \
+                    or leave it out to write to stdout",
+            "`-o {text}` looks like an output format, but here -o would name the output file"
+        ));
+    }
+    ui.warn(format_args!("`-o FILE` is deprecated here; use `--out {text}`"));
+    Ok(Some(legacy.to_path_buf()))
+}
+
+/// Write `text` to `path`, creating missing parent directories (the README writes into `dm/`).
+pub(crate) fn write_file(path: &Path, text: &str) -> miette::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| miette::miette!("cannot create directory `{}`: {e}", parent.display()))?;
+    }
+    std::fs::write(path, text).map_err(|e| miette::miette!("cannot write `{}`: {e}", path.display()))
 }

@@ -1,4 +1,4 @@
-//! `dm-apply import`: read DM (GET only), write dm-apply YAML to stdout or `-o FILE`; warnings and the variables
+//! `dm-apply import`: read DM (GET only), write dm-apply YAML to stdout or `--out FILE`; warnings and the variables
 //! to set on stderr.
 
 use crate::cli::ImportArgs;
@@ -10,6 +10,7 @@ use crate::live;
 use crate::ui::{Data, Ui};
 
 pub async fn run(args: &ImportArgs, ui: &Ui) -> miette::Result<u8> {
+    let out = super::convert::out_file(args.out.as_deref(), args.legacy_out.as_deref(), ui)?;
     let client = DmClient::new(&client_options(&args.conn))?;
     let live = live::fetch(&client).await?;
     for w in &live.warnings {
@@ -21,10 +22,8 @@ pub async fn run(args: &ImportArgs, ui: &Ui) -> miette::Result<u8> {
     for w in &imported.warnings {
         ui.warn(w);
     }
-    match &args.output {
-        Some(path) => {
-            std::fs::write(path, &text).map_err(|e| miette::miette!("cannot write `{}`: {e}", path.display()))?
-        }
+    match &out {
+        Some(path) => super::convert::write_file(path, &text)?,
         None => ui.data(Data::Yaml, &text)?,
     }
     ui.info(format_args!(

@@ -21,4 +21,5 @@ pub use loader::{
 };
 pub use model::*;
 pub use schema::{json_schema, json_schema_text};
+pub use semantic::BINLOG_EVENTS;
 pub use semantic::FOREIGN_KEY_EVENTS;

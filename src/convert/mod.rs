@@ -1,10 +1,15 @@
 //! `dm-apply convert`: dmctl `task.yaml` / `source.yaml` files → dm-apply YAML, offline.
 //!
-//! The mapping follows DM's own converter (semantics §7): a task becomes an OpenAPI-shaped [`TaskSpec`], a source a
-//! [`SourceSpec`]. What DM's OpenAPI model cannot hold (§6) is never dropped silently and never inverted: each such
-//! field becomes a [`Warning`] pointing at its `file:line:col`. Secrets are never copied: passwords (plain or
-//! dmctl-encrypted) and TLS private keys become `${env:NAME}` placeholders, listed in [`Conversion::env`].
+//! The mapping follows DM's own converter (docs/dm-behaviour.md §11): a task becomes an OpenAPI-shaped
+//! [`TaskSpec`], a source a [`SourceSpec`]. What a task replicates (allow lists, routes, binlog filters) is carried
+//! exactly or refused (`scope.rs`): convert never writes a configuration that replicates more than the dmctl files.
+//! Whatever cannot be carried that way is a [`CannotCarry`] (exit 1); other settings DM's OpenAPI model cannot hold
+//! become a [`Warning`] at their `file:line:col`. Every output is validated in-process before it is returned.
+//! Secrets are never copied: passwords (plain or dmctl-encrypted) and TLS private keys become `${env:NAME}`
+//! placeholders, listed in [`Conversion::env`].
 
+mod pattern;
+mod scope;
 mod source;
 mod task;
 
@@ -97,6 +102,42 @@ pub enum ConvertError {
     #[error("{kind} `{name}` is defined twice ({first} and {second})")]
     #[diagnostic(code(convert::duplicate), help("convert each cluster's files separately"))]
     Duplicate { kind: &'static str, name: String, first: String, second: String },
+    #[error(
+        "{} construct(s) of the dmctl files cannot be carried into DM's OpenAPI model without replicating more; \
+         nothing was written",
+        items.len()
+    )]
+    #[diagnostic(code(convert::cannot_carry))]
+    CannotCarry {
+        #[related]
+        items: Vec<CannotCarry>,
+    },
+    #[error(
+        "the converted configuration does not pass `dm-apply validate` (nothing was written):\n{}",
+        problems.join("\n")
+    )]
+    #[diagnostic(
+        code(convert::not_valid),
+        help(
+            "the dmctl files hold a setting DM refuses (shown above in the converted form: fix it in the dmctl file), \
+             or convert mishandled a construct (please report it with the dmctl files)"
+        )
+    )]
+    NotValid { problems: Vec<String> },
+}
+
+/// A dmctl construct that cannot be expressed in DM's OpenAPI model without replicating more: where it is, why,
+/// and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, thiserror::Error, Diagnostic)]
+#[error("{file}:{line}:{column}: {what}: {why}")]
+#[diagnostic(code(convert::cannot_carry), help("{help}"))]
+pub struct CannotCarry {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub what: String,
+    pub why: String,
+    pub help: String,
 }
 
 /// Convert the files at `paths` (each a dmctl task or source file).
@@ -130,8 +171,9 @@ pub fn convert_files(paths: &[PathBuf]) -> Result<Conversion, ConvertError> {
 pub fn convert(inputs: &[Input]) -> Result<Conversion, ConvertError> {
     let mut out = Conversion { inputs: inputs.iter().map(|i| i.name.clone()).collect(), ..Default::default() };
     let mut env = EnvNames::default();
-    let mut sources: BTreeMap<String, (SourceSpec, String)> = BTreeMap::new();
-    let mut tasks: BTreeMap<String, (TaskSpec, String)> = BTreeMap::new();
+    let mut refusals = Vec::new();
+    // Parse and classify everything first: a task needs its sources' `case-sensitive`.
+    let mut parsed: Vec<(&Input, Document, Map<String, Value>, bool)> = Vec::new();
     for input in inputs {
         let doc = yaml::parse(&input.text)
             .map_err(|e| ConvertError::Yaml { file: input.name.clone(), reason: e.to_string() })?;
@@ -143,36 +185,72 @@ pub fn convert(inputs: &[Input]) -> Result<Conversion, ConvertError> {
             }
             _ => return Err(ConvertError::UnknownKind { file: input.name.clone() }),
         };
-        let mut cx = Cx { input, doc: &doc, warnings: &mut out.warnings, env: &mut env };
-        if root.contains_key("mysql-instances") || root.contains_key("target-database") {
-            let spec = task::convert(&mut cx, &root)?;
-            let here = cx.location("");
-            if let Some((_, first)) = tasks.get(&spec.name) {
-                return Err(ConvertError::Duplicate {
-                    kind: "task",
-                    name: spec.name,
-                    first: first.clone(),
-                    second: here,
-                });
+        let is_task = root.contains_key("mysql-instances") || root.contains_key("target-database");
+        if !(is_task || root.contains_key("source-id") || root.contains_key("from")) {
+            if input.optional {
+                out.warnings.push(skipped_warning(&input.name));
+                continue;
             }
-            tasks.insert(spec.name.clone(), (spec, here));
-        } else if root.contains_key("source-id") || root.contains_key("from") {
-            let spec = source::convert(&mut cx, &root)?;
-            let here = cx.location("");
-            if let Some((_, first)) = sources.get(&spec.source_name) {
-                return Err(ConvertError::Duplicate {
-                    kind: "source",
-                    name: spec.source_name,
-                    first: first.clone(),
-                    second: here,
-                });
-            }
-            sources.insert(spec.source_name.clone(), (spec, here));
-        } else if input.optional {
-            cx.warnings.push(skipped_warning(&input.name));
-        } else {
             return Err(ConvertError::UnknownKind { file: input.name.clone() });
         }
+        parsed.push((input, doc, root, is_task));
+    }
+    let source_case = parsed
+        .iter()
+        .filter(|p| !p.3)
+        .filter_map(|(_, _, root, _)| {
+            let id = root.get("source-id")?.as_str()?.to_owned();
+            Some((id, root.get("case-sensitive") == Some(&Value::Bool(true))))
+        })
+        .collect();
+    let mut shared = Shared { source_case, ..Shared::default() };
+
+    let mut sources: BTreeMap<String, (SourceSpec, String)> = BTreeMap::new();
+    let mut tasks: BTreeMap<String, (TaskSpec, String)> = BTreeMap::new();
+    for tasks_now in [false, true] {
+        for (input, doc, root, is_task) in &parsed {
+            if *is_task != tasks_now {
+                continue;
+            }
+            let mut cx = Cx {
+                input,
+                doc,
+                warnings: &mut out.warnings,
+                env: &mut env,
+                refusals: &mut refusals,
+                shared: &mut shared,
+            };
+            if *is_task {
+                let spec = task::convert(&mut cx, root)?;
+                let here = cx.location("");
+                if let Some((_, first)) = tasks.get(&spec.name) {
+                    return Err(ConvertError::Duplicate {
+                        kind: "task",
+                        name: spec.name,
+                        first: first.clone(),
+                        second: here,
+                    });
+                }
+                tasks.insert(spec.name.clone(), (spec, here));
+            } else {
+                let spec = source::convert(&mut cx, root)?;
+                let here = cx.location("");
+                if let Some((_, first)) = sources.get(&spec.source_name) {
+                    return Err(ConvertError::Duplicate {
+                        kind: "source",
+                        name: spec.source_name,
+                        first: first.clone(),
+                        second: here,
+                    });
+                }
+                sources.insert(spec.source_name.clone(), (spec, here));
+            }
+        }
+    }
+    if !refusals.is_empty() {
+        refusals.sort();
+        refusals.dedup();
+        return Err(ConvertError::CannotCarry { items: refusals });
     }
     // Sources a task uses but no converted file defines are managed elsewhere (or not converted yet).
     let mut external = BTreeSet::new();
@@ -199,7 +277,22 @@ pub fn convert(inputs: &[Input]) -> Result<Conversion, ConvertError> {
     out.warnings.sort();
     out.warnings.dedup();
     out.env = env.vars.into_values().collect();
+    validate(&out)?;
     Ok(out)
+}
+
+/// Run `dm-apply validate`'s checks on the output (variables set to a dummy value): convert never returns a
+/// configuration that validate refuses.
+fn validate(conv: &Conversion) -> Result<(), ConvertError> {
+    let text = to_yaml(&conv.config);
+    let names: BTreeSet<&str> = conv.env.iter().map(|v| v.name.as_str()).collect();
+    let analysis = crate::config::analyze_source("converted.yaml", text.as_bytes(), &|n| {
+        names.contains(n).then(|| "converted-placeholder".to_owned())
+    });
+    if analysis.errors.is_empty() {
+        return Ok(());
+    }
+    Err(ConvertError::NotValid { problems: analysis.errors.iter().map(|e| crate::config::render_plain(e)).collect() })
 }
 
 /// Render the conversion as a dm-apply configuration file: the schema line, a header naming the inputs, the
@@ -232,6 +325,11 @@ pub fn to_yaml(config: &ConfigFile) -> String {
     let mut value = serde_json::to_value(config).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
         map.retain(|_, v| !matches!(v, Value::Array(a) if a.is_empty()));
+        for list in ["sources", "tasks"] {
+            for item in map.get_mut(list).and_then(Value::as_array_mut).into_iter().flatten() {
+                strip_lifecycle_defaults(item);
+            }
+        }
     }
     escape_dollars(&mut value);
     let mut text = serde_saphyr::to_string(&value).unwrap_or_default();
@@ -239,6 +337,18 @@ pub fn to_yaml(config: &ConfigFile) -> String {
         text.push('\n');
     }
     text
+}
+
+/// `lifecycle` holds only what differs from the defaults (`prevent_destroy: false`, `allow_restart: false` and an
+/// empty `ignore_changes` say nothing).
+fn strip_lifecycle_defaults(resource: &mut Value) {
+    let Some(obj) = resource.as_object_mut() else { return };
+    if let Some(Value::Object(l)) = obj.get_mut("lifecycle") {
+        l.retain(|_, v| !matches!(v, Value::Bool(false)) && !matches!(v, Value::Array(a) if a.is_empty()));
+        if l.is_empty() {
+            obj.remove("lifecycle");
+        }
+    }
 }
 
 /// A literal `${` in a value is written `$${` (the loader would take it for a reference); the `${env:NAME}`
@@ -285,7 +395,22 @@ pub(crate) struct Cx<'a> {
     doc: &'a Document,
     warnings: &'a mut Vec<Warning>,
     env: &'a mut EnvNames,
+    refusals: &'a mut Vec<CannotCarry>,
+    shared: &'a mut Shared,
 }
+
+/// What the converted source files tell the tasks (sources are converted first).
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// `case-sensitive: true` of each source file, by source id.
+    source_case: BTreeMap<String, bool>,
+    /// Source-level binlog filters DM's worker adds to every task of the source, by source id.
+    pub(crate) source_filters: BTreeMap<String, Vec<scope::FilterIn>>,
+}
+
+/// A pointer that names a place in another file (`@@line:column@@file`), for source-level filters carried into a
+/// task.
+const ELSEWHERE: &str = "@@";
 
 impl Cx<'_> {
     fn pos(&self, pointer: &str) -> (usize, usize) {
@@ -304,8 +429,37 @@ impl Cx<'_> {
     }
 
     pub(crate) fn warn(&mut self, pointer: &str, message: impl Into<String>) {
-        let (line, column) = self.pos(pointer);
-        self.warnings.push(Warning { file: self.input.name.clone(), line, column, message: message.into() });
+        let (file, line, column) = self.place(pointer);
+        self.warnings.push(Warning { file, line, column, message: message.into() });
+    }
+
+    /// Record something that cannot be carried without replicating more (the conversion then fails).
+    pub(crate) fn refuse(&mut self, pointer: &str, what: String, why: impl Into<String>, help: impl Into<String>) {
+        let (file, line, column) = self.place(pointer);
+        self.refusals.push(CannotCarry { file, line, column, what, why: why.into(), help: help.into() });
+    }
+
+    /// The converted source file of `id` says `case-sensitive: true` (DM's worker then matches case-sensitively).
+    pub(crate) fn source_case_sensitive(&self, id: &str) -> bool {
+        self.shared.source_case.get(id).copied().unwrap_or(false)
+    }
+
+    /// `pointer` as a place that stays valid in another file's context.
+    pub(crate) fn elsewhere(&self, pointer: &str) -> String {
+        let (l, c) = self.pos(pointer);
+        format!("{ELSEWHERE}{l}:{c}{ELSEWHERE}{}", self.input.name)
+    }
+
+    /// File, line and column of `pointer` (which may name a place in another file, see [`ELSEWHERE`]).
+    fn place(&self, pointer: &str) -> (String, usize, usize) {
+        if let Some(rest) = pointer.strip_prefix(ELSEWHERE)
+            && let Some((lc, file)) = rest.split_once(ELSEWHERE)
+        {
+            let (l, c) = lc.split_once(':').unwrap_or(("1", "1"));
+            return (file.to_owned(), l.parse().unwrap_or(1), c.parse().unwrap_or(1));
+        }
+        let (l, c) = self.pos(pointer);
+        (self.input.name.clone(), l, c)
     }
 
     pub(crate) fn invalid(&self, pointer: &str, message: impl Into<String>) -> ConvertError {
@@ -447,8 +601,9 @@ impl Cx<'_> {
     /// TLS paths → contents. CA and certificate are read (public material); the private key becomes an env
     /// placeholder (a secret never goes into the output). Missing files are warnings.
     pub(crate) fn security(&mut self, sec: &Map<String, Value>, ptr: &str, var: &str, what: &str) -> SecuritySpec {
-        let ca = self.read_pem(sec, ptr, "ssl-ca", what);
-        let cert = self.read_pem(sec, ptr, "ssl-cert", what);
+        let base = var.strip_suffix("_SSL_KEY").unwrap_or(var);
+        let ca = self.read_pem(sec, ptr, "ssl-ca", what, &format!("{base}_SSL_CA"));
+        let cert = self.read_pem(sec, ptr, "ssl-cert", what, &format!("{base}_SSL_CERT"));
         let key = match self.opt_str(sec, ptr, "ssl-key") {
             Some(path) if !path.is_empty() => {
                 let full = self.resolve(&path);
@@ -466,13 +621,17 @@ impl Cx<'_> {
                 Secret::new(format!("${{env:{name}}}"))
             }
             _ => {
+                let loc = self.location(ptr);
+                let name =
+                    self.env.claim(var, format!("{what} TLS private key (PEM; the dmctl file names none, {loc})"));
                 self.warn(
                     ptr,
                     format!(
-                        "{what}: `ssl-key` is missing; DM's OpenAPI needs all of CA, certificate and key (left empty)"
+                        "{what}: `ssl-key` is missing; DM's OpenAPI needs all of CA, certificate and key: set \
+                         ${{env:{name}}} to it"
                     ),
                 );
-                Secret::default()
+                Secret::new(format!("${{env:{name}}}"))
             }
         };
         let cert_allowed_cn = self.opt_str_list(sec, ptr, "cert-allowed-cn");
@@ -486,37 +645,31 @@ impl Cx<'_> {
         SecuritySpec { ssl_ca_content: ca, ssl_cert_content: cert, ssl_key_content: key, cert_allowed_cn }
     }
 
-    fn read_pem(&mut self, sec: &Map<String, Value>, ptr: &str, key: &str, what: &str) -> String {
-        let Some(path) = self.opt_str(sec, ptr, key).filter(|p| !p.is_empty()) else {
-            self.warn(
-                ptr,
-                format!("{what}: `{key}` is missing; DM's OpenAPI needs all of CA, certificate and key (left empty)"),
-            );
-            return String::new();
-        };
-        let full = self.resolve(&path);
-        match std::fs::metadata(&full) {
-            Ok(m) if m.len() > 1024 * 1024 => {
-                self.warn(
-                    &join(ptr, key),
-                    format!("`{}` is larger than 1 MiB; not read (paste its content)", full.display()),
-                );
-                String::new()
-            }
-            _ => match std::fs::read_to_string(&full) {
-                Ok(text) => text,
-                Err(e) => {
-                    self.warn(
-                        &join(ptr, key),
-                        format!(
-                            "cannot read `{}` ({e}); its content is left empty: paste it before applying",
-                            full.display()
-                        ),
-                    );
-                    String::new()
+    /// A PEM file's content (public material: read into the output), or, when it cannot be read, a `${env:NAME}`
+    /// placeholder for it (so the output still validates and the variable list says what to set).
+    fn read_pem(&mut self, sec: &Map<String, Value>, ptr: &str, key: &str, what: &str, var: &str) -> String {
+        let (at, why) = match self.opt_str(sec, ptr, key).filter(|p| !p.is_empty()) {
+            None => (
+                ptr.to_owned(),
+                format!("the dmctl file names no `{key}`; DM's OpenAPI needs all of CA, certificate and key"),
+            ),
+            Some(path) => {
+                let full = self.resolve(&path);
+                match std::fs::metadata(&full) {
+                    Ok(m) if m.len() > 1024 * 1024 => {
+                        (join(ptr, key), format!("`{}` is larger than 1 MiB", full.display()))
+                    }
+                    _ => match std::fs::read_to_string(&full) {
+                        Ok(text) => return text,
+                        Err(e) => (join(ptr, key), format!("cannot read `{}` ({e})", full.display())),
+                    },
                 }
-            },
-        }
+            }
+        };
+        let loc = self.location(&at);
+        let name = self.env.claim(var, format!("{what} `{key}` content (PEM): {why} ({loc})"));
+        self.warn(&at, format!("{what}: {why}; its content is the placeholder ${{env:{name}}}"));
+        format!("${{env:{name}}}")
     }
 
     fn resolve(&self, path: &str) -> PathBuf {
@@ -605,6 +758,23 @@ mod tests {
         let cfg = ConfigFile { external_sources: vec!["a${b}".into(), "${env:X_1}".into()], ..Default::default() };
         let text = to_yaml(&cfg);
         assert!(text.contains("a$${b}") && text.contains("${env:X_1}") && !text.contains("$${env:X_1}"), "{text}");
+    }
+
+    #[test]
+    fn lifecycle_defaults_are_left_out() {
+        let mut src = SourceSpec {
+            source_name: "s".into(),
+            host: "h".into(),
+            port: 3306,
+            user: "u".into(),
+            ..Default::default()
+        };
+        src.lifecycle.ignore_changes.push("password".into());
+        let text = to_yaml(&ConfigFile { sources: vec![src], ..Default::default() });
+        assert!(
+            text.contains("ignore_changes") && !text.contains("allow_restart") && !text.contains("prevent_destroy"),
+            "{text}"
+        );
     }
 
     #[test]

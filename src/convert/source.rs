@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{ConvertError, Cx};
+use super::{ConvertError, Cx, task};
 use crate::config::model::{Flavor, PurgeSpec, RelayConfigSpec, SourceSpec};
 
 pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<SourceSpec, ConvertError> {
@@ -74,8 +74,20 @@ pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<Sour
         }
     };
 
+    // DM stores `enable_relay: true` when it creates the source and then fails the request (46030), leaving a
+    // half-created source (docs/dm-behaviour.md §4): relay is enabled afterwards, not declared here.
+    if cx.opt_bool(root, "", "enable-relay") == Some(true) {
+        cx.warn(
+            "/enable-relay",
+            format!(
+                "`enable-relay: true` is not copied: DM's OpenAPI fails to create a source with relay enabled (46030, \
+                 after storing it). Once `dm-apply apply` has created source `{name}`, enable relay with `dmctl \
+                 start-relay -s {name}` or `POST /api/v1/sources/{name}/relay/enable`"
+            ),
+        );
+    }
     let relay = RelayConfigSpec {
-        enable_relay: cx.opt_bool(root, "", "enable-relay"),
+        enable_relay: None,
         relay_binlog_name: cx.opt_str(root, "", "relay-binlog-name").filter(|s| !s.is_empty()),
         relay_binlog_gtid: cx.opt_str(root, "", "relay-binlog-gtid").filter(|s| !s.is_empty()),
         relay_dir: cx.opt_str(root, "", "relay-dir").filter(|s| !s.is_empty()),
@@ -83,7 +95,7 @@ pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<Sour
     let relay_config = (relay != RelayConfigSpec::default()).then_some(relay);
 
     let spec = SourceSpec {
-        source_name: name,
+        source_name: name.clone(),
         host,
         port,
         user,
@@ -98,10 +110,20 @@ pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<Sour
         write_only_version: None,
     };
 
+    filters(cx, root, &name);
+    if root.get("case-sensitive") == Some(&Value::Bool(true)) {
+        cx.warn(
+            "/case-sensitive",
+            "`case-sensitive` is not part of DM's OpenAPI source (DM reads the upstream's `lower_case_table_names`); \
+             the tasks converted with this file are checked with it",
+        );
+    }
     cx.leftovers(
         root,
         "",
         &[
+            "case-sensitive",
+            "filters",
             "source-id",
             "from",
             "flavor",
@@ -119,12 +141,46 @@ pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<Sour
     Ok(spec)
 }
 
+/// Source-level binlog filters: DM's worker adds them to every task of the source, after the task's own. DM's
+/// OpenAPI source has none, so they are carried into the converted tasks that use the source instead.
+fn filters(cx: &mut Cx<'_>, root: &Map<String, Value>, name: &str) {
+    let Some(list) = root.get("filters") else { return };
+    let Some(items) = list.as_array() else {
+        if !list.is_null() {
+            cx.warn("/filters", "`filters` should be a list of binlog filter rules; not converted");
+        }
+        return;
+    };
+    let mut carried = Vec::new();
+    for (i, f) in items.iter().enumerate() {
+        let ptr = format!("/filters/{i}");
+        let Some(obj) = f.as_object() else {
+            cx.warn(&ptr, "a binlog filter rule must be a mapping; not converted");
+            continue;
+        };
+        let fname = format!("{name}-source-filter-{}", i + 1);
+        if let Some(mut fi) = task::read_filter(cx, &fname, obj, &ptr, true) {
+            fi.ptr = cx.elsewhere(&ptr);
+            carried.push(fi);
+        }
+    }
+    if !carried.is_empty() {
+        cx.warn(
+            "/filters",
+            format!(
+                "source-level binlog filters are not part of DM's OpenAPI source: they are added to the filters of \
+                 every converted task that uses source `{name}` (as `{name}-source-filter-N`, after the task's own, \
+                 as DM's worker does); tasks created later for this source do not get them"
+            ),
+        );
+        cx.shared.source_filters.insert(name.to_owned(), carried);
+    }
+}
+
 fn explain(key: &str) -> Option<String> {
     let why = match key {
         "server-id" => "DM's OpenAPI picks a random server-id",
-        "case-sensitive" => "DM's OpenAPI detects case sensitivity from the upstream's `lower_case_table_names`",
         "checker" => "the source checker settings are not exposed by DM's OpenAPI",
-        "filters" => "source-level binlog filters are not exposed by DM's OpenAPI (use task binlog_filter_rule)",
         "auto-fix-gtid" | "meta-dir" | "charset" | "tracer" | "rpl-schema" | "log-level" | "log-file" => {
             "not exposed by DM's OpenAPI source"
         }

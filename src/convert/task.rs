@@ -1,10 +1,13 @@
 //! dmctl `task.yaml` (`TaskConfig` / `MySQLInstance`) → [`TaskSpec`] (semantics §7, first table).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
+use super::pattern::{Case, Pattern};
+use super::scope::{self, Action, AllowList, FilterIn, RouteIn};
 use super::{ConvertError, Cx, join};
+use crate::config::BINLOG_EVENTS;
 use crate::config::model::{
     BinlogFilterRuleSpec, CheckLevel, Consistency, DesiredStage, ForeignKeyChecks, FullMigrateConfSpec, ImportMode,
     IncrMigrateConfSpec, OnDuplicate, OnDuplicatePhysical, ShardMode, TableMigrateRuleSpec, TableRuleSourceSpec,
@@ -32,6 +35,8 @@ const TOP_KEYS: &[&str] = &[
     "mydumpers",
     "loaders",
     "syncers",
+    "case-sensitive",
+    "expression-filter",
 ];
 
 const INSTANCE_KEYS: &[&str] = &[
@@ -50,14 +55,13 @@ const INSTANCE_KEYS: &[&str] = &[
     "syncer-config-name",
     "syncer",
     "syncer-thread",
+    "expression-filters",
 ];
 
 fn explain_top(key: &str) -> Option<String> {
     let why = match key {
-        "case-sensitive" => "DM's OpenAPI detects case sensitivity from the upstream's `lower_case_table_names`",
         "collation_compatible" => "DM's OpenAPI task has no collation setting (the server uses `loose`)",
         "clean-dump-file" => "DM's OpenAPI task has no clean-dump-file setting (the server default is used)",
-        "expression-filter" => "expression filters are not part of DM's OpenAPI task",
         "column-mappings" => "column mappings are not part of DM's OpenAPI task (and are deprecated in DM)",
         "validators" => "continuous validators are not part of DM's OpenAPI task (validation stays off)",
         "shadow-table-rules" | "trash-table-rules" => "online-DDL table name rules are not part of DM's OpenAPI task",
@@ -81,12 +85,14 @@ fn explain_top(key: &str) -> Option<String> {
 fn explain_instance(key: &str) -> Option<String> {
     let why = match key {
         "column-mapping-rules" => "column mappings are not part of DM's OpenAPI task",
-        "expression-filters" => "expression filters are not part of DM's OpenAPI task",
         "validator-config-name" => "continuous validators are not part of DM's OpenAPI task (validation stays off)",
         _ => return None,
     };
     Some(format!("`{key}` is not representable: {why}; not converted"))
 }
+
+/// A named block and its JSON pointer.
+type Block<'a> = (&'a Map<String, Value>, String);
 
 /// Named global blocks and which of them instances referenced.
 struct Named<'a> {
@@ -101,21 +107,19 @@ impl<'a> Named<'a> {
         Named { kind, ptr, map: root.get(key).and_then(Value::as_object), used: BTreeSet::new() }
     }
 
-    /// The named block, or a warning at `at` when it does not exist.
-    fn get(&mut self, cx: &mut Cx<'_>, name: &str, at: &str) -> Option<(&'a Map<String, Value>, String)> {
+    /// The named block (`None` for an explicit null). A name that is not defined is an error: DM refuses the task.
+    fn get(&mut self, cx: &mut Cx<'_>, name: &str, at: &str) -> Result<Option<Block<'a>>, ConvertError> {
         match self.map.and_then(|m| m.get(name)) {
             Some(Value::Object(o)) => {
                 self.used.insert(name.to_owned());
-                Some((o, join(self.ptr, name)))
+                Ok(Some((o, join(self.ptr, name))))
             }
             Some(Value::Null) => {
                 self.used.insert(name.to_owned());
-                None
+                Ok(None)
             }
-            _ => {
-                cx.warn(at, format!("{} `{name}` is not defined; reference not converted", self.kind));
-                None
-            }
+            Some(_) => Err(cx.invalid(&join(self.ptr, name), format!("{} `{name}` must be a mapping", self.kind))),
+            None => Err(cx.invalid(at, format!("{} `{name}` is not defined (DM refuses the task)", self.kind))),
         }
     }
 
@@ -130,29 +134,6 @@ impl<'a> Named<'a> {
                 }
             }
         }
-    }
-}
-
-type RuleKey = (String, String, String);
-
-/// The task's table rules in creation order, indexed by (source, schema, table).
-#[derive(Default)]
-struct Rules {
-    list: Vec<TableMigrateRuleSpec>,
-    index: HashMap<RuleKey, usize>,
-}
-
-impl Rules {
-    fn find(&self, key: &RuleKey) -> Option<usize> {
-        self.index.get(key).copied()
-    }
-
-    fn push(&mut self, rule: TableMigrateRuleSpec) -> usize {
-        let key = (rule.source.source_name.clone(), rule.source.schema.clone(), rule.source.table.clone());
-        let i = self.list.len();
-        self.list.push(rule);
-        self.index.insert(key, i);
-        i
     }
 }
 
@@ -206,6 +187,8 @@ pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<Task
     let mut mydumpers = Named::new(root, "mydumpers", "/mydumpers", "mydumper config");
     let mut loaders = Named::new(root, "loaders", "/loaders", "loader config");
     let mut syncers = Named::new(root, "syncers", "/syncers", "syncer config");
+    let mut exprs = Named::new(root, "expression-filter", "/expression-filter", "expression filter");
+    let case_sensitive = cx.opt_bool(root, "", "case-sensitive").unwrap_or(false);
 
     for key in ["routes", "filters", "block-allow-list", "black-white-list", "mydumpers", "loaders", "syncers"] {
         if root.get(key).is_some_and(|v| !v.is_object() && !v.is_null()) {
@@ -217,7 +200,10 @@ pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<Task
         _ => return Err(cx.invalid("/mysql-instances", "`mysql-instances` must list at least one source")),
     };
 
-    let mut rules = Rules::default();
+    let mut rules: Vec<TableMigrateRuleSpec> = Vec::new();
+    // Every pattern text the instances use, with where it is (for the case-sensitivity notes).
+    let mut patterns_seen: Vec<(String, String)> = Vec::new();
+    let mut any_sensitive = false;
     let mut filter_defs: BTreeMap<String, BinlogFilterRuleSpec> = BTreeMap::new();
     let mut source_conf = Vec::new();
     let mut seen_sources = BTreeSet::new();
@@ -262,216 +248,112 @@ pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<Task
         }
         source_conf.push(sc);
 
-        // Allow list.
-        let ba_name = cx
-            .opt_str(inst, &ip, "block-allow-list")
-            .filter(|s| !s.is_empty())
-            .map(|n| (n, "block-allow-list"))
-            .or_else(|| {
-                cx.opt_str(inst, &ip, "black-white-list").filter(|s| !s.is_empty()).map(|n| (n, "black-white-list"))
-            });
-        let mut ba_entries: Vec<(RuleKey, String)> = Vec::new();
-        if let Some((ba_name, key)) = &ba_name
-            && let Some((ba, bp)) = balists.get(cx, ba_name, &join(&ip, key))
-        {
-            for (j, d) in cx.opt_str_list(ba, &bp, "do-dbs").unwrap_or_default().into_iter().enumerate() {
-                ba_entries.push(((sid.clone(), d, String::new()), format!("{bp}/do-dbs/{j}")));
-            }
-            if let Some(Value::Array(tables)) = ba.get("do-tables") {
-                for (j, t) in tables.iter().enumerate() {
-                    let tp = format!("{bp}/do-tables/{j}");
-                    let (Some(db), Some(tbl)) =
-                        (t.get("db-name").and_then(Value::as_str), t.get("tbl-name").and_then(Value::as_str))
-                    else {
-                        cx.warn(&tp, "a do-tables entry needs `db-name` and `tbl-name`; not converted");
-                        continue;
-                    };
-                    ba_entries.push(((sid.clone(), db.to_owned(), tbl.to_owned()), tp));
-                }
-            }
-            for k in ["ignore-dbs", "ignore-tables"] {
-                if ba.get(k).is_some_and(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty())) {
-                    cx.warn(
-                        &join(&bp, k),
-                        format!(
-                            "`{k}` is not representable: DM's OpenAPI task has only an allow list (do-dbs/do-tables); \
-                             the ignored objects would be migrated if the allow list covers them; not converted"
-                        ),
-                    );
-                }
-            }
-            cx.leftovers(
-                ba,
-                &bp,
-                &["do-dbs", "do-tables", "ignore-dbs", "ignore-tables"],
-                &|_| None,
-                "block-allow-list",
-            );
+        // What the instance replicates: carried exactly into table rules, or refused (scope.rs).
+        let allow = allow_list(cx, inst, &ip, &mut balists)?;
+        let route_ins = instance_routes(cx, inst, &ip, &mut routes)?;
+        let mut filter_ins = instance_filters(cx, inst, &ip, &mut filters)?;
+        // DM's worker adds the source's own filters after the task's (the task's win for the same patterns).
+        filter_ins.extend(cx.shared.source_filters.get(&sid).cloned().unwrap_or_default());
+        expression_filters(cx, inst, &ip, &mut exprs)?;
+        let sensitive = case_sensitive || cx.source_case_sensitive(&sid);
+        any_sensitive |= sensitive;
+        let case = if sensitive { Case::Sensitive } else { Case::Insensitive };
+        patterns_seen.extend(allow.iter().flat_map(|a| {
+            a.do_dbs
+                .iter()
+                .map(|(d, p)| (d.clone(), p.clone()))
+                .chain(a.do_tables.iter().flat_map(|(x, y, p)| [(x.clone(), p.clone()), (y.clone(), p.clone())]))
+        }));
+        patterns_seen.extend(
+            route_ins.iter().flat_map(|r| [(r.schema.clone(), r.ptr.clone()), (r.table.clone(), r.ptr.clone())]),
+        );
+        patterns_seen.extend(
+            filter_ins.iter().flat_map(|f| [(f.schema.clone(), f.ptr.clone()), (f.table.clone(), f.ptr.clone())]),
+        );
+        let outcome = scope::carry(case, &ip, allow.as_ref(), &route_ins, &filter_ins);
+        if let Some((ptr, msg)) = outcome.invalid {
+            return Err(cx.invalid(&ptr, msg));
         }
-        let has_allow_list = !ba_entries.is_empty();
-        let covered =
-            |k: &RuleKey| ba_entries.iter().any(|(b, _)| b == k || (b.0 == k.0 && b.1 == k.1 && b.2.is_empty()));
-        let mut narrow_warned = false;
-        let mut scope_warn = |cx: &mut Cx<'_>, key: &RuleKey, at: &str, what: &str| {
-            if !has_allow_list {
-                if !narrow_warned {
-                    cx.warn(
-                        at,
-                        format!(
-                            "source `{sid}` has no block-allow list, so dmctl migrates every schema; in DM's OpenAPI \
-                             every {what} is also an allow-list entry, so only the tables the rules match will be \
-                             migrated (NARROWER); add table_migrate_rule entries for everything else to keep it"
-                        ),
-                    );
-                    narrow_warned = true;
+        for (ptr, note) in outcome.notes {
+            cx.warn(&ptr, note);
+        }
+        for r in outcome.refusals {
+            cx.refuse(&r.ptr, r.what, r.why, r.help);
+        }
+        for r in outcome.rules {
+            let binlog_filter_rule = match r.filters.as_slice() {
+                [] => None,
+                [one] => {
+                    if let Some(f) = filter_ins.iter().find(|f| &f.name == one) {
+                        filter_defs.entry(one.clone()).or_insert_with(|| filter_spec(&f.events, &f.sql));
+                    }
+                    Some(vec![one.clone()])
                 }
-            } else if !covered(key) {
-                cx.warn(
-                    at,
-                    format!(
-                        "{what} `{}`.`{}` of source `{sid}` is not inside the block-allow list; in DM's OpenAPI it \
-                         becomes an allow-list entry too, so it may migrate more than before (WIDER)",
-                        key.1, key.2
-                    ),
-                );
-            }
-        };
-
-        // Route rules first, as DM lists them.
-        for (j, rname) in cx.opt_str_list(inst, &ip, "route-rules").unwrap_or_default().into_iter().enumerate() {
-            let at = format!("{}/{j}", join(&ip, "route-rules"));
-            let Some((r, rp)) = routes.get(cx, &rname, &at) else { continue };
-            let Some(schema) = cx.opt_str(r, &rp, "schema-pattern").filter(|s| !s.is_empty()) else {
-                cx.warn(&rp, format!("route rule `{rname}` has no schema-pattern; not converted"));
-                continue;
+                many => {
+                    let parts: Vec<(&[String], &[String])> = many
+                        .iter()
+                        .filter_map(|n| filter_ins.iter().find(|f| &f.name == n))
+                        .map(|f| (f.events.as_slice(), f.sql.as_slice()))
+                        .collect();
+                    let name = scope::merged_name(many);
+                    match scope::merge_events(&parts) {
+                        Some((events, sql)) => {
+                            filter_defs.entry(name.clone()).or_insert_with(|| filter_spec(&events, &sql));
+                            cx.warn(
+                                &ip,
+                                format!(
+                                    "binlog filters {} meet on the rule `{}`.`{}` (DM would apply only the first of \
+                                     several filters on one rule): merged into one filter `{name}`",
+                                    many.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+                                    r.schema,
+                                    r.table
+                                ),
+                            );
+                            Some(vec![name])
+                        }
+                        None => {
+                            cx.refuse(
+                                &ip,
+                                format!(
+                                    "binlog filters {} on source `{sid}`",
+                                    many.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                                ),
+                                format!(
+                                    "they meet on the table rule `{}`.`{}`, where DM applies only the first filter; \
+                                     merging them is exact only without `none` events",
+                                    r.schema, r.table
+                                ),
+                                "remove the `none...` events, or give the filters the patterns of different \
+                                 block-allow-list entries",
+                            );
+                            None
+                        }
+                    }
+                }
             };
-            let table = cx.opt_str(r, &rp, "table-pattern").unwrap_or_default();
-            let t_schema = cx.opt_str(r, &rp, "target-schema").filter(|s| !s.is_empty());
-            let t_table = cx.opt_str(r, &rp, "target-table").filter(|s| !s.is_empty());
-            for k in ["extract-table", "extract-schema", "extract-source"] {
-                if r.contains_key(k) {
-                    cx.warn(
-                        &join(&rp, k),
-                        format!("route extractor `{k}` is not representable in DM's OpenAPI task; not converted"),
-                    );
-                }
-            }
-            cx.leftovers(
-                r,
-                &rp,
-                &[
-                    "schema-pattern",
-                    "table-pattern",
-                    "target-schema",
-                    "target-table",
-                    "extract-table",
-                    "extract-schema",
-                    "extract-source",
-                ],
-                &|_| None,
-                "route",
-            );
-            if t_schema.is_none() {
-                cx.warn(
-                    &rp,
-                    format!(
-                        "route rule `{rname}` has no target-schema: DM's OpenAPI keeps a route only with a target \
-                         schema; converted as an allow-list entry without a target"
-                    ),
-                );
-            }
-            let key = (sid.clone(), schema.clone(), table.clone());
-            if rules.find(&key).is_some() {
-                cx.warn(&at, format!("route rule `{rname}` has the same patterns as an earlier rule of source `{sid}`; DM keeps only one (the first)"));
-                continue;
-            }
-            scope_warn(cx, &key, &at, "route rule");
-            let target = t_schema.map(|s| TableRuleTargetSpec { schema: Some(s), table: t_table });
             rules.push(TableMigrateRuleSpec {
-                source: TableRuleSourceSpec { source_name: sid.clone(), schema, table },
-                target,
-                binlog_filter_rule: None,
+                source: TableRuleSourceSpec { source_name: sid.clone(), schema: r.schema, table: r.table },
+                target: r.target.map(|(schema, table)| TableRuleTargetSpec { schema, table }),
+                binlog_filter_rule,
             });
-        }
-        // Then the allow list.
-        for ((s, sch, tbl), _) in &ba_entries {
-            let key = (s.clone(), sch.clone(), tbl.clone());
-            if rules.find(&key).is_none() {
-                rules.push(TableMigrateRuleSpec {
-                    source: TableRuleSourceSpec { source_name: s.clone(), schema: sch.clone(), table: tbl.clone() },
-                    target: None,
-                    binlog_filter_rule: None,
-                });
-            }
-        }
-        // Binlog filters attach to the rule with the same patterns (a new rule when there is none).
-        for (j, fname) in cx.opt_str_list(inst, &ip, "filter-rules").unwrap_or_default().into_iter().enumerate() {
-            let at = format!("{}/{j}", join(&ip, "filter-rules"));
-            let Some((f, fp)) = filters.get(cx, &fname, &at) else { continue };
-            let action = cx.opt_str(f, &fp, "action").unwrap_or_default();
-            if !action.eq_ignore_ascii_case("ignore") {
-                cx.warn(
-                    &join(&fp, "action"),
-                    format!(
-                        "binlog filter `{fname}` has action `{action}`: DM's OpenAPI filters always Ignore, so \
-                         converting it would invert its meaning; not converted (the events it selects are no \
-                         longer {})",
-                        if action.eq_ignore_ascii_case("error") { "refused" } else { "the only ones replicated" }
-                    ),
-                );
-                continue;
-            }
-            let Some(schema) = cx.opt_str(f, &fp, "schema-pattern").filter(|s| !s.is_empty()) else {
-                cx.warn(&fp, format!("binlog filter `{fname}` has no schema-pattern; not converted"));
-                continue;
-            };
-            let table = cx.opt_str(f, &fp, "table-pattern").unwrap_or_default();
-            let spec = BinlogFilterRuleSpec {
-                ignore_event: cx.opt_str_list(f, &fp, "events").filter(|v| !v.is_empty()),
-                ignore_sql: cx.opt_str_list(f, &fp, "sql-pattern").filter(|v| !v.is_empty()),
-            };
-            cx.leftovers(
-                f,
-                &fp,
-                &["schema-pattern", "table-pattern", "events", "sql-pattern", "action"],
-                &|_| None,
-                "filter",
-            );
-            filter_defs.entry(fname.clone()).or_insert(spec);
-            let key = (sid.clone(), schema.clone(), table.clone());
-            let idx = match rules.find(&key) {
-                Some(idx) => idx,
-                None => {
-                    scope_warn(cx, &key, &at, "binlog filter rule");
-                    rules.push(TableMigrateRuleSpec {
-                        source: TableRuleSourceSpec { source_name: sid.clone(), schema, table },
-                        target: None,
-                        binlog_filter_rule: None,
-                    })
-                }
-            };
-            let list = rules.list[idx].binlog_filter_rule.get_or_insert_with(Vec::new);
-            if !list.contains(&fname) {
-                list.push(fname);
-            }
         }
 
         // Dump / load / sync settings.
         let mut full = FullMigrateConfSpec::default();
         let mut incr = IncrMigrateConfSpec::default();
-        if let Some((m, mp)) = unit_block(cx, inst, &ip, "mydumper", &mut mydumpers) {
+        if let Some((m, mp)) = unit_block(cx, inst, &ip, "mydumper", &mut mydumpers)? {
             mydumper(cx, m, &mp, &mut full);
         }
         if let Some(t) = cx.opt_i64(inst, &ip, "mydumper-thread").filter(|t| *t != 0) {
             full.export_threads = Some(t);
         }
-        if let Some((l, lp)) = unit_block(cx, inst, &ip, "loader", &mut loaders) {
+        if let Some((l, lp)) = unit_block(cx, inst, &ip, "loader", &mut loaders)? {
             loader(cx, l, &lp, &mut full);
         }
         if let Some(t) = cx.opt_i64(inst, &ip, "loader-thread").filter(|t| *t != 0) {
             full.import_threads = Some(t);
         }
-        if let Some((s, sp)) = unit_block(cx, inst, &ip, "syncer", &mut syncers) {
+        if let Some((s, sp)) = unit_block(cx, inst, &ip, "syncer", &mut syncers)? {
             syncer(cx, s, &sp, &mut incr);
         }
         if let Some(t) = cx.opt_i64(inst, &ip, "syncer-thread").filter(|t| *t != 0) {
@@ -493,7 +375,7 @@ pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<Task
         }
         cx.leftovers(inst, &ip, INSTANCE_KEYS, &explain_instance, "mysql-instance");
     }
-    for n in [&routes, &filters, &balists, &mydumpers, &loaders, &syncers] {
+    for n in [&routes, &filters, &balists, &mydumpers, &loaders, &syncers, &exprs] {
         n.warn_unused(cx);
     }
     if ba_key == "block-allow-list" && root.contains_key("black-white-list") {
@@ -502,6 +384,7 @@ pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<Task
             "`black-white-list` is ignored by DM when `block-allow-list` is set; not converted",
         );
     }
+    case_notes(cx, any_sensitive, &patterns_seen);
     cx.leftovers(root, "", TOP_KEYS, &explain_top, "task");
 
     let (full, incr, _) = first.unwrap_or_default();
@@ -518,7 +401,7 @@ pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<Task
         ignore_checking_items,
         target_config,
         binlog_filter_rule: filter_defs,
-        table_migrate_rule: rules.list,
+        table_migrate_rule: rules,
         source_config: TaskSourceConfigSpec {
             full_migrate_conf: (full != FullMigrateConfSpec::default()).then_some(full),
             incr_migrate_conf: (incr != IncrMigrateConfSpec::default()).then_some(incr),
@@ -530,6 +413,279 @@ pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<Task
     })
 }
 
+/// The instance's block-allow list (`None`: no list, DM replicates every schema).
+fn allow_list<'a>(
+    cx: &mut Cx<'_>,
+    inst: &'a Map<String, Value>,
+    ip: &str,
+    balists: &mut Named<'a>,
+) -> Result<Option<AllowList>, ConvertError> {
+    let Some((name, key)) = ["block-allow-list", "black-white-list"]
+        .into_iter()
+        .find_map(|k| cx.opt_str(inst, ip, k).filter(|s| !s.is_empty()).map(|n| (n, k)))
+    else {
+        return Ok(None);
+    };
+    let Some((ba, bp)) = balists.get(cx, &name, &join(ip, key))? else { return Ok(None) };
+    let mut list = AllowList { name, ptr: bp.clone(), ..Default::default() };
+    for (k, dbs) in [("do-dbs", &mut list.do_dbs), ("ignore-dbs", &mut list.ignore_dbs)] {
+        for (j, d) in cx.opt_str_list(ba, &bp, k).unwrap_or_default().into_iter().enumerate() {
+            dbs.push((d, format!("{}/{j}", join(&bp, k))));
+        }
+    }
+    for (k, tables) in [("do-tables", &mut list.do_tables), ("ignore-tables", &mut list.ignore_tables)] {
+        match ba.get(k) {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) => {
+                for (j, t) in items.iter().enumerate() {
+                    let tp = format!("{}/{j}", join(&bp, k));
+                    let part = |f: &str| t.get(f).and_then(Value::as_str).map(str::to_owned);
+                    match (part("db-name"), part("tbl-name")) {
+                        (Some(db), Some(tbl)) => tables.push((db, tbl, tp)),
+                        _ => {
+                            return Err(cx.invalid(
+                                &tp,
+                                format!("a `{k}` entry needs `db-name` and `tbl-name` strings (DM refuses the task)"),
+                            ));
+                        }
+                    }
+                }
+            }
+            Some(_) => return Err(cx.invalid(&join(&bp, k), format!("`{k}` must be a list (DM refuses the task)"))),
+        }
+    }
+    cx.leftovers(ba, &bp, &["do-dbs", "do-tables", "ignore-dbs", "ignore-tables"], &|_| None, "block-allow-list");
+    Ok(Some(list))
+}
+
+/// The route rules the instance uses, in its order.
+fn instance_routes<'a>(
+    cx: &mut Cx<'_>,
+    inst: &'a Map<String, Value>,
+    ip: &str,
+    routes: &mut Named<'a>,
+) -> Result<Vec<RouteIn>, ConvertError> {
+    let mut out = Vec::new();
+    for (j, rname) in cx.opt_str_list(inst, ip, "route-rules").unwrap_or_default().into_iter().enumerate() {
+        let at = format!("{}/{j}", join(ip, "route-rules"));
+        let Some((r, rp)) = routes.get(cx, &rname, &at)? else { continue };
+        let Some(schema) = cx.opt_str(r, &rp, "schema-pattern").filter(|s| !s.is_empty()) else {
+            return Err(cx.invalid(&rp, format!("route rule `{rname}` has no schema-pattern (DM refuses the task)")));
+        };
+        let table = cx.opt_str(r, &rp, "table-pattern").unwrap_or_default();
+        let target_schema = cx.opt_str(r, &rp, "target-schema").filter(|s| !s.is_empty());
+        let target_table = cx.opt_str(r, &rp, "target-table").filter(|s| !s.is_empty());
+        for k in ["extract-table", "extract-schema", "extract-source"] {
+            if r.get(k).is_some_and(|v| !v.is_null()) {
+                cx.warn(
+                    &join(&rp, k),
+                    format!(
+                        "route extractor `{k}` is not representable in DM's OpenAPI task (the target table will not \
+                         get its extra column); not converted"
+                    ),
+                );
+            }
+        }
+        cx.leftovers(
+            r,
+            &rp,
+            &[
+                "schema-pattern",
+                "table-pattern",
+                "target-schema",
+                "target-table",
+                "extract-table",
+                "extract-schema",
+                "extract-source",
+            ],
+            &|_| None,
+            "route",
+        );
+        out.push(RouteIn { name: rname, ptr: rp, schema, table, target_schema, target_table });
+    }
+    Ok(out)
+}
+
+/// The binlog filters the instance uses that DM actually applies. DM silently drops a rule with an unknown
+/// action, an unknown event, an empty or malformed schema pattern: those are reported and left out (an unknown
+/// event in an `Ignore` rule: the known events are kept and the change is reported).
+fn instance_filters<'a>(
+    cx: &mut Cx<'_>,
+    inst: &'a Map<String, Value>,
+    ip: &str,
+    filters: &mut Named<'a>,
+) -> Result<Vec<FilterIn>, ConvertError> {
+    let mut out = Vec::new();
+    for (j, fname) in cx.opt_str_list(inst, ip, "filter-rules").unwrap_or_default().into_iter().enumerate() {
+        let at = format!("{}/{j}", join(ip, "filter-rules"));
+        let Some((f, fp)) = filters.get(cx, &fname, &at)? else { continue };
+        if let Some(fi) = read_filter(cx, &fname, f, &fp, false) {
+            out.push(fi);
+        }
+    }
+    Ok(out)
+}
+
+/// One binlog filter as DM applies it, or `None` (with a warning) when DM does not apply it. For a task filter DM
+/// silently drops a rule with an unknown action or event or an empty or malformed schema pattern; for a
+/// source-level one (`source_level`) the worker refuses to start the source's tasks instead.
+pub(super) fn read_filter(
+    cx: &mut Cx<'_>,
+    fname: &str,
+    f: &Map<String, Value>,
+    fp: &str,
+    source_level: bool,
+) -> Option<FilterIn> {
+    let fname = fname.to_owned();
+    cx.leftovers(f, fp, &["schema-pattern", "table-pattern", "events", "sql-pattern", "action"], &|_| None, "filter");
+    let drops = |why: &str| {
+        if source_level {
+            format!(
+                "binlog filter `{fname}`: DM's worker refuses to start the source's tasks with this rule ({why}); not converted"
+            )
+        } else {
+            format!("binlog filter `{fname}`: DM drops this rule ({why}), so it has no effect; not converted")
+        }
+    };
+    let action_text = cx.opt_str(f, fp, "action").unwrap_or_default();
+    // DM compares the action exactly.
+    let action = match action_text.as_str() {
+        "Ignore" => Action::Ignore,
+        "Do" => Action::Do,
+        "Error" => Action::Error,
+        other => {
+            cx.warn(
+                &join(fp, "action"),
+                drops(&format!("`action` must be exactly `Ignore`, `Do` or `Error`, not `{other}`")),
+            );
+            return None;
+        }
+    };
+    let schema = cx.opt_str(f, fp, "schema-pattern").unwrap_or_default();
+    let table = cx.opt_str(f, fp, "table-pattern").unwrap_or_default();
+    if schema.is_empty() {
+        cx.warn(fp, drops("it has no `schema-pattern`"));
+        return None;
+    }
+    if let Some(e) = [&schema, &table]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .find_map(|p| Pattern::parse_filter(p, Case::Sensitive).err())
+    {
+        cx.warn(fp, drops(&e.0));
+        return None;
+    }
+    let sql = cx.opt_str_list(f, fp, "sql-pattern").unwrap_or_default();
+    if !sql.is_empty() && regex_syntax::Parser::new().parse(&format!("(?i){}", sql.join("|"))).is_err() {
+        cx.refuse(
+            &join(fp, "sql-pattern"),
+            format!("binlog filter `{fname}`"),
+            "its `sql-pattern` does not parse here, so whether DM compiles it (and applies the rule at all) \
+             cannot be told",
+            "fix the regular expression, then convert again",
+        );
+        return None;
+    }
+    let mut events = Vec::new();
+    let mut unknown = Vec::new();
+    for (k, e) in cx.opt_str_list(f, fp, "events").unwrap_or_default().into_iter().enumerate() {
+        let lower = e.to_lowercase();
+        if BINLOG_EVENTS.contains(&lower.as_str()) {
+            events.push(e);
+        } else if !lower.is_empty() {
+            unknown.push((e, format!("{}/{k}", join(fp, "events"))));
+        }
+    }
+    if let Some((_, first)) = unknown.first() {
+        let list = unknown.iter().map(|(e, _)| format!("`{e}`")).collect::<Vec<_>>().join(", ");
+        if source_level || action != Action::Ignore || (events.is_empty() && sql.is_empty()) {
+            cx.warn(first, drops(&format!("{list} is not an event type DM knows")));
+            return None;
+        }
+        let hint = unknown
+            .iter()
+            .filter_map(|(e, _)| did_you_mean_event(e).map(|s| format!("`{e}` → `{s}`?")))
+            .collect::<Vec<_>>();
+        cx.warn(
+            first,
+            format!(
+                "binlog filter `{fname}`: {list} is not an event type DM knows{}. DM drops a rule with an unknown \
+                 event (it only logs it), so under dmctl this filter ignored nothing; the converted filter keeps \
+                 its known events ({}) and not {list}, so it WILL ignore them (NARROWER than what dmctl did; \
+                 remove the filter if that is not wanted)",
+                if hint.is_empty() { String::new() } else { format!(" ({})", hint.join(", ")) },
+                if events.is_empty() {
+                    "its SQL patterns".to_owned()
+                } else {
+                    events.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
+                }
+            ),
+        );
+    }
+    Some(FilterIn { name: fname, ptr: fp.to_owned(), schema, table, action, events, sql })
+}
+
+/// A close known event type for an unknown one (`truncate` → `truncate table`).
+fn did_you_mean_event(e: &str) -> Option<&'static str> {
+    let lower = e.to_lowercase();
+    BINLOG_EVENTS
+        .iter()
+        .copied()
+        .find(|k| k.starts_with(&format!("{lower} ")) || k.replace(' ', "") == lower.replace([' ', '_', '-'], ""))
+}
+
+/// Expression filters skip rows; DM's OpenAPI task has none, so an instance that uses one cannot be carried.
+fn expression_filters<'a>(
+    cx: &mut Cx<'_>,
+    inst: &'a Map<String, Value>,
+    ip: &str,
+    exprs: &mut Named<'a>,
+) -> Result<(), ConvertError> {
+    for (j, name) in cx.opt_str_list(inst, ip, "expression-filters").unwrap_or_default().into_iter().enumerate() {
+        let at = format!("{}/{j}", join(ip, "expression-filters"));
+        if exprs.get(cx, &name, &at)?.is_some() {
+            cx.refuse(
+                &at,
+                format!("expression filter `{name}`"),
+                "DM's OpenAPI task has no expression filters: the rows it skips would be replicated",
+                "keep this task in dmctl, or remove the expression filter from the dmctl file if replicating those \
+                 rows is intended, then convert again",
+            );
+        }
+    }
+    Ok(())
+}
+
+fn filter_spec(events: &[String], sql: &[String]) -> BinlogFilterRuleSpec {
+    BinlogFilterRuleSpec {
+        ignore_event: (!events.is_empty()).then(|| events.to_vec()),
+        ignore_sql: (!sql.is_empty()).then(|| sql.to_vec()),
+    }
+}
+
+/// Notes on case: DM's OpenAPI takes case sensitivity from the upstream (`lower_case_table_names`, docs/dm-behaviour.md
+/// §3), the dmctl task from `case-sensitive`.
+fn case_notes(cx: &mut Cx<'_>, sensitive: bool, patterns: &[(String, String)]) {
+    let upper = patterns.iter().find(|(p, _)| p.bytes().any(|b| b.is_ascii_uppercase()));
+    if sensitive {
+        cx.warn(
+            "/case-sensitive",
+            "`case-sensitive: true` is not part of DM's OpenAPI task, which compares names exactly only when the \
+             upstream has `lower_case_table_names=0`; check `SELECT @@lower_case_table_names` on each upstream: with \
+             1 or 2, patterns would also match names that differ in case",
+        );
+    } else if let Some((p, ptr)) = upper {
+        cx.warn(
+            ptr,
+            format!(
+                "`{p}`: this dmctl task compares names case-insensitively, while DM's OpenAPI takes case sensitivity \
+                 from the upstream; with `lower_case_table_names=0` (the Linux default) the converted task compares \
+                 exactly, so names that differ from `{p}` only in case are no longer replicated (NARROWER there)"
+            ),
+        );
+    }
+}
+
 /// The instance's `<unit>-config-name` block or its inline `<unit>` block.
 fn unit_block<'a>(
     cx: &mut Cx<'_>,
@@ -537,15 +693,15 @@ fn unit_block<'a>(
     ip: &str,
     unit: &str,
     named: &mut Named<'a>,
-) -> Option<(&'a Map<String, Value>, String)> {
+) -> Result<Option<Block<'a>>, ConvertError> {
     let key = format!("{unit}-config-name");
     if let Some(n) = cx.opt_str(inst, ip, &key).filter(|s| !s.is_empty()) {
         return named.get(cx, &n, &join(ip, &key));
     }
-    match inst.get(unit) {
+    Ok(match inst.get(unit) {
         Some(Value::Object(o)) => Some((o, join(ip, unit))),
         _ => None,
-    }
+    })
 }
 
 fn mydumper(cx: &mut Cx<'_>, m: &Map<String, Value>, mp: &str, full: &mut FullMigrateConfSpec) {
@@ -579,6 +735,19 @@ fn mydumper(cx: &mut Cx<'_>, m: &Map<String, Value>, mp: &str, full: &mut FullMi
                 ),
             }
         }
+        let scope_flags: Vec<&String> = rest.iter().filter(|t| restricts_dump(t)).collect();
+        if !scope_flags.is_empty() {
+            cx.refuse(
+                &join(mp, "extra-args"),
+                format!(
+                    "mydumper extra-args {}",
+                    scope_flags.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(" ")
+                ),
+                "they choose which databases, tables or rows the full dump takes (DM lets them replace the \
+                 block-allow list for the dump); DM's OpenAPI task has no extra-args, so the dump would take more",
+                "express the selection in the block-allow list, then convert again",
+            );
+        }
         if !rest.is_empty() {
             cx.warn(
                 &join(mp, "extra-args"),
@@ -596,6 +765,26 @@ fn mydumper(cx: &mut Cx<'_>, m: &Map<String, Value>, mp: &str, full: &mut FullMi
         &|k| Some(format!("mydumper `{k}` is not representable in DM's OpenAPI task; not converted")),
         "mydumper",
     );
+}
+
+/// Dumpling flags (as DM parses extra-args) that select what the dump takes: `-B/--database`, `-T/--tables-list`,
+/// `-f/--filter`, `--where`. Short flags may be bundled (`-WB db`).
+fn restricts_dump(token: &str) -> bool {
+    if let Some(long) = token.strip_prefix("--") {
+        let name = long.split('=').next().unwrap_or("");
+        return matches!(name, "database" | "tables-list" | "filter" | "where");
+    }
+    let Some(short) = token.strip_prefix('-') else { return false };
+    for c in short.chars() {
+        match c {
+            'B' | 'T' | 'f' => return true,
+            // Boolean shorthands may precede others in one token.
+            'W' => continue,
+            // A flag taking a value: the rest of the token is its value.
+            _ => return false,
+        }
+    }
+    false
 }
 
 fn check_level(cx: &mut Cx<'_>, obj: &Map<String, Value>, ptr: &str, key: &str) -> Option<CheckLevel> {
