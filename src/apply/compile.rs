@@ -433,7 +433,9 @@ impl<'p> Builder<'p> {
                 }
                 for t in stopped {
                     self.restart_after.entry(t.clone()).or_default().extend(restart_after.iter().copied());
-                    let own = self.changes.get(&Address::task(&t)).copied();
+                    // A record-only entry (trust on first use) does not start the task: only a change that
+                    // stops or replaces the task itself takes care of its restart.
+                    let own = self.changes.get(&Address::task(&t)).copied().filter(|c| !c.is_noop());
                     if own.is_none() {
                         // Not otherwise changed: it ran before, so it runs again afterwards.
                         let (start, _) = self.start_node(&t, Effect::None);
@@ -470,7 +472,7 @@ impl<'p> Builder<'p> {
                 nodes.create = Some(create);
                 for t in stopped {
                     self.restart_after.entry(t.clone()).or_default().push(create);
-                    if !self.changes.contains_key(&Address::task(&t)) {
+                    if self.changes.get(&Address::task(&t)).is_none_or(|c| c.is_noop()) {
                         let (start, _) = self.start_node(&t, Effect::None);
                         self.g.set_note(start, format!("restart: stopped to replace source.{name}"));
                     }
@@ -680,6 +682,9 @@ impl<'p> Builder<'p> {
                 .changes
                 .values()
                 .filter(|c| c.address.kind == Kind::Task && c.action != ConfigAction::Create)
+                // A record-only entry has no steps of its own to restart it; the source's branch handles the
+                // tasks it stops.
+                .filter(|c| !c.is_noop())
                 .filter(|c| task_sources(c).contains(&source))
                 .filter(|c| self.stops.contains_key(&c.address.name) || may_be_running(c))
                 .copied()
