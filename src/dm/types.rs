@@ -121,14 +121,33 @@ pub struct UpdateSourceRequest {
     pub source: Source,
 }
 
-/// `{"total": n, "data": [...]}` list envelope.
+/// `{"total": n, "data": [...]}` list envelope, as DM sends it: both fields always present, `total` equal to the
+/// number of items. Both are optional here only so that [`ListResponse::into_items`] can say what is wrong.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+#[serde(bound(deserialize = "T: Deserialize<'de>"), expecting = "an object {\"total\": n, \"data\": [...]}")]
 pub struct ListResponse<T> {
     #[serde(default)]
-    pub total: i64,
-    #[serde(default = "Vec::new", deserialize_with = "null_as_empty")]
-    pub data: Vec<T>,
+    pub total: Option<i64>,
+    #[serde(default)]
+    pub data: Option<Vec<T>>,
+}
+
+impl<T> ListResponse<T> {
+    /// The items, or what is wrong with the envelope. `null_is_empty`: a `null` (or absent) `data` means no items
+    /// (only for the one list DM can send as `null`); otherwise it is an error, never an empty list.
+    pub fn into_items(self, null_is_empty: bool) -> Result<Vec<T>, String> {
+        let data = match self.data {
+            Some(d) => d,
+            None if null_is_empty => Vec::new(),
+            None => return Err("`data` is null or missing, where DM sends an array".into()),
+        };
+        match self.total {
+            Some(t) if t == data.len() as i64 => Ok(data),
+            Some(t) => Err(format!("`total` is {t} but `data` holds {} items", data.len())),
+            None if null_is_empty => Ok(data),
+            None => Err("`total` is missing".into()),
+        }
+    }
 }
 
 fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
@@ -476,7 +495,8 @@ impl<'de> Deserialize<'de> for Unit {
     }
 }
 
-/// `SubTaskStatus`. The per-unit status objects are kept as raw JSON: dm-apply only shows them.
+/// `SubTaskStatus`. The per-unit status objects (`dump_status`, `load_status`, `sync_status`) are not read: nothing
+/// in dm-apply uses them, and skipping them keeps a large or hostile status list from being built as JSON trees.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SubTaskStatus {
     #[serde(default)]
@@ -491,12 +511,6 @@ pub struct SubTaskStatus {
     pub unit: Unit,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unresolved_ddl_lock_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub load_status: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sync_status: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dump_status: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_msg: Option<String>,
 }
@@ -614,8 +628,16 @@ mod tests {
     }
 
     #[test]
-    fn list_with_null_data() {
-        let l: ListResponse<Source> = serde_json::from_str(r#"{"total":0,"data":null}"#).unwrap();
-        assert!(l.data.is_empty());
+    fn list_envelope_must_be_dms() {
+        let items =
+            |s: &str, null_ok: bool| serde_json::from_str::<ListResponse<String>>(s).unwrap().into_items(null_ok);
+        assert_eq!(items(r#"{"total":1,"data":["a"]}"#, false), Ok(vec!["a".to_string()]));
+        assert_eq!(items(r#"{"total":0,"data":[]}"#, false), Ok(vec![]));
+        assert!(items(r#"{"total":0,"data":null}"#, false).unwrap_err().contains("null"));
+        assert!(items(r#"{"total":0}"#, false).is_err());
+        assert!(items(r#"{"data":[]}"#, false).unwrap_err().contains("total"));
+        assert!(items(r#"{"total":2,"data":["a"]}"#, false).unwrap_err().contains("2"));
+        // The source status list of a source whose worker reported nothing.
+        assert_eq!(items(r#"{"total":0,"data":null}"#, true), Ok(vec![]));
     }
 }
