@@ -278,8 +278,9 @@ impl Secrets {
     /// Text from the server made fit for an error message: secrets replaced, control characters replaced by
     /// spaces, at most `max` characters.
     fn clean(&self, text: &str, max: usize) -> String {
-        // Cut first (a secret that starts inside the kept part is kept whole), then scrub, then bound.
-        let keep = max + 2 * self.longest() + 16;
+        // Cut first (a secret that starts inside the kept part is kept whole, even JSON-escaped), then scrub, then
+        // bound.
+        let keep = max + 6 * self.longest() + 16;
         let cut: String = text.chars().take(keep).collect();
         clean_text(&self.scrub(&cut), max)
     }
@@ -343,6 +344,9 @@ struct Answer {
 
 impl Answer {
     fn is_html(&self) -> bool {
+        if self.body.trim_ascii().is_empty() {
+            return false;
+        }
         let ct = self.content_type.to_ascii_lowercase();
         ct.starts_with("text/html")
             || ct.starts_with("application/xhtml")
