@@ -103,8 +103,8 @@ pub struct ConnArgs {
     /// PEM private key of the client certificate (with --cert).
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
-    /// Timeout of one HTTP request, e.g. 30s, 500ms, 2m.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    /// Timeout of one HTTP request, e.g. 30s, 500ms, 2m (at least 1ms).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_request_timeout)]
     pub request_timeout: Duration,
     /// DANGEROUS: accept any server certificate (expired, self-signed, wrong host name). Anyone on the network
     /// path can then read the passwords sent to DM-master. A warning is printed every time.
@@ -374,6 +374,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// `--request-timeout`: a duration, and not zero (a zero timeout would fail every request, each in a confusing way).
+pub fn parse_request_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(1) {
+        return Err(format!("`{}` is too short: the request timeout must be greater than zero (e.g. 30s)", s.trim()));
+    }
+    Ok(d)
+}
+
 /// Entry point of the binary.
 ///
 /// Exit codes: 0 success; 1 any error, usage errors included (a mistyped flag must not read as "changes present"
@@ -470,5 +479,13 @@ mod tests {
         assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn request_timeouts_are_not_zero() {
+        assert_eq!(parse_request_timeout("1ms"), Ok(Duration::from_millis(1)));
+        for zero in ["0", "0s", "0ms", "0.0001s", "0h"] {
+            assert!(parse_request_timeout(zero).unwrap_err().contains("greater than zero"), "{zero}");
+        }
     }
 }

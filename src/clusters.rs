@@ -23,9 +23,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::cli::{DriftArgs, PlanArgs, PlanFormat, ReportFormat, parse_duration};
+use crate::cli::{DriftArgs, PlanArgs, PlanFormat, ReportFormat, parse_request_timeout};
 use crate::commands::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
 use crate::config::{self, Desired, LoadError};
+use crate::dm::client::display_addr;
 use crate::dm::{ClientOptions, DmClient};
 use crate::live::{self, FetchOptions};
 use crate::plan::{self, PlanOptions};
@@ -121,7 +122,9 @@ pub fn load(path: &Path) -> Result<Vec<Cluster>, ClustersError> {
             return Err(err(format!("cluster `{}`: `cert` and `key` go together", c.name)));
         }
         let request_timeout = match &c.request_timeout {
-            Some(t) => parse_duration(t).map_err(|e| err(format!("cluster `{}`: request_timeout {e}", c.name)))?,
+            Some(t) => {
+                parse_request_timeout(t).map_err(|e| err(format!("cluster `{}`: request_timeout {e}", c.name)))?
+            }
             None => Duration::from_secs(30),
         };
         out.push(Cluster {
@@ -157,7 +160,7 @@ impl Outcome {
     fn error(c: &Cluster, diagnostics: Vec<String>) -> Outcome {
         Outcome {
             name: c.name.clone(),
-            addr: c.addr.clone(),
+            addr: display_addr(&c.addr),
             code: EXIT_ERROR,
             output: String::new(),
             json: None,
@@ -244,7 +247,7 @@ pub async fn plan_cluster(c: Cluster, args: PlanArgs, color: bool) -> Outcome {
     } else {
         EXIT_OK
     };
-    Outcome { name: c.name.clone(), addr: c.addr.clone(), code, output, json, diagnostics }
+    Outcome { name: c.name.clone(), addr: display_addr(&c.addr), code, output, json, diagnostics }
 }
 
 /// Drift-check one cluster (read-only).
@@ -277,7 +280,7 @@ pub async fn drift_cluster(c: Cluster, format: ReportFormat, timestamp: u64) -> 
         }
     };
     let code = if report.has_drift() { EXIT_CHANGES } else { EXIT_OK };
-    Outcome { name: c.name.clone(), addr: c.addr.clone(), code, output, json, diagnostics }
+    Outcome { name: c.name.clone(), addr: display_addr(&c.addr), code, output, json, diagnostics }
 }
 
 /// Run `f` for every cluster concurrently; results in the clusters file's order.

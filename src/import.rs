@@ -111,8 +111,34 @@ pub fn render(imp: &Imported, addr: &str, schema_ref: &str) -> String {
         }
     }
     s.push('\n');
-    s.push_str(&to_yaml(&imp.config));
+    s.push_str(&yaml_by_item(&imp.config));
     s
+}
+
+/// The same text as `to_yaml(config)`, rendered one top-level list item at a time: `to_yaml` builds one JSON tree of
+/// the whole file, which for a large (or hostile) cluster takes many times the size of DM's answer
+/// (docs/safety.md, "Hostile input").
+fn yaml_by_item(config: &ConfigFile) -> String {
+    if config.sources.is_empty() && config.tasks.is_empty() {
+        return to_yaml(config);
+    }
+    let mut out = String::new();
+    // `key:\n- item...`: the key line from the first item's text, then only the items.
+    let mut push = |first: bool, text: String| match first {
+        true => out.push_str(&text),
+        false => out.push_str(text.split_once('\n').map(|(_, items)| items).unwrap_or_default()),
+    };
+    for (i, s) in config.sources.iter().enumerate() {
+        push(i == 0, to_yaml(&ConfigFile { sources: vec![s.clone()], ..ConfigFile::default() }));
+    }
+    for (i, t) in config.tasks.iter().enumerate() {
+        push(i == 0, to_yaml(&ConfigFile { tasks: vec![t.clone()], ..ConfigFile::default() }));
+    }
+    if !config.external_sources.is_empty() {
+        let external = ConfigFile { external_sources: config.external_sources.clone(), ..ConfigFile::default() };
+        push(true, to_yaml(&external));
+    }
+    out
 }
 
 struct Cx<'a> {
@@ -297,11 +323,27 @@ impl Cx<'_> {
         // one name; all of a source's filters go on its first rule (DM does not return which patterns they had).
         let mut defs: BTreeMap<String, BinlogFilterRuleSpec> = BTreeMap::new();
         if let Some(live_defs) = &t.binlog_filter_rule {
+            // Indexes built once: a task can hold many sources, rules and filters (up to the client's limits), and
+            // searching them per source or per filter would take quadratic time (docs/safety.md, "Hostile input").
+            let mut live_rules_of: BTreeMap<&str, Vec<&crate::dm::types::TableMigrateRule>> = BTreeMap::new();
+            for r in &t.table_migrate_rule {
+                live_rules_of.entry(r.source.source_name.as_str()).or_default().push(r);
+            }
+            // Source → (index of its first rule in `rules`, number of its rules).
+            let mut first_rule_of: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+            for (i, r) in rules.iter().enumerate() {
+                first_rule_of.entry(r.source.source_name.clone()).or_insert((i, 0)).1 += 1;
+            }
+            // Filter contents (as JSON) → the name given to them; names attached to a rule; next free suffixes.
+            let mut name_of: BTreeMap<String, String> = BTreeMap::new();
+            let mut used: BTreeSet<String> = BTreeSet::new();
+            let mut suffixes: BTreeMap<String, u64> = BTreeMap::new();
             for src in &sources {
+                let mut seen: BTreeSet<&String> = BTreeSet::new();
                 let mut names: Vec<&String> = Vec::new();
-                for r in t.table_migrate_rule.iter().filter(|r| r.source.source_name == *src) {
+                for r in live_rules_of.get(src).into_iter().flatten() {
                     for n in r.binlog_filter_rule.iter().flatten() {
-                        if !names.contains(&n) && live_defs.contains_key(n) {
+                        if live_defs.contains_key(n) && seen.insert(n) {
                             names.push(n);
                         }
                     }
@@ -316,25 +358,30 @@ impl Cx<'_> {
                     continue;
                 }
                 let mut attached = Vec::new();
+                let mut keys = Vec::new();
                 for n in names {
                     let d = &live_defs[n];
                     let spec = BinlogFilterRuleSpec {
                         ignore_event: d.ignore_event.clone().filter(|v| !v.is_empty()),
                         ignore_sql: d.ignore_sql.clone().filter(|v| !v.is_empty()),
                     };
-                    let fname = match defs.iter().find(|(_, v)| **v == spec) {
-                        Some((k, _)) => k.clone(),
+                    let key = serde_json::to_string(&spec).unwrap_or_default();
+                    let fname = match name_of.get(&key) {
+                        Some(k) => k.clone(),
                         None => {
-                            let k = filter_name(&spec, &defs);
+                            let k = filter_name(&spec, &defs, &mut suffixes);
                             defs.insert(k.clone(), spec);
+                            name_of.insert(key.clone(), k.clone());
                             k
                         }
                     };
                     attached.push(fname);
+                    keys.push(key);
                 }
-                let count = rules.iter().filter(|r| r.source.source_name == *src).count();
-                match rules.iter_mut().find(|r| r.source.source_name == *src) {
-                    Some(first) => {
+                match first_rule_of.get(*src).copied() {
+                    Some((first, count)) => {
+                        let first = &mut rules[first];
+                        used.extend(attached.iter().cloned());
                         if count > 1 {
                             self.warnings.push(format!(
                                 "task `{name}`: DM does not return which table patterns the binlog filters of source \
@@ -349,10 +396,10 @@ impl Cx<'_> {
                         self.warnings.push(format!(
                             "task `{name}`: source `{src}` has binlog filters but no table rule; filters not imported"
                         ));
-                        for f in attached {
-                            let used = rules.iter().any(|r| r.binlog_filter_rule.iter().flatten().any(|x| *x == f));
-                            if !used {
+                        for (f, key) in attached.into_iter().zip(keys) {
+                            if !used.contains(&f) {
                                 defs.remove(&f);
+                                name_of.remove(&key);
                             }
                         }
                     }
@@ -482,8 +529,14 @@ impl Cx<'_> {
 
 /// A readable, unique name for an imported binlog filter: `ignore-<first event or "sql">`.
 /// A stable name saying what the filter ignores: its events (up to three, then "and N more"), `sql` for SQL
-/// patterns, e.g. `ignore-drop-database-drop-table-and-2-more`, `ignore-insert-sql`.
-fn filter_name(spec: &BinlogFilterRuleSpec, taken: &BTreeMap<String, BinlogFilterRuleSpec>) -> String {
+/// patterns, e.g. `ignore-drop-database-drop-table-and-2-more`, `ignore-insert-sql`. `suffixes`: per base name, the
+/// next suffix to try (the ones before it are taken), so many filters with the same base do not each probe every
+/// taken suffix again.
+fn filter_name(
+    spec: &BinlogFilterRuleSpec,
+    taken: &BTreeMap<String, BinlogFilterRuleSpec>,
+    suffixes: &mut BTreeMap<String, u64>,
+) -> String {
     let events = spec.ignore_event.as_deref().unwrap_or_default();
     let mut parts: Vec<String> = if events.len() <= 3 {
         events.to_vec()
@@ -512,13 +565,17 @@ fn filter_name(spec: &BinlogFilterRuleSpec, taken: &BTreeMap<String, BinlogFilte
         .filter(|p| !p.is_empty())
         .collect::<Vec<_>>()
         .join("-");
-    let mut name = base.clone();
-    let mut n = 2;
-    while taken.contains_key(&name) {
-        name = format!("{base}-{n}");
-        n += 1;
+    if !taken.contains_key(&base) {
+        return base;
     }
-    name
+    let n = suffixes.entry(base.clone()).or_insert(2);
+    loop {
+        let name = format!("{base}-{n}");
+        *n += 1;
+        if !taken.contains_key(&name) {
+            return name;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -582,6 +639,44 @@ mod tests {
     }
 
     #[test]
+    fn filter_names_take_the_next_free_suffix() {
+        let spec = |e: &str| BinlogFilterRuleSpec { ignore_event: Some(vec![e.to_string()]), ignore_sql: None };
+        let (mut taken, mut suffixes) = (BTreeMap::new(), BTreeMap::new());
+        let mut names = vec![];
+        for e in ["drop table", "drop-table", "x-3", "drop table!", "x", "x", "x"] {
+            let n = filter_name(&spec(e), &taken, &mut suffixes);
+            taken.insert(n.clone(), spec(e));
+            names.push(n);
+        }
+        assert_eq!(
+            names,
+            [
+                "ignore-drop-table",
+                "ignore-drop-table-2",
+                "ignore-x-3",
+                "ignore-drop-table-3",
+                "ignore-x",
+                "ignore-x-2",
+                "ignore-x-4"
+            ]
+        );
+    }
+
+    #[test]
+    fn item_by_item_yaml_is_the_same_text() {
+        let mut config = import(&live(), &ImportOptions::default()).unwrap().config;
+        let mut second = config.sources[0].clone();
+        second.source_name = "s-second".into();
+        config.sources.push(second);
+        config.external_sources.push("s-external".into());
+        assert!(config.tasks.len() > 1);
+        assert_eq!(yaml_by_item(&config), to_yaml(&config));
+        let only_tasks = ConfigFile { sources: vec![], ..config.clone() };
+        assert_eq!(yaml_by_item(&only_tasks), to_yaml(&only_tasks));
+        assert_eq!(yaml_by_item(&ConfigFile::default()), to_yaml(&ConfigFile::default()));
+    }
+
+    #[test]
     fn maps_live_objects_back_leaving_defaults_out_and_secrets_behind() {
         let imp = import(&live(), &ImportOptions::default()).unwrap();
         let text = render(&imp, "http://dm", "s.json");
@@ -621,7 +716,10 @@ mod tests {
             ),
             ignore_sql: Some(vec!["^X".into()]),
         };
-        assert_eq!(filter_name(&many, &BTreeMap::new()), "ignore-drop-database-drop-table-and-2-more-sql");
+        assert_eq!(
+            filter_name(&many, &BTreeMap::new(), &mut BTreeMap::new()),
+            "ignore-drop-database-drop-table-and-2-more-sql"
+        );
         assert_eq!(t.table_migrate_rule[2].binlog_filter_rule.as_deref().unwrap(), ["ignore-drop-table"]);
         assert_eq!(t.binlog_filter_rule.len(), 2);
         assert!(imp.warnings.iter().any(|w| w.contains("first table rule")));

@@ -34,7 +34,7 @@ impl LiveTask {
 /// Everything `plan` and `drift` need from DM-master.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Live {
-    /// Address of DM-master, as given.
+    /// Address of DM-master as it may be shown and stored (`DmClient::addr`: credentials replaced by `***`).
     pub addr: String,
     pub version: ServerVersion,
     pub cluster_id: Option<u64>,
@@ -82,7 +82,7 @@ pub async fn fetch(client: &DmClient) -> Result<Live, DmError> {
 pub async fn fetch_with(client: &DmClient, opts: &FetchOptions) -> Result<Live, DmError> {
     let (version, info, sources, relay, tasks, state) = tokio::join!(
         client.server_version(),
-        client.cluster_info(),
+        client.cluster_id(),
         client.list_sources(false, None),
         client.list_sources(false, Some(true)),
         client.list_tasks(true, None, &[]),
@@ -92,7 +92,7 @@ pub async fn fetch_with(client: &DmClient, opts: &FetchOptions) -> Result<Live, 
     let sources = sources?;
     let mut warnings = vec![];
     let cluster_id = match info {
-        Ok(i) => Some(i.cluster_id),
+        Ok(id) => Some(id),
         Err(e) => {
             warnings.push(format!("could not read the cluster id (GET /api/v1/cluster/info): {e}"));
             None

@@ -18,7 +18,8 @@ pub async fn run(args: &ImportArgs, ui: &Ui) -> miette::Result<u8> {
     }
     let opts = ImportOptions { sources: args.sources.clone(), tasks: args.tasks.clone() };
     let imported = import::import(&live, &opts)?;
-    let text = import::render(&imported, &args.conn.addr, &args.schema_ref);
+    // The shown address: credentials in --addr never reach the file.
+    let text = import::render(&imported, client.addr(), &args.schema_ref);
     for w in &imported.warnings {
         ui.warn(w);
     }

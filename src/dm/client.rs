@@ -4,22 +4,40 @@
 //! bodies; no body and no content type for start/stop/enable/disable/relay-enable when there is nothing to say
 //! (a JSON body would make v8.5.4+ inject `relay_dir`); 404-with-empty-body and 46018 mapped to "absent" for gets.
 //! One `reqwest::Client` is kept for the client's life, so connections are reused.
+//!
+//! Answers are checked before anything trusts them (docs/dm-behaviour.md §2): redirects are never followed (the
+//! request may carry a password); a list must be DM's `{"total": n, "data": [...]}` envelope; a success status with
+//! one of DM's error shapes is an error; the plain-text 404 page means the OpenAPI is off; HTML means the address
+//! is not DM-master. Bodies are size-, item-, object- and depth-checked on the raw bytes, then decoded straight into
+//! typed structs. Text from the server that ends up in an error is bounded, has no control characters, and has every
+//! secret of the request replaced.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use tokio::sync::OnceCell;
 
 use super::error::{DmError, codes};
 use super::types::*;
 use super::version::ServerVersion;
+use crate::secret::SENSITIVE;
 
 /// Largest response body accepted (a list of thousands of tasks is a few MB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Most items in any one JSON array of an answer. DM clusters hold hundreds of sources and a few thousand tasks;
+/// dm-apply is measured with 10,000 tasks.
+pub const MAX_LIST_ITEMS: usize = 100_000;
+/// Most JSON objects in one answer (a task with its status is 10 to 40 objects). Each object becomes a struct
+/// several hundred bytes large, so this, not the byte size, bounds the memory a decoded answer takes.
+pub const MAX_OBJECTS: usize = 500_000;
+/// Deepest nesting of arrays and objects in an answer (DM's deepest answer nests about 8 levels).
+pub const MAX_DEPTH: usize = 32;
+/// Longest text from the server kept in an error message, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 2_000;
 
 /// How to reach DM-master.
 #[derive(Debug, Clone)]
@@ -84,8 +102,12 @@ impl ClientOptions {
 #[derive(Clone)]
 pub struct DmClient {
     http: reqwest::Client,
-    /// Without a trailing slash, e.g. `http://127.0.0.1:8261`.
+    /// Without a trailing slash, e.g. `http://127.0.0.1:8261`. May hold credentials: never shown.
     base: Arc<str>,
+    /// `base` as it may be shown: credentials replaced by `***`.
+    shown: Arc<str>,
+    /// The password in `base`, if any, scrubbed from everything the server answers.
+    addr_secrets: Arc<Vec<String>>,
     version: Arc<OnceCell<ServerVersion>>,
     retry: RetryPolicy,
     timeout: Duration,
@@ -93,8 +115,34 @@ pub struct DmClient {
 
 impl std::fmt::Debug for DmClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DmClient").field("base", &self.base).finish()
+        f.debug_struct("DmClient").field("addr", &self.shown).finish()
     }
+}
+
+/// `addr` as it may be printed or stored: a user name and password in it become `***`
+/// (`https://user:pw@dm:8261` → `https://***@dm:8261`), and so does a query. Works on text that is not a URL.
+pub fn display_addr(addr: &str) -> String {
+    let start = addr.find("://").map(|i| i + 3).unwrap_or(0);
+    let rest = &addr[start..];
+    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(auth_end);
+    let mut out = String::with_capacity(addr.len());
+    out.push_str(&addr[..start]);
+    match authority.rfind('@') {
+        Some(at) => {
+            out.push_str("***");
+            out.push_str(&authority[at..]);
+        }
+        None => out.push_str(authority),
+    }
+    match tail.find(['?', '#']) {
+        Some(q) => {
+            out.push_str(&tail[..q]);
+            out.push_str("?***");
+        }
+        None => out.push_str(tail),
+    }
+    clean_text(&out, 500)
 }
 
 /// Percent-encode one path segment (names may hold characters that are not URL-safe).
@@ -108,6 +156,27 @@ fn seg(s: &str) -> String {
         }
     }
     out
+}
+
+/// Decode `%XX` escapes (for the password of an address), keeping anything malformed as is.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let hex = |i: usize| b.get(i).and_then(|c| (*c as char).to_digit(16));
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match (b[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Whether `e` is (or wraps) a rustls error. io::Error's `source()` skips the error it wraps, and the connector
@@ -150,22 +219,178 @@ fn json<T: Serialize + Sync>(v: &T) -> Body<'_> {
     Body::Json(v)
 }
 
+/// The secret values of one request (passwords, TLS keys, the password in `--addr`). Whatever the server answers is
+/// scrubbed of them before it becomes part of an error, so a server (or proxy) that echoes the request, or quotes a
+/// DSN, cannot make dm-apply print a password.
+#[derive(Debug, Default, Clone)]
+struct Secrets(Vec<String>);
+
+/// JSON keys whose string values dm-apply sends as secrets.
+const SECRET_KEYS: [&str; 2] = ["password", "ssl_key_content"];
+
+impl Secrets {
+    fn new(addr: &[String], body: Option<&[u8]>) -> Secrets {
+        let mut s = Secrets(addr.to_vec());
+        if let Some(v) = body.and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok()) {
+            s.collect(&v);
+        }
+        // Longest first, so a secret containing another is replaced whole.
+        s.0.retain(|x| !x.is_empty() && x != MASKED_PASSWORD);
+        s.0.sort_by_key(|x| std::cmp::Reverse(x.len()));
+        s.0.dedup();
+        s
+    }
+
+    fn collect(&mut self, v: &serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    match v {
+                        serde_json::Value::String(x) if SECRET_KEYS.contains(&k.as_str()) => self.0.push(x.clone()),
+                        _ => self.collect(v),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| self.collect(v)),
+            _ => {}
+        }
+    }
+
+    fn longest(&self) -> usize {
+        self.0.first().map(String::len).unwrap_or(0)
+    }
+
+    /// Every form a secret may take in an answer (as is, JSON-escaped, percent-encoded) becomes `(sensitive value)`.
+    fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in &self.0 {
+            let escaped = serde_json::to_string(s).unwrap_or_default();
+            let escaped = escaped.trim_matches('"');
+            for form in [s.as_str(), escaped, &seg(s)] {
+                if !form.is_empty() && out.contains(form) {
+                    out = out.replace(form, SENSITIVE);
+                }
+            }
+        }
+        out
+    }
+
+    /// Text from the server made fit for an error message: secrets replaced, control characters replaced by
+    /// spaces, at most `max` characters.
+    fn clean(&self, text: &str, max: usize) -> String {
+        // Cut first (a secret that starts inside the kept part is kept whole, even JSON-escaped), then scrub, then
+        // bound.
+        let keep = max + 6 * self.longest() + 16;
+        let cut: String = text.chars().take(keep).collect();
+        clean_text(&self.scrub(&cut), max)
+    }
+}
+
+/// At most `max` characters, every control character (and bidirectional override) replaced by a space, runs of
+/// spaces collapsed, and a marker when something was cut.
+fn clean_text(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max + 16));
+    let mut n = 0;
+    let mut chars = text.trim().chars();
+    for c in chars.by_ref() {
+        let c = if c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        {
+            ' '
+        } else {
+            c
+        };
+        if c == ' ' && out.ends_with(' ') {
+            continue;
+        }
+        out.push(c);
+        n += 1;
+        if n >= max {
+            break;
+        }
+    }
+    if chars.next().is_some() {
+        out.push_str(" …(cut)");
+    }
+    out.trim_end().to_string()
+}
+
+/// Everything about one request that errors built from its answer need.
+struct Ctx {
+    method: Method,
+    path: String,
+    secrets: Secrets,
+}
+
+impl Ctx {
+    fn decode_error(&self, status: StatusCode, expected: &'static str, detail: String) -> DmError {
+        DmError::Decode {
+            method: self.method.to_string(),
+            path: self.path.clone(),
+            status: status.as_u16(),
+            expected,
+            detail: self.secrets.clean(&detail, MAX_MESSAGE_CHARS),
+        }
+    }
+}
+
+/// An answer as read from the wire.
+struct Answer {
+    status: StatusCode,
+    content_type: String,
+    location: Option<String>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn is_html(&self) -> bool {
+        if self.body.trim_ascii().is_empty() {
+            return false;
+        }
+        let ct = self.content_type.to_ascii_lowercase();
+        ct.starts_with("text/html")
+            || ct.starts_with("application/xhtml")
+            || self.body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<')
+    }
+
+    /// The plain-text page Go's HTTP server (and gin) answer for a path nobody serves.
+    fn is_404_page(&self) -> bool {
+        self.status == StatusCode::NOT_FOUND && self.body.trim_ascii() == b"404 page not found"
+    }
+}
+
 impl DmClient {
     pub fn new(opts: &ClientOptions) -> Result<Self, DmError> {
         // rustls needs a process-wide crypto provider; a second install is a harmless no-op error.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let addr = opts.addr.trim_end_matches('/');
+        let shown = display_addr(addr);
         let url = reqwest::Url::parse(addr).map_err(|e| {
-            DmError::Options(format!("--addr `{addr}` is not a URL: {e} (expected e.g. http://127.0.0.1:8261)"))
+            DmError::Options(format!("--addr `{shown}` is not a URL: {e} (expected e.g. http://127.0.0.1:8261)"))
         })?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(DmError::Options(format!("--addr `{addr}` must start with http:// or https://")));
+            return Err(DmError::Options(format!("--addr `{shown}` must start with http:// or https://")));
         }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(DmError::Options(format!(
+                "--addr `{shown}` must not have a query or fragment (expected e.g. http://127.0.0.1:8261)"
+            )));
+        }
+        if opts.request_timeout.is_zero() {
+            return Err(DmError::Options("--request-timeout must be greater than zero (e.g. 30s)".into()));
+        }
+        let addr_secrets: Vec<String> = match url.password() {
+            Some(pw) => vec![pw.to_string(), percent_decode(pw)],
+            None => vec![],
+        };
         let mut b = reqwest::Client::builder()
             .timeout(opts.request_timeout)
             .connect_timeout(opts.request_timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(60))
             .user_agent(concat!("dm-apply/", env!("CARGO_PKG_VERSION")))
+            // A redirect would re-send the request, password included, to wherever the answer points (another
+            // host, or plain http from https). DM-master never redirects its API: a 3xx is an error.
+            .redirect(reqwest::redirect::Policy::none())
             .no_proxy();
         if let Some(path) = &opts.cacert {
             let pem = read_file(path, "--cacert")?;
@@ -207,59 +432,74 @@ impl DmClient {
         Ok(DmClient {
             http,
             base: addr.into(),
+            shown: shown.into(),
+            addr_secrets: Arc::new(addr_secrets),
             version: Arc::new(OnceCell::new()),
             retry: opts.retry,
             timeout: opts.request_timeout,
         })
     }
 
-    /// The address this client talks to.
+    /// The address this client talks to, as it may be shown or stored: credentials in it are replaced by `***`.
     pub fn addr(&self) -> &str {
+        &self.shown
+    }
+
+    /// The address exactly as given, credentials included. Only for connecting; never print or store it.
+    pub fn url_with_credentials(&self) -> &str {
         &self.base
     }
 
     async fn send(
         &self,
-        method: Method,
+        method: &Method,
         path: &str,
         query: &[(&str, String)],
-        body: Body<'_>,
-    ) -> Result<(StatusCode, Vec<u8>), DmError> {
+        body: Option<&[u8]>,
+        secrets: &Secrets,
+    ) -> Result<Answer, DmError> {
         let url = format!("{}{}", self.base, path);
         let mut req = self.http.request(method.clone(), &url);
         if !query.is_empty() {
             req = req.query(query);
         }
-        if let Body::Json(v) = body {
-            let bytes =
-                v.to_json().map_err(|e| DmError::Options(format!("cannot encode the request body for {path}: {e}")))?;
-            req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes);
+        if let Some(bytes) = body {
+            req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes.to_vec());
         }
         tracing::debug!(%method, path, "request");
-        let mut resp = req.send().await.map_err(|e| self.transport_error(&method, path, e))?;
+        let too_large =
+            |detail: String| DmError::TooLarge { method: method.to_string(), path: path.to_string(), detail };
+        let mut resp = req.send().await.map_err(|e| self.transport_error(method, path, e, secrets))?;
         let status = resp.status();
-        let mut buf = Vec::new();
+        let header = |name: reqwest::header::HeaderName| {
+            resp.headers().get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        };
+        let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
+        let location = header(reqwest::header::LOCATION);
+        let limit = format!("more than {MAX_BODY_BYTES} bytes");
+        let announced = resp.content_length().unwrap_or(0);
+        if announced > MAX_BODY_BYTES as u64 {
+            return Err(too_large(limit));
+        }
+        // Reserve what the server announced (bounded above), so the buffer does not double past it.
+        let mut buf = Vec::with_capacity(announced as usize);
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
                     if buf.len() + chunk.len() > MAX_BODY_BYTES {
-                        return Err(DmError::TooLarge {
-                            method: method.to_string(),
-                            path: path.to_string(),
-                            limit: MAX_BODY_BYTES,
-                        });
+                        return Err(too_large(limit));
                     }
                     buf.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(e) => return Err(self.transport_error(&method, path, e)),
+                Err(e) => return Err(self.transport_error(method, path, e, secrets)),
             }
         }
         tracing::debug!(%method, path, status = status.as_u16(), bytes = buf.len(), "response");
-        Ok((status, buf))
+        Ok(Answer { status, content_type, location, body: buf })
     }
 
-    fn transport_error(&self, method: &Method, path: &str, e: reqwest::Error) -> DmError {
+    fn transport_error(&self, method: &Method, path: &str, e: reqwest::Error, secrets: &Secrets) -> DmError {
         if e.is_timeout() {
             return DmError::Timeout {
                 method: method.to_string(),
@@ -269,6 +509,8 @@ impl DmClient {
         }
         // A failure to connect means nothing was sent; anything later (reset, broken body) may have been processed.
         let maybe_sent = !e.is_connect();
+        // The URL may hold credentials: leave it out (the message names the address in its shown form).
+        let e = e.without_url();
         let mut detail = e.to_string();
         let mut tls = false;
         let mut src = std::error::Error::source(&e);
@@ -278,16 +520,17 @@ impl DmClient {
             tls |= is_tls_error(s);
             src = s.source();
         }
+        let detail = secrets.clean(&detail.replace(&*self.base, &self.shown), MAX_MESSAGE_CHARS);
         if tls {
             return DmError::Tls {
-                addr: self.base.to_string(),
+                addr: self.shown.to_string(),
                 method: method.to_string(),
                 path: path.to_string(),
                 detail,
             };
         }
         DmError::Connect {
-            addr: self.base.to_string(),
+            addr: self.shown.to_string(),
             method: method.to_string(),
             path: path.to_string(),
             detail,
@@ -295,19 +538,33 @@ impl DmClient {
         }
     }
 
-    /// Send and expect a success status; map error shapes otherwise.
+    /// Send, retrying what is safe to retry; return a success answer that passed [`Self::check`], or the error the
+    /// answer means.
     async fn call(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, String)],
         body: Body<'_>,
-    ) -> Result<(StatusCode, Vec<u8>), DmError> {
+    ) -> Result<(Answer, Ctx), DmError> {
+        let bytes = match body {
+            Body::None => None,
+            Body::Json(v) => Some(
+                v.to_json().map_err(|e| DmError::Options(format!("cannot encode the request body for {path}: {e}")))?,
+            ),
+        };
+        let ctx = Ctx {
+            method: method.clone(),
+            path: path.to_string(),
+            secrets: Secrets::new(&self.addr_secrets, bytes.as_deref()),
+        };
         let mut attempt = 1;
         loop {
-            let err = match self.send(method.clone(), path, query, body).await {
-                Ok((status, bytes)) if status.is_success() => return Ok((status, bytes)),
-                Ok((status, bytes)) => api_error(&method, path, status, &bytes),
+            let err = match self.send(&method, path, query, bytes.as_deref(), &ctx.secrets).await {
+                Ok(answer) => match self.check(&ctx, answer) {
+                    Ok(answer) => return Ok((answer, ctx)),
+                    Err(e) => e,
+                },
                 Err(e) => e,
             };
             let retryable = if method == Method::GET {
@@ -325,15 +582,84 @@ impl DmClient {
         }
     }
 
+    /// What an answer means (docs/dm-behaviour.md §2): a redirect, an HTML page, the 404 page of a DM-master
+    /// without OpenAPI, or one of DM's error shapes (also under a success status) is an error; a success body must
+    /// stay within the shape limits.
+    fn check(&self, ctx: &Ctx, answer: Answer) -> Result<Answer, DmError> {
+        let (method, path, status) = (ctx.method.to_string(), ctx.path.clone(), answer.status.as_u16());
+        if answer.status.is_redirection() {
+            let location = ctx.secrets.clean(&self.shown_location(answer.location.as_deref()), 300);
+            return Err(DmError::Redirect { addr: self.shown.to_string(), method, path, status, location });
+        }
+        if answer.is_html() {
+            let what = "an HTML page".to_string();
+            return Err(DmError::NotDm { addr: self.shown.to_string(), method, path, status, what });
+        }
+        if !answer.status.is_success() {
+            if answer.is_404_page() {
+                return Err(if ctx.path.starts_with("/api/") {
+                    DmError::OpenApiOff { addr: self.shown.to_string(), method, path }
+                } else {
+                    let what = "a plain-text `404 page not found`".to_string();
+                    DmError::NotDm { addr: self.shown.to_string(), method, path, status, what }
+                });
+            }
+            return Err(api_error(ctx, answer.status, &answer.body));
+        }
+        if let Err(detail) = check_limits(&answer.body) {
+            return Err(DmError::TooLarge { method, path, detail });
+        }
+        if let Some(e) = error_in_success(ctx, answer.status, &answer.body) {
+            return Err(e);
+        }
+        Ok(answer)
+    }
+
+    /// Where a redirect points, resolved against the address, without credentials, query or fragment.
+    fn shown_location(&self, location: Option<&str>) -> String {
+        let Some(raw) = location else { return "(no Location header)".to_string() };
+        let joined = reqwest::Url::parse(&format!("{}/", self.base)).and_then(|base| base.join(raw));
+        match joined {
+            Ok(mut url) => {
+                url.set_query(None);
+                url.set_fragment(None);
+                display_addr(url.as_str())
+            }
+            Err(_) => display_addr(raw),
+        }
+    }
+
     async fn call_json<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, String)],
         body: Body<'_>,
+        expected: &'static str,
     ) -> Result<T, DmError> {
-        let (status, bytes) = self.call(method.clone(), path, query, body).await?;
-        decode(&method, path, status, &bytes)
+        let (answer, ctx) = self.call(method, path, query, body).await?;
+        decode(&ctx, &answer, Top::Object, expected)
+    }
+
+    /// A bare JSON array of names (schema and table lists).
+    async fn call_names(&self, path: &str, expected: &'static str) -> Result<Vec<String>, DmError> {
+        let (answer, ctx) = self.call(Method::GET, path, &[], Body::None).await?;
+        decode(&ctx, &answer, Top::Array, expected)
+    }
+
+    /// A list answer: DM's `{"total": n, "data": [...]}` envelope, `total` equal to the number of items. DM always
+    /// sends an array (never `null`) for these lists, except the source status list of a source whose worker
+    /// reported nothing (`null_is_empty`). Anything else is an error, never an empty list.
+    async fn call_list<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        expected: &'static str,
+        null_is_empty: bool,
+    ) -> Result<Vec<T>, DmError> {
+        let (answer, ctx) = self.call(Method::GET, path, query, Body::None).await?;
+        let list: ListResponse<T> = decode(&ctx, &answer, Top::Object, expected)?;
+        list.into_items(null_is_empty).map_err(|detail| ctx.decode_error(answer.status, expected, detail))
     }
 
     async fn call_unit(
@@ -352,9 +678,12 @@ impl DmClient {
     pub async fn server_version(&self) -> Result<&ServerVersion, DmError> {
         self.version
             .get_or_try_init(|| async {
-                let (_, bytes) = self.call(Method::GET, "/status", &[], Body::None).await?;
-                let text = String::from_utf8_lossy(&bytes);
-                Ok(ServerVersion::parse_status(&text))
+                let (answer, _) = self.call(Method::GET, "/status", &[], Body::None).await?;
+                let text = String::from_utf8_lossy(&answer.body);
+                let mut version = ServerVersion::parse_status(&text);
+                // Shown in plans: bounded and printable whatever the server sent.
+                version.raw = clean_text(&version.raw, 64);
+                Ok(version)
             })
             .await
     }
@@ -363,7 +692,7 @@ impl DmClient {
 
     pub async fn create_source(&self, source: &Source, worker_name: Option<&str>) -> Result<Source, DmError> {
         let req = CreateSourceRequest { source: source.clone(), worker_name: worker_name.map(str::to_string) };
-        self.call_json(Method::POST, "/api/v1/sources", &[], json(&req)).await
+        self.call_json(Method::POST, "/api/v1/sources", &[], json(&req), "a source").await
     }
 
     pub async fn list_sources(&self, with_status: bool, enable_relay: Option<bool>) -> Result<Vec<Source>, DmError> {
@@ -374,18 +703,16 @@ impl DmClient {
         if let Some(r) = enable_relay {
             q.push(("enable_relay", r.to_string()));
         }
-        let l: ListResponse<Source> = self.call_json(Method::GET, "/api/v1/sources", &q, Body::None).await?;
-        Ok(l.data)
+        self.call_list("/api/v1/sources", &q, "a source list", false).await
     }
 
     /// `None` when the source does not exist (the server's 404 with an empty body).
     pub async fn get_source(&self, name: &str, with_status: bool) -> Result<Option<Source>, DmError> {
         let path = format!("/api/v1/sources/{}", seg(name));
         let q = if with_status { vec![("with_status", "true".to_string())] } else { vec![] };
-        match self.call_json(Method::GET, &path, &q, Body::None).await {
+        match self.call_json(Method::GET, &path, &q, Body::None, "a source").await {
             Ok(s) => Ok(Some(s)),
-            Err(DmError::Api { status: 404, .. }) => Ok(None),
-            Err(e) if e.has_code(codes::SOURCE_NOT_EXIST) => Ok(None),
+            Err(e) if e.is_absent() || e.has_code(codes::SOURCE_NOT_EXIST) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -395,7 +722,7 @@ impl DmClient {
     pub async fn update_source(&self, source: &Source) -> Result<Source, DmError> {
         let path = format!("/api/v1/sources/{}", seg(&source.source_name));
         let req = UpdateSourceRequest { source: source.clone() };
-        self.call_json(Method::PUT, &path, &[], json(&req)).await
+        self.call_json(Method::PUT, &path, &[], json(&req), "a source").await
     }
 
     pub async fn delete_source(&self, name: &str, force: bool) -> Result<(), DmError> {
@@ -406,8 +733,7 @@ impl DmClient {
 
     pub async fn source_status(&self, name: &str) -> Result<Vec<SourceStatus>, DmError> {
         let path = format!("/api/v1/sources/{}/status", seg(name));
-        let l: ListResponse<SourceStatus> = self.call_json(Method::GET, &path, &[], Body::None).await?;
-        Ok(l.data)
+        self.call_list(&path, &[], "a source status list", true).await
     }
 
     pub async fn enable_source(&self, name: &str) -> Result<(), DmError> {
@@ -448,12 +774,13 @@ impl DmClient {
     }
 
     pub async fn source_schemas(&self, name: &str) -> Result<Vec<String>, DmError> {
-        self.call_json(Method::GET, &format!("/api/v1/sources/{}/schemas", seg(name)), &[], Body::None).await
+        let path = format!("/api/v1/sources/{}/schemas", seg(name));
+        self.call_names(&path, "a schema name list").await
     }
 
     pub async fn source_tables(&self, name: &str, schema: &str) -> Result<Vec<String>, DmError> {
         let path = format!("/api/v1/sources/{}/schemas/{}", seg(name), seg(schema));
-        self.call_json(Method::GET, &path, &[], Body::None).await
+        self.call_names(&path, "a table name list").await
     }
 
     // ---------------------------------------------------------------------------------------------- tasks
@@ -461,8 +788,8 @@ impl DmClient {
     /// Creates the task in stage Stopped. Accepts the v6.1+ `{task, check_result}` answer and v6.0's bare task.
     pub async fn create_task(&self, task: &Task) -> Result<OperateTaskResponse, DmError> {
         let req = TaskRequest { task: task.clone() };
-        let (status, bytes) = self.call(Method::POST, "/api/v1/tasks", &[], json(&req)).await?;
-        decode_operate(&Method::POST, "/api/v1/tasks", status, &bytes)
+        let (answer, ctx) = self.call(Method::POST, "/api/v1/tasks", &[], json(&req)).await?;
+        decode_operate(&ctx, &answer)
     }
 
     pub async fn list_tasks(
@@ -481,17 +808,16 @@ impl DmClient {
         for s in source_name_list {
             q.push(("source_name_list", s.clone()));
         }
-        let l: ListResponse<Task> = self.call_json(Method::GET, "/api/v1/tasks", &q, Body::None).await?;
-        Ok(l.data)
+        self.call_list("/api/v1/tasks", &q, "a task list", false).await
     }
 
     /// `None` when the task does not exist (DM answers 400 with code 46018, not 404).
     pub async fn get_task(&self, name: &str, with_status: bool) -> Result<Option<Task>, DmError> {
         let path = format!("/api/v1/tasks/{}", seg(name));
         let q = if with_status { vec![("with_status", "true".to_string())] } else { vec![] };
-        match self.call_json(Method::GET, &path, &q, Body::None).await {
+        match self.call_json(Method::GET, &path, &q, Body::None, "a task").await {
             Ok(t) => Ok(Some(t)),
-            Err(e) if e.has_code(codes::TASK_NOT_EXIST) || e.status() == Some(404) => Ok(None),
+            Err(e) if e.has_code(codes::TASK_NOT_EXIST) || e.is_absent() => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -500,8 +826,8 @@ impl DmClient {
     pub async fn update_task(&self, task: &Task) -> Result<OperateTaskResponse, DmError> {
         let path = format!("/api/v1/tasks/{}", seg(&task.name));
         let req = TaskRequest { task: task.clone() };
-        let (status, bytes) = self.call(Method::PUT, &path, &[], json(&req)).await?;
-        decode_operate(&Method::PUT, &path, status, &bytes)
+        let (answer, ctx) = self.call(Method::PUT, &path, &[], json(&req)).await?;
+        decode_operate(&ctx, &answer)
     }
 
     /// `keep_meta` is sent only when the server supports it (unreleased after v26.3.3); otherwise it is dropped
@@ -523,8 +849,7 @@ impl DmClient {
     /// Status of every subtask (the server ignores `source_name_list` here).
     pub async fn task_status(&self, name: &str) -> Result<Vec<SubTaskStatus>, DmError> {
         let path = format!("/api/v1/tasks/{}/status", seg(name));
-        let l: ListResponse<SubTaskStatus> = self.call_json(Method::GET, &path, &[], Body::None).await?;
-        Ok(l.data)
+        self.call_list(&path, &[], "a subtask status list", false).await
     }
 
     /// Asynchronous: success means the expected stage was written, not that the task runs.
@@ -556,18 +881,17 @@ impl DmClient {
         if let Some(p) = table_pattern {
             q.push(("table_pattern", p.to_string()));
         }
-        let l: ListResponse<TaskMigrateTarget> = self.call_json(Method::GET, &path, &q, Body::None).await?;
-        Ok(l.data)
+        self.call_list(&path, &q, "a migrate target list", false).await
     }
 
     pub async fn task_source_schemas(&self, task: &str, source: &str) -> Result<Vec<String>, DmError> {
         let path = format!("/api/v1/tasks/{}/sources/{}/schemas", seg(task), seg(source));
-        self.call_json(Method::GET, &path, &[], Body::None).await
+        self.call_names(&path, "a schema name list").await
     }
 
     pub async fn task_source_tables(&self, task: &str, source: &str, schema: &str) -> Result<Vec<String>, DmError> {
         let path = format!("/api/v1/tasks/{}/sources/{}/schemas/{}", seg(task), seg(source), seg(schema));
-        self.call_json(Method::GET, &path, &[], Body::None).await
+        self.call_names(&path, "a table name list").await
     }
 
     pub async fn get_table_structure(
@@ -579,7 +903,7 @@ impl DmClient {
     ) -> Result<TableStructure, DmError> {
         let path =
             format!("/api/v1/tasks/{}/sources/{}/schemas/{}/{}", seg(task), seg(source), seg(schema), seg(table));
-        self.call_json(Method::GET, &path, &[], Body::None).await
+        self.call_json(Method::GET, &path, &[], Body::None, "a table structure").await
     }
 
     pub async fn put_table_structure(
@@ -609,7 +933,7 @@ impl DmClient {
 
     /// dmctl task.yaml ⇄ OpenAPI task conversion done by the server (answers 200, not the spec's 201).
     pub async fn convert_task(&self, req: &ConverterTaskRequest) -> Result<ConverterTaskResponse, DmError> {
-        self.call_json(Method::POST, "/api/v1/tasks/converters", &[], json(req)).await
+        self.call_json(Method::POST, "/api/v1/tasks/converters", &[], json(req), "a task conversion").await
     }
 
     // ---------------------------------------------------------------------------------------------- templates
@@ -617,28 +941,27 @@ impl DmClient {
     /// Task templates only store `Task` JSON in etcd; they never create tasks. dm-apply keeps its small state
     /// record (secret fingerprints) in one of them, so the record lives with the cluster, not on a CI runner.
     pub async fn list_templates(&self) -> Result<Vec<Task>, DmError> {
-        let l: ListResponse<Task> = self.call_json(Method::GET, "/api/v1/tasks/templates", &[], Body::None).await?;
-        Ok(l.data)
+        self.call_list("/api/v1/tasks/templates", &[], "a task template list", false).await
     }
 
     /// `None` when the template does not exist (DM error 20051).
     pub async fn get_template(&self, name: &str) -> Result<Option<Task>, DmError> {
         let path = format!("/api/v1/tasks/templates/{}", seg(name));
-        match self.call_json(Method::GET, &path, &[], Body::None).await {
+        match self.call_json(Method::GET, &path, &[], Body::None, "a task template").await {
             Ok(t) => Ok(Some(t)),
-            Err(e) if e.has_code(codes::TEMPLATE_NOT_EXIST) || e.status() == Some(404) => Ok(None),
+            Err(e) if e.has_code(codes::TEMPLATE_NOT_EXIST) || e.is_absent() => Ok(None),
             Err(e) => Err(e),
         }
     }
 
     /// Fails with 20050 when it exists.
     pub async fn create_template(&self, task: &Task) -> Result<Task, DmError> {
-        self.call_json(Method::POST, "/api/v1/tasks/templates", &[], json(task)).await
+        self.call_json(Method::POST, "/api/v1/tasks/templates", &[], json(task), "a task template").await
     }
 
     pub async fn update_template(&self, task: &Task) -> Result<Task, DmError> {
         let path = format!("/api/v1/tasks/templates/{}", seg(&task.name));
-        self.call_json(Method::PUT, &path, &[], json(task)).await
+        self.call_json(Method::PUT, &path, &[], json(task), "a task template").await
     }
 
     pub async fn delete_template(&self, name: &str) -> Result<(), DmError> {
@@ -648,9 +971,7 @@ impl DmClient {
     // ---------------------------------------------------------------------------------------------- cluster
 
     pub async fn list_masters(&self) -> Result<Vec<ClusterMaster>, DmError> {
-        let l: ListResponse<ClusterMaster> =
-            self.call_json(Method::GET, "/api/v1/cluster/masters", &[], Body::None).await?;
-        Ok(l.data)
+        self.call_list("/api/v1/cluster/masters", &[], "a master list", false).await
     }
 
     pub async fn offline_master(&self, name: &str) -> Result<(), DmError> {
@@ -658,9 +979,7 @@ impl DmClient {
     }
 
     pub async fn list_workers(&self) -> Result<Vec<ClusterWorker>, DmError> {
-        let l: ListResponse<ClusterWorker> =
-            self.call_json(Method::GET, "/api/v1/cluster/workers", &[], Body::None).await?;
-        Ok(l.data)
+        self.call_list("/api/v1/cluster/workers", &[], "a worker list", false).await
     }
 
     /// The worker must be offline (46005).
@@ -669,14 +988,24 @@ impl DmClient {
     }
 
     pub async fn cluster_info(&self) -> Result<ClusterInfo, DmError> {
-        self.call_json(Method::GET, "/api/v1/cluster/info", &[], Body::None).await
+        self.call_json(Method::GET, "/api/v1/cluster/info", &[], Body::None, "the cluster info").await
+    }
+
+    /// Only the cluster id of `GET /cluster/info`: the topology (free-form JSON) is skipped, not built.
+    pub async fn cluster_id(&self) -> Result<u64, DmError> {
+        #[derive(Deserialize)]
+        struct Id {
+            cluster_id: u64,
+        }
+        let id: Id = self.call_json(Method::GET, "/api/v1/cluster/info", &[], Body::None, "the cluster info").await?;
+        Ok(id.cluster_id)
     }
 
     /// The request body is the `ClusterTopology` (the spec's `requestBody`), i.e. `info.topology`, not the whole
     /// `{cluster_id, topology}` answer shape; `cluster_id` cannot be set.
     pub async fn update_cluster_info(&self, info: &ClusterInfo) -> Result<ClusterInfo, DmError> {
         let topology = info.topology.clone().unwrap_or_else(|| serde_json::json!({}));
-        self.call_json(Method::PUT, "/api/v1/cluster/info", &[], json(&topology)).await
+        self.call_json(Method::PUT, "/api/v1/cluster/info", &[], json(&topology), "the cluster info").await
     }
 }
 
@@ -684,55 +1013,287 @@ fn read_file(path: &PathBuf, flag: &str) -> Result<Vec<u8>, DmError> {
     std::fs::read(path).map_err(|e| DmError::Options(format!("{flag} {}: {e}", path.display())))
 }
 
-fn decode<T: DeserializeOwned>(method: &Method, path: &str, status: StatusCode, bytes: &[u8]) -> Result<T, DmError> {
-    serde_json::from_slice(bytes).map_err(|e| DmError::Decode {
-        method: method.to_string(),
-        path: path.to_string(),
-        status: status.as_u16(),
-        detail: e.to_string(),
-    })
+/// Check the raw bytes of an answer against the shape limits before decoding: the number of items of each array,
+/// the number of objects, the nesting depth. One pass, no allocation; strings are skipped, escapes included.
+fn check_limits(bytes: &[u8]) -> Result<(), String> {
+    // Per open container: is it an array, and how many commas at its level so far.
+    let mut stack: Vec<(bool, usize)> = Vec::new();
+    let mut objects = 0usize;
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in bytes {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                if b == b'{' {
+                    objects += 1;
+                    if objects > MAX_OBJECTS {
+                        return Err(format!("it holds more than {MAX_OBJECTS} objects"));
+                    }
+                }
+                if stack.len() >= MAX_DEPTH {
+                    return Err(format!("it nests deeper than {MAX_DEPTH} levels"));
+                }
+                stack.push((b == b'[', 0));
+            }
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => {
+                if let Some((true, commas)) = stack.last_mut() {
+                    *commas += 1;
+                    if *commas >= MAX_LIST_ITEMS {
+                        return Err(format!("a list in it holds more than {MAX_LIST_ITEMS} items"));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A JSON value read only for what it is: a string, an integer, or something else (skipped without building it).
+enum Scalar {
+    Str(String),
+    Int(i64),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Str(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                Ok(i64::try_from(v).map(Scalar::Int).unwrap_or(Scalar::Other))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_none<E>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Scalar, D::Error> {
+                Scalar::deserialize(d)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Scalar, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Scalar, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Scalar {
+    fn text(self) -> Option<String> {
+        match self {
+            Scalar::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// The top-level fields of DM's error shapes, read without building anything else of the body.
+#[derive(Deserialize)]
+struct ErrorShape {
+    #[serde(default)]
+    error_msg: Option<Scalar>,
+    #[serde(default)]
+    error_code: Option<Scalar>,
+    #[serde(default)]
+    error: Option<Scalar>,
+    #[serde(default)]
+    msg: Option<Scalar>,
+}
+
+impl ErrorShape {
+    fn parse(bytes: &[u8]) -> Option<ErrorShape> {
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return None;
+        }
+        serde_json::from_slice(bytes).ok()
+    }
+
+    /// `error_code` is documented as a string and really an integer: accept both.
+    fn code(&mut self) -> Option<i64> {
+        match self.error_code.take()? {
+            Scalar::Int(c) => Some(c),
+            Scalar::Str(s) => s.trim().parse().ok(),
+            Scalar::Other => None,
+        }
+    }
+}
+
+/// DM's `{error_msg, error_code}` or `{error}` under a success status (a broken proxy or server): an error with DM's
+/// code and message, never an empty or default result.
+fn error_in_success(ctx: &Ctx, status: StatusCode, bytes: &[u8]) -> Option<DmError> {
+    let mut shape = ErrorShape::parse(bytes)?;
+    let message =
+        shape.error_msg.take().and_then(Scalar::text).or_else(|| shape.error.take().and_then(Scalar::text))?;
+    Some(api_error_from(ctx, status, shape.code(), &message))
+}
+
+/// Serde's message about a body that does not fit the expected type, without quoting the body: serde_json's own
+/// messages can quote input strings (a password, a key), so only the kind of problem, our own field and type names,
+/// and the position are kept.
+fn serde_detail(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Eof => "the answer ends too early".to_string(),
+        Category::Syntax => "not valid JSON".to_string(),
+        Category::Io => "could not be read".to_string(),
+        Category::Data => {
+            let full = e.to_string();
+            let msg = full.rsplit_once(" at line ").map(|(m, _)| m).unwrap_or(&full);
+            safe_data_message(msg)
+        }
+    };
+    format!("{what} (line {}, column {})", e.line(), e.column())
+}
+
+fn safe_data_message(msg: &str) -> String {
+    // `missing field `x`` and `duplicate field `x``: x is one of our field names.
+    if msg.starts_with("missing field `") || msg.starts_with("duplicate field `") {
+        return msg.to_string();
+    }
+    // What was expected comes last and is ours (a type or field description).
+    let expected = msg.rfind(", expected ").map(|i| &msg[i..]).unwrap_or("");
+    if msg.starts_with("invalid length ") {
+        return format!("invalid length{expected}");
+    }
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            // The kind of value (`string`, `map`, `integer`...) comes first; the value itself is quoted after it.
+            let kind = rest.split(['"', '`']).next().unwrap_or("");
+            let kind = kind.split(", expected").next().unwrap_or("").trim();
+            return format!("{prefix}{kind}{expected}");
+        }
+    }
+    if !expected.is_empty() {
+        let head = msg.split(['`', '"']).next().unwrap_or("").trim();
+        return format!("{head}{expected}");
+    }
+    "a value of the wrong type or shape".to_string()
+}
+
+/// What an answer must be at its top level. Checked before decoding because serde also fills a struct from an array
+/// (`["a", "h", 3306, "u"]` would read as a source).
+#[derive(Clone, Copy, PartialEq)]
+enum Top {
+    Object,
+    Array,
+}
+
+fn decode<T: DeserializeOwned>(ctx: &Ctx, answer: &Answer, top: Top, expected: &'static str) -> Result<T, DmError> {
+    let (open, what) = match top {
+        Top::Object => (b'{', "a JSON object"),
+        Top::Array => (b'[', "a JSON array"),
+    };
+    if answer.body.trim_ascii_start().first() != Some(&open) {
+        let found = match answer.body.trim_ascii_start().first() {
+            None => "an empty body".to_string(),
+            Some(b'{') => "a JSON object".to_string(),
+            Some(b'[') => "a JSON array".to_string(),
+            Some(b'n') if answer.body.trim_ascii() == b"null" => "`null`".to_string(),
+            Some(_) => "something else".to_string(),
+        };
+        return Err(ctx.decode_error(answer.status, expected, format!("expected {what}, found {found}")));
+    }
+    serde_json::from_slice(&answer.body).map_err(|e| ctx.decode_error(answer.status, expected, serde_detail(&e)))
 }
 
 /// v6.1+ answers `{task, check_result}`; v6.0 a bare `Task`.
-fn decode_operate(
-    method: &Method,
-    path: &str,
-    status: StatusCode,
-    bytes: &[u8],
-) -> Result<OperateTaskResponse, DmError> {
-    let v: serde_json::Value = decode(method, path, status, bytes)?;
-    if v.get("task").is_some_and(|t| t.is_object()) {
-        decode(method, path, status, bytes)
+fn decode_operate(ctx: &Ctx, answer: &Answer) -> Result<OperateTaskResponse, DmError> {
+    /// Only whether `task` is an object; nothing else of the body is built.
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        task: Option<IsObject>,
+    }
+    struct IsObject(bool);
+    impl<'de> Deserialize<'de> for IsObject {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            Ok(IsObject(matches!(Scalar::deserialize(d)?, Scalar::Other)))
+        }
+    }
+    let wrapped = serde_json::from_slice::<Probe>(&answer.body).ok().and_then(|p| p.task).is_some_and(|t| t.0);
+    if wrapped {
+        decode(ctx, answer, Top::Object, "a task operation result")
     } else {
-        let task: Task = decode(method, path, status, bytes)?;
+        let task: Task = decode(ctx, answer, Top::Object, "a task operation result")?;
         Ok(OperateTaskResponse { task, check_result: String::new() })
     }
 }
 
-/// Map any of DM's error shapes to [`DmError::Api`].
-pub(crate) fn api_error(method: &Method, path: &str, status: StatusCode, bytes: &[u8]) -> DmError {
-    let v: Option<serde_json::Value> = serde_json::from_slice(bytes).ok();
-    let field = |k: &str| v.as_ref().and_then(|v| v.get(k)).and_then(|m| m.as_str()).map(str::to_string);
-    let (code, message) = if let Some(msg) = field("error_msg") {
-        let code = v.as_ref().and_then(|v| v.get("error_code")).and_then(|c| {
-            // Documented as a string, really an integer: accept both.
-            c.as_i64().or_else(|| c.as_str().and_then(|s| s.parse().ok()))
-        });
-        (code, msg)
-    } else if let Some(msg) = field("error").or_else(|| field("msg")) {
-        (None, msg)
-    } else if bytes.is_empty() {
-        (None, status.canonical_reason().unwrap_or("no message").to_lowercase())
-    } else {
-        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).trim().to_string();
-        (None, text)
+/// Map any of DM's error shapes (or any other error answer) to [`DmError::Api`].
+fn api_error(ctx: &Ctx, status: StatusCode, bytes: &[u8]) -> DmError {
+    let (code, message) = match ErrorShape::parse(bytes) {
+        Some(mut shape) => {
+            let code = shape.code();
+            let text = shape.error_msg.take().and_then(Scalar::text);
+            let text = text.or_else(|| shape.error.take().and_then(Scalar::text));
+            let text = text.or_else(|| shape.msg.take().and_then(Scalar::text));
+            match text {
+                Some(m) => (code, m),
+                None => (None, String::from_utf8_lossy(&bytes[..bytes.len().min(4 * MAX_MESSAGE_CHARS)]).into_owned()),
+            }
+        }
+        None if bytes.is_empty() => (None, status.canonical_reason().unwrap_or("no message").to_lowercase()),
+        None => (None, String::from_utf8_lossy(&bytes[..bytes.len().min(4 * MAX_MESSAGE_CHARS)]).into_owned()),
     };
+    let mut e = api_error_from(ctx, status, code, &message);
+    if let DmError::Api { absent, hint, .. } = &mut e
+        && status == StatusCode::NOT_FOUND
+        && bytes.is_empty()
+    {
+        *absent = true;
+        hint.get_or_insert_with(|| {
+            "DM-master answers 404 only for a single resource that does not exist; check that --addr points at \
+             DM-master itself"
+                .to_string()
+        });
+    }
+    e
+}
+
+fn api_error_from(ctx: &Ctx, status: StatusCode, code: Option<i64>, message: &str) -> DmError {
+    let message = ctx.secrets.clean(message, MAX_MESSAGE_CHARS);
     let hint = if message.contains("no matching operation was found") {
-        Some(
-            "DM-master does not serve this endpoint: OpenAPI is probably not enabled. Set `openapi = true` in \
-             dm-master.toml (or start DM-master with --openapi) and restart it; DM before v6.0 lacks some endpoints."
-                .to_string(),
-        )
+        Some(format!(
+            "DM-master does not serve this endpoint: the OpenAPI is probably off, or DM-master is older than v6.0 \
+             (which lacks some endpoints). To {}.",
+            super::error::OPENAPI_HOWTO
+        ))
     } else {
         match code {
             Some(codes::LATCH_IN_USE) => Some("another client is operating on this task; try again".to_string()),
@@ -745,15 +1306,27 @@ pub(crate) fn api_error(method: &Method, path: &str, status: StatusCode, bytes: 
             _ => None,
         }
     };
-    DmError::Api { method: method.to_string(), path: path.to_string(), status: status.as_u16(), code, message, hint }
+    DmError::Api {
+        method: ctx.method.to_string(),
+        path: ctx.path.clone(),
+        status: status.as_u16(),
+        code,
+        message,
+        hint,
+        absent: false,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn ctx() -> Ctx {
+        Ctx { method: Method::GET, path: "/x".into(), secrets: Secrets::default() }
+    }
+
     fn err(status: u16, body: &str) -> DmError {
-        api_error(&Method::GET, "/x", StatusCode::from_u16(status).unwrap(), body.as_bytes())
+        api_error(&ctx(), StatusCode::from_u16(status).unwrap(), body.as_bytes())
     }
 
     #[test]

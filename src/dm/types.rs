@@ -121,14 +121,33 @@ pub struct UpdateSourceRequest {
     pub source: Source,
 }
 
-/// `{"total": n, "data": [...]}` list envelope.
+/// `{"total": n, "data": [...]}` list envelope, as DM sends it: both fields always present, `total` equal to the
+/// number of items. Both are optional here only so that [`ListResponse::into_items`] can say what is wrong.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+#[serde(bound(deserialize = "T: Deserialize<'de>"), expecting = "an object {\"total\": n, \"data\": [...]}")]
 pub struct ListResponse<T> {
     #[serde(default)]
-    pub total: i64,
-    #[serde(default = "Vec::new", deserialize_with = "null_as_empty")]
-    pub data: Vec<T>,
+    pub total: Option<i64>,
+    #[serde(default)]
+    pub data: Option<Vec<T>>,
+}
+
+impl<T> ListResponse<T> {
+    /// The items, or what is wrong with the envelope. `null_is_empty`: a `null` (or absent) `data` means no items
+    /// (only for the one list DM can send as `null`); otherwise it is an error, never an empty list.
+    pub fn into_items(self, null_is_empty: bool) -> Result<Vec<T>, String> {
+        let data = match self.data {
+            Some(d) => d,
+            None if null_is_empty => Vec::new(),
+            None => return Err("`data` is null or missing, where DM sends an array".into()),
+        };
+        match self.total {
+            Some(t) if t == data.len() as i64 => Ok(data),
+            Some(t) => Err(format!("`total` is {t} but `data` holds {} items", data.len())),
+            None if null_is_empty => Ok(data),
+            None => Err("`total` is missing".into()),
+        }
+    }
 }
 
 fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
@@ -476,7 +495,43 @@ impl<'de> Deserialize<'de> for Unit {
     }
 }
 
-/// `SubTaskStatus`. The per-unit status objects are kept as raw JSON: dm-apply only shows them.
+/// The part of a subtask's `sync_status` dm-apply acts on (docs/dm-behaviour.md R8.11): where the syncer has got to
+/// (a replace resumes from there) and the shard DDL coordination it waits on (no stop or update then). Typed, so a
+/// large or hostile status list is never built as JSON trees; the other fields are skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SyncStatus {
+    /// The last flushed checkpoint, `(file, pos)`; with relay the file may carry a `|NNNNNN.seq` suffix.
+    #[serde(default)]
+    pub syncer_binlog: String,
+    #[serde(default)]
+    pub syncer_binlog_gtid: String,
+    #[serde(default)]
+    pub master_binlog: String,
+    /// `null` when empty.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub blocking_ddls: Vec<String>,
+    /// `null` when empty; pessimistic shard mode only.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub unresolved_groups: Vec<ShardingGroup>,
+}
+
+/// One shard group waiting for DDL coordination (`sync_status.unresolved_groups[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ShardingGroup {
+    #[serde(default)]
+    pub target: String,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub ddl_list: Vec<String>,
+    #[serde(default)]
+    pub first_location: String,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub synced: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub unsynced: Vec<String>,
+}
+
+/// `SubTaskStatus`. Of the per-unit status objects only `sync_status` is read, typed ([`SyncStatus`]); the dump and
+/// load ones are skipped.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SubTaskStatus {
     #[serde(default)]
@@ -492,13 +547,9 @@ pub struct SubTaskStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unresolved_ddl_lock_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub load_status: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sync_status: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dump_status: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_msg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_status: Option<SyncStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -614,8 +665,16 @@ mod tests {
     }
 
     #[test]
-    fn list_with_null_data() {
-        let l: ListResponse<Source> = serde_json::from_str(r#"{"total":0,"data":null}"#).unwrap();
-        assert!(l.data.is_empty());
+    fn list_envelope_must_be_dms() {
+        let items =
+            |s: &str, null_ok: bool| serde_json::from_str::<ListResponse<String>>(s).unwrap().into_items(null_ok);
+        assert_eq!(items(r#"{"total":1,"data":["a"]}"#, false), Ok(vec!["a".to_string()]));
+        assert_eq!(items(r#"{"total":0,"data":[]}"#, false), Ok(vec![]));
+        assert!(items(r#"{"total":0,"data":null}"#, false).unwrap_err().contains("null"));
+        assert!(items(r#"{"total":0}"#, false).is_err());
+        assert!(items(r#"{"data":[]}"#, false).unwrap_err().contains("total"));
+        assert!(items(r#"{"total":2,"data":["a"]}"#, false).unwrap_err().contains("2"));
+        // The source status list of a source whose worker reported nothing.
+        assert_eq!(items(r#"{"total":0,"data":null}"#, true), Ok(vec![]));
     }
 }

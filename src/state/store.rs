@@ -35,7 +35,7 @@ pub async fn write(client: &DmClient, record: &StateRecord, home: &TargetConfig,
     }
     match client.update_template(&t).await {
         Ok(_) => Ok(()),
-        Err(e) if e.has_code(codes::TEMPLATE_NOT_EXIST) || e.status() == Some(404) => {
+        Err(e) if e.has_code(codes::TEMPLATE_NOT_EXIST) || e.is_absent() => {
             client.create_template(&t).await.map(|_| ())
         }
         Err(e) => Err(e),

@@ -2,5 +2,6 @@
 //!
 //! One test binary per area (see tests/README.md); each module below was its own binary before.
 
+mod hostile;
 mod hostile_server;
 mod secrets_everywhere;
