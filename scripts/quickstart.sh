@@ -5,7 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --quiet --locked
-bin=target/debug/dm-apply
+# Where cargo put the binary: CARGO_TARGET_DIR (relative to here, or absolute) when set, else ./target.
+target_dir=${CARGO_TARGET_DIR:-target}
+bin="$target_dir/debug/dm-apply"
+if [ ! -x "$bin" ]; then
+  echo "quick start: cannot find the dm-apply binary at $bin" >&2
+  exit 1
+fi
 port=${DM_APPLY_QUICKSTART_PORT:-18261}
 export DM_APPLY_ADDR="http://127.0.0.1:$port"
 # The examples read their passwords from the environment (never from git).
