@@ -244,3 +244,34 @@ async fn fail_fast_stops_everything_after_the_first_failure() {
     assert!(matches!(outcome_of(&r, "task.on-a: create task"), Outcome::NotStarted { reason: StopReason::FailFast }));
     assert_report_matches_dm(&env, &r).await;
 }
+
+/// DM stops every task of a bound source before it writes a disable, so a disable it then refuses (46025: relay
+/// started since the plan was made) has already stopped them (docs/dm-behaviour.md R3.11). The failed step says
+/// which tasks are now stopped.
+#[tokio::test]
+async fn a_refused_disable_names_the_tasks_dm_already_stopped() {
+    // v8.5.3: a relay-enable body is not rewritten there, so relay can be started next to a running task.
+    let env = env(Generation::V853).await;
+    let running = config(&[incr_task("t1", &["mysql-a"], "running", 100)]);
+    converge(&env, &desired(&running), false).await;
+    let disabled = running.replacen("password: pw-a\n    enable: true", "password: pw-a\n    enable: false", 1);
+    let d = desired(&disabled);
+    let p = plan(&env, &d, false).await;
+    assert!(p.changes.iter().any(|c| c.address.to_string() == "source.mysql-a" && c.hold.is_none()), "{p:#?}");
+    // Relay starts between the plan and the apply.
+    let bound = env.ctl.snapshot()["sources"]["mysql-a"]["bound_worker"].as_str().unwrap().to_string();
+    let req = dm_apply::dm::types::EnableRelayRequest { worker_name_list: Some(vec![bound]), ..Default::default() };
+    env.client.enable_relay("mysql-a", Some(&req)).await.unwrap();
+    let (r, _) = execute(&env, &p, &fast()).await;
+    assert!(!r.success());
+    match outcome_of(&r, "source.mysql-a: disable source") {
+        Outcome::Failed { failure } => {
+            assert_eq!(failure.dm_code, Some(46025), "{failure:?}");
+            assert!(failure.message.contains("stays enabled"), "{}", failure.message);
+            assert!(failure.message.contains("these are now stopped: task.t1"), "{}", failure.message);
+        }
+        o => panic!("{o:?}\n{}", r.render_text()),
+    }
+    wait_stage(&env, "t1", "Paused").await;
+    assert!(env.ctl.snapshot()["sources"]["mysql-a"]["config"]["enable"].as_bool().unwrap(), "still enabled");
+}
