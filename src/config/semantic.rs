@@ -119,6 +119,27 @@ pub const FOREIGN_KEY_EVENTS: &[&str] = &["add foreign key", "drop foreign key"]
 
 const MAX_SOURCE_NAME: usize = 32;
 
+/// Why DM refuses a task `timezone` (`ParseTimeZone`): `SYSTEM`/`Local`, or a UTC offset outside
+/// [-12:59, +14:00]. IANA names cannot be checked offline; DM checks them (20008).
+fn timezone_problem(tz: &str) -> Option<&'static str> {
+    if tz.eq_ignore_ascii_case("system") || tz.eq_ignore_ascii_case("local") {
+        return Some("the server's own zone is not supported");
+    }
+    let (sign, rest) = match tz.as_bytes().first() {
+        Some(b'+') => (1, &tz[1..]),
+        Some(b'-') => (-1, &tz[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let (Ok(h), Ok(m)) = (h.parse::<u32>(), m.parse::<u32>()) else { return Some("not a UTC offset like +08:00") };
+    if m >= 60 {
+        return Some("not a UTC offset like +08:00");
+    }
+    let minutes = h * 60 + m;
+    let too_far = if sign > 0 { minutes > 14 * 60 } else { minutes > 12 * 60 + 59 };
+    too_far.then_some("UTC offsets range from -12:59 to +14:00")
+}
+
 /// Task names DM-master's router takes for its own routes under `/api/v1/tasks/` (task templates, the dmctl task
 /// converter): a task of that name could be created but never read, updated, started or deleted by name.
 pub const RESERVED_TASK_NAMES: &[&str] = &["templates", "converters"];
@@ -457,14 +478,14 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
             );
         }
 
-        // Timezone.
+        // Timezone: DM takes an IANA name or a UTC offset within [-12:59, +14:00], never SYSTEM/Local (20008).
         if let Some(tz) = &t.timezone
-            && (tz.eq_ignore_ascii_case("system") || tz.eq_ignore_ascii_case("local"))
+            && let Some(why) = timezone_problem(tz)
         {
             errors.push(
-                Problem::error("timezone", format!("timezone `{tz}` is refused by DM"))
+                Problem::error("timezone", format!("timezone `{tz}` is refused by DM: {why}"))
                     .at(file, lf.value_pos(&p("timezone")), "not allowed")
-                    .with_help("use an IANA name such as `Asia/Shanghai` or `UTC`, or leave it out to use the downstream's zone (DM error 20008)"),
+                    .with_help("use an IANA name such as `Asia/Shanghai` or `UTC`, or a UTC offset such as `+08:00`, or leave it out to use the downstream's zone (DM error 20008)"),
             );
         }
 
@@ -705,6 +726,19 @@ mod tests {
 
     #[test]
     fn value_lists_have_no_duplicates_and_are_lower_case_where_dm_is() {
+        for (tz, refused) in [
+            ("+04:00", false),
+            ("-12:59", false),
+            ("+14:00", false),
+            ("+14:01", true),
+            ("-13:00", true),
+            ("+4:70", true),
+            ("Asia/Shanghai", false),
+            ("SYSTEM", true),
+            ("local", true),
+        ] {
+            assert_eq!(timezone_problem(tz).is_some(), refused, "{tz}");
+        }
         let events: BTreeSet<&str> = BINLOG_EVENTS.iter().copied().collect();
         assert_eq!(events.len(), BINLOG_EVENTS.len());
         assert!(BINLOG_EVENTS.iter().all(|e| e.to_ascii_lowercase() == *e));

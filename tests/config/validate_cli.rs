@@ -244,3 +244,25 @@ fn allow_missing_env_turns_unset_variables_into_warnings() {
     cmd.args(["-f", "tests/corpus/unknown-keys.yaml"]);
     assert_eq!(cmd.output().expect("run dm-apply").status.code(), Some(1));
 }
+
+/// DM takes a UTC offset as a task time zone within [-12:59, +14:00] (`ParseTimeZone`, docs/dm-behaviour.md §15):
+/// validate accepts those and refuses the rest, where DM would answer 20008.
+#[test]
+fn utc_offset_time_zones_are_accepted_where_dm_accepts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for (tz, code) in [("+04:00", 0), ("-12:59", 0), ("Asia/Shanghai", 0), ("+14:30", 1), ("SYSTEM", 1)] {
+        let f = dir.path().join("dm.yaml");
+        std::fs::write(
+            &f,
+            format!(
+                "sources:\n  - {{source_name: s1, host: h, port: 3306, user: u, password: \"${{env:P}}\"}}\ntasks:\n  - name: t\n    task_mode: incremental\n    timezone: \"{tz}\"\n    target_config: {{host: tidb, port: 4000, user: root, password: \"${{env:P}}\"}}\n    source_config:\n      source_conf: [{{source_name: s1, binlog_name: mysql-bin.000001, binlog_pos: 4}}]\n"
+            ),
+        )
+        .unwrap();
+        let out = validate(&[f.to_str().unwrap()], &[("P", "pw")]);
+        assert_eq!(out.status.code(), Some(code), "{tz}: {}", stderr(&out));
+        if code == 1 {
+            assert!(stderr(&out).contains("is refused by DM"), "{tz}: {}", stderr(&out));
+        }
+    }
+}
