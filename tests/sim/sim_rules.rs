@@ -636,6 +636,20 @@ async fn task_create_invalid_timezone_20008() {
 }
 
 #[tokio::test]
+async fn task_create_timezone_takes_utc_offsets_in_range() {
+    for (tz, ok) in [("+04:00", true), ("-12:59", true), ("+14:00", true), ("+14:01", false), ("-13:00", false)] {
+        let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
+        let mut t = task("t", "all", &["a"]);
+        t.timezone = Some(tz.into());
+        let r = c.create_task(&t).await;
+        assert_eq!(r.is_ok(), ok, "{tz}: {r:?}");
+        if !ok {
+            assert_eq!(r.unwrap_err().code(), Some(20008), "{tz}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn task_create_unknown_filter_rule_name_49001() {
     let (_sim, c) = with_sources(Generation::Head, &["a"]).await;
     let mut t = task("t", "all", &["a"]);
