@@ -149,8 +149,9 @@ fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
 }
 
-async fn sim_env(head: bool) -> Env {
-    let generation = if head { Generation::Head } else { Generation::V853 };
+/// A simulator of one of the four server generations (`g` indexes `Generation::ALL`).
+async fn sim_env(g: usize) -> Env {
+    let generation = Generation::ALL[g % Generation::ALL.len()];
     env_with(SimOptions { generation, seed: Some(11), stage_delay: Duration::from_millis(5), ..SimOptions::default() })
         .await
 }
@@ -188,20 +189,20 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 16, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn any_config_applied_plans_empty(c in cfg(), head in any::<bool>()) {
+    fn any_config_applied_plans_empty(c in cfg(), g in 0..4usize) {
         let text = yaml(&c);
         let r = rt().block_on(async {
-            let env = sim_env(head).await;
+            let env = sim_env(g).await;
             apply_and_check(&env, &text, false).await
         });
         prop_assert!(r.is_ok(), "{}", r.unwrap_err());
     }
 
     #[test]
-    fn any_config_then_any_other_config_plans_empty(a in cfg(), b in cfg(), head in any::<bool>()) {
+    fn any_config_then_any_other_config_plans_empty(a in cfg(), b in cfg(), g in 0..4usize) {
         let (ta, tb) = (yaml(&a), yaml(&b));
         let r = rt().block_on(async {
-            let env = sim_env(head).await;
+            let env = sim_env(g).await;
             apply_and_check(&env, &ta, true).await?;
             apply_and_check(&env, &tb, true).await
         });
@@ -210,11 +211,11 @@ proptest! {
 
     #[test]
     fn a_failure_midway_is_reported_as_it_happened_and_a_second_apply_converges(
-        a in cfg(), b in cfg(), head in any::<bool>()
+        a in cfg(), b in cfg(), g in 0..4usize
     ) {
         let (ta, tb) = (yaml(&a), yaml(&b));
         let r = rt().block_on(async {
-            let env = sim_env(head).await;
+            let env = sim_env(g).await;
             apply_and_check(&env, &ta, true).await?;
             apply_with_faults(&env, &tb).await;
             apply_and_check(&env, &tb, true).await

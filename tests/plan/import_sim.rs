@@ -63,8 +63,8 @@ fn assert_no_secret(text: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_example_imports_to_an_empty_plan_on_both_generations() {
-    for generation in [Generation::Head, Generation::V853] {
+async fn every_example_imports_to_an_empty_plan_on_every_generation() {
+    for generation in Generation::ALL {
         for ex in examples() {
             let (sim, client) = start(generation).await;
             let desired = load(&ex);
