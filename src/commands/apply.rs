@@ -392,7 +392,7 @@ async fn load_saved(
     saved_plan::check::same_options(&saved, opts)?;
     let config = saved_plan::file::locate_config(&saved, &args.files)?;
     let desired = crate::config::load_for_command(&config.paths, ui)?;
-    let client = saved_plan_client(&saved, &args.conn)?;
+    let client = saved_plan_client(&saved, &args.conn, ui)?;
     let live = live::fetch_with(&client, &fetch_options(&desired)).await?;
     crate::commands::plan::key_advice(opts.state_key.as_ref(), &live, ui);
     let paths: Vec<String> = config.paths.iter().map(|p| p.display().to_string()).collect();
@@ -423,8 +423,9 @@ async fn load_saved(
 }
 
 /// The client for a saved plan: the address given (`--addr`, `DM_APPLY_ADDR`), else the one the plan records. The
-/// cluster must be the plan's either way (checked once DM is read).
-fn saved_plan_client(saved: &SavedPlan, conn: &ConnArgs) -> miette::Result<DmClient> {
+/// cluster must be the plan's either way (checked once DM is read). The recorded address decides where passwords
+/// are sent, so using it is said.
+fn saved_plan_client(saved: &SavedPlan, conn: &ConnArgs, ui: &Ui) -> miette::Result<DmClient> {
     let mut opts = client_options(conn);
     if conn.addr.is_none() {
         let recorded = &saved.plan.cluster.addr;
@@ -438,6 +439,10 @@ fn saved_plan_client(saved: &SavedPlan, conn: &ConnArgs) -> miette::Result<DmCli
                 crate::ui::sanitize::inline(recorded)
             ));
         }
+        ui.info(format!(
+            "No --addr or DM_APPLY_ADDR given: using the DM-master address recorded in the saved plan, {}",
+            crate::ui::sanitize::inline(recorded)
+        ));
         opts.addr = recorded.clone();
     }
     Ok(DmClient::new(&opts)?)
