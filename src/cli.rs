@@ -45,6 +45,9 @@ pub enum Command {
     #[command(after_help = "Examples:\n  dm-apply apply -f dm/ --auto-approve\n  dm-apply apply --plan plan.json\n  \
                             dm-apply apply --plan plan.json -o json > report.json   # machine-readable report")]
     Apply(ApplyArgs),
+    /// Print a saved plan (`plan --out FILE`) as `plan` printed it (offline: no DM-master, no secrets needed).
+    #[command(after_help = "Examples:\n  dm-apply show plan.json\n  dm-apply show plan.json -o markdown > plan.md")]
+    Show(ShowArgs),
     /// Report, read-only, how DM-master differs from the configuration (for scheduled jobs).
     #[command(
         after_help = "Example:\n  dm-apply drift -f dm/ -o json --prometheus-textfile /var/lib/node_exporter/dm.prom"
@@ -88,12 +91,15 @@ pub struct FileArgs {
     pub clusters: Option<PathBuf>,
 }
 
+/// DM-master's address when neither `--addr` nor `DM_APPLY_ADDR` gives one (and no saved plan records one).
+pub const DEFAULT_ADDR: &str = "http://127.0.0.1:8261";
+
 /// How to reach DM-master. Shared by every command that talks to it.
 #[derive(Debug, Clone, Args)]
 pub struct ConnArgs {
-    /// DM-master address.
-    #[arg(long, env = "DM_APPLY_ADDR", default_value = "http://127.0.0.1:8261", value_name = "URL")]
-    pub addr: String,
+    /// DM-master address [default: http://127.0.0.1:8261; `apply --plan`: the address recorded in the plan].
+    #[arg(long, env = "DM_APPLY_ADDR", value_name = "URL")]
+    pub addr: Option<String>,
     /// PEM file of the CA that signed DM-master's certificate (https).
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
@@ -180,12 +186,15 @@ pub struct PlanArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
-    /// Configuration files (not needed with --plan).
+    /// Configuration files. With --plan: where the configuration the plan was made from is (by default the paths
+    /// recorded in the plan, looked up in the current directory, then where plan ran).
     #[arg(short = 'f', long = "file", value_name = "PATH", required_unless_present = "plan")]
     pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub conn: ConnArgs,
-    /// Apply this saved plan exactly (refused when DM changed since it was made).
+    /// Apply this saved plan, exactly: the plan is made again from the configuration and DM and runs only when it
+    /// equals the file (refused when the file was edited, or DM or the configuration changed since). --prune,
+    /// --target and --replace must be those the plan was made with.
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
     /// Do not ask for confirmation.
@@ -233,6 +242,16 @@ pub struct ApplyArgs {
     /// report lists the rest as not started (exit 1). Each request is still bounded by --request-timeout.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub deadline: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
+    /// The saved plan (written by `dm-apply plan --out FILE`).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Output format on stdout (the same output as `plan -o FORMAT` printed).
+    #[arg(short, long, value_enum, default_value_t = PlanFormat::Text)]
+    pub output: PlanFormat,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -24,6 +24,7 @@ pub mod live;
 pub mod normalize;
 pub mod plan;
 pub mod render;
+pub mod saved_plan;
 pub mod secret;
 pub mod sim;
 pub mod state;

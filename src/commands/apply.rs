@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::Path;
 
 use miette::{IntoDiagnostic, miette};
 
@@ -17,7 +17,8 @@ use crate::commands::{EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
 use crate::config::Desired;
 use crate::dm::DmClient;
 use crate::live;
-use crate::plan::{Plan, PlanOptions, build_plan, make_plan, saved};
+use crate::plan::{Plan, PlanOptions, build_plan, make_plan};
+use crate::saved_plan::{self, SavedPlan};
 use crate::ui::{Data, OutputError, Ui};
 
 /// The question Terraform asks, verbatim (people and wrappers know it).
@@ -26,7 +27,6 @@ pub const PROMPT: &str = "Do you want to perform these actions?\n  dm-apply will
 
 pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
     let json = args.output == ReportFormat::Json;
-    let client = client(&args.conn)?;
     let targets = parse_targets(&args.target)?;
     let replace = parse_targets(&args.replace)?;
     let state_key = crate::state::key::load(args.state.state_key_file.as_deref())?;
@@ -38,23 +38,13 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
         state_key: state_key.clone(),
     };
 
-    let (plan, desired, plan_opts, saved) = match &args.plan {
+    let (plan, desired, client, saved) = match &args.plan {
         Some(path) => {
-            if !args.files.is_empty()
-                || args.prune
-                || !args.target.is_empty()
-                || args.allow_restart
-                || !args.replace.is_empty()
-            {
-                ui.warn(
-                    "-f/--prune/--target/--allow-restart/--replace are ignored with --plan: the saved plan records \
-                     the configuration paths and options it was made with",
-                );
-            }
-            let (plan, desired, opts) = load_saved(path, &client, ui, state_key.clone()).await?;
-            (plan, desired, opts, true)
+            let (plan, desired, client) = load_saved(path, args, &plan_opts, ui).await?;
+            (plan, desired, client, true)
         }
         None => {
+            let client = client(&args.conn)?;
             let desired = crate::config::load_for_command(&args.files, ui)?;
             let live = live::fetch_with(&client, &fetch_options(&desired)).await?;
             crate::commands::plan::key_advice(state_key.as_ref(), &live, ui);
@@ -67,7 +57,7 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
                     return Err(miette::Report::new(e));
                 }
             };
-            (plan, desired, plan_opts, false)
+            (plan, desired, client, false)
         }
     };
 
@@ -388,33 +378,74 @@ async fn verify(client: &DmClient, desired: &Desired, opts: &PlanOptions, ui: &U
     Verification::ChangesLeft { changes: left }
 }
 
-/// A saved plan: read it, reload the configuration from the paths it records (so secrets come from the
-/// environment again), re-read DM and refuse a stale plan; then the plan with its payloads rebuilt.
+/// A saved plan: read it, find and load the configuration it was made from (secrets come from the environment
+/// again), read DM (at the recorded address unless one is given), refuse a stale plan, make the plan again with
+/// this apply's options and guards, and refuse it unless it equals the file's. Returns the plan made again: what
+/// runs never comes from the file.
 async fn load_saved(
-    path: &std::path::Path,
-    client: &DmClient,
+    path: &Path,
+    args: &ApplyArgs,
+    opts: &PlanOptions,
     ui: &Ui,
-    state_key: Option<crate::state::StateKey>,
-) -> miette::Result<(Plan, Desired, PlanOptions)> {
-    let saved = saved::read(path)?;
-    let paths: Vec<PathBuf> = saved.config_paths.iter().map(PathBuf::from).collect();
-    let desired = crate::config::load_for_command(&paths, ui)?;
-    let live = live::fetch_with(client, &fetch_options(&desired)).await?;
-    let plan = saved::rehydrate(&saved, &desired, &live)?;
-    let opts = PlanOptions {
-        prune: saved.options.prune,
-        targets: saved.options.targets.clone(),
-        allow_restart: saved.options.allow_restart,
-        replace: saved.options.replace.clone(),
-        state_key,
+) -> miette::Result<(Plan, Desired, DmClient)> {
+    let saved = saved_plan::file::read(path)?;
+    saved_plan::check::same_options(&saved, opts)?;
+    let config = saved_plan::file::locate_config(&saved, &args.files)?;
+    let desired = crate::config::load_for_command(&config.paths, ui)?;
+    let client = saved_plan_client(&saved, &args.conn, ui)?;
+    let live = live::fetch_with(&client, &fetch_options(&desired)).await?;
+    crate::commands::plan::key_advice(opts.state_key.as_ref(), &live, ui);
+    let paths: Vec<String> = config.paths.iter().map(|p| p.display().to_string()).collect();
+    let paths = crate::ui::sanitize::inline(&paths.join(", ")).into_owned();
+    saved_plan::check::verify(&saved, &desired, &live, &paths)?;
+    let plan = match make_plan(&desired, &live, opts) {
+        Ok(p) => p,
+        Err(e) => {
+            if saved.options.allow_restart && !opts.allow_restart {
+                ui.info(
+                    "The saved plan was made with --allow-restart: apply --plan needs it too (options are never read \
+                     from the file).",
+                );
+            }
+            return Err(miette::Report::new(e));
+        }
     };
+    saved_plan::check::same_plan(&saved.plan, &plan)?;
     ui.info(format!(
-        "Applying the saved plan {} (made from {}): {}",
+        "Applying the saved plan {} to {} (configuration {}, {}): {}",
         path.display(),
-        saved.config_paths.join(", "),
+        client.addr(),
+        paths,
+        config.how,
         crate::render::text::summary_line(&plan)
     ));
-    Ok((plan, desired, opts))
+    Ok((plan, desired, client))
+}
+
+/// The client for a saved plan: the address given (`--addr`, `DM_APPLY_ADDR`), else the one the plan records. The
+/// cluster must be the plan's either way (checked once DM is read). The recorded address decides where passwords
+/// are sent, so using it is said.
+fn saved_plan_client(saved: &SavedPlan, conn: &ConnArgs, ui: &Ui) -> miette::Result<DmClient> {
+    let mut opts = client_options(conn);
+    if conn.addr.is_none() {
+        let recorded = &saved.plan.cluster.addr;
+        // Credentials are replaced by `***` before an address is stored: such an address cannot be used.
+        if recorded.contains("***") {
+            return Err(miette!(
+                code = "apply::saved_addr",
+                help =
+                    "give the address with --addr or DM_APPLY_ADDR (it must reach the cluster the plan was made for)",
+                "the saved plan's DM-master address ({}) had credentials, which are never saved; nothing was changed",
+                crate::ui::sanitize::inline(recorded)
+            ));
+        }
+        ui.info(format!(
+            "No --addr or DM_APPLY_ADDR given: using the DM-master address recorded in the saved plan, {}",
+            crate::ui::sanitize::inline(recorded)
+        ));
+        opts.addr = recorded.clone();
+    }
+    Ok(DmClient::new(&opts)?)
 }
 
 #[cfg(test)]

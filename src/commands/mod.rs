@@ -11,6 +11,7 @@ pub mod drift;
 pub mod import;
 pub mod man;
 pub mod plan;
+pub mod show;
 pub mod sim;
 pub mod validate;
 
@@ -29,6 +30,7 @@ pub fn run(command: Command, ui: &Ui) -> miette::Result<u8> {
         Command::Validate(args) => validate::run(&args, ui),
         Command::Plan(args) => runtime()?.block_on(plan::run(&args, ui)),
         Command::Apply(args) => runtime()?.block_on(apply::run(&args, ui)),
+        Command::Show(args) => show::run(&args, ui),
         Command::Drift(args) => runtime()?.block_on(drift::run(&args, ui)),
         Command::Convert(args) => convert::run(&args, ui),
         Command::Import(args) => runtime()?.block_on(import::run(&args, ui)),

@@ -8,6 +8,7 @@ use crate::dm::{ClientOptions, DmClient};
 use crate::live::{self, FetchOptions};
 use crate::plan::{self, Address, PlanOptions};
 use crate::render;
+use crate::saved_plan;
 use crate::ui::{Data, Ui};
 
 /// What `--insecure-skip-tls-verify` prints, every time (even with `-q`: it is a security warning).
@@ -26,7 +27,7 @@ pub fn client_options(conn: &ConnArgs) -> ClientOptions {
         request_timeout: conn.request_timeout,
         insecure_skip_verify: conn.insecure_skip_tls_verify,
         // Everything else (e.g. the retry policy) keeps the client's defaults.
-        ..ClientOptions::new(conn.addr.clone())
+        ..ClientOptions::new(conn.addr.clone().unwrap_or_else(|| crate::cli::DEFAULT_ADDR.to_string()))
     }
 }
 
@@ -87,9 +88,12 @@ pub async fn run(args: &PlanArgs, ui: &Ui) -> miette::Result<u8> {
         return Err(miette::Report::new(plan::PlanError { problems, plan: None }));
     }
     if let Some(path) = &args.out {
-        let paths: Vec<String> = args.files.files.iter().map(|p| p.display().to_string()).collect();
-        let saved = plan::saved::save(&plan, &desired, &live, &opts, &paths);
-        plan::saved::write(path, &saved)?;
+        let config = saved_plan::ConfigPaths {
+            paths: args.files.files.iter().map(|p| p.display().to_string()).collect(),
+            dir: std::env::current_dir().ok().map(|d| d.display().to_string()),
+        };
+        let saved = saved_plan::save(&plan, &desired, &live, &opts, &config);
+        saved_plan::file::write(path, &saved)?;
         ui.info(format!(
             "Saved the plan to {}; apply it with `dm-apply apply --plan {}`.",
             path.display(),

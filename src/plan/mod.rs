@@ -8,10 +8,8 @@
 
 pub mod model;
 pub mod planner;
-pub mod saved;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testing;
 
 pub use model::*;
 pub use planner::{PlanError, PlanOptions, PlanProblem, build_plan, check_guards, make_plan};
-pub use saved::{SavedPlan, StalePlanError, verify_saved};

@@ -1,8 +1,8 @@
 //! The plan model: what `plan` found and what `apply` must do, per resource address.
 //!
 //! Everything here is plain data, serde-serializable for `-o json` and saved plans. The desired wire payloads
-//! (which hold passwords) are `#[serde(skip)]`: they live in memory only, and a saved plan is re-hydrated from the
-//! configuration files after its digests were checked (`plan::saved`).
+//! (which hold passwords) are `#[serde(skip)]`: they live in memory only; `apply --plan` makes the plan again from the
+//! configuration and runs it only when it equals the saved one (`crate::saved_plan`).
 
 use std::fmt;
 use std::str::FromStr;

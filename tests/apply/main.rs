@@ -6,6 +6,7 @@ mod apply_cli;
 mod apply_common;
 mod apply_failures;
 mod apply_props;
+mod apply_saved;
 mod apply_scale;
 mod apply_signals;
 mod apply_steps;

@@ -71,6 +71,8 @@ async fn every_command_that_prints_data_survives_a_closed_stdout() {
         vec!["--version"],
         vec!["validate", "-f", "examples"],
         vec!["apply", "-f", "examples", "--auto-approve", "-o", "json", "--addr", &url],
+        vec!["show", &saved],
+        vec!["show", &saved, "-o", "json"],
     ];
     for args in &cases {
         let o = run_closed(args).await;
@@ -80,7 +82,7 @@ async fn every_command_that_prints_data_survives_a_closed_stdout() {
         assert!(o.status.code().is_some(), "{args:?} was killed by a signal");
     }
     // Data commands whose output was lost end with exit 1; help and version, asked for, exit 0.
-    for args in [&cases[0], &cases[2], &cases[5], &cases[7]] {
+    for args in [&cases[0], &cases[2], &cases[5], &cases[7], &cases[14], &cases[15]] {
         assert_eq!(run_closed(args).await.status.code(), Some(1), "{args:?}");
     }
     assert_eq!(run_closed(&["--version"]).await.status.code(), Some(0));

@@ -4,7 +4,8 @@
 use crate::plan_common::*;
 use dm_apply::live;
 use dm_apply::plan::testing::desired_from_yaml;
-use dm_apply::plan::{Address, ConfigAction, PlanOptions, make_plan, saved};
+use dm_apply::plan::{Address, ConfigAction, PlanOptions, make_plan};
+use dm_apply::saved_plan::{self as saved, StalePlanError, check, file};
 use dm_apply::sim::Generation;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,28 +111,30 @@ async fn saved_plan_detects_live_config_and_cluster_changes() {
     let opts = PlanOptions::default();
     let p = make_plan(&d2, &l, &opts).unwrap();
     assert_eq!(p.change(&Address::source("s1")).unwrap().action, ConfigAction::Update);
-    let sp = saved::save(&p, &d2, &l, &opts, &["dm.yaml".into()]);
+    let sp = saved::save(&p, &d2, &l, &opts, &saved::ConfigPaths { paths: vec!["dm.yaml".into()], dir: None });
     // Round trip through a file.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.json");
-    saved::write(&path, &sp).unwrap();
-    let sp = saved::read(&path).unwrap();
+    file::write(&path, &sp).unwrap();
+    let sp = file::read(&path).unwrap();
     let l = live::fetch(&client).await.unwrap();
-    let plan = saved::rehydrate(&sp, &d2, &l).unwrap();
-    assert!(plan.change(&Address::source("s1")).unwrap().desired.is_some());
+    check::verify(&sp, &d2, &l, "dm.yaml").unwrap();
+    let again = make_plan(&d2, &l, &opts).unwrap();
+    check::same_plan(&sp.plan, &again).unwrap();
+    assert!(again.change(&Address::source("s1")).unwrap().desired.is_some());
     // Config changed.
     let d3 = desired_from_yaml("dm.yaml", &yaml.replace("host: h1", "host: h1c")).unwrap();
-    assert!(matches!(saved::verify_saved(&sp, &d3, &l), Err(saved::StalePlanError::ConfigChanged { .. })));
+    assert!(matches!(check::verify(&sp, &d3, &l, "dm.yaml"), Err(StalePlanError::ConfigChanged { .. })));
     // Someone changed the source in DM.
     sim.control().patch_source("s1", serde_json::json!({"user": "someone"})).unwrap();
     let l = live::fetch(&client).await.unwrap();
-    let e = saved::verify_saved(&sp, &d2, &l).unwrap_err();
+    let e = check::verify(&sp, &d2, &l, "dm.yaml").unwrap_err();
     assert!(e.to_string().contains("source.s1"), "{e}");
     // Another cluster.
     let (sim2, client2) = start(Generation::Head).await;
     let mut l2 = live::fetch(&client2).await.unwrap();
     l2.cluster_id = Some(l.cluster_id.unwrap_or(0).wrapping_add(1));
-    assert!(matches!(saved::verify_saved(&sp, &d2, &l2), Err(saved::StalePlanError::OtherCluster { .. })));
+    assert!(matches!(check::verify(&sp, &d2, &l2, "dm.yaml"), Err(StalePlanError::OtherCluster { .. })));
     sim2.shutdown().await;
     sim.shutdown().await;
 }
