@@ -222,6 +222,10 @@ pub struct ApplyArgs {
     /// apply out meanwhile.
     #[arg(long)]
     pub no_lease: bool,
+    /// With --plan and no --addr/DM_APPLY_ADDR: use the DM-master address recorded in the saved plan. Explicit,
+    /// because the address decides where passwords are sent and a plan file can be edited.
+    #[arg(long, requires = "plan")]
+    pub use_plan_addr: bool,
     /// Maximum number of operations in flight.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub parallelism: u32,
@@ -423,7 +427,15 @@ pub fn main() -> ExitCode {
     init_logging(&ui);
     let color = ui.color_stderr;
     let _ = miette::set_hook(Box::new(move |_| {
-        Box::new(miette::MietteHandlerOpts::new().color(color).unicode(color).terminal_links(false).build())
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .color(color)
+                .unicode(color)
+                .terminal_links(false)
+                // A `--flag` or an address split at a hyphen cannot be copied from the message.
+                .word_splitter(textwrap::WordSplitter::NoHyphenation)
+                .build(),
+        )
     }));
     match crate::commands::run(cli.command, &ui) {
         Ok(code) => ExitCode::from(code),

@@ -379,7 +379,7 @@ async fn verify(client: &DmClient, desired: &Desired, opts: &PlanOptions, ui: &U
 }
 
 /// A saved plan: read it, find and load the configuration it was made from (secrets come from the environment
-/// again), read DM (at the recorded address unless one is given), refuse a stale plan, make the plan again with
+/// again), read DM (at the given address, or the recorded one with --use-plan-addr), refuse a stale plan, make the plan again with
 /// this apply's options and guards, and refuse it unless it equals the file's. Returns the plan made again: what
 /// runs never comes from the file.
 async fn load_saved(
@@ -392,7 +392,7 @@ async fn load_saved(
     saved_plan::check::same_options(&saved, opts)?;
     let config = saved_plan::file::locate_config(&saved, &args.files)?;
     let desired = crate::config::load_for_command(&config.paths, ui)?;
-    let client = saved_plan_client(&saved, &args.conn, ui)?;
+    let client = saved_plan_client(&saved, &args.conn, args.use_plan_addr, ui)?;
     let live = live::fetch_with(&client, &fetch_options(&desired)).await?;
     crate::commands::plan::key_advice(opts.state_key.as_ref(), &live, ui);
     let paths: Vec<String> = config.paths.iter().map(|p| p.display().to_string()).collect();
@@ -422,13 +422,25 @@ async fn load_saved(
     Ok((plan, desired, client))
 }
 
-/// The client for a saved plan: the address given (`--addr`, `DM_APPLY_ADDR`), else the one the plan records. The
-/// cluster must be the plan's either way (checked once DM is read). The recorded address decides where passwords
-/// are sent, so using it is said.
-fn saved_plan_client(saved: &SavedPlan, conn: &ConnArgs, ui: &Ui) -> miette::Result<DmClient> {
+/// The client for a saved plan: the address given (`--addr`, `DM_APPLY_ADDR`), or, with `--use-plan-addr`, the one
+/// the plan records. The cluster must be the plan's either way (checked once DM is read). The address decides where
+/// passwords are sent and a plan file is an artifact anyone with write access to it can edit, so the recorded one
+/// is used only when asked for, and then said.
+fn saved_plan_client(saved: &SavedPlan, conn: &ConnArgs, use_plan_addr: bool, ui: &Ui) -> miette::Result<DmClient> {
     let mut opts = client_options(conn);
     if conn.addr.is_none() {
         let recorded = &saved.plan.cluster.addr;
+        if !use_plan_addr {
+            let shown = crate::ui::sanitize::inline(recorded);
+            return Err(miette!(
+                code = "apply::saved_addr",
+                help = format!(
+                    "pass --addr {shown} (or set DM_APPLY_ADDR), or --use-plan-addr to trust the address in the file"
+                ),
+                "no DM-master address given: the saved plan was made against {shown}, but dm-apply does not send \
+                 passwords to an address taken from a file that may have been edited; nothing was changed"
+            ));
+        }
         // Credentials are replaced by `***` before an address is stored: such an address cannot be used.
         if recorded.contains("***") {
             return Err(miette!(

@@ -576,7 +576,8 @@ impl Diagnostic for LoadError {
 pub fn render_plain(diag: &dyn Diagnostic) -> String {
     let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
         .with_width(100)
-        .with_links(false);
+        .with_links(false)
+        .with_word_splitter(textwrap::WordSplitter::NoHyphenation);
     let mut out = String::new();
     let _ = handler.render_report(&mut out, diag);
     out

@@ -251,19 +251,24 @@ async fn apply_plan_works_from_another_directory_with_the_recorded_address() {
     std::fs::create_dir(elsewhere.path().join("dm")).unwrap();
     std::fs::write(elsewhere.path().join("dm/dm.yaml"), config(64)).unwrap();
     w.mutations();
-    let (code, out, err) = run(elsewhere.path(), &["apply", "--plan", &plan]).await;
+    let (code, out, err) = run(elsewhere.path(), &["apply", "--plan", &plan, "--use-plan-addr"]).await;
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(err.contains("configuration changed") && err.contains("dm"), "{err}");
     // `-f` naming another configuration: refused as well.
-    let (code, _, err) = run(elsewhere.path(), &["apply", "--plan", &plan, "-f", "dm"]).await;
+    let (code, _, err) = run(elsewhere.path(), &["apply", "--plan", &plan, "-f", "dm", "--use-plan-addr"]).await;
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("configuration changed"), "{err}");
     assert_eq!(w.mutations(), Vec::<String>::new(), "DM was changed");
     std::fs::remove_dir_all(elsewhere.path().join("dm")).unwrap();
 
-    // No `dm/` here: the directory the plan was made in is used, and the recorded address (no --addr, no
-    // DM_APPLY_ADDR; the default address would reach nothing).
+    // No `dm/` here: the directory the plan was made in is used. No address given: refused, naming the recorded
+    // one (a plan file can be edited, and the address decides where passwords go)...
     let (code, out, err) = run(elsewhere.path(), &["apply", "--plan", &plan]).await;
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains(&w.url()) && err.contains("--use-plan-addr"), "{err}");
+    assert_eq!(w.mutations(), Vec::<String>::new(), "DM was changed");
+    // ...and used when asked for (no --addr, no DM_APPLY_ADDR; the default address would reach nothing).
+    let (code, out, err) = run(elsewhere.path(), &["apply", "--plan", &plan, "--use-plan-addr"]).await;
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("Apply complete! Resources: 0 added, 1 changed, 0 destroyed."), "{out}");
     assert!(err.contains(&w.url()), "the address used is said\n{err}");
@@ -275,7 +280,7 @@ async fn apply_plan_works_from_another_directory_with_the_recorded_address() {
     assert_eq!(code, 0, "{out}\n{err}");
     let plan2 = w.path().join("plan2.json").display().to_string();
     let cfg = w.path().join("dm").display().to_string();
-    let (code, out, err) = run(elsewhere.path(), &["apply", "--plan", &plan2, "-f", &cfg]).await;
+    let (code, out, err) = run(elsewhere.path(), &["apply", "--plan", &plan2, "-f", &cfg, "--use-plan-addr"]).await;
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("Apply complete! Resources: 0 added, 1 changed, 0 destroyed."), "{out}");
     w.sim.shutdown().await;
