@@ -17,7 +17,7 @@ use crate::commands::{EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
 use crate::config::Desired;
 use crate::dm::DmClient;
 use crate::live;
-use crate::plan::{Plan, PlanOptions, build_plan, make_plan, saved};
+use crate::plan::{Plan, PlanOptions, build_plan, saved};
 use crate::ui::{Data, OutputError, Ui};
 
 /// The question Terraform asks, verbatim (people and wrappers know it).
@@ -36,6 +36,7 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
         allow_restart: args.allow_restart,
         replace,
         state_key: state_key.clone(),
+        accept_loss: parse_targets(&args.accept_loss)?,
     };
 
     let (plan, desired, plan_opts, saved) = match &args.plan {
@@ -45,9 +46,10 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
                 || !args.target.is_empty()
                 || args.allow_restart
                 || !args.replace.is_empty()
+                || !args.accept_loss.is_empty()
             {
                 ui.warn(
-                    "-f/--prune/--target/--allow-restart/--replace are ignored with --plan: the saved plan records \
+                    "-f/--prune/--target/--allow-restart/--replace/--accept-loss are ignored with --plan: the saved plan records \
                      the configuration paths and options it was made with",
                 );
             }
@@ -56,9 +58,9 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
         }
         None => {
             let desired = crate::config::load_for_command(&args.files, ui)?;
-            let live = live::fetch_with(&client, &fetch_options(&desired)).await?;
+            let mut live = live::fetch_with(&client, &fetch_options(&desired)).await?;
             crate::commands::plan::key_advice(state_key.as_ref(), &live, ui);
-            let plan = match make_plan(&desired, &live, &plan_opts) {
+            let plan = match crate::legacy::plan(&client, &desired, &mut live, &plan_opts).await {
                 Ok(p) => p,
                 Err(e) => {
                     if let Some(p) = &e.plan {
@@ -407,6 +409,8 @@ async fn load_saved(
         allow_restart: saved.options.allow_restart,
         replace: saved.options.replace.clone(),
         state_key,
+        // The saved plan already holds the changes whose loss was accepted when it was made.
+        accept_loss: vec![],
     };
     ui.info(format!(
         "Applying the saved plan {} (made from {}): {}",

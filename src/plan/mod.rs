@@ -13,5 +13,5 @@ pub mod saved;
 pub mod testing;
 
 pub use model::*;
-pub use planner::{PlanError, PlanOptions, PlanProblem, build_plan, check_guards, make_plan};
+pub use planner::{PlanError, PlanOptions, PlanProblem, build_plan, check_guards, finish_plan, make_plan};
 pub use saved::{SavedPlan, StalePlanError, verify_saved};
