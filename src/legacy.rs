@@ -502,4 +502,115 @@ mod tests {
             Some(crate::dm::types::FullMigrateConf { checksum: Some("off".into()), ..Default::default() });
         assert!(assess(&[s], Some(&wire)).losses.is_empty());
     }
+
+    use crate::plan::testing::{ONE_SOURCE_ONE_TASK, desired_from_yaml, live_after_apply, test_key};
+    use crate::plan::{Address, PlanProblem, build_plan, finish_plan};
+
+    /// `ONE_SOURCE_ONE_TASK` applied, then its `repl_batch` changed: an update of `t1`.
+    fn updated() -> (Desired, Live, Plan, PlanOptions) {
+        let version = crate::dm::ServerVersion::parse("v8.5.4");
+        let before = desired_from_yaml("a.yaml", ONE_SOURCE_ONE_TASK).unwrap();
+        let live = live_after_apply(&before, &version, 0);
+        let changed = ONE_SOURCE_ONE_TASK.replace(
+            "    source_config:\n",
+            "    source_config:\n      incr_migrate_conf: {repl_batch: 7}\n",
+        );
+        let desired = desired_from_yaml("a.yaml", &changed).unwrap();
+        let opts = PlanOptions { state_key: Some(test_key()), ..Default::default() };
+        let plan = build_plan(&desired, &live, &opts).unwrap();
+        assert_eq!(plan.change(&Address::task("t1")).unwrap().action, ConfigAction::Update);
+        (desired, live, plan, opts)
+    }
+
+    fn reads_of(subtask: LegacySubtask) -> LegacyReads {
+        let mut r = LegacyReads::nothing_to_read();
+        r.tasks.insert("t1".into(), LegacyRead::Read(vec![subtask]));
+        r
+    }
+
+    #[test]
+    fn not_consulted_changes_nothing() {
+        let (desired, live, plan, opts) = updated();
+        assert_eq!(finish_plan(plan.clone(), &desired, &live, &opts).unwrap(), plan);
+    }
+
+    #[test]
+    fn an_openapi_task_is_updated_in_place() {
+        let (desired, mut live, plan, opts) = updated();
+        live.legacy = reads_of(LegacySubtask { source: "s1".into(), ..openapi_shaped() });
+        let p = finish_plan(plan, &desired, &live, &opts).unwrap();
+        assert_eq!(p.change(&Address::task("t1")).unwrap().action, ConfigAction::Update);
+    }
+
+    #[test]
+    fn a_dmctl_task_is_replaced_and_its_losses_refused_unless_accepted() {
+        let (desired, mut live, plan, mut opts) = updated();
+        let dmctl = LegacySubtask {
+            source: "s1".into(),
+            collation: "loose".into(),
+            heartbeat_update: 1,
+            heartbeat_report: 10,
+            clean_dump_file: true,
+            ..openapi_shaped()
+        };
+        live.legacy = reads_of(dmctl.clone());
+        let p = finish_plan(plan.clone(), &desired, &live, &opts).unwrap();
+        let c = p.change(&Address::task("t1")).unwrap();
+        assert_eq!(c.action, ConfigAction::Replace);
+        // Positioned incremental task: the replace resumes from the configured position.
+        assert!(matches!(c.impact, crate::plan::Impact::Replace { restarts_migration: false, .. }), "{:?}", c.impact);
+        assert!(c.reasons.iter().any(|r| r.contains("46035") && r.contains("created with dmctl")), "{:?}", c.reasons);
+
+        live.legacy = reads_of(LegacySubtask { validator: LegacyValidator { mode: "fast".into() }, ..dmctl });
+        let e = finish_plan(plan.clone(), &desired, &live, &opts).unwrap_err();
+        match &e.problems[..] {
+            [PlanProblem::ConfigLoss { address, summary, help, .. }] => {
+                assert_eq!(address, &Address::task("t1"));
+                assert!(summary.contains("validator (mode `fast`)"), "{summary}");
+                assert!(help.contains("--accept-loss task.t1"), "{help}");
+            }
+            other => panic!("{other:?}"),
+        }
+        opts.accept_loss = vec![Address::task("t1")];
+        let p = finish_plan(plan, &desired, &live, &opts).unwrap();
+        let c = p.change(&Address::task("t1")).unwrap();
+        assert_eq!(c.action, ConfigAction::Replace);
+        assert!(c.reasons.iter().any(|r| r.contains("as accepted") && r.contains("validator")), "{:?}", c.reasons);
+    }
+
+    #[test]
+    fn an_unread_task_is_refused_never_assumed_plain() {
+        let (desired, mut live, plan, opts) = updated();
+        live.legacy = LegacyReads::nothing_to_read();
+        live.legacy.unserved = Some("DM-master does not serve its legacy endpoint".into());
+        live.legacy.tasks.insert("t1".into(), LegacyRead::Failed("not served".into()));
+        let e = finish_plan(plan, &desired, &live, &opts).unwrap_err();
+        assert!(matches!(&e.problems[..], [PlanProblem::ConfigLoss { .. }]), "{:?}", e.problems);
+        let shown = e.plan.unwrap().warnings;
+        assert_eq!(shown.iter().filter(|w| w.contains("legacy endpoint")).count(), 1, "said once: {shown:?}");
+    }
+
+    /// A DM-master without `/apis/v1alpha1` (Go's plain 404 page for every path): said once, every read failed.
+    #[tokio::test]
+    async fn an_old_dm_master_without_the_legacy_endpoint() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let page = "HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\ncontent-length: 18\r\nconnection: close\r\n\r\n404 page not found";
+                let _ = sock.write_all(page.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        let client = DmClient::new(&crate::dm::ClientOptions::new(addr)).unwrap();
+        let reads = read(&client, &["a".to_string(), "b".to_string()]).await;
+        assert!(reads.consulted);
+        assert!(reads.unserved.as_deref().is_some_and(|w| w.contains("/apis/v1alpha1")), "{reads:?}");
+        assert!(reads.tasks.values().all(|r| matches!(r, LegacyRead::Failed(_))), "{reads:?}");
+        assert_eq!(reads.tasks.len(), 2);
+    }
 }
+
