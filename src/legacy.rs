@@ -262,10 +262,7 @@ pub fn assess(subtasks: &[LegacySubtask], wire: Option<&Task>) -> Assessment {
                 let rest = x.trim().strip_prefix("--consistency ").map(str::trim);
                 !x.trim().is_empty() && !rest.is_some_and(|c| !c.is_empty() && !c.contains(' '))
             }) {
-                loss(
-                    format!("mydumper `extra-args: {x}` would be dropped (dm-apply sets only `--consistency`)"),
-                    true,
-                );
+                loss(format!("mydumper `extra-args: {x}` would be dropped (dm-apply sets only `--consistency`)"), true);
             }
         }
         if has_load(&s.mode) {
@@ -318,7 +315,8 @@ pub fn assess(subtasks: &[LegacySubtask], wire: Option<&Task>) -> Assessment {
             loss(format!("`timezone: {}` would be dropped", s.timezone), true);
         }
         let default_rules = |v: &[String], d: &str| v.is_empty() || (v.len() == 1 && v[0] == d);
-        if !default_rules(&s.shadow_rules, "^_(.+)_(?:new|gho)$") || !default_rules(&s.trash_rules, "^_(.+)_(?:ghc|del|old)$")
+        if !default_rules(&s.shadow_rules, "^_(.+)_(?:new|gho)$")
+            || !default_rules(&s.trash_rules, "^_(.+)_(?:ghc|del|old)$")
         {
             loss("custom online-DDL shadow/trash table rules would be reset to DM's defaults".to_string(), true);
         }
@@ -511,10 +509,8 @@ mod tests {
         let version = crate::dm::ServerVersion::parse("v8.5.4");
         let before = desired_from_yaml("a.yaml", ONE_SOURCE_ONE_TASK).unwrap();
         let live = live_after_apply(&before, &version, 0);
-        let changed = ONE_SOURCE_ONE_TASK.replace(
-            "    source_config:\n",
-            "    source_config:\n      incr_migrate_conf: {repl_batch: 7}\n",
-        );
+        let changed = ONE_SOURCE_ONE_TASK
+            .replace("    source_config:\n", "    source_config:\n      incr_migrate_conf: {repl_batch: 7}\n");
         let desired = desired_from_yaml("a.yaml", &changed).unwrap();
         let opts = PlanOptions { state_key: Some(test_key()), ..Default::default() };
         let plan = build_plan(&desired, &live, &opts).unwrap();
@@ -613,4 +609,3 @@ mod tests {
         assert_eq!(reads.tasks.len(), 2);
     }
 }
-

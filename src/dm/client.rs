@@ -956,7 +956,15 @@ impl DmClient {
             if msg == "task not found" {
                 return Ok(None);
             }
-            return Err(DmError::Api { method: "GET".into(), path, status: 200, code: None, message: msg, hint: None, absent: false });
+            return Err(DmError::Api {
+                method: "GET".into(),
+                path,
+                status: 200,
+                code: None,
+                message: msg,
+                hint: None,
+                absent: false,
+            });
         }
         let docs = envelope.cfgs.unwrap_or_default();
         if docs.is_empty() || docs.len() > MAX_SUBTASKS {

@@ -186,8 +186,7 @@ fn check_legacy(plan: &mut Plan, desired: &Desired, live: &Live, opts: &PlanOpti
                 "forces replacement: DM refuses an OpenAPI update of this task (46035): {}",
                 assessment.refuses_update.join("; ")
             ));
-            if let (Some(DesiredPayload::Task(wire)), Some(before), Some(after)) = (&c.desired, &c.before, &c.after)
-            {
+            if let (Some(DesiredPayload::Task(wire)), Some(before), Some(after)) = (&c.desired, &c.before, &c.after) {
                 c.impact = replace_impact(wire, before, after, &live.version);
             }
         }

@@ -64,7 +64,10 @@ const SOURCE: &str = r#"sources:
 /// extra YAML (binlog filters).
 fn task(name: &str, repl_batch: u32, filter: bool) -> String {
     let (rule_filter, defs) = if filter {
-        (", binlog_filter_rule: [keep-inserts]", "    binlog_filter_rule:\n      keep-inserts: {ignore_event: [insert]}\n")
+        (
+            ", binlog_filter_rule: [keep-inserts]",
+            "    binlog_filter_rule:\n      keep-inserts: {ignore_event: [insert]}\n",
+        )
     } else {
         ("", "")
     };
@@ -185,7 +188,8 @@ async fn dmctl_extras_are_refused_before_any_write_then_replaced_with_accept_los
         w.wait_running("legacy-do").await;
 
         // Declared as DM's OpenAPI shows them: nothing changes, and nothing is read through the legacy endpoint.
-        let same = w.config(&[task("plain", 100, false), task("legacy-expr", 100, false), task("legacy-do", 100, true)]);
+        let same =
+            w.config(&[task("plain", 100, false), task("legacy-expr", 100, false), task("legacy-do", 100, true)]);
         w.sim.control().clear_log();
         let (code, out, err) = run(args(&["plan", "-f", &same, "--detailed-exitcode", "--addr", &w.url])).await;
         assert_eq!(code, Some(0), "{g:?}\n{out}\n{err}");
@@ -196,7 +200,8 @@ async fn dmctl_extras_are_refused_before_any_write_then_replaced_with_accept_los
         let plain_changed =
             w.config(&[task("plain", 200, false), task("legacy-expr", 100, false), task("legacy-do", 100, true)]);
         w.sim.control().clear_log();
-        let (code, out, err) = run(args(&["plan", "-f", &plain_changed, "--detailed-exitcode", "--addr", &w.url])).await;
+        let (code, out, err) =
+            run(args(&["plan", "-f", &plain_changed, "--detailed-exitcode", "--addr", &w.url])).await;
         assert_eq!(code, Some(2), "{g:?}\n{out}\n{err}");
         assert!(out.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "{out}");
         assert_eq!(w.legacy_reads(), ["GET /apis/v1alpha1/subtasks/plain"]);
@@ -224,16 +229,8 @@ async fn dmctl_extras_are_refused_before_any_write_then_replaced_with_accept_los
             w.log().iter().filter(|r| r.mutating).map(|r| format!("{} {}", r.method, r.path)).collect();
         assert_eq!(mutations, Vec::<String>::new(), "apply wrote before refusing");
         // One accepted, one not: still refused, naming only the other.
-        let (code, _, err) = run(args(&[
-            "plan",
-            "-f",
-            &changed,
-            "--accept-loss",
-            "task.legacy-expr",
-            "--addr",
-            &w.url,
-        ]))
-        .await;
+        let (code, _, err) =
+            run(args(&["plan", "-f", &changed, "--accept-loss", "task.legacy-expr", "--addr", &w.url])).await;
         assert_eq!(code, Some(1), "{err}");
         assert!(!err.contains("expression filter on") && err.contains("action Do"), "{err}");
 
