@@ -145,6 +145,17 @@ pub async fn plan(
     crate::plan::finish_plan(built, desired, live, opts)
 }
 
+/// Longest loss line shown, in characters.
+const MAX_LINE: usize = 400;
+
+fn shown(text: &str) -> String {
+    let line = crate::ui::sanitize::inline(text);
+    if line.chars().count() <= MAX_LINE {
+        return line.into_owned();
+    }
+    format!("{}…", line.chars().take(MAX_LINE).collect::<String>())
+}
+
 fn scalar(v: &Option<Scalar>) -> Option<&str> {
     v.as_ref().map(Scalar::as_str)
 }
@@ -192,6 +203,8 @@ pub fn assess(subtasks: &[LegacySubtask], wire: Option<&Task>) -> Assessment {
     for s in sorted {
         let src = &s.source;
         let mut loss = |text: String, blocks: bool| {
+            // Patterns and values come from DM: one line, control characters escaped, bounded.
+            let text = shown(&text);
             if blocks {
                 a.refuses_update.push(format!("source `{src}`: {text}"));
             }
@@ -251,18 +264,21 @@ pub fn assess(subtasks: &[LegacySubtask], wire: Option<&Task>) -> Assessment {
                 ("chunk-filesize", &s.chunk_filesize, "64"),
                 ("statement-size", &s.statement_size, "0"),
                 ("rows", &s.rows, "0"),
-                ("where", &s.where_, ""),
                 ("skip-tz-utc", &s.skip_tz_utc, "true"),
             ] {
                 if let Some(x) = differs(v, default) {
                     loss(format!("mydumper `{key}: {x}` would be reset to `{default}`"), true);
                 }
             }
-            if let Some(x) = scalar(&s.extra_args).filter(|x| {
+            // Free text (a WHERE clause, command-line arguments): named, never shown.
+            if differs(&s.where_, "").is_some() {
+                loss("the mydumper `where` condition would be dropped".to_string(), true);
+            }
+            if scalar(&s.extra_args).is_some_and(|x| {
                 let rest = x.trim().strip_prefix("--consistency ").map(str::trim);
                 !x.trim().is_empty() && !rest.is_some_and(|c| !c.is_empty() && !c.contains(' '))
             }) {
-                loss(format!("mydumper `extra-args: {x}` would be dropped (dm-apply sets only `--consistency`)"), true);
+                loss("mydumper `extra-args` would be dropped (dm-apply sets only `--consistency`)".to_string(), true);
             }
         }
         if has_load(&s.mode) {
@@ -489,6 +505,19 @@ mod tests {
         assert!(a.losses.iter().all(|l| l.starts_with("source `a`: ")), "{all}");
         // Validators and expression filters make an update fail; filters and syncer settings do not.
         assert_eq!(a.refuses_update.len(), 2, "{a:?}");
+    }
+
+    #[test]
+    fn text_from_dm_is_one_line_and_free_text_is_not_shown() {
+        let s = LegacySubtask {
+            mode: "all".into(),
+            expr_filters: vec![LegacyExprFilter { schema: "a\u{1b}[2J\nfake line".into(), table: "t".into() }],
+            where_: Some(Scalar("id > 0 -- secret-ish".into())),
+            ..openapi_shaped()
+        };
+        let all = assess(&[s], None).losses.join("\n");
+        assert!(!all.contains('\u{1b}') && all.lines().count() == 2, "{all}");
+        assert!(all.contains("`where` condition") && !all.contains("secret-ish"), "{all}");
     }
 
     #[test]
