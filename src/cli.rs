@@ -180,6 +180,10 @@ pub struct PlanArgs {
     /// replace), whatever dm-apply's state record says. Repeatable; `-replace ADDRESS` works too.
     #[arg(long, value_name = "ADDRESS")]
     pub replace: Vec<String>,
+    /// Update or replace this task (`task.NAME`) even though DM holds settings of it that dm-apply's configuration
+    /// cannot carry (set with dmctl: validators, expression filters, `Do` filters...): they are lost. Repeatable.
+    #[arg(long, value_name = "ADDRESS")]
+    pub accept_loss: Vec<String>,
     #[command(flatten)]
     pub state: StateArgs,
 }
@@ -213,6 +217,10 @@ pub struct ApplyArgs {
     /// replace), whatever dm-apply's state record says. Repeatable; `-replace ADDRESS` works too.
     #[arg(long, value_name = "ADDRESS")]
     pub replace: Vec<String>,
+    /// Update or replace this task (`task.NAME`) even though DM holds settings of it that dm-apply's configuration
+    /// cannot carry (set with dmctl): they are lost. Repeatable.
+    #[arg(long, value_name = "ADDRESS")]
+    pub accept_loss: Vec<String>,
     #[command(flatten)]
     pub state: StateArgs,
     /// Replace the apply lease another apply holds (one that died and left it behind). Says whose lease it was.

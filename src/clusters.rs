@@ -207,7 +207,7 @@ pub async fn plan_cluster(c: Cluster, args: PlanArgs, color: bool) -> Outcome {
         Err(e) => return Outcome::error(&c, vec![format!("{:?}", miette::Report::new(e))]),
     };
     let fetch = FetchOptions { status_for: Some(desired.tasks.keys().cloned().collect()) };
-    let live = match live::fetch_with(&client, &fetch).await {
+    let mut live = match live::fetch_with(&client, &fetch).await {
         Ok(l) => l,
         Err(e) => {
             diagnostics.push(format!("{:?}", miette::Report::new(e)));
@@ -222,8 +222,13 @@ pub async fn plan_cluster(c: Cluster, args: PlanArgs, color: bool) -> Outcome {
         (Err(e), _) => return Outcome::error(&c, vec![format!("{e:?}")]),
         (_, Err(e)) => return Outcome::error(&c, vec![format!("{:?}", miette::Report::new(e))]),
     };
-    let opts = PlanOptions { prune: args.prune, targets, allow_restart: args.allow_restart, replace, state_key };
-    let (plan, problems) = match plan::make_plan(&desired, &live, &opts) {
+    let accept_loss = match crate::commands::plan::parse_targets(&args.accept_loss) {
+        Ok(a) => a,
+        Err(e) => return Outcome::error(&c, vec![format!("{e:?}")]),
+    };
+    let opts =
+        PlanOptions { prune: args.prune, targets, allow_restart: args.allow_restart, replace, state_key, accept_loss };
+    let (plan, problems) = match crate::legacy::plan(&client, &desired, &mut live, &opts).await {
         Ok(p) => (p, vec![]),
         Err(e) => match e.plan {
             Some(p) => (*p, e.problems),

@@ -89,6 +89,12 @@ pub fn import(live: &Live, opts: &ImportOptions) -> Result<Imported, ImportError
     }
     out.external_sources = external.into_iter().collect();
     let mut warnings = cx.warnings;
+    if let Some(w) = &live.legacy.unserved {
+        warnings.push(format!(
+            "{w}; the imported tasks may hold settings (set with dmctl) that DM's OpenAPI does not show and this file \
+             does not carry"
+        ));
+    }
     warnings.sort();
     warnings.dedup();
     Ok(Imported { config: out, warnings, env: cx.env.into_vars() })
@@ -289,6 +295,7 @@ impl Cx<'_> {
             return None;
         };
         let address = Address::task(name);
+        self.legacy_warning(name);
         let mut lifecycle = Lifecycle::default();
         let sources: BTreeSet<&str> = t.source_config.source_conf.iter().map(|s| s.source_name.as_str()).collect();
 
@@ -490,6 +497,30 @@ impl Cx<'_> {
             lifecycle,
             write_only_version: None,
         })
+    }
+
+    /// What DM stores for the task beyond what its OpenAPI shows (docs/dm-behaviour.md R11.5), when it was read:
+    /// the imported configuration cannot carry it, so managing the task with dm-apply would drop it.
+    fn legacy_warning(&mut self, name: &str) {
+        let reads = &self.live.legacy;
+        if !reads.consulted {
+            return;
+        }
+        match reads.tasks.get(name) {
+            Some(crate::legacy::LegacyRead::Read(subtasks)) => {
+                let a = crate::legacy::assess(subtasks, None);
+                if let Some(w) = crate::legacy::import_warning(name, &a) {
+                    self.warnings.push(w);
+                }
+            }
+            Some(crate::legacy::LegacyRead::Failed(why)) if reads.unserved.is_none() => {
+                self.warnings.push(format!(
+                    "task `{name}`: DM's full configuration could not be read ({why}); it may hold settings (set with \
+                     dmctl) that DM's OpenAPI does not show and this file does not carry"
+                ));
+            }
+            _ => {}
+        }
     }
 
     /// `running` unless every subtask is idle (Paused/Stopped) without an error.

@@ -20,6 +20,7 @@ pub mod convert;
 pub mod dm;
 pub mod drift;
 pub mod import;
+pub mod legacy;
 pub mod live;
 pub mod normalize;
 pub mod plan;

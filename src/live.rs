@@ -47,6 +47,9 @@ pub struct Live {
     pub state: StateView,
     /// What could not be read.
     pub warnings: Vec<String>,
+    /// The full (legacy) configuration of the tasks a plan would PUT or replace, read after a first planning pass
+    /// (`crate::legacy::plan`); empty and not consulted after a plain fetch.
+    pub legacy: crate::legacy::LegacyReads,
 }
 
 impl Live {
@@ -61,6 +64,7 @@ impl Live {
             tasks: BTreeMap::new(),
             state: StateView::Absent,
             warnings: vec![],
+            legacy: Default::default(),
         }
     }
 }
@@ -137,6 +141,7 @@ pub async fn fetch_with(client: &DmClient, opts: &FetchOptions) -> Result<Live, 
         tasks: tasks.into_iter().map(|t| (t.task.name.clone(), t)).collect(),
         state,
         warnings,
+        legacy: Default::default(),
     })
 }
 

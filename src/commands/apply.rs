@@ -17,7 +17,7 @@ use crate::commands::{EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
 use crate::config::Desired;
 use crate::dm::DmClient;
 use crate::live;
-use crate::plan::{Plan, PlanOptions, build_plan, make_plan};
+use crate::plan::{Plan, PlanOptions, build_plan};
 use crate::saved_plan::{self, SavedPlan};
 use crate::ui::{Data, OutputError, Ui};
 
@@ -36,6 +36,7 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
         allow_restart: args.allow_restart,
         replace,
         state_key: state_key.clone(),
+        accept_loss: parse_targets(&args.accept_loss)?,
     };
 
     let (plan, desired, client, saved) = match &args.plan {
@@ -46,9 +47,9 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
         None => {
             let client = client(&args.conn)?;
             let desired = crate::config::load_for_command(&args.files, ui)?;
-            let live = live::fetch_with(&client, &fetch_options(&desired)).await?;
+            let mut live = live::fetch_with(&client, &fetch_options(&desired)).await?;
             crate::commands::plan::key_advice(state_key.as_ref(), &live, ui);
-            let plan = match make_plan(&desired, &live, &plan_opts) {
+            let plan = match crate::legacy::plan(&client, &desired, &mut live, &plan_opts).await {
                 Ok(p) => p,
                 Err(e) => {
                     if let Some(p) = &e.plan {
@@ -393,12 +394,14 @@ async fn load_saved(
     let config = saved_plan::file::locate_config(&saved, &args.files)?;
     let desired = crate::config::load_for_command(&config.paths, ui)?;
     let client = saved_plan_client(&saved, &args.conn, args.use_plan_addr, ui)?;
-    let live = live::fetch_with(&client, &fetch_options(&desired)).await?;
+    let mut live = live::fetch_with(&client, &fetch_options(&desired)).await?;
     crate::commands::plan::key_advice(opts.state_key.as_ref(), &live, ui);
     let paths: Vec<String> = config.paths.iter().map(|p| p.display().to_string()).collect();
     let paths = crate::ui::sanitize::inline(&paths.join(", ")).into_owned();
     saved_plan::check::verify(&saved, &desired, &live, &paths)?;
-    let plan = match make_plan(&desired, &live, opts) {
+    // Remade like `plan` makes it, the check of what DM holds beyond the OpenAPI included (`--accept-loss` must
+    // be given again: options are never read from the file).
+    let plan = match crate::legacy::plan(&client, &desired, &mut live, opts).await {
         Ok(p) => p,
         Err(e) => {
             if saved.options.allow_restart && !opts.allow_restart {

@@ -12,11 +12,20 @@ use crate::ui::{Data, Ui};
 pub async fn run(args: &ImportArgs, ui: &Ui) -> miette::Result<u8> {
     let out = super::convert::out_file(args.out.as_deref(), args.legacy_out.as_deref(), ui)?;
     let client = DmClient::new(&client_options(&args.conn))?;
-    let live = live::fetch(&client).await?;
+    let mut live = live::fetch(&client).await?;
     for w in &live.warnings {
         ui.warn(w);
     }
     let opts = ImportOptions { sources: args.sources.clone(), tasks: args.tasks.clone() };
+    // What DM stores beyond its OpenAPI view (tasks created with dmctl): one legacy read per imported task.
+    let everything = opts.sources.is_empty() && opts.tasks.is_empty();
+    let names: Vec<String> = live
+        .tasks
+        .keys()
+        .filter(|n| n.as_str() != crate::state::STATE_TEMPLATE && (everything || opts.tasks.contains(n)))
+        .cloned()
+        .collect();
+    live.legacy = crate::legacy::read(&client, &names).await;
     let imported = import::import(&live, &opts)?;
     // The shown address: credentials in --addr never reach the file.
     let text = import::render(&imported, client.addr(), &args.schema_ref);

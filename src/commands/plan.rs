@@ -68,10 +68,12 @@ pub async fn run(args: &PlanArgs, ui: &Ui) -> miette::Result<u8> {
     let state_key = crate::state::key::load(args.state.state_key_file.as_deref())?;
     let desired = crate::config::load_for_command(&args.files.files, ui)?;
     let client = DmClient::new(&client_options(&args.conn))?;
-    let live = live::fetch_with(&client, &fetch_options(&desired)).await?;
+    let accept_loss = parse_targets(&args.accept_loss)?;
+    let mut live = live::fetch_with(&client, &fetch_options(&desired)).await?;
     key_advice(state_key.as_ref(), &live, ui);
-    let opts = PlanOptions { prune: args.prune, targets, allow_restart: args.allow_restart, replace, state_key };
-    let (plan, problems) = match plan::make_plan(&desired, &live, &opts) {
+    let opts =
+        PlanOptions { prune: args.prune, targets, allow_restart: args.allow_restart, replace, state_key, accept_loss };
+    let (plan, problems) = match crate::legacy::plan(&client, &desired, &mut live, &opts).await {
         Ok(p) => (p, vec![]),
         Err(e) => match e.plan {
             Some(p) => (*p, e.problems),

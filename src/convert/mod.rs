@@ -8,8 +8,8 @@
 //! Secrets are never copied: passwords (plain or dmctl-encrypted) and TLS private keys become `${env:NAME}`
 //! placeholders, listed in [`Conversion::env`].
 
-mod pattern;
-mod scope;
+pub(crate) mod pattern;
+pub(crate) mod scope;
 mod source;
 mod task;
 

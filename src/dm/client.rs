@@ -936,6 +936,61 @@ impl DmClient {
         self.call_json(Method::POST, "/api/v1/tasks/converters", &[], json(req), "a task conversion").await
     }
 
+    // ---------------------------------------------------------------------------------------------- legacy
+
+    /// The full configuration DM stores for each subtask of a task, from the legacy endpoint
+    /// `GET /apis/v1alpha1/subtasks/{name}` (docs/dm-behaviour.md R11.3), reduced to the settings dm-apply compares
+    /// with DM's OpenAPI model. `None` when DM does not know the task.
+    ///
+    /// The answer holds plain-text passwords and TLS contents: it is decoded straight into
+    /// [`super::legacy::LegacySubtask`], which keeps none of them, and no error built from it quotes it.
+    pub async fn subtask_configs(&self, name: &str) -> Result<Option<Vec<super::legacy::LegacySubtask>>, DmError> {
+        use super::legacy::{MAX_SUBTASKS, SubTaskCfgAnswer, parse_subtask};
+        let path = format!("/apis/v1alpha1/subtasks/{}", seg(name));
+        let (answer, ctx) = self.call(Method::GET, &path, &[], Body::None).await?;
+        const EXPECTED: &str = "the subtask configurations of a task";
+        let envelope: SubTaskCfgAnswer = decode(&ctx, &answer, Top::Object, EXPECTED)?;
+        drop(answer);
+        if !envelope.result {
+            let msg = clean_text(envelope.msg.as_deref().unwrap_or(""), MAX_MESSAGE_CHARS);
+            if msg == "task not found" {
+                return Ok(None);
+            }
+            return Err(DmError::Api {
+                method: "GET".into(),
+                path,
+                status: 200,
+                code: None,
+                message: msg,
+                hint: None,
+                absent: false,
+            });
+        }
+        let docs = envelope.cfgs.unwrap_or_default();
+        if docs.is_empty() || docs.len() > MAX_SUBTASKS {
+            let detail = format!("{} subtask documents (expected 1 to {MAX_SUBTASKS})", docs.len());
+            return Err(DmError::Decode { method: "GET".into(), path, status: 200, expected: EXPECTED, detail });
+        }
+        let mut out = Vec::with_capacity(docs.len());
+        for (i, doc) in docs.into_iter().enumerate() {
+            let parsed = parse_subtask(i + 1, &doc);
+            drop(doc);
+            match parsed {
+                Ok(s) => out.push(s),
+                Err(p) => {
+                    return Err(DmError::Decode {
+                        method: "GET".into(),
+                        path,
+                        status: 200,
+                        expected: EXPECTED,
+                        detail: p.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+
     // ---------------------------------------------------------------------------------------------- templates
 
     /// Task templates only store `Task` JSON in etcd; they never create tasks. dm-apply keeps its small state

@@ -12,4 +12,4 @@ pub mod planner;
 pub mod testing;
 
 pub use model::*;
-pub use planner::{PlanError, PlanOptions, PlanProblem, build_plan, check_guards, make_plan};
+pub use planner::{PlanError, PlanOptions, PlanProblem, build_plan, check_guards, finish_plan, make_plan};

@@ -32,6 +32,9 @@ pub struct PlanOptions {
     pub replace: Vec<Address>,
     /// The state key, to check keyed fingerprints (`None`: only Argon2id entries can be checked).
     pub state_key: Option<StateKey>,
+    /// `--accept-loss task.NAME`: replace or update these tasks even though DM holds settings of theirs that
+    /// dm-apply's configuration cannot carry (they are lost; see `crate::legacy`).
+    pub accept_loss: Vec<Address>,
 }
 
 /// One reason a plan is refused.
@@ -63,6 +66,9 @@ pub enum PlanProblem {
         help("DM v8.5.4 and later know this event; upgrade DM-master, or remove the event from the rule")
     )]
     UnsupportedEvent { address: Address, origin: String, rule: String, event: String, version: String },
+    #[error("{address} (declared at {origin}): {summary}")]
+    #[diagnostic(code(plan::config_loss), help("{help}"))]
+    ConfigLoss { address: Address, origin: String, summary: String, help: String },
     #[error("--target {0}: no such resource is declared or exists in DM")]
     #[diagnostic(code(plan::target), help("targets are written `source.NAME` or `task.NAME`"))]
     UnknownTarget(Address),
@@ -88,9 +94,127 @@ pub struct PlanError {
 /// Build the plan and enforce `prevent_destroy` and the restart guard.
 pub fn make_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<Plan, PlanError> {
     let plan = build_plan(desired, live, opts)?;
-    let mut problems = check_guards(&plan, desired, opts);
+    finish_plan(plan, desired, live, opts)
+}
+
+/// The checks of [`make_plan`] on a built plan: what DM stores beyond the OpenAPI model (when `live.legacy` was
+/// read, `crate::legacy::plan`), then the lifecycle guards and version checks.
+pub fn finish_plan(mut plan: Plan, desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    let mut problems = check_legacy(&mut plan, desired, live, opts);
+    problems.extend(check_guards(&plan, desired, opts));
     problems.extend(check_version(desired, &live.version));
     if problems.is_empty() { Ok(plan) } else { Err(PlanError { problems, plan: Some(Box::new(plan)) }) }
+}
+
+/// What to do about DM's own word.
+const KEEP_OR_ACCEPT: &str = "keep managing this task with dmctl (remove it from the configuration, or leave it \
+unchanged), or accept the loss for this run with --accept-loss {address} (docs/plan.md, \"Tasks created with dmctl\")";
+
+/// Tasks the plan would PUT or replace whose stored configuration holds more than DM's OpenAPI model can carry
+/// (docs/dm-behaviour.md R11.5): each loss is a problem unless accepted (`--accept-loss`), and an update DM would
+/// refuse (46035, R6.7) becomes a replace. Runs only when the legacy configurations were read.
+fn check_legacy(plan: &mut Plan, desired: &Desired, live: &Live, opts: &PlanOptions) -> Vec<PlanProblem> {
+    let reads = &live.legacy;
+    if !reads.consulted {
+        return vec![];
+    }
+    if let Some(w) = &reads.unserved {
+        plan.warnings.push(w.clone());
+    }
+    let unknown = crate::legacy::unknown_accepts(desired, &opts.accept_loss);
+    if !unknown.is_empty() {
+        plan.warnings.push(format!(
+            "--accept-loss {}: not a declared task; ignored",
+            unknown.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let mut problems = vec![];
+    for c in plan.changes.iter_mut() {
+        if c.address.kind != Kind::Task
+            || !matches!(c.action, ConfigAction::Update | ConfigAction::Replace)
+            || c.hold.is_some()
+            || !live.tasks.contains_key(&c.address.name)
+        {
+            continue;
+        }
+        let Some((_, origin)) = desired.tasks.get(&c.address.name) else { continue };
+        let accepted = opts.accept_loss.contains(&c.address);
+        let what = if c.action == ConfigAction::Update { "update" } else { "replace" };
+        let help = KEEP_OR_ACCEPT.replace("{address}", &c.address.to_string());
+        let assessment = match reads.tasks.get(&c.address.name) {
+            Some(crate::legacy::LegacyRead::Read(subtasks)) => {
+                let wire = match &c.desired {
+                    Some(DesiredPayload::Task(t)) => Some(t),
+                    _ => None,
+                };
+                crate::legacy::assess(subtasks, wire)
+            }
+            other => {
+                let why = match other {
+                    Some(crate::legacy::LegacyRead::Failed(why)) => why.clone(),
+                    _ => "it was not read".to_string(),
+                };
+                if accepted {
+                    c.reasons.push(format!(
+                        "DM's full configuration of the task could not be read ({why}); whatever DM's OpenAPI does \
+                         not show is lost, as accepted (--accept-loss {})",
+                        c.address
+                    ));
+                } else {
+                    problems.push(PlanProblem::ConfigLoss {
+                        address: c.address.clone(),
+                        origin: origin_str(origin),
+                        summary: format!(
+                            "the plan would {what} it, but DM's full configuration of the task could not be read \
+                             ({why}), so dm-apply cannot tell what the {what} would drop"
+                        ),
+                        help: format!(
+                            "check that DM-master serves /apis/v1alpha1/subtasks/{}; or {help}",
+                            c.address.name
+                        ),
+                    });
+                }
+                continue;
+            }
+        };
+        if c.action == ConfigAction::Update && !assessment.refuses_update.is_empty() {
+            c.action = ConfigAction::Replace;
+            for a in &mut c.attributes {
+                a.forces_replacement = true;
+            }
+            c.reasons.push(format!(
+                "forces replacement: DM refuses an OpenAPI update of this task (46035): {}",
+                assessment.refuses_update.join("; ")
+            ));
+            if let (Some(DesiredPayload::Task(wire)), Some(before), Some(after)) = (&c.desired, &c.before, &c.after) {
+                c.impact = replace_impact(wire, before, after, &live.version);
+            }
+        }
+        if assessment.losses.is_empty() {
+            continue;
+        }
+        let what = if c.action == ConfigAction::Update { "update" } else { "replace" };
+        if accepted {
+            c.reasons.push(format!(
+                "DM holds settings dm-apply's configuration cannot carry; the {what} drops them, as accepted \
+                 (--accept-loss {}): {}",
+                c.address,
+                assessment.losses.join("; ")
+            ));
+        } else {
+            problems.push(PlanProblem::ConfigLoss {
+                address: c.address.clone(),
+                origin: origin_str(origin),
+                summary: format!(
+                    "the plan would {what} it through DM's OpenAPI, which would silently drop or invert settings \
+                     DM holds for it (set with dmctl) that dm-apply's configuration cannot carry:\n  - {}",
+                    assessment.losses.join("\n  - ")
+                ),
+                help,
+            });
+        }
+    }
+    problems
 }
 
 fn origin_str(o: &Origin) -> String {
@@ -484,6 +608,23 @@ fn disabled_source_hold(task: &str, sources: &[&str]) -> Hold {
         remedy: "enable the source (`enable: true` in its declaration), or declare the task `stage: stopped`"
             .to_string(),
     }
+}
+
+/// What replacing a task does to its migration: `before`/`after` are the comparable forms of the live and desired
+/// task, `wire` the task to create.
+fn replace_impact(wire: &Task, before: &Value, after: &Value, version: &crate::dm::ServerVersion) -> Impact {
+    let same = |p: &str| before.pointer(p) == after.pointer(p);
+    let keep_meta = version.supports_keep_meta()
+        && same("/meta_schema")
+        && same("/target_config/host")
+        && same("/target_config/port");
+    let positioned = wire.task_mode == "incremental"
+        && !wire.source_config.source_conf.is_empty()
+        && wire.source_config.source_conf.iter().all(|s| {
+            s.binlog_name.as_deref().is_some_and(|n| !n.is_empty())
+                || s.binlog_gtid.as_deref().is_some_and(|n| !n.is_empty())
+        });
+    Impact::Replace { restarts_migration: !keep_meta && !positioned, keep_meta }
 }
 
 /// Build the plan without enforcing lifecycle guards (`drift` uses this; `plan` and `apply` use [`make_plan`]).
@@ -902,20 +1043,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         }
         change.action = action;
         change.impact = match action {
-            ConfigAction::Replace => {
-                let same = |p: &str| before.pointer(p) == after.pointer(p);
-                let keep_meta = version.supports_keep_meta()
-                    && same("/meta_schema")
-                    && same("/target_config/host")
-                    && same("/target_config/port");
-                let positioned = wire.task_mode == "incremental"
-                    && !wire.source_config.source_conf.is_empty()
-                    && wire.source_config.source_conf.iter().all(|s| {
-                        s.binlog_name.as_deref().is_some_and(|n| !n.is_empty())
-                            || s.binlog_gtid.as_deref().is_some_and(|n| !n.is_empty())
-                    });
-                Impact::Replace { restarts_migration: !keep_meta && !positioned, keep_meta }
-            }
+            ConfigAction::Replace => replace_impact(&wire, &before, &after, version),
             ConfigAction::Update => Impact::StopUpdateStart {
                 stopped_tasks: if task_expected_running(lt) { vec![name.clone()] } else { vec![] },
             },

@@ -11,6 +11,7 @@ mod apply_scale;
 mod apply_signals;
 mod apply_steps;
 mod concurrent_writers;
+mod dmctl_tasks;
 mod faults_cli;
 mod faults_converge;
 mod rel_common;

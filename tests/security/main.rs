@@ -2,6 +2,7 @@
 //!
 //! One test binary per area (see tests/README.md); each module below was its own binary before.
 
+mod dmctl_secrets;
 mod hostile;
 mod hostile_server;
 mod secrets_everywhere;
