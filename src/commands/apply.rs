@@ -26,7 +26,20 @@ pub const PROMPT: &str = "Do you want to perform these actions?\n  dm-apply will
 
 pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
     let json = args.output == ReportFormat::Json;
-    let client = client(&args.conn)?;
+    // `--clusters FILE --cluster NAME`: that cluster's address, TLS files, paths and variables, as `plan` uses them.
+    let cluster = match (&args.clusters, &args.cluster) {
+        (Some(file), Some(name)) => Some(crate::clusters::load_one(file, name)?),
+        _ => None,
+    };
+    let client = match &cluster {
+        Some(c) => DmClient::new(&c.client_options())?,
+        None => client(&args.conn)?,
+    };
+    let load = |paths: &[PathBuf]| match &cluster {
+        Some(c) => c.load_for_command(paths),
+        None => crate::config::load_for_command(paths, ui),
+    };
+    let files = cluster.as_ref().map_or_else(|| args.files.clone(), |c| c.files.clone());
     let targets = parse_targets(&args.target)?;
     let replace = parse_targets(&args.replace)?;
     let state_key = crate::state::key::load(args.state.state_key_file.as_deref())?;
@@ -51,11 +64,11 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
                      the configuration paths and options it was made with",
                 );
             }
-            let (plan, desired, opts) = load_saved(path, &client, ui, state_key.clone()).await?;
+            let (plan, desired, opts) = load_saved(path, &client, &load, ui, state_key.clone()).await?;
             (plan, desired, opts, true)
         }
         None => {
-            let desired = crate::config::load_for_command(&args.files, ui)?;
+            let desired = load(&files)?;
             let live = live::fetch_with(&client, &fetch_options(&desired)).await?;
             crate::commands::plan::key_advice(state_key.as_ref(), &live, ui);
             let plan = match make_plan(&desired, &live, &plan_opts) {
@@ -150,7 +163,7 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
         // `--replace` asked for one re-send, not for one in every plan.
         let verify_opts = PlanOptions { replace: vec![], ..plan_opts.clone() };
         tokio::select! {
-            v = verify(&client, &desired, &verify_opts, ui) => v,
+            v = verify(&client, &desired, &verify_opts, &plan, args.wait_timeout, ui) => v,
             () = opts.cancel.cancelled() => Verification::Interrupted,
         }
     };
@@ -350,8 +363,15 @@ impl SignalStream {
 
 /// Plan again after applying: "apply, then plan shows no changes" is the promise. A remaining difference means a
 /// change did not stick or dm-apply compares something wrongly: exit 1 with the addresses.
-async fn verify(client: &DmClient, desired: &Desired, opts: &PlanOptions, ui: &Ui) -> Verification {
-    let again = match live::fetch_with(client, &fetch_options(desired)).await {
+async fn verify(
+    client: &DmClient,
+    desired: &Desired,
+    opts: &PlanOptions,
+    applied: &Plan,
+    wait: std::time::Duration,
+    ui: &Ui,
+) -> Verification {
+    let again = match settled_live(client, desired, applied, wait, ui).await {
         Ok(live) => build_plan(desired, &live, opts).map_err(miette::Report::new),
         Err(e) => Err(miette::Report::new(e)),
     };
@@ -388,17 +408,89 @@ async fn verify(client: &DmClient, desired: &Desired, opts: &PlanOptions, ui: &U
     Verification::ChangesLeft { changes: left }
 }
 
+/// The sources this apply enabled (`true`) or disabled (`false`), by name.
+fn toggled_sources(applied: &Plan) -> std::collections::BTreeMap<&str, bool> {
+    use crate::plan::{Kind, RuntimeAction};
+    applied
+        .changes
+        .iter()
+        .filter(|c| c.address.kind == Kind::Source && c.is_actionable())
+        .filter_map(|c| {
+            c.runtime.iter().rev().find_map(|r| match r {
+                RuntimeAction::Enable => Some((c.address.name.as_str(), true)),
+                RuntimeAction::Disable => Some((c.address.name.as_str(), false)),
+                _ => None,
+            })
+        })
+        .collect()
+}
+
+/// Whether DM has carried out the stage changes of enabling or disabling `toggled` sources: DM answers `/disable`
+/// before its workers pause the source's tasks, and `/enable` before they run again (docs/dm-behaviour.md §3, §8).
+/// A task whose status cannot be read is not waited for.
+fn stages_settled(live: &live::Live, desired: &Desired, toggled: &std::collections::BTreeMap<&str, bool>) -> bool {
+    use crate::config::DesiredStage;
+    use crate::dm::types::Stage;
+    live.tasks.values().all(|lt| {
+        let should_run = desired.tasks.get(&lt.task.name).is_some_and(|(t, _)| t.stage == DesiredStage::Running);
+        lt.status.iter().flatten().all(|sub| match toggled.get(sub.source_name.as_str()) {
+            // Disabled: nothing of the source runs any more.
+            Some(false) => sub.stage != Stage::Running,
+            // Enabled: what should run runs (or stopped on an error, which the plan shows).
+            Some(true) if should_run => match sub.stage {
+                Stage::Paused | Stage::Stopped => sub.error_msg.as_deref().is_some_and(|m| !m.trim().is_empty()),
+                _ => true,
+            },
+            _ => true,
+        })
+    })
+}
+
+/// The live state for the verification plan. After enabling or disabling sources, DM's workers change the stages
+/// of their tasks asynchronously: a plan read at once would see the old stages (a task of a just-disabled source
+/// still Running, so a start it will need later is not shown). So wait, up to `wait` (`--wait-timeout`), until
+/// those stages have settled; then plan from what DM says, settled or not (saying so).
+async fn settled_live(
+    client: &DmClient,
+    desired: &Desired,
+    applied: &Plan,
+    wait: std::time::Duration,
+    ui: &Ui,
+) -> Result<live::Live, crate::dm::DmError> {
+    let toggled = toggled_sources(applied);
+    let start = std::time::Instant::now();
+    let mut delay = std::time::Duration::from_millis(100);
+    loop {
+        let live = live::fetch_with(client, &fetch_options(desired)).await?;
+        if toggled.is_empty() || stages_settled(&live, desired, &toggled) {
+            return Ok(live);
+        }
+        if start.elapsed() >= wait {
+            ui.warn(format_args!(
+                "DM had not finished pausing or starting the tasks of the sources this apply enabled or disabled \
+                 ({}) within --wait-timeout {:?}; the verification reads their stages as they are now",
+                toggled.keys().copied().collect::<Vec<_>>().join(", "),
+                wait
+            ));
+            return Ok(live);
+        }
+        tokio::time::sleep(delay.min(wait.saturating_sub(start.elapsed()))).await;
+        delay = (delay * 2).min(std::time::Duration::from_secs(2));
+    }
+}
+
 /// A saved plan: read it, reload the configuration from the paths it records (so secrets come from the
 /// environment again), re-read DM and refuse a stale plan; then the plan with its payloads rebuilt.
 async fn load_saved(
     path: &std::path::Path,
     client: &DmClient,
+    load: &dyn Fn(&[PathBuf]) -> miette::Result<Desired>,
     ui: &Ui,
     state_key: Option<crate::state::StateKey>,
 ) -> miette::Result<(Plan, Desired, PlanOptions)> {
     let saved = saved::read(path)?;
     let paths: Vec<PathBuf> = saved.config_paths.iter().map(PathBuf::from).collect();
-    let desired = crate::config::load_for_command(&paths, ui)?;
+    let desired = load(&paths)?;
     let live = live::fetch_with(client, &fetch_options(&desired)).await?;
     let plan = saved::rehydrate(&saved, &desired, &live)?;
     let opts = PlanOptions {
