@@ -174,6 +174,12 @@ fn declared_filters(spec: &TaskSpec, source: &str) -> Vec<String> {
 /// `mysql-01 orders.order*`, with ` (to dw.orders)` for a route: the declared rule's spelling when there is one,
 /// else the (lower-cased) key.
 fn rule_label(key: &str, rule: &Value, spec: Option<&TaskSpec>) -> String {
+    let (source, pattern) = rule_pattern(key, spec);
+    format!("{source} {pattern}{}", route(rule))
+}
+
+/// `(source, pattern)` of a rule: `("mysql-01", "orders.order*")`, or `("mysql-01", "orders")` for a whole schema.
+fn rule_pattern(key: &str, spec: Option<&TaskSpec>) -> (String, String) {
     let declared = spec.and_then(|s| {
         s.table_migrate_rule.iter().find(|r| {
             normalize::rule_key(&TableRuleSource {
@@ -183,22 +189,24 @@ fn rule_label(key: &str, rule: &Value, spec: Option<&TaskSpec>) -> String {
             }) == key
         })
     });
-    let mut label = match declared {
-        Some(r) if r.source.table.is_empty() => format!("{} {}", r.source.source_name, r.source.schema),
-        Some(r) => format!("{} {}.{}", r.source.source_name, r.source.schema, r.source.table),
+    match declared {
+        Some(r) if r.source.table.is_empty() => (r.source.source_name.clone(), r.source.schema.clone()),
+        Some(r) => (r.source.source_name.clone(), format!("{}.{}", r.source.schema, r.source.table)),
         None => match key.split_once(':') {
-            Some((source, pattern)) => format!("{source} {pattern}"),
-            None => key.to_string(),
+            Some((source, pattern)) => (source.to_string(), pattern.to_string()),
+            None => (String::new(), key.to_string()),
         },
-    };
-    if let Some(t) = rule.get("target").and_then(Value::as_object) {
-        let schema = t.get("schema").and_then(Value::as_str).unwrap_or_default();
-        match t.get("table").and_then(Value::as_str) {
-            Some(table) => label.push_str(&format!(" (to {schema}.{table})")),
-            None => label.push_str(&format!(" (to {schema})")),
-        }
     }
-    label
+}
+
+/// ` (to dw.orders)` for a rule with a route, else nothing.
+fn route(rule: &Value) -> String {
+    let Some(t) = rule.get("target").and_then(Value::as_object) else { return String::new() };
+    let schema = t.get("schema").and_then(Value::as_str).unwrap_or_default();
+    match t.get("table").and_then(Value::as_str) {
+        Some(table) => format!(" (to {schema}.{table})"),
+        None => format!(" (to {schema})"),
+    }
 }
 
 /// The flatten path prefix of one table rule.
@@ -317,7 +325,9 @@ fn table_lines(attrs: &[AttributeChange], before: &Map, after: &Map, spec: &Task
             Some(i) => {
                 let a = added.remove(i);
                 let new = rule_label(a, &after[a], Some(spec));
-                out.names.push(format!("table rule {old} (now {new})"));
+                let (source, old_pattern) = rule_pattern(k, None);
+                let (_, new_pattern) = rule_pattern(a, Some(spec));
+                out.names.push(format!("table rule {source} {old_pattern} (now {new_pattern})"));
                 out.lines.push(change_line(TABLE_RULES, Some(json!(old)), Some(json!(new)), forced));
             }
             None => {
@@ -510,7 +520,7 @@ tasks:
         assert_eq!(table[0].before, Some(json!("s1 orders.* (to dw)")));
         assert_eq!(table[0].after, Some(json!("s1 Orders.Order* (to dw)")));
         assert!(
-            c.reasons.iter().any(|r| r.contains("table rule s1 orders.* (to dw) (now s1 Orders.Order* (to dw))")),
+            c.reasons.iter().any(|r| r.contains("table rule s1 orders.* (now Orders.Order*)")),
             "{:?}",
             c.reasons
         );

@@ -178,8 +178,7 @@ fn attributes(out: &mut String, c: &ResourceChange, st: Style) {
             }
             let n = c.display.as_ref().map_or(0, |d| d.defaults_hidden);
             if n > 0 {
-                let what = if c.action == ConfigAction::Create { "filled in by DM" } else { "at DM's defaults" };
-                let _ = writeln!(out, "{pad}  # ({n} value{} {what} hidden)", if n == 1 { "" } else { "s" });
+                let _ = writeln!(out, "{pad}  # ({n} value{} equal to DM's defaults hidden)", if n == 1 { "" } else { "s" });
             }
         }
         ConfigAction::Create | ConfigAction::Delete => {
@@ -233,7 +232,11 @@ fn attributes(out: &mut String, c: &ResourceChange, st: Style) {
                     }
                     (Some(old), Some(new)) => {
                         let (o, n) = (fmt_value(old), fmt_value(new));
-                        if o.contains('\n') || n.contains('\n') {
+                        // Lists that do not fit one line side by side read better as a line diff.
+                        let wide = pad.len() + path.chars().count() + o.chars().count() + n.chars().count() + 9 > WRAP
+                            && (old.is_array() || old.is_object())
+                            && (new.is_array() || new.is_object());
+                        if o.contains('\n') || n.contains('\n') || wide {
                             let _ = writeln!(out, "{pad}{} {} = (multi-line){suffix}", st.sym("~"), path);
                             let po = serde_json::to_string_pretty(old).unwrap_or(o.clone());
                             let pn = serde_json::to_string_pretty(new).unwrap_or(n.clone());
