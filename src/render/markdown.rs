@@ -537,6 +537,82 @@ pub fn comments(sections: &[Section], footer: Option<&str>) -> Vec<String> {
 mod tests {
     use super::*;
 
+    use crate::plan::{Address, ClusterIdentity, Impact, StatePlan};
+
+    fn plan(tasks: usize, value: &str) -> Plan {
+        let changes = (0..tasks)
+            .map(|i| ResourceChange {
+                action: ConfigAction::Create,
+                impact: Impact::Create,
+                reasons: vec!["declared in the configuration but absent from DM".into()],
+                after: Some(serde_json::json!({ "task_mode": "all", "note": value })),
+                ..ResourceChange::new(Address::task(format!("t-{i:05}")))
+            })
+            .collect();
+        Plan {
+            format_version: "1.1".into(),
+            cluster: ClusterIdentity { addr: "http://x".into(), cluster_id: None, server_version: "v8.5.4".into() },
+            changes,
+            unmanaged: vec![],
+            warnings: vec![],
+            targets: vec![],
+            prune: false,
+            notes: vec![],
+            state: StatePlan::default(),
+        }
+    }
+
+    /// Every `<details>` closed and every opened fence closed, in order.
+    fn closed(md: &str) -> bool {
+        let mut fence: Option<String> = None;
+        for l in md.lines() {
+            match &fence {
+                None if l.starts_with("```") && l.ends_with("diff") => fence = Some(l.trim_end_matches("diff").into()),
+                Some(f) if l == f => fence = None,
+                _ => {}
+            }
+        }
+        fence.is_none() && md.matches("<details>").count() == md.matches("</details>").count()
+    }
+
+    #[test]
+    fn three_hundred_clusters_keep_every_summary() {
+        let plans: Vec<(String, Plan)> = (0..300).map(|i| (format!("c{i:03}"), plan(5, "v"))).collect();
+        let sections: Vec<Section> = plans
+            .iter()
+            .map(|(n, p)| Section { cluster: Some((n.as_str(), "http://x")), body: Body::Plan { plan: p, errors: &[] } })
+            .collect();
+        let doc = document(&sections, Some("300 cluster(s): 300 with changes, 0 without, 0 failed"));
+        assert!(doc.len() <= COMMENT_BUDGET && closed(&doc), "{}", doc.len());
+        let parts = comments(&sections, Some("300 cluster(s)"));
+        assert!(parts.len() > 1);
+        for p in &parts {
+            assert!(p.len() <= COMMENT_BUDGET && closed(p), "{}", p.len());
+        }
+        for (n, _) in &plans {
+            assert!(parts[0].contains(&format!("## Cluster `{n}`")), "{n}");
+        }
+        for i in [0, 4] {
+            assert_eq!(parts.concat().matches(&format!("# task.t-{i:05} will be created")).count(), 300);
+        }
+    }
+
+    #[test]
+    fn a_line_longer_than_a_comment_is_cut_in_its_own_comment() {
+        let long = "é`".repeat(60_000);
+        let p = plan(3, &long);
+        let sections = [Section { cluster: None, body: Body::Plan { plan: &p, errors: &[] } }];
+        let parts = comments(&sections, None);
+        assert!(parts.len() >= 3, "{}", parts.len());
+        for part in &parts {
+            assert!(part.len() <= COMMENT_BUDGET && closed(part), "{}", part.len());
+        }
+        assert!(parts.concat().contains("(line cut)"));
+        let doc = render(&p);
+        assert!(doc.len() <= COMMENT_BUDGET && closed(&doc));
+        assert!(doc.trim_end().ends_with("**Plan: 3 to add, 0 to change, 0 to destroy.**"));
+    }
+
     #[test]
     fn cut_keeps_character_boundaries() {
         assert_eq!(cut("ééé", 3), "é");

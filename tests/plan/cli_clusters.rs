@@ -160,7 +160,7 @@ async fn a_mapped_variable_that_is_unset_is_named_by_validate() {
     assert!(err.contains("[a] 1 source(s)") && !err.contains("[b]"), "{err}");
     let (code, _, err) = run_env(s(&["validate", "--clusters", &setup.clusters, "--cluster", "nope"])).await;
     assert_eq!(code, 1);
-    assert!(err.contains("no cluster named `nope`") && err.contains("a, b"), "{err}");
+    assert!(err.contains("no cluster named `nope`") && err.contains("the file lists a,"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
