@@ -25,8 +25,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::cli::{DriftArgs, PlanArgs, PlanFormat, ReportFormat, parse_request_timeout};
-use crate::config::diag::Problem;
 use crate::commands::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
+use crate::config::diag::Problem;
 use crate::config::{self, Desired, LoadError};
 use crate::dm::client::display_addr;
 use crate::dm::{ClientOptions, DmClient};
@@ -89,7 +89,11 @@ impl Cluster {
             crate::ui::eprint(&prefixed(&self.name, d));
         }
         desired.ok_or_else(|| {
-            miette::miette!(code = "clusters::invalid_config", "the configuration of cluster `{}` is invalid", self.name)
+            miette::miette!(
+                code = "clusters::invalid_config",
+                "the configuration of cluster `{}` is invalid",
+                self.name
+            )
         })
     }
 
@@ -319,7 +323,8 @@ pub async fn plan_cluster(c: Cluster, args: PlanArgs, color: bool) -> Outcome {
         PlanFormat::Json => (String::new(), Some(crate::render::json::render_value(&plan, &problems))),
     };
     let code = if !problems.is_empty() {
-        diagnostics.push(format!("{:?}", miette::Report::new(plan::PlanError { problems: problems.clone(), plan: None })));
+        diagnostics
+            .push(format!("{:?}", miette::Report::new(plan::PlanError { problems: problems.clone(), plan: None })));
         EXIT_ERROR
     } else if plan.has_changes() {
         EXIT_CHANGES

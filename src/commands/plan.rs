@@ -73,14 +73,16 @@ pub fn check_split_comments(args: &PlanArgs) -> miette::Result<()> {
 /// Write `comments` as DIR/comment-001.md, comment-002.md, ... (DIR created when missing). Comment files of an
 /// earlier run are removed first, so the directory holds exactly this plan's comments, in name order.
 pub fn write_comments(dir: &std::path::Path, comments: &[String], ui: &Ui) -> miette::Result<()> {
-    let fail = |e: std::io::Error| miette::miette!(code = "plan::split_comments", "--split-comments {}: {e}", dir.display());
+    let fail =
+        |e: std::io::Error| miette::miette!(code = "plan::split_comments", "--split-comments {}: {e}", dir.display());
     std::fs::create_dir_all(dir).map_err(fail)?;
     for entry in std::fs::read_dir(dir).map_err(fail)? {
         let path = entry.map_err(fail)?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let ours = name.strip_prefix("comment-").and_then(|r| r.strip_suffix(".md")).is_some_and(|n| {
-            !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())
-        });
+        let ours = name
+            .strip_prefix("comment-")
+            .and_then(|r| r.strip_suffix(".md"))
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
         if ours {
             std::fs::remove_file(&path).map_err(fail)?;
         }
@@ -88,11 +90,7 @@ pub fn write_comments(dir: &std::path::Path, comments: &[String], ui: &Ui) -> mi
     for (i, c) in comments.iter().enumerate() {
         std::fs::write(dir.join(format!("comment-{:03}.md", i + 1)), c).map_err(fail)?;
     }
-    ui.info(format!(
-        "Wrote the plan as {} comment(s) to {} (comment-001.md first).",
-        comments.len(),
-        dir.display()
-    ));
+    ui.info(format!("Wrote the plan as {} comment(s) to {} (comment-001.md first).", comments.len(), dir.display()));
     Ok(())
 }
 

@@ -123,13 +123,8 @@ fn summary(plan: &Plan, lim: Limits) -> String {
         for c in held.iter().take(names) {
             if let Some(h) = &c.hold {
                 let address = sanitize::markdown_code(&c.address.to_string(), false);
-                let _ = writeln!(
-                    out,
-                    "> - {address} {}: {} To do: {}",
-                    h.kind.as_str(),
-                    esc(&h.reason),
-                    esc(&h.remedy)
-                );
+                let _ =
+                    writeln!(out, "> - {address} {}: {} To do: {}", h.kind.as_str(), esc(&h.reason), esc(&h.remedy));
             }
         }
         if held.len() > names {
@@ -359,7 +354,8 @@ pub fn document(sections: &[Section], footer: Option<&str>) -> String {
     let n_details = pieces.iter().filter(|p| matches!(p, Piece::Details { .. })).count();
     if texts + overhead * n_details + 200 > COMMENT_BUDGET {
         // Hundreds of clusters: even the shortest summaries do not fit one comment.
-        let all: String = pieces.iter().filter_map(|p| if let Piece::Text(t) = p { Some(t.as_str()) } else { None }).collect();
+        let all: String =
+            pieces.iter().filter_map(|p| if let Piece::Text(t) = p { Some(t.as_str()) } else { None }).collect();
         return format!(
             "{}\n\n... summary truncated (GitHub's comment limit); `--split-comments DIR` writes every summary\n",
             cut(&all, COMMENT_BUDGET - 200)
@@ -580,7 +576,10 @@ mod tests {
         let plans: Vec<(String, Plan)> = (0..300).map(|i| (format!("c{i:03}"), plan(5, "v"))).collect();
         let sections: Vec<Section> = plans
             .iter()
-            .map(|(n, p)| Section { cluster: Some((n.as_str(), "http://x")), body: Body::Plan { plan: p, errors: &[] } })
+            .map(|(n, p)| Section {
+                cluster: Some((n.as_str(), "http://x")),
+                body: Body::Plan { plan: p, errors: &[] },
+            })
             .collect();
         let doc = document(&sections, Some("300 cluster(s): 300 with changes, 0 without, 0 failed"));
         assert!(doc.len() <= COMMENT_BUDGET && closed(&doc), "{}", doc.len());

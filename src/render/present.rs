@@ -227,9 +227,8 @@ fn diff(c: &mut ResourceChange, spec: &TaskSpec) {
     let (Some(before), Some(after)) = (c.before.as_ref(), c.after.as_ref()) else { return };
     let empty = Map::new();
     let obj = |v: &Value, k: &str| v.get(k).and_then(Value::as_object).cloned().unwrap_or_else(|| empty.clone());
-    let forced = |prefix: &str| {
-        c.attributes.iter().any(|a| a.forces_replacement && normalize::path_matches(&a.path, prefix))
-    };
+    let forced =
+        |prefix: &str| c.attributes.iter().any(|a| a.forces_replacement && normalize::path_matches(&a.path, prefix));
     let table = if tables {
         Some(table_lines(&c.attributes, &obj(before, TABLE_RULES), &obj(after, TABLE_RULES), spec, forced(TABLE_RULES)))
     } else {
@@ -318,9 +317,9 @@ fn table_lines(attrs: &[AttributeChange], before: &Map, after: &Map, spec: &Task
     }
     for k in removed {
         let old = rule_label(k, &before[k], None);
-        let pair = added.iter().position(|a| {
-            source_of(a) == source_of(k) && after[*a].get("target") == before[k].get("target")
-        });
+        let pair = added
+            .iter()
+            .position(|a| source_of(a) == source_of(k) && after[*a].get("target") == before[k].get("target"));
         match pair {
             Some(i) => {
                 let a = added.remove(i);
@@ -353,12 +352,15 @@ enum Fate {
     Added,
 }
 
+/// One use of a declared filter: the source, what happened there, and the content it replaced (when changed).
+type Use = (String, Fate, Option<Value>);
+
 /// Binlog filters under their declared names, once each. DM lists a source's filters by content and in order
 /// (their names are its own), so each source's live list is aligned with the declared one: a declared filter whose
 /// place held another content changed, one with no counterpart was added, a live one with no counterpart is removed.
 fn filter_lines(before: &Map, after: &Map, spec: &TaskSpec, forced: bool) -> Option<Presented> {
-    // name → (content, [(source, fate)])
-    let mut by_name: BTreeMap<String, (Value, Vec<(String, Fate, Option<Value>)>)> = BTreeMap::new();
+    // name → (content, its uses)
+    let mut by_name: BTreeMap<String, (Value, Vec<Use>)> = BTreeMap::new();
     // removed content → sources
     let mut removed: Vec<(Value, Vec<String>)> = vec![];
     let sources: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
@@ -447,7 +449,12 @@ fn filter_lines(before: &Map, after: &Map, spec: &TaskSpec, forced: bool) -> Opt
         }
         let newly: Vec<&str> = uses.iter().filter(|(_, f, _)| *f == Fate::Added).map(|(s, _, _)| s.as_str()).collect();
         if !newly.is_empty() {
-            out.lines.push(change_line(&format!("{path} (now on {})", newly.join(", ")), None, Some(content.clone()), forced));
+            out.lines.push(change_line(
+                &format!("{path} (now on {})", newly.join(", ")),
+                None,
+                Some(content.clone()),
+                forced,
+            ));
         }
     }
     for (content, on) in removed {
@@ -519,11 +526,7 @@ tasks:
         assert_eq!(table.len(), 1, "{d:?}");
         assert_eq!(table[0].before, Some(json!("s1 orders.* (to dw)")));
         assert_eq!(table[0].after, Some(json!("s1 Orders.Order* (to dw)")));
-        assert!(
-            c.reasons.iter().any(|r| r.contains("table rule s1 orders.* (now Orders.Order*)")),
-            "{:?}",
-            c.reasons
-        );
+        assert!(c.reasons.iter().any(|r| r.contains("table rule s1 orders.* (now Orders.Order*)")), "{:?}", c.reasons);
     }
 
     #[test]

@@ -178,7 +178,11 @@ fn attributes(out: &mut String, c: &ResourceChange, st: Style) {
             }
             let n = c.display.as_ref().map_or(0, |d| d.defaults_hidden);
             if n > 0 {
-                let _ = writeln!(out, "{pad}  # ({n} value{} equal to DM's defaults hidden)", if n == 1 { "" } else { "s" });
+                let _ = writeln!(
+                    out,
+                    "{pad}  # ({n} value{} equal to DM's defaults hidden)",
+                    if n == 1 { "" } else { "s" }
+                );
             }
         }
         ConfigAction::Create | ConfigAction::Delete => {

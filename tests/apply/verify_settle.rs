@@ -40,7 +40,8 @@ async fn verification_waits_for_dm_to_pause_the_tasks_of_a_disabled_source() {
     let url = sim.url();
     let dir = tempfile::tempdir().unwrap();
     let example =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/single-mysql-incremental.yaml")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/single-mysql-incremental.yaml"))
+            .unwrap();
     let file = dir.path().join("dm.yaml").display().to_string();
     std::fs::write(&file, &example).unwrap();
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
@@ -58,7 +59,9 @@ async fn verification_waits_for_dm_to_pause_the_tasks_of_a_disabled_source() {
         "the verification read the task's stage before DM paused it:\n{err}"
     );
     assert!(
-        err.contains("Verified: a new plan shows nothing more to apply now; still deferred or blocked: task.orders-incremental"),
+        err.contains(
+            "Verified: a new plan shows nothing more to apply now; still deferred or blocked: task.orders-incremental"
+        ),
         "{err}"
     );
 

@@ -139,7 +139,12 @@ async fn a_mapped_variable_that_is_unset_is_named_by_validate() {
     let setup = write_setup("http://127.0.0.1:1", "http://127.0.0.1:1", false);
     let clusters = setup.clusters.clone();
     let (code, err) = tokio::task::spawn_blocking(move || {
-        let o = bin().env("NO_COLOR", "1").env_remove("B_SOURCE_PW").args(["validate", "--clusters", &clusters]).output().unwrap();
+        let o = bin()
+            .env("NO_COLOR", "1")
+            .env_remove("B_SOURCE_PW")
+            .args(["validate", "--clusters", &clusters])
+            .output()
+            .unwrap();
         (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
     })
     .await
@@ -151,7 +156,11 @@ async fn a_mapped_variable_that_is_unset_is_named_by_validate() {
     // --cluster narrows the run to the named clusters.
     let clusters = setup.clusters.clone();
     let (code, err) = tokio::task::spawn_blocking(move || {
-        let o = bin().env_remove("B_SOURCE_PW").args(["validate", "--clusters", &clusters, "--cluster", "a"]).output().unwrap();
+        let o = bin()
+            .env_remove("B_SOURCE_PW")
+            .args(["validate", "--clusters", &clusters, "--cluster", "a"])
+            .output()
+            .unwrap();
         (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
     })
     .await
@@ -189,15 +198,13 @@ async fn apply_one_cluster_of_the_clusters_file() {
 
     // The reviewed-plan flow per cluster: plan --out for one cluster, apply exactly that plan.
     let plan_file = setup.dir.path().join("a.plan.json").display().to_string();
-    let (code, _, err) =
-        run_env(s(&["plan", "--clusters", &c, "--out", &plan_file, "--detailed-exitcode"])).await;
+    let (code, _, err) = run_env(s(&["plan", "--clusters", &c, "--out", &plan_file, "--detailed-exitcode"])).await;
     assert_eq!(code, 1, "--out needs one cluster: {err}");
     let (code, out, err) =
         run_env(s(&["plan", "--clusters", &c, "--cluster", "a", "--out", &plan_file, "--detailed-exitcode"])).await;
     assert_eq!(code, 2, "{out}\n{err}");
     assert!(err.contains("apply --clusters") && err.contains("--cluster a --plan"), "{err}");
-    let (code, out, err) =
-        run_env(s(&["apply", "--clusters", &c, "--cluster", "a", "--plan", &plan_file])).await;
+    let (code, out, err) = run_env(s(&["apply", "--clusters", &c, "--cluster", "a", "--plan", &plan_file])).await;
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(err.contains("Verified"), "{err}");
     // The saved plan of a is not b's: refused (another cluster).

@@ -87,7 +87,8 @@ async fn filters_and_table_rules_read_in_the_configurations_terms() {
     assert_eq!(code, 0, "{err}");
     assert!(md.contains("| Resource | Actions | Why | Impact |"), "{md}");
     assert_eq!(
-        md.matches("| update | password changed in the configuration | stop-update-start: replication of users-merge").count(),
+        md.matches("| update | password changed in the configuration | stop-update-start: replication of users-merge")
+            .count(),
         3,
         "{md}"
     );
@@ -142,17 +143,17 @@ async fn no_changes_says_when_dm_holds_unmanaged_resources() {
     assert_eq!(code, 0);
     assert!(out.ends_with("No changes. DM cluster matches the configuration.\n"), "{out}");
     // A task created by someone else on the same source.
-    let mut other = dm_apply::normalize::task_to_wire(&load(&ex).tasks.values().next().unwrap().0, &dm_apply::dm::ServerVersion::parse("v8.5.4"));
+    let mut other = dm_apply::normalize::task_to_wire(
+        &load(&ex).tasks.values().next().unwrap().0,
+        &dm_apply::dm::ServerVersion::parse("v8.5.4"),
+    );
     other.name = "adhoc".into();
     client.create_task(&other).await.unwrap();
     let (code, out, err) =
         run(s(&["plan", "-f", &ex.display().to_string(), "--addr", &url, "--detailed-exitcode"])).await;
     assert_eq!(code, 0, "managed resources have no changes: {out}\n{err}");
     assert!(out.contains("Unmanaged resources (in DM, not declared; left untouched):\n  task.adhoc"), "{out}");
-    assert!(
-        out.ends_with("No changes to managed resources; 1 unmanaged resource in DM (listed above).\n"),
-        "{out}"
-    );
+    assert!(out.ends_with("No changes to managed resources; 1 unmanaged resource in DM (listed above).\n"), "{out}");
     assert!(!out.contains("DM cluster matches the configuration"), "{out}");
     let (_, md, _) = run(s(&["plan", "-f", &ex.display().to_string(), "--addr", &url, "-o", "markdown"])).await;
     assert!(md.starts_with("### dm-apply plan: no changes to managed resources (1 unmanaged in DM)"), "{md}");

@@ -6,7 +6,8 @@ fn sim_help_groups_tls_apart_from_the_global_options() {
     assert_eq!(o.status.code(), Some(0));
     let help = String::from_utf8_lossy(&o.stdout);
     let at = |h: &str| help.find(h).unwrap_or_else(|| panic!("no `{h}` in:\n{help}"));
-    let (sim, faults, tls, global) = (at("\nSimulator:"), at("\nFaults and latency:"), at("\nTLS:"), at("\nGlobal options:"));
+    let (sim, faults, tls, global) =
+        (at("\nSimulator:"), at("\nFaults and latency:"), at("\nTLS:"), at("\nGlobal options:"));
     assert!(sim < faults && faults < tls && tls < global, "{help}");
     let section = |from: usize, to: usize| &help[from..to];
     assert!(section(sim, faults).contains("--listen") && section(sim, faults).contains("--generation"), "{help}");
