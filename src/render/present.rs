@@ -236,8 +236,17 @@ fn diff(c: &mut ResourceChange, spec: &TaskSpec) {
     };
     // `None` also when the lists do not line up with the declaration: the comparable form is shown rather than a
     // guess.
-    let filter =
-        if filters { filter_lines(&obj(before, FILTERS), &obj(after, FILTERS), spec, forced(FILTERS)) } else { None };
+    // Only the sources whose filters are in the diff (`lifecycle.ignore_changes` may leave some out).
+    let diffed = |m: Map| -> Map {
+        m.into_iter()
+            .filter(|(s, _)| c.attributes.iter().any(|a| normalize::path_matches(&a.path, &filter_path(s))))
+            .collect()
+    };
+    let filter = if filters {
+        filter_lines(&diffed(obj(before, FILTERS)), &diffed(obj(after, FILTERS)), spec, forced(FILTERS))
+    } else {
+        None
+    };
     let mut attrs = vec![];
     let (mut table_done, mut filter_done) = (false, false);
     for a in &c.attributes {
