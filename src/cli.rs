@@ -19,17 +19,20 @@ pub struct Cli {
     pub command: Command,
 
     /// When to use colour (NO_COLOR is honoured with `auto`).
-    #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto)]
+    #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto, help_heading = GLOBAL)]
     pub color: ColorChoice,
 
     /// Print less: only errors and the data asked for.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: bool,
 
     /// Print more (-v: requests and steps; -vv: debug logs). RUST_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
 }
+
+/// Help heading of the options every command takes (kept apart from each command's own).
+const GLOBAL: &str = "Global options";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -89,6 +92,9 @@ pub struct FileArgs {
     /// concurrently, output grouped per cluster; exit 1 if any failed, else 2 if any has changes. Replaces -f/--addr.
     #[arg(long, value_name = "FILE", conflicts_with = "files")]
     pub clusters: Option<PathBuf>,
+    /// With --clusters: only this cluster of the file. Repeatable.
+    #[arg(long, value_name = "NAME", requires = "clusters")]
+    pub cluster: Vec<String>,
 }
 
 /// DM-master's address when neither `--addr` nor `DM_APPLY_ADDR` gives one (and no saved plan records one).
@@ -164,9 +170,13 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Write the plan to FILE for `apply --plan FILE` (no secret is written).
+    /// Write the plan to FILE for `apply --plan FILE` (no secret is written). With --clusters: one --cluster.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// With `-o markdown`: also write the plan as pull-request comments DIR/comment-001.md, comment-002.md, ...,
+    /// each at most 64,000 bytes, nothing cut (stdout may cut the details to fit one comment). Post them in order.
+    #[arg(long, value_name = "DIR")]
+    pub split_comments: Option<PathBuf>,
     /// Limit the plan to these resources (`source.NAME`, `task.NAME`) and what they depend on. Repeatable.
     #[arg(long, value_name = "ADDRESS")]
     pub target: Vec<String>,
@@ -190,10 +200,17 @@ pub struct PlanArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
-    /// Configuration files. With --plan: where the configuration the plan was made from is (by default the paths
-    /// recorded in the plan, looked up in the current directory, then where plan ran).
-    #[arg(short = 'f', long = "file", value_name = "PATH", required_unless_present = "plan")]
+    /// Configuration files (not needed with --clusters). With --plan: where the configuration the plan was made
+    /// from is (by default the paths recorded in the plan, looked up in the current directory, then where plan ran).
+    #[arg(short = 'f', long = "file", value_name = "PATH", required_unless_present_any = ["plan", "clusters"])]
     pub files: Vec<PathBuf>,
+    /// Apply one cluster of this clusters file (named by --cluster), with its address, TLS files, configuration
+    /// paths and credential variables, as `plan --clusters` plans it. Replaces -f/--addr.
+    #[arg(long, value_name = "FILE", conflicts_with = "files", requires = "cluster")]
+    pub clusters: Option<PathBuf>,
+    /// The cluster of --clusters to apply (one per run: each cluster's report and exit code stand alone).
+    #[arg(long, value_name = "NAME", requires = "clusters")]
+    pub cluster: Option<String>,
     #[command(flatten)]
     pub conn: ConnArgs,
     /// Apply this saved plan, exactly: the plan is made again from the configuration and DM and runs only when it
@@ -334,6 +351,7 @@ pub struct ManArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Simulator")]
 pub struct SimArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8261", value_name = "HOST:PORT")]
@@ -342,13 +360,13 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 3)]
     pub workers: usize,
     /// Latency added to every request, in milliseconds.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, help_heading = "Faults and latency")]
     pub latency_ms: u64,
     /// Fraction (0.0-1.0) of requests that fail with an injected fault.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, help_heading = "Faults and latency")]
     pub fault_rate: f64,
     /// Kinds of injected faults, comma separated: 5xx, reset, delay.
-    #[arg(long, value_delimiter = ',', default_value = "5xx,reset,delay")]
+    #[arg(long, value_delimiter = ',', default_value = "5xx,reset,delay", help_heading = "Faults and latency")]
     pub fault_kinds: Vec<String>,
     /// Which DM-master generation to mimic: `v8.5.3` (v8.5.0-v8.5.3: no request-default injection), `v8.5.4`
     /// (v8.5.4-v8.5.7: default injection, otherwise v8.5), `v26.3` or `head`. `v8.5` means `v8.5.3`.
@@ -366,13 +384,13 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 20)]
     pub stage_delay_ms: u64,
     /// Serve https with this PEM certificate chain (with --tls-key).
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    #[arg(long, value_name = "FILE", requires = "tls_key", help_heading = "TLS")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of --tls-cert.
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    #[arg(long, value_name = "FILE", requires = "tls_cert", help_heading = "TLS")]
     pub tls_key: Option<PathBuf>,
     /// Require client certificates signed by a CA in this PEM file (mutual TLS; needs --tls-cert).
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    #[arg(long, value_name = "FILE", requires = "tls_cert", help_heading = "TLS")]
     pub tls_client_ca: Option<PathBuf>,
 }
 

@@ -1,7 +1,8 @@
 //! Several DM clusters from one repository: a clusters file names each cluster's address, TLS files, config paths
 //! and (optionally) which environment variables hold its credentials. `validate`, `plan` and `drift` with
-//! `--clusters FILE` run for every cluster concurrently, print the output grouped per cluster in file order, and
-//! combine exit codes: any error → 1, else any changes/drift → 2, else 0.
+//! `--clusters FILE` run for every cluster (or those named by `--cluster`) concurrently, print the output grouped
+//! per cluster in file order, and combine exit codes: any error → 1, else any changes/drift → 2, else 0.
+//! `apply --clusters FILE --cluster NAME` applies one cluster with the same settings.
 //!
 //! ```yaml
 //! clusters:
@@ -25,11 +26,14 @@ use serde_json::{Value, json};
 
 use crate::cli::{DriftArgs, PlanArgs, PlanFormat, ReportFormat, parse_request_timeout};
 use crate::commands::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
+use crate::config::diag::Problem;
 use crate::config::{self, Desired, LoadError};
 use crate::dm::client::display_addr;
 use crate::dm::{ClientOptions, DmClient};
 use crate::live::{self, FetchOptions};
-use crate::plan::{self, PlanOptions};
+use crate::plan::{self, Plan, PlanOptions, PlanProblem};
+use crate::render::markdown;
+use crate::saved_plan::SavedPlan;
 use crate::ui::Ui;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -76,6 +80,24 @@ impl Cluster {
         std::env::var(self.env.get(name).map(String::as_str).unwrap_or(name)).ok()
     }
 
+    /// The configuration of this cluster from `paths` (its `files`, or those a saved plan records), with its
+    /// variables, for a command on this cluster alone: warnings printed, errors returned (as
+    /// `config::load_for_command` does).
+    pub fn load_for_command(&self, paths: &[PathBuf]) -> miette::Result<Desired> {
+        let mut diagnostics = Vec::new();
+        let desired = load_desired_from(self, paths, &mut diagnostics);
+        for d in &diagnostics {
+            crate::ui::eprint(&prefixed(&self.name, d));
+        }
+        desired.ok_or_else(|| {
+            miette::miette!(
+                code = "clusters::invalid_config",
+                "the configuration of cluster `{}` is invalid",
+                self.name
+            )
+        })
+    }
+
     pub fn client_options(&self) -> ClientOptions {
         ClientOptions {
             cacert: self.cacert.clone(),
@@ -93,6 +115,30 @@ impl Cluster {
 pub struct ClustersError {
     pub file: String,
     pub message: String,
+}
+
+/// The clusters of `path` named in `names` (all when `names` is empty), in the file's order.
+pub fn load_selected(path: &Path, names: &[String]) -> Result<Vec<Cluster>, ClustersError> {
+    let all = load(path)?;
+    let unknown: Vec<&String> = names.iter().filter(|n| !all.iter().any(|c| &c.name == *n)).collect();
+    if !unknown.is_empty() {
+        let known: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
+        return Err(ClustersError {
+            file: path.display().to_string(),
+            message: format!(
+                "no cluster named {} (the file lists {})",
+                unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+                known.join(", ")
+            ),
+        });
+    }
+    Ok(all.into_iter().filter(|c| names.is_empty() || names.contains(&c.name)).collect())
+}
+
+/// The one cluster `apply --clusters FILE --cluster NAME` works on.
+pub fn load_one(path: &Path, name: &str) -> Result<Cluster, ClustersError> {
+    let mut v = load_selected(path, &[name.to_string()])?;
+    v.pop().ok_or_else(|| ClustersError { file: path.display().to_string(), message: format!("no cluster `{name}`") })
 }
 
 /// Read and check a clusters file.
@@ -154,6 +200,11 @@ pub struct Outcome {
     pub json: Option<Value>,
     /// Diagnostics (warnings, errors), shown on stderr.
     pub diagnostics: Vec<String>,
+    /// The plan and the problems that refused it, for markdown (which lays out every cluster together).
+    pub plan: Option<Box<Plan>>,
+    pub problems: Vec<PlanProblem>,
+    /// The plan to save (`plan --out`, one cluster).
+    pub saved: Option<Box<SavedPlan>>,
 }
 
 impl Outcome {
@@ -165,6 +216,9 @@ impl Outcome {
             output: String::new(),
             json: None,
             diagnostics,
+            plan: None,
+            problems: vec![],
+            saved: None,
         }
     }
 }
@@ -182,15 +236,44 @@ pub fn combine(codes: impl IntoIterator<Item = u8>) -> u8 {
 }
 
 fn load_desired(c: &Cluster, diagnostics: &mut Vec<String>) -> Option<Desired> {
-    let analysis = config::analyze_with_env(&c.files, &|n| c.lookup(n));
+    load_desired_from(c, &c.files, diagnostics)
+}
+
+fn load_desired_from(c: &Cluster, paths: &[PathBuf], diagnostics: &mut Vec<String>) -> Option<Desired> {
+    let mut analysis = config::analyze_with_env(paths, &|n| c.lookup(n));
     for w in &analysis.warnings {
         diagnostics.push(format!("{:?}", miette::Report::new(w.clone())));
     }
+    for e in &mut analysis.errors {
+        name_mapped_variable(c, e);
+    }
     if analysis.errors.is_empty() {
-        Some(analysis.desired)
+        let mut desired = analysis.desired;
+        crate::render::paths::relativize_origins(&mut desired);
+        Some(desired)
     } else {
         diagnostics.push(format!("{:?}", miette::Report::new(LoadError { errors: analysis.errors, warnings: vec![] })));
         None
+    }
+}
+
+/// An unset variable that the clusters file maps: the variable to set is the mapped one, not the one the
+/// configuration names (which is never read for this cluster).
+fn name_mapped_variable(c: &Cluster, e: &mut Problem) {
+    if e.code != "dm_apply::config::env_unset" {
+        return;
+    }
+    let Some(name) = e.message.strip_prefix("environment variable `").and_then(|r| r.strip_suffix("` is not set"))
+    else {
+        return;
+    };
+    if let Some(var) = c.env.get(name) {
+        e.message = format!(
+            "environment variable `{var}` is not set (cluster `{}` reads `${{env:{name}}}` from it: `env` in the \
+             clusters file)",
+            c.name
+        );
+        e.help = Some(format!("export {var}=... before running dm-apply"));
     }
 }
 
@@ -241,18 +324,37 @@ pub async fn plan_cluster(c: Cluster, args: PlanArgs, color: bool) -> Outcome {
     };
     let (output, json) = match args.output {
         PlanFormat::Text => (crate::render::text::render(&plan, color), None),
-        PlanFormat::Markdown => (crate::render::markdown::render(&plan), None),
+        // Laid out with the other clusters' plans by `print`.
+        PlanFormat::Markdown => (String::new(), None),
         PlanFormat::Json => (String::new(), Some(crate::render::json::render_value(&plan, &problems))),
     };
     let code = if !problems.is_empty() {
-        diagnostics.push(format!("{:?}", miette::Report::new(plan::PlanError { problems, plan: None })));
+        diagnostics
+            .push(format!("{:?}", miette::Report::new(plan::PlanError { problems: problems.clone(), plan: None })));
         EXIT_ERROR
     } else if plan.has_changes() {
         EXIT_CHANGES
     } else {
         EXIT_OK
     };
-    Outcome { name: c.name.clone(), addr: display_addr(&c.addr), code, output, json, diagnostics }
+    let saved = (args.out.is_some() && problems.is_empty()).then(|| {
+        let config = crate::saved_plan::ConfigPaths {
+            paths: c.files.iter().map(|p| p.display().to_string()).collect(),
+            dir: std::env::current_dir().ok().map(|d| d.display().to_string()),
+        };
+        Box::new(crate::saved_plan::save(&plan, &desired, &live, &opts, &config))
+    });
+    Outcome {
+        name: c.name.clone(),
+        addr: display_addr(&c.addr),
+        code,
+        output,
+        json,
+        diagnostics,
+        plan: Some(Box::new(plan)),
+        problems,
+        saved,
+    }
 }
 
 /// Drift-check one cluster (read-only).
@@ -285,7 +387,17 @@ pub async fn drift_cluster(c: Cluster, format: ReportFormat, timestamp: u64) -> 
         }
     };
     let code = if report.has_drift() { EXIT_CHANGES } else { EXIT_OK };
-    Outcome { name: c.name.clone(), addr: display_addr(&c.addr), code, output, json, diagnostics }
+    Outcome {
+        name: c.name.clone(),
+        addr: display_addr(&c.addr),
+        code,
+        output,
+        json,
+        diagnostics,
+        plan: None,
+        problems: vec![],
+        saved: None,
+    }
 }
 
 /// Run `f` for every cluster concurrently; results in the clusters file's order.
@@ -313,6 +425,33 @@ where
         .collect()
 }
 
+/// `2 cluster(s): 1 with changes, 1 without, 0 failed`.
+fn summary_line(outcomes: &[Outcome], what: &str) -> String {
+    let n = |c: u8| outcomes.iter().filter(|o| o.code == c).count();
+    format!(
+        "{} cluster(s): {} with {}, {} without, {} failed",
+        outcomes.len(),
+        n(EXIT_CHANGES),
+        if what == "drift" { "drift" } else { "changes" },
+        n(EXIT_OK),
+        n(EXIT_ERROR)
+    )
+}
+
+/// The markdown sections of the clusters' plans.
+fn sections(outcomes: &[Outcome]) -> Vec<markdown::Section<'_>> {
+    outcomes
+        .iter()
+        .map(|o| markdown::Section {
+            cluster: Some((o.name.as_str(), o.addr.as_str())),
+            body: match &o.plan {
+                Some(p) => markdown::Body::Plan { plan: p, errors: &o.problems },
+                None => markdown::Body::Failed,
+            },
+        })
+        .collect()
+}
+
 /// Print grouped output (stdout) and diagnostics (stderr); returns the combined exit code.
 pub fn print(
     outcomes: &[Outcome],
@@ -327,8 +466,12 @@ pub fn print(
             crate::ui::eprint(&prefixed(&o.name, d));
         }
     }
+    let summary = summary_line(outcomes, what);
     let mut out = String::new();
-    if json {
+    if markdown {
+        // One comment for every cluster: each summary kept, details cut to fit (see render::markdown).
+        out = markdown::document(&sections(outcomes), Some(&summary));
+    } else if json {
         let doc = json!({
             "format_version": "1",
             "clusters": outcomes.iter().map(|o| json!({
@@ -342,11 +485,7 @@ pub fn print(
         let _ = writeln!(out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         for o in outcomes {
-            if markdown {
-                let _ = writeln!(out, "## Cluster `{}` ({})\n", o.name, o.addr);
-            } else {
-                let _ = writeln!(out, "=== cluster {} ({}) ===", o.name, o.addr);
-            }
+            let _ = writeln!(out, "=== cluster {} ({}) ===", o.name, o.addr);
             if o.code == EXIT_ERROR && o.output.is_empty() {
                 let _ = writeln!(out, "{what} failed: see the errors above (stderr).\n");
             } else {
@@ -357,18 +496,6 @@ pub fn print(
                 out.push('\n');
             }
         }
-    }
-    let n = |c: u8| outcomes.iter().filter(|o| o.code == c).count();
-    let summary = format!(
-        "{} cluster(s): {} with {}, {} without, {} failed",
-        outcomes.len(),
-        n(EXIT_CHANGES),
-        if what == "drift" { "drift" } else { "changes" },
-        n(EXIT_OK),
-        n(EXIT_ERROR)
-    );
-    if markdown {
-        let _ = writeln!(out, "### Summary\n\n{summary}");
     }
     let kind = match (json, markdown) {
         (true, _) => crate::ui::Data::Json,
@@ -399,17 +526,37 @@ fn status(code: u8) -> &'static str {
 
 /// `dm-apply plan --clusters FILE`.
 pub async fn plan_command(file: &Path, args: &PlanArgs, ui: &Ui) -> miette::Result<u8> {
-    if args.out.is_some() {
+    let clusters = load_selected(file, &args.files.cluster)?;
+    if args.out.is_some() && clusters.len() != 1 {
         return Err(miette::miette!(
             code = "clusters::out",
-            help = "plan each cluster on its own (`dm-apply plan -f DIR --addr URL --out FILE`) to save plans",
-            "--out cannot be combined with --clusters"
+            help = "name the cluster to save the plan of: `--clusters FILE --cluster NAME --out plan.json`, then \
+                    `dm-apply apply --clusters FILE --cluster NAME --plan plan.json`",
+            "--out with --clusters saves the plan of one cluster, and {} are selected",
+            clusters.len()
         ));
     }
-    let clusters = load(file)?;
+    crate::commands::plan::check_split_comments(args)?;
     let color = ui.color_stdout;
     let outcomes = run_all(clusters, |c| plan_cluster(c, args.clone(), color)).await;
+    if let Some(dir) = &args.split_comments {
+        let summary = summary_line(&outcomes, "plan");
+        crate::commands::plan::write_comments(dir, &markdown::comments(&sections(&outcomes), Some(&summary)), ui)?;
+    }
     let code = print(&outcomes, "plan", args.output == PlanFormat::Markdown, args.output == PlanFormat::Json, ui)?;
+    if let (Some(path), [o]) = (&args.out, outcomes.as_slice())
+        && let Some(saved) = &o.saved
+    {
+        crate::saved_plan::file::write(path, saved)?;
+        ui.info(format!(
+            "Saved the plan of cluster {} to {}; apply it with `dm-apply apply --clusters {} --cluster {} --plan {}`.",
+            o.name,
+            path.display(),
+            file.display(),
+            o.name,
+            path.display()
+        ));
+    }
     // Like a single plan: changes give 2 only with --detailed-exitcode.
     Ok(if code == EXIT_CHANGES && !args.detailed_exitcode { EXIT_OK } else { code })
 }
@@ -423,16 +570,16 @@ pub async fn drift_command(file: &Path, args: &DriftArgs, ui: &Ui) -> miette::Re
             "--prometheus-textfile cannot be combined with --clusters"
         ));
     }
-    let clusters = load(file)?;
+    let clusters = load_selected(file, &args.files.cluster)?;
     let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let format = args.output;
     let outcomes = run_all(clusters, |c| drift_cluster(c, format, ts)).await;
     Ok(print(&outcomes, "drift", false, format == ReportFormat::Json, ui)?)
 }
 
-/// `dm-apply validate --clusters FILE`: every cluster's files, offline, with its variables.
-pub fn validate_command(file: &Path, ui: &Ui) -> miette::Result<u8> {
-    let clusters = load(file)?;
+/// `dm-apply validate --clusters FILE`: every cluster's files (or those of `names`), offline, with its variables.
+pub fn validate_command(file: &Path, names: &[String], ui: &Ui) -> miette::Result<u8> {
+    let clusters = load_selected(file, names)?;
     let mut codes = Vec::new();
     for c in &clusters {
         let mut diagnostics = Vec::new();

@@ -292,8 +292,9 @@ pub fn source_comparable(s: &Source, spec: Option<&SourceSpec>) -> Value {
 }
 
 /// Key of a table migrate rule (§4.2: a set keyed by source/schema/table). Patterns are lowercased because DM
-/// lowercases them on case-insensitive upstreams.
-fn rule_key(r: &TableRuleSource) -> String {
+/// lowercases them on case-insensitive upstreams. Public so that plans can name a rule as the configuration writes
+/// it (`render::present` finds the declared rule of a key).
+pub fn rule_key(r: &TableRuleSource) -> String {
     let schema = r.schema.to_lowercase();
     let table = r.table.to_lowercase();
     if table.is_empty() {

@@ -27,6 +27,11 @@ pub const PROMPT: &str = "Do you want to perform these actions?\n  dm-apply will
 
 pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
     let json = args.output == ReportFormat::Json;
+    // `--clusters FILE --cluster NAME`: that cluster's address, TLS files, paths and variables, as `plan` uses them.
+    let cluster = match (&args.clusters, &args.cluster) {
+        (Some(file), Some(name)) => Some(crate::clusters::load_one(file, name)?),
+        _ => None,
+    };
     let targets = parse_targets(&args.target)?;
     let replace = parse_targets(&args.replace)?;
     let state_key = crate::state::key::load(args.state.state_key_file.as_deref())?;
@@ -41,12 +46,14 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
 
     let (plan, desired, client, saved) = match &args.plan {
         Some(path) => {
-            let (plan, desired, client) = load_saved(path, args, &plan_opts, ui).await?;
+            let (plan, desired, client) = load_saved(path, args, cluster.as_ref(), &plan_opts, ui).await?;
             (plan, desired, client, true)
         }
         None => {
-            let client = client(&args.conn)?;
-            let desired = crate::config::load_for_command(&args.files, ui)?;
+            let (client, desired) = match &cluster {
+                Some(c) => (DmClient::new(&c.client_options())?, c.load_for_command(&c.files)?),
+                None => (client(&args.conn)?, crate::config::load_for_command(&args.files, ui)?),
+            };
             let mut live = live::fetch_with(&client, &fetch_options(&desired)).await?;
             crate::commands::plan::key_advice(state_key.as_ref(), &live, ui);
             let plan = match crate::legacy::plan(&client, &desired, &mut live, &plan_opts).await {
@@ -141,7 +148,7 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
         // `--replace` asked for one re-send, not for one in every plan.
         let verify_opts = PlanOptions { replace: vec![], ..plan_opts.clone() };
         tokio::select! {
-            v = verify(&client, &desired, &verify_opts, ui) => v,
+            v = verify(&client, &desired, &verify_opts, &plan, args.wait_timeout, ui) => v,
             () = opts.cancel.cancelled() => Verification::Interrupted,
         }
     };
@@ -341,8 +348,15 @@ impl SignalStream {
 
 /// Plan again after applying: "apply, then plan shows no changes" is the promise. A remaining difference means a
 /// change did not stick or dm-apply compares something wrongly: exit 1 with the addresses.
-async fn verify(client: &DmClient, desired: &Desired, opts: &PlanOptions, ui: &Ui) -> Verification {
-    let again = match live::fetch_with(client, &fetch_options(desired)).await {
+async fn verify(
+    client: &DmClient,
+    desired: &Desired,
+    opts: &PlanOptions,
+    applied: &Plan,
+    wait: std::time::Duration,
+    ui: &Ui,
+) -> Verification {
+    let again = match settled_live(client, desired, applied, wait, ui).await {
         Ok(live) => build_plan(desired, &live, opts).map_err(miette::Report::new),
         Err(e) => Err(miette::Report::new(e)),
     };
@@ -379,6 +393,77 @@ async fn verify(client: &DmClient, desired: &Desired, opts: &PlanOptions, ui: &U
     Verification::ChangesLeft { changes: left }
 }
 
+/// The sources this apply enabled (`true`) or disabled (`false`), by name.
+fn toggled_sources(applied: &Plan) -> std::collections::BTreeMap<&str, bool> {
+    use crate::plan::{Kind, RuntimeAction};
+    applied
+        .changes
+        .iter()
+        .filter(|c| c.address.kind == Kind::Source && c.is_actionable())
+        .filter_map(|c| {
+            c.runtime.iter().rev().find_map(|r| match r {
+                RuntimeAction::Enable => Some((c.address.name.as_str(), true)),
+                RuntimeAction::Disable => Some((c.address.name.as_str(), false)),
+                _ => None,
+            })
+        })
+        .collect()
+}
+
+/// Whether DM has carried out the stage changes of enabling or disabling `toggled` sources: DM answers `/disable`
+/// before its workers pause the source's tasks, and `/enable` before they run again (docs/dm-behaviour.md §3, §8).
+/// A task whose status cannot be read is not waited for.
+fn stages_settled(live: &live::Live, desired: &Desired, toggled: &std::collections::BTreeMap<&str, bool>) -> bool {
+    use crate::config::DesiredStage;
+    use crate::dm::types::Stage;
+    live.tasks.values().all(|lt| {
+        let should_run = desired.tasks.get(&lt.task.name).is_some_and(|(t, _)| t.stage == DesiredStage::Running);
+        lt.status.iter().flatten().all(|sub| match toggled.get(sub.source_name.as_str()) {
+            // Disabled: nothing of the source runs any more.
+            Some(false) => sub.stage != Stage::Running,
+            // Enabled: what should run runs (or stopped on an error, which the plan shows).
+            Some(true) if should_run => match sub.stage {
+                Stage::Paused | Stage::Stopped => sub.error_msg.as_deref().is_some_and(|m| !m.trim().is_empty()),
+                _ => true,
+            },
+            _ => true,
+        })
+    })
+}
+
+/// The live state for the verification plan. After enabling or disabling sources, DM's workers change the stages
+/// of their tasks asynchronously: a plan read at once would see the old stages (a task of a just-disabled source
+/// still Running, so a start it will need later is not shown). So wait, up to `wait` (`--wait-timeout`), until
+/// those stages have settled; then plan from what DM says, settled or not (saying so).
+async fn settled_live(
+    client: &DmClient,
+    desired: &Desired,
+    applied: &Plan,
+    wait: std::time::Duration,
+    ui: &Ui,
+) -> Result<live::Live, crate::dm::DmError> {
+    let toggled = toggled_sources(applied);
+    let start = std::time::Instant::now();
+    let mut delay = std::time::Duration::from_millis(100);
+    loop {
+        let live = live::fetch_with(client, &fetch_options(desired)).await?;
+        if toggled.is_empty() || stages_settled(&live, desired, &toggled) {
+            return Ok(live);
+        }
+        if start.elapsed() >= wait {
+            ui.warn(format_args!(
+                "DM had not finished pausing or starting the tasks of the sources this apply enabled or disabled \
+                 ({}) within --wait-timeout {:?}; the verification reads their stages as they are now",
+                toggled.keys().copied().collect::<Vec<_>>().join(", "),
+                wait
+            ));
+            return Ok(live);
+        }
+        tokio::time::sleep(delay.min(wait.saturating_sub(start.elapsed()))).await;
+        delay = (delay * 2).min(std::time::Duration::from_secs(2));
+    }
+}
+
 /// A saved plan: read it, find and load the configuration it was made from (secrets come from the environment
 /// again), read DM (at the given address, or the recorded one with --use-plan-addr), refuse a stale plan, make the plan again with
 /// this apply's options and guards, and refuse it unless it equals the file's. Returns the plan made again: what
@@ -386,14 +471,21 @@ async fn verify(client: &DmClient, desired: &Desired, opts: &PlanOptions, ui: &U
 async fn load_saved(
     path: &Path,
     args: &ApplyArgs,
+    cluster: Option<&crate::clusters::Cluster>,
     opts: &PlanOptions,
     ui: &Ui,
 ) -> miette::Result<(Plan, Desired, DmClient)> {
     let saved = saved_plan::file::read(path)?;
     saved_plan::check::same_options(&saved, opts)?;
-    let config = saved_plan::file::locate_config(&saved, &args.files)?;
-    let desired = crate::config::load_for_command(&config.paths, ui)?;
-    let client = saved_plan_client(&saved, &args.conn, args.use_plan_addr, ui)?;
+    // With --clusters, the cluster's paths, variables and address (from the reviewed clusters file, not the plan).
+    let config = saved_plan::file::locate_config(&saved, cluster.map_or(&args.files, |c| &c.files))?;
+    let (desired, client) = match cluster {
+        Some(c) => (c.load_for_command(&config.paths)?, DmClient::new(&c.client_options())?),
+        None => (
+            crate::config::load_for_command(&config.paths, ui)?,
+            saved_plan_client(&saved, &args.conn, args.use_plan_addr, ui)?,
+        ),
+    };
     let mut live = live::fetch_with(&client, &fetch_options(&desired)).await?;
     crate::commands::plan::key_advice(opts.state_key.as_ref(), &live, ui);
     let paths: Vec<String> = config.paths.iter().map(|p| p.display().to_string()).collect();

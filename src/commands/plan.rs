@@ -59,10 +59,47 @@ pub fn fetch_options(desired: &crate::config::Desired) -> FetchOptions {
     FetchOptions { status_for: Some(desired.tasks.keys().cloned().collect::<BTreeSet<_>>()) }
 }
 
+/// `--split-comments` writes markdown: refused with another output format (what would the files hold?).
+pub fn check_split_comments(args: &PlanArgs) -> miette::Result<()> {
+    if args.split_comments.is_some() && args.output != PlanFormat::Markdown {
+        return Err(miette::miette!(
+            code = "plan::split_comments",
+            help = "add `-o markdown`",
+            "--split-comments writes markdown comments and needs `-o markdown`"
+        ));
+    }
+    Ok(())
+}
+
+/// Write `comments` as DIR/comment-001.md, comment-002.md, ... (DIR created when missing). Comment files of an
+/// earlier run are removed first, so the directory holds exactly this plan's comments, in name order.
+pub fn write_comments(dir: &std::path::Path, comments: &[String], ui: &Ui) -> miette::Result<()> {
+    let fail =
+        |e: std::io::Error| miette::miette!(code = "plan::split_comments", "--split-comments {}: {e}", dir.display());
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    for entry in std::fs::read_dir(dir).map_err(fail)? {
+        let path = entry.map_err(fail)?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let ours = name
+            .strip_prefix("comment-")
+            .and_then(|r| r.strip_suffix(".md"))
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+        if ours {
+            std::fs::remove_file(&path).map_err(fail)?;
+        }
+    }
+    for (i, c) in comments.iter().enumerate() {
+        std::fs::write(dir.join(format!("comment-{:03}.md", i + 1)), c).map_err(fail)?;
+    }
+    ui.info(format!("Wrote the plan as {} comment(s) to {} (comment-001.md first).", comments.len(), dir.display()));
+    Ok(())
+}
+
 pub async fn run(args: &PlanArgs, ui: &Ui) -> miette::Result<u8> {
     if let Some(file) = &args.files.clusters {
         return crate::clusters::plan_command(file, args, ui).await;
     }
+    check_split_comments(args)?;
     let targets = parse_targets(&args.target)?;
     let replace = parse_targets(&args.replace)?;
     let state_key = crate::state::key::load(args.state.state_key_file.as_deref())?;
@@ -80,6 +117,13 @@ pub async fn run(args: &PlanArgs, ui: &Ui) -> miette::Result<u8> {
             None => return Err(miette::Report::new(plan::PlanError { problems: e.problems, plan: None })),
         },
     };
+    if let Some(dir) = &args.split_comments {
+        let section = render::markdown::Section {
+            cluster: None,
+            body: render::markdown::Body::Plan { plan: &plan, errors: &problems },
+        };
+        write_comments(dir, &render::markdown::comments(&[section], None), ui)?;
+    }
     match args.output {
         PlanFormat::Text => ui.data(Data::Text, &render::text::render(&plan, ui.color_stdout))?,
         PlanFormat::Markdown => ui.data(Data::Plain, &render::markdown::render_with_errors(&plan, &problems))?,

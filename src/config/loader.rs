@@ -106,7 +106,10 @@ pub fn load_for_command(paths: &[PathBuf], ui: &crate::ui::Ui) -> miette::Result
             for w in &loaded.warnings {
                 ui.warn(format_args!("{w:?}"));
             }
-            Ok(loaded.desired)
+            let mut desired = loaded.desired;
+            // Plans say where each resource is declared relative to the repository, not the runner's workspace.
+            crate::render::paths::relativize_origins(&mut desired);
+            Ok(desired)
         }
         Err(err) => {
             for w in &err.warnings {

@@ -317,6 +317,22 @@ pub struct ResourceChange {
     /// Set when the change cannot be carried out now (apply skips it and says why; it still counts as a change).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<Hold>,
+    /// How the change reads in the configuration's terms (filled in by `render::present`; presentation only,
+    /// apply never reads it). `None`: the attributes as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display: Option<Display>,
+}
+
+/// The attribute lines a reader sees (text and markdown plans), in the configuration's terms. `attributes`,
+/// `before` and `after` keep the comparable form (JSON, `lifecycle.ignore_changes` paths).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Display {
+    /// Binlog filters under the configuration's rule names (once, not per source), table rules as written in the
+    /// configuration; for create and delete only the values that are not DM's defaults.
+    pub attributes: Vec<AttributeChange>,
+    /// Values of a created or deleted resource left out because they are DM's defaults.
+    #[serde(default)]
+    pub defaults_hidden: usize,
 }
 
 impl ResourceChange {
@@ -341,6 +357,7 @@ impl ResourceChange {
             record: None,
             origin: None,
             hold: None,
+            display: None,
         }
     }
 

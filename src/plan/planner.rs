@@ -1262,7 +1262,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
     unmanaged.sort_by(|a, b| a.address.cmp(&b.address));
     let mut targets = opts.targets.clone();
     targets.sort();
-    Ok(Plan {
+    let mut plan = Plan {
         format_version: FORMAT_VERSION.to_string(),
         cluster: ClusterIdentity {
             addr: live.addr.clone(),
@@ -1276,7 +1276,10 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         prune: opts.prune,
         notes,
         state: StatePlan { home, rewrite },
-    })
+    };
+    // How the plan reads in the configuration's terms (display lines, reasons); changes nothing apply reads.
+    crate::render::present::annotate(&mut plan, desired);
+    Ok(plan)
 }
 
 /// Notes about dm-apply's state record: trust on first use, where the record lives.

@@ -12,6 +12,60 @@ use crate::ui::sanitize::{inline, multiline};
 /// The last line when nothing is to be done.
 pub const NO_CHANGES: &str = "No changes. DM cluster matches the configuration.";
 
+/// Width at which the comment lines of a resource block (reasons, holds, impact) are wrapped, so that they stay
+/// inside a terminal and a pull-request comment's code block.
+pub const WRAP: usize = 100;
+
+/// The last line of a plan: [`summary_line`] when something differs; else [`NO_CHANGES`], or, when DM holds
+/// resources the configuration does not declare, a line that says so (DM does not match the configuration then).
+pub fn last_line(plan: &Plan) -> String {
+    if plan.has_changes() {
+        summary_line(plan)
+    } else if plan.unmanaged.is_empty() {
+        NO_CHANGES.to_string()
+    } else {
+        let n = plan.unmanaged.len();
+        format!(
+            "No changes to managed resources; {n} unmanaged resource{} in DM (listed above).",
+            if n == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// Words of `text` in lines of at most `width` characters (a longer word stays whole on its own line).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![];
+    let mut cur = String::new();
+    let mut len = 0;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let n = word.chars().count();
+        if len > 0 && len + 1 + n > width {
+            lines.push(std::mem::take(&mut cur));
+            len = 0;
+        }
+        if len > 0 {
+            cur.push(' ');
+            len += 1;
+        }
+        cur.push_str(word);
+        len += n;
+    }
+    if !cur.is_empty() || lines.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
+/// A `# ...` comment line of a resource block, wrapped at [`WRAP`]: `first` starts the first line, `cont` the
+/// others (aligned under the text).
+fn comment(out: &mut String, first: &str, text: &str, end: &str, cont: &str) {
+    let width = WRAP.saturating_sub(first.chars().count()).max(20);
+    let lines = wrap(&format!("{text}{end}"), width);
+    for (i, l) in lines.iter().enumerate() {
+        let _ = writeln!(out, "{}{l}", if i == 0 { first } else { cont });
+    }
+}
+
 /// `Plan: X to add, Y to change, Z to destroy.` (tools parse this line; keep that part exact), followed by the
 /// held changes when there are some: ` Not applied now: 1 deferred, 1 blocked.`
 pub fn summary_line(plan: &Plan) -> String {
@@ -110,7 +164,27 @@ fn indent_block(s: &str, pad: &str) -> String {
 /// Render the attribute lines of a change.
 fn attributes(out: &mut String, c: &ResourceChange, st: Style) {
     let pad = "      ";
+    let shown = c.display.as_ref().map_or(&c.attributes, |d| &d.attributes);
     match c.action {
+        ConfigAction::Create | ConfigAction::Delete if c.display.is_some() => {
+            let sym = if c.action == ConfigAction::Create { "+" } else { "-" };
+            for a in shown {
+                let Some(v) = (if c.action == ConfigAction::Create { &a.after } else { &a.before }) else { continue };
+                let value = indent_block(&fmt_value(v), &format!("{pad}  "));
+                let _ = writeln!(out, "{pad}{} {} = {value}", st.sym(sym), inline(&a.path));
+            }
+            if let (ConfigAction::Create, Some(stage)) = (c.action, c.desired_stage) {
+                let _ = writeln!(out, "{pad}{} stage = {}", st.sym("+"), serde_json::json!(stage));
+            }
+            let n = c.display.as_ref().map_or(0, |d| d.defaults_hidden);
+            if n > 0 {
+                let _ = writeln!(
+                    out,
+                    "{pad}  # ({n} value{} equal to DM's defaults hidden)",
+                    if n == 1 { "" } else { "s" }
+                );
+            }
+        }
         ConfigAction::Create | ConfigAction::Delete => {
             let (sym, v) = if c.action == ConfigAction::Create { ("+", &c.after) } else { ("-", &c.before) };
             if let Some(v) = v {
@@ -134,7 +208,7 @@ fn attributes(out: &mut String, c: &ResourceChange, st: Style) {
             }
         }
         _ => {
-            for a in &c.attributes {
+            for a in shown {
                 let path = inline(&a.path);
                 let suffix = if a.forces_replacement { st.paint("31", " # forces replacement") } else { String::new() };
                 if a.sensitive {
@@ -162,7 +236,11 @@ fn attributes(out: &mut String, c: &ResourceChange, st: Style) {
                     }
                     (Some(old), Some(new)) => {
                         let (o, n) = (fmt_value(old), fmt_value(new));
-                        if o.contains('\n') || n.contains('\n') {
+                        // Lists that do not fit one line side by side read better as a line diff.
+                        let wide = pad.len() + path.chars().count() + o.chars().count() + n.chars().count() + 9 > WRAP
+                            && (old.is_array() || old.is_object())
+                            && (new.is_array() || new.is_object());
+                        if o.contains('\n') || n.contains('\n') || wide {
                             let _ = writeln!(out, "{pad}{} {} = (multi-line){suffix}", st.sym("~"), path);
                             let po = serde_json::to_string_pretty(old).unwrap_or(o.clone());
                             let pn = serde_json::to_string_pretty(new).unwrap_or(n.clone());
@@ -211,13 +289,13 @@ pub fn resource_block(c: &ResourceChange, color: bool) -> String {
             HoldKind::Blocked => "BLOCKED: DM refuses this change now; apply leaves it alone",
         };
         let _ = writeln!(out, "  {}", st.paint("33", &format!("# {what}")));
-        let _ = writeln!(out, "  # why: {}", inline(&h.reason));
-        let _ = writeln!(out, "  # to do: {}", inline(&h.remedy));
+        comment(&mut out, "  # why: ", &inline(&h.reason), "", "  #      ");
+        comment(&mut out, "  # to do: ", &inline(&h.remedy), "", "  #        ");
     }
     for r in &c.reasons {
-        let _ = writeln!(out, "  # ({})", inline(r));
+        comment(&mut out, "  # (", &inline(r), ")", "  #  ");
     }
-    let _ = writeln!(out, "  # impact: {}", inline(&c.impact.describe()));
+    comment(&mut out, "  # impact: ", &inline(&c.impact.describe()), "", "  #         ");
     if let Some(o) = &c.origin {
         let _ = writeln!(out, "  # declared at {}:{}", inline(&o.file), o.line);
     }
@@ -274,40 +352,46 @@ pub fn notes(plan: &Plan) -> String {
     out
 }
 
-/// The whole text plan. Ends with the summary line or [`NO_CHANGES`].
-pub fn render(plan: &Plan, color: bool) -> String {
+/// The paragraphs of a text plan before its notes (legend, headings, one per resource block), each ending with a
+/// newline; the plan prints them separated by blank lines. Markdown packs them into comments.
+pub fn paragraphs(plan: &Plan, color: bool) -> Vec<String> {
     let st = Style { color };
-    let mut out = String::new();
+    let mut out = vec![];
     let changes: Vec<&ResourceChange> = plan.changes.iter().filter(|c| !c.is_noop()).collect();
     let (held, actionable): (Vec<&ResourceChange>, Vec<&ResourceChange>) =
         changes.iter().partition(|c| c.hold.is_some());
     if !changes.is_empty() {
-        out.push_str(&legend(plan, st));
-        out.push('\n');
+        out.push(legend(plan, st));
     }
     if !actionable.is_empty() {
-        out.push_str("dm-apply will perform the following actions:\n\n");
+        out.push("dm-apply will perform the following actions:\n".to_string());
         // Destroys and replacements first: they are the risky ones.
         let risky = |c: &&&ResourceChange| matches!(c.action, ConfigAction::Delete | ConfigAction::Replace);
         for c in actionable.iter().filter(risky).chain(actionable.iter().filter(|c| !risky(c))) {
-            out.push_str(&resource_block(c, color));
-            out.push('\n');
+            out.push(resource_block(c, color));
         }
     }
     if !held.is_empty() {
         // Listed apart: apply does not carry these out, and a reviewer must not mistake them for done.
-        out.push_str("Changes that apply will NOT carry out now (deferred or blocked):\n\n");
+        out.push("Changes that apply will NOT carry out now (deferred or blocked):\n".to_string());
         for c in &held {
-            out.push_str(&resource_block(c, color));
-            out.push('\n');
+            out.push(resource_block(c, color));
         }
     }
-    out.push_str(&notes(plan));
-    if changes.is_empty() {
-        out.push_str(NO_CHANGES);
-    } else {
-        out.push_str(&st.bold(&summary_line(plan)));
+    out
+}
+
+/// The whole text plan. Ends with [`last_line`].
+pub fn render(plan: &Plan, color: bool) -> String {
+    let st = Style { color };
+    let mut out = String::new();
+    for p in paragraphs(plan, color) {
+        out.push_str(&p);
+        out.push('\n');
     }
+    out.push_str(&notes(plan));
+    let last = last_line(plan);
+    out.push_str(&if plan.has_changes() { st.bold(&last) } else { last });
     out.push('\n');
     out
 }

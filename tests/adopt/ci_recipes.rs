@@ -259,3 +259,123 @@ fn the_example_clusters_file_validates() {
     assert!(err.contains("[staging] 1 source(s), 1 task(s): valid"), "{err}");
     assert!(err.contains("[production] 4 source(s), 2 task(s): valid"), "{err}");
 }
+
+/// The run script of the step named `name` of a GitHub workflow.
+fn step_script(path: &Path, name: &str) -> String {
+    let doc = parse(path);
+    for job in doc["jobs"].as_object().unwrap().values() {
+        for step in job["steps"].as_array().unwrap() {
+            if step.get("name").and_then(Value::as_str) == Some(name) {
+                return step["run"].as_str().unwrap().to_owned();
+            }
+        }
+    }
+    panic!("{}: no step named {name}", path.display());
+}
+
+#[test]
+fn the_github_plan_recipe_posts_every_comment_whole_and_never_cuts_the_plan() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ci/github/dm-plan.yml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("head -c"), "the recipe must not cut dm-apply's output");
+    assert!(text.contains("--split-comments comments"), "long plans are posted as several comments");
+    let script = step_script(&path, "Post or update the plan comment");
+
+    // A fake `gh`: lists the comments in existing.txt, records each PATCH/POST body and each DELETE.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let gh = bin.join("gh");
+    std::fs::write(
+        &gh,
+        r#"#!/bin/bash
+out="$FAKE_GH_OUT"
+if [ "$1 $2" = "api --method" ]; then
+  method=$3; url=$4; n=$(ls "$out" | wc -l)
+  body=""
+  for a in "$@"; do case "$a" in body=@*) body=${a#body=@};; esac; done
+  if [ -n "$body" ]; then cp "$body" "$out/$(printf %03d "$n")-$method-${url##*/}.md"; else touch "$out/$(printf %03d "$n")-$method-${url##*/}"; fi
+else
+  cat "$FAKE_GH_EXISTING"
+fi
+"#,
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&gh, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let work = dir.path().join("work");
+    let comments = work.join("comments");
+    std::fs::create_dir_all(&comments).unwrap();
+    // Two comments of the largest size dm-apply writes, the second with multi-byte characters.
+    let big = |c: &str| {
+        let mut s = String::from("<details><summary>x</summary>\n\n```diff\n");
+        while s.len() + c.len() + 40 < 64_000 {
+            s.push_str(c);
+            if s.len() % 100 < c.len() {
+                s.push('\n');
+            }
+        }
+        s.push_str("\n```\n\n</details>\n\nEND-OF-COMMENT\n");
+        assert!(s.len() <= 64_000);
+        s
+    };
+    std::fs::write(comments.join("comment-001.md"), big("a")).unwrap();
+    std::fs::write(comments.join("comment-002.md"), big("é")).unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    // Three comments from an earlier, longer plan: two are updated, the third deleted.
+    let existing = dir.path().join("existing.txt");
+    std::fs::write(&existing, "11\n12\n13\n").unwrap();
+    let status = Command::new("bash")
+        .arg("-eo")
+        .arg("pipefail")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(&work)
+        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()))
+        .env("FAKE_GH_OUT", &out)
+        .env("FAKE_GH_EXISTING", &existing)
+        .env("GH_TOKEN", "x")
+        .env("PR", "7")
+        .env("REPO", "o/r")
+        .env("SHA", "0123456789abcdef")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut calls: Vec<String> =
+        std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    calls.sort();
+    assert_eq!(calls, ["000-PATCH-11.md", "001-PATCH-12.md", "002-DELETE-13"], "{calls:?}");
+    for (call, file) in [("000-PATCH-11.md", "comment-001.md"), ("001-PATCH-12.md", "comment-002.md")] {
+        let body = std::fs::read_to_string(out.join(call)).unwrap();
+        let whole = std::fs::read_to_string(comments.join(file)).unwrap();
+        assert!(body.ends_with(&whole), "{call}: the comment is posted whole");
+        assert!(body.starts_with("<!-- dm-apply-plan: dm/ part "), "{call}: marked");
+        assert!(body.chars().count() <= 65_536 && body.len() <= 65_536, "{call}: {} bytes", body.len());
+    }
+
+    // A first run: no comment yet, both are created.
+    std::fs::write(&existing, "").unwrap();
+    for e in std::fs::read_dir(&out).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    let status = Command::new("bash")
+        .args(["-eo", "pipefail", "-c", &script])
+        .current_dir(&work)
+        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()))
+        .env("FAKE_GH_OUT", &out)
+        .env("FAKE_GH_EXISTING", &existing)
+        .env("PR", "7")
+        .env("REPO", "o/r")
+        .env("SHA", "0123456789abcdef")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut calls: Vec<String> =
+        std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    calls.sort();
+    assert_eq!(calls, ["000-POST-comments.md", "001-POST-comments.md"], "{calls:?}");
+}

@@ -16,3 +16,4 @@ mod faults_cli;
 mod faults_converge;
 mod rel_common;
 mod state_record;
+mod verify_settle;

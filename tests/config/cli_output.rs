@@ -239,10 +239,10 @@ async fn names_and_messages_from_dm_cannot_drive_the_terminal_or_break_the_comme
             assert_eq!(markup.matches("</details>").count(), 1, "only the comment's own </details>:\n{out}");
             assert_eq!(markup.matches("<details>").count(), 1, "{out}");
             assert!(out.contains("\\u{1b}[2J"), "the name is shown escaped:\n{out}");
-            // Every table row keeps its three cells.
+            // Every table row keeps its four cells.
             for row in out.lines().filter(|l| l.starts_with("| ") && !l.starts_with("|---")) {
                 let cells = row.replace("\\|", "").matches('|').count();
-                assert_eq!(cells, 4, "a broken table row: {row}");
+                assert_eq!(cells, 5, "a broken table row: {row}");
             }
         }
     }

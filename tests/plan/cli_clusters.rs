@@ -133,3 +133,184 @@ async fn one_failing_cluster_fails_the_run_but_the_others_are_reported() {
     sim_a.shutdown().await;
     sim_b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapped_variable_that_is_unset_is_named_by_validate() {
+    let setup = write_setup("http://127.0.0.1:1", "http://127.0.0.1:1", false);
+    let clusters = setup.clusters.clone();
+    let (code, err) = tokio::task::spawn_blocking(move || {
+        let o = bin()
+            .env("NO_COLOR", "1")
+            .env_remove("B_SOURCE_PW")
+            .args(["validate", "--clusters", &clusters])
+            .output()
+            .unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("environment variable `B_SOURCE_PW` is not set"), "the variable to set is named: {err}");
+    assert!(err.contains("export B_SOURCE_PW=..."), "{err}");
+    assert!(!err.contains("`ONLY_MAPPED` is not set"), "the name in the files is never read for b: {err}");
+    // --cluster narrows the run to the named clusters.
+    let clusters = setup.clusters.clone();
+    let (code, err) = tokio::task::spawn_blocking(move || {
+        let o = bin()
+            .env_remove("B_SOURCE_PW")
+            .args(["validate", "--clusters", &clusters, "--cluster", "a"])
+            .output()
+            .unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("[a] 1 source(s)") && !err.contains("[b]"), "{err}");
+    let (code, _, err) = run_env(s(&["validate", "--clusters", &setup.clusters, "--cluster", "nope"])).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("no cluster named `nope`") && err.contains("the file lists a,"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_one_cluster_of_the_clusters_file() {
+    let (sim_a, _client_a) = start(Generation::V854).await;
+    let (sim_b, client_b) = start(Generation::V854).await;
+    let setup = write_setup(&sim_a.url(), &sim_b.url(), false);
+    let c = setup.clusters.clone();
+
+    // One cluster per run: --cluster is required, and names a cluster of the file.
+    let (code, _, err) = run_env(s(&["apply", "--clusters", &c, "--auto-approve"])).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--cluster"), "{err}");
+
+    // b's files read ${env:ONLY_MAPPED} through the mapping (B_SOURCE_PW), and b's address: nothing else is given.
+    let (code, out, err) = run_env(s(&["apply", "--clusters", &c, "--cluster", "b", "--auto-approve"])).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Apply complete!"), "{out}");
+    assert!(err.contains("Verified: a new plan shows no changes."), "{err}");
+    assert!(!out.contains("b-pw") && !err.contains("b-pw"));
+    let live = dm_apply::live::fetch(&client_b).await.unwrap();
+    assert!(live.sources.contains_key("mysql-orders"), "applied to b");
+    assert!(sim_a.control().request_log().iter().all(|r| !r.mutating), "a untouched");
+    let (code, out, _) = run_env(s(&["plan", "--clusters", &c, "--cluster", "b", "--detailed-exitcode"])).await;
+    assert_eq!(code, 0, "{out}");
+
+    // The reviewed-plan flow per cluster: plan --out for one cluster, apply exactly that plan.
+    let plan_file = setup.dir.path().join("a.plan.json").display().to_string();
+    let (code, _, err) = run_env(s(&["plan", "--clusters", &c, "--out", &plan_file, "--detailed-exitcode"])).await;
+    assert_eq!(code, 1, "--out needs one cluster: {err}");
+    let (code, out, err) =
+        run_env(s(&["plan", "--clusters", &c, "--cluster", "a", "--out", &plan_file, "--detailed-exitcode"])).await;
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("apply --clusters") && err.contains("--cluster a --plan"), "{err}");
+    let (code, out, err) = run_env(s(&["apply", "--clusters", &c, "--cluster", "a", "--plan", &plan_file])).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("Verified"), "{err}");
+    // The saved plan of a is not b's: refused (another cluster).
+    let (code, _, err) = run_env(s(&["apply", "--clusters", &c, "--cluster", "b", "--plan", &plan_file])).await;
+    assert_eq!(code, 1, "{err}");
+    drop(setup.dir);
+    sim_a.shutdown().await;
+    sim_b.shutdown().await;
+}
+
+/// A configuration with `n` tasks on the example's source.
+fn many_tasks(n: usize) -> String {
+    let mut y = String::from(
+        "sources:\n  - {source_name: mysql-orders, host: mysql-orders.db.internal, port: 3306, user: dm_sync, password: \"${env:DM_SOURCE_PASSWORD}\"}\ntasks:\n",
+    );
+    for i in 0..n {
+        y.push_str(&format!(
+            "  - name: task-{i:04}\n    task_mode: incremental\n    target_config: {{host: tidb.db.internal, port: 4000, user: dm_writer, password: \"${{env:DM_TARGET_PASSWORD}}\"}}\n    binlog_filter_rule:\n      no-drops-{i}: {{ignore_event: [drop table, truncate table, drop database]}}\n    table_migrate_rule:\n      - source: {{source_name: mysql-orders, schema: orders_{i}, table: \"*\"}}\n        target: {{schema: orders}}\n        binlog_filter_rule: [no-drops-{i}]\n    source_config:\n      source_conf: [{{source_name: mysql-orders, binlog_name: mysql-bin.000042, binlog_pos: 4}}]\n"
+        ));
+    }
+    y
+}
+
+/// `<details>` blocks and fences open and close in pairs, in order.
+fn assert_closed(md: &str, what: &str) {
+    assert_eq!(md.matches("<details>").count(), md.matches("</details>").count(), "{what}:\n{md}");
+    let mut open: Option<String> = None;
+    for l in md.lines() {
+        match &open {
+            None if l.starts_with("```") && l.ends_with("diff") => open = Some(l.trim_end_matches("diff").to_string()),
+            Some(f) if l == f => open = None,
+            _ => {}
+        }
+    }
+    assert!(open.is_none(), "{what}: a fence is left open");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_multi_cluster_markdown_plan_fits_github_comments() {
+    let (sim_a, _) = start(Generation::V854).await;
+    let (sim_b, _) = start(Generation::V853).await;
+    let dir = tempfile::tempdir().unwrap();
+    for c in ["a", "b"] {
+        std::fs::create_dir_all(dir.path().join(c)).unwrap();
+        std::fs::write(dir.path().join(c).join("dm.yaml"), many_tasks(150)).unwrap();
+    }
+    let clusters = dir.path().join("clusters.yaml");
+    std::fs::write(
+        &clusters,
+        format!(
+            "clusters:\n  - {{name: a, addr: \"{}\", files: [a/]}}\n  - {{name: b, addr: \"{}\", files: [b/]}}\n",
+            sim_a.url(),
+            sim_b.url()
+        ),
+    )
+    .unwrap();
+    let comments = dir.path().join("comments");
+    // A stale comment file of an earlier, longer plan is removed.
+    std::fs::create_dir_all(&comments).unwrap();
+    std::fs::write(comments.join("comment-099.md"), "old").unwrap();
+    let c = clusters.display().to_string();
+    let (code, out, err) = run_env(s(&[
+        "plan",
+        "--clusters",
+        &c,
+        "-o",
+        "markdown",
+        "--split-comments",
+        &comments.display().to_string(),
+        "--detailed-exitcode",
+    ]))
+    .await;
+    assert_eq!(code, 2, "{err}");
+
+    // stdout: one comment, under the limit, every cluster's summary, the details cut (with a way out).
+    assert!(out.chars().count() <= 64_000 && out.len() <= 64_000, "{}", out.len());
+    assert_closed(&out, "stdout");
+    for c in ["a", "b"] {
+        assert!(out.contains(&format!("## Cluster `{c}`")), "{c}'s summary");
+    }
+    assert_eq!(out.matches("**Plan: 151 to add, 0 to change, 0 to destroy.**").count(), 2, "{out}");
+    assert!(out.contains("### Summary") && out.contains("2 cluster(s): 2 with changes"), "{out}");
+    assert!(out.contains("output truncated") && out.contains("--split-comments"), "{out}");
+
+    // The comments: each under the limit and closed, the first with every summary, nothing of the plan lost.
+    let mut files: Vec<_> = std::fs::read_dir(&comments).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    assert!(!files.iter().any(|f| f.ends_with("comment-099.md")), "{files:?}");
+    let texts: Vec<String> = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+    for (i, t) in texts.iter().enumerate() {
+        assert!(t.len() <= 64_000, "comment {i}: {} bytes", t.len());
+        assert_closed(t, &format!("comment {i}"));
+        assert!(t.contains(&format!("comment {} of {}", i + 1, texts.len())), "{t}");
+        assert!(!t.contains("src-pw") && !t.contains("tgt-pw"));
+    }
+    for c in ["a", "b"] {
+        assert!(texts[0].contains(&format!("## Cluster `{c}`")), "{c}'s summary in the first comment");
+    }
+    let all = texts.concat();
+    assert!(!all.contains("output truncated"), "nothing cut");
+    for i in [0, 77, 149] {
+        // Each task's block, in each cluster's details.
+        assert_eq!(all.matches(&format!("# task.task-{i:04} will be created")).count(), 2, "task-{i:04}");
+    }
+    assert!(all.contains("Plan details: cluster `b` (continued)"), "details continue across comments");
+    sim_a.shutdown().await;
+    sim_b.shutdown().await;
+}

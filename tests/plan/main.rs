@@ -10,6 +10,7 @@ mod plan_fidelity;
 mod plan_live_fallback;
 mod plan_planner;
 mod plan_props;
+mod plan_review;
 mod plan_saved;
 mod plan_scale;
 mod plan_sim;

@@ -5,6 +5,7 @@
 mod client_conformance;
 mod client_endpoints;
 mod sim_cli;
+mod sim_help;
 mod sim_robustness;
 mod sim_rules;
 mod sim_stateful;
