@@ -489,6 +489,7 @@ impl Cx<'_> {
             stage,
             lifecycle,
             write_only_version: None,
+            renamed_from: Default::default(),
         })
     }
 

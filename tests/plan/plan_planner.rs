@@ -359,7 +359,7 @@ fn restart_guard_and_allow_restart() {
     let p = make_plan(&d4, &live, &PlanOptions::default()).unwrap();
     assert_eq!(
         p.change(&Address::task("t2")).unwrap().impact,
-        Impact::Replace { restarts_migration: false, keep_meta: false }
+        Impact::replace(false, false)
     );
     // On HEAD, same name/meta/target: keep_meta keeps checkpoints.
     let live = live_after_apply(&d, &head(), 0);
@@ -367,7 +367,7 @@ fn restart_guard_and_allow_restart() {
     let p = make_plan(&d5, &live, &PlanOptions::default()).unwrap();
     assert_eq!(
         p.change(&Address::task("t1")).unwrap().impact,
-        Impact::Replace { restarts_migration: false, keep_meta: true }
+        Impact::replace(false, true)
     );
 }
 
