@@ -13,4 +13,5 @@ mod concurrent_writers;
 mod faults_cli;
 mod faults_converge;
 mod rel_common;
+mod safe_changes;
 mod state_record;
