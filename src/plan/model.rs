@@ -191,9 +191,17 @@ impl Impact {
             }
             Impact::Replace { restarts_migration, keep_meta, from_checkpoint, not_started, renamed_from, new_sources } => {
                 let mut s = match (renamed_from, restarts_migration, from_checkpoint, keep_meta, not_started) {
-                    (Some(old), _, _, _, _) => format!(
+                    (Some(old), false, true, ..) => format!(
                         "rename: task {old} is stopped, its checkpoint read, the new task created at it, {old} deleted, \
                          then the new task started with safe mode (never both running); resumes from its checkpoint"
+                    ),
+                    (Some(old), true, ..) => format!(
+                        "rename: task {old} is stopped, the new task created, {old} deleted, then the new task started \
+                         (never both running); restarts the migration from scratch (checkpoints are per task name)"
+                    ),
+                    (Some(old), false, false, ..) => format!(
+                        "rename: task {old} is stopped, the new task created from the configuration, {old} deleted, \
+                         then the new task started (never both running); {old} had not run yet, so nothing is lost"
                     ),
                     (None, true, ..) => {
                         "replace: restarts the migration from scratch (new full dump and load, checkpoints lost)"

@@ -1399,7 +1399,7 @@ fn rename_hints(
 
 /// Keep DM's stored start positions in an update's payload (DM refuses to change them in place; once a task exists
 /// the configured ones are not compared).
-fn keep_live_positions(wire: &mut Task, live: &Task) {
+pub(crate) fn keep_live_positions(wire: &mut Task, live: &Task) {
     for sc in &mut wire.source_config.source_conf {
         // Exactly as read back: DM stores a start meta when any of the three is given (R5.10, R9.5).
         if let Some(l) = live.source_config.source_conf.iter().find(|l| l.source_name == sc.source_name) {
