@@ -687,7 +687,14 @@ impl<'p> Builder<'p> {
             ConfigAction::Replace => {
                 let Some(t) = payload else { return Err(missing(&addr)) };
                 let (keep_meta, from_checkpoint, resumes, renamed_from) = match &c.impact {
-                    Impact::Replace { keep_meta, from_checkpoint, restarts_migration, not_started, renamed_from, .. } => (
+                    Impact::Replace {
+                        keep_meta,
+                        from_checkpoint,
+                        restarts_migration,
+                        not_started,
+                        renamed_from,
+                        ..
+                    } => (
                         *keep_meta,
                         *from_checkpoint,
                         !*restarts_migration && !*not_started && (*from_checkpoint || *keep_meta),
@@ -696,7 +703,9 @@ impl<'p> Builder<'p> {
                     _ => (false, false, false, None),
                 };
                 match renamed_from {
-                    Some(old) => self.rename(c, &addr, &old, t, resumes, from_checkpoint, must_stop, &src_req, &src_after),
+                    Some(old) => {
+                        self.rename(c, &addr, &old, t, resumes, from_checkpoint, must_stop, &src_req, &src_after)
+                    }
                     None => {
                         let del = self.delete_task_node(&addr, &name, keep_meta, must_stop, guard);
                         if resumes {

@@ -70,9 +70,11 @@ impl ResumePoint {
     fn describe(&self) -> String {
         self.positions
             .iter()
-            .map(|(s, (n, p, g))| {
-                if g.is_empty() { format!("{s} ({n}, {p})") } else { format!("{s} ({n}, {p}) gtid {g}") }
-            })
+            .map(
+                |(s, (n, p, g))| {
+                    if g.is_empty() { format!("{s} ({n}, {p})") } else { format!("{s} ({n}, {p}) gtid {g}") }
+                },
+            )
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -277,21 +279,18 @@ fn where_the_task_is(mut f: Failure, r: &ResumePoint, new: &str) -> Failure {
 async fn read_checkpoint(ctx: &Ctx, name: &str, for_task: &str, set_positions: bool) -> StepResult {
     let c = &ctx.client;
     let not_deleted = format!("task {name} is not deleted, and stays stopped");
-    let status = c
-        .task_status(name)
-        .await
-        .map_err(|e| Failure::from(&e).prefixed(&format!("cannot read the checkpoint of task {name} ({not_deleted})")))?;
+    let status = c.task_status(name).await.map_err(|e| {
+        Failure::from(&e).prefixed(&format!("cannot read the checkpoint of task {name} ({not_deleted})"))
+    })?;
     let task = c
         .get_task(name, false)
         .await
         .map_err(|e| Failure::from(&e).prefixed(&format!("cannot read task {name} ({not_deleted})")))?;
     let stored = |source: &str| {
-        task.as_ref()
-            .and_then(|t| t.source_config.source_conf.iter().find(|s| s.source_name == source))
-            .and_then(|s| {
-                let n = s.binlog_name.clone().filter(|n| !n.is_empty())?;
-                Some((n, s.binlog_pos.unwrap_or(4), s.binlog_gtid.clone().unwrap_or_default()))
-            })
+        task.as_ref().and_then(|t| t.source_config.source_conf.iter().find(|s| s.source_name == source)).and_then(|s| {
+            let n = s.binlog_name.clone().filter(|n| !n.is_empty())?;
+            Some((n, s.binlog_pos.unwrap_or(4), s.binlog_gtid.clone().unwrap_or_default()))
+        })
     };
     let mut positions = std::collections::BTreeMap::new();
     let mut missing = vec![];
@@ -303,10 +302,10 @@ async fn read_checkpoint(ctx: &Ctx, name: &str, for_task: &str, set_positions: b
             }
             continue;
         }
-        let read = (s.unit == crate::dm::types::Unit::Sync)
-            .then_some(s.sync_status.as_ref())
-            .flatten()
-            .and_then(|x| crate::plan::safe::parse_syncer_binlog(&x.syncer_binlog).map(|(n, p)| (n, p, x.syncer_binlog_gtid.trim().to_string())));
+        let read = (s.unit == crate::dm::types::Unit::Sync).then_some(s.sync_status.as_ref()).flatten().and_then(|x| {
+            crate::plan::safe::parse_syncer_binlog(&x.syncer_binlog)
+                .map(|(n, p)| (n, p, x.syncer_binlog_gtid.trim().to_string()))
+        });
         match read {
             Some(p) => {
                 positions.insert(s.source_name.clone(), p);

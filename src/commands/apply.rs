@@ -433,9 +433,15 @@ async fn wait_for_sync(client: &DmClient, tasks: &[String], limit: std::time::Du
         let mut still = vec![];
         for t in &pending {
             let status = client.task_status(t).await.map_err(|e| {
-                miette!(code = "apply::wait_for_sync", "--wait-for-sync: cannot read the status of task {t}: {e}; nothing was changed")
+                miette!(
+                    code = "apply::wait_for_sync",
+                    "--wait-for-sync: cannot read the status of task {t}: {e}; nothing was changed"
+                )
             })?;
-            if let Some(s) = status.iter().find(|s| s.stage == Stage::Paused && s.error_msg.as_deref().is_some_and(|m| !m.trim().is_empty())) {
+            if let Some(s) = status
+                .iter()
+                .find(|s| s.stage == Stage::Paused && s.error_msg.as_deref().is_some_and(|m| !m.trim().is_empty()))
+            {
                 return Err(miette!(
                     code = "apply::wait_for_sync",
                     help = "fix the cause (see `dmctl query-status`), then apply again",
@@ -446,14 +452,18 @@ async fn wait_for_sync(client: &DmClient, tasks: &[String], limit: std::time::Du
                 ));
             }
             if status.is_empty() || status.iter().any(|s| s.unit != Unit::Sync) {
-                let mut units: Vec<String> = status.iter().map(|s| format!("{} in {}", s.source_name, s.unit)).collect();
+                let mut units: Vec<String> =
+                    status.iter().map(|s| format!("{} in {}", s.source_name, s.unit)).collect();
                 units.sort();
                 last = format!("task {t}: {}", units.join(", "));
                 still.push(t.clone());
             }
         }
         if still.is_empty() {
-            ui.info(format!("--wait-for-sync: {list} in the Sync unit after {}", crate::apply::human_duration(start.elapsed())));
+            ui.info(format!(
+                "--wait-for-sync: {list} in the Sync unit after {}",
+                crate::apply::human_duration(start.elapsed())
+            ));
             return Ok(());
         }
         if start.elapsed() >= limit {

@@ -189,7 +189,14 @@ impl Impact {
             Impact::StopUpdateStart { stopped_tasks } => {
                 format!("stop-update-start: replication of {} pauses during the update", stopped_tasks.join(", "))
             }
-            Impact::Replace { restarts_migration, keep_meta, from_checkpoint, not_started, renamed_from, new_sources } => {
+            Impact::Replace {
+                restarts_migration,
+                keep_meta,
+                from_checkpoint,
+                not_started,
+                renamed_from,
+                new_sources,
+            } => {
                 let mut s = match (renamed_from, restarts_migration, from_checkpoint, keep_meta, not_started) {
                     (Some(old), false, true, ..) => format!(
                         "rename: task {old} is stopped, its checkpoint read, the new task created at it, {old} deleted, \

@@ -70,7 +70,9 @@ pub enum PlanProblem {
     #[error("{address} (declared at {origin}): renamed_from cannot be carried out: {detail}")]
     #[diagnostic(
         code(plan::rename),
-        help("renamed_from lists former names of this task only: names no other declared task has, of which at most one still exists in DM")
+        help(
+            "renamed_from lists former names of this task only: names no other declared task has, of which at most one still exists in DM"
+        )
     )]
     BadRename { address: Address, origin: String, detail: String },
     #[error("-replace {0}: no such resource is declared")]
@@ -951,7 +953,9 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         let mut hold: Option<Hold> = None;
         let mut start_first = false;
         if action == ConfigAction::Update {
-            if !safe::mode_syncs(&lt.task.task_mode) && lt.status.as_ref().is_some_and(|st| st.iter().any(|s| s.unit != Unit::Sync)) {
+            if !safe::mode_syncs(&lt.task.task_mode)
+                && lt.status.as_ref().is_some_and(|st| st.iter().any(|s| s.unit != Unit::Sync))
+            {
                 // A full/dump/load task never reaches Sync: only a replace can change it.
                 action = ConfigAction::Replace;
                 for a in &mut attrs {
@@ -970,7 +974,9 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                     safe::SyncGate::Deferred(h) => hold = Some(h),
                     safe::SyncGate::StartFirst(why) => {
                         // Paused before Sync: start it now; the update waits until it gets there.
-                        warnings.push(format!("{address}: {why}; apply starts it now and the update follows once it is in Sync"));
+                        warnings.push(format!(
+                            "{address}: {why}; apply starts it now and the update follows once it is in Sync"
+                        ));
                         action = ConfigAction::NoOp;
                         start_first = true;
                         attrs.clear();
@@ -1015,7 +1021,10 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 .source_conf
                 .iter()
                 .filter(|s| new_sources.contains(&s.source_name))
-                .filter(|s| s.binlog_name.as_deref().is_none_or(str::is_empty) && s.binlog_gtid.as_deref().is_none_or(str::is_empty))
+                .filter(|s| {
+                    s.binlog_name.as_deref().is_none_or(str::is_empty)
+                        && s.binlog_gtid.as_deref().is_none_or(str::is_empty)
+                })
                 .map(|s| s.source_name.as_str())
                 .collect();
             if !unpositioned.is_empty() {
@@ -1310,7 +1319,11 @@ fn plan_renames(
             problems.push(PlanProblem::BadRename {
                 address: Address::task(name),
                 origin: origin_str(origin),
-                detail: format!("{} {} declared as a task too", declared_too.join(", "), if declared_too.len() == 1 { "is" } else { "are" }),
+                detail: format!(
+                    "{} {} declared as a task too",
+                    declared_too.join(", "),
+                    if declared_too.len() == 1 { "is" } else { "are" }
+                ),
             });
             continue;
         }
@@ -1371,10 +1384,10 @@ fn rename_hints(
     if gone.is_empty() {
         return;
     }
-    let mut old_keys: BTreeMap<(Vec<String>, String), Vec<(&str, bool)>> = BTreeMap::new();
+    let mut old_keys: BTreeMap<safe::ReplicationKey, Vec<(&str, bool)>> = BTreeMap::new();
     for (old, deleted) in gone {
         if let Some(k) = live.tasks.get(old).and_then(|lt| key_of(&lt.task)) {
-            old_keys.entry((k.0, k.1.to_string())).or_default().push((old, deleted));
+            old_keys.entry(k).or_default().push((old, deleted));
         }
     }
     for c in changes.iter().filter(|c| c.address.kind == Kind::Task && c.action == ConfigAction::Create) {
@@ -1383,7 +1396,7 @@ fn rename_hints(
             continue;
         }
         let Some(k) = key_of(t) else { continue };
-        for (old, deleted) in old_keys.get(&(k.0, k.1.to_string())).into_iter().flatten() {
+        for (old, deleted) in old_keys.get(&k).into_iter().flatten() {
             let new = &c.address.name;
             warnings.push(format!(
                 "task.{new} is created and task.{old}, which has the same sources and rules, is {}: this looks like \

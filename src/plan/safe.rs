@@ -70,7 +70,8 @@ pub fn shard_ddl_hold(lt: &LiveTask, what: &str) -> Option<Hold> {
 
 /// The source change stops `tasks`; held when one of them is in shard DDL coordination.
 pub fn source_stop_hold(source: &str, tasks: &[&LiveTask], what: &str) -> Option<Hold> {
-    let held: Vec<Hold> = tasks.iter().filter_map(|t| shard_ddl_hold(t, &format!("{what} of source {source}"))).collect();
+    let held: Vec<Hold> =
+        tasks.iter().filter_map(|t| shard_ddl_hold(t, &format!("{what} of source {source}"))).collect();
     if held.is_empty() {
         return None;
     }
@@ -118,10 +119,10 @@ pub fn sync_gate(lt: &LiveTask, wants_running: bool) -> SyncGate {
     let name = &lt.task.name;
     let where_ = units(st);
     let full_phase = st.iter().all(|s| matches!(s.unit, Unit::Sync | Unit::Dump | Unit::Load | Unit::Check));
-    let progressing = st
-        .iter()
-        .filter(|s| s.unit != Unit::Sync)
-        .all(|s| s.stage == Stage::Running || (s.stage == Stage::Paused && s.error_msg.as_deref().is_some_and(|m| !m.trim().is_empty())));
+    let progressing = st.iter().filter(|s| s.unit != Unit::Sync).all(|s| {
+        s.stage == Stage::Running
+            || (s.stage == Stage::Paused && s.error_msg.as_deref().is_some_and(|m| !m.trim().is_empty()))
+    });
     let reason = format!(
         "DM updates a task only in the Sync unit (error 40081), and task {name} is not there on every source: \
          {where_}"
@@ -219,7 +220,7 @@ pub fn replace_impact(i: &ReplaceInput) -> (Impact, String) {
         };
     };
     let relevant: Vec<&SubTaskStatus> = status.iter().filter(|s| kept.contains(s.source_name.as_str())).collect();
-    if !relevant.is_empty() && relevant.iter().all(|s| s.stage == Stage::Stopped) && status.iter().all(|s| s.stage == Stage::Stopped) {
+    if !status.is_empty() && status.iter().all(|s| s.stage == Stage::Stopped) {
         return (
             impact(false, false, false, true),
             "every subtask is as created (stage Stopped): the task never ran".to_string(),
@@ -279,7 +280,9 @@ pub fn parse_syncer_binlog(s: &str) -> Option<(String, i64)> {
     let pos: i64 = pos.trim().parse().ok()?;
     let name = match name.rsplit_once('.') {
         Some((base, seq)) => match base.rsplit_once('|') {
-            Some((real, suffix)) if !real.is_empty() && !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()) => {
+            Some((real, suffix))
+                if !real.is_empty() && !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()) =>
+            {
                 format!("{real}.{seq}")
             }
             _ => name.to_string(),
@@ -343,10 +346,13 @@ pub fn case_only_differences(desired: &Task, live: &Task, folded: &BTreeSet<Stri
 
 // ------------------------------------------------------------------------------------------------ renames
 
-/// What makes two tasks "the same replication": their sources and their table rules (case folded).
-pub fn replication_key(cmp: &Value) -> Option<(Vec<String>, Value)> {
+/// What makes two tasks "the same replication": their source names and their table rules (as JSON text).
+pub type ReplicationKey = (Vec<String>, String);
+
+/// The [`ReplicationKey`] of a task's comparable form (`None` without sources).
+pub fn replication_key(cmp: &Value) -> Option<ReplicationKey> {
     let sources: Vec<String> = cmp.pointer("/source_config/source_conf")?.as_object()?.keys().cloned().collect();
-    let rules = cmp.pointer("/table_migrate_rule")?.clone();
+    let rules = cmp.pointer("/table_migrate_rule")?.to_string();
     if sources.is_empty() {
         return None;
     }

@@ -255,19 +255,16 @@ pub fn rehydrate(saved: &SavedPlan, desired: &Desired, live: &Live) -> Result<Pl
                 .sources
                 .get(&c.address.name)
                 .map(|(s, _)| DesiredPayload::Source(normalize::source_to_wire(s, &live.version))),
-            Kind::Task => desired
-                .tasks
-                .get(&c.address.name)
-                .map(|(t, _)| {
-                    let mut wire = normalize::task_to_wire(t, &live.version);
-                    // An update keeps DM's stored start positions, as the planner's payload does.
-                    if c.action == super::ConfigAction::Update
-                        && let Some(lt) = live.tasks.get(&c.address.name)
-                    {
-                        super::planner::keep_live_positions(&mut wire, &lt.task);
-                    }
-                    DesiredPayload::Task(wire)
-                }),
+            Kind::Task => desired.tasks.get(&c.address.name).map(|(t, _)| {
+                let mut wire = normalize::task_to_wire(t, &live.version);
+                // An update keeps DM's stored start positions, as the planner's payload does.
+                if c.action == super::ConfigAction::Update
+                    && let Some(lt) = live.tasks.get(&c.address.name)
+                {
+                    super::planner::keep_live_positions(&mut wire, &lt.task);
+                }
+                DesiredPayload::Task(wire)
+            }),
         };
     }
     Ok(plan)

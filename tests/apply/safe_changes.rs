@@ -174,12 +174,12 @@ async fn a_replace_resumes_from_the_checkpoint_with_safe_mode_and_the_next_plan_
         assert_eq!(first["safe_mode"]["by"], "safe_mode_time_duration", "{g:?} {sub:#}");
         assert_eq!(first["safe_mode"]["duration"], "120s", "{g:?} {sub:#}");
         // The new task stores the checkpoint as its start position (DM prechecks it on create).
-        assert_eq!(sub["config"]["source_config"]["source_conf"][0]["binlog_pos"], serde_json::json!(at
-            .trim_end_matches(')')
-            .rsplit(", ")
-            .next()
-            .and_then(|p| p.parse::<i64>().ok())
-            .expect("pos")));
+        assert_eq!(
+            sub["config"]["source_config"]["source_conf"][0]["binlog_pos"],
+            serde_json::json!(
+                at.trim_end_matches(')').rsplit(", ").next().and_then(|p| p.parse::<i64>().ok()).expect("pos")
+            )
+        );
         let o = plan(&cfg, &url, &[]).await;
         assert_eq!(o.code, 0, "{g:?}: positions in git are not a diff for an existing task: {o:?}");
         assert!(o.stdout.contains("No changes."), "{o:?}");

@@ -375,10 +375,7 @@ fn restart_guard_and_allow_restart() {
     let live = live_after_apply(&d, &head(), 0);
     let d5 = desired(&BASE.replace("task_mode: all", "task_mode: all\n    on_duplicate: ignore"));
     let p = make_plan(&d5, &live, &PlanOptions::default()).unwrap();
-    assert_eq!(
-        p.change(&Address::task("t1")).unwrap().impact,
-        Impact::replace(false, true)
-    );
+    assert_eq!(p.change(&Address::task("t1")).unwrap().impact, Impact::replace(false, true));
 }
 
 #[test]
