@@ -362,6 +362,130 @@ pub fn replication_key(cmp: &Value) -> Option<ReplicationKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dm::types::{ShardingGroup, SyncStatus, TableMigrateRule, TableRuleSource, TaskSourceConf};
+
+    fn sub(source: &str, stage: Stage, unit: Unit) -> SubTaskStatus {
+        SubTaskStatus { source_name: source.into(), stage, unit, ..Default::default() }
+    }
+
+    fn task(name: &str, mode: &str, sources: &[&str]) -> Task {
+        let mut t = Task { name: name.into(), task_mode: mode.into(), ..Default::default() };
+        t.source_config.source_conf =
+            sources.iter().map(|s| TaskSourceConf { source_name: s.to_string(), ..Default::default() }).collect();
+        t
+    }
+
+    fn live(t: Task, status: Option<Vec<SubTaskStatus>>) -> LiveTask {
+        LiveTask::new(t, status)
+    }
+
+    #[test]
+    fn shard_ddl_state_blocks_with_dm_lock_information() {
+        let mut s = sub("a", Stage::Running, Unit::Sync);
+        assert!(shard_ddl_hold(&live(task("t", "incremental", &["a"]), Some(vec![s.clone()])), "update").is_none());
+        s.unresolved_ddl_lock_id = Some("t-`db`.`x`".into());
+        s.sync_status = Some(SyncStatus {
+            blocking_ddls: vec!["ALTER TABLE x ADD c INT".into()],
+            unresolved_groups: vec![ShardingGroup {
+                target: "`db`.`x`".into(),
+                synced: vec!["`db`.`x1`".into()],
+                unsynced: vec!["`db`.`x2`".into()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        let h = shard_ddl_hold(&live(task("t", "incremental", &["a"]), Some(vec![s])), "update").unwrap();
+        assert_eq!(h.kind, HoldKind::Blocked);
+        for part in ["lock t-`db`.`x`", "ALTER TABLE x ADD c INT", "synced [`db`.`x1`]", "unsynced [`db`.`x2`]"] {
+            assert!(h.reason.contains(part), "{part}: {}", h.reason);
+        }
+    }
+
+    #[test]
+    fn updates_outside_sync_wait_or_start_first() {
+        let t = task("t", "all", &["a", "b"]);
+        let gate = |st: Vec<SubTaskStatus>, run: bool| sync_gate(&live(t.clone(), Some(st)), run);
+        assert!(matches!(
+            gate(vec![sub("a", Stage::Running, Unit::Sync), sub("b", Stage::Running, Unit::Sync)], true),
+            SyncGate::Open
+        ));
+        match gate(vec![sub("a", Stage::Running, Unit::Dump), sub("b", Stage::Running, Unit::Sync)], true) {
+            SyncGate::Deferred(h) => assert!(h.reason.contains("a in Dump (Running)"), "{}", h.reason),
+            _ => panic!("deferred"),
+        }
+        assert!(matches!(gate(vec![sub("a", Stage::Paused, Unit::Load)], true), SyncGate::StartFirst(_)));
+        assert!(matches!(gate(vec![sub("a", Stage::Paused, Unit::Load)], false), SyncGate::Blocked(_)));
+        assert!(matches!(gate(vec![sub("a", Stage::Empty, Unit::Invalid)], true), SyncGate::Blocked(_)));
+        assert!(matches!(sync_gate(&live(t, None), true), SyncGate::Open));
+    }
+
+    #[test]
+    fn where_a_replacement_starts() {
+        let v85 = ServerVersion::parse("v8.5.4");
+        let head = ServerVersion::parse("v26.4.0-alpha");
+        let running = |u| Some(vec![sub("a", Stage::Running, u)]);
+        let kind = |old: LiveTask, new: Task, v: &ServerVersion, same_name: bool| {
+            let (i, _) = replace_impact(&ReplaceInput {
+                old: &old,
+                new: &new,
+                version: v,
+                same_name,
+                same_meta_and_target: true,
+            });
+            match i {
+                Impact::Replace {
+                    restarts_migration, keep_meta, from_checkpoint, not_started, new_sources, ..
+                } => (restarts_migration, keep_meta, from_checkpoint, not_started, new_sources),
+                other => panic!("{other:?}"),
+            }
+        };
+        let incr = task("t", "incremental", &["a"]);
+        let all = task("t", "all", &["a"]);
+        // incremental in Sync: from the checkpoint, on every generation (keep_meta too on HEAD).
+        assert_eq!(
+            kind(live(incr.clone(), running(Unit::Sync)), incr.clone(), &v85, true),
+            (false, false, true, false, vec![])
+        );
+        assert_eq!(
+            kind(live(incr.clone(), running(Unit::Sync)), incr.clone(), &head, true),
+            (false, true, true, false, vec![])
+        );
+        // all in Sync: only keep_meta keeps it; a rename or v8.5 dumps again.
+        assert_eq!(
+            kind(live(all.clone(), running(Unit::Sync)), all.clone(), &head, true),
+            (false, true, false, false, vec![])
+        );
+        assert!(kind(live(all.clone(), running(Unit::Sync)), all.clone(), &v85, true).0);
+        assert!(kind(live(all.clone(), running(Unit::Sync)), all.clone(), &head, false).0);
+        // Still dumping: restart; never started: nothing lost; full: restart.
+        assert!(kind(live(all.clone(), running(Unit::Dump)), incr.clone(), &head, true).0);
+        let fresh = Some(vec![sub("a", Stage::Stopped, Unit::Dump)]);
+        assert_eq!(kind(live(all.clone(), fresh), all.clone(), &v85, true), (false, false, false, true, vec![]));
+        assert!(kind(live(all.clone(), running(Unit::Sync)), task("t", "full", &["a"]), &head, true).0);
+        // A source added by the replace has no checkpoint.
+        let wider = task("t", "incremental", &["a", "b"]);
+        assert_eq!(kind(live(incr.clone(), running(Unit::Sync)), wider, &v85, true).4, vec!["b".to_string()]);
+        // Status unknown: apply checks after the stop.
+        assert!(kind(live(incr.clone(), None), incr, &v85, true).2);
+    }
+
+    #[test]
+    fn stored_upper_case_proves_a_case_sensitive_upstream() {
+        let rule = |s: &str, schema: &str| TableMigrateRule {
+            source: TableRuleSource { source_name: s.into(), schema: schema.into(), table: "*".into() },
+            ..Default::default()
+        };
+        let mut a = task("x", "incremental", &["a", "b"]);
+        a.table_migrate_rule = vec![rule("a", "Shop"), rule("b", "shop")];
+        assert_eq!(case_sensitive_sources([&a].into_iter()), BTreeSet::from(["a".to_string()]));
+        let mut want = a.clone();
+        want.table_migrate_rule = vec![rule("a", "SHOP"), rule("b", "Shop")];
+        let folded = BTreeSet::from(["b".to_string()]);
+        assert_eq!(
+            case_only_differences(&want, &a, &folded),
+            vec![("b".to_string(), "Shop.*".to_string(), "shop.*".to_string())]
+        );
+    }
 
     #[test]
     fn syncer_binlog_positions() {

@@ -390,3 +390,41 @@ async fn an_ambiguous_case_change_is_settled_by_replace_on_a_case_sensitive_upst
     assert_eq!(o.code, 0, "{o:?}");
     assert!(!o.stdout.contains("only in letter case"), "now compared exactly: {o:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_create_says_where_the_task_is_and_at_which_checkpoint() {
+    let sim = sim(Generation::V854, Duration::from_millis(20)).await;
+    let (url, ctl) = (sim.url(), sim.control());
+    ctl.register_downstream_account("tidb.internal", 4000, "root", "tidb-pw");
+    let cfg = Cfg::new();
+    cfg.write(&task("orders", "incremental", "shop", 100, ""));
+    assert_eq!(apply(&cfg, &url, &[]).await.code, 0);
+    let_it_replicate().await;
+    // A wrong target password: a replace whose create DM refuses (it cannot log in, 10001).
+    cfg.write(&task("orders", "incremental", "shop", 100, "").replace("password: tidb-pw", "password: wrong-pw"));
+    // (The state record's template connects to that target too: no lease for this run.)
+    let o = apply(&cfg, &url, &["-o", "json", "--no-lease"]).await;
+    assert_eq!(o.code, 1, "{o:?}");
+    let at = checkpoint_read(&o.stdout);
+    let report: Value = serde_json::from_str(&o.stdout).expect("report");
+    let create = report["steps"].as_array().unwrap().iter().find(|s| s["action"] == "create task").expect("create");
+    let msg = create["message"].as_str().unwrap_or_default();
+    assert_eq!(create["outcome"], "failed", "{o:?}");
+    assert!(msg.contains("was deleted for its replacement and is not re-created"), "{msg}");
+    assert!(msg.contains(&format!("mysql-a {at}")), "the positions to re-create it by hand: {msg}");
+    assert!(!o.stdout.contains("wrong-pw") && !o.stderr.contains("wrong-pw"), "a password leaked");
+
+    // A rename whose create is refused leaves the old task stopped and in place.
+    cfg.write(&task("orders", "incremental", "shop", 100, ""));
+    assert_eq!(apply(&cfg, &url, &[]).await.code, 0, "the task is created again");
+    cfg.write(
+        &task("orders-v2", "incremental", "shop", 100, "    renamed_from: orders\n")
+            .replace("password: tidb-pw", "password: wrong-pw"),
+    );
+    let o = apply(&cfg, &url, &["--no-lease"]).await;
+    assert_eq!(o.code, 1, "{o:?}");
+    assert!(o.stdout.contains("task orders is stopped and still exists (it was not deleted)"), "{o:?}");
+    let snap = ctl.snapshot();
+    assert!(snap["tasks"].get("orders-v2").is_none());
+    assert_eq!(snap["tasks"]["orders"]["subtasks"]["mysql-a"]["observed"], "Paused", "stopped, never both running");
+}
