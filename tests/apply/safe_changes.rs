@@ -428,3 +428,21 @@ async fn a_refused_create_says_where_the_task_is_and_at_which_checkpoint() {
     assert!(snap["tasks"].get("orders-v2").is_none());
     assert_eq!(snap["tasks"]["orders"]["subtasks"]["mysql-a"]["observed"], "Paused", "stopped, never both running");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_rename_plan_applies_as_saved() {
+    let sim = sim(Generation::V854, Duration::from_millis(20)).await;
+    let (url, ctl) = (sim.url(), sim.control());
+    let cfg = Cfg::new();
+    cfg.write(&task("orders", "incremental", "shop", 100, ""));
+    assert_eq!(apply(&cfg, &url, &[]).await.code, 0);
+    cfg.write(&task("orders-v2", "incremental", "shop", 100, "    renamed_from: orders\n"));
+    let saved = cfg.path.with_file_name("plan.json");
+    let saved = saved.to_str().expect("utf-8");
+    let o = run(&["plan", "-f", cfg.p(), "--addr", &url, "--out", saved]).await;
+    assert_eq!(o.code, 0, "{o:?}");
+    let o = run(&["apply", "--plan", saved, "--addr", &url, "--wait-timeout", "20s"]).await;
+    assert_eq!(o.code, 0, "the saved plan is not stale: {o:?}");
+    assert!(ctl.snapshot()["tasks"].get("orders").is_none());
+    assert_eq!(subtask(&ctl, "orders-v2")["checkpoint"]["starts"][0]["safe_mode"]["by"], "safe_mode_time_duration");
+}
