@@ -187,7 +187,8 @@ pub struct PlanArgs {
     #[arg(long)]
     pub allow_restart: bool,
     /// Re-send the write-only values of this resource (`source.NAME`: an update with its password; `task.NAME`: a
-    /// replace), whatever dm-apply's state record says. Repeatable; `-replace ADDRESS` works too.
+    /// replace, which also forces the replacement of a task whose update is deferred), whatever dm-apply's state
+    /// record says. Repeatable; `-replace ADDRESS` works too.
     #[arg(long, value_name = "ADDRESS")]
     pub replace: Vec<String>,
     /// Update or replace this task (`task.NAME`) even though DM holds settings of it that dm-apply's configuration
@@ -231,13 +232,23 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub allow_restart: bool,
     /// Re-send the write-only values of this resource (`source.NAME`: an update with its password; `task.NAME`: a
-    /// replace), whatever dm-apply's state record says. Repeatable; `-replace ADDRESS` works too.
+    /// replace, which also forces the replacement of a task whose update is deferred), whatever dm-apply's state
+    /// record says. Repeatable; `-replace ADDRESS` works too.
     #[arg(long, value_name = "ADDRESS")]
     pub replace: Vec<String>,
     /// Update or replace this task (`task.NAME`) even though DM holds settings of it that dm-apply's configuration
     /// cannot carry (set with dmctl): they are lost. Repeatable.
     #[arg(long, value_name = "ADDRESS")]
     pub accept_loss: Vec<String>,
+    /// Safe mode after a task resumes from its checkpoint (a replace or rename): DM's safe_mode_time_duration, in
+    /// binlog time from the first event, covering the events replayed since the last flushed checkpoint.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub resume_safe_mode: Duration,
+    /// Wait until tasks whose update is deferred (still in their full dump or load) reach the Sync unit, then plan
+    /// again and apply (default limit 1h). Not with --plan.
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "1h",
+          value_parser = parse_duration, conflicts_with = "plan")]
+    pub wait_for_sync: Option<Duration>,
     #[command(flatten)]
     pub state: StateArgs,
     /// Replace the apply lease another apply holds (one that died and left it behind). Says whose lease it was.

@@ -496,6 +496,7 @@ impl Cx<'_> {
             stage,
             lifecycle,
             write_only_version: None,
+            renamed_from: Default::default(),
         })
     }
 

@@ -291,12 +291,12 @@ pub fn source_comparable(s: &Source, spec: Option<&SourceSpec>) -> Value {
     Value::Object(m)
 }
 
-/// Key of a table migrate rule (§4.2: a set keyed by source/schema/table). Patterns are lowercased because DM
-/// lowercases them on case-insensitive upstreams. Public so that plans can name a rule as the configuration writes
-/// it (`render::present` finds the declared rule of a key).
-pub fn rule_key(r: &TableRuleSource) -> String {
-    let schema = r.schema.to_lowercase();
-    let table = r.table.to_lowercase();
+/// Key of a table migrate rule (a set keyed by source/schema/table, docs/dm-behaviour.md R9.5). With `fold`, the
+/// patterns are lowercased, as DM stores them for a case-insensitive upstream (R5.10, R9.7). Public so that plans can
+/// name a rule as the configuration writes it (`render::present` finds the declared rule of a key).
+pub fn rule_key(r: &TableRuleSource, fold: bool) -> String {
+    let (schema, table) =
+        if fold { (r.schema.to_lowercase(), r.table.to_lowercase()) } else { (r.schema.clone(), r.table.clone()) };
     if table.is_empty() {
         format!("{}:{}", r.source_name, schema)
     } else {
@@ -480,8 +480,30 @@ fn binlog_filters<'a>(t: &'a Task, side: Side, sources: &[&'a str]) -> BTreeMap<
     out
 }
 
-/// Comparable form of a task, typed (see [`task_comparable`] for the rules).
+/// How a task is compared beyond the fixed rules of [`task_comparable`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CmpOpts<'a> {
+    /// Leave the binlog start positions out: they say where a *new* task starts. Once a task exists its stored
+    /// position is no diff (a task re-created at its checkpoint stores the checkpoint, not the configured one).
+    pub without_positions: bool,
+    /// Sources whose table patterns compare case-insensitively (their upstream is, or is not known not to be,
+    /// case-insensitive: DM lowercases patterns there, R5.10). `None`: every pattern compares exactly.
+    pub fold_case: Option<&'a std::collections::BTreeSet<String>>,
+}
+
+/// Comparable form of a task, typed (see [`task_comparable`] for the rules), with positions and exact case.
 pub fn task_cmp<'a>(t: &'a Task, side: Side, spec: Option<&TaskSpec>, version: &ServerVersion) -> TaskCmp<'a> {
+    task_cmp_with(t, side, spec, version, &CmpOpts::default())
+}
+
+/// [`task_cmp`] with options.
+pub fn task_cmp_with<'a>(
+    t: &'a Task,
+    side: Side,
+    spec: Option<&TaskSpec>,
+    version: &ServerVersion,
+    opts: &CmpOpts,
+) -> TaskCmp<'a> {
     let head = version.is_head();
     // v8.5 drops target TLS, import_mode and pd_addr on read: never compared there, on either side.
     let full_read_back = version.returns_full_task_config();
@@ -504,10 +526,14 @@ pub fn task_cmp<'a>(t: &'a Task, side: Side, spec: Option<&TaskSpec>, version: &
         .map(|s| {
             (
                 s.source_name.as_str(),
-                SourceConfCmp {
-                    binlog_name: ne(&s.binlog_name),
-                    binlog_pos: s.binlog_pos.filter(|p| *p != 0),
-                    binlog_gtid: ne(&s.binlog_gtid),
+                if opts.without_positions {
+                    SourceConfCmp { binlog_name: None, binlog_pos: None, binlog_gtid: None }
+                } else {
+                    SourceConfCmp {
+                        binlog_name: ne(&s.binlog_name),
+                        binlog_pos: s.binlog_pos.filter(|p| *p != 0),
+                        binlog_gtid: ne(&s.binlog_gtid),
+                    }
                 },
             )
         })
@@ -554,7 +580,8 @@ pub fn task_cmp<'a>(t: &'a Task, side: Side, spec: Option<&TaskSpec>, version: &
             // A route target as DM reads it back: an empty schema is lost, an empty table reads as absent.
             Some(RuleTargetCmp { schema: ne(&x.schema)?, table: ne(&x.table) })
         });
-        let key = rule_key(&r.source);
+        let fold = opts.fold_case.is_some_and(|f| f.contains(&r.source.source_name));
+        let key = rule_key(&r.source, fold);
         // Two rules with the same key collapse into one; a route (with target) wins, as on the server.
         match rules.get(&key) {
             Some(old) if old.target.is_some() || target.is_none() => {}
@@ -881,25 +908,49 @@ tasks:
     fn task_readback_compares_equal() {
         let d = desired_from_yaml("x", Y).unwrap();
         let (spec, _) = &d.tasks["t"];
+        // The test read-back lowercases patterns, as DM does for a case-insensitive upstream.
+        let folded = std::collections::BTreeSet::from(["s1".to_string()]);
+        let opts = CmpOpts { fold_case: Some(&folded), without_positions: false };
         for v in [head(), old()] {
             let w = task_to_wire(spec, &v);
-            let want = task_comparable(&w, Side::Desired, Some(spec), &v);
+            let want = task_cmp_with(&w, Side::Desired, Some(spec), &v, &opts);
             for r in 0..3 {
-                let got = task_comparable(&readback_task(&w, &v, r), Side::Live, Some(spec), &v);
+                let back = readback_task(&w, &v, r);
+                let got = task_cmp_with(&back, Side::Live, Some(spec), &v, &opts);
                 assert_eq!(want, got);
             }
         }
     }
 
     #[test]
-    fn rules_are_lowercased_sets_and_ghost_sources_dropped() {
+    fn rules_are_sets_folded_per_source_and_ghost_sources_dropped() {
         let d = desired_from_yaml("x", Y).unwrap();
         let (spec, _) = &d.tasks["t"];
-        let c = task_comparable(&task_to_wire(spec, &head()), Side::Desired, Some(spec), &head());
+        let w = task_to_wire(spec, &head());
+        let c = task_comparable(&w, Side::Desired, Some(spec), &head());
         let rules = c["table_migrate_rule"].as_object().unwrap();
-        assert_eq!(rules.keys().collect::<Vec<_>>(), ["s1:shop.t_*"]);
+        assert_eq!(rules.keys().collect::<Vec<_>>(), ["s1:Shop.T_*"]);
         // target.table "" reads as absent.
-        assert_eq!(rules["s1:shop.t_*"], json!({"target": {"schema": "d"}}));
+        assert_eq!(rules["s1:Shop.T_*"], json!({"target": {"schema": "d"}}));
+        // A case-insensitive upstream: DM lowercases the patterns, so they compare folded.
+        let folded = std::collections::BTreeSet::from(["s1".to_string()]);
+        let opts = CmpOpts { fold_case: Some(&folded), without_positions: true };
+        let c = task_cmp_with(&w, Side::Desired, Some(spec), &head(), &opts).to_value();
+        assert_eq!(c["table_migrate_rule"].as_object().unwrap().keys().collect::<Vec<_>>(), ["s1:shop.t_*"]);
+    }
+
+    #[test]
+    fn positions_can_be_left_out() {
+        let d = desired_from_yaml("x", Y).unwrap();
+        let (spec, _) = &d.tasks["t"];
+        let mut w = task_to_wire(spec, &old());
+        w.source_config.source_conf[0].binlog_name = Some("mysql-bin.000002".into());
+        w.source_config.source_conf[0].binlog_pos = Some(4);
+        let with = task_cmp(&w, Side::Desired, Some(spec), &old()).to_value();
+        assert_eq!(with["source_config"]["source_conf"]["s1"]["binlog_name"], "mysql-bin.000002");
+        let opts = CmpOpts { without_positions: true, fold_case: None };
+        let without = task_cmp_with(&w, Side::Desired, Some(spec), &old(), &opts).to_value();
+        assert_eq!(without["source_config"]["source_conf"], json!({"s1": {}}));
     }
 
     #[test]

@@ -39,6 +39,19 @@ pub struct CompileOptions {
     /// Leave out dm-apply's state record steps (no target to keep the record with was given: a library caller
     /// that does not track write-only values).
     pub skip_record: bool,
+    /// How long a task that resumes from a checkpoint (a replace or rename) keeps safe mode on after its start
+    /// (`safe_mode_time_duration`, binlog time from its first event): it covers the events between the last
+    /// flushed checkpoint and where the old task stopped. `None`: [`DEFAULT_RESUME_SAFE_MODE`].
+    pub resume_safe_mode: Option<std::time::Duration>,
+}
+
+/// Default of `--resume-safe-mode`: DM flushes checkpoints every 30 s, so a task can have applied up to that much
+/// (more while catching up) past the checkpoint it resumes from; five minutes of binlog time covers that with room.
+pub const DEFAULT_RESUME_SAFE_MODE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A duration as DM's (Go) parser reads it: `300s`, `1500ms`.
+pub fn go_duration(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
 }
 
 /// Why a plan cannot be applied (found before anything is touched).
@@ -100,6 +113,8 @@ struct Builder<'p> {
     version: ServerVersion,
     /// Whether state record steps are made.
     record: bool,
+    /// `safe_mode_time_duration` of the start of a task that resumes from a checkpoint.
+    resume_safe_mode: String,
 }
 
 /// Compile a plan into the graph of steps that carries it out.
@@ -121,6 +136,7 @@ pub fn compile(plan: &Plan, opts: &CompileOptions) -> Result<StepGraph, CompileE
         task_changes: vec![],
         version: ServerVersion::parse(&plan.cluster.server_version),
         record,
+        resume_safe_mode: go_duration(opts.resume_safe_mode.unwrap_or(DEFAULT_RESUME_SAFE_MODE)),
     };
     let sources: Vec<&ResourceChange> = active.iter().copied().filter(|c| c.address.kind == Kind::Source).collect();
     let tasks: Vec<&ResourceChange> = active.iter().copied().filter(|c| c.address.kind == Kind::Task).collect();
@@ -274,6 +290,97 @@ impl<'p> Builder<'p> {
         self.task_deletes.push(del);
         self.task_changes.push(del);
         del
+    }
+
+    /// Read a stopped task's checkpoint (after its stop, when it is stopped in this apply).
+    fn read_checkpoint_node(&mut self, addr: &Address, old: &str, for_task: &str, set_positions: bool) -> StepId {
+        let kind = StepKind::ReadCheckpoint { name: old.to_string(), for_task: for_task.to_string(), set_positions };
+        let read = self.add(addr, kind, Effect::None);
+        if let Some((_, wait)) = self.stops.get(old).copied() {
+            self.req(read, [wait]);
+        }
+        read
+    }
+
+    /// The start of a task that resumes from a checkpoint carries safe mode for the overlap
+    /// (docs/dm-behaviour.md R7.6, R8.6).
+    fn resume_start(&mut self, task: &str) {
+        let duration = self.resume_safe_mode.clone();
+        if let Some((start, _)) = self.starts.get(task).copied()
+            && let Some(step) = self.g.step_mut(start)
+            && let StepKind::StartTask { request, .. } = &mut step.kind
+        {
+            request.safe_mode_time_duration = Some(duration);
+            step.note = Some("safe mode covers the events replayed from the checkpoint".into());
+        }
+    }
+
+    /// A declared rename: stop the old task, read its checkpoint, create the new one at it, delete the old one, then
+    /// start the new one (never both running). A failed create leaves the old task stopped, not deleted.
+    #[allow(clippy::too_many_arguments)]
+    fn rename(
+        &mut self,
+        c: &ResourceChange,
+        addr: &Address,
+        old: &str,
+        task: crate::dm::types::Task,
+        resumes: bool,
+        set_positions: bool,
+        must_stop: bool,
+        src_req: &[StepId],
+        src_after: &[StepId],
+    ) {
+        let old_addr = Address::task(old);
+        let old_guard = Guard {
+            kind: ResourceKind::Task,
+            name: old.to_string(),
+            expect: c.live_digest.clone().map(Expect::Digest).unwrap_or(Expect::Exists),
+        };
+        let mut entry = None;
+        if must_stop {
+            let (stop, _) = self.stop_node(old);
+            entry = Some(stop);
+        }
+        let read = resumes.then(|| self.read_checkpoint_node(&old_addr, old, &addr.name, set_positions));
+        let create = self.add(addr, StepKind::CreateTask { task: Box::new(task) }, Effect::Add);
+        self.task_changes.push(create);
+        self.g.add_guard(create, Guard { kind: ResourceKind::Task, name: addr.name.clone(), expect: Expect::Absent });
+        self.req(create, src_req.iter().copied());
+        self.after(create, src_after.iter().copied());
+        if let Some(r) = read {
+            self.req(create, [r]);
+        } else if let Some((_, wait)) = self.stops.get(old).copied() {
+            self.req(create, [wait]);
+        }
+        let first = entry.or(read).unwrap_or(create);
+        self.g.add_guard(first, old_guard.clone());
+        self.record(c, Some(create), false);
+        // The old task goes only once the new one exists: a refused create leaves it (stopped) in place.
+        let del = self.add(
+            &old_addr,
+            StepKind::DeleteTask { name: old.to_string(), force: false, keep_meta: false },
+            Effect::Destroy,
+        );
+        self.g.add_guard(del, old_guard);
+        self.req(del, [create]);
+        self.task_deletes.push(del);
+        self.task_changes.push(del);
+        if self.record {
+            let forget = self.add(
+                &old_addr,
+                StepKind::RecordState { address: old_addr.to_string(), update: Update::Forget },
+                Effect::None,
+            );
+            self.req(forget, [del]);
+            self.records.push(forget);
+        }
+        if c.desired_stage == Some(DesiredStage::Running) {
+            let (start, _) = self.start_node(&addr.name, Effect::None);
+            self.req(start, [create, del]);
+            if resumes {
+                self.resume_start(&addr.name);
+            }
+        }
     }
 
     fn stop_node(&mut self, task: &str) -> (StepId, StepId) {
@@ -579,10 +686,40 @@ impl<'p> Builder<'p> {
             }
             ConfigAction::Replace => {
                 let Some(t) = payload else { return Err(missing(&addr)) };
-                let keep_meta = matches!(c.impact, Impact::Replace { keep_meta: true, .. });
-                let del = self.delete_task_node(&addr, &name, keep_meta, must_stop, guard);
-                let create = self.create_task_node(c, &addr, t, &src_req, &src_after, wants_running);
-                self.req(create, [del]);
+                let (keep_meta, from_checkpoint, resumes, renamed_from) = match &c.impact {
+                    Impact::Replace {
+                        keep_meta,
+                        from_checkpoint,
+                        restarts_migration,
+                        not_started,
+                        renamed_from,
+                        ..
+                    } => (
+                        *keep_meta,
+                        *from_checkpoint,
+                        !*restarts_migration && !*not_started && (*from_checkpoint || *keep_meta),
+                        renamed_from.clone(),
+                    ),
+                    _ => (false, false, false, None),
+                };
+                match renamed_from {
+                    Some(old) => {
+                        self.rename(c, &addr, &old, t, resumes, from_checkpoint, must_stop, &src_req, &src_after)
+                    }
+                    None => {
+                        let del = self.delete_task_node(&addr, &name, keep_meta, must_stop, guard);
+                        if resumes {
+                            // Read where it got to after the stop, before anything is deleted.
+                            let read = self.read_checkpoint_node(&addr, &name, &name, from_checkpoint);
+                            self.req(del, [read]);
+                        }
+                        let create = self.create_task_node(c, &addr, t, &src_req, &src_after, wants_running);
+                        self.req(create, [del]);
+                        if resumes {
+                            self.resume_start(&name);
+                        }
+                    }
+                }
             }
             ConfigAction::Delete => {
                 let del = self.delete_task_node(&addr, &name, false, must_stop, guard);
@@ -964,7 +1101,7 @@ mod tests {
         s.runtime = vec![RuntimeAction::Enable];
         s.observed = Some(Observed::Source { enable: false });
         let mut t = change(Address::task("t"), ConfigAction::Replace);
-        t.impact = Impact::Replace { restarts_migration: false, keep_meta: false };
+        t.impact = Impact::replace(false, false);
         t.observed = Some(Observed::Task {
             subtasks: Some(vec![ObservedSubtask {
                 source_name: "a".into(),
@@ -994,7 +1131,7 @@ mod tests {
             changes.push(s);
         }
         let mut t = change(Address::task("t"), ConfigAction::Replace);
-        t.impact = Impact::Replace { restarts_migration: false, keep_meta: false };
+        t.impact = Impact::replace(false, false);
         t.observed = Some(Observed::Task {
             subtasks: Some(
                 ["a", "b"]
@@ -1075,25 +1212,87 @@ mod tests {
     fn replace_is_stop_delete_create_start_with_keep_meta() {
         let mut t = change(Address::task("t"), ConfigAction::Replace);
         running(&mut t);
-        t.impact = Impact::Replace { restarts_migration: false, keep_meta: true };
+        t.impact = Impact::replace(false, true);
         let g = compile(&plan(vec![t]), &CompileOptions::default()).unwrap();
         assert_eq!(
             labels(&g),
             [
                 "task.t: stop task",
                 "task.t: wait until Paused",
+                "task.t: read checkpoint",
                 "task.t: delete task (keep checkpoints)",
                 "task.t: create task",
                 "task.t: start task",
                 "task.t: wait until Running"
             ]
         );
+        // Read after the pause and before the delete; the start carries safe mode for the overlap.
+        assert!(before(&g, "task.t: wait until Paused", "task.t: read checkpoint"));
+        assert!(before(&g, "task.t: read checkpoint", "task.t: delete task (keep checkpoints)"));
+        match &g.step(id_of(&g, "task.t: start task")).unwrap().kind {
+            StepKind::StartTask { request, .. } => assert_eq!(request.safe_mode_time_duration.as_deref(), Some("300s")),
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
+    fn a_restart_reads_no_checkpoint_and_starts_without_safe_mode() {
+        let mut t = change(Address::task("t"), ConfigAction::Replace);
+        running(&mut t);
+        t.impact = Impact::replace(true, false);
+        let g = compile(&plan(vec![t]), &CompileOptions { allow_restart: true, ..Default::default() }).unwrap();
+        assert!(!labels(&g).iter().any(|l| l.contains("read checkpoint")), "{:?}", labels(&g));
+        match &g.step(id_of(&g, "task.t: start task")).unwrap().kind {
+            StepKind::StartTask { request, .. } => assert!(request.is_empty()),
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
+    fn a_rename_creates_the_new_task_before_deleting_the_old_and_starts_it_last() {
+        let mut t = change(Address::task("new"), ConfigAction::Replace);
+        running(&mut t);
+        t.impact = Impact::Replace {
+            restarts_migration: false,
+            keep_meta: false,
+            from_checkpoint: true,
+            not_started: false,
+            renamed_from: Some("old".into()),
+            new_sources: vec![],
+        };
+        let g = compile(
+            &plan(vec![t]),
+            &CompileOptions { resume_safe_mode: Some(std::time::Duration::from_millis(1500)), ..Default::default() },
+        )
+        .unwrap();
+        assert!(before(&g, "task.old: wait until Paused", "task.old: read checkpoint"));
+        assert!(before(&g, "task.old: read checkpoint", "task.new: create task"));
+        assert!(before(&g, "task.new: create task", "task.old: delete task"));
+        assert!(before(&g, "task.old: delete task", "task.new: start task"));
+        assert!(before(&g, "task.old: delete task", "task.old: forget in state record"));
+        match &g.step(id_of(&g, "task.old: read checkpoint")).unwrap().kind {
+            StepKind::ReadCheckpoint { name, for_task, set_positions } => {
+                assert_eq!((name.as_str(), for_task.as_str(), *set_positions), ("old", "new", true));
+            }
+            k => panic!("{k:?}"),
+        }
+        match &g.step(id_of(&g, "task.new: start task")).unwrap().kind {
+            StepKind::StartTask { request, .. } => {
+                assert_eq!(request.safe_mode_time_duration.as_deref(), Some("1500ms"))
+            }
+            k => panic!("{k:?}"),
+        }
+        // The old task is guarded against changes since the plan; the new one must still be absent.
+        let stop = g.step(id_of(&g, "task.old: stop task")).unwrap();
+        assert_eq!(stop.guards[0].name, "old");
+        let create = g.step(id_of(&g, "task.new: create task")).unwrap();
+        assert!(create.guards.iter().any(|g| g.name == "new" && g.expect == Expect::Absent));
     }
 
     #[test]
     fn restart_from_scratch_needs_permission() {
         let mut t = change(Address::task("t"), ConfigAction::Replace);
-        t.impact = Impact::Replace { restarts_migration: true, keep_meta: false };
+        t.impact = Impact::replace(true, false);
         let p = plan(vec![t]);
         assert!(matches!(
             compile(&p, &CompileOptions::default()),

@@ -92,6 +92,15 @@ pub enum StepKind {
     StopTask {
         name: String,
     },
+    /// Read the checkpoint a stopped task reached on each source (its status' `sync_status.syncer_binlog` /
+    /// `syncer_binlog_gtid`), for the task `for_task` that replaces it; fails, before anything is deleted, when a
+    /// subtask has none (not in the Sync unit). With `set_positions`, the create of `for_task` puts these positions
+    /// in its `source_conf`.
+    ReadCheckpoint {
+        name: String,
+        for_task: String,
+        set_positions: bool,
+    },
     WaitTask {
         name: String,
         until: WaitFor,
@@ -127,6 +136,7 @@ impl StepKind {
             }
             StepKind::StartTask { .. } => "start task".into(),
             StepKind::StopTask { .. } => "stop task".into(),
+            StepKind::ReadCheckpoint { .. } => "read checkpoint".into(),
             StepKind::WaitTask { until, .. } => format!("wait until {until}"),
             StepKind::DeleteTask { force, keep_meta, .. } => match (force, keep_meta) {
                 (false, false) => "delete task".into(),
@@ -141,9 +151,9 @@ impl StepKind {
         }
     }
 
-    /// Whether the step changes DM (everything except waiting).
+    /// Whether the step changes DM (everything except waiting and reading).
     pub fn is_mutation(&self) -> bool {
-        !matches!(self, StepKind::WaitTask { .. })
+        !matches!(self, StepKind::WaitTask { .. } | StepKind::ReadCheckpoint { .. })
     }
 }
 
@@ -380,5 +390,8 @@ mod tests {
         );
         assert_eq!(StepKind::WaitTask { name: "t".into(), until: WaitFor::Paused }.describe(), "wait until Paused");
         assert!(!StepKind::WaitTask { name: "t".into(), until: WaitFor::Running }.is_mutation());
+        let read = StepKind::ReadCheckpoint { name: "a".into(), for_task: "b".into(), set_positions: true };
+        assert_eq!(read.describe(), "read checkpoint");
+        assert!(!read.is_mutation());
     }
 }

@@ -28,6 +28,8 @@ use tokio::sync::mpsc::UnboundedSender;
 pub use compile::{CompileError, CompileOptions, compile};
 pub use graph::{DepKind, Effect, Expect, Guard, ResourceKind, Step, StepGraph, StepId, StepKind, WaitFor};
 pub use ops::LiveDigest;
+/// A duration for people: `5m`, `30s`, `250ms`.
+pub use ops::human_duration;
 pub use report::{
     ApplyReport, Counts, Event, Failure, LeftReason, LeftStopped, Outcome, REPORT_FORMAT_VERSION, Status, StepInfo,
     StepReport, StopReason, TaskOp, Verification,
@@ -98,6 +100,8 @@ pub struct ApplyOptions {
     pub deadline: Option<Duration>,
     /// How to write dm-apply's state record.
     pub state: StateOptions,
+    /// `--resume-safe-mode`: safe mode after a task resumes from a checkpoint (`None`: the default, 5 minutes).
+    pub resume_safe_mode: Option<Duration>,
 }
 
 /// How record steps write dm-apply's state record.
@@ -138,6 +142,7 @@ impl Default for ApplyOptions {
             allow_restart_for: BTreeSet::new(),
             deadline: None,
             state: StateOptions::default(),
+            resume_safe_mode: None,
         }
     }
 }
@@ -178,6 +183,7 @@ pub async fn execute(
             allow_restart: opts.allow_restart,
             allow_restart_for: opts.allow_restart_for.clone(),
             skip_record: opts.state.home.is_none(),
+            resume_safe_mode: opts.resume_safe_mode,
         },
     )?;
     // The digests depend on the server version (request defaults); the plan recorded the one it saw.
@@ -210,6 +216,7 @@ pub async fn execute_graph(
         record_lock: Default::default(),
         record_queue: Default::default(),
         created_tasks: Default::default(),
+        resume: Default::default(),
         poll_permits: tokio::sync::Semaphore::new(opts.parallelism.max(1)),
     });
     let g2 = graph.clone();

@@ -51,6 +51,33 @@ pub(crate) struct Ctx {
     pub created_tasks: Mutex<BTreeSet<String>>,
     /// Record changes waiting for the next write (see `record_state`).
     pub record_queue: Mutex<Vec<PendingRecord>>,
+    /// Checkpoints read for tasks that replace a stopped one (by the replacing task's name).
+    pub resume: Mutex<HashMap<String, ResumePoint>>,
+}
+
+/// Where a stopped task had got to, read for the task that replaces it (a replace or a rename).
+#[derive(Debug, Clone)]
+pub(crate) struct ResumePoint {
+    /// The task the checkpoint was read from.
+    pub from: String,
+    /// Per source: binlog name, position and GTID set (`""` without GTID).
+    pub positions: std::collections::BTreeMap<String, (String, i64, String)>,
+    /// The create of the new task puts these positions in its `source_conf`.
+    pub set_positions: bool,
+}
+
+impl ResumePoint {
+    fn describe(&self) -> String {
+        self.positions
+            .iter()
+            .map(
+                |(s, (n, p, g))| {
+                    if g.is_empty() { format!("{s} ({n}, {p})") } else { format!("{s} ({n}, {p}) gtid {g}") }
+                },
+            )
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 impl Ctx {
@@ -122,6 +149,8 @@ pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
             .await
         }
         StepKind::CreateTask { task } => {
+            let resume = ctx.resume.lock().unwrap_or_else(|p| p.into_inner()).get(&task.name).cloned();
+            let task = &resume_at(task, resume.as_ref());
             let check = Arc::new(Mutex::new(None::<String>));
             let check2 = check.clone();
             let note = create_or_delete(
@@ -141,7 +170,11 @@ pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
                 || async { Ok(c.get_task(&task.name, false).await?.is_some()) },
                 codes::TASK_EXISTS,
             )
-            .await?;
+            .await
+            .map_err(|f| match &resume {
+                Some(r) => where_the_task_is(f, r, &task.name),
+                None => f,
+            })?;
             let check = check.lock().ok().and_then(|g| g.clone());
             ctx.created_tasks.lock().unwrap_or_else(|p| p.into_inner()).insert(task.name.clone());
             Ok(note.or_else(|| precheck_note(check.as_deref())))
@@ -169,6 +202,9 @@ pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
             Ok(None)
         }
         StepKind::WaitTask { name, until } => wait_task(&ctx, &info, name, *until).await,
+        StepKind::ReadCheckpoint { name, for_task, set_positions } => {
+            read_checkpoint(&ctx, name, for_task, *set_positions).await
+        }
         StepKind::DeleteTask { name, force, keep_meta } => {
             let kept = Arc::new(Mutex::new(false));
             let kept2 = kept.clone();
@@ -199,6 +235,95 @@ pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
         }
         StepKind::RecordState { address, update } => record_state(&ctx, &info, address, update).await,
     }
+}
+
+/// The task to create, at the checkpoint read for it when there is one (sources without one keep the configured
+/// position: they are new to the task).
+fn resume_at(task: &Task, resume: Option<&ResumePoint>) -> Task {
+    let mut t = task.clone();
+    if let Some(r) = resume.filter(|r| r.set_positions) {
+        for sc in &mut t.source_config.source_conf {
+            if let Some((n, p, g)) = r.positions.get(&sc.source_name) {
+                sc.binlog_name = Some(n.clone());
+                sc.binlog_pos = Some(*p);
+                sc.binlog_gtid = (!g.is_empty()).then(|| g.clone());
+            }
+        }
+    }
+    t
+}
+
+/// A create at a checkpoint failed: say where the old task is, and the positions to recreate it by hand.
+fn where_the_task_is(mut f: Failure, r: &ResumePoint, new: &str) -> Failure {
+    let at = r.describe();
+    let context = if r.from == new {
+        format!(
+            "task {new} was deleted for its replacement and is not re-created; it had reached {at}. To re-create it \
+             by hand, create it with these positions in source_config.source_conf and start it with \
+             safe_mode_time_duration; or fix the cause and run apply again (it then creates the task from the \
+             configuration: put these positions there first)"
+        )
+    } else {
+        format!(
+            "task {} is stopped and still exists (it was not deleted); it had reached {at}. Start it again to go on \
+             replicating under its old name (`dmctl resume-task {}`), or fix the cause and run apply again",
+            r.from, r.from
+        )
+    };
+    f.message = format!("{}. {context}", f.message);
+    f
+}
+
+/// Read the checkpoint of a stopped task, per source, for the task that replaces it. Nothing is changed: when a
+/// subtask has no checkpoint to resume from, the step fails and the delete that depends on it does not happen.
+async fn read_checkpoint(ctx: &Ctx, name: &str, for_task: &str, set_positions: bool) -> StepResult {
+    let c = &ctx.client;
+    let not_deleted = format!("task {name} is not deleted, and stays stopped");
+    let status = c.task_status(name).await.map_err(|e| {
+        Failure::from(&e).prefixed(&format!("cannot read the checkpoint of task {name} ({not_deleted})"))
+    })?;
+    let task = c
+        .get_task(name, false)
+        .await
+        .map_err(|e| Failure::from(&e).prefixed(&format!("cannot read task {name} ({not_deleted})")))?;
+    let stored = |source: &str| {
+        task.as_ref().and_then(|t| t.source_config.source_conf.iter().find(|s| s.source_name == source)).and_then(|s| {
+            let n = s.binlog_name.clone().filter(|n| !n.is_empty())?;
+            Some((n, s.binlog_pos.unwrap_or(4), s.binlog_gtid.clone().unwrap_or_default()))
+        })
+    };
+    let mut positions = std::collections::BTreeMap::new();
+    let mut missing = vec![];
+    for s in &status {
+        // A subtask still as created never ran: it is where its configured position says.
+        if s.stage == Stage::Stopped {
+            if let Some(p) = stored(&s.source_name) {
+                positions.insert(s.source_name.clone(), p);
+            }
+            continue;
+        }
+        let read = (s.unit == crate::dm::types::Unit::Sync).then_some(s.sync_status.as_ref()).flatten().and_then(|x| {
+            crate::plan::safe::parse_syncer_binlog(&x.syncer_binlog)
+                .map(|(n, p)| (n, p, x.syncer_binlog_gtid.trim().to_string()))
+        });
+        match read {
+            Some(p) => {
+                positions.insert(s.source_name.clone(), p);
+            }
+            None => missing.push(format!("{} (unit {}, stage {})", s.source_name, s.unit, s.stage)),
+        }
+    }
+    if status.is_empty() || !missing.is_empty() {
+        return Err(Failure::new(format!(
+            "task {name} has no checkpoint to resume from on {}: DM reports one only in the Sync unit; {not_deleted}. \
+             Start it again, or run apply again once it is in Sync",
+            if missing.is_empty() { "any source".to_string() } else { missing.join(", ") }
+        )));
+    }
+    let point = ResumePoint { from: name.to_string(), positions, set_positions };
+    let note = format!("checkpoint of task {name}: {}", point.describe());
+    ctx.resume.lock().unwrap_or_else(|p| p.into_inner()).insert(for_task.to_string(), point);
+    Ok(Some(note))
 }
 
 /// `/enable`, then stop again every task of the source that must not run (DM's enable starts all of them).
@@ -567,7 +692,7 @@ fn dm_code_in(message: &str) -> Option<i64> {
     digits.parse().ok()
 }
 
-pub(crate) fn human_duration(d: Duration) -> String {
+pub fn human_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
         format!("{ms}ms")

@@ -56,7 +56,7 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
             };
             let mut live = live::fetch_with(&client, &fetch_options(&desired)).await?;
             crate::commands::plan::key_advice(state_key.as_ref(), &live, ui);
-            let plan = match crate::legacy::plan(&client, &desired, &mut live, &plan_opts).await {
+            let mut plan = match crate::legacy::plan(&client, &desired, &mut live, &plan_opts).await {
                 Ok(p) => p,
                 Err(e) => {
                     if let Some(p) = &e.plan {
@@ -65,6 +65,23 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
                     return Err(miette::Report::new(e));
                 }
             };
+            if let Some(limit) = args.wait_for_sync {
+                let waiting = deferred_tasks(&plan);
+                if !waiting.is_empty() {
+                    wait_for_sync(&client, &waiting, limit, ui).await?;
+                    // Plan again from what DM has now: the update is no longer deferred.
+                    let mut live = live::fetch_with(&client, &fetch_options(&desired)).await?;
+                    plan = match crate::legacy::plan(&client, &desired, &mut live, &plan_opts).await {
+                        Ok(p) => p,
+                        Err(e) => {
+                            if let Some(p) = &e.plan {
+                                show_plan(p, ui, json)?;
+                            }
+                            return Err(miette::Report::new(e));
+                        }
+                    };
+                }
+            }
             (plan, desired, client, false)
         }
     };
@@ -78,6 +95,7 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
         allow_restart_for: allow_restart_for(&desired),
         cancel: Cancel::new(),
         state: StateOptions::for_plan(&plan, &desired, state_key),
+        resume_safe_mode: Some(args.resume_safe_mode),
         ..ApplyOptions::default()
     };
     // Refuse what cannot be applied before asking anything.
@@ -87,6 +105,7 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
             allow_restart: opts.allow_restart,
             allow_restart_for: opts.allow_restart_for.clone(),
             skip_record: opts.state.home.is_none(),
+            resume_safe_mode: opts.resume_safe_mode,
         },
     )?;
 
@@ -391,6 +410,80 @@ async fn verify(
         crate::ui::sanitize::inline(&left.join(", "))
     ));
     Verification::ChangesLeft { changes: left }
+}
+
+/// Tasks whose update the plan defers until they reach the Sync unit.
+fn deferred_tasks(plan: &Plan) -> Vec<String> {
+    plan.held()
+        .filter(|c| c.address.kind == crate::plan::Kind::Task)
+        .filter(|c| c.hold.as_ref().is_some_and(|h| h.kind == crate::plan::HoldKind::Deferred))
+        .map(|c| c.address.name.clone())
+        .collect()
+}
+
+/// `--wait-for-sync`: poll the status of `tasks` until every subtask is in the Sync unit. Fails, before anything
+/// was changed, when one pauses with an error, disappears, or `limit` passes.
+async fn wait_for_sync(client: &DmClient, tasks: &[String], limit: std::time::Duration, ui: &Ui) -> miette::Result<()> {
+    use crate::dm::types::{Stage, Unit};
+    let start = std::time::Instant::now();
+    let list = tasks.iter().map(|t| format!("task.{t}")).collect::<Vec<_>>().join(", ");
+    ui.info(format!(
+        "--wait-for-sync: waiting up to {} for {list} to reach the Sync unit",
+        crate::apply::human_duration(limit)
+    ));
+    let mut delay = std::time::Duration::from_millis(100);
+    let mut pending: Vec<String> = tasks.to_vec();
+    let mut last = String::new();
+    loop {
+        let mut still = vec![];
+        for t in &pending {
+            let status = client.task_status(t).await.map_err(|e| {
+                miette!(
+                    code = "apply::wait_for_sync",
+                    "--wait-for-sync: cannot read the status of task {t}: {e}; nothing was changed"
+                )
+            })?;
+            if let Some(s) = status
+                .iter()
+                .find(|s| s.stage == Stage::Paused && s.error_msg.as_deref().is_some_and(|m| !m.trim().is_empty()))
+            {
+                return Err(miette!(
+                    code = "apply::wait_for_sync",
+                    help = "fix the cause (see `dmctl query-status`), then apply again",
+                    "--wait-for-sync: task {t} paused with an error on source {} before reaching the Sync unit: {}; \
+                     nothing was changed",
+                    s.source_name,
+                    crate::ui::sanitize::inline(s.error_msg.as_deref().unwrap_or(""))
+                ));
+            }
+            if status.is_empty() || status.iter().any(|s| s.unit != Unit::Sync) {
+                let mut units: Vec<String> =
+                    status.iter().map(|s| format!("{} in {}", s.source_name, s.unit)).collect();
+                units.sort();
+                last = format!("task {t}: {}", units.join(", "));
+                still.push(t.clone());
+            }
+        }
+        if still.is_empty() {
+            ui.info(format!(
+                "--wait-for-sync: {list} in the Sync unit after {}",
+                crate::apply::human_duration(start.elapsed())
+            ));
+            return Ok(());
+        }
+        if start.elapsed() >= limit {
+            return Err(miette!(
+                code = "apply::wait_for_sync",
+                help = "raise the limit (--wait-for-sync=2h), or run apply again later",
+                "--wait-for-sync: not in the Sync unit within {} ({}); nothing was changed",
+                crate::apply::human_duration(limit),
+                crate::ui::sanitize::inline(&last)
+            ));
+        }
+        pending = still;
+        tokio::time::sleep(delay.min(limit.saturating_sub(start.elapsed()))).await;
+        delay = (delay * 2).min(std::time::Duration::from_secs(5));
+    }
 }
 
 /// The sources this apply enabled (`true`) or disabled (`false`), by name.

@@ -550,6 +550,76 @@ pub struct TaskSpec {
     #[serde(default, skip_serializing_if = "is_default")]
     #[schemars(example = serde_json::json!({"prevent_destroy": true}))]
     pub lifecycle: Lifecycle,
+    /// Former name(s) of this task (dm-apply's own, never sent to DM). When a task of that name exists in DM, apply
+    /// moves it: stops it, reads its checkpoint, creates this task at that checkpoint, deletes the old one and
+    /// starts this one with safe mode (never both running). When none exists, it is a no-op (with a note), so it
+    /// can stay in the configuration for a while.
+    #[serde(default, skip_serializing_if = "RenamedFrom::is_empty")]
+    #[schemars(example = &"orders-v1")]
+    pub renamed_from: RenamedFrom,
+}
+
+/// `renamed_from`: one former task name, or a list of them (a task renamed more than once).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenamedFrom(pub Vec<String>);
+
+impl RenamedFrom {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+impl Serialize for RenamedFrom {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => s.serialize_str(one),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RenamedFrom {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // A visitor rather than `untagged`: serde-saphyr keeps locations only without `untagged`.
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RenamedFrom;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a task name or a list of task names")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RenamedFrom, E> {
+                Ok(RenamedFrom(vec![v.to_string()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RenamedFrom, A::Error> {
+                let mut out = vec![];
+                while let Some(n) = seq.next_element::<String>()? {
+                    out.push(n);
+                }
+                Ok(RenamedFrom(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for RenamedFrom {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RenamedFrom".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A former task name, or a list of former names.",
+            "anyOf": [
+                {"type": "string", "minLength": 1},
+                {"type": "array", "items": {"type": "string", "minLength": 1}}
+            ]
+        })
+    }
 }
 
 fn default_true() -> bool {

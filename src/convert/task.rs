@@ -410,6 +410,7 @@ pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<Task
         stage: DesiredStage::Running,
         lifecycle: Default::default(),
         write_only_version: None,
+        renamed_from: Default::default(),
     })
 }
 

@@ -13,7 +13,7 @@ use crate::config::{DesiredStage, Origin};
 use crate::dm::types::{Source, Stage, Task};
 
 /// Version of the JSON plan format (`-o json` and saved plans). Minor: additive; major: breaking.
-pub const FORMAT_VERSION: &str = "1.1";
+pub const FORMAT_VERSION: &str = "1.2";
 
 /// Kind of a managed resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -139,12 +139,25 @@ pub enum Impact {
     /// Running tasks are stopped, the resource is updated, and what should run is started again.
     /// For a source: the tasks on it that are running now; for a task: the task itself.
     StopUpdateStart { stopped_tasks: Vec<String> },
-    /// Delete then create.
+    /// Delete then create (for a task: see [`ReplaceKind`] for where the new task starts).
     Replace {
         /// True when the new task starts its migration from scratch (new full dump/load or lost position).
         restarts_migration: bool,
         /// Whether apply should delete with `keep_meta=true` (HEAD servers, same name, meta schema and target).
         keep_meta: bool,
+        /// The old task is stopped, its checkpoint read from its status, and the new task is created at that
+        /// checkpoint (`source_conf`) and started with safe mode covering the overlap.
+        #[serde(default)]
+        from_checkpoint: bool,
+        /// Every subtask of the old task is still as created (never started): nothing is lost.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        not_started: bool,
+        /// A declared rename (`renamed_from`): the old task's name. The old task is deleted, the new one created.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        renamed_from: Option<String>,
+        /// Sources the replacement adds: they have no checkpoint and start from the configured position.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        new_sources: Vec<String>,
     },
     /// Deletion. For a task without `keep_meta`, its checkpoints in the downstream are dropped.
     Destroy { drops_checkpoints: bool },
@@ -153,6 +166,18 @@ pub enum Impact {
 }
 
 impl Impact {
+    /// A replace with only the two basic facts (the others default to false/none).
+    pub fn replace(restarts_migration: bool, keep_meta: bool) -> Impact {
+        Impact::Replace {
+            restarts_migration,
+            keep_meta,
+            from_checkpoint: false,
+            not_started: false,
+            renamed_from: None,
+            new_sources: vec![],
+        }
+    }
+
     /// One line for people.
     pub fn describe(&self) -> String {
         match self {
@@ -164,14 +189,54 @@ impl Impact {
             Impact::StopUpdateStart { stopped_tasks } => {
                 format!("stop-update-start: replication of {} pauses during the update", stopped_tasks.join(", "))
             }
-            Impact::Replace { restarts_migration: true, .. } => {
-                "replace: the migration restarts from scratch (new full dump and load, checkpoints lost)".to_string()
-            }
-            Impact::Replace { restarts_migration: false, keep_meta: true } => {
-                "replace: checkpoints are kept (keep_meta), replication resumes from its position".to_string()
-            }
-            Impact::Replace { restarts_migration: false, keep_meta: false } => {
-                "replace: the new task resumes from the binlog positions in the configuration".to_string()
+            Impact::Replace {
+                restarts_migration,
+                keep_meta,
+                from_checkpoint,
+                not_started,
+                renamed_from,
+                new_sources,
+            } => {
+                let mut s = match (renamed_from, restarts_migration, from_checkpoint, keep_meta, not_started) {
+                    (Some(old), false, true, ..) => format!(
+                        "rename: task {old} is stopped, its checkpoint read, the new task created at it, {old} deleted, \
+                         then the new task started with safe mode (never both running); resumes from its checkpoint"
+                    ),
+                    (Some(old), true, ..) => format!(
+                        "rename: task {old} is stopped, the new task created, {old} deleted, then the new task started \
+                         (never both running); restarts the migration from scratch (checkpoints are per task name)"
+                    ),
+                    (Some(old), false, false, ..) => format!(
+                        "rename: task {old} is stopped, the new task created from the configuration, {old} deleted, \
+                         then the new task started (never both running); {old} had not run yet, so nothing is lost"
+                    ),
+                    (None, true, ..) => {
+                        "replace: restarts the migration from scratch (new full dump and load, checkpoints lost)"
+                            .to_string()
+                    }
+                    (None, false, true, true, _) => "replace: resumes from its checkpoint (read after the stop; \
+                                                     checkpoints also kept by keep_meta), started with safe mode"
+                        .to_string(),
+                    (None, false, true, false, _) => "replace: resumes from its checkpoint (read after the stop, \
+                                                      the new task created at it), started with safe mode"
+                        .to_string(),
+                    (None, false, false, true, _) => {
+                        "replace: resumes from its checkpoint (kept by keep_meta), started with safe mode".to_string()
+                    }
+                    (None, false, false, false, true) => {
+                        "replace: the task has not run yet, so nothing is lost".to_string()
+                    }
+                    (None, false, false, false, false) => {
+                        "replace: the new task starts from the binlog positions in the configuration".to_string()
+                    }
+                };
+                if !new_sources.is_empty() {
+                    s.push_str(&format!(
+                        "; {} new to the task: no checkpoint, starts from the configured position",
+                        new_sources.join(", ")
+                    ));
+                }
+                s
             }
             Impact::Destroy { drops_checkpoints: true } => {
                 "destroy: the task's checkpoints in the downstream are dropped".to_string()

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::model::*;
+use super::safe;
 use crate::config::{Desired, DesiredStage, Lifecycle, Origin};
 use crate::dm::types::{Source, Stage, Task, Unit};
 use crate::live::{Live, LiveTask};
@@ -72,6 +73,14 @@ pub enum PlanProblem {
     #[error("--target {0}: no such resource is declared or exists in DM")]
     #[diagnostic(code(plan::target), help("targets are written `source.NAME` or `task.NAME`"))]
     UnknownTarget(Address),
+    #[error("{address} (declared at {origin}): renamed_from cannot be carried out: {detail}")]
+    #[diagnostic(
+        code(plan::rename),
+        help(
+            "renamed_from lists former names of this task only: names no other declared task has, of which at most one still exists in DM"
+        )
+    )]
+    BadRename { address: Address, origin: String, detail: String },
     #[error("-replace {0}: no such resource is declared")]
     #[diagnostic(
         code(plan::replace),
@@ -186,8 +195,21 @@ fn check_legacy(plan: &mut Plan, desired: &Desired, live: &Live, opts: &PlanOpti
                 "forces replacement: DM refuses an OpenAPI update of this task (46035): {}",
                 assessment.refuses_update.join("; ")
             ));
-            if let (Some(DesiredPayload::Task(wire)), Some(before), Some(after)) = (&c.desired, &c.before, &c.after) {
-                c.impact = replace_impact(wire, before, after, &live.version);
+            if let (Some(DesiredPayload::Task(wire)), Some(before), Some(after), Some(lt)) =
+                (&c.desired, &c.before, &c.after, live.tasks.get(&c.address.name))
+            {
+                let same = |p: &str| before.pointer(p) == after.pointer(p);
+                let (impact, why) = safe::replace_impact(&safe::ReplaceInput {
+                    old: lt,
+                    new: wire,
+                    version: &live.version,
+                    same_name: true,
+                    same_meta_and_target: same("/meta_schema")
+                        && same("/target_config/host")
+                        && same("/target_config/port"),
+                });
+                c.impact = impact;
+                c.reasons.push(why);
             }
         }
         if assessment.losses.is_empty() {
@@ -500,6 +522,13 @@ fn observed_task(lt: &LiveTask) -> Observed {
     }
 }
 
+fn stopped_tasks_of(impact: &Impact) -> &[String] {
+    match impact {
+        Impact::StopUpdateStart { stopped_tasks } => stopped_tasks,
+        _ => &[],
+    }
+}
+
 /// Whether a live task is (meant to be) running: any subtask Running, or unknown status. A Finished subtask of a
 /// full/dump/load task still has expected stage Running in DM, which blocks a source update (46025) like a running
 /// one, so it counts too.
@@ -608,23 +637,6 @@ fn disabled_source_hold(task: &str, sources: &[&str]) -> Hold {
         remedy: "enable the source (`enable: true` in its declaration), or declare the task `stage: stopped`"
             .to_string(),
     }
-}
-
-/// What replacing a task does to its migration: `before`/`after` are the comparable forms of the live and desired
-/// task, `wire` the task to create.
-fn replace_impact(wire: &Task, before: &Value, after: &Value, version: &crate::dm::ServerVersion) -> Impact {
-    let same = |p: &str| before.pointer(p) == after.pointer(p);
-    let keep_meta = version.supports_keep_meta()
-        && same("/meta_schema")
-        && same("/target_config/host")
-        && same("/target_config/port");
-    let positioned = wire.task_mode == "incremental"
-        && !wire.source_config.source_conf.is_empty()
-        && wire.source_config.source_conf.iter().all(|s| {
-            s.binlog_name.as_deref().is_some_and(|n| !n.is_empty())
-                || s.binlog_gtid.as_deref().is_some_and(|n| !n.is_empty())
-        });
-    Impact::Replace { restarts_migration: !keep_meta && !positioned, keep_meta }
 }
 
 /// Build the plan without enforcing lifecycle guards (`drift` uses this; `plan` and `apply` use [`make_plan`]).
@@ -843,6 +855,21 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         if !change.is_noop() && live.relay_sources.as_ref().is_some_and(|r| r.contains(name.as_str())) {
             change.hold = Some(relay_hold(name));
         }
+        // A change that stops a task in shard DDL coordination waits (see `safe::shard_ddl_hold`).
+        if change.hold.is_none() {
+            let disable = change.runtime.contains(&RuntimeAction::Disable);
+            let stops: Vec<&LiveTask> = tasks_on_source
+                .get(name.as_str())
+                .map(|v| {
+                    v.iter()
+                        .copied()
+                        .filter(|t| disable || stopped_tasks_of(&change.impact).contains(&t.task.name))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let what = if disable { "disable" } else { "update" };
+            change.hold = safe::source_stop_hold(name, &stops, what);
+        }
         if let Impact::StopUpdateStart { stopped_tasks } = &change.impact {
             let unknown: Vec<&str> = stopped_tasks
                 .iter()
@@ -863,6 +890,10 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
     }
 
     // ------------------------------------------------------------------------------------------------ tasks
+    // Which upstreams keep letter case, as DM's stored patterns show (see `safe::case_sensitive_sources`).
+    let case_sensitive = safe::case_sensitive_sources(live.tasks.values().map(|t| &t.task));
+    let renames = plan_renames(desired, live, &in_scope, &mut notes, &mut warnings)?;
+    let moving: BTreeSet<&str> = renames.values().map(String::as_str).collect();
     for (name, (spec, origin)) in &desired.tasks {
         let address = Address::task(name);
         if !in_scope(&address) {
@@ -908,7 +939,8 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             origin: Some(origin.clone()),
             ..ResourceChange::new(address.clone())
         };
-        let Some(lt) = live.tasks.get(name) else {
+        let renamed_from = if live.tasks.contains_key(name) { None } else { renames.get(name).cloned() };
+        let Some(lt) = live.tasks.get(name).or_else(|| renamed_from.as_ref().and_then(|o| live.tasks.get(o))) else {
             change.action = ConfigAction::Create;
             change.impact = Impact::Create;
             change.after = Some(with_sensitive(after_c.to_value(), &secret_keys));
@@ -921,9 +953,30 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             changes.push(change);
             continue;
         };
-        let before_c = normalize::task_cmp(&lt.task, Side::Live, Some(spec), version);
+        // Once a task exists, its binlog start positions are no diff (they say where a new task starts), and the
+        // patterns of case-insensitive upstreams compare folded (docs/plan.md, "What counts as a difference").
+        let folded: BTreeSet<String> = wire
+            .source_config
+            .source_conf
+            .iter()
+            .chain(&lt.task.source_config.source_conf)
+            .map(|s| s.source_name.clone())
+            .filter(|s| !case_sensitive.contains(s))
+            .collect();
+        let cmp_opts = normalize::CmpOpts { without_positions: true, fold_case: Some(&folded) };
+        let before_c = normalize::task_cmp_with(&lt.task, Side::Live, Some(spec), version, &cmp_opts);
+        let after_c = normalize::task_cmp_with(&wire, Side::Desired, Some(spec), version, &cmp_opts);
+        for (source, want, have) in safe::case_only_differences(&wire, &lt.task, &folded) {
+            notes.push(format!(
+                "{address}: the pattern `{want}` of source {source} differs from DM's `{have}` only in letter case. \
+                 DM keeps no pattern of {source} with an upper-case letter, as it does for a case-insensitive upstream \
+                 (lower_case_table_names=1), where both match the same schemas: the change has no effect and is not \
+                 applied. If that upstream is case-sensitive, run apply with --replace {address}: DM then keeps the \
+                 upper case, and later plans compare the patterns of {source} exactly"
+            ));
+        }
         // Typed comparison first: the JSON forms are built only for tasks that differ.
-        let fast_equal = spec.lifecycle.ignore_changes.is_empty() && before_c == after_c;
+        let fast_equal = spec.lifecycle.ignore_changes.is_empty() && before_c == after_c && renamed_from.is_none();
         let (before, after) =
             if fast_equal { (Value::Null, Value::Null) } else { (before_c.to_value(), after_c.to_value()) };
         let (mut attrs, unchanged) =
@@ -946,18 +999,23 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         // From v26.3 on only the `full_migrate_conf` write-only fields are tracked; the others are compared.
         .filter(|k| !version.returns_full_task_config() || *k == normalize::TASK_WRITE_ONLY_KEY)
         .collect();
-        let wo = judge_write_only(
-            &address,
-            &fields,
-            spec.write_only_version,
-            entry_of(&address),
-            tracking,
-            replace.contains(&address),
-            &verdicts,
-            &spec.lifecycle,
-            &removable,
-        );
-        let replace_asked = replace.contains(&address);
+        let wo = if renamed_from.is_some() {
+            // The task is created under its new name: every value is sent.
+            WriteOnlyOutcome::default()
+        } else {
+            judge_write_only(
+                &address,
+                &fields,
+                spec.write_only_version,
+                entry_of(&address),
+                tracking,
+                replace.contains(&address),
+                &verdicts,
+                &spec.lifecycle,
+                &removable,
+            )
+        };
+        let replace_asked = replace.contains(&address) && renamed_from.is_none();
         for (key, reason) in &wo.send {
             attrs.push(write_only_attr(fields.iter().find(|f| f.key == *key), key));
             reasons_wo.push(reason.clone());
@@ -969,6 +1027,16 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 path: "(replace)".to_string(),
                 before: None,
                 after: None,
+                sensitive: false,
+                forces_replacement: true,
+            });
+        }
+        if let Some(old) = &renamed_from {
+            reasons_wo.push(format!("renamed from task.{old} (renamed_from): the task moves to its new name"));
+            attrs.push(AttributeChange {
+                path: "(rename)".to_string(),
+                before: Some(Value::String(old.clone())),
+                after: Some(Value::String(name.clone())),
                 sensitive: false,
                 forces_replacement: true,
             });
@@ -992,7 +1060,10 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         for a in &mut attrs {
             if !updatable(&a.path) {
                 a.forces_replacement = true;
-                if !normalize::path_matches(&a.path, "source_config.source_conf") && a.path != "(replace)" {
+                if !normalize::path_matches(&a.path, "source_config.source_conf")
+                    && a.path != "(replace)"
+                    && a.path != "(rename)"
+                {
                     forcing.push(a.path.clone());
                 }
             }
@@ -1003,8 +1074,6 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 "forces replacement: source set changed (DM cannot add or remove a task's sources in place)"
                     .to_string(),
             );
-        } else if attrs.iter().any(|a| normalize::path_matches(&a.path, "source_config.source_conf")) {
-            reasons.push("forces replacement: binlog start positions changed".to_string());
         }
         if !forcing.is_empty() {
             reasons.push(format!("forces replacement: DM refuses to update {} in place", forcing.join(", ")));
@@ -1017,41 +1086,97 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             reasons.push(format!("changed: {}", attrs.iter().map(|a| a.path.as_str()).collect::<Vec<_>>().join(", ")));
             ConfigAction::Update
         };
-        // DM updates a task only while every subtask is in the Sync unit (semantics §2 PUT).
+        // DM updates a task only while every subtask is in the Sync unit (docs/dm-behaviour.md R6.6).
+        let mut hold: Option<Hold> = None;
+        let mut start_first = false;
         if action == ConfigAction::Update {
-            if let Some(st) = &lt.status {
-                let not_sync: Vec<String> = st
-                    .iter()
-                    .filter(|s| s.unit != Unit::Sync)
-                    .map(|s| format!("{} in {}", s.source_name, s.unit))
-                    .collect();
-                if !not_sync.is_empty() {
-                    action = ConfigAction::Replace;
-                    for a in &mut attrs {
-                        a.forces_replacement = true;
-                    }
-                    reasons.push(format!(
-                        "forces replacement: DM updates a task only in the Sync unit ({})",
-                        not_sync.join(", ")
-                    ));
+            if !safe::mode_syncs(&lt.task.task_mode)
+                && lt.status.as_ref().is_some_and(|st| st.iter().any(|s| s.unit != Unit::Sync))
+            {
+                // A full/dump/load task never reaches Sync: only a replace can change it.
+                action = ConfigAction::Replace;
+                for a in &mut attrs {
+                    a.forces_replacement = true;
                 }
-            } else {
-                warnings.push(format!(
-                    "{address}: status unknown, assuming the task is in the Sync unit (an update fails otherwise)"
+                reasons.push(format!(
+                    "forces replacement: DM updates a task only in the Sync unit, which a `{}` task never reaches",
+                    lt.task.task_mode
                 ));
+            } else {
+                match safe::sync_gate(lt, spec.stage == DesiredStage::Running) {
+                    safe::SyncGate::Open if lt.status.is_none() => warnings.push(format!(
+                        "{address}: status unknown, assuming the task is in the Sync unit (an update fails otherwise)"
+                    )),
+                    safe::SyncGate::Open => {}
+                    safe::SyncGate::Deferred(h) => hold = Some(h),
+                    safe::SyncGate::StartFirst(why) => {
+                        // Paused before Sync: start it now; the update waits until it gets there.
+                        warnings.push(format!(
+                            "{address}: {why}; apply starts it now and the update follows once it is in Sync"
+                        ));
+                        action = ConfigAction::NoOp;
+                        start_first = true;
+                        attrs.clear();
+                    }
+                    safe::SyncGate::Blocked(h) => hold = Some(h),
+                }
             }
         }
         change.action = action;
-        change.impact = match action {
-            ConfigAction::Replace => replace_impact(&wire, &before, &after, version),
-            ConfigAction::Update => Impact::StopUpdateStart {
-                stopped_tasks: if task_expected_running(lt) { vec![name.clone()] } else { vec![] },
-            },
-            _ => Impact::RuntimeOnly,
+        let replace_why;
+        (change.impact, replace_why) = match action {
+            ConfigAction::Replace => {
+                let same = |p: &str| before.pointer(p) == after.pointer(p);
+                let (impact, why) = safe::replace_impact(&safe::ReplaceInput {
+                    old: lt,
+                    new: &wire,
+                    version,
+                    same_name: renamed_from.is_none(),
+                    same_meta_and_target: same("/meta_schema")
+                        && same("/target_config/host")
+                        && same("/target_config/port"),
+                });
+                (impact, Some(why))
+            }
+            ConfigAction::Update => (
+                Impact::StopUpdateStart {
+                    stopped_tasks: if task_expected_running(lt) { vec![name.clone()] } else { vec![] },
+                },
+                None,
+            ),
+            _ => (Impact::RuntimeOnly, None),
         };
+        if let Some(why) = replace_why {
+            reasons.push(why);
+        }
+        if let Impact::Replace { new_sources, .. } = &change.impact
+            && !new_sources.is_empty()
+            && wire.task_mode == "incremental"
+        {
+            let unpositioned: Vec<&str> = wire
+                .source_config
+                .source_conf
+                .iter()
+                .filter(|s| new_sources.contains(&s.source_name))
+                .filter(|s| {
+                    s.binlog_name.as_deref().is_none_or(str::is_empty)
+                        && s.binlog_gtid.as_deref().is_none_or(str::is_empty)
+                })
+                .map(|s| s.source_name.as_str())
+                .collect();
+            if !unpositioned.is_empty() {
+                warnings.push(format!(
+                    "{address}: the new source(s) {} have no checkpoint and no binlog position in the configuration; \
+                     DM refuses to start an incremental task without one (20022)",
+                    unpositioned.join(", ")
+                ));
+            }
+        }
         change.send_password = action != ConfigAction::NoOp;
         // Stage drift (only when the configuration is unchanged: update/replace converge the stage anyway).
-        if action == ConfigAction::NoOp
+        if start_first {
+            change.runtime.push(RuntimeAction::Start);
+        } else if action == ConfigAction::NoOp
             && !ignored(&spec.lifecycle, "stage")
             && let Some(st) = &lt.status
         {
@@ -1121,8 +1246,24 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 change.hold = Some(disabled_source_hold(name, &disabled));
             }
         }
+        if let Some(h) = hold {
+            change.hold = Some(h);
+        }
+        // Shard DDL coordination: nothing that stops the task (docs/apply.md "Shard DDL coordination").
+        let stopping = match action {
+            ConfigAction::Replace if renamed_from.is_some() => Some("rename"),
+            ConfigAction::Replace => Some("replace"),
+            ConfigAction::Update => Some("update"),
+            _ if change.runtime.contains(&RuntimeAction::Stop) => Some("stop"),
+            _ => None,
+        };
+        if let Some(what) = stopping
+            && let Some(h) = safe::shard_ddl_hold(lt, what)
+        {
+            change.hold = Some(h);
+        }
         if action == ConfigAction::Update
-            && let Some(note) = precheck_note(&wire, live)
+            && let Some(note) = precheck_note(&lt.task, live)
         {
             reasons.push(note);
         }
@@ -1161,6 +1302,11 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         change.live_digest = Some(task_digest(&lt.task, version));
         change.observed = Some(observed_task(lt));
         change.after = Some(with_sensitive(after, &secret_keys));
+        let mut wire = wire;
+        if action == ConfigAction::Update {
+            // DM refuses a PUT that changes the stored start positions (R6.7): send the ones DM has.
+            keep_live_positions(&mut wire, &lt.task);
+        }
         change.desired = Some(DesiredPayload::Task(wire));
         changes.push(change);
     }
@@ -1168,7 +1314,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
     // ------------------------------------------------------------------------------------------------ undeclared
     let declared_sources: BTreeSet<&str> = desired.sources.keys().map(String::as_str).collect();
     for (name, lt) in &live.tasks {
-        if desired.tasks.contains_key(name) || name == STATE_TEMPLATE {
+        if desired.tasks.contains_key(name) || name == STATE_TEMPLATE || moving.contains(name.as_str()) {
             continue;
         }
         let address = Address::task(name);
@@ -1184,6 +1330,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 action: ConfigAction::Delete,
                 reasons: vec![PRUNE_REASON.to_string()],
                 impact: Impact::Destroy { drops_checkpoints: true },
+                hold: safe::shard_ddl_hold(lt, "delete"),
                 before: Some(with_sensitive(
                     normalize::task_comparable(&lt.task, Side::Live, None, version),
                     &["target_config.password"],
@@ -1240,6 +1387,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             });
         }
     }
+    rename_hints(&mut warnings, &changes, &unmanaged, desired, live, version);
     for name in &desired.external_sources {
         if !live.sources.contains_key(name) && in_scope(&Address::source(name)) {
             warnings.push(format!("external source {name} does not exist in DM"));
@@ -1280,6 +1428,139 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
     // How the plan reads in the configuration's terms (display lines, reasons); changes nothing apply reads.
     crate::render::present::annotate(&mut plan, desired);
     Ok(plan)
+}
+
+/// Declared renames (`renamed_from`) to carry out: new name → the old name that exists in DM. A new name that exists
+/// already, or whose old names are all gone, needs no move (a note says so); two old names that both exist cannot
+/// become one task (refused).
+fn plan_renames(
+    desired: &Desired,
+    live: &Live,
+    in_scope: &dyn Fn(&Address) -> bool,
+    notes: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Result<BTreeMap<String, String>, PlanError> {
+    let mut out = BTreeMap::new();
+    let mut problems = vec![];
+    for (name, (spec, origin)) in &desired.tasks {
+        if spec.renamed_from.is_empty() || !in_scope(&Address::task(name)) {
+            continue;
+        }
+        let mut declared_too = vec![];
+        let mut existing = vec![];
+        for old in spec.renamed_from.names() {
+            if old == name.as_str() || desired.tasks.contains_key(old) {
+                declared_too.push(old.to_string());
+            } else if live.tasks.contains_key(old) {
+                existing.push(old.to_string());
+            }
+        }
+        if !declared_too.is_empty() {
+            problems.push(PlanProblem::BadRename {
+                address: Address::task(name),
+                origin: origin_str(origin),
+                detail: format!(
+                    "{} {} declared as a task too",
+                    declared_too.join(", "),
+                    if declared_too.len() == 1 { "is" } else { "are" }
+                ),
+            });
+            continue;
+        }
+        if live.tasks.contains_key(name) {
+            for old in &existing {
+                warnings.push(format!(
+                    "task.{name} exists in DM, and so does task.{old}, which it was renamed from (renamed_from): the \
+                     move is not made again; task.{old} is listed as unmanaged (deleted with --prune). Check that \
+                     both do not run"
+                ));
+            }
+            continue;
+        }
+        match existing.as_slice() {
+            [] => notes.push(format!(
+                "task.{name}: renamed_from names no task that exists in DM ({}); it is created from its \
+                 configuration. renamed_from changes nothing then and can be removed once no cluster has the old name",
+                spec.renamed_from.names().collect::<Vec<_>>().join(", ")
+            )),
+            [old] => {
+                out.insert(name.clone(), old.clone());
+            }
+            many => problems.push(PlanProblem::BadRename {
+                address: Address::task(name),
+                origin: origin_str(origin),
+                detail: format!("{} all exist in DM, and two tasks cannot be moved into one", many.join(", ")),
+            }),
+        }
+    }
+    if problems.is_empty() { Ok(out) } else { Err(PlanError { problems, plan: None }) }
+}
+
+/// A plan that creates one task and leaves as unmanaged (or deletes) another with the same sources and rules looks
+/// like an undeclared rename: say what that does and how to declare it.
+fn rename_hints(
+    warnings: &mut Vec<String>,
+    changes: &[ResourceChange],
+    unmanaged: &[Unmanaged],
+    desired: &Desired,
+    live: &Live,
+    version: &crate::dm::ServerVersion,
+) {
+    let fold_all = normalize::CmpOpts { without_positions: true, fold_case: None };
+    let key_of = |t: &Task| {
+        let mut t = t.clone();
+        for r in &mut t.table_migrate_rule {
+            r.source.schema = r.source.schema.to_lowercase();
+            r.source.table = r.source.table.to_lowercase();
+        }
+        safe::replication_key(&normalize::task_cmp_with(&t, Side::Live, None, version, &fold_all).to_value())
+    };
+    let gone: Vec<(&str, bool)> = changes
+        .iter()
+        .filter(|c| c.address.kind == Kind::Task && c.action == ConfigAction::Delete)
+        .map(|c| (c.address.name.as_str(), true))
+        .chain(unmanaged.iter().filter(|u| u.address.kind == Kind::Task).map(|u| (u.address.name.as_str(), false)))
+        .collect();
+    if gone.is_empty() {
+        return;
+    }
+    let mut old_keys: BTreeMap<safe::ReplicationKey, Vec<(&str, bool)>> = BTreeMap::new();
+    for (old, deleted) in gone {
+        if let Some(k) = live.tasks.get(old).and_then(|lt| key_of(&lt.task)) {
+            old_keys.entry(k).or_default().push((old, deleted));
+        }
+    }
+    for c in changes.iter().filter(|c| c.address.kind == Kind::Task && c.action == ConfigAction::Create) {
+        let Some(DesiredPayload::Task(t)) = &c.desired else { continue };
+        if desired.tasks.get(&c.address.name).is_some_and(|(s, _)| !s.renamed_from.is_empty()) {
+            continue;
+        }
+        let Some(k) = key_of(t) else { continue };
+        for (old, deleted) in old_keys.get(&k).into_iter().flatten() {
+            let new = &c.address.name;
+            warnings.push(format!(
+                "task.{new} is created and task.{old}, which has the same sources and rules, is {}: this looks like \
+                 a rename. As planned, task.{new} starts from the configured binlog position (not where task.{old} \
+                 got to){}. If it is a rename, declare `renamed_from: {old}` on task.{new}: apply then stops \
+                 task.{old}, creates task.{new} at its checkpoint and deletes task.{old}, never running both",
+                if *deleted { "deleted (--prune): its checkpoint is dropped" } else { "left unmanaged" },
+                if *deleted { "" } else { ", and both may run at once" },
+            ));
+        }
+    }
+}
+
+/// Keep DM's stored start positions in an update's payload (DM refuses to change them in place; once a task exists
+/// the configured ones are not compared).
+pub(crate) fn keep_live_positions(wire: &mut Task, live: &Task) {
+    for sc in &mut wire.source_config.source_conf {
+        // Exactly as read back: DM stores a start meta when any of the three is given (R5.10, R9.5).
+        if let Some(l) = live.source_config.source_conf.iter().find(|l| l.source_name == sc.source_name) {
+            sc.binlog_name = l.binlog_name.clone();
+            sc.binlog_pos = l.binlog_pos;
+            sc.binlog_gtid = l.binlog_gtid.clone();
+        }
+    }
 }
 
 /// Notes about dm-apply's state record: trust on first use, where the record lives.

@@ -144,7 +144,7 @@ pub fn readback_task(sent: &Task, version: &ServerVersion, rotate: usize) -> Tas
         }
     }
     t.binlog_filter_rule = if filters.is_empty() { None } else { Some(filters) };
-    // Rules: routes first, then the allow list; duplicates by key dropped; unknown sources dropped; lowercased.
+    // Rules: routes first, then the allow list; duplicates by key dropped; unknown sources dropped.
     let mut routes = vec![];
     let mut allow = vec![];
     let mut seen = std::collections::BTreeSet::new();
@@ -154,8 +154,7 @@ pub fn readback_task(sent: &Task, version: &ServerVersion, rotate: usize) -> Tas
         if !sources.contains(&r.source.source_name) {
             continue;
         }
-        r.source.schema = r.source.schema.to_lowercase();
-        r.source.table = r.source.table.to_lowercase();
+        // A case-sensitive upstream (the Linux default): patterns keep their case.
         if !seen.insert((r.source.source_name.clone(), r.source.schema.clone(), r.source.table.clone())) {
             continue;
         }

@@ -182,11 +182,13 @@ fn rule_label(key: &str, rule: &Value, spec: Option<&TaskSpec>) -> String {
 fn rule_pattern(key: &str, spec: Option<&TaskSpec>) -> (String, String) {
     let declared = spec.and_then(|s| {
         s.table_migrate_rule.iter().find(|r| {
-            normalize::rule_key(&TableRuleSource {
+            let r = TableRuleSource {
                 source_name: r.source.source_name.clone(),
                 schema: r.source.schema.clone(),
                 table: r.source.table.clone(),
-            }) == key
+            };
+            // The key is folded on a case-insensitive upstream only.
+            normalize::rule_key(&r, false) == key || normalize::rule_key(&r, true) == key
         })
     });
     match declared {

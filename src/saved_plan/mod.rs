@@ -244,8 +244,18 @@ pub fn stages(live: &Live, scope: &BTreeSet<Address>) -> BTreeMap<Address, Stage
 
 /// Build the file content for a plan.
 pub fn save(plan: &Plan, desired: &Desired, live: &Live, opts: &PlanOptions, config: &ConfigPaths) -> SavedPlan {
-    let live_digests =
-        plan.changes.iter().filter(|c| !c.is_noop()).map(|c| (c.address.clone(), c.live_digest.clone())).collect();
+    let live_digests = plan
+        .changes
+        .iter()
+        .filter(|c| !c.is_noop())
+        .flat_map(|c| match &c.impact {
+            // A rename: the digest is the old task's, and the new name must still be free.
+            crate::plan::Impact::Replace { renamed_from: Some(old), .. } => {
+                vec![(Address::task(old), c.live_digest.clone()), (c.address.clone(), None)]
+            }
+            _ => vec![(c.address.clone(), c.live_digest.clone())],
+        })
+        .collect();
     SavedPlan {
         format: SAVED_FORMAT.to_string(),
         format_version: FORMAT_VERSION.to_string(),

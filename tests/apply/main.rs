@@ -15,5 +15,6 @@ mod dmctl_tasks;
 mod faults_cli;
 mod faults_converge;
 mod rel_common;
+mod safe_changes;
 mod state_record;
 mod verify_settle;

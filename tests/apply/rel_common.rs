@@ -57,7 +57,7 @@ pub fn pattern(kind: &StepKind) -> Option<Pattern> {
         StepKind::StartTask { name, .. } => Pattern::new("POST", format!("/api/v1/tasks/{name}/start")),
         StepKind::StopTask { name } => Pattern::new("POST", format!("/api/v1/tasks/{name}/stop")),
         StepKind::DeleteTask { name, .. } => Pattern::new("DELETE", format!("/api/v1/tasks/{name}")),
-        StepKind::WaitTask { .. } | StepKind::RecordState { .. } => return None,
+        StepKind::WaitTask { .. } | StepKind::RecordState { .. } | StepKind::ReadCheckpoint { .. } => return None,
     })
 }
 

@@ -288,16 +288,25 @@ fn task_update_in_place_for_updatable_fields() {
 }
 
 #[test]
-fn task_update_outside_sync_unit_is_a_replace() {
+fn task_update_outside_sync_unit_is_deferred_not_a_replace() {
     let d = desired(BASE);
     let mut live = live_after_apply(&d, &head(), 0);
     let t = live.tasks["t2"].task.clone();
     live.tasks.get_mut("t2").unwrap().status = Some(status(&t, Stage::Running, Unit::Load));
     let d2 = desired(&BASE.replace("repl_threads: 8", "repl_threads: 12"));
-    let opts = PlanOptions { allow_restart: true, ..Default::default() };
+    let p = make_plan(&d2, &live, &PlanOptions::default()).unwrap();
+    let c = p.change(&Address::task("t2")).cloned().unwrap();
+    // Behaviour changed on purpose: DM accepts the update once the task is in Sync, so it waits (was a replace).
+    assert_eq!(c.actions(), ["update"]);
+    let hold = c.hold.expect("deferred");
+    assert_eq!(hold.kind, dm_apply::plan::HoldKind::Deferred);
+    assert!(hold.reason.contains("Sync unit") && hold.reason.contains("in Load"), "{}", hold.reason);
+    assert!(p.has_changes() && !p.has_actionable_changes());
+    // --replace forces the replacement, which restarts the migration (no checkpoint outside Sync).
+    let opts = PlanOptions { replace: vec![Address::task("t2")], allow_restart: true, ..Default::default() };
     let c = make_plan(&d2, &live, &opts).unwrap().change(&Address::task("t2")).cloned().unwrap();
     assert_eq!(c.actions(), ["delete", "create"]);
-    assert!(c.reasons.iter().any(|r| r.contains("Sync unit")));
+    assert!(matches!(c.impact, Impact::Replace { restarts_migration: true, .. }), "{:?}", c.impact);
 }
 
 #[test]
@@ -357,18 +366,16 @@ fn restart_guard_and_allow_restart() {
         "user: root2, password: tpw}\n    source_config:\n      incr",
     ));
     let p = make_plan(&d4, &live, &PlanOptions::default()).unwrap();
-    assert_eq!(
+    // Behaviour changed on purpose: it resumes from the checkpoint it reached, not from the configured positions.
+    assert!(matches!(
         p.change(&Address::task("t2")).unwrap().impact,
-        Impact::Replace { restarts_migration: false, keep_meta: false }
-    );
+        Impact::Replace { restarts_migration: false, keep_meta: false, from_checkpoint: true, .. }
+    ));
     // On HEAD, same name/meta/target: keep_meta keeps checkpoints.
     let live = live_after_apply(&d, &head(), 0);
     let d5 = desired(&BASE.replace("task_mode: all", "task_mode: all\n    on_duplicate: ignore"));
     let p = make_plan(&d5, &live, &PlanOptions::default()).unwrap();
-    assert_eq!(
-        p.change(&Address::task("t1")).unwrap().impact,
-        Impact::Replace { restarts_migration: false, keep_meta: true }
-    );
+    assert_eq!(p.change(&Address::task("t1")).unwrap().impact, Impact::replace(false, true));
 }
 
 #[test]

@@ -132,6 +132,7 @@ fn task(i: usize, n_sources: usize) -> impl Strategy<Value = TaskSpec> {
                 },
                 stage,
                 write_only_version: None,
+                renamed_from: Default::default(),
                 lifecycle: Lifecycle::default(),
             })
         })
