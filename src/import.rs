@@ -238,6 +238,8 @@ impl Cx<'_> {
             security,
             purge,
             relay_config,
+            relay: None,
+            worker_name: None,
             lifecycle,
             write_only_version: None,
         }

@@ -329,17 +329,16 @@ impl State {
     pub fn create_source(&mut self, req: CreateSourceRequest, echo: Value) -> R {
         let flavor = self.check_upstream(&req.source)?;
         let name = req.source.source_name.clone();
-        if self.sources.contains_key(&name) {
-            return Err(e::source_exists(&name));
-        }
+        // With a worker named, the worker is checked before the name (`AddSourceCfgWithWorker`: 46004, 46033, then
+        // 46007; docs/dm-behaviour.md R3.1).
         if let Some(w) = req.worker_name.as_deref() {
             let worker = self.workers.get(w).ok_or_else(|| e::worker_not_exist(w))?;
             if !worker.is_free() {
-                return Err(SimError::new(
-                    46033,
-                    format!("dm-worker with name {w} is not free, its stage is {}", worker.stage()),
-                ));
+                return Err(SimError::new(46033, format!("dm-worker with name {w} not free")));
             }
+        }
+        if self.sources.contains_key(&name) {
+            return Err(e::source_exists(&name));
         }
         let enable_relay = req.source.relay_config.as_ref().and_then(|r| r.enable_relay).unwrap_or(false);
         let (cfg, server_id) = self.adjust_source(req.source, flavor);
@@ -476,7 +475,7 @@ impl State {
         if w.offline || w.bound.is_some() {
             return Err(SimError::new(
                 46006,
-                format!("dm-worker with name {worker} is {}, can't be bound to source {name}", w.stage()),
+                format!("invalid stage transformation for dm-worker {worker}, from {} to bound", w.stage()),
             ));
         }
         if let Some(r) = &w.relay
@@ -484,21 +483,34 @@ impl State {
         {
             return Err(SimError::new(
                 46027,
-                format!("dm-worker {worker} is relaying for source {r}, can't be bound to source {name}"),
-            ));
+                format!(
+                    "require DM worker [{worker}] to be bound to source [{name}], but it has been started relay for \
+                     source [{r}]"
+                ),
+            )
+            .workaround("If you intend to bind the source with worker, you can stop-relay for current source."));
         }
-        let running: Vec<(String, Unit)> = self
+        // With any task expected Running, every subtask on the old worker must be in the Sync unit, the stopped ones
+        // too: DM asks the worker for all its subtasks (docs/dm-behaviour.md R3.12).
+        let any_running =
+            self.tasks.values().any(|t| t.subtasks.get(name).is_some_and(|s| s.expected == Expected::Running));
+        let subtasks: Vec<(String, Unit)> = self
             .tasks
             .iter()
-            .filter_map(|(n, t)| {
-                t.subtasks.get(name).filter(|s| s.expected == Expected::Running).map(|s| (n.clone(), s.unit.clone()))
-            })
+            .filter_map(|(n, t)| t.subtasks.get(name).map(|s| (n.clone(), s.unit.clone())))
             .collect();
-        if let Some((t, u)) = running.iter().find(|(_, u)| *u != Unit::Sync) {
+        if any_running && current.is_some() && subtasks.iter().any(|(_, u)| *u != Unit::Sync) {
+            let running: Vec<String> = self
+                .tasks
+                .iter()
+                .filter(|(_, t)| t.subtasks.get(name).is_some_and(|s| s.expected == Expected::Running))
+                .map(|(n, _)| n.clone())
+                .collect();
             return Err(SimError::new(
                 46019,
-                format!("when transfer source {name}, task {t} must be in Sync unit, but it is in {u}"),
-            ));
+                format!("running tasks {} to be transferred on source {name} should in sync unit", e::go_list(&running)),
+            )
+            .workaround("Please use `pause-task [-s source ...] task` to pause them first."));
         }
         if let Some(c) = current
             && let Some(cw) = self.workers.get_mut(&c)
@@ -1253,7 +1265,8 @@ impl State {
                     "name": w.name,
                     "addr": w.addr,
                     "bound_stage": w.stage(),
-                    "bound_source_name": w.bound.clone().or_else(|| w.relay.clone()).unwrap_or_default(),
+                    // Only the bound source: a worker in the `relay` stage shows `""` (docs/dm-behaviour.md R12.1).
+                    "bound_source_name": w.bound.clone().unwrap_or_default(),
                 })
             })
             .collect();
