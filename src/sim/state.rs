@@ -52,8 +52,11 @@ pub(crate) struct Worker {
     /// Registered (and still bound) but not answering RPCs: status shows 38008 (docs/dm-behaviour.md §8).
     pub unreachable: bool,
     pub bound: Option<String>,
-    /// Source this worker relays for (started through `/relay/enable`).
+    /// Source this worker relays for (started through `/relay/enable`). Kept while the worker is offline, as DM's
+    /// scheduler keeps it (docs/dm-behaviour.md R4.3).
     pub relay: Option<String>,
+    /// The worker's relay stopped on this error (a test control): its relay status shows `Paused` with it.
+    pub relay_error: Option<String>,
 }
 
 impl Worker {
@@ -154,6 +157,7 @@ impl State {
                         unreachable: false,
                         bound: None,
                         relay: None,
+                        relay_error: None,
                     },
                 )
             })
@@ -787,7 +791,8 @@ impl State {
             for w in &workers {
                 let wk = &self.workers[w];
                 let bound = wk.bound.as_deref() == Some(sub.source.as_str());
-                if wk.unreachable {
+                // An offline relay worker is still asked (DM keeps it as a relay worker), and does not answer.
+                if wk.unreachable || wk.offline {
                     let shown = if self.generation.v26() { w.as_str() } else { "" };
                     out.push(project::unreachable_status(name, sub, shown, &relay::rpc_error_msg(&wk.addr)));
                 } else if !bound {
@@ -1315,6 +1320,12 @@ impl State {
         }
     }
 
+    pub fn set_relay_error(&mut self, worker: &str, error: Option<String>) -> Result<(), String> {
+        let w = self.workers.get_mut(worker).ok_or_else(|| format!("no worker {worker}"))?;
+        w.relay_error = error;
+        Ok(())
+    }
+
     pub fn set_worker_unreachable(&mut self, worker: &str, unreachable: bool) -> Result<(), String> {
         let w = self.workers.get_mut(worker).ok_or_else(|| format!("no worker {worker}"))?;
         w.unreachable = unreachable;
@@ -1325,7 +1336,7 @@ impl State {
         let w = self.workers.get_mut(worker).ok_or_else(|| format!("no worker {worker}"))?;
         w.offline = offline;
         if offline {
-            w.relay = None;
+            // DM unbinds an offline worker but keeps its relay (`handleWorkerOffline`, docs/dm-behaviour.md R12.5).
             if let Some(s) = w.bound.take() {
                 // The source moves to another free worker if there is one.
                 self.try_bind(&s);

@@ -2110,6 +2110,36 @@ async fn a_relay_only_worker_shows_no_bound_source() {
 }
 
 #[tokio::test]
+async fn an_offline_relay_worker_stays_a_relay_worker_and_does_not_answer() {
+    // DM unbinds a worker that goes offline but keeps its relay (R12.5, R4.3): the source is still listed as
+    // relaying, and the worker's status entry carries the RPC error (no worker name before v26.3, R8.13).
+    let (sim, c) = start(SimOptions { workers: 3, ..fast(Generation::V854) }).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    c.enable_relay("a", Some(&relay_req(&["worker2"]))).await.unwrap();
+    sim.control().set_worker_offline("worker2", true).unwrap();
+    assert_eq!(c.list_sources(false, Some(true)).await.unwrap().len(), 1, "still a relay worker");
+    assert_eq!(worker_stage(&c, "worker2").await, "offline");
+    let st = c.source_status("a").await.unwrap();
+    assert_eq!(st.len(), 2, "{st:?}");
+    let down = st.iter().find(|e| e.relay_status.is_none() && e.error_msg.is_some()).expect("an entry with an error");
+    assert!(down.worker_name.is_empty() && down.error_msg.as_deref().unwrap().contains("code=38008"), "{down:?}");
+    assert!(c.delete_source("a", true).await.unwrap_err().has_code(46023), "relay still blocks the delete");
+}
+
+#[tokio::test]
+async fn a_relay_error_shows_as_a_paused_relay_with_the_message() {
+    let (sim, c) = start(SimOptions { workers: 2, ..fast(Generation::V854) }).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    c.enable_relay("a", None).await.unwrap();
+    sim.control().set_relay_error("worker1", Some("[code=30034:class=relay] boom")).unwrap();
+    let st = c.source_status("a").await.unwrap();
+    assert_eq!(st[0].relay_status.as_ref().unwrap().stage, Stage::Paused);
+    assert!(st[0].error_msg.as_deref().unwrap().starts_with("[code=30034"), "{st:?}");
+    sim.control().set_relay_error("worker1", None).unwrap();
+    assert_eq!(c.source_status("a").await.unwrap()[0].relay_status.as_ref().unwrap().stage, Stage::Running);
+}
+
+#[tokio::test]
 async fn transfer_with_a_running_task_needs_every_subtask_in_sync_stopped_ones_too() {
     // R3.12: with a task expected Running, DM asks the old worker for all its subtasks; a stopped one still in Load
     // refuses the move as well (46019, naming the running tasks).
