@@ -238,6 +238,8 @@ pub fn report(desired: &Desired, live: &Live, state_key: Option<&crate::state::S
         }
     }
     let (relay, binding, relay_workers) = placement(desired, live);
+    let mut warnings = plan.warnings;
+    warnings.extend(unreadable_status_explained(desired, live));
     let unmanaged: Vec<Address> = plan.unmanaged.iter().map(|u| u.address.clone()).collect();
     let counts = DriftCounts {
         config: config.len(),
@@ -258,8 +260,32 @@ pub fn report(desired: &Desired, live: &Live, state_key: Option<&crate::state::S
         relay,
         binding,
         relay_workers,
-        warnings: plan.warnings,
+        warnings,
     }
+}
+
+/// Why the status of a declared task is unavailable when relay on a worker other than the bound one explains it
+/// (DM fails the whole status read then, docs/dm-behaviour.md R8.12): said once per task, with the workers.
+fn unreadable_status_explained(desired: &Desired, live: &Live) -> Vec<String> {
+    let mut out = vec![];
+    for name in desired.tasks.keys() {
+        let Some(lt) = live.tasks.get(name).filter(|t| t.status.is_none()) else { continue };
+        let mut extra = vec![];
+        for sc in &lt.task.source_config.source_conf {
+            let bound = live.bound_worker(&sc.source_name).flatten();
+            if let Some(r) = live.relay.as_ref().and_then(|m| m.get(&sc.source_name)) {
+                extra.extend(r.workers.keys().filter(|w| Some(w.as_str()) != bound).map(|w| format!("{w} ({})", sc.source_name)));
+            }
+        }
+        if !extra.is_empty() {
+            out.push(format!(
+                "task.{name}: DM cannot report its status while relay runs on a worker other than the source's bound \
+                 worker: {}; its stage is not known (not taken as running)",
+                extra.join(", ")
+            ));
+        }
+    }
+    out
 }
 
 /// Relay and binding of the declared sources that exist in DM, against what DM reports (docs/dm-behaviour.md §4,

@@ -13,4 +13,5 @@ mod concurrent_writers;
 mod faults_cli;
 mod faults_converge;
 mod rel_common;
+mod relay;
 mod state_record;
