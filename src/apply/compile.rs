@@ -1350,6 +1350,89 @@ mod tests {
     }
 
     #[test]
+    fn relay_is_stopped_first_and_started_after_the_tasks_run_again() {
+        let mut s = change(Address::source("a"), ConfigAction::Update);
+        s.impact = Impact::StopUpdateStart { stopped_tasks: vec!["t".into()] };
+        s.observed = Some(Observed::Source { enable: true });
+        s.runtime = vec![RuntimeAction::StopRelay, RuntimeAction::StartRelay];
+        s.relay = Some(crate::plan::RelayPlan {
+            stop: vec!["w1".into(), "w2".into()],
+            restarted: vec!["w1".into(), "w2".into()],
+            start: vec!["w1".into(), "w2".into()],
+            ..Default::default()
+        });
+        let g = compile(&plan(vec![s]), &CompileOptions { skip_record: true, ..Default::default() }).unwrap();
+        assert_eq!(
+            labels(&g),
+            [
+                "source.a: stop relay on w1, w2",
+                "task.t: stop task",
+                "task.t: wait until Paused",
+                "source.a: update source",
+                "task.t: start task",
+                "task.t: wait until Running",
+                "source.a: start relay on w1, w2",
+            ]
+        );
+        // The task is not stopped when relay cannot be (DM would refuse the update anyway).
+        let deps: BTreeMap<StepId, DepKind> = g.deps_of(id_of(&g, "task.t: stop task")).collect();
+        assert_eq!(deps[&id_of(&g, "source.a: stop relay on w1, w2")], DepKind::Requires);
+        // Only the relay stop re-reads the source; it comes first.
+        assert_eq!(g.step(id_of(&g, "source.a: stop relay on w1, w2")).unwrap().guards.len(), 1);
+        assert!(g.step(id_of(&g, "task.t: stop task")).unwrap().guards.is_empty());
+    }
+
+    #[test]
+    fn a_transfer_follows_relay_stops_and_its_resumed_tasks_are_waited_for() {
+        let mut s = change(Address::source("a"), ConfigAction::NoOp);
+        s.desired = None;
+        s.runtime = vec![RuntimeAction::StopRelay, RuntimeAction::Transfer, RuntimeAction::StartRelay];
+        s.relay = Some(crate::plan::RelayPlan {
+            stop: vec!["w1".into()],
+            start_on_bound_worker: true,
+            ..Default::default()
+        });
+        s.binding = Some(crate::plan::BindingPlan {
+            from: Some("w1".into()),
+            to: Some("w3".into()),
+            paused_tasks: vec!["t".into()],
+            confirm: true,
+            stays_unbound: false,
+        });
+        // Another source's relay stop frees a worker: transfers come after every relay stop.
+        let mut b = change(Address::source("b"), ConfigAction::NoOp);
+        b.desired = None;
+        b.runtime = vec![RuntimeAction::StopRelay];
+        b.relay = Some(crate::plan::RelayPlan { stop: vec!["w3".into()], ..Default::default() });
+        let g = compile(&plan(vec![s, b]), &CompileOptions { skip_record: true, ..Default::default() }).unwrap();
+        assert!(before(&g, "source.a: stop relay on w1", "source.a: transfer to worker w3"));
+        assert!(before(&g, "source.b: stop relay on w3", "source.a: transfer to worker w3"));
+        assert!(before(&g, "source.a: transfer to worker w3", "task.t: wait until Running"));
+        assert!(before(&g, "task.t: wait until Running", "source.a: start relay on the bound worker"));
+        let deps: BTreeMap<StepId, DepKind> = g.deps_of(id_of(&g, "source.a: start relay on the bound worker")).collect();
+        assert_eq!(deps[&id_of(&g, "source.a: transfer to worker w3")], DepKind::Requires);
+        // A relay-only change counts once.
+        assert_eq!(g.steps().filter(|x| x.effect == Effect::Change).count(), 2, "{:?}", labels(&g));
+    }
+
+    #[test]
+    fn new_sources_dm_binds_anywhere_are_created_after_the_ones_on_a_named_worker() {
+        let mut named = change(Address::source("n"), ConfigAction::Create);
+        named.binding = Some(crate::plan::BindingPlan { to: Some("w2".into()), ..Default::default() });
+        let any = change(Address::source("a"), ConfigAction::Create);
+        let mut left = change(Address::source("l"), ConfigAction::Create);
+        left.binding = Some(crate::plan::BindingPlan { stays_unbound: true, ..Default::default() });
+        let g = compile(&plan(vec![any, left, named]), &CompileOptions { skip_record: true, ..Default::default() })
+            .unwrap();
+        assert!(before(&g, "source.n: create source on worker w2", "source.a: create source"));
+        assert!(before(&g, "source.a: create source", "source.l: create source"));
+        match &g.step(id_of(&g, "source.n: create source on worker w2")).unwrap().kind {
+            StepKind::CreateSource { worker_name, .. } => assert_eq!(worker_name.as_deref(), Some("w2")),
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
     fn stage_drift_is_start_or_stop() {
         let mut a = change(Address::task("a"), ConfigAction::NoOp);
         a.runtime = vec![RuntimeAction::Start];

@@ -616,3 +616,198 @@ pub(super) fn capacity(changes: &mut [ResourceChange], live: &Live, warnings: &m
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dm::ServerVersion;
+    use crate::dm::types::{ClusterWorker, Stage};
+    use crate::live::RelayWorker;
+    use crate::plan::testing::{desired_from_yaml, live_after_apply, status, test_key};
+    use crate::plan::{PlanOptions, build_plan};
+
+    const SOURCES: &str = r#"
+sources:
+  - {source_name: s1, host: h1, port: 3306, user: u, password: pw, worker_name: w1, relay: {enabled: true}}
+  - {source_name: s2, host: h2, port: 3306, user: u, password: pw, worker_name: w2, relay: {enabled: true, workers: [w3]}}
+tasks:
+  - name: t1
+    task_mode: incremental
+    target_config: {host: tidb, port: 4000, user: root, password: tpw}
+    source_config:
+      source_conf: [{source_name: s1, binlog_name: mysql-bin.000001, binlog_pos: 4}]
+"#;
+
+    fn w(name: &str, stage: &str, source: &str) -> ClusterWorker {
+        ClusterWorker {
+            name: name.into(),
+            addr: String::new(),
+            bound_stage: stage.into(),
+            bound_source_name: source.into(),
+        }
+    }
+
+    fn running(workers: &[&str]) -> LiveRelay {
+        LiveRelay {
+            workers: workers
+                .iter()
+                .map(|w| (w.to_string(), RelayWorker { stage: Some(Stage::Running), error: None }))
+                .collect(),
+            unattributed: vec![],
+        }
+    }
+
+    /// DM after an apply of `yaml`: s1 on w1 relaying there, s2 on w2 relaying on w3, w4 free.
+    fn applied(yaml: &str) -> (crate::config::Desired, Live) {
+        let d = desired_from_yaml("dm.yaml", yaml).unwrap();
+        let mut live = live_after_apply(&d, &ServerVersion::parse("v8.5.4"), 0);
+        live.workers =
+            Some(vec![w("w1", "bound", "s1"), w("w2", "bound", "s2"), w("w3", "relay", ""), w("w4", "free", "")]);
+        live.relay = Some(BTreeMap::from([("s1".into(), running(&["w1"])), ("s2".into(), running(&["w3"]))]));
+        live.relay_sources = Some(BTreeSet::from(["s1".into(), "s2".into()]));
+        (d, live)
+    }
+
+    fn plan(d: &crate::config::Desired, live: &Live) -> Plan {
+        build_plan(d, live, &PlanOptions { state_key: Some(test_key()), ..PlanOptions::default() }).unwrap()
+    }
+
+    fn change<'a>(p: &'a Plan, a: &str) -> &'a ResourceChange {
+        p.changes.iter().find(|c| c.address.to_string() == a).unwrap_or_else(|| panic!("no {a}: {p:#?}"))
+    }
+
+    #[test]
+    fn relay_as_declared_is_no_change() {
+        let (d, live) = applied(SOURCES);
+        let p = plan(&d, &live);
+        assert!(!p.has_changes(), "{:#?}", p.changes);
+    }
+
+    #[test]
+    fn relay_is_started_where_declared_and_stopped_where_not() {
+        let (d, mut live) = applied(SOURCES);
+        // s1's relay was stopped by hand; s2 relays on w4 too.
+        live.relay = Some(BTreeMap::from([("s2".into(), running(&["w3", "w4"]))]));
+        live.relay_sources = Some(BTreeSet::from(["s2".into()]));
+        let p = plan(&d, &live);
+        let s1 = change(&p, "source.s1");
+        assert_eq!(s1.runtime, [RuntimeAction::StartRelay]);
+        let r = s1.relay.as_ref().unwrap();
+        assert!(r.start_on_bound_worker && r.start.is_empty() && r.stop.is_empty(), "{r:?}");
+        let s2 = change(&p, "source.s2");
+        assert_eq!(s2.runtime, [RuntimeAction::StopRelay]);
+        assert_eq!(s2.relay.as_ref().unwrap().stop, ["w4"]);
+        assert!(s1.hold.is_none() && s2.hold.is_none());
+        assert_eq!(p.summary().change, 2);
+    }
+
+    #[test]
+    fn an_update_while_relay_runs_stops_and_restarts_it_instead_of_holding() {
+        let (d, live) = applied(SOURCES);
+        let d2 = desired_from_yaml("dm.yaml", &SOURCES.replace("host: h1", "host: h1b")).unwrap();
+        let p = plan(&d2, &live);
+        let s1 = change(&p, "source.s1");
+        assert!(s1.hold.is_none(), "{:?}", s1.hold);
+        assert_eq!(s1.action, ConfigAction::Update);
+        assert_eq!(s1.runtime, [RuntimeAction::StopRelay, RuntimeAction::StartRelay]);
+        let r = s1.relay.as_ref().unwrap();
+        assert_eq!((r.stop.as_slice(), r.restarted.as_slice()), (&["w1".to_string()][..], &["w1".to_string()][..]));
+        assert!(r.start_on_bound_worker);
+        assert!(s1.reasons.iter().any(|x| x.contains("46025")), "{:?}", s1.reasons);
+        // Without `relay` declared the same update is held, as before.
+        let undeclared = SOURCES.replace(", relay: {enabled: true}}", "}").replace("host: h1", "host: h1b");
+        let d3 = desired_from_yaml("dm.yaml", &undeclared).unwrap();
+        let p = plan(&d3, &live);
+        assert_eq!(change(&p, "source.s1").hold.as_ref().unwrap().kind, HoldKind::Blocked);
+        let _ = d;
+    }
+
+    #[test]
+    fn relay_on_a_worker_bound_elsewhere_is_blocked_and_one_freed_by_the_plan_is_not() {
+        let (_, live) = applied(SOURCES);
+        // s2 asks for w1 (bound to s1): 46021.
+        let d = desired_from_yaml("dm.yaml", &SOURCES.replace("workers: [w3]", "workers: [w1]")).unwrap();
+        let h = change(&plan(&d, &live), "source.s2").hold.clone().unwrap();
+        assert!(h.kind == HoldKind::Blocked && h.reason.contains("46021"), "{h:?}");
+        // s1 asks for w3, which relays s2; the same plan moves s2's relay to w4: allowed.
+        let yaml = SOURCES
+            .replace("relay: {enabled: true}}", "relay: {enabled: true, workers: [w1, w3]}}")
+            .replace("workers: [w3]", "workers: [w4]");
+        let d = desired_from_yaml("dm.yaml", &yaml).unwrap();
+        let p = plan(&d, &live);
+        assert!(change(&p, "source.s1").hold.is_none(), "{:?}", change(&p, "source.s1").hold);
+        assert_eq!(change(&p, "source.s1").relay.as_ref().unwrap().start, ["w3"]);
+        assert_eq!(change(&p, "source.s2").relay.as_ref().unwrap().stop, ["w3"]);
+        // ... but not when nothing frees it (46020).
+        let yaml = SOURCES.replace("relay: {enabled: true}}", "relay: {enabled: true, workers: [w1, w3]}}");
+        let d = desired_from_yaml("dm.yaml", &yaml).unwrap();
+        let h = change(&plan(&d, &live), "source.s1").hold.clone().unwrap();
+        assert!(h.reason.contains("46020"), "{h:?}");
+    }
+
+    #[test]
+    fn a_transfer_pauses_running_tasks_and_waits_for_the_sync_unit() {
+        let (_, mut live) = applied(SOURCES);
+        let d = desired_from_yaml("dm.yaml", &SOURCES.replace("worker_name: w1", "worker_name: w4")).unwrap();
+        let p = plan(&d, &live);
+        let s1 = change(&p, "source.s1");
+        assert_eq!(s1.runtime, [RuntimeAction::StopRelay, RuntimeAction::Transfer, RuntimeAction::StartRelay]);
+        let b = s1.binding.as_ref().unwrap();
+        assert_eq!((b.from.as_deref(), b.to.as_deref()), (Some("w1"), Some("w4")));
+        assert_eq!(b.paused_tasks, ["t1"]);
+        assert!(b.confirm, "no relay on another worker while it moves");
+        assert!(s1.attributes.iter().any(|a| a.path == "worker_name"));
+        // A task still loading: DM would refuse (46019), so the move waits.
+        let t = live.tasks["t1"].task.clone();
+        live.tasks.get_mut("t1").unwrap().status = Some(status(&t, Stage::Running, Unit::Load));
+        let h = change(&plan(&d, &live), "source.s1").hold.clone().unwrap();
+        assert!(h.kind == HoldKind::Deferred && h.reason.contains("t1 in Load"), "{h:?}");
+        // To a worker that is bound elsewhere: blocked.
+        let d = desired_from_yaml("dm.yaml", &SOURCES.replace("worker_name: w1", "worker_name: w2")).unwrap();
+        let h = change(&plan(&d, &live), "source.s1").hold.clone().unwrap();
+        assert!(h.kind == HoldKind::Blocked && h.reason.contains("46006"), "{h:?}");
+    }
+
+    #[test]
+    fn relay_through_the_config_flag_is_stopped_by_the_quick_path_without_a_put() {
+        let (d, mut live) = applied(SOURCES);
+        live.relay = Some(BTreeMap::from([("s2".into(), running(&["w3"]))]));
+        live.relay_sources = Some(BTreeSet::from(["s2".into()]));
+        live.sources.get_mut("s1").unwrap().relay_config.as_mut().unwrap().enable_relay = Some(true);
+        let p = plan(&d, &live);
+        let s1 = change(&p, "source.s1");
+        assert_eq!(s1.action, ConfigAction::NoOp, "no PUT for the flag: {:?}", s1.attributes);
+        let r = s1.relay.as_ref().unwrap();
+        assert!(r.stop_config_flag && r.start_on_bound_worker, "{r:?}");
+    }
+
+    #[test]
+    fn new_sources_beyond_the_free_workers_stay_unbound_and_block_their_tasks() {
+        let yaml = r#"
+sources:
+  - {source_name: n1, host: h1, port: 3306, user: u}
+  - {source_name: n2, host: h2, port: 3306, user: u}
+  - {source_name: n3, host: h3, port: 3306, user: u, worker_name: w2}
+tasks:
+  - name: t1
+    task_mode: incremental
+    target_config: {host: tidb, port: 4000, user: root, password: tpw}
+    source_config:
+      source_conf: [{source_name: n2, binlog_name: mysql-bin.000001, binlog_pos: 4}]
+"#;
+        let d = desired_from_yaml("dm.yaml", yaml).unwrap();
+        let mut live = Live::empty("http://x", ServerVersion::parse("v8.5.4"));
+        live.workers = Some(vec![w("w1", "free", ""), w("w2", "free", "")]);
+        let p = plan(&d, &live);
+        // n3 claims w2; n1 takes w1 (name order); n2 finds none.
+        assert!(change(&p, "source.n1").binding.is_none());
+        assert!(change(&p, "source.n2").binding.as_ref().unwrap().stays_unbound);
+        let h = change(&p, "task.t1").hold.clone().unwrap();
+        assert!(h.kind == HoldKind::Blocked && h.reason.contains("46009") && h.reason.contains("n2"), "{h:?}");
+        assert!(p.warnings.iter().any(|w| w.contains("1 new source(s) will stay unbound") && w.contains("n2")));
+        // Unknown workers: nothing is predicted.
+        live.workers = None;
+        let p = plan(&d, &live);
+        assert!(change(&p, "task.t1").hold.is_none());
+    }
+}
