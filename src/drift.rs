@@ -274,7 +274,9 @@ fn unreadable_status_explained(desired: &Desired, live: &Live) -> Vec<String> {
         for sc in &lt.task.source_config.source_conf {
             let bound = live.bound_worker(&sc.source_name).flatten();
             if let Some(r) = live.relay.as_ref().and_then(|m| m.get(&sc.source_name)) {
-                extra.extend(r.workers.keys().filter(|w| Some(w.as_str()) != bound).map(|w| format!("{w} ({})", sc.source_name)));
+                extra.extend(
+                    r.workers.keys().filter(|w| Some(w.as_str()) != bound).map(|w| format!("{w} ({})", sc.source_name)),
+                );
             }
         }
         if !extra.is_empty() {
@@ -485,7 +487,9 @@ pub fn prometheus_text(report: Option<&DriftReport>, timestamp: u64) -> String {
             let _ = writeln!(out, "dm_apply_drift_resources{{kind=\"{k}\"}} {n}");
         }
         if !r.relay_workers.is_empty() {
-            out.push_str("# HELP dm_apply_relay_running Whether relay runs without error on a declared relay worker.\n");
+            out.push_str(
+                "# HELP dm_apply_relay_running Whether relay runs without error on a declared relay worker.\n",
+            );
             out.push_str("# TYPE dm_apply_relay_running gauge\n");
             for g in &r.relay_workers {
                 let _ = writeln!(

@@ -264,9 +264,8 @@ impl Cx<'_> {
             return None;
         };
         if !lr.unattributed.is_empty() {
-            self.warnings.push(format!(
-                "source `{name}`: a relay worker could not be asked, so `relay.workers` may miss it"
-            ));
+            self.warnings
+                .push(format!("source `{name}`: a relay worker could not be asked, so `relay.workers` may miss it"));
         }
         if lr.workers.is_empty() {
             return None;

@@ -80,7 +80,9 @@ impl Live {
     /// The worker `source` is bound to: `None` when the workers could not be read, `Some(None)` when unbound.
     pub fn bound_worker(&self, source: &str) -> Option<Option<&str>> {
         let workers = self.workers.as_ref()?;
-        Some(workers.iter().find(|w| w.bound_stage == "bound" && w.bound_source_name == source).map(|w| w.name.as_str()))
+        Some(
+            workers.iter().find(|w| w.bound_stage == "bound" && w.bound_source_name == source).map(|w| w.name.as_str()),
+        )
     }
 
     /// A worker by name (`None` also when the workers could not be read).
@@ -141,7 +143,9 @@ fn relay_from_status(list: &[Source], workers: Option<&[ClusterWorker]>) -> BTre
     for s in list {
         // `None`: unknown (the workers could not be read); `Some(None)`: unbound, so every entry is a relay worker.
         let bound: Option<Option<&str>> = workers.map(|ws| {
-            ws.iter().find(|w| w.bound_stage == "bound" && w.bound_source_name == s.source_name).map(|w| w.name.as_str())
+            ws.iter()
+                .find(|w| w.bound_stage == "bound" && w.bound_source_name == s.source_name)
+                .map(|w| w.name.as_str())
         });
         let entries = s.status_list.as_deref().unwrap_or_default();
         let mut relay = LiveRelay::default();
@@ -228,23 +232,25 @@ pub async fn fetch_with(client: &DmClient, opts: &FetchOptions) -> Result<Live, 
             (Some(relay.keys().cloned().collect()), Some(relay))
         }
         // One relay worker that cannot be asked fails the whole list with status: ask which sources relay only.
-        Err(e) => match client.list_sources(false, Some(true)).await {
-            Ok(list) => {
-                warnings.push(format!(
+        Err(e) => {
+            match client.list_sources(false, Some(true)).await {
+                Ok(list) => {
+                    warnings.push(format!(
                     "could not read the relay workers (GET /api/v1/sources?enable_relay=true&with_status=true): {e}; \
                      relay of {} is not judged in this run",
                     if list.is_empty() { "no source".to_string() } else { list.iter().map(|s| s.source_name.as_str()).collect::<Vec<_>>().join(", ") }
                 ));
-                (Some(list.into_iter().map(|s| s.source_name).collect()), None)
-            }
-            Err(e2) => {
-                warnings.push(format!(
-                    "could not read which sources run relay (GET /api/v1/sources?enable_relay=true): {e2}; DM may \
+                    (Some(list.into_iter().map(|s| s.source_name).collect()), None)
+                }
+                Err(e2) => {
+                    warnings.push(format!(
+                        "could not read which sources run relay (GET /api/v1/sources?enable_relay=true): {e2}; DM may \
                      refuse source updates that the plan shows, and relay is not judged in this run"
-                ));
-                (None, None)
+                    ));
+                    (None, None)
+                }
             }
-        },
+        }
     };
     let tasks: Vec<LiveTask> = match tasks {
         Ok(list) => list

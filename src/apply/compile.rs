@@ -568,9 +568,7 @@ impl<'p> Builder<'p> {
                 let first = first && nodes.others.is_empty();
                 let counted = !c.runtime.iter().any(|r| matches!(r, RuntimeAction::Enable | RuntimeAction::Disable));
                 if let Some(t) = self.transfer(c, &nodes, relay_stop, first.then(|| guard.clone())) {
-                    if counted
-                        && let Some(s) = self.g.step_mut(t)
-                    {
+                    if counted && let Some(s) = self.g.step_mut(t) {
                         s.effect = Effect::Change;
                     }
                     nodes.others.push(t);
@@ -581,7 +579,10 @@ impl<'p> Builder<'p> {
             self.relay_start(c, &nodes, relay_stop, &guard);
         }
         if c.action == ConfigAction::NoOp
-            && !c.runtime.iter().any(|r| matches!(r, RuntimeAction::Enable | RuntimeAction::Disable | RuntimeAction::Transfer))
+            && !c
+                .runtime
+                .iter()
+                .any(|r| matches!(r, RuntimeAction::Enable | RuntimeAction::Disable | RuntimeAction::Transfer))
         {
             // A relay-only change counts once, on its last relay step.
             let last = self.relay_starts.last().filter(|(s, _, _)| *s == name).map(|(_, id, _)| *id).or(relay_stop);
@@ -1387,11 +1388,8 @@ mod tests {
         let mut s = change(Address::source("a"), ConfigAction::NoOp);
         s.desired = None;
         s.runtime = vec![RuntimeAction::StopRelay, RuntimeAction::Transfer, RuntimeAction::StartRelay];
-        s.relay = Some(crate::plan::RelayPlan {
-            stop: vec!["w1".into()],
-            start_on_bound_worker: true,
-            ..Default::default()
-        });
+        s.relay =
+            Some(crate::plan::RelayPlan { stop: vec!["w1".into()], start_on_bound_worker: true, ..Default::default() });
         s.binding = Some(crate::plan::BindingPlan {
             from: Some("w1".into()),
             to: Some("w3".into()),
@@ -1409,7 +1407,8 @@ mod tests {
         assert!(before(&g, "source.b: stop relay on w3", "source.a: transfer to worker w3"));
         assert!(before(&g, "source.a: transfer to worker w3", "task.t: wait until Running"));
         assert!(before(&g, "task.t: wait until Running", "source.a: start relay on the bound worker"));
-        let deps: BTreeMap<StepId, DepKind> = g.deps_of(id_of(&g, "source.a: start relay on the bound worker")).collect();
+        let deps: BTreeMap<StepId, DepKind> =
+            g.deps_of(id_of(&g, "source.a: start relay on the bound worker")).collect();
         assert_eq!(deps[&id_of(&g, "source.a: transfer to worker w3")], DepKind::Requires);
         // A relay-only change counts once.
         assert_eq!(g.steps().filter(|x| x.effect == Effect::Change).count(), 2, "{:?}", labels(&g));

@@ -21,9 +21,7 @@ use super::graph::{Expect, Guard, RelayTarget, ResourceKind, Step, StepKind, Wai
 use super::report::{Event, Failure, StepInfo};
 use super::scheduler::StepResult;
 use crate::dm::error::codes;
-use crate::dm::types::{
-    DisableRelayRequest, EnableRelayRequest, Source, Stage, StopTaskRequest, SubTaskStatus, Task,
-};
+use crate::dm::types::{DisableRelayRequest, EnableRelayRequest, Source, Stage, StopTaskRequest, SubTaskStatus, Task};
 use crate::dm::{DmClient, DmError};
 use crate::state::store::{self, Update};
 
@@ -270,12 +268,10 @@ async fn wait_relay(ctx: &Ctx, info: &StepInfo, name: &str, target: &RelayTarget
         if workers.is_none() {
             // The bound worker is the one to watch.
             match c.list_workers().await {
-                Ok(list) => {
-                    match list.iter().find(|w| w.bound_stage == "bound" && w.bound_source_name == name) {
-                        Some(w) => workers = Some(vec![w.name.clone()]),
-                        None => last = "the source is not bound to any worker".into(),
-                    }
-                }
+                Ok(list) => match list.iter().find(|w| w.bound_stage == "bound" && w.bound_source_name == name) {
+                    Some(w) => workers = Some(vec![w.name.clone()]),
+                    None => last = "the source is not bound to any worker".into(),
+                },
                 Err(e) => last = format!("workers not readable: {e}"),
             }
         }

@@ -36,11 +36,16 @@ pub enum PurgeError {
     #[error("`--before` must name a binlog file, e.g. mysql-bin.000042 (got `{0}`)")]
     #[diagnostic(code(relay::binlog), help("give the file name only, without a directory"))]
     BadBinlog(String),
-    #[error("refusing to purge without approval: stdin is not a terminal, so nobody can answer the prompt; nothing was purged")]
+    #[error(
+        "refusing to purge without approval: stdin is not a terminal, so nobody can answer the prompt; nothing was purged"
+    )]
     #[diagnostic(code(relay::approval), help("run again with --auto-approve"))]
     NoApproval,
     #[error("DM-master refused the purge of source `{source_name}`'s relay logs: {error}")]
-    #[diagnostic(code(relay::purge), help("DM's message above comes from the worker that refused; nothing more was purged after it"))]
+    #[diagnostic(
+        code(relay::purge),
+        help("DM's message above comes from the worker that refused; nothing more was purged after it")
+    )]
     Refused { source_name: String, error: DmError },
 }
 
@@ -52,7 +57,11 @@ pub async fn run(args: &RelayArgs, ui: &Ui) -> miette::Result<u8> {
 
 /// A binlog file name: no path, no control characters, not empty.
 fn valid_binlog(name: &str) -> bool {
-    !name.trim().is_empty() && !name.contains(['/', '\\']) && !name.chars().any(char::is_control) && name != ".." && name != "."
+    !name.trim().is_empty()
+        && !name.contains(['/', '\\'])
+        && !name.chars().any(char::is_control)
+        && name != ".."
+        && name != "."
 }
 
 async fn purge(args: &RelayPurgeArgs, ui: &Ui) -> miette::Result<u8> {

@@ -47,8 +47,11 @@ fn relay_checks(item: &Item<SourceSpec>, lf: &LoadedFile, errors: &mut Vec<Probl
             ));
         } else if !seen.insert(w.as_str()) {
             errors.push(
-                Problem::error("relay_workers", format!("DM-worker `{w}` is listed twice in `relay.workers`"))
-                    .at(&lf.file, lf.value_pos(&wp), "listed again here"),
+                Problem::error("relay_workers", format!("DM-worker `{w}` is listed twice in `relay.workers`")).at(
+                    &lf.file,
+                    lf.value_pos(&wp),
+                    "listed again here",
+                ),
             );
         }
     }
@@ -67,14 +70,17 @@ fn placement_checks(ctx: &Context<'_>, errors: &mut Vec<Problem>) {
             if let Some((other, fi, fp)) = bound.get(w) {
                 let (lf, fl) = (&ctx.files[item.file], &ctx.files[*fi]);
                 errors.push(
-                    Problem::error("worker_name", format!("DM-worker `{w}` is declared for sources `{other}` and `{name}`"))
-                        .at(&lf.file, lf.value_pos(&ptr), "declared again here")
-                        .with_related(Problem::note("first_declared", format!("first declared for `{other}` here")).at(
-                            &fl.file,
-                            fl.value_pos(fp),
-                            "first declared here",
-                        ))
-                        .with_help("a DM-worker is bound to one source at a time"),
+                    Problem::error(
+                        "worker_name",
+                        format!("DM-worker `{w}` is declared for sources `{other}` and `{name}`"),
+                    )
+                    .at(&lf.file, lf.value_pos(&ptr), "declared again here")
+                    .with_related(Problem::note("first_declared", format!("first declared for `{other}` here")).at(
+                        &fl.file,
+                        fl.value_pos(fp),
+                        "first declared here",
+                    ))
+                    .with_help("a DM-worker is bound to one source at a time"),
                 );
             } else {
                 bound.insert(w, (name, item.file, ptr));
@@ -89,14 +95,17 @@ fn placement_checks(ctx: &Context<'_>, errors: &mut Vec<Problem>) {
                 }
                 let (lf, fl) = (&ctx.files[item.file], &ctx.files[*fi]);
                 errors.push(
-                    Problem::error("relay_workers", format!("DM-worker `{w}` is declared to relay sources `{other}` and `{name}`"))
-                        .at(&lf.file, lf.value_pos(&ptr), "declared again here")
-                        .with_related(Problem::note("first_declared", format!("first declared for `{other}` here")).at(
-                            &fl.file,
-                            fl.value_pos(fp),
-                            "first declared here",
-                        ))
-                        .with_help("a DM-worker relays one source (DM answers 46020)"),
+                    Problem::error(
+                        "relay_workers",
+                        format!("DM-worker `{w}` is declared to relay sources `{other}` and `{name}`"),
+                    )
+                    .at(&lf.file, lf.value_pos(&ptr), "declared again here")
+                    .with_related(Problem::note("first_declared", format!("first declared for `{other}` here")).at(
+                        &fl.file,
+                        fl.value_pos(fp),
+                        "first declared here",
+                    ))
+                    .with_help("a DM-worker relays one source (DM answers 46020)"),
                 );
             } else {
                 relay.insert(w.as_str(), (name, item.file, ptr));
@@ -109,10 +118,19 @@ fn placement_checks(ctx: &Context<'_>, errors: &mut Vec<Problem>) {
         {
             let (lf, bl) = (&ctx.files[*fi], &ctx.files[*bfi]);
             errors.push(
-                Problem::error("relay_workers", format!("DM-worker `{w}` should relay source `{source}` but is declared as the worker of source `{b}`"))
-                    .at(&lf.file, lf.value_pos(ptr), "relay declared here")
-                    .with_related(Problem::note("bound_here", format!("bound to `{b}` here")).at(&bl.file, bl.value_pos(bptr), "bound here"))
-                    .with_help("a DM-worker relays only the source it is bound to, or none (DM answers 46021)"),
+                Problem::error(
+                    "relay_workers",
+                    format!(
+                        "DM-worker `{w}` should relay source `{source}` but is declared as the worker of source `{b}`"
+                    ),
+                )
+                .at(&lf.file, lf.value_pos(ptr), "relay declared here")
+                .with_related(Problem::note("bound_here", format!("bound to `{b}` here")).at(
+                    &bl.file,
+                    bl.value_pos(bptr),
+                    "bound here",
+                ))
+                .with_help("a DM-worker relays only the source it is bound to, or none (DM answers 46021)"),
             );
         }
     }

@@ -66,7 +66,8 @@ impl<'a> Ctx<'a> {
         let Some(w) = workers.iter().find(|w| w.name == worker) else {
             return Some(format!("DM-worker {worker} does not exist in this cluster (DM answers 46004)"));
         };
-        let relaying = self.relaying(worker).filter(|s| *s != source && self.freed.get(worker).map(String::as_str) != Some(*s));
+        let relaying =
+            self.relaying(worker).filter(|s| *s != source && self.freed.get(worker).map(String::as_str) != Some(*s));
         match claim {
             Claim::Relay => {
                 if w.bound_stage == "bound" && w.bound_source_name != source {
@@ -76,7 +77,11 @@ impl<'a> Ctx<'a> {
                         w.bound_source_name
                     ));
                 }
-                relaying.map(|s| format!("DM-worker {worker} relays source {s}, and a worker relays one source only (DM answers 46020)"))
+                relaying.map(|s| {
+                    format!(
+                        "DM-worker {worker} relays source {s}, and a worker relays one source only (DM answers 46020)"
+                    )
+                })
             }
             Claim::Transfer | Claim::Create => {
                 let code = if matches!(claim, Claim::Transfer) { "46006" } else { "46033" };
@@ -338,7 +343,11 @@ pub(super) fn place(
     // Relay on a worker other than the bound one makes DM fail the status of every task on the source (R8.12).
     if let (Some(after), Some(Some(b))) = (&relay_after, &bound_after) {
         let others: Vec<&String> = after.iter().filter(|w| *w != b).collect();
-        if !others.is_empty() && !tasks.is_empty() && spec.relay.is_some() && c.relay.as_ref().is_some_and(RelayPlan::starts) {
+        if !others.is_empty()
+            && !tasks.is_empty()
+            && spec.relay.is_some()
+            && c.relay.as_ref().is_some_and(RelayPlan::starts)
+        {
             c.reasons.push(format!(
                 "with relay on {} besides the bound worker {b}, DM cannot report the status of the tasks on this \
                  source (49001): plan and drift show it as unavailable",

@@ -498,11 +498,8 @@ impl State {
         // too: DM asks the worker for all its subtasks (docs/dm-behaviour.md R3.12).
         let any_running =
             self.tasks.values().any(|t| t.subtasks.get(name).is_some_and(|s| s.expected == Expected::Running));
-        let subtasks: Vec<(String, Unit)> = self
-            .tasks
-            .iter()
-            .filter_map(|(n, t)| t.subtasks.get(name).map(|s| (n.clone(), s.unit.clone())))
-            .collect();
+        let subtasks: Vec<(String, Unit)> =
+            self.tasks.iter().filter_map(|(n, t)| t.subtasks.get(name).map(|s| (n.clone(), s.unit.clone()))).collect();
         if any_running && current.is_some() && subtasks.iter().any(|(_, u)| *u != Unit::Sync) {
             let running: Vec<String> = self
                 .tasks
@@ -512,7 +509,10 @@ impl State {
                 .collect();
             return Err(SimError::new(
                 46019,
-                format!("running tasks {} to be transferred on source {name} should in sync unit", e::go_list(&running)),
+                format!(
+                    "running tasks {} to be transferred on source {name} should in sync unit",
+                    e::go_list(&running)
+                ),
             )
             .workaround("Please use `pause-task [-s source ...] task` to pause them first."));
         }

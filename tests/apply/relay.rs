@@ -145,7 +145,10 @@ fn relay_cluster(purge: &str) -> String {
     config(
         &[
             source_yaml("a", &format!("    worker_name: worker1\n    relay: {{enabled: true}}\n{purge}")),
-            source_yaml("b", &format!("    worker_name: worker2\n    relay: {{enabled: true, workers: [worker3]}}\n{purge}")),
+            source_yaml(
+                "b",
+                &format!("    worker_name: worker2\n    relay: {{enabled: true, workers: [worker3]}}\n{purge}"),
+            ),
         ],
         &[task_yaml("ta", "a"), task_yaml("tb", "b")],
     )
@@ -235,7 +238,16 @@ async fn relay_started_by_hand_and_not_declared_still_blocks_an_update() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(&dir, &config(&[source_yaml("a", "")], &[]));
     apply_ok(&url, &f, "create").await;
-    c.enable_relay("a", Some(&EnableRelayRequest { worker_name_list: Some(vec!["worker3".into()]), relay_dir: Some("relay-dir".into()), ..Default::default() })).await.unwrap();
+    c.enable_relay(
+        "a",
+        Some(&EnableRelayRequest {
+            worker_name_list: Some(vec!["worker3".into()]),
+            relay_dir: Some("relay-dir".into()),
+            ..Default::default()
+        }),
+    )
+    .await
+    .unwrap();
     let f = write(&dir, &config(&[source_yaml("a", "    purge: {expires: 72}\n")], &[]));
     let o = run(args(&["plan", "-f", &f, "--addr", &url, "--detailed-exitcode"]), vec![]).await;
     let (out, _) = text(&o);
@@ -252,14 +264,20 @@ async fn a_transfer_moves_the_source_and_its_tasks_end_running() {
         let url = sim.url();
         let dir = tempfile::tempdir().unwrap();
         let on = |w: &str| {
-            config(&[source_yaml("a", &format!("    worker_name: {w}\n    relay: {{enabled: true}}\n"))], &[task_yaml("ta", "a")])
+            config(
+                &[source_yaml("a", &format!("    worker_name: {w}\n    relay: {{enabled: true}}\n"))],
+                &[task_yaml("ta", "a")],
+            )
         };
         let f = write(&dir, &on("worker1"));
         apply_ok(&url, &f, &format!("{g:?} create")).await;
         let f = write(&dir, &on("worker3"));
         let o = run(args(&["plan", "-f", &f, "--addr", &url]), vec![]).await;
         let (out, _) = text(&o);
-        assert!(out.contains("moves from DM-worker worker1 to worker3 (transfer): DM pauses ta and resumes it on worker3"), "{g:?}: {out}");
+        assert!(
+            out.contains("moves from DM-worker worker1 to worker3 (transfer): DM pauses ta and resumes it on worker3"),
+            "{g:?}: {out}"
+        );
         assert!(out.contains("~ worker_name = \"worker1\" -> \"worker3\""), "{g:?}: {out}");
         let out = apply_ok(&url, &f, &format!("{g:?} transfer")).await;
         for (first, then) in [
@@ -407,11 +425,8 @@ async fn import_then_plan_is_empty_with_relay_and_explicit_bindings() {
             .filter_map(|l| l.split_once(':').map(|(k, _)| (k.trim().to_string(), "pw".to_string())))
             .filter(|(k, _)| k.starts_with("DM_"))
             .collect();
-        let o = run(
-            args(&["plan", "-f", &out.display().to_string(), "--detailed-exitcode", "--addr", &url]),
-            env,
-        )
-        .await;
+        let o =
+            run(args(&["plan", "-f", &out.display().to_string(), "--detailed-exitcode", "--addr", &url]), env).await;
         let (pout, perr) = text(&o);
         assert_eq!(o.status.code(), Some(0), "{g:?}\n{yaml}\n{pout}\n{perr}");
         assert!(pout.contains("No changes."), "{g:?}: {pout}");

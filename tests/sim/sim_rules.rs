@@ -2104,8 +2104,13 @@ async fn a_relay_only_worker_shows_no_bound_source() {
     assert_eq!((w[1].bound_stage.as_str(), w[1].bound_source_name.as_str()), ("relay", ""));
     // Which source it relays shows only in the source's status.
     let listed = c.list_sources(true, Some(true)).await.unwrap();
-    let names: BTreeSet<String> =
-        listed[0].status_list.iter().flatten().filter(|e| e.relay_status.is_some()).map(|e| e.worker_name.clone()).collect();
+    let names: BTreeSet<String> = listed[0]
+        .status_list
+        .iter()
+        .flatten()
+        .filter(|e| e.relay_status.is_some())
+        .map(|e| e.worker_name.clone())
+        .collect();
     assert_eq!(names, BTreeSet::from(["worker2".to_string()]));
 }
 
@@ -2155,7 +2160,10 @@ async fn transfer_with_a_running_task_needs_every_subtask_in_sync_stopped_ones_t
     wait_stage(&c, "syncing", Stage::Running).await;
     let err = c.transfer_source("a", "worker2").await.unwrap_err();
     assert!(err.has_code(46019), "{err}");
-    assert!(err.to_string().contains("running tasks [syncing] to be transferred on source a should in sync unit"), "{err}");
+    assert!(
+        err.to_string().contains("running tasks [syncing] to be transferred on source a should in sync unit"),
+        "{err}"
+    );
     // Without a running task nothing is checked.
     c.stop_task("syncing", &StopTaskRequest::default()).await.unwrap();
     c.transfer_source("a", "worker2").await.unwrap();
