@@ -584,6 +584,46 @@ mod tests {
     }
 
     #[test]
+    fn relay_drift_and_gauges() {
+        use crate::dm::types::ClusterWorker;
+        use crate::live::{LiveRelay, RelayWorker};
+        let v = ServerVersion::parse("v8.5.4");
+        let yaml = Y.replace(
+            "password: pw}",
+            "password: pw, worker_name: w1, relay: {enabled: true, workers: [w1, \"w\\\"2\"]}}",
+        );
+        let d = desired_from_yaml("dm.yaml", &yaml).unwrap();
+        let mut live = live_after_apply(&d, &v, 0);
+        let w = |n: &str, st: &str, s: &str| ClusterWorker {
+            name: n.into(),
+            addr: String::new(),
+            bound_stage: st.into(),
+            bound_source_name: s.into(),
+        };
+        live.workers = Some(vec![w("w1", "bound", "s1"), w("w\"2", "relay", "")]);
+        let relay = LiveRelay {
+            workers: [
+                ("w1".to_string(), RelayWorker { stage: Some(Stage::Running), error: None }),
+                ("w\"2".to_string(), RelayWorker { stage: Some(Stage::Paused), error: Some("boom\n".into()) }),
+            ]
+            .into(),
+            unattributed: vec![],
+        };
+        live.relay = Some([("s1".to_string(), relay)].into());
+        let r = report(&d, &live, Some(&crate::plan::testing::test_key()));
+        assert_eq!((r.counts.relay, r.counts.binding), (1, 0), "{r:?}");
+        assert_eq!(r.relay[0].errors, ["w\"2: boom"]);
+        let prom = prometheus_text(Some(&r), 1);
+        assert!(prom.contains("dm_apply_relay_running{source=\"s1\",worker=\"w1\"} 1\n"), "{prom}");
+        assert!(prom.contains("dm_apply_relay_running{source=\"s1\",worker=\"w\\\"2\"} 0\n"), "{prom}");
+        // Bound elsewhere: binding drift.
+        live.workers = Some(vec![w("w9", "bound", "s1")]);
+        let r = report(&d, &live, Some(&crate::plan::testing::test_key()));
+        assert_eq!(r.counts.binding, 1);
+        assert_eq!(r.binding[0].observed, ["bound to w9"]);
+    }
+
+    #[test]
     fn atomic_write_replaces_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("m.prom");
