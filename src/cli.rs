@@ -66,6 +66,11 @@ pub enum Command {
     #[command(after_help = "Examples:\n  dm-apply import --addr http://dm-master:8261 --out dm/cluster.yaml\n  \
                             dm-apply import --task orders --source mysql-01 > dm/orders.yaml")]
     Import(ImportArgs),
+    /// Operator chores on relay (DM-workers' local copy of an upstream's binlog) that are actions, not state.
+    #[command(
+        after_help = "Example:\n  dm-apply relay purge mysql-orders --before mysql-bin.000042 --addr http://dm-master:8261"
+    )]
+    Relay(RelayArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
     #[command(
         after_help = "Examples:\n  dm-apply completions bash > ~/.local/share/bash-completion/completions/dm-apply\n  \
@@ -345,6 +350,39 @@ pub struct ImportArgs {
     /// What the `# yaml-language-server: $schema=` line points at (a path relative to the output file, or a URL).
     #[arg(long, value_name = "PATH_OR_URL", default_value = "../schemas/dm-apply.schema.json")]
     pub schema_ref: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RelayArgs {
+    #[command(subcommand)]
+    pub command: RelayCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum RelayCommand {
+    /// Delete a source's relay log files older than a binlog file, on every worker relaying it (asks first).
+    #[command(after_help = "Examples:\n  dm-apply relay purge mysql-orders --before mysql-bin.000042\n  \
+                            dm-apply relay purge mysql-orders --before mysql-bin.000042 --auto-approve   # CI")]
+    Purge(RelayPurgeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RelayPurgeArgs {
+    /// The source whose relay logs are purged.
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+    /// Relay log files before this binlog file are deleted (e.g. mysql-bin.000042; the file itself is kept).
+    #[arg(long, value_name = "BINLOG")]
+    pub before: String,
+    /// Relay sub-directory the binlog file name refers to (e.g. 2ae76434-f79f-11e8-bde2-0242ac130008.000001);
+    /// DM's default is the newest one.
+    #[arg(long, value_name = "DIR")]
+    pub sub_dir: Option<String>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,8 +8,11 @@
 //! - **config**: a declared resource exists but its configuration differs (what apply would update or replace);
 //! - **missing** / **unmanaged**: declared but absent from DM / present in DM but not declared;
 //! - **stage**: a task's observed stage differs from the desired one (e.g. Paused with an error while it should
-//!   run), or a source's enabled state differs.
+//!   run), or a source's enabled state differs;
+//! - **relay** / **binding**: a source with `relay` declared whose relay does not run as declared (on the declared
+//!   workers, without error; DM's error is shown), or with `worker_name` declared that is bound elsewhere.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -22,7 +25,7 @@ use crate::live::{self, FetchOptions, Live};
 use crate::plan::{Address, AttributeChange, ClusterIdentity, ConfigAction, PlanOptions, build_plan};
 
 /// Version of the drift JSON report.
-pub const DRIFT_FORMAT_VERSION: &str = "1.0";
+pub const DRIFT_FORMAT_VERSION: &str = "1.1";
 
 /// A DM-master handle that can only read. The client inside is private and only [`ReadOnlyDm::fetch`] uses it.
 pub struct ReadOnlyDm {
@@ -67,17 +70,41 @@ pub struct StageDrift {
     pub errors: Vec<String>,
 }
 
+/// A source whose relay or binding differs from the declared one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlacementDrift {
+    pub address: Address,
+    /// E.g. `relay on worker1, worker2`, `no relay`, `bound to worker2`.
+    pub desired: String,
+    /// E.g. `worker1: Running`, `worker2: Paused`, `worker3: not relaying`, `bound to worker1`.
+    pub observed: Vec<String>,
+    /// DM's error messages, per worker.
+    pub errors: Vec<String>,
+}
+
+/// Whether relay runs on one declared relay worker (for the Prometheus gauge).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayWorkerState {
+    pub source: String,
+    pub worker: String,
+    pub running: bool,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DriftCounts {
     pub config: usize,
     pub missing: usize,
     pub unmanaged: usize,
     pub stage: usize,
+    #[serde(default)]
+    pub relay: usize,
+    #[serde(default)]
+    pub binding: usize,
 }
 
 impl DriftCounts {
     pub fn total(&self) -> usize {
-        self.config + self.missing + self.unmanaged + self.stage
+        self.config + self.missing + self.unmanaged + self.stage + self.relay + self.binding
     }
 }
 
@@ -90,6 +117,13 @@ pub struct DriftReport {
     pub missing: Vec<Address>,
     pub unmanaged: Vec<Address>,
     pub stage: Vec<StageDrift>,
+    #[serde(default)]
+    pub relay: Vec<PlacementDrift>,
+    #[serde(default)]
+    pub binding: Vec<PlacementDrift>,
+    /// Every declared relay worker whose state is known, drifted or not.
+    #[serde(default)]
+    pub relay_workers: Vec<RelayWorkerState>,
     pub warnings: Vec<String>,
 }
 
@@ -118,6 +152,9 @@ pub fn report(desired: &Desired, live: &Live, state_key: Option<&crate::state::S
                 missing: vec![],
                 unmanaged: vec![],
                 stage: vec![],
+                relay: vec![],
+                binding: vec![],
+                relay_workers: vec![],
                 warnings: vec![e.to_string()],
             };
         }
@@ -200,9 +237,18 @@ pub fn report(desired: &Desired, live: &Live, state_key: Option<&crate::state::S
             });
         }
     }
+    let (relay, binding, relay_workers) = placement(desired, live);
+    let mut warnings = plan.warnings;
+    warnings.extend(unreadable_status_explained(desired, live));
     let unmanaged: Vec<Address> = plan.unmanaged.iter().map(|u| u.address.clone()).collect();
-    let counts =
-        DriftCounts { config: config.len(), missing: missing.len(), unmanaged: unmanaged.len(), stage: stage.len() };
+    let counts = DriftCounts {
+        config: config.len(),
+        missing: missing.len(),
+        unmanaged: unmanaged.len(),
+        stage: stage.len(),
+        relay: relay.len(),
+        binding: binding.len(),
+    };
     DriftReport {
         format_version: DRIFT_FORMAT_VERSION.into(),
         cluster: plan.cluster,
@@ -211,8 +257,125 @@ pub fn report(desired: &Desired, live: &Live, state_key: Option<&crate::state::S
         missing,
         unmanaged,
         stage,
-        warnings: plan.warnings,
+        relay,
+        binding,
+        relay_workers,
+        warnings,
     }
+}
+
+/// Why the status of a declared task is unavailable when relay on a worker other than the bound one explains it
+/// (DM fails the whole status read then, docs/dm-behaviour.md R8.12): said once per task, with the workers.
+fn unreadable_status_explained(desired: &Desired, live: &Live) -> Vec<String> {
+    let mut out = vec![];
+    for name in desired.tasks.keys() {
+        let Some(lt) = live.tasks.get(name).filter(|t| t.status.is_none()) else { continue };
+        let mut extra = vec![];
+        for sc in &lt.task.source_config.source_conf {
+            let bound = live.bound_worker(&sc.source_name).flatten();
+            if let Some(r) = live.relay.as_ref().and_then(|m| m.get(&sc.source_name)) {
+                extra.extend(
+                    r.workers.keys().filter(|w| Some(w.as_str()) != bound).map(|w| format!("{w} ({})", sc.source_name)),
+                );
+            }
+        }
+        if !extra.is_empty() {
+            out.push(format!(
+                "task.{name}: DM cannot report its status while relay runs on a worker other than the source's bound \
+                 worker: {}; its stage is not known (not taken as running)",
+                extra.join(", ")
+            ));
+        }
+    }
+    out
+}
+
+/// Relay and binding of the declared sources that exist in DM, against what DM reports (docs/dm-behaviour.md §4,
+/// §12). What could not be read is not judged (the fetch's warnings say so).
+fn placement(desired: &Desired, live: &Live) -> (Vec<PlacementDrift>, Vec<PlacementDrift>, Vec<RelayWorkerState>) {
+    let (mut relay, mut binding, mut gauges) = (vec![], vec![], vec![]);
+    for (name, (spec, _)) in &desired.sources {
+        let Some(src) = live.sources.get(name) else { continue };
+        let bound = live.bound_worker(name);
+        if let (Some(w), Some(b)) = (&spec.worker_name, bound)
+            && b != Some(w.as_str())
+        {
+            binding.push(PlacementDrift {
+                address: Address::source(name),
+                desired: format!("bound to {w}"),
+                observed: vec![match b {
+                    Some(x) => format!("bound to {x}"),
+                    None => "not bound to any worker".into(),
+                }],
+                errors: vec![],
+            });
+        }
+        let (Some(r), Some(lr)) = (&spec.relay, live.relay_of(name)) else { continue };
+        let flag = src.relay_config.as_ref().and_then(|c| c.enable_relay) == Some(true);
+        let want: Option<BTreeSet<String>> = match (r.enabled, &r.workers) {
+            (false, _) => Some(BTreeSet::new()),
+            (true, Some(w)) => Some(w.iter().cloned().collect()),
+            (true, None) => bound.map(|b| b.map(|x| BTreeSet::from([x.to_string()])).unwrap_or_default()),
+        };
+        let Some(want) = want else { continue };
+        let mut observed = vec![];
+        let mut errors = vec![];
+        let mut drift = flag;
+        if flag {
+            observed.push("relay through relay_config.enable_relay (not by worker name)".to_string());
+        }
+        let all: BTreeSet<&String> = want.iter().chain(lr.workers.keys()).collect();
+        for w in all {
+            let state = lr.workers.get(w);
+            let shown = match state {
+                None => "not relaying".to_string(),
+                Some(s) => match &s.stage {
+                    Some(st) => st.to_string(),
+                    None => "no relay status".to_string(),
+                },
+            };
+            observed.push(format!("{w}: {shown}"));
+            if let Some(e) = state.and_then(|s| s.error.as_ref()) {
+                errors.push(format!("{w}: {}", e.trim()));
+            }
+            let wanted = want.contains(w);
+            let running = state.is_some_and(|s| s.running());
+            if wanted != running {
+                drift = true;
+            }
+            if wanted {
+                gauges.push(RelayWorkerState { source: name.clone(), worker: w.clone(), running });
+            }
+        }
+        for m in &lr.unattributed {
+            errors.push(format!("(unknown worker): {}", m.trim()));
+        }
+        if r.enabled && want.is_empty() {
+            // Relay belongs on the bound worker, and there is none.
+            drift = true;
+            observed.push("not bound to any worker".into());
+        }
+        if drift {
+            relay.push(PlacementDrift {
+                address: Address::source(name),
+                desired: if want.is_empty() && !r.enabled {
+                    "no relay".to_string()
+                } else if want.is_empty() {
+                    "relay on the bound worker".to_string()
+                } else {
+                    format!("relay on {}", want.iter().cloned().collect::<Vec<_>>().join(", "))
+                },
+                observed,
+                errors,
+            });
+        }
+    }
+    (relay, binding, gauges)
+}
+
+/// A Prometheus label value: backslash, double quote and line feed escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 fn fmt_attr(a: &AttributeChange) -> String {
@@ -242,6 +405,27 @@ pub fn render_text(r: &DriftReport) -> String {
     for a in &r.unmanaged {
         let _ = writeln!(out, "  ? {}", inline(&a.to_string()));
     }
+    for (title, list, n) in [
+        ("Relay drift (relay does not run as declared)", &r.relay, r.counts.relay),
+        ("Binding drift (a source on another worker than declared)", &r.binding, r.counts.binding),
+    ] {
+        if n == 0 && list.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "{title}: {n}");
+        for d in list {
+            let _ = writeln!(
+                out,
+                "  ! {} should have {}; observed {}",
+                inline(&d.address.to_string()),
+                inline(&d.desired),
+                inline(&d.observed.join(", "))
+            );
+            for e in &d.errors {
+                let _ = writeln!(out, "      DM error on {}", inline(e));
+            }
+        }
+    }
     let _ = writeln!(out, "Stage drift: {}", r.counts.stage);
     for s in &r.stage {
         let _ = writeln!(
@@ -259,9 +443,14 @@ pub fn render_text(r: &DriftReport) -> String {
         let _ = writeln!(out, "Warning: {}", inline(w));
     }
     if r.has_drift() {
+        let placement = if r.counts.relay + r.counts.binding > 0 {
+            format!(", {} relay, {} binding", r.counts.relay, r.counts.binding)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "Drift: {} config, {} missing, {} unmanaged, {} stage.",
+            "Drift: {} config, {} missing, {} unmanaged, {} stage{placement}.",
             r.counts.config, r.counts.missing, r.counts.unmanaged, r.counts.stage
         );
     } else {
@@ -292,8 +481,25 @@ pub fn prometheus_text(report: Option<&DriftReport>, timestamp: u64) -> String {
             ("missing", r.counts.missing),
             ("unmanaged", r.counts.unmanaged),
             ("stage", r.counts.stage),
+            ("relay", r.counts.relay),
+            ("binding", r.counts.binding),
         ] {
             let _ = writeln!(out, "dm_apply_drift_resources{{kind=\"{k}\"}} {n}");
+        }
+        if !r.relay_workers.is_empty() {
+            out.push_str(
+                "# HELP dm_apply_relay_running Whether relay runs without error on a declared relay worker.\n",
+            );
+            out.push_str("# TYPE dm_apply_relay_running gauge\n");
+            for g in &r.relay_workers {
+                let _ = writeln!(
+                    out,
+                    "dm_apply_relay_running{{source=\"{}\",worker=\"{}\"}} {}",
+                    label(&g.source),
+                    label(&g.worker),
+                    u8::from(g.running)
+                );
+            }
         }
         out.push_str("# HELP dm_apply_drift Whether any drift was found (1) or none (0).\n");
         out.push_str("# TYPE dm_apply_drift gauge\n");
@@ -350,7 +556,7 @@ mod tests {
         live.tasks.get_mut("t1").unwrap().status = Some(status(&t, Stage::Stopped, Unit::Sync));
         live.tasks.get_mut("t1").unwrap().task.target_config.user = "someone".into();
         let r = report(&d, &live, Some(&crate::plan::testing::test_key()));
-        assert_eq!(r.counts, DriftCounts { config: 1, missing: 0, unmanaged: 0, stage: 2 });
+        assert_eq!(r.counts, DriftCounts { config: 1, missing: 0, unmanaged: 0, stage: 2, relay: 0, binding: 0 });
         assert_eq!(r.config[0].action, "replace");
         assert!(r.stage.iter().any(|s| s.address == Address::source("s1") && s.desired == "enabled"));
         let prom = prometheus_text(Some(&r), 5);
@@ -375,6 +581,46 @@ mod tests {
         assert_eq!(r.stage[0].observed, ["status unavailable"]);
         assert!(r.stage[0].errors[0].contains("49001"));
         assert!(render_text(&r).contains("status unavailable"), "{}", render_text(&r));
+    }
+
+    #[test]
+    fn relay_drift_and_gauges() {
+        use crate::dm::types::ClusterWorker;
+        use crate::live::{LiveRelay, RelayWorker};
+        let v = ServerVersion::parse("v8.5.4");
+        let yaml = Y.replace(
+            "password: pw}",
+            "password: pw, worker_name: w1, relay: {enabled: true, workers: [w1, \"w\\\"2\"]}}",
+        );
+        let d = desired_from_yaml("dm.yaml", &yaml).unwrap();
+        let mut live = live_after_apply(&d, &v, 0);
+        let w = |n: &str, st: &str, s: &str| ClusterWorker {
+            name: n.into(),
+            addr: String::new(),
+            bound_stage: st.into(),
+            bound_source_name: s.into(),
+        };
+        live.workers = Some(vec![w("w1", "bound", "s1"), w("w\"2", "relay", "")]);
+        let relay = LiveRelay {
+            workers: [
+                ("w1".to_string(), RelayWorker { stage: Some(Stage::Running), error: None }),
+                ("w\"2".to_string(), RelayWorker { stage: Some(Stage::Paused), error: Some("boom\n".into()) }),
+            ]
+            .into(),
+            unattributed: vec![],
+        };
+        live.relay = Some([("s1".to_string(), relay)].into());
+        let r = report(&d, &live, Some(&crate::plan::testing::test_key()));
+        assert_eq!((r.counts.relay, r.counts.binding), (1, 0), "{r:?}");
+        assert_eq!(r.relay[0].errors, ["w\"2: boom"]);
+        let prom = prometheus_text(Some(&r), 1);
+        assert!(prom.contains("dm_apply_relay_running{source=\"s1\",worker=\"w1\"} 1\n"), "{prom}");
+        assert!(prom.contains("dm_apply_relay_running{source=\"s1\",worker=\"w\\\"2\"} 0\n"), "{prom}");
+        // Bound elsewhere: binding drift.
+        live.workers = Some(vec![w("w9", "bound", "s1")]);
+        let r = report(&d, &live, Some(&crate::plan::testing::test_key()));
+        assert_eq!(r.counts.binding, 1);
+        assert_eq!(r.binding[0].observed, ["bound to w9"]);
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //!   with a warning, instead of producing a disruptive first apply: a source password (or TLS material) that
 //!   dm-apply's record does not track yet (the source was created by dmctl), and the write-only
 //!   `full_migrate_conf` fields of a task whose record holds their fingerprint (changing them replaces the task).
+//! - Relay started by worker name becomes `relay` (without `workers` when it runs on the bound worker alone), and
+//!   the worker each source is bound to becomes `worker_name`.
 //! - Binlog filter rules come back renamed per source and detached from their table patterns (semantics §4.2);
 //!   identical rules are merged under one readable name and attached once per source, to its first table rule.
 
@@ -244,9 +246,40 @@ impl Cx<'_> {
             security,
             purge,
             relay_config,
+            relay: self.relay(s),
+            worker_name: self.live.bound_worker(name).flatten().map(str::to_string),
             lifecycle,
             write_only_version: None,
         }
+    }
+
+    /// Relay started by worker name: on the bound worker alone, `relay: {enabled: true}`; otherwise the workers,
+    /// named. Sources without relay get no `relay` (not managed); relay through the config flag stays in
+    /// `relay_config` (docs/dm-behaviour.md R4.4).
+    fn relay(&mut self, s: &Source) -> Option<RelaySpec> {
+        let name = &s.source_name;
+        if s.relay_config.as_ref().and_then(|r| r.enable_relay) == Some(true) {
+            self.warnings.push(format!(
+                "source `{name}`: relay runs through `relay_config.enable_relay`, which DM cannot purge; to manage it,                  remove that flag and declare `relay: {{enabled: true}}` (the next apply restarts relay by worker name)"
+            ));
+        }
+        let Some(lr) = self.live.relay_of(name) else {
+            self.warnings.push(format!(
+                "source `{name}`: DM did not say on which workers relay runs, so `relay` is not written for it"
+            ));
+            return None;
+        };
+        if !lr.unattributed.is_empty() {
+            self.warnings
+                .push(format!("source `{name}`: a relay worker could not be asked, so `relay.workers` may miss it"));
+        }
+        if lr.workers.is_empty() {
+            return None;
+        }
+        let workers: Vec<String> = lr.workers.keys().cloned().collect();
+        let bound = self.live.bound_worker(name).flatten();
+        let on_bound_only = bound.is_some_and(|b| workers.len() == 1 && workers[0] == b);
+        Some(RelaySpec { enabled: true, workers: (!on_bound_only).then_some(workers) })
     }
 
     fn target_password(&mut self, t: &Task) -> Secret {

@@ -17,10 +17,19 @@
 //!   change must not leave replication stopped.
 //! - The first mutation of each branch carries a guard: the resource is re-read and compared with the plan. A task
 //!   PUT or delete that follows our own stop is guarded again (the stop changes only the stage, not the config).
+//! - Relay of a source (docs/dm-behaviour.md §4): stopped first in its branch (DM refuses to write a source while
+//!   relay runs, 46025, and cannot report task status while relay runs on a worker other than the bound one,
+//!   R8.12, so the tasks are stopped and waited for only afterwards), started last, after the waits of the tasks on
+//!   the source. Every relay start comes after every relay stop, so a worker can move from one source to another.
+//! - A transfer (R3.12) comes after the source's update (tasks stopped for it move while stopped, which DM neither
+//!   checks nor pauses); tasks DM pauses and resumes are waited for when status can be read.
+//! - New sources without a declared worker are created after everything that claims a particular free worker
+//!   (creates on a named worker, transfers, relay starts on free workers), and the ones the plan expects to stay
+//!   unbound after the others, so DM gives the free workers to the ones the plan says.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::graph::{DepKind, Effect, Expect, Guard, ResourceKind, StepGraph, StepId, StepKind, WaitFor};
+use super::graph::{DepKind, Effect, Expect, Guard, RelayTarget, ResourceKind, StepGraph, StepId, StepKind, WaitFor};
 use crate::config::DesiredStage;
 use crate::dm::ServerVersion;
 use crate::dm::types::{Stage, StartTaskRequest};
@@ -115,6 +124,19 @@ struct Builder<'p> {
     record: bool,
     /// `safe_mode_time_duration` of the start of a task that resumes from a checkpoint.
     resume_safe_mode: String,
+    /// Every relay stop: relay starts, transfers and creates on a named worker come after them all.
+    relay_stops: Vec<StepId>,
+    /// (source, relay start, whether it claims a worker that is free now).
+    relay_starts: Vec<(String, StepId, bool)>,
+    transfers: Vec<StepId>,
+    /// source → waits of tasks DM resumes after a transfer.
+    transfer_waits: BTreeMap<String, Vec<StepId>>,
+    /// Creates of new sources on a declared worker.
+    creates_on_worker: Vec<StepId>,
+    /// Creates of new sources DM binds to any free worker: (step, expected to stay unbound).
+    creates_anywhere: Vec<(StepId, bool)>,
+    /// source → tasks started or waited for in this apply because of the source (restarts, transfers).
+    source_tasks: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// Compile a plan into the graph of steps that carries it out.
@@ -137,6 +159,13 @@ pub fn compile(plan: &Plan, opts: &CompileOptions) -> Result<StepGraph, CompileE
         version: ServerVersion::parse(&plan.cluster.server_version),
         record,
         resume_safe_mode: go_duration(opts.resume_safe_mode.unwrap_or(DEFAULT_RESUME_SAFE_MODE)),
+        relay_stops: vec![],
+        relay_starts: vec![],
+        transfers: vec![],
+        transfer_waits: BTreeMap::new(),
+        creates_on_worker: vec![],
+        creates_anywhere: vec![],
+        source_tasks: BTreeMap::new(),
     };
     let sources: Vec<&ResourceChange> = active.iter().copied().filter(|c| c.address.kind == Kind::Source).collect();
     let tasks: Vec<&ResourceChange> = active.iter().copied().filter(|c| c.address.kind == Kind::Task).collect();
@@ -479,13 +508,21 @@ impl<'p> Builder<'p> {
         let addr = c.address.clone();
         let guard = guard_for(c);
         let mut nodes = SourceNodes::default();
+        let relay_stop = self.relay_stop(c, &guard);
+        let worker_name = c.binding.as_ref().and_then(|b| b.to.clone());
         match c.action {
             ConfigAction::Create => {
                 let s = self.source_payload(c, false)?;
-                let id = self.add(&addr, StepKind::CreateSource { source: Box::new(s) }, Effect::Add);
-                self.g.add_guard(id, guard);
+                let kind = StepKind::CreateSource { source: Box::new(s), worker_name: worker_name.clone() };
+                let id = self.add(&addr, kind, Effect::Add);
+                self.g.add_guard(id, guard.clone());
                 self.record(c, Some(id), false);
                 nodes.create = Some(id);
+                if worker_name.is_some() {
+                    self.creates_on_worker.push(id);
+                } else {
+                    self.creates_anywhere.push((id, c.binding.as_ref().is_some_and(|b| b.stays_unbound)));
+                }
             }
             ConfigAction::Update => {
                 let mut entry = vec![];
@@ -505,7 +542,10 @@ impl<'p> Builder<'p> {
                 }
                 let s = self.source_payload(c, true)?;
                 let put = self.add(&addr, StepKind::UpdateSource { source: Box::new(s) }, Effect::Change);
-                if !entry.is_empty() && !c.runtime.contains(&RuntimeAction::Disable) {
+                // Stopping relay started by the config flag rewrites the source (the flag), so the plan's digest no
+                // longer holds for the PUT: only the relay stop is guarded then.
+                let flag_stopped = c.relay.as_ref().is_some_and(|r| r.stop_config_flag);
+                if !entry.is_empty() && !c.runtime.contains(&RuntimeAction::Disable) && !flag_stopped {
                     // Its tasks were stopped first (which leaves the source as it was): re-read right before the
                     // PUT too, so a change made meanwhile is not overwritten. (After our own /disable the source's
                     // `enable` differs from the plan's view, so there only the first step is guarded.)
@@ -516,8 +556,12 @@ impl<'p> Builder<'p> {
                 }
                 self.req(put, before_put);
                 for e in entry {
-                    self.g.add_guard(e, guard.clone());
+                    if relay_stop.is_none() {
+                        self.g.add_guard(e, guard.clone());
+                    }
+                    self.req(e, relay_stop);
                 }
+                self.req(put, relay_stop);
                 self.record(c, Some(put), false);
                 nodes.others.push(put);
                 if !c.runtime.contains(&RuntimeAction::Disable)
@@ -538,7 +582,13 @@ impl<'p> Builder<'p> {
                     nodes.enable = Some(e);
                     restart_after.push(e);
                 }
+                // Tasks stopped for the update start again on the worker the source moves to.
+                if let Some(t) = self.transfer(c, &nodes, relay_stop, None) {
+                    nodes.others.push(t);
+                    restart_after.push(t);
+                }
                 for t in stopped {
+                    self.source_tasks.entry(name.clone()).or_default().insert(t.clone());
                     self.restart_after.entry(t.clone()).or_default().extend(restart_after.iter().copied());
                     // A record-only entry (trust on first use) does not start the task: only a change that
                     // stops or replaces the task itself takes care of its restart.
@@ -573,7 +623,8 @@ impl<'p> Builder<'p> {
                 }
                 self.source_deletes.push(del);
                 let s = self.source_payload(c, false)?;
-                let create = self.add(&addr, StepKind::CreateSource { source: Box::new(s) }, Effect::Add);
+                let kind = StepKind::CreateSource { source: Box::new(s), worker_name: worker_name.clone() };
+                let create = self.add(&addr, kind, Effect::Add);
                 self.req(create, [del]);
                 self.record(c, Some(create), false);
                 nodes.create = Some(create);
@@ -587,12 +638,15 @@ impl<'p> Builder<'p> {
             }
             ConfigAction::Delete => {
                 let del = self.add(&addr, StepKind::DeleteSource { name: name.clone(), force: false }, Effect::Destroy);
-                self.g.add_guard(del, guard);
+                self.g.add_guard(del, guard.clone());
+                // DM refuses to delete a source while relay runs for it (46023).
+                self.req(del, relay_stop);
                 self.source_deletes.push(del);
                 self.record(c, Some(del), true);
             }
             ConfigAction::NoOp => {
                 self.record(c, None, false);
+                let first = relay_stop.is_none();
                 for r in &c.runtime {
                     let (kind, is_enable) = match r {
                         RuntimeAction::Enable => (
@@ -600,21 +654,141 @@ impl<'p> Builder<'p> {
                             true,
                         ),
                         RuntimeAction::Disable => (StepKind::DisableSource { name: name.clone() }, false),
-                        // Start/stop do not apply to sources.
-                        RuntimeAction::Start | RuntimeAction::Stop => continue,
+                        // Start/stop do not apply to sources; relay and transfer have their own steps.
+                        RuntimeAction::Start
+                        | RuntimeAction::Stop
+                        | RuntimeAction::StopRelay
+                        | RuntimeAction::Transfer
+                        | RuntimeAction::StartRelay => continue,
                     };
                     let id = self.add(&addr, kind, Effect::Change);
-                    self.g.add_guard(id, guard.clone());
+                    if first {
+                        self.g.add_guard(id, guard.clone());
+                    }
+                    self.req(id, relay_stop);
                     self.after(id, nodes.others.clone());
                     nodes.others.push(id);
                     if is_enable {
                         nodes.enable = Some(id);
                     }
                 }
+                let first = first && nodes.others.is_empty();
+                let counted = !c.runtime.iter().any(|r| matches!(r, RuntimeAction::Enable | RuntimeAction::Disable));
+                if let Some(t) = self.transfer(c, &nodes, relay_stop, first.then(|| guard.clone())) {
+                    if counted && let Some(s) = self.g.step_mut(t) {
+                        s.effect = Effect::Change;
+                    }
+                    nodes.others.push(t);
+                }
+            }
+        }
+        if c.action != ConfigAction::Delete {
+            self.relay_start(c, &nodes, relay_stop, &guard);
+        }
+        if c.action == ConfigAction::NoOp
+            && !c
+                .runtime
+                .iter()
+                .any(|r| matches!(r, RuntimeAction::Enable | RuntimeAction::Disable | RuntimeAction::Transfer))
+        {
+            // A relay-only change counts once, on its last relay step.
+            let last = self.relay_starts.last().filter(|(s, _, _)| *s == name).map(|(_, id, _)| *id).or(relay_stop);
+            if let Some(s) = last.and_then(|id| self.g.step_mut(id)) {
+                s.effect = Effect::Change;
             }
         }
         self.sources.insert(name, nodes);
         Ok(())
+    }
+
+    /// The relay stop of a source change, first in its branch and guarded.
+    fn relay_stop(&mut self, c: &ResourceChange, guard: &Guard) -> Option<StepId> {
+        let r = c.relay.as_ref().filter(|r| r.stops())?;
+        let target = if r.stop_config_flag { RelayTarget::ConfigFlag } else { RelayTarget::Workers(r.stop.clone()) };
+        let id = self.add(&c.address, StepKind::StopRelay { name: c.address.name.clone(), target }, Effect::None);
+        self.g.add_guard(id, guard.clone());
+        if !r.restarted.is_empty() {
+            self.g.set_note(id, format!("started again after the update: {}", r.restarted.join(", ")));
+        }
+        self.relay_stops.push(id);
+        Some(id)
+    }
+
+    /// The transfer of a source, after its relay stop and its other steps; then the waits for the tasks DM resumes.
+    fn transfer(
+        &mut self,
+        c: &ResourceChange,
+        nodes: &SourceNodes,
+        relay_stop: Option<StepId>,
+        guard: Option<Guard>,
+    ) -> Option<StepId> {
+        if !c.runtime.contains(&RuntimeAction::Transfer) {
+            return None;
+        }
+        let b = c.binding.as_ref()?;
+        let worker = b.to.clone()?;
+        let name = c.address.name.clone();
+        let id =
+            self.add(&c.address, StepKind::TransferSource { name: name.clone(), worker: worker.clone() }, Effect::None);
+        if let Some(g) = guard {
+            self.g.add_guard(id, g);
+        }
+        self.after(id, relay_stop);
+        self.after(id, nodes.others.iter().copied());
+        if !b.paused_tasks.is_empty() {
+            self.g.set_note(id, format!("DM pauses and resumes {}", b.paused_tasks.join(", ")));
+        }
+        self.transfers.push(id);
+        for t in &b.paused_tasks {
+            self.source_tasks.entry(name.clone()).or_default().insert(t.clone());
+            // A task with its own change here takes care of its stage; the others are waited for when DM can say.
+            if !b.confirm || self.changes.get(&Address::task(t)).is_some_and(|c| !c.is_noop()) {
+                continue;
+            }
+            let wait = self.add(
+                &Address::task(t),
+                StepKind::WaitTask { name: t.clone(), until: WaitFor::Running },
+                Effect::None,
+            );
+            self.g.set_note(wait, format!("DM resumes it on worker {worker} after the transfer"));
+            self.req(wait, [id]);
+            self.transfer_waits.entry(name.clone()).or_default().push(wait);
+        }
+        Some(id)
+    }
+
+    /// The relay start of a source change, last in its branch.
+    fn relay_start(&mut self, c: &ResourceChange, nodes: &SourceNodes, relay_stop: Option<StepId>, guard: &Guard) {
+        let Some(r) = c.relay.as_ref().filter(|r| r.starts()) else { return };
+        let target =
+            if r.start_on_bound_worker { RelayTarget::BoundWorker } else { RelayTarget::Workers(r.start.clone()) };
+        let name = c.address.name.clone();
+        let id = self.add(&c.address, StepKind::StartRelay { name: name.clone(), target }, Effect::None);
+        self.req(id, nodes.create);
+        self.after(id, relay_stop);
+        self.after(id, nodes.others.iter().copied());
+        let transfer = c.runtime.contains(&RuntimeAction::Transfer);
+        if r.start_on_bound_worker && transfer {
+            // On the bound worker: only once the source is where it belongs.
+            let t = self.transfers.last().copied();
+            self.req(id, t);
+        }
+        if relay_stop.is_none() && nodes.create.is_none() && nodes.others.is_empty() && !transfer {
+            self.g.add_guard(id, guard.clone());
+        }
+        if !r.restarted.is_empty() {
+            self.g.set_note(id, "relay was stopped for the update".to_string());
+        }
+        self.relay_starts.push((name, id, r.claims_free_worker));
+    }
+
+    /// `step` comes after each of `on` unless that would close a cycle (ordering only).
+    fn after_acyclic(&mut self, step: StepId, on: impl IntoIterator<Item = StepId>) {
+        for o in on {
+            if o != step && !self.reaches(o, step) {
+                self.after(step, [o]);
+            }
+        }
     }
 
     /// The source steps a task's create/update/start must follow: (required creates, ordering-only others).
@@ -746,7 +920,11 @@ impl<'p> Builder<'p> {
                                 self.after(start, [wait]);
                             }
                         }
-                        RuntimeAction::Enable | RuntimeAction::Disable => {}
+                        RuntimeAction::Enable
+                        | RuntimeAction::Disable
+                        | RuntimeAction::StopRelay
+                        | RuntimeAction::Transfer
+                        | RuntimeAction::StartRelay => {}
                     }
                 }
             }
@@ -808,6 +986,48 @@ impl<'p> Builder<'p> {
         }
     }
 
+    /// Relay, transfer and worker-claim ordering across sources (see the module doc).
+    fn order_placement(&mut self) {
+        let stops = self.relay_stops.clone();
+        let starts = self.relay_starts.clone();
+        // A worker freed by one source's relay stop can relay another source, or take a binding.
+        for (_, id, _) in &starts {
+            self.after_acyclic(*id, stops.iter().copied());
+        }
+        for t in self.transfers.clone() {
+            self.after_acyclic(t, stops.iter().copied());
+        }
+        for c in self.creates_on_worker.clone() {
+            self.after_acyclic(c, stops.iter().copied());
+        }
+        // DM binds a new source to any free worker: first let the steps that need a particular one have it.
+        let mut claims: Vec<StepId> = self.transfers.clone();
+        claims.extend(self.creates_on_worker.iter().copied());
+        claims.extend(starts.iter().filter(|(_, _, free)| *free).map(|(_, id, _)| *id));
+        let bound_creates: Vec<StepId> =
+            self.creates_anywhere.iter().filter(|(_, unbound)| !unbound).map(|(id, _)| *id).collect();
+        for (id, unbound) in self.creates_anywhere.clone() {
+            self.after_acyclic(id, claims.iter().copied());
+            if unbound {
+                self.after_acyclic(id, bound_creates.iter().copied());
+            }
+        }
+        // Relay starts last in their source's branch: after the tasks on the source were waited for, because DM cannot
+        // report their status while relay runs on a worker other than the bound one (R8.12).
+        for (source, id, _) in starts {
+            let mut tasks: BTreeSet<String> = self.source_tasks.get(&source).cloned().unwrap_or_default();
+            tasks.extend(
+                self.changes
+                    .values()
+                    .filter(|c| c.address.kind == Kind::Task && task_sources(c).contains(&source))
+                    .map(|c| c.address.name.clone()),
+            );
+            let mut waits: Vec<StepId> = tasks.iter().filter_map(|t| self.starts.get(t).map(|(_, w)| *w)).collect();
+            waits.extend(self.transfer_waits.get(&source).into_iter().flatten().copied());
+            self.after_acyclic(id, waits);
+        }
+    }
+
     fn finish(&mut self) {
         self.serialize_shared_enables();
         // A task of this plan that may run on a source being PUT is stopped first (46025), whatever the planner
@@ -864,6 +1084,8 @@ impl<'p> Builder<'p> {
         for r in records {
             self.after(r, tasks.iter().copied());
         }
+        // Last, so that its cycle checks see every other dependency.
+        self.order_placement();
     }
 }
 
@@ -1325,6 +1547,87 @@ mod tests {
             compile(&plan(vec![t]), &CompileOptions::default()),
             Err(CompileError::MissingPayload { .. })
         ));
+    }
+
+    #[test]
+    fn relay_is_stopped_first_and_started_after_the_tasks_run_again() {
+        let mut s = change(Address::source("a"), ConfigAction::Update);
+        s.impact = Impact::StopUpdateStart { stopped_tasks: vec!["t".into()] };
+        s.observed = Some(Observed::Source { enable: true });
+        s.runtime = vec![RuntimeAction::StopRelay, RuntimeAction::StartRelay];
+        s.relay = Some(crate::plan::RelayPlan {
+            stop: vec!["w1".into(), "w2".into()],
+            restarted: vec!["w1".into(), "w2".into()],
+            start: vec!["w1".into(), "w2".into()],
+            ..Default::default()
+        });
+        let g = compile(&plan(vec![s]), &CompileOptions { skip_record: true, ..Default::default() }).unwrap();
+        assert_eq!(
+            labels(&g),
+            [
+                "source.a: stop relay on w1, w2",
+                "task.t: stop task",
+                "task.t: wait until Paused",
+                "source.a: update source",
+                "task.t: start task",
+                "task.t: wait until Running",
+                "source.a: start relay on w1, w2",
+            ]
+        );
+        // The task is not stopped when relay cannot be (DM would refuse the update anyway).
+        let deps: BTreeMap<StepId, DepKind> = g.deps_of(id_of(&g, "task.t: stop task")).collect();
+        assert_eq!(deps[&id_of(&g, "source.a: stop relay on w1, w2")], DepKind::Requires);
+        // Only the relay stop re-reads the source; it comes first.
+        assert_eq!(g.step(id_of(&g, "source.a: stop relay on w1, w2")).unwrap().guards.len(), 1);
+        assert!(g.step(id_of(&g, "task.t: stop task")).unwrap().guards.is_empty());
+    }
+
+    #[test]
+    fn a_transfer_follows_relay_stops_and_its_resumed_tasks_are_waited_for() {
+        let mut s = change(Address::source("a"), ConfigAction::NoOp);
+        s.desired = None;
+        s.runtime = vec![RuntimeAction::StopRelay, RuntimeAction::Transfer, RuntimeAction::StartRelay];
+        s.relay =
+            Some(crate::plan::RelayPlan { stop: vec!["w1".into()], start_on_bound_worker: true, ..Default::default() });
+        s.binding = Some(crate::plan::BindingPlan {
+            from: Some("w1".into()),
+            to: Some("w3".into()),
+            paused_tasks: vec!["t".into()],
+            confirm: true,
+            stays_unbound: false,
+        });
+        // Another source's relay stop frees a worker: transfers come after every relay stop.
+        let mut b = change(Address::source("b"), ConfigAction::NoOp);
+        b.desired = None;
+        b.runtime = vec![RuntimeAction::StopRelay];
+        b.relay = Some(crate::plan::RelayPlan { stop: vec!["w3".into()], ..Default::default() });
+        let g = compile(&plan(vec![s, b]), &CompileOptions { skip_record: true, ..Default::default() }).unwrap();
+        assert!(before(&g, "source.a: stop relay on w1", "source.a: transfer to worker w3"));
+        assert!(before(&g, "source.b: stop relay on w3", "source.a: transfer to worker w3"));
+        assert!(before(&g, "source.a: transfer to worker w3", "task.t: wait until Running"));
+        assert!(before(&g, "task.t: wait until Running", "source.a: start relay on the bound worker"));
+        let deps: BTreeMap<StepId, DepKind> =
+            g.deps_of(id_of(&g, "source.a: start relay on the bound worker")).collect();
+        assert_eq!(deps[&id_of(&g, "source.a: transfer to worker w3")], DepKind::Requires);
+        // A relay-only change counts once.
+        assert_eq!(g.steps().filter(|x| x.effect == Effect::Change).count(), 2, "{:?}", labels(&g));
+    }
+
+    #[test]
+    fn new_sources_dm_binds_anywhere_are_created_after_the_ones_on_a_named_worker() {
+        let mut named = change(Address::source("n"), ConfigAction::Create);
+        named.binding = Some(crate::plan::BindingPlan { to: Some("w2".into()), ..Default::default() });
+        let any = change(Address::source("a"), ConfigAction::Create);
+        let mut left = change(Address::source("l"), ConfigAction::Create);
+        left.binding = Some(crate::plan::BindingPlan { stays_unbound: true, ..Default::default() });
+        let g = compile(&plan(vec![any, left, named]), &CompileOptions { skip_record: true, ..Default::default() })
+            .unwrap();
+        assert!(before(&g, "source.n: create source on worker w2", "source.a: create source"));
+        assert!(before(&g, "source.a: create source", "source.l: create source"));
+        match &g.step(id_of(&g, "source.n: create source on worker w2")).unwrap().kind {
+            StepKind::CreateSource { worker_name, .. } => assert_eq!(worker_name.as_deref(), Some("w2")),
+            k => panic!("{k:?}"),
+        }
     }
 
     #[test]

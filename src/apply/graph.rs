@@ -55,11 +55,35 @@ impl fmt::Display for WaitFor {
     }
 }
 
+/// Which relay a relay step acts on (docs/dm-behaviour.md R4.1, R4.4, R4.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelayTarget {
+    /// The worker the source is bound to when the step runs: the request names none and has no body (a JSON body
+    /// would make DM v8.5.4+ rewrite the source's `relay_dir`, R4.2).
+    BoundWorker,
+    /// These workers, named.
+    Workers(Vec<String>),
+    /// Relay started through the source config's `enable_relay` flag: stopped with `worker_name_list: []`.
+    ConfigFlag,
+}
+
+impl fmt::Display for RelayTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RelayTarget::BoundWorker => f.write_str("on the bound worker"),
+            RelayTarget::Workers(w) => write!(f, "on {}", w.join(", ")),
+            RelayTarget::ConfigFlag => f.write_str("started by relay_config.enable_relay"),
+        }
+    }
+}
+
 /// One DM operation. Payloads are the exact wire bodies to send (built by the planner's normalizer).
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepKind {
+    /// `worker_name`: the worker DM binds the new source to (declared); `None`: DM picks a free one.
     CreateSource {
         source: Box<Source>,
+        worker_name: Option<String>,
     },
     /// `source.enable` must equal the live value: enable/disable go through their own endpoints, because a PUT
     /// that flips `enable` would start or stop every task of the source as a side effect.
@@ -78,6 +102,21 @@ pub enum StepKind {
     DeleteSource {
         name: String,
         force: bool,
+    },
+    /// `/relay/disable`: named workers that are not relaying count as stopped already.
+    StopRelay {
+        name: String,
+        target: RelayTarget,
+    },
+    /// `/relay/enable`, then wait until the workers report relay running.
+    StartRelay {
+        name: String,
+        target: RelayTarget,
+    },
+    /// `/transfer`: DM pauses the tasks expected to run on the source, moves it, and resumes them.
+    TransferSource {
+        name: String,
+        worker: String,
     },
     CreateTask {
         task: Box<Task>,
@@ -123,12 +162,16 @@ impl StepKind {
     /// A short description for progress lines and the report, e.g. `stop task`.
     pub fn describe(&self) -> String {
         match self {
+            StepKind::CreateSource { worker_name: Some(w), .. } => format!("create source on worker {w}"),
             StepKind::CreateSource { .. } => "create source".into(),
             StepKind::UpdateSource { .. } => "update source".into(),
             StepKind::EnableSource { .. } => "enable source".into(),
             StepKind::DisableSource { .. } => "disable source".into(),
             StepKind::DeleteSource { force: true, .. } => "delete source (force)".into(),
             StepKind::DeleteSource { .. } => "delete source".into(),
+            StepKind::StopRelay { target, .. } => format!("stop relay {target}"),
+            StepKind::StartRelay { target, .. } => format!("start relay {target}"),
+            StepKind::TransferSource { worker, .. } => format!("transfer to worker {worker}"),
             StepKind::CreateTask { .. } => "create task".into(),
             StepKind::UpdateTask { .. } => "update task".into(),
             StepKind::StartTask { request, .. } if request.remove_meta == Some(true) => {

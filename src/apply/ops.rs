@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::ApplyOptions;
-use super::graph::{Expect, Guard, ResourceKind, Step, StepKind, WaitFor};
+use super::graph::{Expect, Guard, RelayTarget, ResourceKind, Step, StepKind, WaitFor};
 use super::report::{Event, Failure, StepInfo};
 use super::scheduler::StepResult;
 use crate::dm::error::codes;
-use crate::dm::types::{Source, Stage, StopTaskRequest, SubTaskStatus, Task};
+use crate::dm::types::{DisableRelayRequest, EnableRelayRequest, Source, Stage, StopTaskRequest, SubTaskStatus, Task};
 use crate::dm::{DmClient, DmError};
 use crate::state::store::{self, Update};
 
@@ -119,13 +119,13 @@ pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
     }
     let c = &ctx.client;
     match &step.kind {
-        StepKind::CreateSource { source } => {
+        StepKind::CreateSource { source, worker_name } => {
             let name = source.source_name.clone();
             create_or_delete(
                 &ctx,
                 &info,
                 Op::Create,
-                || c.create_source(source, None),
+                || c.create_source(source, worker_name.as_deref()),
                 || async { Ok(c.get_source(&name, false).await?.is_some()) },
                 codes::SOURCE_EXISTS,
             )
@@ -234,6 +234,132 @@ pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
             }))
         }
         StepKind::RecordState { address, update } => record_state(&ctx, &info, address, update).await,
+        StepKind::StopRelay { name, target } => stop_relay(&ctx, &info, name, target).await,
+        StepKind::StartRelay { name, target } => start_relay(&ctx, &info, name, target).await,
+        StepKind::TransferSource { name, worker } => {
+            ctx.retrying(&info, || c.transfer_source(name, worker)).await.map_err(|e| {
+                let f = Failure::from(&e);
+                if e.has_code(TRANSFER_NOT_SYNC) {
+                    f.prefixed(&format!(
+                        "DM moves source {name} only while every task running on it is in the Sync unit; apply                          again once they are"
+                    ))
+                } else {
+                    f
+                }
+            })?;
+            Ok(None)
+        }
+    }
+}
+
+/// DM's answer to a transfer while a running task on the source is not in the Sync unit (docs/dm-behaviour.md R3.12).
+const TRANSFER_NOT_SYNC: i64 = 46019;
+
+/// `/relay/disable` naming the workers (or `worker_name_list: []` for relay started by the config flag). The body
+/// has no field DM fills in by default, so sending one is safe on every version (docs/dm-behaviour.md R4.6).
+async fn stop_relay(ctx: &Ctx, info: &StepInfo, name: &str, target: &RelayTarget) -> StepResult {
+    let c = &ctx.client;
+    let req = match target {
+        RelayTarget::Workers(w) => Some(DisableRelayRequest { worker_name_list: Some(w.clone()) }),
+        RelayTarget::ConfigFlag => Some(DisableRelayRequest { worker_name_list: Some(vec![]) }),
+        RelayTarget::BoundWorker => None,
+    };
+    ctx.retrying(info, || c.disable_relay(name, req.as_ref())).await?;
+    Ok(None)
+}
+
+/// `/relay/enable`, then wait until the workers report relay running. On the bound worker no body is sent; naming
+/// workers needs a body, into which DM v8.5.4+ writes `relay_dir: ./relay_log` when it is absent, rewriting the
+/// source (refused while tasks run, 46025): so the body carries the source's own `relay_dir`, read right before
+/// (docs/dm-behaviour.md R4.1, R4.2).
+async fn start_relay(ctx: &Ctx, info: &StepInfo, name: &str, target: &RelayTarget) -> StepResult {
+    let c = &ctx.client;
+    let req = match target {
+        RelayTarget::Workers(w) => {
+            let Some(src) = c.get_source(name, false).await? else {
+                return Err(Failure::new(format!("source {name} does not exist in DM")));
+            };
+            let relay_dir = src.relay_config.and_then(|r| r.relay_dir).filter(|d| !d.is_empty());
+            Some(EnableRelayRequest { worker_name_list: Some(w.clone()), relay_dir, ..Default::default() })
+        }
+        RelayTarget::BoundWorker | RelayTarget::ConfigFlag => None,
+    };
+    ctx.retrying(info, || c.enable_relay(name, req.as_ref())).await?;
+    wait_relay(ctx, info, name, target).await
+}
+
+/// Poll the source's status until each relay worker shows relay Running. A relay that reports an error fails the
+/// step with DM's message.
+async fn wait_relay(ctx: &Ctx, info: &StepInfo, name: &str, target: &RelayTarget) -> StepResult {
+    let c = &ctx.client;
+    let start = Instant::now();
+    let mut delay = ctx.opts.poll_initial;
+    let mut last = String::from("not polled yet");
+    let cancel = ctx.opts.cancel.clone();
+    let mut workers: Option<Vec<String>> = match target {
+        RelayTarget::Workers(w) => Some(w.clone()),
+        _ => None,
+    };
+    loop {
+        if workers.is_none() {
+            // The bound worker is the one to watch.
+            match c.list_workers().await {
+                Ok(list) => match list.iter().find(|w| w.bound_stage == "bound" && w.bound_source_name == name) {
+                    Some(w) => workers = Some(vec![w.name.clone()]),
+                    None => last = "the source is not bound to any worker".into(),
+                },
+                Err(e) => last = format!("workers not readable: {e}"),
+            }
+        }
+        if let Some(ws) = &workers {
+            match c.source_status(name).await {
+                Ok(list) => {
+                    let mut pending = vec![];
+                    for w in ws {
+                        let entry = list.iter().find(|s| &s.worker_name == w);
+                        let err = entry.and_then(|s| s.error_msg.as_deref()).map(str::trim).filter(|m| !m.is_empty());
+                        match entry.and_then(|s| s.relay_status.as_ref()) {
+                            Some(r) if r.stage == Stage::Running && err.is_none() => {}
+                            Some(r) if r.stage == Stage::Paused => {
+                                return Err(Failure::new(format!(
+                                    "relay of source {name} on worker {w} paused with an error: {}",
+                                    err.unwrap_or("(DM gave no message)")
+                                ))
+                                .with_code(err.and_then(dm_code_in)));
+                            }
+                            Some(r) => pending.push(format!("{w} {}", r.stage)),
+                            None => pending.push(format!("{w} not relaying yet")),
+                        }
+                    }
+                    if pending.is_empty() {
+                        return Ok(None);
+                    }
+                    last = pending.join(", ");
+                }
+                Err(e) => last = format!("source status not readable: {e}"),
+            }
+        }
+        if start.elapsed() >= ctx.opts.wait_timeout {
+            return Err(Failure::new(format!(
+                "relay of source {name} did not report running within {} (last observed: {last}); the start was sent                  to DM. Check it with `dmctl query-status -s {name}`",
+                human_duration(ctx.opts.wait_timeout)
+            )));
+        }
+        if ctx.deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            return Err(Failure::new(format!(
+                "relay of source {name} did not report running before the --deadline (last observed: {last}); the                  start was sent to DM"
+            )));
+        }
+        ctx.progress(info, format!("waiting for relay: {last}"));
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = cancel.cancelled() => {
+                return Err(Failure::interrupted(format!(
+                    "interrupted while waiting for relay of source {name}: the start was sent to DM, which may still                      complete it (last observed: {last})"
+                )));
+            }
+        }
+        delay = (delay * 2).min(ctx.opts.poll_max.max(ctx.opts.poll_initial));
     }
 }
 

@@ -11,6 +11,7 @@ pub mod drift;
 pub mod import;
 pub mod man;
 pub mod plan;
+pub mod relay;
 pub mod show;
 pub mod sim;
 pub mod validate;
@@ -34,6 +35,7 @@ pub fn run(command: Command, ui: &Ui) -> miette::Result<u8> {
         Command::Drift(args) => runtime()?.block_on(drift::run(&args, ui)),
         Command::Convert(args) => convert::run(&args, ui),
         Command::Import(args) => runtime()?.block_on(import::run(&args, ui)),
+        Command::Relay(args) => runtime()?.block_on(relay::run(&args, ui)),
         Command::Completions(args) => completions::run(&args, ui),
         Command::Man(args) => man::run(&args, ui),
         Command::Sim(args) => runtime()?.block_on(sim::run(&args, ui)),

@@ -94,8 +94,8 @@ pub struct PurgeSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RelayConfigSpec {
-    /// Do not set `true` at create time: DM-master persists the source, then refuses (a known server bug).
-    /// Enable relay afterwards with DM's relay enable endpoint.
+    /// Do not set `true`: DM-master persists a new source, then refuses (a known server bug), and relay started
+    /// this way cannot be purged. Declare `relay: {enabled: true}` on the source instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(example = false)]
     pub enable_relay: Option<bool>,
@@ -111,6 +111,22 @@ pub struct RelayConfigSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(example = &"./relay_log")]
     pub relay_dir: Option<String>,
+}
+
+/// Relay managed by dm-apply: DM-workers pulling the source's binlog to local disk (see docs/config-format.md,
+/// "Relay and worker binding"). Absent: relay is not managed (whatever runs is left alone and is no difference).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RelaySpec {
+    /// Whether relay runs for the source. `false` stops it on every worker.
+    #[schemars(example = true)]
+    pub enabled: bool,
+    /// DM-workers (by name) that relay the source. Absent: the worker the source is bound to. A worker can relay
+    /// one source only, and only a free worker or the source's own bound worker can relay it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1), inner(length(min = 1)))]
+    #[schemars(example = vec!["dm-worker-1", "dm-worker-2"])]
+    pub workers: Option<Vec<String>>,
 }
 
 /// `flavor` of an upstream.
@@ -163,10 +179,22 @@ pub struct SourceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(example = serde_json::json!({"interval": 3600, "expires": 72, "remain_space": 15}))]
     pub purge: Option<PurgeSpec>,
-    /// Relay-log settings.
+    /// Relay-log settings (start point, directory) written with the source. Run relay with `relay`, not with
+    /// `relay_config.enable_relay`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(example = serde_json::json!({"enable_relay": false}))]
+    #[schemars(example = serde_json::json!({"relay_binlog_name": "mysql-bin.000042", "relay_dir": "./relay_log"}))]
     pub relay_config: Option<RelayConfigSpec>,
+    /// Whether relay runs for the source and on which DM-workers (dm-apply starts and stops it). Absent: relay is
+    /// not managed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = serde_json::json!({"enabled": true, "workers": ["dm-worker-1", "dm-worker-2"]}))]
+    pub relay: Option<RelaySpec>,
+    /// The DM-worker the source is bound to (the one that runs its tasks). Set at create time, moved with DM's
+    /// transfer otherwise (tasks pause and resume around it). Absent: DM picks a free worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    #[schemars(example = &"dm-worker-1")]
+    pub worker_name: Option<String>,
     /// Write-only version (never sent to DM): dm-apply re-sends the password and TLS contents when this number
     /// changes, and keeps no fingerprint of them. Without it, dm-apply detects changes through salted fingerprints
     /// in its state record (see docs/plan.md, "Passwords and other write-only values").

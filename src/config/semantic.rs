@@ -17,6 +17,125 @@ pub(crate) struct Context<'a> {
     pub broken_sources: &'a BTreeSet<String>,
 }
 
+/// A source's `relay` block: what DM would refuse or misread (docs/dm-behaviour.md §4).
+fn relay_checks(item: &Item<SourceSpec>, lf: &LoadedFile, errors: &mut Vec<Problem>) {
+    let Some(r) = &item.spec.relay else { return };
+    let ptr = format!("{}/relay/workers", item.pointer);
+    let Some(workers) = &r.workers else { return };
+    if !r.enabled {
+        errors.push(
+            Problem::error("relay_workers", "`relay.workers` is given with `enabled: false`")
+                .at(&lf.file, lf.key_pos(&ptr), "no relay runs, so no worker can be named")
+                .with_help("remove `workers`, or set `enabled: true`"),
+        );
+    }
+    if workers.is_empty() {
+        errors.push(
+            Problem::error("relay_workers", "`relay.workers` must name at least one DM-worker")
+                .at(&lf.file, lf.value_pos(&ptr), "empty")
+                .with_help("leave `workers` out to relay on the worker the source is bound to"),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (i, w) in workers.iter().enumerate() {
+        let wp = format!("{ptr}/{i}");
+        if w.trim().is_empty() {
+            errors.push(Problem::error("relay_workers", "a relay worker name must not be empty").at(
+                &lf.file,
+                lf.value_pos(&wp),
+                "empty",
+            ));
+        } else if !seen.insert(w.as_str()) {
+            errors.push(
+                Problem::error("relay_workers", format!("DM-worker `{w}` is listed twice in `relay.workers`")).at(
+                    &lf.file,
+                    lf.value_pos(&wp),
+                    "listed again here",
+                ),
+            );
+        }
+    }
+}
+
+/// Across sources: a DM-worker is bound to one source and relays one source, and relays only its own bound source
+/// (docs/dm-behaviour.md R4.3, R12.1).
+fn placement_checks(ctx: &Context<'_>, errors: &mut Vec<Problem>) {
+    // worker → (source, file, pointer) of the first claim, by kind.
+    let mut bound: BTreeMap<&str, (&str, usize, String)> = BTreeMap::new();
+    let mut relay: BTreeMap<&str, (&str, usize, String)> = BTreeMap::new();
+    for item in ctx.sources {
+        let name = item.spec.source_name.as_str();
+        if let Some(w) = item.spec.worker_name.as_deref() {
+            let ptr = format!("{}/worker_name", item.pointer);
+            if let Some((other, fi, fp)) = bound.get(w) {
+                let (lf, fl) = (&ctx.files[item.file], &ctx.files[*fi]);
+                errors.push(
+                    Problem::error(
+                        "worker_name",
+                        format!("DM-worker `{w}` is declared for sources `{other}` and `{name}`"),
+                    )
+                    .at(&lf.file, lf.value_pos(&ptr), "declared again here")
+                    .with_related(Problem::note("first_declared", format!("first declared for `{other}` here")).at(
+                        &fl.file,
+                        fl.value_pos(fp),
+                        "first declared here",
+                    ))
+                    .with_help("a DM-worker is bound to one source at a time"),
+                );
+            } else {
+                bound.insert(w, (name, item.file, ptr));
+            }
+        }
+        let workers = item.spec.relay.as_ref().filter(|r| r.enabled).and_then(|r| r.workers.as_ref());
+        for (i, w) in workers.into_iter().flatten().enumerate() {
+            let ptr = format!("{}/relay/workers/{i}", item.pointer);
+            if let Some((other, fi, fp)) = relay.get(w.as_str()) {
+                if *other == name {
+                    continue;
+                }
+                let (lf, fl) = (&ctx.files[item.file], &ctx.files[*fi]);
+                errors.push(
+                    Problem::error(
+                        "relay_workers",
+                        format!("DM-worker `{w}` is declared to relay sources `{other}` and `{name}`"),
+                    )
+                    .at(&lf.file, lf.value_pos(&ptr), "declared again here")
+                    .with_related(Problem::note("first_declared", format!("first declared for `{other}` here")).at(
+                        &fl.file,
+                        fl.value_pos(fp),
+                        "first declared here",
+                    ))
+                    .with_help("a DM-worker relays one source (DM answers 46020)"),
+                );
+            } else {
+                relay.insert(w.as_str(), (name, item.file, ptr));
+            }
+        }
+    }
+    for (w, (source, fi, ptr)) in &relay {
+        if let Some((b, bfi, bptr)) = bound.get(w)
+            && b != source
+        {
+            let (lf, bl) = (&ctx.files[*fi], &ctx.files[*bfi]);
+            errors.push(
+                Problem::error(
+                    "relay_workers",
+                    format!(
+                        "DM-worker `{w}` should relay source `{source}` but is declared as the worker of source `{b}`"
+                    ),
+                )
+                .at(&lf.file, lf.value_pos(ptr), "relay declared here")
+                .with_related(Problem::note("bound_here", format!("bound to `{b}` here")).at(
+                    &bl.file,
+                    bl.value_pos(bptr),
+                    "bound here",
+                ))
+                .with_help("a DM-worker relays only the source it is bound to, or none (DM answers 46021)"),
+            );
+        }
+    }
+}
+
 /// `ignore_checking_items` values DM accepts (`dm/config/checking_item.go`).
 pub const CHECKING_ITEMS: &[&str] = &[
     "all",
@@ -222,13 +341,23 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
         }
         if item.spec.relay_config.as_ref().and_then(|r| r.enable_relay) == Some(true) {
             let p = format!("{}/relay_config/enable_relay", item.pointer);
-            warnings.push(
-                Problem::warning("enable_relay", "`relay_config.enable_relay: true` fails when DM creates the source")
-                    .at(&lf.file, lf.key_pos(&p), "known DM-master bug at create time")
-                    .with_help("DM persists the source and then refuses (40070/46030); leave it false and enable relay afterwards with `dmctl start-relay` or `POST /api/v1/sources/{name}/relay/enable`"),
-            );
+            if item.spec.relay.is_some() {
+                errors.push(
+                    Problem::error("enable_relay", "`relay_config.enable_relay: true` conflicts with `relay`")
+                        .at(&lf.file, lf.key_pos(&p), "relay through the config flag")
+                        .with_help("DM refuses to start relay by worker name while the flag is set (46030): remove `relay_config.enable_relay`; `relay` manages relay"),
+                );
+            } else {
+                warnings.push(
+                    Problem::warning("enable_relay", "`relay_config.enable_relay: true` fails when DM creates the source, and relay started by it cannot be purged")
+                        .at(&lf.file, lf.key_pos(&p), "known DM-master bug at create time")
+                        .with_help("DM persists the source and then refuses (40070/46030); remove it and declare `relay: {enabled: true}` on the source: dm-apply then starts relay the way DM accepts (docs/config-format.md, \"Relay and worker binding\")"),
+                );
+            }
         }
+        relay_checks(item, lf, errors);
     }
+    placement_checks(ctx, errors);
 
     // External sources: valid names, not also declared here.
     let declared: BTreeSet<&str> = ctx

@@ -106,6 +106,8 @@ pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<Sour
         security,
         purge,
         relay_config,
+        relay: None,
+        worker_name: None,
         lifecycle: Default::default(),
         write_only_version: None,
     };

@@ -8,6 +8,7 @@
 
 pub mod model;
 pub mod planner;
+mod relay;
 pub mod safe;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testing;

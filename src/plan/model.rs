@@ -115,6 +115,14 @@ pub enum RuntimeAction {
     Enable,
     /// `POST /sources/{name}/disable` (DM then stops every task on the source).
     Disable,
+    /// Stop relay of a source on some workers (`POST /sources/{name}/relay/disable`); see [`RelayPlan`].
+    #[serde(rename = "stop-relay")]
+    StopRelay,
+    /// Move a source to another worker (`POST /sources/{name}/transfer`); see [`BindingPlan`].
+    Transfer,
+    /// Start relay of a source (`POST /sources/{name}/relay/enable`); see [`RelayPlan`].
+    #[serde(rename = "start-relay")]
+    StartRelay,
 }
 
 impl RuntimeAction {
@@ -124,6 +132,9 @@ impl RuntimeAction {
             RuntimeAction::Stop => "stop",
             RuntimeAction::Enable => "enable",
             RuntimeAction::Disable => "disable",
+            RuntimeAction::StopRelay => "stop-relay",
+            RuntimeAction::Transfer => "transfer",
+            RuntimeAction::StartRelay => "start-relay",
         }
     }
 }
@@ -300,6 +311,63 @@ pub enum DesiredPayload {
     Task(Task),
 }
 
+/// The relay operations of a source (docs/apply.md, "Relay and worker binding"): stops first (so DM accepts the
+/// source's update, and so workers are free for other sources), starts last.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayPlan {
+    /// Workers relay is stopped on, named explicitly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<String>,
+    /// Relay started through the source config's `enable_relay` flag is stopped (the only way DM stops it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stop_config_flag: bool,
+    /// Workers relay is started on, named explicitly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub start: Vec<String>,
+    /// Relay is started on the worker the source is bound to at that moment (no worker named, no request body).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub start_on_bound_worker: bool,
+    /// Workers whose relay is stopped only so that DM accepts the source's update, and started again after it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restarted: Vec<String>,
+    /// The start names a worker that is free now: apply starts it before creating new sources without a declared
+    /// worker, which DM would bind to any free worker.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub claims_free_worker: bool,
+}
+
+impl RelayPlan {
+    pub fn stops(&self) -> bool {
+        !self.stop.is_empty() || self.stop_config_flag
+    }
+    pub fn starts(&self) -> bool {
+        !self.start.is_empty() || self.start_on_bound_worker
+    }
+}
+
+/// Where a source is bound (docs/dm-behaviour.md R3.1, R3.12, R12.5).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindingPlan {
+    /// The worker the source is bound to now (`None`: unbound, or a new source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The worker it gets: named in the create request of a new source, or moved to with a transfer (`transfer` in
+    /// `runtime`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// A new source without a declared worker for which no DM-worker is free: DM creates it unbound. Apply creates
+    /// it after the new sources that do get a worker, so that DM gives the free workers to those.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stays_unbound: bool,
+    /// Tasks DM pauses before a transfer and resumes on the new worker (the ones expected to run on the source).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paused_tasks: Vec<String>,
+    /// Whether apply waits until those tasks run again. Not while relay runs on a worker other than the bound one:
+    /// DM cannot report their status then (docs/dm-behaviour.md R8.12).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirm: bool,
+}
+
 /// Why a planned change is not carried out by this apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -386,6 +454,12 @@ pub struct ResourceChange {
     /// apply never reads it). `None`: the attributes as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display: Option<Display>,
+    /// Relay operations of a source (with `stop-relay` / `start-relay` in `runtime`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<RelayPlan>,
+    /// Where a source is bound: at create, or moved with a transfer (`transfer` in `runtime`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<BindingPlan>,
 }
 
 /// The attribute lines a reader sees (text and markdown plans), in the configuration's terms. `attributes`,
@@ -423,6 +497,8 @@ impl ResourceChange {
             origin: None,
             hold: None,
             display: None,
+            relay: None,
+            binding: None,
         }
     }
 

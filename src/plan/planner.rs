@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::model::*;
+use super::relay;
 use super::safe;
 use crate::config::{Desired, DesiredStage, Lifecycle, Origin};
 use crate::dm::types::{Source, Stage, Task, Unit};
@@ -543,7 +544,7 @@ fn task_running(lt: &LiveTask) -> bool {
 
 /// [`task_running`], or a subtask the worker paused on an error (its expected stage stays Running, so DM refuses
 /// updates as if it ran).
-fn task_expected_running(lt: &LiveTask) -> bool {
+pub(super) fn task_expected_running(lt: &LiveTask) -> bool {
     task_running(lt)
         || lt.status.as_ref().is_some_and(|l| {
             l.iter().any(|s| s.stage == Stage::Paused && s.error_msg.as_deref().is_some_and(|m| !m.trim().is_empty()))
@@ -611,7 +612,7 @@ fn precheck_note(wire: &Task, live: &Live) -> Option<String> {
 
 /// DM refuses a source PUT, /enable and /disable while relay workers were started for the source by name
 /// (docs/dm-behaviour.md R3.7, R3.10, R3.11, R4.3), and a source delete (R3.9).
-fn relay_hold(source: &str) -> Hold {
+pub(super) fn relay_hold(source: &str) -> Hold {
     Hold {
         kind: HoldKind::Blocked,
         reason: format!(
@@ -736,6 +737,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
 
     let mut changes = vec![];
     let mut unmanaged = vec![];
+    let placement = relay::Ctx::new(desired, live);
 
     // ------------------------------------------------------------------------------------------------ sources
     for (name, (spec, origin)) in &desired.sources {
@@ -773,11 +775,17 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             change.send_password = wire.password.is_some();
             change.reasons.push("declared in the configuration but absent from DM".to_string());
             change.record = recorded(false);
+            relay::place(&mut change, spec, None, &placement, &[], &mut warnings);
             changes.push(change);
             continue;
         };
         let before = normalize::source_comparable(l, Some(spec));
         let (mut attrs, unchanged) = diff(&before, &after, &spec.lifecycle);
+        if spec.relay.is_some() {
+            // Relay started through the config flag is stopped through DM's relay endpoint, which clears the flag
+            // without writing the source (see `relay::place`).
+            attrs.retain(|a| !(a.path == "relay_config.enable_relay" && a.after == Some(Value::Bool(false))));
+        }
         if !attrs.is_empty() {
             change
                 .reasons
@@ -852,7 +860,11 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             }
         }
         change.attributes = attrs;
-        if !change.is_noop() && live.relay_sources.as_ref().is_some_and(|r| r.contains(name.as_str())) {
+        // Relay not declared but running: DM refuses the change, and dm-apply does not touch relay it does not manage.
+        if spec.relay.is_none()
+            && !change.is_noop()
+            && live.relay_sources.as_ref().is_some_and(|r| r.contains(name.as_str()))
+        {
             change.hold = Some(relay_hold(name));
         }
         // A change that stops a task in shard DDL coordination waits (see `safe::shard_ddl_hold`).
@@ -870,6 +882,8 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             let what = if disable { "disable" } else { "update" };
             change.hold = safe::source_stop_hold(name, &stops, what);
         }
+        let on_source: Vec<&LiveTask> = tasks_on_source.get(name.as_str()).cloned().unwrap_or_default();
+        relay::place(&mut change, spec, Some(l), &placement, &on_source, &mut warnings);
         if let Impact::StopUpdateStart { stopped_tasks } = &change.impact {
             let unknown: Vec<&str> = stopped_tasks
                 .iter()
@@ -1369,7 +1383,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                     users.join(", ")
                 ));
             }
-            changes.push(ResourceChange {
+            let mut change = ResourceChange {
                 action: ConfigAction::Delete,
                 reasons: vec![PRUNE_REASON.to_string()],
                 impact: Impact::Destroy { drops_checkpoints: false },
@@ -1377,7 +1391,9 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 live_digest: Some(source_digest(s)),
                 observed: Some(Observed::Source { enable: s.enable }),
                 ..ResourceChange::new(address)
-            });
+            };
+            relay::before_delete(&mut change, name, live);
+            changes.push(change);
         } else {
             unmanaged.push(Unmanaged {
                 address,
@@ -1404,6 +1420,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 .to_string(),
         );
     }
+    relay::capacity(&mut changes, live, &mut warnings);
     let mut rewrite = false;
     state_notes(&mut notes, &mut rewrite, desired, live, home.as_deref(), tracking, &adopted, quietly_adopted);
     changes.sort_by(|a, b| a.address.cmp(&b.address));

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::plan::{Plan, PlanProblem, ResourceChange};
 
 fn change(c: &ResourceChange) -> Value {
-    json!({
+    let mut v = json!({
         "address": c.address,
         "type": c.address.kind,
         "name": c.address.name,
@@ -29,7 +29,17 @@ fn change(c: &ResourceChange) -> Value {
         "live_digest": c.live_digest,
         "origin": c.origin.as_ref().map(|o| format!("{}:{}", o.file, o.line)),
         "hold": c.hold,
-    })
+    });
+    // Relay and binding operations of a source (format 1.2), only where there are some.
+    if let Some(m) = v.as_object_mut() {
+        if let Some(r) = &c.relay {
+            m.insert("relay".into(), json!(r));
+        }
+        if let Some(b) = &c.binding {
+            m.insert("binding".into(), json!(b));
+        }
+    }
+    v
 }
 
 /// The JSON document. `errors` are the problems that refused the plan (empty when it is valid).

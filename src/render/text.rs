@@ -126,6 +126,9 @@ pub fn header_phrase(c: &ResourceChange) -> String {
                     RuntimeAction::Stop => "stopped",
                     RuntimeAction::Enable => "enabled",
                     RuntimeAction::Disable => "disabled",
+                    RuntimeAction::StopRelay => "relay stopped",
+                    RuntimeAction::Transfer => "transferred",
+                    RuntimeAction::StartRelay => "relay started",
                 })
                 .collect();
             format!("will be {}", verbs.join(" and "))
@@ -272,6 +275,9 @@ fn attributes(out: &mut String, c: &ResourceChange, st: Style) {
             RuntimeAction::Stop => "stop task",
             RuntimeAction::Enable => "enable source (POST /enable)",
             RuntimeAction::Disable => "disable source (POST /disable)",
+            RuntimeAction::StopRelay => "stop relay (POST /relay/disable)",
+            RuntimeAction::Transfer => "transfer source to another worker (POST /transfer)",
+            RuntimeAction::StartRelay => "start relay (POST /relay/enable)",
         };
         let _ = writeln!(out, "{pad}{} {}", st.sym(">"), st.bold(line));
     }

@@ -176,10 +176,18 @@ pub fn desired_digest(desired: &Desired, version: &ServerVersion) -> String {
     for (name, (s, _)) in &desired.sources {
         let mut v = serde_json::to_value(normalize::source_to_wire(s, version)).unwrap_or(Value::Null);
         mask_wire(&mut v);
-        sources.insert(
-            name.clone(),
-            serde_json::json!({ "wire": v, "lifecycle": s.lifecycle, "write_only_version": s.write_only_version }),
-        );
+        let mut entry =
+            serde_json::json!({ "wire": v, "lifecycle": s.lifecycle, "write_only_version": s.write_only_version });
+        // Relay and binding are not in the wire form; added only when declared, so other digests stay as they were.
+        if let Some(m) = entry.as_object_mut() {
+            if let Some(r) = &s.relay {
+                m.insert("relay".into(), serde_json::to_value(r).unwrap_or(Value::Null));
+            }
+            if let Some(w) = &s.worker_name {
+                m.insert("worker_name".into(), Value::String(w.clone()));
+            }
+        }
+        sources.insert(name.clone(), entry);
     }
     let mut tasks = serde_json::Map::new();
     for (name, (t, _)) in &desired.tasks {

@@ -801,6 +801,12 @@ async fn control(sh: &Arc<Shared>, method: &Method, path: &str, body: &[u8]) -> 
                 Err(m) => bad(m),
             }
         }
+        (Method::PUT | Method::POST, ["workers", w, "relay-error"]) => {
+            match ctl.set_relay_error(w, v.get("error_msg").and_then(Value::as_str)) {
+                Ok(()) => ok(),
+                Err(m) => bad(m),
+            }
+        }
         (Method::PUT | Method::POST, ["workers", w, "unreachable"]) => {
             match ctl.set_worker_unreachable(w, v.get("unreachable").and_then(Value::as_bool).unwrap_or(true)) {
                 Ok(()) => ok(),

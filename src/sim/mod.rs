@@ -313,6 +313,12 @@ impl SimControl {
         self.shared.state().set_worker_offline(worker, offline)
     }
 
+    /// The relay on `worker` stops on `error` (`None`: runs again): the source's status shows its relay `Paused`
+    /// with the error (docs/dm-behaviour.md R3.6).
+    pub fn set_relay_error(&self, worker: &str, error: Option<&str>) -> Result<(), String> {
+        self.shared.state().set_relay_error(worker, error.map(str::to_string))
+    }
+
     /// A worker stops answering but stays registered and bound: task status shows stage `""` with a 38008
     /// message until it is reachable again.
     pub fn set_worker_unreachable(&self, worker: &str, unreachable: bool) -> Result<(), String> {

@@ -296,20 +296,26 @@ impl State {
             .iter()
             .map(|w| {
                 let wk = &self.workers[w];
-                if wk.unreachable {
+                if wk.unreachable || wk.offline {
                     let shown = if self.generation.v26() { w.as_str() } else { "" };
                     return json!({"source_name": name, "worker_name": shown, "error_msg": rpc_error_msg(&wk.addr)});
                 }
                 let mut v = json!({"source_name": name, "worker_name": w});
                 if self.relays(w, name) {
+                    // A relay that hit an error is Paused, and the worker's errors come back as `error_msg`, one per
+                    // line (`getSourceStatusListFromWorker`).
+                    let stage = if wk.relay_error.is_some() { "Paused" } else { "Running" };
                     v["relay_status"] = json!({
                         "master_binlog": "(mysql-bin.000003, 1234)",
                         "master_binlog_gtid": "",
                         "relay_dir": format!("{dir}/{w}"),
                         "relay_binlog_gtid": "",
-                        "relay_catch_up_master": true,
-                        "stage": "Running",
+                        "relay_catch_up_master": wk.relay_error.is_none(),
+                        "stage": stage,
                     });
+                    if let Some(e) = &wk.relay_error {
+                        v["error_msg"] = json!(format!("{e}\n"));
+                    }
                 }
                 v
             })

@@ -52,8 +52,11 @@ pub(crate) struct Worker {
     /// Registered (and still bound) but not answering RPCs: status shows 38008 (docs/dm-behaviour.md §8).
     pub unreachable: bool,
     pub bound: Option<String>,
-    /// Source this worker relays for (started through `/relay/enable`).
+    /// Source this worker relays for (started through `/relay/enable`). Kept while the worker is offline, as DM's
+    /// scheduler keeps it (docs/dm-behaviour.md R4.3).
     pub relay: Option<String>,
+    /// The worker's relay stopped on this error (a test control): its relay status shows `Paused` with it.
+    pub relay_error: Option<String>,
 }
 
 impl Worker {
@@ -154,6 +157,7 @@ impl State {
                         unreachable: false,
                         bound: None,
                         relay: None,
+                        relay_error: None,
                     },
                 )
             })
@@ -329,17 +333,16 @@ impl State {
     pub fn create_source(&mut self, req: CreateSourceRequest, echo: Value) -> R {
         let flavor = self.check_upstream(&req.source)?;
         let name = req.source.source_name.clone();
-        if self.sources.contains_key(&name) {
-            return Err(e::source_exists(&name));
-        }
+        // With a worker named, the worker is checked before the name (`AddSourceCfgWithWorker`: 46004, 46033, then
+        // 46007; docs/dm-behaviour.md R3.1).
         if let Some(w) = req.worker_name.as_deref() {
             let worker = self.workers.get(w).ok_or_else(|| e::worker_not_exist(w))?;
             if !worker.is_free() {
-                return Err(SimError::new(
-                    46033,
-                    format!("dm-worker with name {w} is not free, its stage is {}", worker.stage()),
-                ));
+                return Err(SimError::new(46033, format!("dm-worker with name {w} not free")));
             }
+        }
+        if self.sources.contains_key(&name) {
+            return Err(e::source_exists(&name));
         }
         let enable_relay = req.source.relay_config.as_ref().and_then(|r| r.enable_relay).unwrap_or(false);
         let (cfg, server_id) = self.adjust_source(req.source, flavor);
@@ -476,7 +479,7 @@ impl State {
         if w.offline || w.bound.is_some() {
             return Err(SimError::new(
                 46006,
-                format!("dm-worker with name {worker} is {}, can't be bound to source {name}", w.stage()),
+                format!("invalid stage transformation for dm-worker {worker}, from {} to bound", w.stage()),
             ));
         }
         if let Some(r) = &w.relay
@@ -484,21 +487,34 @@ impl State {
         {
             return Err(SimError::new(
                 46027,
-                format!("dm-worker {worker} is relaying for source {r}, can't be bound to source {name}"),
-            ));
+                format!(
+                    "require DM worker [{worker}] to be bound to source [{name}], but it has been started relay for \
+                     source [{r}]"
+                ),
+            )
+            .workaround("If you intend to bind the source with worker, you can stop-relay for current source."));
         }
-        let running: Vec<(String, Unit)> = self
-            .tasks
-            .iter()
-            .filter_map(|(n, t)| {
-                t.subtasks.get(name).filter(|s| s.expected == Expected::Running).map(|s| (n.clone(), s.unit.clone()))
-            })
-            .collect();
-        if let Some((t, u)) = running.iter().find(|(_, u)| *u != Unit::Sync) {
+        // With any task expected Running, every subtask on the old worker must be in the Sync unit, the stopped ones
+        // too: DM asks the worker for all its subtasks (docs/dm-behaviour.md R3.12).
+        let any_running =
+            self.tasks.values().any(|t| t.subtasks.get(name).is_some_and(|s| s.expected == Expected::Running));
+        let subtasks: Vec<(String, Unit)> =
+            self.tasks.iter().filter_map(|(n, t)| t.subtasks.get(name).map(|s| (n.clone(), s.unit.clone()))).collect();
+        if any_running && current.is_some() && subtasks.iter().any(|(_, u)| *u != Unit::Sync) {
+            let running: Vec<String> = self
+                .tasks
+                .iter()
+                .filter(|(_, t)| t.subtasks.get(name).is_some_and(|s| s.expected == Expected::Running))
+                .map(|(n, _)| n.clone())
+                .collect();
             return Err(SimError::new(
                 46019,
-                format!("when transfer source {name}, task {t} must be in Sync unit, but it is in {u}"),
-            ));
+                format!(
+                    "running tasks {} to be transferred on source {name} should in sync unit",
+                    e::go_list(&running)
+                ),
+            )
+            .workaround("Please use `pause-task [-s source ...] task` to pause them first."));
         }
         if let Some(c) = current
             && let Some(cw) = self.workers.get_mut(&c)
@@ -775,7 +791,8 @@ impl State {
             for w in &workers {
                 let wk = &self.workers[w];
                 let bound = wk.bound.as_deref() == Some(sub.source.as_str());
-                if wk.unreachable {
+                // An offline relay worker is still asked (DM keeps it as a relay worker), and does not answer.
+                if wk.unreachable || wk.offline {
                     let shown = if self.generation.v26() { w.as_str() } else { "" };
                     out.push(project::unreachable_status(name, sub, shown, &relay::rpc_error_msg(&wk.addr)));
                 } else if !bound {
@@ -1253,7 +1270,8 @@ impl State {
                     "name": w.name,
                     "addr": w.addr,
                     "bound_stage": w.stage(),
-                    "bound_source_name": w.bound.clone().or_else(|| w.relay.clone()).unwrap_or_default(),
+                    // Only the bound source: a worker in the `relay` stage shows `""` (docs/dm-behaviour.md R12.1).
+                    "bound_source_name": w.bound.clone().unwrap_or_default(),
                 })
             })
             .collect();
@@ -1302,6 +1320,12 @@ impl State {
         }
     }
 
+    pub fn set_relay_error(&mut self, worker: &str, error: Option<String>) -> Result<(), String> {
+        let w = self.workers.get_mut(worker).ok_or_else(|| format!("no worker {worker}"))?;
+        w.relay_error = error;
+        Ok(())
+    }
+
     pub fn set_worker_unreachable(&mut self, worker: &str, unreachable: bool) -> Result<(), String> {
         let w = self.workers.get_mut(worker).ok_or_else(|| format!("no worker {worker}"))?;
         w.unreachable = unreachable;
@@ -1312,7 +1336,7 @@ impl State {
         let w = self.workers.get_mut(worker).ok_or_else(|| format!("no worker {worker}"))?;
         w.offline = offline;
         if offline {
-            w.relay = None;
+            // DM unbinds an offline worker but keeps its relay (`handleWorkerOffline`, docs/dm-behaviour.md R12.5).
             if let Some(s) = w.bound.take() {
                 // The source moves to another free worker if there is one.
                 self.try_bind(&s);

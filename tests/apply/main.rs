@@ -15,6 +15,7 @@ mod dmctl_tasks;
 mod faults_cli;
 mod faults_converge;
 mod rel_common;
+mod relay;
 mod safe_changes;
 mod state_record;
 mod verify_settle;

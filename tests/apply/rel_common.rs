@@ -43,7 +43,7 @@ pub fn body_name(r: &LoggedRequest) -> Option<String> {
 /// The main request of a step (`None` for waits and state-record writes, which are checked separately).
 pub fn pattern(kind: &StepKind) -> Option<Pattern> {
     Some(match kind {
-        StepKind::CreateSource { source } => {
+        StepKind::CreateSource { source, .. } => {
             Pattern { method: "POST", path: "/api/v1/sources".into(), body_name: Some(source.source_name.clone()) }
         }
         StepKind::UpdateSource { source } => Pattern::new("PUT", format!("/api/v1/sources/{}", source.source_name)),
@@ -57,6 +57,9 @@ pub fn pattern(kind: &StepKind) -> Option<Pattern> {
         StepKind::StartTask { name, .. } => Pattern::new("POST", format!("/api/v1/tasks/{name}/start")),
         StepKind::StopTask { name } => Pattern::new("POST", format!("/api/v1/tasks/{name}/stop")),
         StepKind::DeleteTask { name, .. } => Pattern::new("DELETE", format!("/api/v1/tasks/{name}")),
+        StepKind::StopRelay { name, .. } => Pattern::new("POST", format!("/api/v1/sources/{name}/relay/disable")),
+        StepKind::StartRelay { name, .. } => Pattern::new("POST", format!("/api/v1/sources/{name}/relay/enable")),
+        StepKind::TransferSource { name, .. } => Pattern::new("POST", format!("/api/v1/sources/{name}/transfer")),
         StepKind::WaitTask { .. } | StepKind::RecordState { .. } | StepKind::ReadCheckpoint { .. } => return None,
     })
 }

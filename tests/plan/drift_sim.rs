@@ -71,8 +71,11 @@ async fn drift_reports_each_kind_with_exit_codes_and_metrics() {
     let (code, out, err) = run(args("json")).await;
     assert_eq!(code, 2, "{out}\n{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["format_version"], "1.0");
-    assert_eq!(v["counts"], serde_json::json!({"config": 1, "missing": 1, "unmanaged": 1, "stage": 1}));
+    assert_eq!(v["format_version"], "1.1");
+    assert_eq!(
+        v["counts"],
+        serde_json::json!({"config": 1, "missing": 1, "unmanaged": 1, "stage": 1, "relay": 0, "binding": 0})
+    );
     assert_eq!(v["config"][0]["address"], "task.t1");
     assert_eq!(v["missing"][0], "source.s9");
     assert_eq!(v["unmanaged"][0], "task.adhoc");

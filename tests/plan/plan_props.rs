@@ -36,6 +36,8 @@ fn source(i: usize) -> impl Strategy<Value = SourceSpec> {
             security: None,
             purge: expires.map(|e| PurgeSpec { interval: None, expires: Some(e), remain_space: None }),
             relay_config: relay_dir.map(|d| RelayConfigSpec { relay_dir: Some(d), ..Default::default() }),
+            relay: None,
+            worker_name: None,
             write_only_version: None,
             lifecycle: Lifecycle::default(),
         })

@@ -2108,6 +2108,93 @@ async fn task_status_fails_49001_while_relay_runs_on_another_worker() {
 }
 
 #[tokio::test]
+async fn a_relay_only_worker_shows_no_bound_source() {
+    // R12.1: `bound_source_name` is the bound source only; a free worker relaying a source shows `relay` and "".
+    let (_sim, c) = start(SimOptions { workers: 2, ..fast(Generation::V854) }).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    c.enable_relay("a", Some(&relay_req(&["worker2"]))).await.unwrap();
+    let w = c.list_workers().await.unwrap();
+    assert_eq!((w[0].bound_stage.as_str(), w[0].bound_source_name.as_str()), ("bound", "a"));
+    assert_eq!((w[1].bound_stage.as_str(), w[1].bound_source_name.as_str()), ("relay", ""));
+    // Which source it relays shows only in the source's status.
+    let listed = c.list_sources(true, Some(true)).await.unwrap();
+    let names: BTreeSet<String> = listed[0]
+        .status_list
+        .iter()
+        .flatten()
+        .filter(|e| e.relay_status.is_some())
+        .map(|e| e.worker_name.clone())
+        .collect();
+    assert_eq!(names, BTreeSet::from(["worker2".to_string()]));
+}
+
+#[tokio::test]
+async fn an_offline_relay_worker_stays_a_relay_worker_and_does_not_answer() {
+    // DM unbinds a worker that goes offline but keeps its relay (R12.5, R4.3): the source is still listed as
+    // relaying, and the worker's status entry carries the RPC error (no worker name before v26.3, R8.13).
+    let (sim, c) = start(SimOptions { workers: 3, ..fast(Generation::V854) }).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    c.enable_relay("a", Some(&relay_req(&["worker2"]))).await.unwrap();
+    sim.control().set_worker_offline("worker2", true).unwrap();
+    assert_eq!(c.list_sources(false, Some(true)).await.unwrap().len(), 1, "still a relay worker");
+    assert_eq!(worker_stage(&c, "worker2").await, "offline");
+    let st = c.source_status("a").await.unwrap();
+    assert_eq!(st.len(), 2, "{st:?}");
+    let down = st.iter().find(|e| e.relay_status.is_none() && e.error_msg.is_some()).expect("an entry with an error");
+    assert!(down.worker_name.is_empty() && down.error_msg.as_deref().unwrap().contains("code=38008"), "{down:?}");
+    assert!(c.delete_source("a", true).await.unwrap_err().has_code(46023), "relay still blocks the delete");
+}
+
+#[tokio::test]
+async fn a_relay_error_shows_as_a_paused_relay_with_the_message() {
+    let (sim, c) = start(SimOptions { workers: 2, ..fast(Generation::V854) }).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    c.enable_relay("a", None).await.unwrap();
+    sim.control().set_relay_error("worker1", Some("[code=30034:class=relay] boom")).unwrap();
+    let st = c.source_status("a").await.unwrap();
+    assert_eq!(st[0].relay_status.as_ref().unwrap().stage, Stage::Paused);
+    assert!(st[0].error_msg.as_deref().unwrap().starts_with("[code=30034"), "{st:?}");
+    sim.control().set_relay_error("worker1", None).unwrap();
+    assert_eq!(c.source_status("a").await.unwrap()[0].relay_status.as_ref().unwrap().stage, Stage::Running);
+}
+
+#[tokio::test]
+async fn transfer_with_a_running_task_needs_every_subtask_in_sync_stopped_ones_too() {
+    // R3.12: with a task expected Running, DM asks the old worker for all its subtasks; a stopped one still in Load
+    // refuses the move as well (46019, naming the running tasks).
+    let (sim, c) = start(SimOptions { workers: 3, ..fast(Generation::V854) }).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    sim.control().set_stage_delay(Duration::from_millis(300));
+    c.create_task(&task("loading", "all", &["a"])).await.unwrap();
+    c.start_task("loading", &StartTaskRequest::default()).await.unwrap();
+    c.stop_task("loading", &StopTaskRequest::default()).await.unwrap();
+    sim.control().set_stage_delay(Duration::from_millis(1));
+    c.create_task(&task("syncing", "incremental", &["a"])).await.unwrap();
+    c.start_task("syncing", &StartTaskRequest::default()).await.unwrap();
+    wait_stage(&c, "syncing", Stage::Running).await;
+    let err = c.transfer_source("a", "worker2").await.unwrap_err();
+    assert!(err.has_code(46019), "{err}");
+    assert!(
+        err.to_string().contains("running tasks [syncing] to be transferred on source a should in sync unit"),
+        "{err}"
+    );
+    // Without a running task nothing is checked.
+    c.stop_task("syncing", &StopTaskRequest::default()).await.unwrap();
+    c.transfer_source("a", "worker2").await.unwrap();
+}
+
+#[tokio::test]
+async fn create_on_a_named_worker_checks_the_worker_before_the_name() {
+    // R3.1: with `worker_name`, 46004 and 46033 come before 46007.
+    let (_sim, c) = start(SimOptions { workers: 2, ..fast(Generation::V854) }).await;
+    c.create_source(&source("a"), Some("worker1")).await.unwrap();
+    let err = c.create_source(&source("a"), Some("worker1")).await.unwrap_err();
+    assert!(err.has_code(46033) && err.to_string().contains("dm-worker with name worker1 not free"), "{err}");
+    assert!(c.create_source(&source("a"), Some("ghost")).await.unwrap_err().has_code(46004));
+    assert!(c.create_source(&source("a"), Some("worker2")).await.unwrap_err().has_code(46007));
+}
+
+#[tokio::test]
 async fn unbound_source_status_carries_a_38029_error() {
     let (sim, c) = start(SimOptions { workers: 1, ..fast(Generation::V854) }).await;
     c.create_source(&source("a"), None).await.unwrap();
