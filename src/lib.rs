@@ -23,6 +23,7 @@ pub mod import;
 pub mod live;
 pub mod normalize;
 pub mod plan;
+pub mod preview;
 pub mod render;
 pub mod secret;
 pub mod sim;

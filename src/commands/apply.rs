@@ -58,7 +58,7 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
             let desired = crate::config::load_for_command(&args.files, ui)?;
             let live = live::fetch_with(&client, &fetch_options(&desired)).await?;
             crate::commands::plan::key_advice(state_key.as_ref(), &live, ui);
-            let plan = match make_plan(&desired, &live, &plan_opts) {
+            let mut plan = match make_plan(&desired, &live, &plan_opts) {
                 Ok(p) => p,
                 Err(e) => {
                     if let Some(p) = &e.plan {
@@ -67,6 +67,10 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
                     return Err(miette::Report::new(e));
                 }
             };
+            // Only for the person who is about to approve it (docs/plan.md "Preview").
+            if !args.no_preview && !args.auto_approve && ui.interactive {
+                plan.preview = crate::preview::compute(&client, &plan, &live, crate::preview::Limits::default()).await;
+            }
             (plan, desired, plan_opts, false)
         }
     };

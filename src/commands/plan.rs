@@ -70,13 +70,17 @@ pub async fn run(args: &PlanArgs, ui: &Ui) -> miette::Result<u8> {
     let live = live::fetch_with(&client, &fetch_options(&desired)).await?;
     key_advice(state_key.as_ref(), &live, ui);
     let opts = PlanOptions { prune: args.prune, targets, allow_restart: args.allow_restart, replace, state_key };
-    let (plan, problems) = match plan::make_plan(&desired, &live, &opts) {
+    let (mut plan, problems) = match plan::make_plan(&desired, &live, &opts) {
         Ok(p) => (p, vec![]),
         Err(e) => match e.plan {
             Some(p) => (*p, e.problems),
             None => return Err(miette::Report::new(plan::PlanError { problems: e.problems, plan: None })),
         },
     };
+    if !args.no_preview {
+        // A separate step after planning: it reads only for changed tasks and never changes the plan's actions.
+        plan.preview = crate::preview::compute(&client, &plan, &live, crate::preview::Limits::default()).await;
+    }
     match args.output {
         PlanFormat::Text => ui.data(Data::Text, &render::text::render(&plan, ui.color_stdout))?,
         PlanFormat::Markdown => ui.data(Data::Plain, &render::markdown::render_with_errors(&plan, &problems))?,

@@ -13,7 +13,7 @@ use crate::config::{DesiredStage, Origin};
 use crate::dm::types::{Source, Stage, Task};
 
 /// Version of the JSON plan format (`-o json` and saved plans). Minor: additive; major: breaking.
-pub const FORMAT_VERSION: &str = "1.1";
+pub const FORMAT_VERSION: &str = "1.2";
 
 /// Kind of a managed resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -425,6 +425,10 @@ pub struct Plan {
     /// dm-apply's state record: where it lives and whether apply must write it.
     #[serde(default)]
     pub state: StatePlan,
+    /// What the changed tasks replicate before and after (added after planning by `crate::preview`; `None` when
+    /// not computed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<crate::preview::Preview>,
 }
 
 /// What apply records for one resource in dm-apply's state record.

@@ -1148,6 +1148,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         prune: opts.prune,
         notes,
         state: StatePlan { home, rewrite },
+        preview: None,
     })
 }
 

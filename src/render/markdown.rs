@@ -140,9 +140,11 @@ pub fn render_with_errors(plan: &Plan, errors: &[PlanProblem]) -> String {
         head.push('\n');
     }
     head.push_str(&summary(plan));
+    head.push_str(&super::preview::markdown(plan));
     let last = if plan.has_changes() { text::summary_line(plan) } else { text::NO_CHANGES.to_string() };
     let tail = format!("**{last}**\n");
-    let body = text::render(plan, false);
+    // The preview is shown above (with collapsed table lists), not again in the details.
+    let body = text::render(&Plan { preview: None, ..plan.clone() }, false);
     // The legend keeps its symbols; resource blocks get GitHub diff colouring.
     let mut in_blocks = false;
     let lines: Vec<String> = body

@@ -6,4 +6,5 @@
 
 pub mod json;
 pub mod markdown;
+pub mod preview;
 pub mod text;

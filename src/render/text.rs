@@ -302,6 +302,7 @@ pub fn render(plan: &Plan, color: bool) -> String {
             out.push('\n');
         }
     }
+    out.push_str(&super::preview::text(plan));
     out.push_str(&notes(plan));
     if changes.is_empty() {
         out.push_str(NO_CHANGES);
