@@ -13,4 +13,5 @@ mod plan_props;
 mod plan_saved;
 mod plan_scale;
 mod plan_sim;
+mod preview;
 mod render_plan;
