@@ -97,6 +97,23 @@ impl SubCfg {
         Ok(Matcher { allow, router: Router::new(self.lower, &routes)? })
     }
 
+    /// `SubTaskConfig.Adjust` builds the list and the router and refuses the task when a pattern is invalid
+    /// (docs/dm-behaviour.md R13.7).
+    fn check_patterns(&self) -> Result<(), SimError> {
+        if !(self.do_dbs.is_empty() && self.do_tables.is_empty()) {
+            AllowFilter::new(self.lower, &self.do_dbs, &self.do_tables)
+                .map_err(|err| SimError::new(20044, format!("generate block allow list error: {err}")))?;
+        }
+        let routes: Vec<(String, String, String, String)> = self
+            .routes
+            .iter()
+            .map(|r| (r.schema.clone(), r.table.clone(), r.target_schema.clone(), r.target_table.clone()))
+            .collect();
+        Router::new(self.lower, &routes)
+            .map_err(|err| SimError::new(20045, format!("generate table router error: {err}")))?;
+        Ok(())
+    }
+
     /// Whether the worker migrates `db.table` (no rules: everything but system schemas).
     #[cfg(test)]
     pub fn allows(&self, db: &str, table: &str) -> bool {
@@ -227,7 +244,7 @@ pub(crate) fn to_subcfg(task: &Task, source: &str, case_insensitive: bool) -> Re
             });
         }
     }
-    Ok(SubCfg {
+    let cfg = SubCfg {
         name: task.name.clone(),
         mode: task.task_mode.clone(),
         timezone: task.timezone.clone().unwrap_or_default(),
@@ -247,7 +264,9 @@ pub(crate) fn to_subcfg(task: &Task, source: &str, case_insensitive: bool) -> Re
         repl_threads: incr.repl_threads.unwrap_or(16),
         repl_batch: incr.repl_batch.unwrap_or(100),
         lower: case_insensitive,
-    })
+    };
+    cfg.check_patterns()?;
+    Ok(cfg)
 }
 
 /// `CheckCanUpdateCfg`: the first field that differs and may not change through PUT, if any (docs/dm-behaviour.md §6).
