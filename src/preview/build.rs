@@ -417,9 +417,12 @@ fn merge_warnings(task: &Task, afters: &[(String, &Replicated)]) -> Vec<PreviewW
         kind: WarningKind::RouteMerge,
         source: None,
         message: format!(
-            "{} receive tables from several upstream tables, but the task has no shard_mode (DM then does not \
-             coordinate their DDL): {}",
-            plural(merged.len(), "target table"),
+            "{} several upstream tables, but the task has no shard_mode, so DM does not coordinate their DDL: {}",
+            if merged.len() == 1 {
+                "1 target table receives".to_string()
+            } else {
+                format!("{} target tables receive", merged.len())
+            },
             parts.join("; ")
         ),
     }]

@@ -103,15 +103,16 @@ fn text_reroutes(out: &mut String, list: &[Reroute], count: usize, pad: &str, wh
     }
 }
 
+/// The task's one-line summary ("not previewed" when no source could be).
+fn task_headline(t: &TaskPreview) -> String {
+    if t.sources.iter().all(|s| s.error.is_some()) {
+        return "not previewed (see below)".to_string();
+    }
+    format!("{} ({})", headline(t.starts, t.stops, t.reroutes), counts(t.before, Some(t.after)))
+}
+
 fn text_task(out: &mut String, t: &TaskPreview) {
-    let _ = writeln!(
-        out,
-        "  # {} ({}): {} ({})",
-        inline(&t.address.to_string()),
-        t.action,
-        headline(t.starts, t.stops, t.reroutes),
-        counts(t.before, Some(t.after))
-    );
+    let _ = writeln!(out, "  # {} ({}): {}", inline(&t.address.to_string()), t.action, task_headline(t));
     for s in &t.sources {
         let _ = writeln!(out, "    source {} ({}{}):", inline(&s.source), counts(s.before, s.after), case_note(s.case));
         if let Some(e) = &s.error {
@@ -263,7 +264,11 @@ pub fn markdown(plan: &Plan) -> String {
             t.starts,
             t.stops,
             t.reroutes,
-            counts(t.before, Some(t.after)).replace("->", "→")
+            if t.sources.iter().all(|s| s.error.is_some()) {
+                "not previewed".to_string()
+            } else {
+                counts(t.before, Some(t.after)).replace("->", "→")
+            }
         );
     }
     if p.tasks.len() > 100 {
