@@ -202,6 +202,10 @@ pub struct PlanArgs {
     pub accept_loss: Vec<String>,
     #[command(flatten)]
     pub state: StateArgs,
+    /// Do not read the upstreams' table lists to preview which tables the changed tasks start or stop
+    /// replicating (the preview costs a few requests per source of a changed task; none when nothing changes).
+    #[arg(long)]
+    pub no_preview: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -279,6 +283,10 @@ pub struct ApplyArgs {
     /// Skip the plan made after applying that checks nothing is left to do.
     #[arg(long)]
     pub no_verify: bool,
+    /// Do not preview which tables the changed tasks start or stop replicating before asking for approval (the
+    /// preview is computed only when apply asks; see `plan --no-preview`).
+    #[arg(long)]
+    pub no_preview: bool,
     /// Format of the final report on stdout: `json` is a versioned machine-readable report (every step with its
     /// outcome, DM code and message; the tasks left stopped; counts); the plan and progress then go to stderr.
     #[arg(short, long, value_enum, default_value_t = ReportFormat::Text)]

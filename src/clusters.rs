@@ -311,7 +311,7 @@ pub async fn plan_cluster(c: Cluster, args: PlanArgs, color: bool) -> Outcome {
     };
     let opts =
         PlanOptions { prune: args.prune, targets, allow_restart: args.allow_restart, replace, state_key, accept_loss };
-    let (plan, problems) = match crate::legacy::plan(&client, &desired, &mut live, &opts).await {
+    let (mut plan, problems) = match crate::legacy::plan(&client, &desired, &mut live, &opts).await {
         Ok(p) => (p, vec![]),
         Err(e) => match e.plan {
             Some(p) => (*p, e.problems),
@@ -322,6 +322,10 @@ pub async fn plan_cluster(c: Cluster, args: PlanArgs, color: bool) -> Outcome {
             }
         },
     };
+    if !args.no_preview {
+        // As `plan` does for one cluster (docs/plan.md, "Preview").
+        plan.preview = crate::preview::compute(&client, &plan, &live, crate::preview::Limits::default()).await;
+    }
     let (output, json) = match args.output {
         PlanFormat::Text => (crate::render::text::render(&plan, color), None),
         // Laid out with the other clusters' plans by `print`.

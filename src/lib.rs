@@ -24,6 +24,7 @@ pub mod legacy;
 pub mod live;
 pub mod normalize;
 pub mod plan;
+pub mod preview;
 pub mod render;
 pub mod saved_plan;
 pub mod secret;

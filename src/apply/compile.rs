@@ -1130,6 +1130,7 @@ mod tests {
             prune: true,
             notes: vec![],
             state: crate::plan::StatePlan { home: Some("t".into()), rewrite: false },
+            preview: None,
         }
     }
 

@@ -70,7 +70,7 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
                 if !waiting.is_empty() {
                     wait_for_sync(&client, &waiting, limit, ui).await?;
                     // Plan again from what DM has now: the update is no longer deferred.
-                    let mut live = live::fetch_with(&client, &fetch_options(&desired)).await?;
+                    live = live::fetch_with(&client, &fetch_options(&desired)).await?;
                     plan = match crate::legacy::plan(&client, &desired, &mut live, &plan_opts).await {
                         Ok(p) => p,
                         Err(e) => {
@@ -81,6 +81,10 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
                         }
                     };
                 }
+            }
+            // Only for the person who is about to approve it (docs/plan.md "Preview").
+            if !args.no_preview && !args.auto_approve && ui.interactive {
+                plan.preview = crate::preview::compute(&client, &plan, &live, crate::preview::Limits::default()).await;
             }
             (plan, desired, client, false)
         }

@@ -110,13 +110,17 @@ pub async fn run(args: &PlanArgs, ui: &Ui) -> miette::Result<u8> {
     key_advice(state_key.as_ref(), &live, ui);
     let opts =
         PlanOptions { prune: args.prune, targets, allow_restart: args.allow_restart, replace, state_key, accept_loss };
-    let (plan, problems) = match crate::legacy::plan(&client, &desired, &mut live, &opts).await {
+    let (mut plan, problems) = match crate::legacy::plan(&client, &desired, &mut live, &opts).await {
         Ok(p) => (p, vec![]),
         Err(e) => match e.plan {
             Some(p) => (*p, e.problems),
             None => return Err(miette::Report::new(plan::PlanError { problems: e.problems, plan: None })),
         },
     };
+    if !args.no_preview {
+        // A separate step after planning: it reads only for changed tasks and never changes the plan's actions.
+        plan.preview = crate::preview::compute(&client, &plan, &live, crate::preview::Limits::default()).await;
+    }
     if let Some(dir) = &args.split_comments {
         let section = render::markdown::Section {
             cluster: None,

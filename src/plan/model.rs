@@ -583,6 +583,10 @@ pub struct Plan {
     /// dm-apply's state record: where it lives and whether apply must write it.
     #[serde(default)]
     pub state: StatePlan,
+    /// What the changed tasks replicate before and after (added after planning by `crate::preview`; `None` when
+    /// not computed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<crate::preview::Preview>,
 }
 
 /// What apply records for one resource in dm-apply's state record.

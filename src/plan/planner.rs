@@ -1441,6 +1441,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         prune: opts.prune,
         notes,
         state: StatePlan { home, rewrite },
+        preview: None,
     };
     // How the plan reads in the configuration's terms (display lines, reasons); changes nothing apply reads.
     crate::render::present::annotate(&mut plan, desired);

@@ -61,6 +61,7 @@ pub fn render_value(plan: &Plan, errors: &[PlanProblem]) -> Value {
         "targets": plan.targets,
         "prune": plan.prune,
         "errors": errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        "preview": super::preview::json(plan),
     })
 }
 

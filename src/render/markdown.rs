@@ -258,6 +258,8 @@ fn pieces(sections: &[Section], footer: Option<&str>, lim: Limits) -> Vec<Piece>
                     let _ = writeln!(t, "### dm-apply plan: {}\n", headline(plan));
                 }
                 t.push_str(&summary(plan, lim));
+                // Table lists collapsed; not repeated in the details (those come from `text::paragraphs`).
+                t.push_str(&super::preview::markdown(plan));
                 let last = format!("**{}**\n", esc(&text::last_line(plan)));
                 let paragraphs = detail_paragraphs(plan);
                 let label = match s.cluster {
@@ -555,6 +557,7 @@ mod tests {
             prune: false,
             notes: vec![],
             state: StatePlan::default(),
+            preview: None,
         }
     }
 

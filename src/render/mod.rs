@@ -10,4 +10,5 @@ pub mod json;
 pub mod markdown;
 pub mod paths;
 pub mod present;
+pub mod preview;
 pub mod text;

@@ -395,6 +395,7 @@ pub fn render(plan: &Plan, color: bool) -> String {
         out.push_str(&p);
         out.push('\n');
     }
+    out.push_str(&super::preview::text(plan));
     out.push_str(&notes(plan));
     let last = last_line(plan);
     out.push_str(&if plan.has_changes() { st.bold(&last) } else { last });

@@ -4,7 +4,8 @@
 //! Conventions (documented in docs/simulator.md):
 //! - a host containing `mariadb` is detected as flavor `mariadb`, anything else `mysql`;
 //! - a host containing `no-gtid` has `GTID_MODE=OFF` (`enable_gtid: true` fails with 26007);
-//! - a host containing `lower-case` has `lower_case_table_names=1` (allow-list patterns are stored lowercased);
+//! - a host containing `lower-case` has `lower_case_table_names=1` (names listed in lower case; allow-list, route
+//!   and filter patterns stored lowercased, names compared without case);
 //! - a host containing `precheck-fail` fails the task precheck unless `ignore_checking_items` has `all`.
 
 use std::collections::BTreeMap;
@@ -67,33 +68,6 @@ pub fn create_table_sql(table: &str) -> String {
     )
 }
 
-/// DM's table-name wildcards: `*` any run, `?` one character.
-pub fn glob(pattern: &str, s: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = s.chars().collect();
-    let (mut pi, mut ti, mut star, mut mark) = (0usize, 0usize, None::<usize>, 0usize);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(sp) = star {
-            pi = sp + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,14 +77,5 @@ mod tests {
         let a = default_catalog("mysql-01");
         assert_eq!(a, default_catalog("mysql-01"));
         assert!(a.contains_key("shop") && a.len() >= 3);
-    }
-
-    #[test]
-    fn globs() {
-        assert!(glob("ord*", "orders"));
-        assert!(glob("*", "x"));
-        assert!(glob("a?c", "abc"));
-        assert!(!glob("a?c", "abbc"));
-        assert!(glob("*_items", "order_items"));
     }
 }

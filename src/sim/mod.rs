@@ -23,6 +23,7 @@ mod precheck;
 mod project;
 mod relay;
 mod schema;
+mod selector;
 mod shard;
 mod state;
 mod taskargs;

@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::Generation;
 use super::errors::{SimError, e};
+use super::selector::{AllowFilter, Router};
 use super::state::{State, SubTask, TaskEntry};
 use crate::dm::types::*;
 use crate::secret::Secret;
@@ -75,39 +76,88 @@ pub(crate) struct SubCfg {
     pub filters: Vec<Filter>,
     pub repl_threads: i64,
     pub repl_batch: i64,
+    /// The upstream is case-insensitive: patterns were lowercased when stored, names are compared lowercased.
+    pub lower: bool,
 }
 
 impl SubCfg {
-    /// Whether the block-allow list lets `db.table` through (no rules: everything).
-    pub fn allows(&self, db: &str, table: &str) -> bool {
-        if self.do_dbs.is_empty() && self.do_tables.is_empty() {
-            return true;
-        }
-        self.do_dbs.iter().any(|p| pattern(p, db))
-            || self.do_tables.iter().any(|(pd, pt)| pattern(pd, db) && pattern(pt, table))
+    /// DM's block-allow list and router for this subtask, built as the worker builds them (docs/dm-behaviour.md
+    /// R13.7). `Err`: DM refuses a pattern.
+    pub fn matcher(&self) -> Result<Matcher, String> {
+        let allow = if self.do_dbs.is_empty() && self.do_tables.is_empty() {
+            None
+        } else {
+            Some(AllowFilter::new(self.lower, &self.do_dbs, &self.do_tables)?)
+        };
+        let routes: Vec<(String, String, String, String)> = self
+            .routes
+            .iter()
+            .map(|r| (r.schema.clone(), r.table.clone(), r.target_schema.clone(), r.target_table.clone()))
+            .collect();
+        Ok(Matcher { allow, router: Router::new(self.lower, &routes)? })
     }
 
-    /// Target of `db.table` through the route rules (first match; an empty target table keeps the name).
-    pub fn route(&self, db: &str, table: &str) -> (String, String) {
-        for r in &self.routes {
-            let table_ok = if r.table.is_empty() { true } else { pattern(&r.table, table) };
-            if pattern(&r.schema, db) && table_ok {
-                let tt = if r.target_table.is_empty() { table.to_string() } else { r.target_table.clone() };
-                return (r.target_schema.clone(), tt);
-            }
+    /// `SubTaskConfig.Adjust` builds the list and the router and refuses the task when a pattern is invalid
+    /// (docs/dm-behaviour.md R13.7).
+    fn check_patterns(&self) -> Result<(), SimError> {
+        if !(self.do_dbs.is_empty() && self.do_tables.is_empty()) {
+            AllowFilter::new(self.lower, &self.do_dbs, &self.do_tables)
+                .map_err(|err| SimError::new(20044, format!("generate block allow list error: {err}")))?;
         }
-        (db.to_string(), table.to_string())
+        let routes: Vec<(String, String, String, String)> = self
+            .routes
+            .iter()
+            .map(|r| (r.schema.clone(), r.table.clone(), r.target_schema.clone(), r.target_table.clone()))
+            .collect();
+        Router::new(self.lower, &routes)
+            .map_err(|err| SimError::new(20045, format!("generate table router error: {err}")))?;
+        Ok(())
+    }
+
+    /// Whether the worker migrates `db.table` (no rules: everything but system schemas).
+    #[cfg(test)]
+    pub fn allows(&self, db: &str, table: &str) -> bool {
+        self.matcher().is_ok_and(|m| m.allows(db, table))
+    }
+
+    /// Target of `db.table` as the syncer routes it.
+    #[cfg(test)]
+    pub fn route(&self, db: &str, table: &str) -> (String, String) {
+        match self.matcher() {
+            Ok(m) => m.route(db, table),
+            Err(_) => (db.to_string(), table.to_string()),
+        }
     }
 }
 
-/// Wildcards, and a rough reading of `~regex` patterns (`.*` → `*`, `.` → `?`, anchors dropped).
-fn pattern(p: &str, s: &str) -> bool {
-    match p.strip_prefix('~') {
-        Some(re) => {
-            let g = re.trim_start_matches('^').trim_end_matches('$').replace(".*", "*").replace('.', "?");
-            super::catalog::glob(&g, s)
+/// A subtask's filter and router.
+pub(crate) struct Matcher {
+    allow: Option<AllowFilter>,
+    router: Router,
+}
+
+impl Matcher {
+    /// System schemas are skipped whatever the rules say (the syncer and the dump both skip them).
+    pub fn allows(&self, db: &str, table: &str) -> bool {
+        const SYSTEM: [&str; 7] = [
+            "DM_HEARTBEAT",
+            "SYS",
+            "MYSQL",
+            "INFORMATION_SCHEMA",
+            "INSPECTION_SCHEMA",
+            "PERFORMANCE_SCHEMA",
+            "METRICS_SCHEMA",
+        ];
+        if SYSTEM.contains(&db.to_uppercase().as_str()) {
+            return false;
         }
-        None => super::catalog::glob(p, s),
+        self.allow.as_ref().is_none_or(|a| a.allows(db, table))
+    }
+
+    /// The syncer's route: a table that matches two routes on one level keeps its own name (the router's error
+    /// is ignored there).
+    pub fn route(&self, db: &str, table: &str) -> (String, String) {
+        self.router.route(db, table).unwrap_or_else(|_| (db.to_string(), table.to_string()))
     }
 }
 
@@ -169,9 +219,10 @@ pub(crate) fn to_subcfg(task: &Task, source: &str, case_insensitive: bool) -> Re
         if let Some(t) = &rule.target
             && let Some(ts) = t.schema.as_deref().filter(|s| !s.is_empty())
         {
+            // Patterns are lowercased in place on a case-insensitive upstream; targets keep their case (R5.10, R9.7).
             routes.push(Route {
-                schema: db.clone(),
-                table: tbl.clone(),
+                schema: lower(db),
+                table: lower(tbl),
                 target_schema: ts.to_string(),
                 target_table: t.table.clone().unwrap_or_default(),
             });
@@ -186,14 +237,14 @@ pub(crate) fn to_subcfg(task: &Task, source: &str, case_insensitive: bool) -> Re
                 return Err(e::openapi(format!("filter rule name {fname} not found.")));
             };
             filters.push(Filter {
-                schema: db.clone(),
-                table: tbl.clone(),
+                schema: lower(db),
+                table: lower(tbl),
                 events: fr.ignore_event.clone(),
                 sqls: fr.ignore_sql.clone(),
             });
         }
     }
-    Ok(SubCfg {
+    let cfg = SubCfg {
         name: task.name.clone(),
         mode: task.task_mode.clone(),
         timezone: task.timezone.clone().unwrap_or_default(),
@@ -212,7 +263,10 @@ pub(crate) fn to_subcfg(task: &Task, source: &str, case_insensitive: bool) -> Re
         filters,
         repl_threads: incr.repl_threads.unwrap_or(16),
         repl_batch: incr.repl_batch.unwrap_or(100),
-    })
+        lower: case_insensitive,
+    };
+    cfg.check_patterns()?;
+    Ok(cfg)
 }
 
 /// `CheckCanUpdateCfg`: the first field that differs and may not change through PUT, if any (docs/dm-behaviour.md §6).
@@ -876,10 +930,14 @@ mod tests {
         assert_eq!(c.do_dbs, ["crm"]);
         assert_eq!(c.do_tables, [("shop".to_string(), "orders".to_string())], "lowercased when case-insensitive");
         assert_eq!(c.routes.len(), 1);
-        assert_eq!(c.routes[0].schema, "Shop", "routes keep their case");
+        assert_eq!(c.routes[0].schema, "shop", "route patterns are lowercased too");
+        assert_eq!(c.routes[0].target_schema, "dst", "targets keep their case");
         assert_eq!(c.filters.len(), 1);
         assert_eq!(c.full.data_dir, "s3://b/d/t.a");
-        assert!(c.allows("crm", "anything") && c.allows("shop", "orders") && !c.allows("x", "y"));
+        // Both lists are non-empty: a table must match a do-db and a do-table (R13.7), which no table does here.
+        assert!(!c.allows("crm", "anything") && !c.allows("shop", "orders") && !c.allows("x", "y"));
+        let only_dbs = to_subcfg(&t(), "b", true).unwrap();
+        assert!(only_dbs.allows("X", "anything") && !only_dbs.allows("mysql", "user"));
         assert_eq!(c.route("Shop", "Orders"), ("dst".to_string(), "Orders".to_string()));
     }
 

@@ -541,7 +541,19 @@ impl State {
     }
 
     pub fn catalog(&self, source: &str) -> BTreeMap<String, Vec<String>> {
-        self.catalogs.get(source).cloned().unwrap_or_else(|| catalog::default_catalog(source))
+        let cat = self.catalogs.get(source).cloned().unwrap_or_else(|| catalog::default_catalog(source));
+        if !self.case_insensitive(source) {
+            return cat;
+        }
+        // `lower_case_table_names=1` stores every schema and table name in lower case.
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (db, tables) in cat {
+            let t = out.entry(db.to_lowercase()).or_default();
+            t.extend(tables.iter().map(|x| x.to_lowercase()));
+            t.sort();
+            t.dedup();
+        }
+        out
     }
 
     pub fn source_schemas(&mut self, name: &str) -> R {
@@ -1125,14 +1137,23 @@ impl State {
     ) -> Result<Vec<(String, String)>, SimError> {
         let sub = self.worker_subtask_in(task, source, stages)?;
         let cfg = project::to_subcfg(&sub.cfg, source, self.case_insensitive(source))?;
+        let m = cfg.matcher().map_err(e::openapi)?;
         let mut out = vec![];
         for (db, tables) in self.catalog(source) {
             for t in tables {
-                if cfg.allows(&db, &t) {
+                if m.allows(&db, &t) {
                     out.push((db.clone(), t));
                 }
             }
         }
+        // The schema tracker also knows every table whose structure was set through the schema endpoints, whatever
+        // the rules say (the structure goes into the checkpoint, which the tracker loads; docs/dm-behaviour.md R13.6).
+        for key in sub.tables.keys() {
+            if !out.contains(key) {
+                out.push(key.clone());
+            }
+        }
+        out.sort();
         Ok(out)
     }
 
@@ -1224,14 +1245,22 @@ impl State {
         let tables = self.migrated_tables_in(task, source, &[Stage::Running, Stage::Paused])?;
         let sub = self.worker_subtask_in(task, source, &[Stage::Running, Stage::Paused])?;
         let cfg = project::to_subcfg(&sub.cfg, source, self.case_insensitive(source))?;
+        let m = cfg.matcher().map_err(e::openapi)?;
+        // The patterns are Go regular expressions, searched anywhere in the name (docs/dm-behaviour.md R13.6).
+        let re = |p: Option<&str>| -> Result<Option<regex::Regex>, SimError> {
+            match p.filter(|p| !p.is_empty()) {
+                None => Ok(None),
+                Some(p) => {
+                    regex::Regex::new(p).map(Some).map_err(|err| e::openapi(format!("error parsing regexp: {err}")))
+                }
+            }
+        };
+        let (sp, tp) = (re(schema_pattern)?, re(table_pattern)?);
         let data: Vec<Value> = tables
             .into_iter()
-            .filter(|(d, t)| {
-                schema_pattern.is_none_or(|p| p.is_empty() || catalog::glob(p, d))
-                    && table_pattern.is_none_or(|p| p.is_empty() || catalog::glob(p, t))
-            })
+            .filter(|(d, t)| sp.as_ref().is_none_or(|r| r.is_match(d)) && tp.as_ref().is_none_or(|r| r.is_match(t)))
             .map(|(d, t)| {
-                let (ts, tt) = cfg.route(&d, &t);
+                let (ts, tt) = m.route(&d, &t);
                 json!({"source_schema": d, "source_table": t, "target_schema": ts, "target_table": tt})
             })
             .collect();

@@ -14,4 +14,5 @@ mod plan_review;
 mod plan_saved;
 mod plan_scale;
 mod plan_sim;
+mod preview;
 mod render_plan;

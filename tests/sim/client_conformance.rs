@@ -188,7 +188,7 @@ async fn every_client_method_against_dm_apply_addr() {
         )
         .await,
     );
-    run.ok("migrate_targets", c.migrate_targets("orders", "mysql-01", Some("shop"), Some("*")).await);
+    run.ok("migrate_targets", c.migrate_targets("orders", "mysql-01", Some("^shop$"), Some(".*")).await);
     run.ok("task_source_schemas", c.task_source_schemas("orders", "mysql-01").await);
     run.ok("task_source_tables", c.task_source_tables("orders", "mysql-01", "shop").await);
     run.known(

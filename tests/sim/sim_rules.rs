@@ -2375,6 +2375,148 @@ async fn table_structure_needs_a_paused_subtask_in_the_sync_unit() {
     assert!(code == 400 && error_msg(&v).contains("code=40054"), "{v}");
 }
 
+// =========================================================================================== table matching (§13)
+
+/// A task on source `a` with these rules, created, started and left running in the Sync unit.
+async fn running_with_rules(c: &DmClient, name: &str, rules: Value) {
+    let mut t = task(name, "incremental", &["a"]);
+    t.table_migrate_rule = serde_json::from_value(rules).unwrap();
+    c.create_task(&t).await.unwrap();
+    c.start_task(name, &StartTaskRequest::default()).await.unwrap();
+    wait_stage(c, name, Stage::Running).await;
+}
+
+async fn targets_of(c: &DmClient, name: &str, schema: Option<&str>, table: Option<&str>) -> Vec<String> {
+    let mut v: Vec<String> = c
+        .migrate_targets(name, "a", schema, table)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| format!("{}.{}>{}.{}", m.source_schema, m.source_table, m.target_schema, m.target_table))
+        .collect();
+    v.sort();
+    v
+}
+
+fn cat(entries: &[(&str, &[&str])]) -> std::collections::BTreeMap<String, Vec<String>> {
+    entries.iter().map(|(s, t)| (s.to_string(), t.iter().map(|x| x.to_string()).collect())).collect()
+}
+
+fn r(schema: &str, table: &str) -> Value {
+    json!({"source": {"source_name": "a", "schema": schema, "table": table}})
+}
+
+fn rt(schema: &str, table: &str, ts: &str, tt: &str) -> Value {
+    json!({"source": {"source_name": "a", "schema": schema, "table": table}, "target": {"schema": ts, "table": tt}})
+}
+
+/// R13.7 (2): with schema rules and table rules on one source, a table must match one of each.
+#[tokio::test]
+async fn r13_7_schema_and_table_rules_must_both_match() {
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
+    sim.control().set_catalog("a", cat(&[("shop", &["orders", "items"]), ("crm", &["accounts"])]));
+    running_with_rules(&c, "both", json!([r("shop", ""), r("crm", "accounts")])).await;
+    assert!(targets_of(&c, "both", None, None).await.is_empty(), "neither crm.accounts nor shop.* matches both");
+    running_with_rules(&c, "narrow", json!([r("shop", ""), r("shop", "ord*")])).await;
+    assert_eq!(targets_of(&c, "narrow", None, None).await, ["shop.orders>shop.orders"]);
+    running_with_rules(&c, "dbs", json!([r("shop", ""), r("crm", "")])).await;
+    assert_eq!(targets_of(&c, "dbs", None, None).await.len(), 3, "schema rules alone: every table of them");
+}
+
+/// R13.7 (7), R13.7 (1): no rules replicate everything except system schemas, which no rule can reach.
+#[tokio::test]
+async fn r13_7_system_schemas_are_never_replicated() {
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
+    sim.control().set_catalog("a", cat(&[("mysql", &["user"]), ("Sys", &["x"]), ("app", &["t"])]));
+    running_with_rules(&c, "all", json!([])).await;
+    assert_eq!(targets_of(&c, "all", None, None).await, ["app.t>app.t"]);
+    running_with_rules(&c, "sys", json!([r("mysql", "*")])).await;
+    assert!(targets_of(&c, "sys", None, None).await.is_empty());
+}
+
+/// R13.7 (8): table-level routes before schema-level ones; two on one level keep the table's own name.
+#[tokio::test]
+async fn r13_7_routes_table_level_first_and_ambiguity_keeps_the_name() {
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
+    sim.control().set_catalog("a", cat(&[("shop", &["orders", "order_items", "items"])]));
+    running_with_rules(
+        &c,
+        "t",
+        json!([rt("shop", "", "all", ""), rt("shop", "orders", "one", "o"), rt("shop", "order*", "two", "o")]),
+    )
+    .await;
+    // Both lists are non-empty (`shop`, and the table rules): `items` matches no table rule.
+    assert_eq!(targets_of(&c, "t", None, None).await, ["shop.order_items>two.o", "shop.orders>shop.orders"]);
+    running_with_rules(&c, "s", json!([rt("shop", "", "all", ""), rt("sh*", "", "b", "")])).await;
+    assert_eq!(targets_of(&c, "s", None, None).await.len(), 3);
+    assert!(targets_of(&c, "s", None, None).await.iter().all(|x| x.contains(">shop.")), "ambiguous: own names");
+    running_with_rules(&c, "one", json!([rt("shop", "", "All", "")])).await;
+    assert_eq!(targets_of(&c, "one", Some("^shop$"), Some("^orders$")).await, ["shop.orders>All.orders"]);
+}
+
+/// R13.7 (3)-(5): wildcards as DM reads them, regexes, and the regex-schema / wildcard-table quirk.
+#[tokio::test]
+async fn r13_7_wildcards_regexes_and_the_mixed_entry_quirk() {
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
+    sim.control().set_catalog("a", cat(&[("a1", &["x1", "y1", "z1"]), ("b1", &["x1", "y1"]), ("t_7", &["t"])]));
+    running_with_rules(&c, "q", json!([r("~^a", "x*"), r("~^b", "y*")])).await;
+    assert_eq!(
+        targets_of(&c, "q", None, None).await,
+        ["a1.x1>a1.x1", "a1.y1>a1.y1", "b1.x1>b1.x1", "b1.y1>b1.y1"],
+        "a schema matching one regex takes the table wildcards of every such entry"
+    );
+    running_with_rules(&c, "g", json!([r("t_[0-9]", "?")])).await;
+    assert_eq!(targets_of(&c, "g", None, None).await, ["t_7.t>t_7.t"]);
+    let mut bad = task("bad", "incremental", &["a"]);
+    bad.table_migrate_rule = serde_json::from_value(json!([r("a*1", "")])).unwrap();
+    assert!(c.create_task(&bad).await.is_err(), "`*` must be last: DM refuses the task");
+}
+
+/// R13.7 (6), R9.7: a case-insensitive upstream lists lower-case names, stores patterns (routes too) lowercased,
+/// keeps route targets as written.
+#[tokio::test]
+async fn r13_7_case_insensitive_upstreams_lowercase_patterns_and_names() {
+    let (sim, c) = start(fast(Generation::V854)).await;
+    let mut s = source("a");
+    s.host = "lower-case-a.db.internal".into();
+    c.create_source(&s, None).await.unwrap();
+    sim.control().set_catalog("a", cat(&[("Shop", &["Orders", "Items"])]));
+    assert_eq!(c.source_schemas("a").await.unwrap(), ["shop"]);
+    assert_eq!(c.source_tables("a", "shop").await.unwrap(), ["items", "orders"]);
+    running_with_rules(&c, "t", json!([rt("Shop", "Orders", "Dst", "")])).await;
+    assert_eq!(targets_of(&c, "t", None, None).await, ["shop.orders>Dst.orders"]);
+    let got = c.get_task("t", false).await.unwrap().unwrap();
+    let rule = &got.table_migrate_rule[0];
+    assert_eq!((rule.source.schema.as_str(), rule.source.table.as_str()), ("shop", "orders"));
+    assert_eq!(rule.target.as_ref().and_then(|t| t.schema.as_deref()), Some("Dst"));
+}
+
+/// R13.6: the patterns of migrate targets are regular expressions; R13.7 (9): the tracker lists a table whose
+/// structure was set, whatever the rules.
+#[tokio::test]
+async fn r13_6_migrate_target_patterns_are_regexes_and_the_tracker_keeps_set_structures() {
+    let (sim, c) = with_sources(Generation::V854, &["a"]).await;
+    sim.control().set_catalog("a", cat(&[("shop", &["orders", "order_items", "customers"]), ("crm", &["x"])]));
+    running_with_rules(&c, "t", json!([r("shop", "")])).await;
+    assert_eq!(targets_of(&c, "t", None, Some("^order")).await.len(), 2);
+    assert_eq!(
+        targets_of(&c, "t", None, Some("rs$")).await,
+        ["shop.customers>shop.customers", "shop.orders>shop.orders"]
+    );
+    let err = c.migrate_targets("t", "a", None, Some("*")).await.unwrap_err();
+    assert!(err.has_code(49001), "not a regular expression: {err}");
+    c.stop_task("t", &StopTaskRequest::default()).await.unwrap();
+    wait_stage(&c, "t", Stage::Paused).await;
+    let put = OperateTableStructureRequest {
+        sql_content: Some("CREATE TABLE ghost (id int primary key)".into()),
+        flush: Some(true),
+        sync: Some(false),
+        ..Default::default()
+    };
+    c.put_table_structure("t", "a", "crm", "ghost", &put).await.unwrap();
+    assert!(targets_of(&c, "t", Some("^crm$"), None).await.contains(&"crm.ghost>crm.ghost".to_string()));
+}
+
 // ======================================================================================= PingCAP's own openapi tests
 
 /// dm/tests/openapi `do_complex_operations`, re-stated: read back a source and a task and write them back as
