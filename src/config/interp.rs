@@ -42,10 +42,11 @@ fn walk(value: &mut Value, pointer: &mut String, cx: &mut Walk<'_>) {
         Value::String(_) if cx.invalid.contains(pointer.as_str()) => {}
         Value::String(s) => {
             let key = pointer.rsplit('/').next().unwrap_or("");
-            let span = doc.nearest(pointer);
-            let value_pos = span.map(|s| s.value).unwrap_or_default();
+            // Looked up only for a problem: for every string, it cost more than the rest of this walk.
+            let span = || doc.nearest(pointer);
+            let value_pos = || span().map(|s| s.value).unwrap_or_default();
             if (key == "password" || key == "ssl_key_content") && !s.is_empty() && !s.contains("${env:") {
-                let pos = span.map(|s| s.key_or_value()).unwrap_or_default();
+                let pos = span().map(|s| s.key_or_value()).unwrap_or_default();
                 cx.warnings.push(
                     Problem::warning("plain_secret", format!("{} is written in plain text", display_path(pointer)))
                         .at(file, pos, "secret in plain text")
@@ -56,12 +57,12 @@ fn walk(value: &mut Value, pointer: &mut String, cx: &mut Walk<'_>) {
                 Ok(expanded) => *s = expanded,
                 Err(Expand::Unset(name)) => cx.errors.push(
                     Problem::error("env_unset", format!("environment variable `{name}` is not set"))
-                        .at(file, value_pos, format!("`${{env:{name}}}` used here"))
+                        .at(file, value_pos(), format!("`${{env:{name}}}` used here"))
                         .with_help(format!("export {name}=... before running dm-apply")),
                 ),
                 Err(Expand::Malformed(what)) => cx.errors.push(
                     Problem::error("env_syntax", format!("malformed reference in {}: {what}", display_path(pointer)))
-                        .at(file, value_pos, "here")
+                        .at(file, value_pos(), "here")
                         .with_help("write `${env:NAME}` (NAME: letters, digits, `_`), or `$${` for a literal `${`"),
                 ),
             }
@@ -79,7 +80,7 @@ fn walk(value: &mut Value, pointer: &mut String, cx: &mut Walk<'_>) {
             for (k, v) in map.iter_mut() {
                 let len = pointer.len();
                 pointer.push('/');
-                pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                super::yaml::push_escaped(pointer, k);
                 walk(v, pointer, cx);
                 pointer.truncate(len);
             }

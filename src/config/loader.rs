@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::diag::{FileSource, LoadError, Problem};
@@ -194,7 +195,6 @@ fn analyze_parsed(
     // Names of resources that failed the schema: still "declared" for cross-reference checks.
     let mut broken_sources: BTreeSet<String> = BTreeSet::new();
 
-    let mut values = Vec::new();
     for (fi, lf) in loaded.iter_mut().enumerate() {
         for (pos, msg) in std::mem::take(&mut lf.doc.problems) {
             errors.push(Problem::error("yaml", msg).at(&lf.file, pos, "here"));
@@ -216,32 +216,52 @@ fn analyze_parsed(
         interp::interpolate(&mut value, &lf.doc, &lf.file, &invalid_pointers, env, &mut errors, &mut warnings);
         let lf = &*lf;
 
-        // Typed resources, one at a time, so one broken resource does not hide the others from later checks.
-        if let Some(items) = value.get("sources").and_then(Value::as_array) {
-            for (i, item) in items.iter().enumerate() {
-                let pointer = format!("/sources/{i}");
-                if broken.contains(&pointer) {
-                    if let Some(n) = item.get("source_name").and_then(Value::as_str) {
-                        broken_sources.insert(n.to_owned());
+        // The usual case, nothing reported by the schema: the whole file deserializes in one pass, read from the
+        // value in place (no copy of it).
+        let whole = (broken.is_empty() && !top_level_broken).then(|| ConfigFile::deserialize(&value));
+        if let Some(Ok(file)) = whole {
+            sources.extend(file.sources.into_iter().enumerate().map(|(i, spec)| Item {
+                spec,
+                file: fi,
+                pointer: format!("/sources/{i}"),
+            }));
+            tasks.extend(file.tasks.into_iter().enumerate().map(|(i, spec)| Item {
+                spec,
+                file: fi,
+                pointer: format!("/tasks/{i}"),
+            }));
+        } else {
+            // Typed resources, one at a time, so one broken resource does not hide the others from later checks.
+            if let Some(items) = value.get("sources").and_then(Value::as_array) {
+                for (i, item) in items.iter().enumerate() {
+                    let pointer = format!("/sources/{i}");
+                    if broken.contains(&pointer) {
+                        if let Some(n) = item.get("source_name").and_then(Value::as_str) {
+                            broken_sources.insert(n.to_owned());
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                match serde_json::from_value::<SourceSpec>(item.clone()) {
-                    Ok(spec) => sources.push(Item { spec, file: fi, pointer }),
-                    Err(e) => errors.push(typed_error(lf, &pointer, &e)),
+                    match SourceSpec::deserialize(item) {
+                        Ok(spec) => sources.push(Item { spec, file: fi, pointer }),
+                        Err(e) => errors.push(typed_error(lf, &pointer, &e)),
+                    }
                 }
             }
-        }
-        if let Some(items) = value.get("tasks").and_then(Value::as_array) {
-            for (i, item) in items.iter().enumerate() {
-                let pointer = format!("/tasks/{i}");
-                if broken.contains(&pointer) {
-                    continue;
+            if let Some(items) = value.get("tasks").and_then(Value::as_array) {
+                for (i, item) in items.iter().enumerate() {
+                    let pointer = format!("/tasks/{i}");
+                    if broken.contains(&pointer) {
+                        continue;
+                    }
+                    match TaskSpec::deserialize(item) {
+                        Ok(spec) => tasks.push(Item { spec, file: fi, pointer }),
+                        Err(e) => errors.push(typed_error(lf, &pointer, &e)),
+                    }
                 }
-                match serde_json::from_value::<TaskSpec>(item.clone()) {
-                    Ok(spec) => tasks.push(Item { spec, file: fi, pointer }),
-                    Err(e) => errors.push(typed_error(lf, &pointer, &e)),
-                }
+            }
+            // The whole file must also deserialize (catches anything the per-resource pass did not look at).
+            if let Some(Err(e)) = whole {
+                errors.push(typed_error(lf, "", &e));
             }
         }
         if let Some(items) = value.get("external_sources").and_then(Value::as_array) {
@@ -251,17 +271,8 @@ fn analyze_parsed(
                 }
             }
         }
-        // The whole file must also deserialize (catches anything the per-resource pass did not look at).
-        if broken.is_empty()
-            && !top_level_broken
-            && let Err(e) = serde_json::from_value::<ConfigFile>(value.clone())
-        {
-            errors.push(typed_error(lf, "", &e));
-        }
-        values.push((fi, value));
-    }
-    for (fi, value) in values {
-        loaded[fi].doc.value = Some(value);
+        // The value is no longer needed (the typed resources and the spans are): freed here, before the desired
+        // state is built.
     }
 
     let ctx = semantic::Context {
@@ -530,9 +541,7 @@ fn parse_bytes(name: &str, order: usize, bytes: Vec<u8>, errors: &mut Vec<Proble
     // YAML counts a lone `\r` (classic Mac OS line ending) as a line break, but the diagnostics count `\n` only
     // (miette's snippets, `file:line:col`, the duplicate-key lookup), so every position after one was wrong, past
     // the end of the file (found by fuzzing). No current editor saves such files: refuse them, clearly.
-    if let Some(cr) =
-        text.as_bytes().iter().enumerate().position(|(i, b)| *b == b'\r' && text.as_bytes().get(i + 1) != Some(&b'\n'))
-    {
+    if let Some(cr) = text.contains('\r').then(|| lone_carriage_return(&text)).flatten() {
         let prefix = &text[..cr];
         let line = prefix.matches('\n').count() + 1;
         let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
@@ -563,6 +572,12 @@ fn parse_bytes(name: &str, order: usize, bytes: Vec<u8>, errors: &mut Vec<Proble
             None
         }
     }
+}
+
+/// The first `\r` not followed by `\n`.
+fn lone_carriage_return(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    b.iter().enumerate().position(|(i, c)| *c == b'\r' && b.get(i + 1) != Some(&b'\n'))
 }
 
 #[cfg(test)]
