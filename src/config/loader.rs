@@ -487,14 +487,14 @@ fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Optio
             return None;
         }
     };
-    if let Ok(m) = file.metadata()
-        && m.len() > MAX_FILE_BYTES
-    {
-        errors.push(too_large(&name, order, Some(m.len())));
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if size > MAX_FILE_BYTES {
+        errors.push(too_large(&name, order, Some(size)));
         return None;
     }
-    // The size can change between stat and read (or the file is a pipe): never read more than the limit.
-    let mut bytes = Vec::new();
+    // The size can change between stat and read (or the file is a pipe): never read more than the limit. Sized
+    // from the stat, a large file is read in one go rather than into a buffer doubled twenty times.
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
     if let Err(e) = (&mut file).take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes) {
         errors.push(
             Problem::error("io", format!("cannot read `{name}`: {}", io_reason(&e))).in_file(&FileSource::new(
@@ -561,12 +561,13 @@ fn parse_bytes(name: &str, order: usize, bytes: Vec<u8>, errors: &mut Vec<Proble
         );
         return None;
     }
-    match yaml::parse(&text) {
+    // The document keeps the text (the fast reader reads it again to place a problem).
+    match yaml::parse_owned(text) {
         Ok(doc) => {
-            let file = FileSource::new(name, order, &text, &doc.secret_ranges);
+            let file = FileSource::new(name, order, doc.text(), &doc.secret_ranges);
             Some(LoadedFile { file, doc })
         }
-        Err(e) => {
+        Err((e, text)) => {
             let file = FileSource::new(name, order, &text, &yaml::heuristic_secret_ranges(&text));
             errors.push(yaml::syntax_problem(&e, &file, &text));
             None

@@ -1,15 +1,16 @@
 //! YAML → `serde_json::Value` plus where every node came from.
 //!
 //! serde-saphyr has no spanned DOM, so a small recursive node type deserialized through `Spanned` gives every
-//! node (and every mapping key) its byte range. JSON Schema errors carry JSON pointers; the span tree turns them
+//! node (and every mapping key) its byte range. JSON Schema errors carry JSON pointers; the span list turns them
 //! back into `file:line:col` and a labelled snippet.
 //!
-//! That spanned deserialization costs about 0.7 µs per byte (a 1 MB file of 3,000 resources took ~150 ms), so the
-//! common shape of configuration files (block mappings and lists of one-line scalars, see [`fast`]) is read by a
-//! small parser of our own first; anything outside that shape goes through serde-saphyr as before, which also
-//! produces every syntax error.
+//! That spanned deserialization costs about 700 instructions per byte (most of `validate`'s 0.2 s on a 1 MB file
+//! of 3,000 resources), so the common shape of configuration files (block mappings and lists of one-line
+//! scalars) is read first by a small reader of our own, `yaml_fast`, which gives the same result; anything else
+//! goes through serde-saphyr, which also reports every syntax error.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
@@ -221,13 +222,22 @@ fn unescape(seg: &str) -> std::borrow::Cow<'_, str> {
     if seg.contains('~') { seg.replace("~1", "/").replace("~0", "~").into() } else { seg.into() }
 }
 
+/// The fast reader records spans down to this depth (the root, the top-level values and their items, i.e. each
+/// resource: enough for the resources' origins); a deeper lookup, which only placing a problem needs, reads the
+/// text again with every span recorded.
+const SHALLOW_DEPTH: usize = 2;
+
 /// A parsed file: its content as JSON and where each node came from.
 #[derive(Debug, Default)]
 pub struct Document {
     /// `None` for an empty file or a file of only comments.
     pub value: Option<Value>,
-    /// Where each node is; empty exactly when `value` was `None` after parsing.
-    pub(super) spans: Spans,
+    /// Every node's span; for a file the fast reader read, computed from `text` on the first lookup that needs it.
+    pub(super) spans: OnceLock<Spans>,
+    /// The fast reader's spans down to [`SHALLOW_DEPTH`].
+    shallow: Spans,
+    /// The file's text.
+    text: String,
     /// Byte ranges of plain-text secret values, to redact from rendered snippets.
     pub secret_ranges: Vec<(usize, usize)>,
     /// Problems found while converting (e.g. a non-scalar mapping key).
@@ -237,7 +247,7 @@ pub struct Document {
 impl Document {
     /// The span of the node at `pointer` (a JSON pointer as jsonschema prints it, e.g. `/tasks/0/name`).
     pub fn span(&self, pointer: &str) -> Option<NodeSpan> {
-        match self.spans.walk(pointer)? {
+        match self.spans_for(pointer).walk(pointer)? {
             (node, true) => Some(node.span()),
             (_, false) => None,
         }
@@ -245,7 +255,23 @@ impl Document {
 
     /// The span of `pointer`, or of its nearest ancestor that has one.
     pub fn nearest(&self, pointer: &str) -> Option<NodeSpan> {
-        self.spans.walk(pointer).map(|(node, _)| node.span())
+        self.spans_for(pointer).walk(pointer).map(|(node, _)| node.span())
+    }
+
+    /// The text that was parsed.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    fn spans_for(&self, pointer: &str) -> &Spans {
+        if let Some(all) = self.spans.get() {
+            return all;
+        }
+        if pointer.matches('/').count() <= SHALLOW_DEPTH {
+            return &self.shallow;
+        }
+        // The fast reader read this text before, so it reads it again (the same way).
+        self.spans.get_or_init(|| super::yaml_fast::read(&self.text, usize::MAX).map(|r| r.spans).unwrap_or_default())
     }
 }
 
@@ -412,26 +438,51 @@ pub(super) fn is_plain_secret(v: &Value) -> bool {
 
 /// Parse one YAML document.
 pub fn parse(text: &str) -> Result<Document, serde_saphyr::Error> {
-    if let Some(doc) = super::yaml_fast::parse(text) {
-        return Ok(doc);
+    parse_owned(text.to_owned()).map_err(|(e, _)| e)
+}
+
+/// Parse one YAML document, keeping its text (handed back with an error).
+pub(crate) fn parse_owned(text: String) -> Result<Document, (serde_saphyr::Error, String)> {
+    let Some(read) = super::yaml_fast::read(&text, SHALLOW_DEPTH) else { return parse_spanned(text) };
+    let spans = OnceLock::new();
+    if read.value.is_none() {
+        let _ = spans.set(Spans::default());
     }
-    parse_spanned(text)
+    Ok(Document {
+        value: read.value,
+        spans,
+        shallow: read.spans,
+        text,
+        secret_ranges: read.secret_ranges,
+        problems: Vec::new(),
+    })
 }
 
 /// Parse with serde-saphyr: any YAML, and every syntax error.
-pub(super) fn parse_spanned(text: &str) -> Result<Document, serde_saphyr::Error> {
-    let root: Option<Spanned<Node>> = serde_saphyr::from_str_with_options(text, options())?;
+pub(super) fn parse_spanned(text: String) -> Result<Document, (serde_saphyr::Error, String)> {
+    let root: Option<Spanned<Node>> = match serde_saphyr::from_str_with_options(&text, options()) {
+        Ok(root) => root,
+        Err(e) => return Err((e, text)),
+    };
     let mut doc = Document::default();
-    if let Some(root) = root {
-        if matches!(root.value, Node::Null) {
-            return Ok(doc);
-        }
-        doc.value = Some(convert(&root, None, &mut doc, false));
+    let mut spans = Spans::default();
+    if let Some(root) = root
+        && !matches!(root.value, Node::Null)
+    {
+        doc.value = Some(convert(&root, None, &mut doc, &mut spans, false));
     }
+    let _ = doc.spans.set(spans);
+    doc.text = text;
     Ok(doc)
 }
 
-fn convert(node: &Spanned<Node>, key: Option<(Pos, &str)>, doc: &mut Document, secret: bool) -> Value {
+fn convert(
+    node: &Spanned<Node>,
+    key: Option<(Pos, &str)>,
+    doc: &mut Document,
+    spans: &mut Spans,
+    secret: bool,
+) -> Value {
     let value_pos = Pos::from_location(&node.referenced);
     let defined_pos =
         if node.defined == serde_saphyr::Location::UNKNOWN { value_pos } else { Pos::from_location(&node.defined) };
@@ -453,7 +504,7 @@ fn convert(node: &Spanned<Node>, key: Option<(Pos, &str)>, doc: &mut Document, s
         Node::Map(_) => Kind::Map,
         _ => Kind::Leaf,
     };
-    let me = doc.spans.push(span, name, kind);
+    let me = spans.push(span, name, kind);
     let value = match &node.value {
         Node::Null => Value::Null,
         Node::Bool(b) => Value::Bool(*b),
@@ -463,7 +514,7 @@ fn convert(node: &Spanned<Node>, key: Option<(Pos, &str)>, doc: &mut Document, s
         Node::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::Number((*f as i64).into()),
         Node::Float(f) => Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
         Node::Str(s) => Value::String(s.clone()),
-        Node::Seq(items) => Value::Array(items.iter().map(|item| convert(item, None, doc, secret)).collect()),
+        Node::Seq(items) => Value::Array(items.iter().map(|item| convert(item, None, doc, spans, secret)).collect()),
         Node::Map(entries) => {
             let mut out = Map::with_capacity(entries.len());
             for (k, v) in entries {
@@ -481,14 +532,14 @@ fn convert(node: &Spanned<Node>, key: Option<(Pos, &str)>, doc: &mut Document, s
                     }
                 };
                 let secret = secret || is_secret_key(&name);
-                let value = convert(v, Some((kpos, &name)), doc, secret);
+                let value = convert(v, Some((kpos, &name)), doc, spans, secret);
                 out.insert(name, value);
             }
             Value::Object(out)
         }
     };
     if kind != Kind::Leaf {
-        doc.spans.close(me);
+        spans.close(me);
     }
     value
 }
@@ -765,7 +816,7 @@ mod tests {
     #[test]
     fn pointers_find_nodes_and_nearest_ancestors() {
         let text = "a:\n  b/c: [x]\n  d~e:\n    - 1\n    - 2\n";
-        let doc = parse_spanned(text).unwrap();
+        let doc = parse_spanned(text.to_owned()).unwrap();
         assert_eq!(doc.span("/a/d~0e/1").map(|s| s.value.line), Some(5));
         assert_eq!(doc.span("/a/b~1c/0").map(|s| s.value.column), Some(9));
         assert!(doc.span("/a/d~0e/01").is_none() && doc.span("/a/d~0e/+1").is_none());

@@ -11,14 +11,23 @@
 
 use serde_json::{Map, Value};
 
-use super::yaml::{Document, Kind, MAX_DEPTH, MAX_NODES, NodeSpan, Pos, Spans, is_plain_secret, is_secret_key};
+use super::yaml::{Kind, MAX_DEPTH, MAX_NODES, NodeSpan, Pos, Spans, is_plain_secret, is_secret_key};
 
-/// Parse `text`, or `None` when it is outside the shape this reader handles.
-pub(super) fn parse(text: &str) -> Option<Document> {
+/// What the fast reader found in a text.
+pub(super) struct Read {
+    /// `None` for an empty text, or only comments.
+    pub value: Option<Value>,
+    /// The spans of the nodes down to the depth asked for (the root is at depth 0, its values at 1...).
+    pub spans: Spans,
+    pub secret_ranges: Vec<(usize, usize)>,
+}
+
+/// Read `text`, recording the spans of nodes down to depth `record`; `None` when the text is outside the shape
+/// this reader handles.
+pub(super) fn read(text: &str, record: usize) -> Option<Read> {
     let lines = content_lines(text)?;
-    let Some(first) = lines.first().copied() else {
-        // Empty, or only comments: no document.
-        return Some(Document::default());
+    let Some(first) = lines.first().map(|l| l.get()) else {
+        return Some(Read { value: None, spans: Spans::default(), secret_ranges: Vec::new() });
     };
     if first.indent != 0 {
         return None;
@@ -31,7 +40,8 @@ pub(super) fn parse(text: &str) -> Option<Document> {
         lines,
         next: 0,
         nodes: 0,
-        spans: Spans::with_capacity(2 * lines_len),
+        record,
+        spans: Spans::with_capacity(if record == usize::MAX { 2 * lines_len } else { 0 }),
         secrets: Vec::new(),
         entries: Vec::new(),
         items: Vec::new(),
@@ -41,7 +51,23 @@ pub(super) fn parse(text: &str) -> Option<Document> {
     if p.next != p.lines.len() {
         return None;
     }
-    Some(Document { value: Some(value), spans: p.spans, secret_ranges: p.secrets, problems: Vec::new() })
+    Some(Read { value: Some(value), spans: p.spans, secret_ranges: p.secrets })
+}
+
+/// A line with content (not blank, not only a comment), as stored: in 16 bytes, as there is one per line.
+#[derive(Debug, Clone, Copy)]
+struct StoredLine {
+    begin: u32,
+    start: u32,
+    end: u32,
+    number: u32,
+}
+
+impl StoredLine {
+    fn get(self) -> Line {
+        let (begin, start) = (self.begin as usize, self.start as usize);
+        Line { begin, start, end: self.end as usize, indent: start - begin, number: self.number as usize }
+    }
 }
 
 /// A line with content (not blank, not only a comment).
@@ -60,11 +86,15 @@ struct Line {
 }
 
 /// The content lines, or `None` when the text has something this reader leaves to serde-saphyr anywhere.
-fn content_lines(text: &str) -> Option<Vec<Line>> {
+fn content_lines(text: &str) -> Option<Vec<StoredLine>> {
     if !text.is_ascii() && text.chars().any(unusual_char) {
         return None;
     }
     let b = text.as_bytes();
+    // Offsets are stored in 32 bits (files are limited to 8 MiB anyway).
+    if u32::try_from(b.len()).is_err() {
+        return None;
+    }
     // Tabs (indentation and separation rules), carriage returns, control characters: serde-saphyr decides. (No
     // early exit: this form is vectorized.)
     if b.iter().fold(false, |bad, &c| bad | ((c < 0x20) & (c != b'\n')) | (c == 0x7f)) {
@@ -85,7 +115,8 @@ fn content_lines(text: &str) -> Option<Vec<Line>> {
             return None;
         }
         if !rest.is_empty() && !rest.starts_with('#') {
-            lines.push(Line { begin, start, end, indent: start - begin, number });
+            let small = |n: usize| n as u32; // below u32::MAX, checked above
+            lines.push(StoredLine { begin: small(begin), start: small(start), end: small(end), number: small(number) });
         }
         begin = end + 1;
         number += 1;
@@ -106,11 +137,13 @@ struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
     ascii: bool,
-    lines: Vec<Line>,
+    lines: Vec<StoredLine>,
     /// The first content line not consumed yet.
     next: usize,
     /// Scalars, mappings and lists so far, counted as serde-saphyr's node budget counts them.
     nodes: usize,
+    /// Spans are recorded for nodes down to this depth.
+    record: usize,
     spans: Spans,
     secrets: Vec<(usize, usize)>,
     /// Entries of the mappings being read, innermost last (one buffer for all, rather than one per mapping).
@@ -125,6 +158,14 @@ struct Parser<'a> {
 type Key<'a> = Option<(Pos, &'a str)>;
 
 impl<'a> Parser<'a> {
+    fn line(&self, li: usize) -> Line {
+        self.lines[li].get()
+    }
+
+    fn line_at(&self, li: usize) -> Option<Line> {
+        self.lines.get(li).map(|l| l.get())
+    }
+
     fn pos(&self, line: &Line, offset: usize, len: usize) -> Pos {
         let column = if self.ascii {
             offset - line.begin + 1
@@ -161,18 +202,38 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Record where a node is (before its descendants).
-    fn span(&mut self, pos: Pos, key: Key<'_>, kind: Kind) -> usize {
+    /// Record where the node at `depth` is (before its descendants), if spans are recorded that deep.
+    fn span(&mut self, depth: usize, pos: impl FnOnce(&Self) -> Pos, key: Key<'_>, kind: Kind) -> Option<usize> {
+        if depth > self.record {
+            return None;
+        }
+        let pos = pos(self);
         let span = NodeSpan { value: pos, defined: pos, key: key.map(|(k, _)| k) };
-        self.spans.push(span, key.map(|(_, name)| name), kind)
+        Some(self.spans.push(span, key.map(|(_, name)| name), kind))
     }
 
-    /// A scalar's span, and its text to hide when it is a plain-text secret.
-    fn scalar_span(&mut self, pos: Pos, key: Key<'_>, value: &Value, secret: bool) {
-        if secret && is_plain_secret(value) {
-            self.secrets.push((pos.offset, pos.len));
+    /// All descendants of mapping or list `me` are read.
+    fn close(&mut self, me: Option<usize>) {
+        if let Some(i) = me {
+            self.spans.close(i);
         }
-        self.span(pos, key, Kind::Leaf);
+    }
+
+    /// The span of a scalar of `len` bytes at `at`, and its text to hide when it is a plain-text secret.
+    fn scalar_span(
+        &mut self,
+        depth: usize,
+        line: &Line,
+        at: usize,
+        len: usize,
+        key: Key<'_>,
+        value: &Value,
+        secret: bool,
+    ) {
+        if secret && is_plain_secret(value) {
+            self.secrets.push((at, len));
+        }
+        self.span(depth, |p| p.pos(line, at, len), key, Kind::Leaf);
     }
 
     fn is_dash(&self, at: usize, end: usize) -> bool {
@@ -194,10 +255,9 @@ impl<'a> Parser<'a> {
 
     /// A mapping or a list starting at `at` on content line `li` (the start of that line, or after `- `).
     fn block_node(&mut self, li: usize, at: usize, key: Key<'_>, secret: bool, depth: usize) -> Option<Value> {
-        let line = self.lines[li];
+        let line = self.line(li);
         if self.is_dash(at, line.end) {
-            let pos = self.pos(&line, at, 0);
-            self.block_seq(li, at - line.begin, pos, key, secret, depth)
+            self.block_seq(li, at - line.begin, at, key, secret, depth)
         } else if let Some(colon) = self.map_key(at, line.end) {
             self.block_map(li, at - line.begin, colon, key, secret, depth)
         } else {
@@ -231,24 +291,25 @@ impl<'a> Parser<'a> {
         depth: usize,
     ) -> Option<Value> {
         self.count_container(depth)?;
-        let first = self.lines[li];
-        let me = self.span(self.pos(&first, first.begin + ind, 0), key, Kind::Map);
+        let first = self.line(li);
+        let me = self.span(depth, |p| p.pos(&first, first.begin + ind, 0), key, Kind::Map);
         let base = self.entries.len();
         let (first_li, mut li) = (li, li);
         loop {
-            let line = self.lines[li];
+            let line = self.line(li);
             let at = line.begin + ind;
             let colon = if li == first_li { colon } else { self.map_key(at, line.end)? };
             self.count()?;
             let text = self.text;
             let name = &text[at..colon];
-            let key = Some((self.pos(&line, at, colon - at), name));
+            // Its position is needed only when the value's span is recorded.
+            let key = (depth < self.record).then(|| (self.pos(&line, at, colon - at), name));
             let secret = secret || self.is_secret_key(name);
             let q = self.skip_spaces(colon + 1, line.end);
             self.next = li + 1;
             let value = if self.rest_is_empty(q, line.end) {
                 // The value is on the following lines, or there is none.
-                match self.lines.get(li + 1).copied() {
+                match self.line_at(li + 1) {
                     Some(n) if n.indent > ind => self.block_node(li + 1, n.start, key, secret, depth + 1)?,
                     // A list may start at the key's own column.
                     Some(n) if n.indent == ind && self.is_dash(n.start, n.end) => {
@@ -257,23 +318,22 @@ impl<'a> Parser<'a> {
                     _ => {
                         // An empty value: null, placed at the `:`.
                         self.count()?;
-                        let pos = self.pos(&line, colon, 0);
-                        self.span(pos, key, Kind::Leaf);
+                        self.span(depth + 1, |p| p.pos(&line, colon, 0), key, Kind::Leaf);
                         Value::Null
                     }
                 }
             } else {
-                self.inline_value(&line, q, key, secret)?
+                self.inline_value(&line, q, key, secret, depth + 1)?
             };
             self.entries.push((name.to_owned(), value));
-            match self.lines.get(self.next) {
+            match self.line_at(self.next) {
                 Some(n) if n.indent == ind && !self.is_dash(n.start, n.end) => li = self.next,
                 // Less indented: the mapping ends. A list item at this column, or anything deeper: not ours.
                 Some(n) if n.indent >= ind => return None,
                 _ => break,
             }
         }
-        self.spans.close(me);
+        self.close(me);
         let mut map = Map::with_capacity(self.entries.len() - base);
         for (k, v) in self.entries.drain(base..) {
             if map.insert(k, v).is_some() {
@@ -286,31 +346,31 @@ impl<'a> Parser<'a> {
     /// A list at the column of the mapping key that holds it (`key:` then `- item` lines below, unindented).
     fn indentless_seq(&mut self, li: usize, key: Key<'_>, secret: bool, depth: usize) -> Option<Value> {
         // serde-saphyr places such a list at its first item's content, which must then be on the dash's line.
-        let line = self.lines[li];
+        let line = self.line(li);
         let content = self.skip_spaces(line.start + 1, line.end);
         if self.rest_is_empty(content, line.end) {
             return None;
         }
-        let pos = self.pos(&line, content, 0);
-        self.block_seq(li, line.indent, pos, key, secret, depth)
+        self.block_seq(li, line.indent, content, key, secret, depth)
     }
 
-    /// A block list placed at `pos`, whose dashes are at column `ind`, the first on line `li`.
+    /// A block list placed at byte `at` of line `li`, whose dashes are at column `ind`, the first on line `li`.
     fn block_seq(
         &mut self,
         li: usize,
         ind: usize,
-        pos: Pos,
+        at: usize,
         key: Key<'_>,
         secret: bool,
         depth: usize,
     ) -> Option<Value> {
         self.count_container(depth)?;
-        let me = self.span(pos, key, Kind::Seq { first: 0, len: 0 });
+        let first = self.line(li);
+        let me = self.span(depth, |p| p.pos(&first, at, 0), key, Kind::Seq { first: 0, len: 0 });
         let base = self.items.len();
         let mut li = li;
         loop {
-            let line = self.lines[li];
+            let line = self.line(li);
             let dash = line.begin + ind;
             if !self.is_dash(dash, line.end) {
                 return None;
@@ -318,7 +378,7 @@ impl<'a> Parser<'a> {
             let q = self.skip_spaces(dash + 1, line.end);
             self.next = li + 1;
             let value = if self.rest_is_empty(q, line.end) {
-                match self.lines.get(li + 1).copied() {
+                match self.line_at(li + 1) {
                     Some(n) if n.indent > ind => self.block_node(li + 1, n.start, None, secret, depth + 1)?,
                     _ => return None, // an empty item
                 }
@@ -327,37 +387,37 @@ impl<'a> Parser<'a> {
             } else if let Some(colon) = self.map_key(q, line.end) {
                 self.block_map(li, q - line.begin, colon, None, secret, depth + 1)?
             } else {
-                self.inline_value(&line, q, None, secret)?
+                self.inline_value(&line, q, None, secret, depth + 1)?
             };
             self.items.push(value);
-            match self.lines.get(self.next) {
+            match self.line_at(self.next) {
                 Some(n) if n.indent == ind && self.is_dash(n.start, n.end) => li = self.next,
                 Some(n) if n.indent > ind => return None,
                 // Less indented, or a mapping key at the column of an unindented list: the list ends.
                 _ => break,
             }
         }
-        self.spans.close(me);
+        self.close(me);
         Some(Value::Array(self.items.drain(base..).collect()))
     }
 
     /// A one-line value at `at`: a scalar, `{}`, or a list of scalars `[a, "b"]`; the rest of the line may only
     /// be a comment.
-    fn inline_value(&mut self, line: &Line, at: usize, key: Key<'_>, secret: bool) -> Option<Value> {
+    fn inline_value(&mut self, line: &Line, at: usize, key: Key<'_>, secret: bool, depth: usize) -> Option<Value> {
         self.count()?;
         let b = self.bytes;
         let end = line.end;
         // Collections are placed at their opening bracket (length 1).
         let (value, after) = match b[at] {
             b'[' => {
-                let me = self.span(self.pos(line, at, 1), key, Kind::Seq { first: 0, len: 0 });
-                let (items, close) = self.flow_seq(line, at, secret)?;
-                self.spans.close(me);
+                let me = self.span(depth, |p| p.pos(line, at, 1), key, Kind::Seq { first: 0, len: 0 });
+                let (items, close) = self.flow_seq(line, at, secret, depth + 1)?;
+                self.close(me);
                 (Value::Array(items), close + 1)
             }
             b'{' if b.get(at + 1) == Some(&b'}') => {
-                let me = self.span(self.pos(line, at, 1), key, Kind::Map);
-                self.spans.close(me);
+                let me = self.span(depth, |p| p.pos(line, at, 1), key, Kind::Map);
+                self.close(me);
                 (Value::Object(Map::new()), at + 2)
             }
             _ => {
@@ -377,7 +437,7 @@ impl<'a> Parser<'a> {
                         (plain_value(token)?, token.len())
                     }
                 };
-                self.scalar_span(self.pos(line, at, len), key, &value, secret);
+                self.scalar_span(depth, line, at, len, key, &value, secret);
                 (value, at + len)
             }
         };
@@ -417,7 +477,7 @@ impl<'a> Parser<'a> {
     }
 
     /// A flow list of scalars on one line, `[` at `at`: its items, and where its `]` is.
-    fn flow_seq(&mut self, line: &Line, at: usize, secret: bool) -> Option<(Vec<Value>, usize)> {
+    fn flow_seq(&mut self, line: &Line, at: usize, secret: bool, depth: usize) -> Option<(Vec<Value>, usize)> {
         let (b, end) = (self.bytes, line.end);
         let mut items = Vec::new();
         let mut i = self.skip_spaces(at + 1, end);
@@ -444,7 +504,7 @@ impl<'a> Parser<'a> {
                     (plain_value(token)?, token.len())
                 }
             };
-            self.scalar_span(self.pos(line, i, len), None, &value, secret);
+            self.scalar_span(depth, line, i, len, None, &value, secret);
             items.push(value);
             i = self.skip_spaces(i + len, end);
             match b.get(i) {
@@ -478,7 +538,9 @@ const KEY_CHAR: [bool; 256] = {
 fn is_special_word(s: &str) -> bool {
     // Most words are longer, or start with another letter.
     s.len() <= 8
-        && matches!(s.as_bytes()[0].to_ascii_lowercase(), b'y' | b'n' | b'o' | b't' | b'f' | b'i')
+        && s.as_bytes()
+            .first()
+            .is_some_and(|c| matches!(c.to_ascii_lowercase(), b'y' | b'n' | b'o' | b't' | b'f' | b'i'))
         && ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "nan", "inf", "infinity"]
             .iter()
             .any(|w| s.eq_ignore_ascii_case(w))
@@ -532,21 +594,21 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
-    use super::super::yaml::parse_spanned;
+    use super::super::yaml::{parse_owned, parse_spanned};
     use super::*;
 
     /// Parse with both readers: when the fast one accepts `text`, serde-saphyr must accept it too, with the same
     /// value, spans and secret ranges. Returns whether the fast one accepted.
     fn agrees(text: &str) -> bool {
-        let Some(fast) = parse(text) else { return false };
-        let slow = match parse_spanned(text) {
+        let Some(fast) = read(text, usize::MAX) else { return false };
+        let slow = match parse_spanned(text.to_owned()) {
             Ok(d) => d,
-            Err(e) => panic!("the fast reader accepted what serde-saphyr refuses ({e}):\n{text}"),
+            Err((e, _)) => panic!("the fast reader accepted what serde-saphyr refuses ({e}):\n{text}"),
         };
         // Key order too (the JSON maps compare as sets).
-        let json = |d: &Document| d.value.as_ref().map(|v| serde_json::to_string(v).unwrap());
-        assert_eq!(json(&fast), json(&slow), "value of:\n{text}");
-        assert_eq!(fast.spans, slow.spans, "spans of:\n{text}");
+        let json = |v: Option<&Value>| v.map(|v| serde_json::to_string(v).unwrap());
+        assert_eq!(json(fast.value.as_ref()), json(slow.value.as_ref()), "value of:\n{text}");
+        assert_eq!(Some(&fast.spans), slow.spans.get(), "spans of:\n{text}");
         let sorted = |v: &[(usize, usize)]| {
             let mut v = v.to_vec();
             v.sort_unstable();
@@ -554,7 +616,45 @@ mod tests {
         };
         assert_eq!(sorted(&fast.secret_ranges), sorted(&slow.secret_ranges), "secret ranges of:\n{text}");
         assert!(slow.problems.is_empty());
+        // The document as the loader gets it: the resources' spans at once, the rest read again on demand.
+        let lazy = parse_owned(text.to_owned()).unwrap();
+        let mut pointers = vec!["/nope".to_owned(), "/sources/99/x".to_owned(), "x/y".to_owned()];
+        if let Some(v) = &slow.value {
+            all_pointers(v, &mut String::new(), &mut pointers);
+        }
+        pointers.sort_by_key(|p| p.matches('/').count());
+        for p in &pointers {
+            let shallow = p.matches('/').count() <= 2;
+            assert_eq!(lazy.span(p), slow.span(p), "span of {p} in:\n{text}");
+            assert_eq!(lazy.nearest(p), slow.nearest(p), "nearest of {p} in:\n{text}");
+            if shallow && lazy.value.is_some() {
+                assert!(lazy.spans.get().is_none(), "{p} needed every span");
+            }
+        }
         true
+    }
+
+    fn all_pointers(v: &Value, at: &mut String, out: &mut Vec<String>) {
+        out.push(at.clone());
+        let len = at.len();
+        match v {
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    at.push_str(&format!("/{i}"));
+                    all_pointers(item, at, out);
+                    at.truncate(len);
+                }
+            }
+            Value::Object(map) => {
+                for (k, item) in map {
+                    at.push('/');
+                    super::super::yaml::push_escaped(at, k);
+                    all_pointers(item, at, out);
+                    at.truncate(len);
+                }
+            }
+            _ => {}
+        }
     }
 
     #[test]
