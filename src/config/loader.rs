@@ -567,9 +567,10 @@ fn parse_bytes(name: &str, order: usize, bytes: Vec<u8>, errors: &mut Vec<Proble
             let file = FileSource::new(name, order, doc.text(), &doc.secret_ranges);
             Some(LoadedFile { file, doc })
         }
-        Err((e, text)) => {
+        Err(unparsed) => {
+            let yaml::Unparsed { error, text } = *unparsed;
             let file = FileSource::new(name, order, &text, &yaml::heuristic_secret_ranges(&text));
-            errors.push(yaml::syntax_problem(&e, &file, &text));
+            errors.push(yaml::syntax_problem(&error, &file, &text));
             None
         }
     }

@@ -438,11 +438,17 @@ pub(super) fn is_plain_secret(v: &Value) -> bool {
 
 /// Parse one YAML document.
 pub fn parse(text: &str) -> Result<Document, serde_saphyr::Error> {
-    parse_owned(text.to_owned()).map_err(|(e, _)| e)
+    parse_owned(text.to_owned()).map_err(|u| u.error)
 }
 
-/// Parse one YAML document, keeping its text (handed back with an error).
-pub(crate) fn parse_owned(text: String) -> Result<Document, (serde_saphyr::Error, String)> {
+/// A text that is not valid YAML (or breaks a limit), handed back with the error.
+pub(crate) struct Unparsed {
+    pub error: serde_saphyr::Error,
+    pub text: String,
+}
+
+/// Parse one YAML document, keeping its text.
+pub(crate) fn parse_owned(text: String) -> Result<Document, Box<Unparsed>> {
     let Some(read) = super::yaml_fast::read(&text, SHALLOW_DEPTH) else { return parse_spanned(text) };
     let spans = OnceLock::new();
     if read.value.is_none() {
@@ -459,10 +465,10 @@ pub(crate) fn parse_owned(text: String) -> Result<Document, (serde_saphyr::Error
 }
 
 /// Parse with serde-saphyr: any YAML, and every syntax error.
-pub(super) fn parse_spanned(text: String) -> Result<Document, (serde_saphyr::Error, String)> {
+pub(super) fn parse_spanned(text: String) -> Result<Document, Box<Unparsed>> {
     let root: Option<Spanned<Node>> = match serde_saphyr::from_str_with_options(&text, options()) {
         Ok(root) => root,
-        Err(e) => return Err((e, text)),
+        Err(error) => return Err(Box::new(Unparsed { error, text })),
     };
     let mut doc = Document::default();
     let mut spans = Spans::default();
@@ -816,7 +822,7 @@ mod tests {
     #[test]
     fn pointers_find_nodes_and_nearest_ancestors() {
         let text = "a:\n  b/c: [x]\n  d~e:\n    - 1\n    - 2\n";
-        let doc = parse_spanned(text.to_owned()).unwrap();
+        let doc = parse_spanned(text.to_owned()).map_err(|u| u.error).unwrap();
         assert_eq!(doc.span("/a/d~0e/1").map(|s| s.value.line), Some(5));
         assert_eq!(doc.span("/a/b~1c/0").map(|s| s.value.column), Some(9));
         assert!(doc.span("/a/d~0e/01").is_none() && doc.span("/a/d~0e/+1").is_none());

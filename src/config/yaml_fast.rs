@@ -220,17 +220,8 @@ impl<'a> Parser<'a> {
     }
 
     /// The span of a scalar of `len` bytes at `at`, and its text to hide when it is a plain-text secret.
-    fn scalar_span(
-        &mut self,
-        depth: usize,
-        line: &Line,
-        at: usize,
-        len: usize,
-        key: Key<'_>,
-        value: &Value,
-        secret: bool,
-    ) {
-        if secret && is_plain_secret(value) {
+    fn scalar_span(&mut self, depth: usize, line: &Line, at: usize, len: usize, key: Key<'_>, hide: bool) {
+        if hide {
             self.secrets.push((at, len));
         }
         self.span(depth, |p| p.pos(line, at, len), key, Kind::Leaf);
@@ -437,7 +428,7 @@ impl<'a> Parser<'a> {
                         (plain_value(token)?, token.len())
                     }
                 };
-                self.scalar_span(depth, line, at, len, key, &value, secret);
+                self.scalar_span(depth, line, at, len, key, secret && is_plain_secret(&value));
                 (value, at + len)
             }
         };
@@ -504,7 +495,7 @@ impl<'a> Parser<'a> {
                     (plain_value(token)?, token.len())
                 }
             };
-            self.scalar_span(depth, line, i, len, None, &value, secret);
+            self.scalar_span(depth, line, i, len, None, secret && is_plain_secret(&value));
             items.push(value);
             i = self.skip_spaces(i + len, end);
             match b.get(i) {
@@ -603,7 +594,7 @@ mod tests {
         let Some(fast) = read(text, usize::MAX) else { return false };
         let slow = match parse_spanned(text.to_owned()) {
             Ok(d) => d,
-            Err((e, _)) => panic!("the fast reader accepted what serde-saphyr refuses ({e}):\n{text}"),
+            Err(u) => panic!("the fast reader accepted what serde-saphyr refuses ({}):\n{text}", u.error),
         };
         // Key order too (the JSON maps compare as sets).
         let json = |v: Option<&Value>| v.map(|v| serde_json::to_string(v).unwrap());
@@ -617,7 +608,7 @@ mod tests {
         assert_eq!(sorted(&fast.secret_ranges), sorted(&slow.secret_ranges), "secret ranges of:\n{text}");
         assert!(slow.problems.is_empty());
         // The document as the loader gets it: the resources' spans at once, the rest read again on demand.
-        let lazy = parse_owned(text.to_owned()).unwrap();
+        let lazy = parse_owned(text.to_owned()).map_err(|u| u.error).unwrap();
         let mut pointers = vec!["/nope".to_owned(), "/sources/99/x".to_owned(), "x/y".to_owned()];
         if let Some(v) = &slow.value {
             all_pointers(v, &mut String::new(), &mut pointers);
