@@ -3,10 +3,11 @@
 //! Starts the in-process simulator with injected latency, writes fleets of N sources with 2 tasks each, and runs
 //! the release `dm-apply` binary as a child process for apply, plan and drift (wall time, requests from the
 //! simulator's request log, peak RSS of the child from `/usr/bin/time`), then a naive baseline (one GET per
-//! resource, sequential), planning 10,000 tasks in memory, and `validate` of the examples.
+//! resource, sequential), planning 10,000 tasks in memory, and `validate` of the examples and of fleet files.
 //!
 //! Flags (after `--`): `--sizes 10,100,1000`, `--latency-ms 5`, `--parallelism 10`, `--stage-delay-ms 5`,
-//! `--plan-tasks 10000`, `--runs 3` (runs of plan/drift per size; the median is printed).
+//! `--plan-tasks 10000` (0: skip), `--runs 3` (runs of plan/drift per size; the median is printed),
+//! `--validate-sizes 10,100,1000` (fleets of N sources and 2N tasks in one file, validated offline, 20 runs each).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -26,6 +27,7 @@ struct Args {
     stage_delay_ms: u64,
     plan_tasks: usize,
     runs: usize,
+    validate_sizes: Vec<usize>,
 }
 
 fn parse_args() -> Args {
@@ -36,20 +38,22 @@ fn parse_args() -> Args {
         stage_delay_ms: 5,
         plan_tasks: 10_000,
         runs: 3,
+        validate_sizes: vec![10, 100, 1000],
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < argv.len() {
         let val = argv.get(i + 1).cloned().unwrap_or_default();
         let num = || val.parse::<u64>().unwrap_or_else(|_| panic!("{} needs a number, got `{val}`", argv[i]));
+        let list = || -> Vec<usize> {
+            val.split(",")
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.trim().parse().unwrap_or_else(|_| panic!("{}: numbers separated by commas", argv[i])))
+                .collect()
+        };
         match argv[i].as_str() {
-            "--sizes" => {
-                a.sizes = val
-                    .split(",")
-                    .filter(|s| !s.trim().is_empty())
-                    .map(|s| s.trim().parse().expect("--sizes: numbers separated by commas"))
-                    .collect()
-            }
+            "--sizes" => a.sizes = list(),
+            "--validate-sizes" => a.validate_sizes = list(),
             "--latency-ms" => a.latency_ms = num(),
             "--parallelism" => a.parallelism = num() as usize,
             "--stage-delay-ms" => a.stage_delay_ms = num(),
@@ -328,25 +332,45 @@ fn bench_plan_in_memory(tasks: usize) -> (Duration, Duration) {
     (median(same), median(fresh))
 }
 
-fn bench_validate(runs: usize) -> Duration {
-    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut walls = vec![];
-    for _ in 0..runs {
-        let t = Instant::now();
-        let out = Command::new(BIN)
+/// `dm-apply validate -f <path>` as a process, `runs` times: the median wall time, and the peak RSS of one more
+/// run under `/usr/bin/time` (not timed: that wrapper's own start-up would count).
+fn bench_validate(path: &Path, runs: usize) -> (Duration, Option<u64>) {
+    let validate = |cmd: &mut Command| {
+        let out = cmd
             .args(["validate", "-f"])
-            .arg(&examples)
+            .arg(path)
             .env("DM_SOURCE_PASSWORD", "x")
             .env("DM_TARGET_PASSWORD", "x")
+            .env(PASSWORD_ENV, "bench-secret")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .expect("run validate");
+        assert!(out.success(), "validate of {} failed", path.display());
+    };
+    let mut walls = vec![];
+    for _ in 0..runs {
+        let t = Instant::now();
+        validate(&mut Command::new(BIN));
         walls.push(t.elapsed());
-        assert!(out.success(), "validate of the examples failed");
     }
-    median(walls)
+    let time = Path::new("/usr/bin/time");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rss_file = dir.path().join("maxrss");
+    let rss = time.exists().then(|| {
+        validate(Command::new(time).arg("-f").arg("%M").arg("-o").arg(&rss_file).arg(BIN));
+        std::fs::read_to_string(&rss_file).ok().and_then(|s| s.lines().rev().find_map(|l| l.trim().parse().ok()))
+    });
+    (median(walls), rss.flatten())
+}
+
+/// `validate` of one file holding a fleet of `n` sources and `2n` tasks (the configuration `plan` loads first).
+fn bench_validate_fleet(n: usize, runs: usize) -> (Duration, Option<u64>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("fleet.yaml");
+    std::fs::write(&cfg, fleet_yaml(n)).expect("write fleet");
+    bench_validate(&cfg, runs)
 }
 
 fn loadavg() -> String {
@@ -371,8 +395,11 @@ fn main() {
         eprintln!("fleet of {n} sources / {} tasks ...", 2 * n);
         rt.block_on(bench_fleet(&a, n, &mut rows));
     }
-    let (same, fresh) = bench_plan_in_memory(a.plan_tasks);
-    let validate = bench_validate(20);
+    let planned = (a.plan_tasks > 0).then(|| bench_plan_in_memory(a.plan_tasks));
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let (validate, _) = bench_validate(&examples, 20);
+    let validated: Vec<(usize, (Duration, Option<u64>))> =
+        a.validate_sizes.iter().map(|&n| (n, bench_validate_fleet(n, 20))).collect();
 
     println!(
         "\n| operation (sources/tasks) | wall ms | requests | round trips | ideal ms | wall / ideal | peak RSS MB | note |"
@@ -391,13 +418,21 @@ fn main() {
             r.note
         );
     }
-    println!("\n| in memory / offline | median ms |\n|---|---:|");
-    println!("| make_plan, {} tasks, live = desired (no changes) | {:.1} |", a.plan_tasks, same.as_secs_f64() * 1000.0);
-    println!(
-        "| make_plan, {} tasks, empty cluster (all created) | {:.1} |",
-        a.plan_tasks,
-        fresh.as_secs_f64() * 1000.0
-    );
-    println!("| dm-apply validate examples/ (process, 20 runs) | {:.1} |", validate.as_secs_f64() * 1000.0);
+    let mb = |kb: Option<u64>| kb.map(|k| format!("{:.1}", k as f64 / 1024.0)).unwrap_or_else(|| "-".into());
+    let msf = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1000.0);
+    println!("\n| in memory / offline | median ms | peak RSS MB |\n|---|---:|---:|");
+    if let Some((same, fresh)) = planned {
+        println!("| make_plan, {} tasks, live = desired (no changes) | {} | - |", a.plan_tasks, msf(same));
+        println!("| make_plan, {} tasks, empty cluster (all created) | {} | - |", a.plan_tasks, msf(fresh));
+    }
+    println!("| dm-apply validate examples/ (process, 20 runs) | {} | - |", msf(validate));
+    for (n, (wall, rss)) in &validated {
+        println!(
+            "| dm-apply validate, {n} sources / {} tasks in one file (process, 20 runs) | {} | {} |",
+            2 * n,
+            msf(*wall),
+            mb(*rss)
+        );
+    }
     eprintln!("load average at the end: {}", loadavg());
 }

@@ -115,7 +115,9 @@ impl FileSource {
 /// is replaced by a printable character of the same UTF-8 length, so spans stay right: `?` for C0 and DEL, `¿` for
 /// C1; a `\r` (of a `\r\n` line end) becomes a space.
 fn neutralize_controls(text: String) -> String {
-    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    // A byte scan first, vectorized (`0xc2` leads the UTF-8 of C1 controls): most files have no control character.
+    let maybe = text.bytes().fold(false, |m, b| m | ((b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f || b == 0xc2));
+    if !maybe || !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return text;
     }
     text.chars()

@@ -70,11 +70,12 @@ fn walk(value: &mut Value, pointer: &mut String, cx: &mut Walk<'_>) {
         Value::String(_) if cx.invalid.contains(pointer.as_str()) => {}
         Value::String(s) => {
             let key = pointer.rsplit('/').next().unwrap_or("");
-            let span = doc.nearest(pointer);
-            let value_pos = span.map(|s| s.value).unwrap_or_default();
+            // Looked up only for a problem: for every string, it cost more than the rest of this walk.
+            let span = || doc.nearest(pointer);
+            let value_pos = || span().map(|s| s.value).unwrap_or_default();
             let secret_field = SECRET_FIELDS.contains(&key);
             if secret_field && !s.is_empty() && !s.contains("${env:") && !s.contains("${file:") {
-                let pos = span.map(|s| s.key_or_value()).unwrap_or_default();
+                let pos = span().map(|s| s.key_or_value()).unwrap_or_default();
                 cx.warnings.push(
                     Problem::warning("plain_secret", format!("{} is written in plain text", display_path(pointer)))
                         .at(file, pos, "secret in plain text")
@@ -88,14 +89,14 @@ fn walk(value: &mut Value, pointer: &mut String, cx: &mut Walk<'_>) {
                 Err(Expand::File { path, error }) if cx.opts.allow_missing_files => {
                     cx.warnings.push(
                         Problem::warning("file_unreadable", format!("cannot read secret file `{path}`: {error}"))
-                            .at(file, value_pos, format!("`${{file:{path}}}` used here"))
+                            .at(file, value_pos(), format!("`${{file:{path}}}` used here"))
                             .with_help("allowed by --allow-missing-env; plan, apply and drift need the file"),
                     );
                     *s = format!("unset-file-{path}");
                 }
                 Err(Expand::File { path, error }) => cx.errors.push(
                     Problem::error("file_unreadable", format!("cannot read secret file `{path}`: {error}"))
-                        .at(file, value_pos, format!("`${{file:{path}}}` used here"))
+                        .at(file, value_pos(), format!("`${{file:{path}}}` used here"))
                         .with_help(
                             "relative paths are read from the YAML file's directory; check that the secret is \
                              mounted (or use `${env:NAME}`)",
@@ -109,7 +110,7 @@ fn walk(value: &mut Value, pointer: &mut String, cx: &mut Walk<'_>) {
                             display_path(pointer)
                         ),
                     )
-                    .at(file, value_pos, "not a secret field")
+                    .at(file, value_pos(), "not a secret field")
                     .with_help(
                         "`${file:PATH}` is accepted in `password` and `ssl_key_content` (whose values are never \
                          shown); write other values in the YAML or use `${env:NAME}`",
@@ -117,12 +118,12 @@ fn walk(value: &mut Value, pointer: &mut String, cx: &mut Walk<'_>) {
                 ),
                 Err(Expand::Unset(name)) => cx.errors.push(
                     Problem::error("env_unset", format!("environment variable `{name}` is not set"))
-                        .at(file, value_pos, format!("`${{env:{name}}}` used here"))
+                        .at(file, value_pos(), format!("`${{env:{name}}}` used here"))
                         .with_help(format!("export {name}=... before running dm-apply")),
                 ),
                 Err(Expand::Malformed(what)) => cx.errors.push(
                     Problem::error("env_syntax", format!("malformed reference in {}: {what}", display_path(pointer)))
-                        .at(file, value_pos, "here")
+                        .at(file, value_pos(), "here")
                         .with_help(
                             "write `${env:NAME}` (NAME: letters, digits, `_`), `${file:PATH}` in a secret field, or \
                              `$${` for a literal `${`",
@@ -143,7 +144,7 @@ fn walk(value: &mut Value, pointer: &mut String, cx: &mut Walk<'_>) {
             for (k, v) in map.iter_mut() {
                 let len = pointer.len();
                 pointer.push('/');
-                pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                super::yaml::push_escaped(pointer, k);
                 walk(v, pointer, cx);
                 pointer.truncate(len);
             }

@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::diag::{FileSource, LoadError, Problem};
@@ -207,7 +208,6 @@ fn analyze_parsed(
     // Names of resources that failed the schema: still "declared" for cross-reference checks.
     let mut broken_sources: BTreeSet<String> = BTreeSet::new();
 
-    let mut values = Vec::new();
     for (fi, lf) in loaded.iter_mut().enumerate() {
         for (pos, msg) in std::mem::take(&mut lf.doc.problems) {
             errors.push(Problem::error("yaml", msg).at(&lf.file, pos, "here"));
@@ -229,32 +229,52 @@ fn analyze_parsed(
         interp::interpolate(&mut value, &lf.doc, &lf.file, &invalid_pointers, env, opts, &mut errors, &mut warnings);
         let lf = &*lf;
 
-        // Typed resources, one at a time, so one broken resource does not hide the others from later checks.
-        if let Some(items) = value.get("sources").and_then(Value::as_array) {
-            for (i, item) in items.iter().enumerate() {
-                let pointer = format!("/sources/{i}");
-                if broken.contains(&pointer) {
-                    if let Some(n) = item.get("source_name").and_then(Value::as_str) {
-                        broken_sources.insert(n.to_owned());
+        // The usual case, nothing reported by the schema: the whole file deserializes in one pass, read from the
+        // value in place (no copy of it).
+        let whole = (broken.is_empty() && !top_level_broken).then(|| ConfigFile::deserialize(&value));
+        if let Some(Ok(file)) = whole {
+            sources.extend(file.sources.into_iter().enumerate().map(|(i, spec)| Item {
+                spec,
+                file: fi,
+                pointer: format!("/sources/{i}"),
+            }));
+            tasks.extend(file.tasks.into_iter().enumerate().map(|(i, spec)| Item {
+                spec,
+                file: fi,
+                pointer: format!("/tasks/{i}"),
+            }));
+        } else {
+            // Typed resources, one at a time, so one broken resource does not hide the others from later checks.
+            if let Some(items) = value.get("sources").and_then(Value::as_array) {
+                for (i, item) in items.iter().enumerate() {
+                    let pointer = format!("/sources/{i}");
+                    if broken.contains(&pointer) {
+                        if let Some(n) = item.get("source_name").and_then(Value::as_str) {
+                            broken_sources.insert(n.to_owned());
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                match serde_json::from_value::<SourceSpec>(item.clone()) {
-                    Ok(spec) => sources.push(Item { spec, file: fi, pointer }),
-                    Err(e) => errors.push(typed_error(lf, &pointer, &e)),
+                    match SourceSpec::deserialize(item) {
+                        Ok(spec) => sources.push(Item { spec, file: fi, pointer }),
+                        Err(e) => errors.push(typed_error(lf, &pointer, &e)),
+                    }
                 }
             }
-        }
-        if let Some(items) = value.get("tasks").and_then(Value::as_array) {
-            for (i, item) in items.iter().enumerate() {
-                let pointer = format!("/tasks/{i}");
-                if broken.contains(&pointer) {
-                    continue;
+            if let Some(items) = value.get("tasks").and_then(Value::as_array) {
+                for (i, item) in items.iter().enumerate() {
+                    let pointer = format!("/tasks/{i}");
+                    if broken.contains(&pointer) {
+                        continue;
+                    }
+                    match TaskSpec::deserialize(item) {
+                        Ok(spec) => tasks.push(Item { spec, file: fi, pointer }),
+                        Err(e) => errors.push(typed_error(lf, &pointer, &e)),
+                    }
                 }
-                match serde_json::from_value::<TaskSpec>(item.clone()) {
-                    Ok(spec) => tasks.push(Item { spec, file: fi, pointer }),
-                    Err(e) => errors.push(typed_error(lf, &pointer, &e)),
-                }
+            }
+            // The whole file must also deserialize (catches anything the per-resource pass did not look at).
+            if let Some(Err(e)) = whole {
+                errors.push(typed_error(lf, "", &e));
             }
         }
         if let Some(items) = value.get("external_sources").and_then(Value::as_array) {
@@ -264,17 +284,8 @@ fn analyze_parsed(
                 }
             }
         }
-        // The whole file must also deserialize (catches anything the per-resource pass did not look at).
-        if broken.is_empty()
-            && !top_level_broken
-            && let Err(e) = serde_json::from_value::<ConfigFile>(value.clone())
-        {
-            errors.push(typed_error(lf, "", &e));
-        }
-        values.push((fi, value));
-    }
-    for (fi, value) in values {
-        loaded[fi].doc.value = Some(value);
+        // The value is no longer needed (the typed resources and the spans are): freed here, before the desired
+        // state is built.
     }
 
     let ctx = semantic::Context {
@@ -489,14 +500,14 @@ fn read_and_parse(path: &Path, order: usize, errors: &mut Vec<Problem>) -> Optio
             return None;
         }
     };
-    if let Ok(m) = file.metadata()
-        && m.len() > MAX_FILE_BYTES
-    {
-        errors.push(too_large(&name, order, Some(m.len())));
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if size > MAX_FILE_BYTES {
+        errors.push(too_large(&name, order, Some(size)));
         return None;
     }
-    // The size can change between stat and read (or the file is a pipe): never read more than the limit.
-    let mut bytes = Vec::new();
+    // The size can change between stat and read (or the file is a pipe): never read more than the limit. Sized
+    // from the stat, a large file is read in one go rather than into a buffer doubled twenty times.
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
     if let Err(e) = (&mut file).take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes) {
         errors.push(
             Problem::error("io", format!("cannot read `{name}`: {}", io_reason(&e))).in_file(&FileSource::new(
@@ -543,9 +554,7 @@ fn parse_bytes(name: &str, order: usize, bytes: Vec<u8>, errors: &mut Vec<Proble
     // YAML counts a lone `\r` (classic Mac OS line ending) as a line break, but the diagnostics count `\n` only
     // (miette's snippets, `file:line:col`, the duplicate-key lookup), so every position after one was wrong, past
     // the end of the file (found by fuzzing). No current editor saves such files: refuse them, clearly.
-    if let Some(cr) =
-        text.as_bytes().iter().enumerate().position(|(i, b)| *b == b'\r' && text.as_bytes().get(i + 1) != Some(&b'\n'))
-    {
+    if let Some(cr) = text.contains('\r').then(|| lone_carriage_return(&text)).flatten() {
         let prefix = &text[..cr];
         let line = prefix.matches('\n').count() + 1;
         let column = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
@@ -564,17 +573,25 @@ fn parse_bytes(name: &str, order: usize, bytes: Vec<u8>, errors: &mut Vec<Proble
         );
         return None;
     }
-    match yaml::parse(&text) {
+    // The document keeps the text (the fast reader reads it again to place a problem).
+    match yaml::parse_owned(text) {
         Ok(doc) => {
-            let file = FileSource::new(name, order, &text, &doc.secret_ranges);
+            let file = FileSource::new(name, order, doc.text(), &doc.secret_ranges);
             Some(LoadedFile { file, doc })
         }
-        Err(e) => {
+        Err(unparsed) => {
+            let yaml::Unparsed { error, text } = *unparsed;
             let file = FileSource::new(name, order, &text, &yaml::heuristic_secret_ranges(&text));
-            errors.push(yaml::syntax_problem(&e, &file, &text));
+            errors.push(yaml::syntax_problem(&error, &file, &text));
             None
         }
     }
+}
+
+/// The first `\r` not followed by `\n`.
+fn lone_carriage_return(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    b.iter().enumerate().position(|(i, c)| *c == b'\r' && b.get(i + 1) != Some(&b'\n'))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod schema;
 mod schema_errors;
 mod semantic;
 pub mod yaml;
+mod yaml_fast;
 
 pub use diag::{LoadError, Problem, render_plain};
 pub use interp::{InterpOptions, MAX_SECRET_FILE};

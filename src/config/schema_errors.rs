@@ -14,6 +14,11 @@ use super::yaml::{Document, Pos, is_secret_key};
 /// Validate one document. Returns (instance pointer, problem) pairs.
 pub(crate) fn check(value: &Value, doc: &Document, file: &Arc<FileSource>) -> Vec<(String, Problem)> {
     let Some(validator) = schema::validator() else { return Vec::new() };
+    // The usual case: valid. Checking that stops at the first error and builds no error paths, about twice as
+    // fast as collecting them; only an invalid file is walked again to collect every error.
+    if validator.is_valid(value) {
+        return Vec::new();
+    }
     let root_schema = schema::cached();
     let mut out = Vec::new();
     let mut flat = Vec::new();

@@ -457,7 +457,8 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
         }
         let mut task_sources: BTreeSet<&str> = BTreeSet::new();
         for (i, sc) in confs.iter().enumerate() {
-            let sp = p(&format!("source_config/source_conf/{i}/source_name"));
+            // Built only for a problem (as every pointer here): these loops run for every task of a large fleet.
+            let sp = || p(&format!("source_config/source_conf/{i}/source_name"));
             let sname = sc.source_name.as_str();
             if !task_sources.insert(sname) {
                 errors.push(
@@ -465,7 +466,7 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
                         "duplicate_task_source",
                         format!("source `{sname}` appears twice in task `{name}`'s `source_conf`"),
                     )
-                    .at(file, lf.value_pos(&sp), "listed again here")
+                    .at(file, lf.value_pos(&sp()), "listed again here")
                     .with_help("each source may appear once per task; merge the two entries"),
                 );
             }
@@ -474,7 +475,7 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
                     "unknown_source",
                     format!("task `{name}` uses source `{sname}`, which is not declared"),
                 )
-                .at(file, lf.value_pos(&sp), "not declared in any file");
+                .at(file, lf.value_pos(&sp()), "not declared in any file");
                 pr = match did_you_mean(sname, declared.iter().chain(external.iter()).copied()) {
                     Some(s) => pr.with_help(format!("did you mean `{s}`? Otherwise declare it under `sources:`, or list it under `external_sources:` if it is managed elsewhere")),
                     None => pr.with_help("declare it under `sources:`, or list it under `external_sources:` if it is managed outside this repository"),
@@ -502,7 +503,7 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
             if t.task_mode == TaskMode::Incremental && sc.binlog_name.is_none() && sc.binlog_gtid.is_none() {
                 warnings.push(
                     Problem::warning("no_binlog_position", format!("incremental task `{name}` has no binlog position for source `{sname}`"))
-                        .at(file, lf.value_pos(&sp), "no binlog_name/binlog_pos or binlog_gtid")
+                        .at(file, lf.value_pos(&sp()), "no binlog_name/binlog_pos or binlog_gtid")
                         .with_help("DM creates the task but refuses to start it (20022 `must set meta for task-mode incremental`) unless a checkpoint exists; set `binlog_name` + `binlog_pos` or `binlog_gtid`"),
                 );
             }
@@ -512,7 +513,7 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
             {
                 warnings.push(
                     Problem::warning("disabled_source", format!("task `{name}` should run, but its source `{sname}` is disabled (`enable: false`)"))
-                        .at(file, lf.value_pos(&sp), "disabled source")
+                        .at(file, lf.value_pos(&sp()), "disabled source")
                         .with_help("DM cannot start a task on a disabled source (38058); enable the source or set `stage: stopped`"),
                 );
             }
@@ -520,7 +521,7 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
 
         // table_migrate_rule: sources among the task's, filters defined.
         for (i, rule) in t.table_migrate_rule.iter().enumerate() {
-            let sp = p(&format!("table_migrate_rule/{i}/source/source_name"));
+            let sp = || p(&format!("table_migrate_rule/{i}/source/source_name"));
             let rs = rule.source.source_name.as_str();
             if !task_sources.contains(rs) {
                 let help = if task_sources.is_empty() {
@@ -537,7 +538,7 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
                         "rule_source",
                         format!("rule uses source `{rs}`, which is not one of task `{name}`'s sources"),
                     )
-                    .at(file, lf.value_pos(&sp), "not in source_config.source_conf")
+                    .at(file, lf.value_pos(&sp()), "not in source_config.source_conf")
                     .with_help(help),
                 );
             }

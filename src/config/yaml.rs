@@ -1,11 +1,16 @@
-//! YAML → `serde_json::Value` plus a JSON-pointer → source-span index.
+//! YAML → `serde_json::Value` plus where every node came from.
 //!
 //! serde-saphyr has no spanned DOM, so a small recursive node type deserialized through `Spanned` gives every
-//! node (and every mapping key) its byte range. JSON Schema errors carry JSON pointers; the index turns them back
-//! into `file:line:col` and a labelled snippet.
+//! node (and every mapping key) its byte range. JSON Schema errors carry JSON pointers; the span list turns them
+//! back into `file:line:col` and a labelled snippet.
+//!
+//! That spanned deserialization costs about 700 instructions per byte (most of `validate`'s 0.2 s on a 1 MB file
+//! of 3,000 resources), so the common shape of configuration files (block mappings and lists of one-line
+//! scalars) is read first by a small reader of our own, `yaml_fast`, which gives the same result; anything else
+//! goes through serde-saphyr, which also reports every syntax error.
 
-use std::collections::HashMap;
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
@@ -50,13 +55,189 @@ impl NodeSpan {
     }
 }
 
+/// Where each node of a document is: looked up by JSON pointer only when a problem is reported or an origin
+/// recorded. One flat list in document order (a node, then its descendants), because a hash index of every
+/// node's pointer, or a tree of small vectors, cost more to build and free than all the lookups together; and in
+/// 32-bit numbers, as it is the largest structure of a load (files are at most a few MiB).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Spans {
+    nodes: Vec<SpanNode>,
+    /// Mapping keys' names, one after the other (`SpanNode::name` is a range of it).
+    names: String,
+    /// Each list's items' indexes in `nodes`, list after list (`Kind::Seq` holds a range of it).
+    items: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct SpanNode {
+    value: Pos32,
+    defined: Pos32,
+    /// Line 0 when the node is not a mapping value.
+    key: Pos32,
+    /// The index after this node's last descendant (its next sibling, if any).
+    end: u32,
+    kind: Kind,
+    /// For a mapping value, its key as the JSON value names it: a range of `Spans::names`.
+    name: (u32, u32),
+}
+
+impl SpanNode {
+    fn span(&self) -> NodeSpan {
+        let key = (self.key.line != 0).then(|| self.key.pos());
+        NodeSpan { value: self.value.pos(), defined: self.defined.pos(), key }
+    }
+}
+
+/// A [`Pos`] in 16 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct Pos32 {
+    offset: u32,
+    len: u32,
+    line: u32,
+    column: u32,
+}
+
+impl Pos32 {
+    fn new(p: Pos) -> Pos32 {
+        Pos32 { offset: small(p.offset), len: small(p.len), line: small(p.line), column: small(p.column) }
+    }
+
+    fn pos(self) -> Pos {
+        let big = |n: u32| n as usize;
+        Pos { offset: big(self.offset), len: big(self.len), line: big(self.line), column: big(self.column) }
+    }
+}
+
+/// `n` in 32 bits (saturated: never reached, files are limited to 8 MiB).
+fn small(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Kind {
+    Leaf,
+    Map,
+    /// Items at `items[first..first + len]` (filled in by [`Spans::close`]).
+    Seq {
+        first: u32,
+        len: u32,
+    },
+}
+
+impl Spans {
+    pub(super) fn with_capacity(nodes: usize) -> Spans {
+        Spans { nodes: Vec::with_capacity(nodes), ..Spans::default() }
+    }
+
+    /// Add a node (then its descendants, then [`Spans::close`] it unless it is a leaf); returns its index.
+    pub(super) fn push(&mut self, span: NodeSpan, name: Option<&str>, kind: Kind) -> usize {
+        let start = small(self.names.len());
+        self.names.push_str(name.unwrap_or(""));
+        let i = self.nodes.len();
+        self.nodes.push(SpanNode {
+            value: Pos32::new(span.value),
+            defined: Pos32::new(span.defined),
+            key: span.key.map(Pos32::new).unwrap_or_default(),
+            end: small(i + 1),
+            kind,
+            name: (start, small(self.names.len())),
+        });
+        i
+    }
+
+    /// All descendants of mapping or list `i` are added.
+    pub(super) fn close(&mut self, i: usize) {
+        let end = self.nodes.len();
+        self.nodes[i].end = small(end);
+        if let Kind::Seq { .. } = self.nodes[i].kind {
+            let first = self.items.len();
+            let mut c = i + 1;
+            while c < end {
+                self.items.push(small(c));
+                c = self.nodes[c].end as usize;
+            }
+            self.nodes[i].kind = Kind::Seq { first: small(first), len: small(self.items.len() - first) };
+        }
+    }
+
+    /// The deepest node on the way to `pointer`, and whether it is the node itself.
+    fn walk(&self, pointer: &str) -> Option<(&SpanNode, bool)> {
+        let root = self.nodes.first()?;
+        if pointer.is_empty() {
+            return Some((root, true));
+        }
+        // Not a JSON pointer: nothing (not even the root) is its ancestor.
+        let rest = pointer.strip_prefix('/')?;
+        let mut i = 0;
+        for seg in rest.split('/') {
+            let node = &self.nodes[i];
+            let next = match node.kind {
+                Kind::Leaf => None,
+                Kind::Seq { first, len } => {
+                    canonical_index(seg).filter(|&k| k < len as usize).map(|k| self.items[first as usize + k] as usize)
+                }
+                Kind::Map => {
+                    let name = unescape(seg);
+                    let mut found = None;
+                    let mut c = i + 1;
+                    while c < node.end as usize {
+                        let child = &self.nodes[c];
+                        // The last of equal keys, as the JSON value keeps the last value (merge keys can repeat one).
+                        if self.names[child.name.0 as usize..child.name.1 as usize] == *name {
+                            found = Some(c);
+                        }
+                        c = child.end as usize;
+                    }
+                    found
+                }
+            };
+            match next {
+                Some(c) => i = c,
+                None => return Some((&self.nodes[i], false)),
+            }
+        }
+        Some((&self.nodes[i], true))
+    }
+}
+
+/// Append `key` to a JSON pointer, escaped (`~` → `~0`, `/` → `~1`); allocates only for such rare keys.
+pub(crate) fn push_escaped(pointer: &mut String, key: &str) {
+    if key.contains(['~', '/']) {
+        pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+    } else {
+        pointer.push_str(key);
+    }
+}
+
+/// A list index as a JSON pointer writes it: digits, no leading zero.
+fn canonical_index(seg: &str) -> Option<usize> {
+    let b = seg.as_bytes();
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) || (b.len() > 1 && b[0] == b'0') {
+        return None;
+    }
+    seg.parse().ok()
+}
+
+fn unescape(seg: &str) -> std::borrow::Cow<'_, str> {
+    if seg.contains('~') { seg.replace("~1", "/").replace("~0", "~").into() } else { seg.into() }
+}
+
+/// The fast reader records spans down to this depth (the root, the top-level values and their items, i.e. each
+/// resource: enough for the resources' origins); a deeper lookup, which only placing a problem needs, reads the
+/// text again with every span recorded.
+const SHALLOW_DEPTH: usize = 2;
+
 /// A parsed file: its content as JSON and where each node came from.
 #[derive(Debug, Default)]
 pub struct Document {
     /// `None` for an empty file or a file of only comments.
     pub value: Option<Value>,
-    /// JSON pointer (as jsonschema prints it, e.g. `/tasks/0/name`) → span.
-    pub index: HashMap<String, NodeSpan>,
+    /// Every node's span; for a file the fast reader read, computed from `text` on the first lookup that needs it.
+    pub(super) spans: OnceLock<Spans>,
+    /// The fast reader's spans down to [`SHALLOW_DEPTH`].
+    shallow: Spans,
+    /// The file's text.
+    text: String,
     /// Byte ranges of plain-text secret values, to redact from rendered snippets.
     pub secret_ranges: Vec<(usize, usize)>,
     /// Problems found while converting (e.g. a non-scalar mapping key).
@@ -64,22 +245,33 @@ pub struct Document {
 }
 
 impl Document {
+    /// The span of the node at `pointer` (a JSON pointer as jsonschema prints it, e.g. `/tasks/0/name`).
     pub fn span(&self, pointer: &str) -> Option<NodeSpan> {
-        self.index.get(pointer).copied()
+        match self.spans_for(pointer).walk(pointer)? {
+            (node, true) => Some(node.span()),
+            (_, false) => None,
+        }
     }
 
     /// The span of `pointer`, or of its nearest ancestor that has one.
     pub fn nearest(&self, pointer: &str) -> Option<NodeSpan> {
-        let mut p = pointer;
-        loop {
-            if let Some(s) = self.index.get(p) {
-                return Some(*s);
-            }
-            match p.rfind('/') {
-                Some(i) => p = &p[..i],
-                None => return None,
-            }
+        self.spans_for(pointer).walk(pointer).map(|(node, _)| node.span())
+    }
+
+    /// The text that was parsed.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    fn spans_for(&self, pointer: &str) -> &Spans {
+        if let Some(all) = self.spans.get() {
+            return all;
         }
+        if pointer.matches('/').count() <= SHALLOW_DEPTH {
+            return &self.shallow;
+        }
+        // The fast reader read this text before, so it reads it again (the same way).
+        self.spans.get_or_init(|| super::yaml_fast::read(&self.text, usize::MAX).map(|r| r.spans).unwrap_or_default())
     }
 }
 
@@ -199,30 +391,73 @@ fn is_env_ref_only(s: &str) -> bool {
     crate::ui::redact::is_env_ref_only(s)
 }
 
+/// Whether a value under a secret key is written in plain text (and must be hidden from snippets).
+pub(super) fn is_plain_secret(v: &Value) -> bool {
+    match v {
+        Value::String(s) => !is_env_ref_only(s),
+        Value::Bool(_) | Value::Number(_) => true,
+        Value::Null | Value::Array(_) | Value::Object(_) => false,
+    }
+}
+
 /// Parse one YAML document.
 pub fn parse(text: &str) -> Result<Document, serde_saphyr::Error> {
-    let root: Option<Spanned<Node>> = serde_saphyr::from_str_with_options(text, options())?;
-    let mut doc = Document::default();
-    if let Some(root) = root {
-        if matches!(root.value, Node::Null) {
-            return Ok(doc);
-        }
-        let mut ptr = String::new();
-        let v = convert(&root, None, &mut ptr, &mut doc, false);
-        doc.value = Some(v);
+    parse_owned(text.to_owned()).map_err(|u| u.error)
+}
+
+/// A text that is not valid YAML (or breaks a limit), handed back with the error.
+pub(crate) struct Unparsed {
+    pub error: serde_saphyr::Error,
+    pub text: String,
+}
+
+/// Parse one YAML document, keeping its text.
+pub(crate) fn parse_owned(text: String) -> Result<Document, Box<Unparsed>> {
+    let Some(read) = super::yaml_fast::read(&text, SHALLOW_DEPTH) else { return parse_spanned(text) };
+    let spans = OnceLock::new();
+    if read.value.is_none() {
+        let _ = spans.set(Spans::default());
     }
+    Ok(Document {
+        value: read.value,
+        spans,
+        shallow: read.spans,
+        text,
+        secret_ranges: read.secret_ranges,
+        problems: Vec::new(),
+    })
+}
+
+/// Parse with serde-saphyr: any YAML, and every syntax error.
+pub(super) fn parse_spanned(text: String) -> Result<Document, Box<Unparsed>> {
+    let root: Option<Spanned<Node>> = match serde_saphyr::from_str_with_options(&text, options()) {
+        Ok(root) => root,
+        Err(error) => return Err(Box::new(Unparsed { error, text })),
+    };
+    let mut doc = Document::default();
+    let mut spans = Spans::default();
+    if let Some(root) = root
+        && !matches!(root.value, Node::Null)
+    {
+        doc.value = Some(convert(&root, None, &mut doc, &mut spans, false));
+    }
+    let _ = doc.spans.set(spans);
+    doc.text = text;
     Ok(doc)
 }
 
-fn escape(seg: &str) -> String {
-    seg.replace('~', "~0").replace('/', "~1")
-}
-
-fn convert(node: &Spanned<Node>, key: Option<Pos>, ptr: &mut String, doc: &mut Document, secret: bool) -> Value {
+fn convert(
+    node: &Spanned<Node>,
+    key: Option<(Pos, &str)>,
+    doc: &mut Document,
+    spans: &mut Spans,
+    secret: bool,
+) -> Value {
     let value_pos = Pos::from_location(&node.referenced);
     let defined_pos =
         if node.defined == serde_saphyr::Location::UNKNOWN { value_pos } else { Pos::from_location(&node.defined) };
-    doc.index.insert(ptr.clone(), NodeSpan { value: value_pos, defined: defined_pos, key });
+    let span = NodeSpan { value: value_pos, defined: defined_pos, key: key.map(|(pos, _)| pos) };
+    let name = key.map(|(_, name)| name);
     if secret {
         let plain = match &node.value {
             Node::Str(s) => !is_env_ref_only(s),
@@ -234,7 +469,13 @@ fn convert(node: &Spanned<Node>, key: Option<Pos>, ptr: &mut String, doc: &mut D
             doc.secret_ranges.push((defined_pos.offset, defined_pos.len));
         }
     }
-    match &node.value {
+    let kind = match &node.value {
+        Node::Seq(_) => Kind::Seq { first: 0, len: 0 },
+        Node::Map(_) => Kind::Map,
+        _ => Kind::Leaf,
+    };
+    let me = spans.push(span, name, kind);
+    let value = match &node.value {
         Node::Null => Value::Null,
         Node::Bool(b) => Value::Bool(*b),
         Node::Int(i) => Value::Number((*i).into()),
@@ -243,19 +484,9 @@ fn convert(node: &Spanned<Node>, key: Option<Pos>, ptr: &mut String, doc: &mut D
         Node::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::Number((*f as i64).into()),
         Node::Float(f) => Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
         Node::Str(s) => Value::String(s.clone()),
-        Node::Seq(items) => {
-            let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                let len = ptr.len();
-                ptr.push('/');
-                ptr.push_str(&i.to_string());
-                out.push(convert(item, None, ptr, doc, secret));
-                ptr.truncate(len);
-            }
-            Value::Array(out)
-        }
+        Node::Seq(items) => Value::Array(items.iter().map(|item| convert(item, None, doc, spans, secret)).collect()),
         Node::Map(entries) => {
-            let mut out = Map::new();
+            let mut out = Map::with_capacity(entries.len());
             for (k, v) in entries {
                 let kpos = Pos::from_location(&k.referenced);
                 let name = match &k.value {
@@ -270,17 +501,17 @@ fn convert(node: &Spanned<Node>, key: Option<Pos>, ptr: &mut String, doc: &mut D
                         continue;
                     }
                 };
-                let len = ptr.len();
-                ptr.push('/');
-                ptr.push_str(&escape(&name));
                 let secret = secret || is_secret_key(&name);
-                let value = convert(v, Some(kpos), ptr, doc, secret);
-                ptr.truncate(len);
+                let value = convert(v, Some((kpos, &name)), doc, spans, secret);
                 out.insert(name, value);
             }
             Value::Object(out)
         }
+    };
+    if kind != Kind::Leaf {
+        spans.close(me);
     }
+    value
 }
 
 /// Byte ranges of secret-looking values found line by line, for files that could not be parsed (a syntax error
@@ -513,9 +744,7 @@ mod tests {
     fn spans_of_nodes_and_keys() {
         let text = "sources:\n  - source_name: a\n    port: 3306\n    password: \"hunter2\"\n    k: |\n      line1\n      line2\n    x: {a: 1}\n";
         let doc = parse(text).unwrap();
-        for (k, v) in &doc.index {
-            eprintln!("{k:?} {v:?} {:?}", &text[v.value.offset..v.value.offset + v.value.len]);
-        }
+        eprintln!("{:?}", doc.spans);
         let port = doc.span("/sources/0/port").unwrap();
         assert_eq!((port.value.line, port.value.column), (3, 11));
         assert_eq!(&text[port.value.offset..port.value.offset + port.value.len], "3306");
@@ -524,6 +753,20 @@ mod tests {
         assert_eq!(doc.secret_ranges.len(), 1);
         let (o, l) = doc.secret_ranges[0];
         assert_eq!(&text[o..o + l], "\"hunter2\"");
+    }
+
+    #[test]
+    fn pointers_find_nodes_and_nearest_ancestors() {
+        let text = "a:\n  b/c: [x]\n  d~e:\n    - 1\n    - 2\n";
+        let doc = parse_spanned(text.to_owned()).map_err(|u| u.error).unwrap();
+        assert_eq!(doc.span("/a/d~0e/1").map(|s| s.value.line), Some(5));
+        assert_eq!(doc.span("/a/b~1c/0").map(|s| s.value.column), Some(9));
+        assert!(doc.span("/a/d~0e/01").is_none() && doc.span("/a/d~0e/+1").is_none());
+        assert_eq!(doc.nearest("/a/d~0e/7/x").map(|s| s.value.line), Some(4));
+        assert_eq!(doc.nearest("/a/zz").map(|s| s.key.map(|k| k.line)), Some(Some(1)));
+        assert_eq!(doc.nearest(""), doc.span(""));
+        assert!(doc.nearest("a/b").is_none());
+        assert!(Document::default().nearest("/a").is_none());
     }
 
     #[test]

@@ -121,38 +121,45 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
 /// Key names whose values are secrets. Matched generously, on the key wherever it appears: a misspelt `pasword`
 /// is an unknown key, but its value is still hidden.
 pub fn is_secret_key(key: &str) -> bool {
-    let k = key.trim().trim_matches(['"', '\'']).to_ascii_lowercase();
+    let k = key.trim().trim_matches(['"', '\'']);
     if k.is_empty() {
         return false;
     }
-    const PARTS: &[&str] = &[
-        "pass",
-        "pwd",
-        "secret",
-        "token",
-        "credential",
-        "key_content",
-        "key-content",
-        "ssl_key",
-        "ssl-key",
-        "private",
-    ];
-    PARTS.iter().any(|w| k.contains(w))
-        || k.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == "pw")
-        || edit_distance(&k, "password") <= 2
+    // Called for every mapping key of every configuration file: one pass, no allocation.
+    let b = k.as_bytes();
+    let at = |i: usize, w: &[u8]| b.len() - i >= w.len() && b[i..i + w.len()].eq_ignore_ascii_case(w);
+    let part = (0..b.len()).any(|i| match b[i].to_ascii_lowercase() {
+        b'p' => at(i, b"pass") || at(i, b"pwd") || at(i, b"private"),
+        b's' => at(i, b"secret") || at(i, b"ssl_key") || at(i, b"ssl-key"),
+        b't' => at(i, b"token"),
+        b'c' => at(i, b"credential"),
+        b'k' => at(i, b"key_content") || at(i, b"key-content"),
+        _ => false,
+    });
+    part || k.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w.eq_ignore_ascii_case("pw")) || near_password(k)
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+/// Whether `key` is within edit distance 2 of `password` (ASCII case ignored).
+fn near_password(key: &str) -> bool {
+    const TARGET: &[u8; 8] = b"password";
+    // The distance is at least the difference in length, and at least 6 of the key's characters must be kept
+    // from `password` (each edit changes at most one): cheap tests that rule out almost every key.
+    let n = key.chars().count();
+    if !(6..=10).contains(&n) || key.bytes().filter(|c| b"pasword".contains(&c.to_ascii_lowercase())).count() < 6 {
+        return false;
+    }
+    let mut prev = [0usize; 9];
+    for (j, p) in prev.iter_mut().enumerate() {
+        *p = j;
+    }
+    for (i, ca) in key.chars().map(|c| c.to_ascii_lowercase()).enumerate() {
+        let mut cur = [i + 1; 9];
+        for (j, &cb) in TARGET.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != char::from(cb))).min(prev[j + 1] + 1).min(cur[j] + 1);
         }
         prev = cur;
     }
-    prev[b.len()]
+    prev[8] <= 2
 }
 
 /// One line of a text: byte offset of its start and its content (without the line break).
@@ -442,6 +449,34 @@ fn value_end(b: &[u8], v: usize, block: bool) -> (usize, Option<Open>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn near_password_is_the_edit_distance() {
+        for k in [
+            "password",
+            "Passwrd",
+            "pasword",
+            "passwd",
+            "paswd",
+            "passw0rd",
+            "PASSWORDS",
+            "pwd",
+            "enable",
+            "source",
+            "schema",
+            "task_mode",
+            "binlog_pos",
+            "passport",
+            "assword",
+            "xpasswordx",
+            "pässword",
+            "passwörd",
+            "",
+        ] {
+            let expected = crate::config::diag::edit_distance(&k.to_ascii_lowercase(), "password") <= 2;
+            assert_eq!(near_password(k), expected, "{k}");
+        }
+    }
 
     fn hidden(text: &str) -> Vec<&str> {
         secret_ranges(text).iter().map(|&(o, l)| &text[o..o + l]).collect()
