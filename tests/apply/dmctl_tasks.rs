@@ -292,6 +292,7 @@ async fn a_dmctl_task_without_extras_is_replaced_not_put() {
     let changed = w.config(&[task("legacy-expr", 300, false)]);
     let (code, out, err) = run(args(&["apply", "-f", &changed, "--auto-approve", "--addr", &w.url])).await;
     assert_eq!(code, Some(0), "{out}\n{err}");
+    let out = out.replace("\n  #  ", " ");
     assert!(out.contains("created with dmctl"), "the reason is given: {out}");
     assert!(out.contains("1 added, 0 changed, 1 destroyed"), "{out}");
     let refused: Vec<String> = w

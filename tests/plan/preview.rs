@@ -229,7 +229,7 @@ async fn an_unchanged_plan_sends_no_preview_request_and_drift_never_does() {
     assert_eq!(v["has_changes"], false);
     assert_eq!(v["preview"], Value::Null);
     assert!(!paths.iter().any(|p| p.contains("/schemas") || p.contains("migrate_targets")), "{paths:?}");
-    assert!(paths.len() <= 6, "the plan's constant budget: {paths:?}");
+    assert!(paths.len() <= 7, "the plan's constant budget: {paths:?}");
     // A change, with --no-preview: no schema request either.
     let changed = config(&[task("t", &["s1"], &rule("s1", "crm", "*"), "")]);
     let (v, paths) = env.plan_json(&changed, &["--no-preview"]).await;
@@ -243,7 +243,7 @@ async fn an_unchanged_plan_sends_no_preview_request_and_drift_never_does() {
     assert_eq!(code, 2, "{err}");
     let log = env.sim.control().request_log();
     assert!(!log.iter().any(|r| r.path.contains("/schemas") || r.path.contains("migrate_targets")), "{log:?}");
-    assert!(log.len() <= 6, "{log:?}");
+    assert!(log.len() <= 7, "{log:?}");
     env.sim.shutdown().await;
 }
 
