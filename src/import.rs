@@ -13,7 +13,7 @@
 //!   `full_migrate_conf` fields of a task whose record holds their fingerprint (changing them replaces the task).
 //! - Relay started by worker name becomes `relay` (without `workers` when it runs on the bound worker alone), and
 //!   the worker each source is bound to becomes `worker_name`.
-//! - Binlog filter rules come back renamed per source and detached from their table patterns (semantics §4.2);
+//! - Binlog filter rules come back renamed per source and detached from their table patterns (docs/dm-behaviour.md §9);
 //!   identical rules are merged under one readable name and attached once per source, to its first table rule.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,4 +1,4 @@
-//! Plan → step graph: DM's rules (semantics §2, §5), encoded once.
+//! Plan → step graph: DM's rules (docs/dm-behaviour.md §3-§8, §12), encoded once.
 //!
 //! - Sources are created, updated and enabled before the tasks that use them; tasks are stopped and deleted
 //!   before any source is deleted.

@@ -1,6 +1,6 @@
 //! Running one step against DM-master: the re-read guard, retries, and waiting for asynchronous stage changes.
 //!
-//! Retry rules (semantics §1, §10):
+//! Retry rules (docs/dm-behaviour.md §2, §14):
 //! - reads are retried by the client (`dm::client::RetryPolicy`); mutations that are safe to repeat (PUT, start,
 //!   stop, enable, disable) are retried here on any transient error: connection failures, timeouts, 5xx and DM's
 //!   per-task latch (46024, "in use by other client"), which the client alone retries only when the request

@@ -1,4 +1,4 @@
-//! dmctl `source.yaml` (`SourceConfig`) → [`SourceSpec`] (semantics §7, second table).
+//! dmctl `source.yaml` (`SourceConfig`) → [`SourceSpec`] (docs/dm-behaviour.md §3, §11).
 
 use serde_json::{Map, Value};
 

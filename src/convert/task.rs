@@ -1,4 +1,4 @@
-//! dmctl `task.yaml` (`TaskConfig` / `MySQLInstance`) → [`TaskSpec`] (semantics §7, first table).
+//! dmctl `task.yaml` (`TaskConfig` / `MySQLInstance`) → [`TaskSpec`] (docs/dm-behaviour.md §5, §11).
 
 use std::collections::{BTreeMap, BTreeSet};
 

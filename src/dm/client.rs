@@ -1,6 +1,6 @@
 //! Typed async client for DM-master's `/api/v1`.
 //!
-//! Requests are shaped as the real server wants them (semantics §1-§2): wrapped `{"source": ..}` / `{"task": ..}`
+//! Requests are shaped as the real server wants them (docs/dm-behaviour.md §2-§8): wrapped `{"source": ..}` / `{"task": ..}`
 //! bodies; no body and no content type for start/stop/enable/disable/relay-enable when there is nothing to say
 //! (a JSON body would make v8.5.4+ inject `relay_dir`); 404-with-empty-body and 46018 mapped to "absent" for gets.
 //! One `reqwest::Client` is kept for the client's life, so connections are reused.

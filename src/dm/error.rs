@@ -1,6 +1,6 @@
 //! One typed error for everything that can go wrong talking to DM-master.
 //!
-//! DM answers errors in three shapes (semantics §1): `{error_msg, error_code}` from handlers (always HTTP 400),
+//! DM answers errors in three shapes (docs/dm-behaviour.md §2): `{error_msg, error_code}` from handlers (always HTTP 400),
 //! `{error}` from the request validator and unknown routes, `{msg}` from parameter binding, plus a 404 with an empty
 //! body for `GET /sources/{unknown}`. All of them become [`DmError::Api`] with the HTTP status, the DM error code
 //! (when there is one) and the message. Answers that are not DM-master's (redirects, the plain-text 404 page of a
@@ -11,7 +11,7 @@
 use miette::Diagnostic;
 use thiserror::Error;
 
-/// DM error codes dm-apply acts on (semantics §10).
+/// DM error codes dm-apply acts on (docs/dm-behaviour.md §14).
 pub mod codes {
     pub const SOURCE_EXISTS: i64 = 46007;
     pub const SOURCE_NOT_EXIST: i64 = 46008;

@@ -1,5 +1,5 @@
 //! Wire types of DM-master's `/api/v1`, shaped as the real server sends and accepts them
-//! (`../shared/reference/dm-openapi-semantics.md`), not as the public docs page shows them.
+//! (`docs/dm-behaviour.md`), not as the public docs page shows them.
 //!
 //! The client and the simulator share these types and nothing else. Parsing is tolerant where the server is
 //! loose: every optional field may be absent or null, lists come in any order, and stage/unit strings the spec
@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::secret::Secret;
 
-/// What `GET /sources` returns for a source password, always (semantics §4.1).
+/// What `GET /sources` returns for a source password, always (docs/dm-behaviour.md §3).
 pub const MASKED_PASSWORD: &str = "******";
 
 /// TLS material of a source or a target. On GET of a source the three contents come back empty.

@@ -1,5 +1,5 @@
 //! DM-master version, read once from `GET /status` (`Release Version: vX.Y.Z...`), and the features that depend on
-//! it (semantics §8). Features a server lacks are not sent: older servers silently ignore unknown fields and
+//! it (docs/dm-behaviour.md §1, §15). Features a server lacks are not sent: older servers silently ignore unknown fields and
 //! parameters, which would make dm-apply believe something happened that did not.
 
 use std::fmt;

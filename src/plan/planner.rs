@@ -305,7 +305,7 @@ pub fn check_version(desired: &Desired, version: &crate::dm::ServerVersion) -> V
     problems
 }
 
-/// A task's DM-updatable fields (semantics §2 PUT): block-allow list, routes, binlog filters, repl_threads/batch.
+/// A task's DM-updatable fields (docs/dm-behaviour.md §6): block-allow list, routes, binlog filters, repl_threads/batch.
 fn updatable(path: &str) -> bool {
     [
         "table_migrate_rule",

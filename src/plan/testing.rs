@@ -1,5 +1,5 @@
 //! Helpers for tests (unit, integration and property tests): a `Desired` from YAML text without the config loader,
-//! and an in-process imitation of DM-master's lossy read-back (semantics §4), so that `plan(x, live(x))` can be
+//! and an in-process imitation of DM-master's lossy read-back (docs/dm-behaviour.md §9), so that `plan(x, live(x))` can be
 //! checked without a server. The imitation is deliberately independent of `normalize` (a shared bug would hide
 //! itself): it only transforms wire objects the way the server does.
 

@@ -1054,7 +1054,7 @@ impl State {
         {
             return Err(e::task_exists(&first.name, &cfgs.iter().map(|c| c.source_id.clone()).collect::<Vec<_>>()));
         }
-        // Checkpoints left in the downstream meta by an earlier task of the same name apply here too (§7).
+        // Checkpoints left in the downstream meta by an earlier task of the same name apply here too (docs/dm-behaviour.md §7).
         let key =
             (format!("{}:{}", first.target.host, first.target.port), first.meta_schema.clone(), first.name.clone());
         let kept = self.binlog.meta.remove(&key).unwrap_or_default();

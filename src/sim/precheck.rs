@@ -218,7 +218,7 @@ pub(crate) fn run(
         summary: Summary { passed: false, total, successful: total - n_failed, failed: n_failed, warning: 0 },
     };
     let detail = indent_json(&serde_json::to_value(&results).unwrap_or(Value::Null));
-    // The message quotes the first process error and the failed checks as tab-indented JSON (§5). DM re-classes
+    // The message quotes the first process error and the failed checks as tab-indented JSON (docs/dm-behaviour.md §5). DM re-classes
     // this 26005 to `dm-master` on the create/update path.
     Err(SimError::new(26005, format!("{HEADER}: check was failed, please see detail\n detail: {detail}")))
 }

@@ -907,7 +907,7 @@ impl State {
             if let Some(err) = sub.shard.refuse_update(sub.cfg.shard_mode.as_deref()) {
                 return Err(err);
             }
-            // A dmctl-created subtask never matches what the OpenAPI conversion produces (§11).
+            // A dmctl-created subtask never matches what the OpenAPI conversion produces (docs/dm-behaviour.md §11).
             if let Some(d) = &sub.dmctl {
                 return Err(e::subtask_cfg_update(&name, s, &d.update_refusal()));
             }

@@ -1,4 +1,4 @@
-//! Live fetch when DM's task list with status fails (one failing worker fails the whole list, semantics §2): the
+//! Live fetch when DM's task list with status fails (one failing worker fails the whole list, docs/dm-behaviour.md §8): the
 //! tasks are read without status, status is read per declared task, and what still fails is a warning; the
 //! planner then plans no stage action for unknown status. Uses a tiny scripted HTTP server on 127.0.0.1.
 

@@ -125,7 +125,7 @@ async fn every_client_method_against_dm_apply_addr() {
 
     run.known(
         "server_version",
-        "GET /status is not an OpenAPI operation (§1)",
+        "GET /status is not an OpenAPI operation (docs/dm-behaviour.md §2)",
         c.server_version().await.map(|v| v.raw.clone()),
     );
     run.ok("create_source", c.create_source(&source("mysql-01"), None).await);
@@ -216,7 +216,7 @@ async fn every_client_method_against_dm_apply_addr() {
     run.ok("update_task", c.update_task(&u).await);
     run.known(
         "convert_task",
-        "the server answers 200, the spec says 201 (§2 converters)",
+        "the server answers 200, the spec says 201 (docs/dm-behaviour.md §2)",
         c.convert_task(&ConverterTaskRequest { task: Some(t.clone()), task_config_file: None }).await,
     );
 

@@ -78,7 +78,7 @@ async fn transfer_and_relay() {
     assert_eq!(relaying.len(), 1);
     let st = c.source_status("mysql-01").await.unwrap();
     assert!(st.iter().any(|s| s.relay_status.is_some()));
-    // The stored config flag stays false (§2 relay/enable).
+    // The stored config flag stays false (docs/dm-behaviour.md §4).
     let got = c.get_source("mysql-01", false).await.unwrap().unwrap();
     assert_eq!(got.relay_config.unwrap().enable_relay, Some(false));
     c.purge_relay("mysql-01", &PurgeRelayRequest { relay_binlog_name: "mysql-bin.000002".into(), relay_dir: None })
@@ -243,7 +243,7 @@ async fn cluster_endpoints() {
 
 // ------------------------------------------------------------------------------------------ error shapes
 // The fourth shape, `{"msg": ...}`, comes from the generated wrapper on bad parameters, which the real server's
-// validator always catches first (semantics §1): the simulator never produces it; the client's unit test
+// validator always catches first (docs/dm-behaviour.md §2): the simulator never produces it; the client's unit test
 // `error_shape_msg` covers its mapping.
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! One test per rule of `dm-openapi-semantics.md` the simulator implements, named after the rule, driven through
+//! One test per rule of `docs/dm-behaviour.md` the simulator implements, named after the rule, driven through
 //! the real `DmClient` (or raw HTTP where the typed client cannot send the request) against an in-process
 //! simulator over HTTP on 127.0.0.1.
 
@@ -50,7 +50,7 @@ async fn synced_and_stopped(c: &DmClient, t: &Task) {
     wait_stage(c, &t.name, Stage::Paused).await;
 }
 
-// =========================================================================================== §1 transport
+// =========================================================================================== §2 transport
 
 #[tokio::test]
 async fn status_endpoint_reports_release_version() {
@@ -248,7 +248,7 @@ async fn head_relay_enable_injection_rewrites_relay_dir_when_idle() {
     assert_eq!(s.relay_config.unwrap().relay_dir.as_deref(), Some("./relay_log"));
 }
 
-// =========================================================================================== §2 sources
+// =========================================================================================== §3 sources
 
 #[tokio::test]
 async fn source_create_returns_201_echo_with_plain_password() {
@@ -568,7 +568,7 @@ async fn source_schemas_and_tables_come_from_a_deterministic_catalog() {
     assert_eq!(c.source_tables("mysql-01", "app").await.unwrap(), ["users"]);
 }
 
-// =========================================================================================== §2 tasks
+// =========================================================================================== §5-§8 tasks
 
 #[tokio::test]
 async fn task_create_returns_201_with_check_result() {
@@ -1019,7 +1019,7 @@ async fn task_latch_rejects_overlapping_operations_46024() {
     assert!(e.is_transient(), "46024 is worth a retry");
 }
 
-// =========================================================================================== §3/§4 read-back
+// =========================================================================================== §9 read-back
 
 #[tokio::test]
 async fn task_get_lists_are_shuffled_on_every_read() {
@@ -1258,7 +1258,7 @@ async fn subtask_configs_that_differ_flip_on_read() {
     assert_eq!(seen, [Some(7), Some(100)].into());
 }
 
-// =========================================================================================== §5 binding
+// =========================================================================================== §12 binding
 
 #[tokio::test]
 async fn deleting_a_source_frees_its_worker_which_binds_an_unbound_source() {
