@@ -12,34 +12,6 @@ use dm_apply::secret::Secret;
 use dm_apply::sim::{FaultKind, Generation, SimOptions, SimServer};
 use serde_json::{Value, json};
 
-/// A request the typed client would never send: (status, body text).
-async fn raw(sim: &SimServer, method: &str, path: &str, ct: Option<&str>, body: Option<&str>) -> (u16, String) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let mut req = http.request(method.parse().unwrap(), format!("{}{}", sim.url(), path));
-    if let Some(ct) = ct {
-        req = req.header("content-type", ct);
-    }
-    if let Some(b) = body {
-        req = req.body(b.to_string());
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.text().await.unwrap())
-}
-
-fn js(s: &str) -> Value {
-    serde_json::from_str(s).unwrap_or(Value::Null)
-}
-
-async fn with_sources(g: Generation, names: &[&str]) -> (SimServer, DmClient) {
-    let (sim, c) = start(fast(g)).await;
-    for n in names {
-        c.create_source(&source(n), None).await.unwrap();
-    }
-    (sim, c)
-}
-
 /// A task that has run into the Sync unit and was stopped: the only state PUT accepts.
 async fn synced_and_stopped(c: &DmClient, t: &Task) {
     c.create_task(t).await.unwrap();

@@ -12,28 +12,10 @@ use dm_apply::sim::{Generation, ShardDdlState, ShardingGroup, SimServer};
 use serde_json::{Value, json};
 
 /// (status, body text) of a raw request.
-async fn raw(sim: &SimServer, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let mut req = http.request(method.parse().unwrap(), format!("{}{}", sim.url(), path));
-    if let Some(b) = body {
-        req = req.header("content-type", "application/json").body(b.to_string());
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.text().await.unwrap())
-}
-
-fn js(s: &str) -> Value {
-    serde_json::from_str(s).unwrap_or(Value::Null)
-}
-
-async fn with_sources(g: Generation, names: &[&str]) -> (SimServer, DmClient) {
-    let (sim, c) = start(fast(g)).await;
-    for n in names {
-        c.create_source(&source(n), None).await.unwrap();
-    }
-    (sim, c)
+/// [`raw`] with a JSON body.
+async fn raw_json(sim: &SimServer, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
+    let body = body.map(|b| b.to_string());
+    raw(sim, method, path, body.as_ref().map(|_| "application/json"), body.as_deref()).await
 }
 
 /// An incremental task on source `a` starting at `mysql-bin.000001:4`.
@@ -193,14 +175,15 @@ async fn precheck_fail_host_and_ignoring_every_item() {
 #[tokio::test]
 async fn binlog_purge_control_over_http() {
     let (sim, c) = with_sources(Generation::Head, &["a"]).await;
-    let (code, _) = raw(&sim, "PUT", "/sim/sources/a/binlog", Some(json!({"oldest_binlog": "mysql-bin.000010"}))).await;
+    let (code, _) =
+        raw_json(&sim, "PUT", "/sim/sources/a/binlog", Some(json!({"oldest_binlog": "mysql-bin.000010"}))).await;
     assert_eq!(code, 200);
     assert_eq!(sim.control().snapshot()["upstreams"]["a"]["oldest_binlog"], json!("mysql-bin.000010"));
     assert_eq!(c.create_task(&incr("t")).await.unwrap_err().code(), Some(26005));
-    let (code, _) = raw(&sim, "PUT", "/sim/sources/a/binlog", Some(json!({"oldest_binlog": null}))).await;
+    let (code, _) = raw_json(&sim, "PUT", "/sim/sources/a/binlog", Some(json!({"oldest_binlog": null}))).await;
     assert_eq!(code, 200);
     c.create_task(&incr("t")).await.unwrap();
-    let (code, body) = raw(&sim, "PUT", "/sim/sources/a/binlog", Some(json!({"oldest_binlog": "nope"}))).await;
+    let (code, body) = raw_json(&sim, "PUT", "/sim/sources/a/binlog", Some(json!({"oldest_binlog": "nope"}))).await;
     assert_eq!(code, 400, "{body}");
 }
 
@@ -276,7 +259,7 @@ async fn delete_drops_checkpoints_so_a_recreated_task_starts_from_source_conf() 
         run_for(&c, "t", Duration::from_millis(20)).await;
         stop(&c, "t").await;
         // keep_meta is not a v8.5 parameter: sent raw, it is ignored there.
-        let (code, _) = raw(&sim, "DELETE", &format!("/api/v1/tasks/t?keep_meta={keep}"), None).await;
+        let (code, _) = raw_json(&sim, "DELETE", &format!("/api/v1/tasks/t?keep_meta={keep}"), None).await;
         assert_eq!(code, 204);
         c.create_task(&incr("t")).await.unwrap();
         run_for(&c, "t", Duration::ZERO).await;
@@ -398,10 +381,10 @@ async fn shard_ddl_state_shows_in_sync_status() {
     assert_eq!(s["unresolved_groups"][0]["unsynced"], json!(["`shop_2`.`orders`"]));
     assert_eq!(s["unresolved_groups"][0]["first_location"], json!("position: (mysql-bin.000001, 1234)"));
     // Cleared over HTTP.
-    let (code, _) = raw(&sim, "DELETE", "/sim/tasks/t/sources/a/shard_ddl", None).await;
+    let (code, _) = raw_json(&sim, "DELETE", "/sim/tasks/t/sources/a/shard_ddl", None).await;
     assert_eq!(code, 200);
     // DM sends null, not [], for no blocking DDL (docs/dm-behaviour.md R8.11).
-    let (_, body) = raw(&sim, "GET", "/api/v1/tasks/t/status", None).await;
+    let (_, body) = raw_json(&sim, "GET", "/api/v1/tasks/t/status", None).await;
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["data"][0]["sync_status"]["blocking_ddls"], Value::Null, "{v}");
 }
@@ -414,7 +397,7 @@ async fn pessimistic_unresolved_shard_group_refuses_update_but_not_stop_or_delet
     c.create_task(&t).await.unwrap();
     run_for(&c, "t", Duration::ZERO).await;
     let (code, body) =
-        raw(&sim, "PUT", "/sim/tasks/t/sources/a/shard_ddl", Some(serde_json::to_value(blocked()).unwrap())).await;
+        raw_json(&sim, "PUT", "/sim/tasks/t/sources/a/shard_ddl", Some(serde_json::to_value(blocked()).unwrap())).await;
     assert_eq!(code, 200, "{body}");
     stop(&c, "t").await;
     let e = c.update_task(&t).await.unwrap_err();
@@ -448,7 +431,7 @@ async fn legacy_get_cfg_returns_the_task_yaml_with_the_target_password_masked() 
     for g in [Generation::V854, Generation::Head] {
         let (sim, c) = with_sources(g, &["a", "b"]).await;
         c.create_task(&task("t", "all", &["b", "a"])).await.unwrap();
-        let (code, body) = raw(&sim, "GET", "/apis/v1alpha1/tasks/t?type=TaskType", None).await;
+        let (code, body) = raw_json(&sim, "GET", "/apis/v1alpha1/tasks/t?type=TaskType", None).await;
         assert_eq!(code, 200);
         let v = gateway(&body);
         assert_eq!((v["result"].clone(), v["msg"].clone()), (json!(true), json!("")), "{g:?}");
@@ -463,7 +446,7 @@ async fn legacy_get_cfg_returns_the_task_yaml_with_the_target_password_masked() 
         assert_eq!(doc["block-allow-list"]["balist-01"]["do-dbs"], json!(["shop"]));
         assert_eq!(doc["clean-dump-file"], json!(false), "an OpenAPI-created task");
         // The type is numeric too.
-        let (_, body) = raw(&sim, "GET", "/apis/v1alpha1/tasks/t?type=1", None).await;
+        let (_, body) = raw_json(&sim, "GET", "/apis/v1alpha1/tasks/t?type=1", None).await;
         assert_eq!(js(&body)["result"], json!(true));
     }
 }
@@ -472,13 +455,13 @@ async fn legacy_get_cfg_returns_the_task_yaml_with_the_target_password_masked() 
 async fn legacy_get_cfg_without_type_or_for_an_unknown_task_answers_result_false() {
     let (sim, c) = with_sources(Generation::V854, &["a"]).await;
     c.create_task(&incr("t")).await.unwrap();
-    let (code, body) = raw(&sim, "GET", "/apis/v1alpha1/tasks/t", None).await;
+    let (code, body) = raw_json(&sim, "GET", "/apis/v1alpha1/tasks/t", None).await;
     assert_eq!(code, 200);
     assert_eq!(gateway(&body), json!({"result": false, "msg": "invalid config op 'InvalidType'", "cfg": ""}));
-    let (code, body) = raw(&sim, "GET", "/apis/v1alpha1/tasks/nope?type=TaskType", None).await;
+    let (code, body) = raw_json(&sim, "GET", "/apis/v1alpha1/tasks/nope?type=TaskType", None).await;
     assert_eq!(code, 200);
     assert_eq!(js(&body), json!({"result": false, "msg": "task not found", "cfg": ""}));
-    let (code, _) = raw(&sim, "GET", "/apis/v1alpha1/tasks/t?type=Bogus", None).await;
+    let (code, _) = raw_json(&sim, "GET", "/apis/v1alpha1/tasks/t?type=Bogus", None).await;
     assert_eq!(code, 400);
 }
 
@@ -486,7 +469,7 @@ async fn legacy_get_cfg_without_type_or_for_an_unknown_task_answers_result_false
 async fn legacy_get_subtask_cfg_returns_each_subtask_as_toml() {
     let (sim, c) = with_sources(Generation::Head, &["a", "b"]).await;
     c.create_task(&task("t", "incremental", &["a", "b"])).await.unwrap();
-    let (code, body) = raw(&sim, "GET", "/apis/v1alpha1/subtasks/t", None).await;
+    let (code, body) = raw_json(&sim, "GET", "/apis/v1alpha1/subtasks/t", None).await;
     assert_eq!(code, 200);
     let v = gateway(&body);
     assert_eq!((v["result"].clone(), v["msg"].clone()), (json!(true), json!("")));
@@ -499,7 +482,7 @@ async fn legacy_get_subtask_cfg_returns_each_subtask_as_toml() {
     // The server sends the subtask configs as stored: both passwords in clear text.
     assert!(cfgs[0].contains("password = \"tidbpw\"") && cfgs[0].contains("password = \"s3cret\""), "{}", cfgs[0]);
     assert!(cfgs[0].contains("[meta]\nbinlog-name = \"mysql-bin.000001\""), "{}", cfgs[0]);
-    let (_, body) = raw(&sim, "GET", "/apis/v1alpha1/subtasks/nope", None).await;
+    let (_, body) = raw_json(&sim, "GET", "/apis/v1alpha1/subtasks/nope", None).await;
     assert_eq!(js(&body), json!({"result": false, "msg": "task not found", "cfgs": []}));
 }
 
@@ -531,7 +514,7 @@ validators:
 "#;
 
 async fn dmctl_create(sim: &SimServer, yaml: &str, start: bool) -> (u16, Value) {
-    let (code, body) = raw(sim, "POST", "/sim/dmctl/tasks", Some(json!({"yaml": yaml, "start": start}))).await;
+    let (code, body) = raw_json(sim, "POST", "/sim/dmctl/tasks", Some(json!({"yaml": yaml, "start": start}))).await;
     (code, js(&body))
 }
 
@@ -557,7 +540,7 @@ async fn dmctl_created_task_reads_back_lossy_through_the_openapi_and_fully_throu
         assert_eq!(keys, [("shop".into(), "".into(), None), ("shop".into(), "*".into(), Some("dst".into()))]);
         assert_eq!(t.source_config.incr_migrate_conf.as_ref().unwrap().repl_threads, Some(8));
         // The legacy endpoint shows everything.
-        let (_, body) = raw(&sim, "GET", "/apis/v1alpha1/tasks/legacy?type=TaskType", None).await;
+        let (_, body) = raw_json(&sim, "GET", "/apis/v1alpha1/tasks/legacy?type=TaskType", None).await;
         let doc: Value = serde_saphyr::from_str(js(&body)["cfg"].as_str().unwrap()).unwrap();
         assert_eq!(doc["filters"]["filter-01"]["action"], json!("Do"));
         assert_eq!(
@@ -586,7 +569,7 @@ async fn openapi_put_of_a_dmctl_created_task_is_refused_and_a_replace_loses_its_
     // Replacing it with what the OpenAPI shows drops the extras and turns the Do filter into an ignore filter.
     c.delete_task("legacy", false, false).await.unwrap();
     c.create_task(&read).await.unwrap();
-    let (_, body) = raw(&sim, "GET", "/apis/v1alpha1/tasks/legacy?type=TaskType", None).await;
+    let (_, body) = raw_json(&sim, "GET", "/apis/v1alpha1/tasks/legacy?type=TaskType", None).await;
     let doc: Value = serde_saphyr::from_str(js(&body)["cfg"].as_str().unwrap()).unwrap();
     assert_eq!(doc["filters"]["filter-01"]["action"], json!("Ignore"));
     assert_eq!(doc["expression-filter"], json!({}));

@@ -100,3 +100,31 @@ pub async fn wait_unit(c: &DmClient, task: &str, unit: Unit) {
     }
     panic!("task {task} never reached unit {unit}");
 }
+
+/// A request the typed client would never send: (status, body text).
+pub async fn raw(sim: &SimServer, method: &str, path: &str, ct: Option<&str>, body: Option<&str>) -> (u16, String) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut req = http.request(method.parse().unwrap(), format!("{}{}", sim.url(), path));
+    if let Some(ct) = ct {
+        req = req.header("content-type", ct);
+    }
+    if let Some(b) = body {
+        req = req.body(b.to_string());
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap())
+}
+
+pub fn js(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or(serde_json::Value::Null)
+}
+
+pub async fn with_sources(g: Generation, names: &[&str]) -> (SimServer, DmClient) {
+    let (sim, c) = start(fast(g)).await;
+    for n in names {
+        c.create_source(&source(n), None).await.unwrap();
+    }
+    (sim, c)
+}
