@@ -59,6 +59,11 @@ pub const ENHANCE_ONLINE_SCHEMA_CHANGE: bool = true;
 /// (docs/dm-behaviour.md R9.6).
 pub const FILTER_RULE_INFIX: &str = "-filter-rule-";
 
+/// The name DM gives the `i`-th binlog filter rule of `source` on read (docs/dm-behaviour.md R9.6).
+pub fn filter_rule_name(source: &str, i: usize) -> String {
+    format!("{source}{FILTER_RULE_INFIX}{i}")
+}
+
 /// `(index)` of a server-generated filter name `{source}-filter-rule-{i}` (docs/dm-behaviour.md R9.6).
 pub fn filter_rule_index(source: &str, name: &str) -> Option<u64> {
     name.strip_prefix(source)?.strip_prefix(FILTER_RULE_INFIX)?.parse().ok()
@@ -176,5 +181,23 @@ mod tests {
         );
         assert_eq!(filter_rule_index("s1", "s1-filter-rule-12"), Some(12));
         assert_eq!(filter_rule_index("s1", "s2-filter-rule-1"), None);
+        assert_eq!(filter_rule_index("s1", &filter_rule_name("s1", 3)), Some(3));
+    }
+
+    /// The simulator models DM independently (so that a wrong fact here is caught against it), but its generations
+    /// must agree with the version gates dm-apply applies to the version each one reports.
+    #[test]
+    fn simulator_generations_agree_with_the_gates() {
+        use crate::sim::Generation;
+        for g in Generation::ALL {
+            let v = ServerVersion::parse(g.release_version());
+            assert_eq!(v.injects_request_defaults(), g.injects_defaults(), "{g:?}");
+            assert_eq!(v.returns_full_task_config(), g.v26(), "{g:?}");
+            assert_eq!(v.supports_full_migrate_security(), g.v26(), "{g:?}");
+            assert_eq!(v.is_head(), g.head(), "{g:?}");
+            assert_eq!(v.supports_keep_meta(), g.head(), "{g:?}");
+            assert_eq!(v.supports_head_task_fields(), g.head(), "{g:?}");
+            assert_eq!(v.knows_foreign_key_events(), Some(g.knows_foreign_key_events()), "{g:?}");
+        }
     }
 }

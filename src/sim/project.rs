@@ -380,7 +380,7 @@ pub(crate) fn task_view(entry: &TaskEntry, generation: Generation, rng: &mut Std
     let mut filters = Map::new();
     let mut source_conf = vec![];
     for (s, c) in &subs {
-        let names: Vec<String> = (0..c.filters.len()).map(|i| format!("{s}-filter-rule-{i}")).collect();
+        let names: Vec<String> = (0..c.filters.len()).map(|i| crate::dm::facts::filter_rule_name(s, i)).collect();
         for (i, f) in c.filters.iter().enumerate() {
             let mut fr = Map::new();
             if let Some(ev) = &f.events {
