@@ -200,4 +200,28 @@ mod tests {
             assert_eq!(v.knows_foreign_key_events(), Some(g.knows_foreign_key_events()), "{g:?}");
         }
     }
+
+    /// The defaults the configuration's documentation states (doc comments of `config::model`, shown in editors
+    /// through the JSON schema) are these facts.
+    #[test]
+    fn configuration_docs_state_these_defaults() {
+        let schema: serde_json::Value = serde_json::from_str(&crate::config::json_schema_text()).unwrap();
+        let cases: [(&str, &str, String); 11] = [
+            ("PurgeSpec", "interval", format!("DM default {PURGE_INTERVAL})")),
+            ("PurgeSpec", "expires", format!("DM default {PURGE_EXPIRES} ")),
+            ("PurgeSpec", "remain_space", format!("DM default {PURGE_REMAIN_SPACE})")),
+            ("RelayConfigSpec", "relay_dir", format!("default `{RELAY_DIR_STORED}`")),
+            ("FullMigrateConfSpec", "export_threads", format!("DM default {EXPORT_THREADS})")),
+            ("FullMigrateConfSpec", "import_threads", format!("DM default {IMPORT_THREADS})")),
+            ("FullMigrateConfSpec", "data_dir", format!("DM default `{DATA_DIR}`")),
+            ("FullMigrateConfSpec", "range_concurrency", format!("DM default {RANGE_CONCURRENCY})")),
+            ("FullMigrateConfSpec", "on_duplicate_logical", format!("DM default `{ON_DUPLICATE}`")),
+            ("IncrMigrateConfSpec", "repl_threads", format!("DM default {REPL_THREADS})")),
+            ("IncrMigrateConfSpec", "repl_batch", format!("DM default {REPL_BATCH})")),
+        ];
+        for (def, prop, want) in cases {
+            let d = schema["definitions"][def]["properties"][prop]["description"].as_str().unwrap_or_default();
+            assert!(d.contains(&want), "{def}.{prop}: `{d}` should say `{want}`");
+        }
+    }
 }
