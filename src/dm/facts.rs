@@ -52,8 +52,8 @@ pub const ON_DUPLICATE: &str = "replace";
 pub const REPL_THREADS: i64 = 16;
 /// `incr_migrate_conf.repl_batch` when unset (docs/dm-behaviour.md R9.2).
 pub const REPL_BATCH: i64 = 100;
-/// `enhance_online_schema_change` dm-apply sends when unset: v8.5.4+ refuse a body without it before its
-/// injection, older servers default it on (docs/dm-behaviour.md R2.11).
+/// `enhance_online_schema_change` when unset: the spec's default (v8.5.4+ inject it), and what dm-apply sends
+/// explicitly, as older servers refuse a body without it (docs/dm-behaviour.md R2.11).
 pub const ENHANCE_ONLINE_SCHEMA_CHANGE: bool = true;
 /// Infix of the names DM gives a source's binlog filter rules on read, `{source}-filter-rule-{i}`
 /// (docs/dm-behaviour.md R9.6).
