@@ -354,13 +354,9 @@ async fn round_trip(generation: Generation) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("dm.yaml");
     std::fs::write(&file, FIXTURE).unwrap();
-    let (f, u, state) = (file.display().to_string(), url.clone(), dir.path().join("state"));
+    let (f, u) = (file.display().to_string(), url.clone());
     let out = tokio::task::spawn_blocking(move || {
-        bin()
-            .env("DM_APPLY_STATE_DIR", &state)
-            .args(["apply", "-f", &f, "--addr", &u, "--auto-approve"])
-            .output()
-            .unwrap()
+        bin().args(["apply", "-f", &f, "--addr", &u, "--auto-approve"]).output().unwrap()
     })
     .await
     .unwrap();
