@@ -22,6 +22,7 @@ use serde_json::Value;
 
 use crate::config::model::*;
 use crate::convert::{EnvNames, EnvVar, comment_safe, to_yaml};
+use crate::dm::facts;
 use crate::dm::types::{Security, Source, Stage, Task};
 use crate::live::{Live, LiveTask};
 use crate::normalize::{
@@ -217,9 +218,9 @@ impl Cx<'_> {
         });
         let purge = s.purge.as_ref().and_then(|p| {
             let spec = PurgeSpec {
-                interval: p.interval.filter(|v| *v != 3600),
-                expires: p.expires.filter(|v| *v != 0),
-                remain_space: p.remain_space.filter(|v| *v != 15),
+                interval: p.interval.filter(|v| *v != facts::PURGE_INTERVAL),
+                expires: p.expires.filter(|v| *v != facts::PURGE_EXPIRES),
+                remain_space: p.remain_space.filter(|v| *v != facts::PURGE_REMAIN_SPACE),
             };
             (spec != PurgeSpec::default()).then_some(spec)
         });
@@ -229,7 +230,7 @@ impl Cx<'_> {
                 relay_binlog_name: r.relay_binlog_name.clone().filter(|v| !v.is_empty()),
                 relay_binlog_gtid: r.relay_binlog_gtid.clone().filter(|v| !v.is_empty()),
                 // The server's default directory (and the spec's) is left out.
-                relay_dir: r.relay_dir.clone().filter(|v| !v.is_empty() && v != "relay-dir" && v != "./relay_log"),
+                relay_dir: r.relay_dir.clone().filter(|v| !facts::is_default_relay_dir(v)),
             };
             (spec != RelayConfigSpec::default()).then_some(spec)
         });
@@ -388,12 +389,7 @@ impl Cx<'_> {
                         }
                     }
                 }
-                names.sort_by_key(|n| {
-                    n.strip_prefix(src)
-                        .and_then(|r| r.strip_prefix("-filter-rule-"))
-                        .and_then(|i| i.parse::<u64>().ok())
-                        .unwrap_or(u64::MAX)
-                });
+                names.sort_by_key(|n| facts::filter_rule_index(src, n).unwrap_or(u64::MAX));
                 if names.is_empty() {
                     continue;
                 }
@@ -448,11 +444,15 @@ impl Cx<'_> {
         }
         let f = t.source_config.full_migrate_conf.clone().unwrap_or_default();
         let full = FullMigrateConfSpec {
-            export_threads: f.export_threads.filter(|v| *v != 4),
-            import_threads: f.import_threads.filter(|v| *v != 16),
-            data_dir: f.data_dir.clone().filter(|v| !v.is_empty() && v != "./dumped_data"),
+            export_threads: f.export_threads.filter(|v| *v != facts::EXPORT_THREADS),
+            import_threads: f.import_threads.filter(|v| *v != facts::IMPORT_THREADS),
+            data_dir: f.data_dir.clone().filter(|v| !v.is_empty() && v != facts::DATA_DIR),
             consistency: f.consistency.as_deref().filter(|v| !v.is_empty()).and_then(parse_enum::<Consistency>),
-            import_mode: f.import_mode.as_deref().filter(|v| !v.is_empty() && *v != "logical").and_then(parse_enum),
+            import_mode: f
+                .import_mode
+                .as_deref()
+                .filter(|v| !v.is_empty() && *v != facts::IMPORT_MODE)
+                .and_then(parse_enum),
             pd_addr: f.pd_addr.clone().filter(|v| !v.is_empty()),
             security: f.security.as_ref().map(|s| {
                 self.security(s, &format!("DM_TASK_{name}_IMPORT_SSL_KEY"), &format!("task `{name}` physical import"))
@@ -470,8 +470,8 @@ impl Cx<'_> {
         }
         let i = t.source_config.incr_migrate_conf.clone().unwrap_or_default();
         let incr = IncrMigrateConfSpec {
-            repl_threads: i.repl_threads.filter(|v| *v != 16),
-            repl_batch: i.repl_batch.filter(|v| *v != 100),
+            repl_threads: i.repl_threads.filter(|v| *v != facts::REPL_THREADS),
+            repl_batch: i.repl_batch.filter(|v| *v != facts::REPL_BATCH),
             safe_mode: i.safe_mode.filter(|v| *v),
         };
         let mut source_conf: Vec<TaskSourceConfSpec> = t
@@ -505,7 +505,7 @@ impl Cx<'_> {
         };
 
         let stage = self.stage(lt);
-        let meta = t.meta_schema.clone().filter(|m| !m.is_empty() && m != "dm_meta");
+        let meta = t.meta_schema.clone().filter(|m| !m.is_empty() && m != facts::META_SCHEMA);
         Some(TaskSpec {
             name: name.clone(),
             task_mode,
@@ -515,7 +515,7 @@ impl Cx<'_> {
             timezone: t.timezone.clone().filter(|v| !v.is_empty()),
             enhance_online_schema_change: (!t.enhance_online_schema_change).then_some(false),
             on_duplicate: Some(t.on_duplicate.as_str())
-                .filter(|v| !v.is_empty() && *v != "replace")
+                .filter(|v| !v.is_empty() && *v != facts::ON_DUPLICATE)
                 .and_then(parse_enum),
             ignore_checking_items: t.ignore_checking_items.clone().filter(|v| !v.is_empty()),
             target_config,

@@ -162,7 +162,10 @@ pub(super) fn convert(cx: &mut Cx<'_>, root: &Map<String, Value>) -> Result<Task
         None => cx.opt_bool(root, "", "is-sharding").unwrap_or(false).then_some(ShardMode::Pessimistic),
     };
     let strict_optimistic_shard_mode = cx.opt_bool(root, "", "strict-optimistic-shard-mode");
-    let meta_schema = cx.opt_str(root, "", "meta-schema").filter(|s| !s.is_empty()).unwrap_or_else(|| "dm_meta".into());
+    let meta_schema = cx
+        .opt_str(root, "", "meta-schema")
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| crate::dm::facts::META_SCHEMA.into());
     let timezone = cx.opt_str(root, "", "timezone").filter(|s| !s.is_empty());
     let mut enhance_online_schema_change = cx.opt_bool(root, "", "online-ddl");
     match cx.opt_str(root, "", "online-ddl-scheme").as_deref() {

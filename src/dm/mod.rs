@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod error;
+pub mod facts;
 pub mod legacy;
 pub mod types;
 pub mod version;

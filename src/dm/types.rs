@@ -318,7 +318,7 @@ pub struct Task {
     pub meta_schema: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
-    #[serde(default = "default_true")]
+    #[serde(default = "default_enhance_online_schema_change")]
     pub enhance_online_schema_change: bool,
     #[serde(default)]
     pub on_duplicate: String,
@@ -335,8 +335,9 @@ pub struct Task {
     pub status_list: Option<Vec<SubTaskStatus>>,
 }
 
-fn default_true() -> bool {
-    true
+/// A task read without the field: the spec's default (docs/dm-behaviour.md R2.11).
+fn default_enhance_online_schema_change() -> bool {
+    super::facts::ENHANCE_ONLINE_SCHEMA_CHANGE
 }
 
 /// `POST /tasks` and `PUT /tasks/{name}` body.

@@ -1,6 +1,5 @@
-//! DM-master version, read once from `GET /status` (`Release Version: vX.Y.Z...`), and the features that depend on
-//! it (docs/dm-behaviour.md §1, §15). Features a server lacks are not sent: older servers silently ignore unknown fields and
-//! parameters, which would make dm-apply believe something happened that did not.
+//! DM-master version, read once from `GET /status` (`Release Version: vX.Y.Z...`) (docs/dm-behaviour.md §1). The
+//! features that depend on it (version gates) live with the other DM facts in `crate::dm::facts`.
 
 use std::fmt;
 
@@ -34,41 +33,6 @@ impl ServerVersion {
         let nums: Vec<u64> = core.split('.').map_while(|p| p.parse().ok()).collect();
         let semver = (nums.len() == 3).then(|| (nums[0], nums[1], nums[2]));
         ServerVersion { raw: raw.trim().to_string(), semver, pre }
-    }
-
-    /// Unreleased HEAD features (after v26.3.3): `DELETE /tasks/{n}?keep_meta`, `task.timezone`,
-    /// `incr_migrate_conf.safe_mode`, `target_config.session.foreign_key_checks`.
-    pub fn supports_keep_meta(&self) -> bool {
-        self.is_head()
-    }
-
-    pub fn is_head(&self) -> bool {
-        match self.semver {
-            Some((maj, min, pat)) => (maj, min, pat) > (26, 3, 3),
-            None => false,
-        }
-    }
-
-    /// v8.5.4+ accept the binlog filter events `add foreign key` / `drop foreign key`; older servers drop a rule
-    /// that names them, silently (docs/dm-behaviour.md R5.11). `None` when the version is unknown.
-    pub fn knows_foreign_key_events(&self) -> Option<bool> {
-        self.semver.map(|(maj, min, pat)| (maj, min, pat) >= (8, 5, 4))
-    }
-
-    /// Whether a task read back carries `target_config.security`, `full_migrate_conf.import_mode`, `pd_addr` and
-    /// `security`: from v9.0.0-beta.1 / v26.3 on. v8.5.x (and unknown versions) drop them on read, so dm-apply
-    /// tracks them like passwords (docs/dm-behaviour.md §9, §15).
-    pub fn returns_full_task_config(&self) -> bool {
-        self.semver.is_some_and(|(major, _, _)| major >= 9)
-    }
-
-    /// v8.5.4+ and v26.3+ fill spec defaults into request bodies (kin-openapi ≥ v0.95).
-    pub fn injects_request_defaults(&self) -> bool {
-        match self.semver {
-            Some((8, 5, p)) => p >= 4,
-            Some((maj, min, _)) => (maj, min) >= (26, 3),
-            None => false,
-        }
     }
 }
 

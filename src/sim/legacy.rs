@@ -135,7 +135,7 @@ fn adjust_sections(
     validator: &mut Value,
 ) -> Result<(), SimError> {
     if has_load(mode) {
-        let dir = loader["dir"].as_str().unwrap_or("./dumped_data").trim_end_matches('/').to_string();
+        let dir = loader["dir"].as_str().unwrap_or(crate::dm::facts::DATA_DIR).trim_end_matches('/').to_string();
         let dir = if dir.contains("://") { format!("{dir}/{name}.{source}") } else { format!("{dir}.{name}") };
         if loader["sorting-dir-physical"].as_str().is_none_or(str::is_empty) {
             loader["sorting-dir-physical"] =
@@ -402,7 +402,8 @@ impl FullCfg {
             meta_schema: Some(self.meta_schema.clone()),
             timezone: (!self.timezone.is_empty()).then(|| self.timezone.clone()),
             enhance_online_schema_change: self.online_ddl,
-            on_duplicate: s(&self.loader, "on-duplicate-logical").unwrap_or_else(|| "replace".into()),
+            on_duplicate: s(&self.loader, "on-duplicate-logical")
+                .unwrap_or_else(|| crate::dm::facts::ON_DUPLICATE.into()),
             target_config: TargetConfig {
                 host: self.target.host.clone(),
                 port: u16::try_from(self.target.port).unwrap_or(0),
@@ -716,7 +717,9 @@ pub(crate) fn parse_dmctl(yaml: &str) -> Result<Vec<FullCfg>, SimError> {
             shard_mode: shard_mode.clone().unwrap_or_default(),
             strict,
             ignore: strs(&doc, "ignore-checking-items"),
-            meta_schema: s(&doc, "meta-schema").filter(|m| !m.is_empty()).unwrap_or_else(|| "dm_meta".into()),
+            meta_schema: s(&doc, "meta-schema")
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| crate::dm::facts::META_SCHEMA.into()),
             heartbeat: (
                 doc.get("heartbeat-update-interval").and_then(Value::as_i64).unwrap_or(1),
                 doc.get("heartbeat-report-interval").and_then(Value::as_i64).unwrap_or(10),

@@ -184,7 +184,7 @@ pub(crate) fn to_subcfg(task: &Task, source: &str, case_insensitive: bool) -> Re
     {
         return Err(e::openapi("the content of security in full_migrate_conf should not be empty"));
     }
-    let mut dir = f.data_dir.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| "./dumped_data".into());
+    let mut dir = f.data_dir.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| crate::dm::facts::DATA_DIR.into());
     while dir.len() > 1 && dir.ends_with('/') {
         dir.pop();
     }
@@ -192,21 +192,21 @@ pub(crate) fn to_subcfg(task: &Task, source: &str, case_insensitive: bool) -> Re
         dir = if is_remote(&dir) { format!("{dir}/{}.{source}", task.name) } else { format!("{dir}.{}", task.name) };
     }
     let full = FullStored {
-        export_threads: f.export_threads.unwrap_or(4),
-        import_threads: f.import_threads.unwrap_or(16),
+        export_threads: f.export_threads.unwrap_or(crate::dm::facts::EXPORT_THREADS),
+        import_threads: f.import_threads.unwrap_or(crate::dm::facts::IMPORT_THREADS),
         data_dir: dir,
         consistency: f.consistency.clone().filter(|c| !c.is_empty()),
-        import_mode: f.import_mode.clone().unwrap_or_else(|| "logical".into()),
+        import_mode: f.import_mode.clone().unwrap_or_else(|| crate::dm::facts::IMPORT_MODE.into()),
         pd_addr: f.pd_addr.clone(),
         security: f.security.clone(),
         // v7.6+: task.on_duplicate is ignored on write; only on_duplicate_logical applies (docs/dm-behaviour.md §9).
-        on_dup_logical: f.on_duplicate_logical.clone().unwrap_or_else(|| "replace".into()),
+        on_dup_logical: f.on_duplicate_logical.clone().unwrap_or_else(|| crate::dm::facts::ON_DUPLICATE.into()),
         on_dup_physical: f.on_duplicate_physical.clone(),
         sorting_dir: f.sorting_dir.clone(),
         disk_quota: f.disk_quota.clone(),
         checksum: f.checksum.clone(),
         analyze: f.analyze.clone(),
-        range_concurrency: f.range_concurrency.unwrap_or(0),
+        range_concurrency: f.range_concurrency.unwrap_or(crate::dm::facts::RANGE_CONCURRENCY),
         compress: f.compress_kv_pairs.clone(),
     };
     let incr = task.source_config.incr_migrate_conf.clone().unwrap_or_default();
@@ -248,7 +248,7 @@ pub(crate) fn to_subcfg(task: &Task, source: &str, case_insensitive: bool) -> Re
         name: task.name.clone(),
         mode: task.task_mode.clone(),
         timezone: task.timezone.clone().unwrap_or_default(),
-        meta_schema: task.meta_schema.clone().unwrap_or_else(|| "dm_meta".into()),
+        meta_schema: task.meta_schema.clone().unwrap_or_else(|| crate::dm::facts::META_SCHEMA.into()),
         meta,
         shard_mode: task.shard_mode.clone(),
         strict: task.strict_optimistic_shard_mode.unwrap_or(false),
@@ -261,8 +261,8 @@ pub(crate) fn to_subcfg(task: &Task, source: &str, case_insensitive: bool) -> Re
         do_dbs,
         do_tables,
         filters,
-        repl_threads: incr.repl_threads.unwrap_or(16),
-        repl_batch: incr.repl_batch.unwrap_or(100),
+        repl_threads: incr.repl_threads.unwrap_or(crate::dm::facts::REPL_THREADS),
+        repl_batch: incr.repl_batch.unwrap_or(crate::dm::facts::REPL_BATCH),
         lower: case_insensitive,
     };
     cfg.check_patterns()?;
@@ -321,15 +321,15 @@ pub(crate) fn source_view(cfg: &Source) -> Value {
         "flavor": cfg.flavor.clone().unwrap_or_default(),
         "security": security,
         "purge": {
-            "interval": purge.interval.unwrap_or(3600),
-            "expires": purge.expires.unwrap_or(0),
-            "remain_space": purge.remain_space.unwrap_or(15),
+            "interval": purge.interval.unwrap_or(crate::dm::facts::PURGE_INTERVAL),
+            "expires": purge.expires.unwrap_or(crate::dm::facts::PURGE_EXPIRES),
+            "remain_space": purge.remain_space.unwrap_or(crate::dm::facts::PURGE_REMAIN_SPACE),
         },
         "relay_config": {
             "enable_relay": relay.enable_relay.unwrap_or(false),
             "relay_binlog_name": relay.relay_binlog_name.unwrap_or_default(),
             "relay_binlog_gtid": relay.relay_binlog_gtid.unwrap_or_default(),
-            "relay_dir": relay.relay_dir.unwrap_or_else(|| "relay-dir".into()),
+            "relay_dir": relay.relay_dir.unwrap_or_else(|| crate::dm::facts::RELAY_DIR_STORED.into()),
         },
     })
 }
@@ -380,7 +380,7 @@ pub(crate) fn task_view(entry: &TaskEntry, generation: Generation, rng: &mut Std
     let mut filters = Map::new();
     let mut source_conf = vec![];
     for (s, c) in &subs {
-        let names: Vec<String> = (0..c.filters.len()).map(|i| format!("{s}-filter-rule-{i}")).collect();
+        let names: Vec<String> = (0..c.filters.len()).map(|i| crate::dm::facts::filter_rule_name(s, i)).collect();
         for (i, f) in c.filters.iter().enumerate() {
             let mut fr = Map::new();
             if let Some(ev) = &f.events {
@@ -615,7 +615,7 @@ pub(crate) fn convert(state: &mut State, req: Value) -> Result<super::state::Out
         }
     };
     if task.meta_schema.as_deref().is_none_or(str::is_empty) {
-        task.meta_schema = Some("dm_meta".into());
+        task.meta_schema = Some(crate::dm::facts::META_SCHEMA.into());
     }
     for sc in &task.source_config.source_conf {
         if !state.sources.contains_key(&sc.source_name) {
@@ -642,7 +642,7 @@ fn task_to_yaml(t: &Task) -> String {
     if let Some(s) = &t.shard_mode {
         y.push_str(&format!("shard-mode: {}\n", q(s)));
     }
-    y.push_str(&format!("meta-schema: {}\n", q(t.meta_schema.as_deref().unwrap_or("dm_meta"))));
+    y.push_str(&format!("meta-schema: {}\n", q(t.meta_schema.as_deref().unwrap_or(crate::dm::facts::META_SCHEMA))));
     y.push_str(&format!("online-ddl: {}\n", t.enhance_online_schema_change));
     let tc = &t.target_config;
     y.push_str(&format!(
@@ -736,9 +736,12 @@ fn task_to_yaml(t: &Task) -> String {
                 y.push_str(&format!("  filter-rules: {}\n", serde_json::to_string(&fr).unwrap_or_default()));
             }
         }
-        y.push_str(&format!("  mydumper-thread: {}\n", full.export_threads.unwrap_or(4)));
-        y.push_str(&format!("  loader-thread: {}\n", full.import_threads.unwrap_or(16)));
-        y.push_str(&format!("  syncer-thread: {}\n", incr.repl_threads.unwrap_or(16)));
+        y.push_str(&format!(
+            "  mydumper-thread: {}\n",
+            full.export_threads.unwrap_or(crate::dm::facts::EXPORT_THREADS)
+        ));
+        y.push_str(&format!("  loader-thread: {}\n", full.import_threads.unwrap_or(crate::dm::facts::IMPORT_THREADS)));
+        y.push_str(&format!("  syncer-thread: {}\n", incr.repl_threads.unwrap_or(crate::dm::facts::REPL_THREADS)));
     }
     if !bal.is_empty() {
         y.push_str("block-allow-list:\n");
@@ -774,10 +777,10 @@ fn yaml_to_task(yaml: &str) -> Result<Task, SimError> {
         shard_mode: s(&doc, "shard-mode")
             .or_else(|| doc.get("is-sharding").and_then(Value::as_bool).filter(|b| *b).map(|_| "pessimistic".into())),
         strict_optimistic_shard_mode: doc.get("strict-optimistic-shard-mode").and_then(Value::as_bool),
-        meta_schema: Some(s(&doc, "meta-schema").unwrap_or_else(|| "dm_meta".into())),
+        meta_schema: Some(s(&doc, "meta-schema").unwrap_or_else(|| crate::dm::facts::META_SCHEMA.into())),
         timezone: s(&doc, "timezone"),
         enhance_online_schema_change: doc.get("online-ddl").and_then(Value::as_bool).unwrap_or(true),
-        on_duplicate: "replace".into(),
+        on_duplicate: crate::dm::facts::ON_DUPLICATE.into(),
         target_config: TargetConfig {
             host: s(&tdb, "host").unwrap_or_default(),
             port: i(&tdb, "port").and_then(|p| u16::try_from(p).ok()).unwrap_or(4000),

@@ -97,9 +97,9 @@ pub fn source() -> S {
                 "purge",
                 obj(
                     vec![
-                        p("interval", S::Int).d(json!(3600)).null(),
-                        p("expires", S::Int).d(json!(0)).null(),
-                        p("remain_space", S::Int).d(json!(15)).null(),
+                        p("interval", S::Int).d(json!(crate::dm::facts::PURGE_INTERVAL)).null(),
+                        p("expires", S::Int).d(json!(crate::dm::facts::PURGE_EXPIRES)).null(),
+                        p("remain_space", S::Int).d(json!(crate::dm::facts::PURGE_REMAIN_SPACE)).null(),
                     ],
                     &[],
                 ),
@@ -112,7 +112,7 @@ pub fn source() -> S {
                         p("enable_relay", S::Bool),
                         p("relay_binlog_name", str_()).null(),
                         p("relay_binlog_gtid", str_()).null(),
-                        p("relay_dir", str_()).d(json!("./relay_log")).null(),
+                        p("relay_dir", str_()).d(json!(crate::dm::facts::RELAY_DIR_INJECTED)).null(),
                     ],
                     &[],
                 ),
@@ -142,8 +142,8 @@ pub fn task(g: Generation) -> S {
         target_props.push(p("session", session));
     }
     let mut full = vec![
-        p("export_threads", S::Int).d(json!(4)),
-        p("import_threads", S::Int).d(json!(16)),
+        p("export_threads", S::Int).d(json!(crate::dm::facts::EXPORT_THREADS)),
+        p("import_threads", S::Int).d(json!(crate::dm::facts::IMPORT_THREADS)),
         p("data_dir", str_()),
         p("consistency", str_()),
         p("import_mode", en(import_modes)),
@@ -151,7 +151,7 @@ pub fn task(g: Generation) -> S {
         p("disk_quota", str_()),
         p("checksum", en(&["required", "optional", "off"])),
         p("analyze", en(&["required", "optional", "off"])),
-        p("range_concurrency", S::Int).d(json!(0)),
+        p("range_concurrency", S::Int).d(json!(crate::dm::facts::RANGE_CONCURRENCY)),
         p("compress-kv-pairs", str_()),
         p("pd_addr", str_()),
         p("on_duplicate_logical", en(&["replace", "error", "ignore"])),
@@ -160,7 +160,10 @@ pub fn task(g: Generation) -> S {
     if v26 {
         full.push(p("security", security()).null());
     }
-    let mut incr = vec![p("repl_threads", S::Int).d(json!(16)), p("repl_batch", S::Int).d(json!(100))];
+    let mut incr = vec![
+        p("repl_threads", S::Int).d(json!(crate::dm::facts::REPL_THREADS)),
+        p("repl_batch", S::Int).d(json!(crate::dm::facts::REPL_BATCH)),
+    ];
     if head {
         incr.push(p("safe_mode", S::Bool).d(json!(false)));
     }
@@ -169,7 +172,7 @@ pub fn task(g: Generation) -> S {
         p("task_mode", en(modes)),
         p("shard_mode", en(&["pessimistic", "optimistic"])),
         p("strict_optimistic_shard_mode", S::Bool).d(json!(false)),
-        p("meta_schema", str_()).d(json!("dm-meta")),
+        p("meta_schema", str_()).d(json!(crate::dm::facts::META_SCHEMA_INJECTED)),
         p("enhance_online_schema_change", S::Bool).d(json!(true)),
         p("on_duplicate", en(&["replace", "error", "ignore"])),
         p("target_config", obj(target_props, &["host", "port", "user", "password"])),
@@ -272,7 +275,7 @@ pub fn enable_relay() -> BodySchema {
                 p("worker_name_list", arr(str_())),
                 p("relay_binlog_name", str_()).null(),
                 p("relay_binlog_gtid", str_()).null(),
-                p("relay_dir", str_()).d(json!("./relay_log")).null(),
+                p("relay_dir", str_()).d(json!(crate::dm::facts::RELAY_DIR_INJECTED)).null(),
             ],
             &[],
         ),

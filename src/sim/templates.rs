@@ -24,7 +24,7 @@ impl State {
     fn adjust_template(&self, mut task: Task) -> Result<Value, SimError> {
         bound::strip_task(&mut task, self.generation);
         if task.meta_schema.is_none() {
-            task.meta_schema = Some("dm_meta".into());
+            task.meta_schema = Some(crate::dm::facts::META_SCHEMA.into());
         }
         if let Some(tz) = task.timezone.as_deref()
             && !super::state::valid_timezone(tz)

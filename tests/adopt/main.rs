@@ -6,3 +6,4 @@ mod ci_recipes;
 mod convert_dmctl;
 mod convert_props;
 mod convert_ref;
+mod field_coverage;
