@@ -232,17 +232,11 @@ fn may_be_running(c: &ResourceChange) -> bool {
     }
 }
 
-/// The sources a task uses now (from the plan's `before`) or will use (`depends_on`).
+/// The sources a task uses now (the planner's `live_sources`) or will use (`depends_on`).
 fn task_sources(c: &ResourceChange) -> BTreeSet<String> {
     let mut out: BTreeSet<String> =
         c.depends_on.iter().filter(|a| a.kind == Kind::Source).map(|a| a.name.clone()).collect();
-    match c.before.as_ref().and_then(|b| b.pointer("/source_config/source_conf")) {
-        Some(serde_json::Value::Object(m)) => out.extend(m.keys().cloned()),
-        Some(serde_json::Value::Array(a)) => {
-            out.extend(a.iter().filter_map(|x| x.get("source_name").and_then(|n| n.as_str())).map(str::to_string))
-        }
-        _ => {}
-    }
+    out.extend(c.live_sources.iter().cloned());
     out
 }
 
@@ -1030,12 +1024,14 @@ impl<'p> Builder<'p> {
 
     fn finish(&mut self) {
         self.serialize_shared_enables();
-        // A task of this plan that may run on a source being PUT is stopped first (46025), whatever the planner
-        // listed, and started again afterwards by its own steps when it should run.
+        // Which tasks a source update stops is the planner's decision (`Impact::StopUpdateStart`, made in
+        // `source()`); a task stopped for its own change decides that in `task()`. Here only the order: a task of
+        // this plan on a source being PUT that is stopped in this apply is stopped before the PUT (DM refuses the
+        // PUT while a task on the source runs, 46025), and started again after it by its own steps.
         let puts: Vec<(String, StepId)> =
             self.sources.iter().filter_map(|(n, s)| s.put.map(|p| (n.clone(), p))).collect();
         for (source, put) in puts {
-            let tasks: Vec<&ResourceChange> = self
+            let tasks: Vec<String> = self
                 .changes
                 .values()
                 .filter(|c| c.address.kind == Kind::Task && c.action != ConfigAction::Create)
@@ -1043,16 +1039,10 @@ impl<'p> Builder<'p> {
                 // tasks it stops.
                 .filter(|c| !c.is_noop())
                 .filter(|c| task_sources(c).contains(&source))
-                .filter(|c| self.stops.contains_key(&c.address.name) || may_be_running(c))
-                .copied()
+                .map(|c| c.address.name.clone())
                 .collect();
-            for c in tasks {
-                let name = c.address.name.clone();
-                let existed = self.stops.contains_key(&name);
-                let (stop, wait) = self.stop_node(&name);
-                if !existed {
-                    self.g.add_guard(stop, guard_for(c));
-                }
+            for name in tasks {
+                let Some((_, wait)) = self.stops.get(&name).copied() else { continue };
                 if self.reaches(wait, put) {
                     continue;
                 }
@@ -1334,7 +1324,7 @@ mod tests {
             }]),
             status_error: None,
         });
-        t.before = Some(serde_json::json!({"source_config": {"source_conf": {"a": {}}}}));
+        t.live_sources = vec!["a".into()];
         t.depends_on = vec![Address::source("b")];
         let g = compile(&plan(vec![s, t]), &CompileOptions::default()).unwrap();
         assert!(before(&g, "source.a: enable source", "task.t: stop task"));
@@ -1368,7 +1358,7 @@ mod tests {
             ),
             status_error: None,
         });
-        t.before = Some(serde_json::json!({"source_config": {"source_conf": {"a": {}, "b": {}}}}));
+        t.live_sources = vec!["a".into(), "b".into()];
         t.depends_on = vec![Address::source("a")];
         t.desired_stage = Some(DesiredStage::Running);
         changes.push(t);
