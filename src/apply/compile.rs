@@ -1124,9 +1124,23 @@ mod tests {
         }
     }
 
-    /// Labels in execution order, and a lookup of whether `a` must come before `b`.
+    /// Labels in one valid execution order (the scheduler may run independent steps in any order), and a lookup
+    /// of whether `a` must come before `b`.
     fn labels(g: &StepGraph) -> Vec<String> {
         g.topo_order().unwrap().into_iter().map(|id| g.step(id).unwrap().label()).collect()
+    }
+
+    /// Exactly these steps (as a set: `labels` prints one of many valid orders), and the partial order DM requires:
+    /// in each pair the first step is done before the second starts (through `Requires` or `After`).
+    fn assert_steps(g: &StepGraph, steps: &[&str], order: &[(&str, &str)]) {
+        let mut have = labels(g);
+        have.sort();
+        let mut want: Vec<String> = steps.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(have, want, "steps");
+        for (a, b) in order {
+            assert!(before(g, a, b), "`{a}` must come before `{b}`: {:?}", labels(g));
+        }
     }
 
     fn id_of(g: &StepGraph, label: &str) -> StepId {
@@ -1168,9 +1182,14 @@ mod tests {
         t.depends_on = vec![Address::source("a")];
         t.desired_stage = Some(DesiredStage::Running);
         let g = compile(&plan(vec![s, t]), &CompileOptions::default()).unwrap();
-        assert_eq!(
-            labels(&g),
-            ["source.a: create source", "task.t: create task", "task.t: start task", "task.t: wait until Running"]
+        assert_steps(
+            &g,
+            &["source.a: create source", "task.t: create task", "task.t: start task", "task.t: wait until Running"],
+            &[
+                ("source.a: create source", "task.t: create task"),
+                ("task.t: create task", "task.t: start task"),
+                ("task.t: start task", "task.t: wait until Running"),
+            ],
         );
         assert_eq!(g.step(id_of(&g, "task.t: create task")).unwrap().guards[0].expect, Expect::Absent);
     }
@@ -1180,15 +1199,22 @@ mod tests {
         let mut t = change(Address::task("t"), ConfigAction::Update);
         running(&mut t);
         let g = compile(&plan(vec![t]), &CompileOptions::default()).unwrap();
-        assert_eq!(
-            labels(&g),
-            [
+        assert_steps(
+            &g,
+            &[
                 "task.t: stop task",
                 "task.t: wait until Paused",
                 "task.t: update task",
                 "task.t: start task",
-                "task.t: wait until Running"
-            ]
+                "task.t: wait until Running",
+            ],
+            &[
+                // DM refuses to update a running task (46035).
+                ("task.t: stop task", "task.t: wait until Paused"),
+                ("task.t: wait until Paused", "task.t: update task"),
+                ("task.t: update task", "task.t: start task"),
+                ("task.t: start task", "task.t: wait until Running"),
+            ],
         );
         let stop = g.step(id_of(&g, "task.t: stop task")).unwrap();
         assert_eq!(stop.guards[0].expect, Expect::Digest("d".into()));
@@ -1299,7 +1325,11 @@ mod tests {
         s.observed = Some(Observed::Source { enable: true });
         s.runtime = vec![RuntimeAction::Disable];
         let g = compile(&plan(vec![s]), &CompileOptions::default()).unwrap();
-        assert_eq!(labels(&g), ["source.a: disable source", "source.a: update source"]);
+        assert_steps(
+            &g,
+            &["source.a: disable source", "source.a: update source"],
+            &[("source.a: disable source", "source.a: update source")],
+        );
         match &g.step(id_of(&g, "source.a: update source")).unwrap().kind {
             StepKind::UpdateSource { source } => assert!(!source.enable),
             k => panic!("{k:?}"),
@@ -1427,17 +1457,23 @@ mod tests {
         running(&mut t);
         t.impact = Impact::replace(false, true);
         let g = compile(&plan(vec![t]), &CompileOptions::default()).unwrap();
-        assert_eq!(
-            labels(&g),
-            [
+        assert_steps(
+            &g,
+            &[
                 "task.t: stop task",
                 "task.t: wait until Paused",
                 "task.t: read checkpoint",
                 "task.t: delete task (keep checkpoints)",
                 "task.t: create task",
                 "task.t: start task",
-                "task.t: wait until Running"
-            ]
+                "task.t: wait until Running",
+            ],
+            &[
+                ("task.t: stop task", "task.t: wait until Paused"),
+                ("task.t: delete task (keep checkpoints)", "task.t: create task"),
+                ("task.t: create task", "task.t: start task"),
+                ("task.t: start task", "task.t: wait until Running"),
+            ],
         );
         // Read after the pause and before the delete; the start carries safe mode for the overlap.
         assert!(before(&g, "task.t: wait until Paused", "task.t: read checkpoint"));
@@ -1553,9 +1589,9 @@ mod tests {
             ..Default::default()
         });
         let g = compile(&plan(vec![s]), &CompileOptions { skip_record: true, ..Default::default() }).unwrap();
-        assert_eq!(
-            labels(&g),
-            [
+        assert_steps(
+            &g,
+            &[
                 "source.a: stop relay on w1, w2",
                 "task.t: stop task",
                 "task.t: wait until Paused",
@@ -1563,7 +1599,17 @@ mod tests {
                 "task.t: start task",
                 "task.t: wait until Running",
                 "source.a: start relay on w1, w2",
-            ]
+            ],
+            &[
+                // DM refuses to write a source while relay runs (46025) and cannot report task status while relay
+                // runs on another worker: relay stops first and starts last.
+                ("source.a: stop relay on w1, w2", "task.t: stop task"),
+                ("task.t: stop task", "task.t: wait until Paused"),
+                ("task.t: wait until Paused", "source.a: update source"),
+                ("source.a: update source", "task.t: start task"),
+                ("task.t: start task", "task.t: wait until Running"),
+                ("task.t: wait until Running", "source.a: start relay on w1, w2"),
+            ],
         );
         // The task is not stopped when relay cannot be (DM would refuse the update anyway).
         let deps: BTreeMap<StepId, DepKind> = g.deps_of(id_of(&g, "task.t: stop task")).collect();
@@ -1628,9 +1674,10 @@ mod tests {
         let mut b = change(Address::task("b"), ConfigAction::NoOp);
         b.runtime = vec![RuntimeAction::Stop];
         let g = compile(&plan(vec![a, b]), &CompileOptions::default()).unwrap();
-        assert_eq!(
-            labels(&g),
-            ["task.a: start task", "task.a: wait until Running", "task.b: stop task", "task.b: wait until Paused"]
+        assert_steps(
+            &g,
+            &["task.a: start task", "task.a: wait until Running", "task.b: stop task", "task.b: wait until Paused"],
+            &[("task.a: start task", "task.a: wait until Running"), ("task.b: stop task", "task.b: wait until Paused")],
         );
         assert!(g.steps().filter(|s| s.effect == Effect::Change).count() == 2);
     }
