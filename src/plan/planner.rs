@@ -199,15 +199,12 @@ fn check_legacy(plan: &mut Plan, desired: &Desired, live: &Live, opts: &PlanOpti
             if let (Some(DesiredPayload::Task(wire)), Some(before), Some(after), Some(lt)) =
                 (&c.desired, &c.before, &c.after, live.tasks.get(&c.address.name))
             {
-                let same = |p: &str| before.pointer(p) == after.pointer(p);
                 let (impact, why) = safe::replace_impact(&safe::ReplaceInput {
                     old: lt,
                     new: wire,
                     version: &live.version,
                     same_name: true,
-                    same_meta_and_target: same("/meta_schema")
-                        && same("/target_config/host")
-                        && same("/target_config/port"),
+                    same_meta_and_target: same_meta_and_target(before, after),
                 });
                 c.impact = impact;
                 c.reasons.push(why);
@@ -1071,50 +1068,7 @@ impl<'a> Planner<'a> {
                 attrs.push(sensitive_attr(path));
             }
         }
-        // Values DM does not return (on this version): judged against dm-apply's state record. DM cannot update
-        // any of them in place, so a change replaces the task.
-        let removable: Vec<&'static str> = [
-            normalize::TASK_WRITE_ONLY_KEY,
-            normalize::TASK_TARGET_SECURITY_KEY,
-            normalize::TASK_IMPORT_MODE_KEY,
-            normalize::TASK_PD_ADDR_KEY,
-        ]
-        .into_iter()
-        // From v26.3 on only the `full_migrate_conf` write-only fields are tracked; the others are compared.
-        .filter(|k| !version.returns_full_task_config() || *k == normalize::TASK_WRITE_ONLY_KEY)
-        .collect();
-        let wo = if renamed_from.is_some() {
-            // The task is created under its new name: every value is sent.
-            WriteOnlyOutcome::default()
-        } else {
-            judge_write_only(
-                &address,
-                &fields,
-                spec.write_only_version,
-                self.entry(&address),
-                self.tracking,
-                self.replace.contains(&address),
-                &self.verdicts,
-                &spec.lifecycle,
-                &removable,
-            )
-        };
-        let replace_asked = self.replace.contains(&address) && renamed_from.is_none();
-        for (key, reason) in &wo.send {
-            attrs.push(write_only_attr(fields.iter().find(|f| f.key == *key), key));
-            reasons_wo.push(reason.clone());
-        }
-        if replace_asked && wo.send.is_empty() {
-            // Nothing write-only to re-send: -replace still replaces the task, as asked.
-            reasons_wo.push(format!("replaced as asked (-replace {address})"));
-            attrs.push(AttributeChange {
-                path: "(replace)".to_string(),
-                before: None,
-                after: None,
-                sensitive: false,
-                forces_replacement: true,
-            });
-        }
+        let wo = self.task_write_only(&address, spec, &fields, renamed_from.is_some(), &mut attrs, &mut reasons_wo);
         if let Some(old) = &renamed_from {
             reasons_wo.push(format!("renamed from task.{old} (renamed_from): the task moves to its new name"));
             attrs.push(AttributeChange {
@@ -1170,92 +1124,14 @@ impl<'a> Planner<'a> {
             reasons.push(format!("changed: {}", attrs.iter().map(|a| a.path.as_str()).collect::<Vec<_>>().join(", ")));
             ConfigAction::Update
         };
-        // DM updates a task only while every subtask is in the Sync unit (docs/dm-behaviour.md R6.6).
         let mut hold: Option<Hold> = None;
         let mut start_first = false;
         if action == ConfigAction::Update {
-            if !safe::mode_syncs(&lt.task.task_mode)
-                && lt.status.as_ref().is_some_and(|st| st.iter().any(|s| s.unit != Unit::Sync))
-            {
-                // A full/dump/load task never reaches Sync: only a replace can change it.
-                action = ConfigAction::Replace;
-                for a in &mut attrs {
-                    a.forces_replacement = true;
-                }
-                reasons.push(format!(
-                    "forces replacement: DM updates a task only in the Sync unit, which a `{}` task never reaches",
-                    lt.task.task_mode
-                ));
-            } else {
-                match safe::sync_gate(lt, spec.stage == DesiredStage::Running) {
-                    safe::SyncGate::Open if lt.status.is_none() => self.warnings.push(format!(
-                        "{address}: status unknown, assuming the task is in the Sync unit (an update fails otherwise)"
-                    )),
-                    safe::SyncGate::Open => {}
-                    safe::SyncGate::Deferred(h) => hold = Some(h),
-                    safe::SyncGate::StartFirst(why) => {
-                        // Paused before Sync: start it now; the update waits until it gets there.
-                        self.warnings.push(format!(
-                            "{address}: {why}; apply starts it now and the update follows once it is in Sync"
-                        ));
-                        action = ConfigAction::NoOp;
-                        start_first = true;
-                        attrs.clear();
-                    }
-                    safe::SyncGate::Blocked(h) => hold = Some(h),
-                }
-            }
+            (action, hold, start_first) = self.task_update_gate(&address, spec, lt, &mut attrs, &mut reasons);
         }
         change.action = action;
-        let replace_why;
-        (change.impact, replace_why) = match action {
-            ConfigAction::Replace => {
-                let same = |p: &str| before.pointer(p) == after.pointer(p);
-                let (impact, why) = safe::replace_impact(&safe::ReplaceInput {
-                    old: lt,
-                    new: &wire,
-                    version,
-                    same_name: renamed_from.is_none(),
-                    same_meta_and_target: same("/meta_schema")
-                        && same("/target_config/host")
-                        && same("/target_config/port"),
-                });
-                (impact, Some(why))
-            }
-            ConfigAction::Update => (
-                Impact::StopUpdateStart {
-                    stopped_tasks: if task_expected_running(lt) { vec![name.clone()] } else { vec![] },
-                },
-                None,
-            ),
-            _ => (Impact::RuntimeOnly, None),
-        };
-        if let Some(why) = replace_why {
-            reasons.push(why);
-        }
-        if let Impact::Replace { new_sources, .. } = &change.impact
-            && !new_sources.is_empty()
-            && wire.task_mode == "incremental"
-        {
-            let unpositioned: Vec<&str> = wire
-                .source_config
-                .source_conf
-                .iter()
-                .filter(|s| new_sources.contains(&s.source_name))
-                .filter(|s| {
-                    s.binlog_name.as_deref().is_none_or(str::is_empty)
-                        && s.binlog_gtid.as_deref().is_none_or(str::is_empty)
-                })
-                .map(|s| s.source_name.as_str())
-                .collect();
-            if !unpositioned.is_empty() {
-                self.warnings.push(format!(
-                    "{address}: the new source(s) {} have no checkpoint and no binlog position in the configuration; \
-                     DM refuses to start an incremental task without one (20022)",
-                    unpositioned.join(", ")
-                ));
-            }
-        }
+        change.impact =
+            self.task_impact(&address, action, lt, &wire, renamed_from.is_some(), &before, &after, &mut reasons);
         change.send_password = action != ConfigAction::NoOp;
         if start_first {
             change.runtime.push(RuntimeAction::Start);
@@ -1333,6 +1209,166 @@ impl<'a> Planner<'a> {
         }
         change.desired = Some(DesiredPayload::Task(wire));
         self.changes.push(change);
+    }
+
+    /// The write-only values of an existing task, judged against dm-apply's state record (DM cannot update any of
+    /// them in place, so a change replaces the task), and `-replace`: the attributes and reasons they add.
+    fn task_write_only(
+        &self,
+        address: &Address,
+        spec: &TaskSpec,
+        fields: &[WriteOnlyField],
+        renamed: bool,
+        attrs: &mut Vec<AttributeChange>,
+        reasons: &mut Vec<String>,
+    ) -> WriteOnlyOutcome {
+        let version = self.version();
+        // Values DM does not return (on this version): judged against dm-apply's state record. DM cannot update
+        // any of them in place, so a change replaces the task.
+        let removable: Vec<&'static str> = [
+            normalize::TASK_WRITE_ONLY_KEY,
+            normalize::TASK_TARGET_SECURITY_KEY,
+            normalize::TASK_IMPORT_MODE_KEY,
+            normalize::TASK_PD_ADDR_KEY,
+        ]
+        .into_iter()
+        // From v26.3 on only the `full_migrate_conf` write-only fields are tracked; the others are compared.
+        .filter(|k| !version.returns_full_task_config() || *k == normalize::TASK_WRITE_ONLY_KEY)
+        .collect();
+        let wo = if renamed {
+            // The task is created under its new name: every value is sent.
+            WriteOnlyOutcome::default()
+        } else {
+            judge_write_only(
+                address,
+                fields,
+                spec.write_only_version,
+                self.entry(address),
+                self.tracking,
+                self.replace.contains(address),
+                &self.verdicts,
+                &spec.lifecycle,
+                &removable,
+            )
+        };
+        let replace_asked = self.replace.contains(address) && !renamed;
+        for (key, reason) in &wo.send {
+            attrs.push(write_only_attr(fields.iter().find(|f| f.key == *key), key));
+            reasons.push(reason.clone());
+        }
+        if replace_asked && wo.send.is_empty() {
+            // Nothing write-only to re-send: -replace still replaces the task, as asked.
+            reasons.push(format!("replaced as asked (-replace {address})"));
+            attrs.push(AttributeChange {
+                path: "(replace)".to_string(),
+                before: None,
+                after: None,
+                sensitive: false,
+                forces_replacement: true,
+            });
+        }
+        wo
+    }
+
+    /// The impact of a task's update or replace (a replace says why it can or cannot keep the checkpoints), and
+    /// the warning about new sources an incremental task cannot start on.
+    #[allow(clippy::too_many_arguments)]
+    fn task_impact(
+        &mut self,
+        address: &Address,
+        action: ConfigAction,
+        lt: &LiveTask,
+        wire: &Task,
+        renamed: bool,
+        before: &Value,
+        after: &Value,
+        reasons: &mut Vec<String>,
+    ) -> Impact {
+        let impact = match action {
+            ConfigAction::Replace => {
+                let (impact, why) = safe::replace_impact(&safe::ReplaceInput {
+                    old: lt,
+                    new: wire,
+                    version: self.version(),
+                    same_name: !renamed,
+                    same_meta_and_target: same_meta_and_target(before, after),
+                });
+                reasons.push(why);
+                impact
+            }
+            ConfigAction::Update => Impact::StopUpdateStart {
+                stopped_tasks: if task_expected_running(lt) { vec![address.name.clone()] } else { vec![] },
+            },
+            _ => Impact::RuntimeOnly,
+        };
+        if let Impact::Replace { new_sources, .. } = &impact
+            && !new_sources.is_empty()
+            && wire.task_mode == "incremental"
+        {
+            let unpositioned: Vec<&str> = wire
+                .source_config
+                .source_conf
+                .iter()
+                .filter(|s| new_sources.contains(&s.source_name))
+                .filter(|s| {
+                    s.binlog_name.as_deref().is_none_or(str::is_empty)
+                        && s.binlog_gtid.as_deref().is_none_or(str::is_empty)
+                })
+                .map(|s| s.source_name.as_str())
+                .collect();
+            if !unpositioned.is_empty() {
+                self.warnings.push(format!(
+                    "{address}: the new source(s) {} have no checkpoint and no binlog position in the configuration; \
+                     DM refuses to start an incremental task without one (20022)",
+                    unpositioned.join(", ")
+                ));
+            }
+        }
+        impact
+    }
+
+    /// Whether an update of a task can be carried out now: DM updates a task only while every subtask is in the Sync
+    /// unit (docs/dm-behaviour.md R6.6). Returns the action (a task that never reaches Sync is replaced; one paused
+    /// before Sync is started first and updated by a later apply), the hold, and whether the task is started first.
+    fn task_update_gate(
+        &mut self,
+        address: &Address,
+        spec: &TaskSpec,
+        lt: &LiveTask,
+        attrs: &mut Vec<AttributeChange>,
+        reasons: &mut Vec<String>,
+    ) -> (ConfigAction, Option<Hold>, bool) {
+        if !safe::mode_syncs(&lt.task.task_mode)
+            && lt.status.as_ref().is_some_and(|st| st.iter().any(|s| s.unit != Unit::Sync))
+        {
+            // A full/dump/load task never reaches Sync: only a replace can change it.
+            for a in attrs.iter_mut() {
+                a.forces_replacement = true;
+            }
+            reasons.push(format!(
+                "forces replacement: DM updates a task only in the Sync unit, which a `{}` task never reaches",
+                lt.task.task_mode
+            ));
+            return (ConfigAction::Replace, None, false);
+        }
+        match safe::sync_gate(lt, spec.stage == DesiredStage::Running) {
+            safe::SyncGate::Open => {
+                if lt.status.is_none() {
+                    self.warnings.push(format!(
+                        "{address}: status unknown, assuming the task is in the Sync unit (an update fails otherwise)"
+                    ));
+                }
+                (ConfigAction::Update, None, false)
+            }
+            safe::SyncGate::Deferred(h) | safe::SyncGate::Blocked(h) => (ConfigAction::Update, Some(h), false),
+            safe::SyncGate::StartFirst(why) => {
+                // Paused before Sync: start it now; the update waits until it gets there.
+                self.warnings
+                    .push(format!("{address}: {why}; apply starts it now and the update follows once it is in Sync"));
+                attrs.clear();
+                (ConfigAction::NoOp, None, true)
+            }
+        }
     }
 
     /// Stage drift of a task whose configuration is unchanged (update and replace converge the stage anyway): start
@@ -1648,6 +1684,13 @@ impl<'a> Planner<'a> {
             _ => false,
         }
     }
+}
+
+/// Whether a replaced task keeps its meta schema and target (compared forms), so the new task can resume from the
+/// old one's checkpoint.
+fn same_meta_and_target(before: &Value, after: &Value) -> bool {
+    let same = |p: &str| before.pointer(p) == after.pointer(p);
+    same("/meta_schema") && same("/target_config/host") && same("/target_config/port")
 }
 
 /// Enable or disable of a declared source that DM holds the other way.
