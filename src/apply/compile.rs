@@ -232,17 +232,11 @@ fn may_be_running(c: &ResourceChange) -> bool {
     }
 }
 
-/// The sources a task uses now (from the plan's `before`) or will use (`depends_on`).
+/// The sources a task uses now (the planner's `live_sources`) or will use (`depends_on`).
 fn task_sources(c: &ResourceChange) -> BTreeSet<String> {
     let mut out: BTreeSet<String> =
         c.depends_on.iter().filter(|a| a.kind == Kind::Source).map(|a| a.name.clone()).collect();
-    match c.before.as_ref().and_then(|b| b.pointer("/source_config/source_conf")) {
-        Some(serde_json::Value::Object(m)) => out.extend(m.keys().cloned()),
-        Some(serde_json::Value::Array(a)) => {
-            out.extend(a.iter().filter_map(|x| x.get("source_name").and_then(|n| n.as_str())).map(str::to_string))
-        }
-        _ => {}
-    }
+    out.extend(c.live_sources.iter().cloned());
     out
 }
 
@@ -1030,12 +1024,14 @@ impl<'p> Builder<'p> {
 
     fn finish(&mut self) {
         self.serialize_shared_enables();
-        // A task of this plan that may run on a source being PUT is stopped first (46025), whatever the planner
-        // listed, and started again afterwards by its own steps when it should run.
+        // Which tasks a source update stops is the planner's decision (`Impact::StopUpdateStart`, made in
+        // `source()`); a task stopped for its own change decides that in `task()`. Here only the order: a task of
+        // this plan on a source being PUT that is stopped in this apply is stopped before the PUT (DM refuses the
+        // PUT while a task on the source runs, 46025), and started again after it by its own steps.
         let puts: Vec<(String, StepId)> =
             self.sources.iter().filter_map(|(n, s)| s.put.map(|p| (n.clone(), p))).collect();
         for (source, put) in puts {
-            let tasks: Vec<&ResourceChange> = self
+            let tasks: Vec<String> = self
                 .changes
                 .values()
                 .filter(|c| c.address.kind == Kind::Task && c.action != ConfigAction::Create)
@@ -1043,16 +1039,10 @@ impl<'p> Builder<'p> {
                 // tasks it stops.
                 .filter(|c| !c.is_noop())
                 .filter(|c| task_sources(c).contains(&source))
-                .filter(|c| self.stops.contains_key(&c.address.name) || may_be_running(c))
-                .copied()
+                .map(|c| c.address.name.clone())
                 .collect();
-            for c in tasks {
-                let name = c.address.name.clone();
-                let existed = self.stops.contains_key(&name);
-                let (stop, wait) = self.stop_node(&name);
-                if !existed {
-                    self.g.add_guard(stop, guard_for(c));
-                }
+            for name in tasks {
+                let Some((_, wait)) = self.stops.get(&name).copied() else { continue };
                 if self.reaches(wait, put) {
                     continue;
                 }
@@ -1134,9 +1124,23 @@ mod tests {
         }
     }
 
-    /// Labels in execution order, and a lookup of whether `a` must come before `b`.
+    /// Labels in one valid execution order (the scheduler may run independent steps in any order), and a lookup
+    /// of whether `a` must come before `b`.
     fn labels(g: &StepGraph) -> Vec<String> {
         g.topo_order().unwrap().into_iter().map(|id| g.step(id).unwrap().label()).collect()
+    }
+
+    /// Exactly these steps (as a set: `labels` prints one of many valid orders), and the partial order DM requires:
+    /// in each pair the first step is done before the second starts (through `Requires` or `After`).
+    fn assert_steps(g: &StepGraph, steps: &[&str], order: &[(&str, &str)]) {
+        let mut have = labels(g);
+        have.sort();
+        let mut want: Vec<String> = steps.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(have, want, "steps");
+        for (a, b) in order {
+            assert!(before(g, a, b), "`{a}` must come before `{b}`: {:?}", labels(g));
+        }
     }
 
     fn id_of(g: &StepGraph, label: &str) -> StepId {
@@ -1178,9 +1182,14 @@ mod tests {
         t.depends_on = vec![Address::source("a")];
         t.desired_stage = Some(DesiredStage::Running);
         let g = compile(&plan(vec![s, t]), &CompileOptions::default()).unwrap();
-        assert_eq!(
-            labels(&g),
-            ["source.a: create source", "task.t: create task", "task.t: start task", "task.t: wait until Running"]
+        assert_steps(
+            &g,
+            &["source.a: create source", "task.t: create task", "task.t: start task", "task.t: wait until Running"],
+            &[
+                ("source.a: create source", "task.t: create task"),
+                ("task.t: create task", "task.t: start task"),
+                ("task.t: start task", "task.t: wait until Running"),
+            ],
         );
         assert_eq!(g.step(id_of(&g, "task.t: create task")).unwrap().guards[0].expect, Expect::Absent);
     }
@@ -1190,15 +1199,22 @@ mod tests {
         let mut t = change(Address::task("t"), ConfigAction::Update);
         running(&mut t);
         let g = compile(&plan(vec![t]), &CompileOptions::default()).unwrap();
-        assert_eq!(
-            labels(&g),
-            [
+        assert_steps(
+            &g,
+            &[
                 "task.t: stop task",
                 "task.t: wait until Paused",
                 "task.t: update task",
                 "task.t: start task",
-                "task.t: wait until Running"
-            ]
+                "task.t: wait until Running",
+            ],
+            &[
+                // DM refuses to update a running task (46035).
+                ("task.t: stop task", "task.t: wait until Paused"),
+                ("task.t: wait until Paused", "task.t: update task"),
+                ("task.t: update task", "task.t: start task"),
+                ("task.t: start task", "task.t: wait until Running"),
+            ],
         );
         let stop = g.step(id_of(&g, "task.t: stop task")).unwrap();
         assert_eq!(stop.guards[0].expect, Expect::Digest("d".into()));
@@ -1309,7 +1325,11 @@ mod tests {
         s.observed = Some(Observed::Source { enable: true });
         s.runtime = vec![RuntimeAction::Disable];
         let g = compile(&plan(vec![s]), &CompileOptions::default()).unwrap();
-        assert_eq!(labels(&g), ["source.a: disable source", "source.a: update source"]);
+        assert_steps(
+            &g,
+            &["source.a: disable source", "source.a: update source"],
+            &[("source.a: disable source", "source.a: update source")],
+        );
         match &g.step(id_of(&g, "source.a: update source")).unwrap().kind {
             StepKind::UpdateSource { source } => assert!(!source.enable),
             k => panic!("{k:?}"),
@@ -1334,7 +1354,7 @@ mod tests {
             }]),
             status_error: None,
         });
-        t.before = Some(serde_json::json!({"source_config": {"source_conf": {"a": {}}}}));
+        t.live_sources = vec!["a".into()];
         t.depends_on = vec![Address::source("b")];
         let g = compile(&plan(vec![s, t]), &CompileOptions::default()).unwrap();
         assert!(before(&g, "source.a: enable source", "task.t: stop task"));
@@ -1368,7 +1388,7 @@ mod tests {
             ),
             status_error: None,
         });
-        t.before = Some(serde_json::json!({"source_config": {"source_conf": {"a": {}, "b": {}}}}));
+        t.live_sources = vec!["a".into(), "b".into()];
         t.depends_on = vec![Address::source("a")];
         t.desired_stage = Some(DesiredStage::Running);
         changes.push(t);
@@ -1437,17 +1457,23 @@ mod tests {
         running(&mut t);
         t.impact = Impact::replace(false, true);
         let g = compile(&plan(vec![t]), &CompileOptions::default()).unwrap();
-        assert_eq!(
-            labels(&g),
-            [
+        assert_steps(
+            &g,
+            &[
                 "task.t: stop task",
                 "task.t: wait until Paused",
                 "task.t: read checkpoint",
                 "task.t: delete task (keep checkpoints)",
                 "task.t: create task",
                 "task.t: start task",
-                "task.t: wait until Running"
-            ]
+                "task.t: wait until Running",
+            ],
+            &[
+                ("task.t: stop task", "task.t: wait until Paused"),
+                ("task.t: delete task (keep checkpoints)", "task.t: create task"),
+                ("task.t: create task", "task.t: start task"),
+                ("task.t: start task", "task.t: wait until Running"),
+            ],
         );
         // Read after the pause and before the delete; the start carries safe mode for the overlap.
         assert!(before(&g, "task.t: wait until Paused", "task.t: read checkpoint"));
@@ -1563,9 +1589,9 @@ mod tests {
             ..Default::default()
         });
         let g = compile(&plan(vec![s]), &CompileOptions { skip_record: true, ..Default::default() }).unwrap();
-        assert_eq!(
-            labels(&g),
-            [
+        assert_steps(
+            &g,
+            &[
                 "source.a: stop relay on w1, w2",
                 "task.t: stop task",
                 "task.t: wait until Paused",
@@ -1573,7 +1599,17 @@ mod tests {
                 "task.t: start task",
                 "task.t: wait until Running",
                 "source.a: start relay on w1, w2",
-            ]
+            ],
+            &[
+                // DM refuses to write a source while relay runs (46025) and cannot report task status while relay
+                // runs on another worker: relay stops first and starts last.
+                ("source.a: stop relay on w1, w2", "task.t: stop task"),
+                ("task.t: stop task", "task.t: wait until Paused"),
+                ("task.t: wait until Paused", "source.a: update source"),
+                ("source.a: update source", "task.t: start task"),
+                ("task.t: start task", "task.t: wait until Running"),
+                ("task.t: wait until Running", "source.a: start relay on w1, w2"),
+            ],
         );
         // The task is not stopped when relay cannot be (DM would refuse the update anyway).
         let deps: BTreeMap<StepId, DepKind> = g.deps_of(id_of(&g, "task.t: stop task")).collect();
@@ -1638,9 +1674,10 @@ mod tests {
         let mut b = change(Address::task("b"), ConfigAction::NoOp);
         b.runtime = vec![RuntimeAction::Stop];
         let g = compile(&plan(vec![a, b]), &CompileOptions::default()).unwrap();
-        assert_eq!(
-            labels(&g),
-            ["task.a: start task", "task.a: wait until Running", "task.b: stop task", "task.b: wait until Paused"]
+        assert_steps(
+            &g,
+            &["task.a: start task", "task.a: wait until Running", "task.b: stop task", "task.b: wait until Paused"],
+            &[("task.a: start task", "task.a: wait until Running"), ("task.b: stop task", "task.b: wait until Paused")],
         );
         assert!(g.steps().filter(|s| s.effect == Effect::Change).count() == 2);
     }

@@ -168,6 +168,18 @@ impl LiveDigest for PlanDigests {
     }
 }
 
+impl ApplyOptions {
+    /// What the compiler needs of these options.
+    pub fn compile_options(&self) -> CompileOptions {
+        CompileOptions {
+            allow_restart: self.allow_restart,
+            allow_restart_for: self.allow_restart_for.clone(),
+            skip_record: self.state.home.is_none(),
+            resume_safe_mode: self.resume_safe_mode,
+        }
+    }
+}
+
 /// Apply a plan: compile it into steps (refusing, before anything is touched, a plan that deletes without
 /// `--prune`, restarts a migration without permission, or lacks a payload) and run them. Events go to `events`;
 /// the report lists every step.
@@ -177,22 +189,26 @@ pub async fn execute(
     opts: &ApplyOptions,
     events: UnboundedSender<Event>,
 ) -> Result<ApplyReport, CompileError> {
-    let graph = compile(
-        plan,
-        &CompileOptions {
-            allow_restart: opts.allow_restart,
-            allow_restart_for: opts.allow_restart_for.clone(),
-            skip_record: opts.state.home.is_none(),
-            resume_safe_mode: opts.resume_safe_mode,
-        },
-    )?;
+    let graph = compile(plan, &opts.compile_options())?;
+    Ok(execute_compiled(graph, plan, client, opts, events).await)
+}
+
+/// Run the graph `compile(plan, &opts.compile_options())` made: a caller that compiled the plan already (to refuse
+/// it before asking anything) runs that graph instead of compiling again.
+pub async fn execute_compiled(
+    graph: StepGraph,
+    plan: &Plan,
+    client: &DmClient,
+    opts: &ApplyOptions,
+    events: UnboundedSender<Event>,
+) -> ApplyReport {
     // The digests depend on the server version (request defaults); the plan recorded the one it saw.
     let version = match client.server_version().await {
         Ok(v) => v.clone(),
         Err(_) => crate::dm::ServerVersion::parse(&plan.cluster.server_version),
     };
     let hooks = Hooks { digests: Some(Arc::new(PlanDigests { version })) };
-    Ok(execute_graph(graph, client, opts, &hooks, events).await)
+    execute_graph(graph, client, opts, &hooks, events).await
 }
 
 /// Run a step graph against DM-master. Every step ends up in the report: done, failed, skipped (a step it

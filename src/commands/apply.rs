@@ -10,7 +10,7 @@ use std::path::Path;
 
 use miette::{IntoDiagnostic, miette};
 
-use crate::apply::{self, ApplyOptions, ApplyReport, Cancel, CompileOptions, StateOptions, Status, Verification};
+use crate::apply::{self, ApplyOptions, ApplyReport, Cancel, StateOptions, Status, Verification};
 use crate::cli::{ApplyArgs, ConnArgs, ReportFormat};
 use crate::commands::plan::{client_options, fetch_options, parse_targets};
 use crate::commands::{EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
@@ -102,16 +102,8 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
         resume_safe_mode: Some(args.resume_safe_mode),
         ..ApplyOptions::default()
     };
-    // Refuse what cannot be applied before asking anything.
-    apply::compile(
-        &plan,
-        &CompileOptions {
-            allow_restart: opts.allow_restart,
-            allow_restart_for: opts.allow_restart_for.clone(),
-            skip_record: opts.state.home.is_none(),
-            resume_safe_mode: opts.resume_safe_mode,
-        },
-    )?;
+    // Refuse what cannot be applied before asking anything; the graph made here is the one that runs.
+    let graph = apply::compile(&plan, &opts.compile_options())?;
 
     if !saved {
         // The plan must reach its reader before anything changes: a closed stdout stops here.
@@ -152,7 +144,7 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
     let _signals = Signals::install(opts.cancel.clone())?;
     let held = take_lease(&client, &plan, &opts, args, ui).await?;
     opts.state.lease_id = held.as_ref().map(|l| l.id.clone());
-    let report = execute(&plan, &client, &opts, ui).await;
+    let report = execute(graph, &plan, &client, &opts, ui).await;
     if let (Some(lease), Some(home)) = (&held, &opts.state.home) {
         match crate::state::lease::release(&client, home, lease).await {
             Ok(true) => {}
@@ -289,12 +281,18 @@ fn approved(answer: &str) -> bool {
 }
 
 /// Run the plan with the reporter on stderr.
-async fn execute(plan: &Plan, client: &DmClient, opts: &ApplyOptions, ui: &Ui) -> miette::Result<ApplyReport> {
+async fn execute(
+    graph: apply::StepGraph,
+    plan: &Plan,
+    client: &DmClient,
+    opts: &ApplyOptions,
+    ui: &Ui,
+) -> miette::Result<ApplyReport> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let reporter = tokio::spawn(apply::reporter::run(rx, *ui));
-    let report = apply::execute(plan, client, opts, tx).await;
+    let report = apply::execute_compiled(graph, plan, client, opts, tx).await;
     let _ = reporter.await;
-    Ok(report?)
+    Ok(report)
 }
 
 /// SIGINT (Ctrl-C), SIGTERM (CI cancellation, timeouts, Kubernetes, systemd) and SIGHUP (a closed terminal) all

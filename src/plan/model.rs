@@ -460,6 +460,10 @@ pub struct ResourceChange {
     /// Where a source is bound: at create, or moved with a transfer (`transfer` in `runtime`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binding: Option<BindingPlan>,
+    /// The sources a task runs on in DM now (sorted; empty for a task DM does not have), filled by the planner for
+    /// apply's compiler (which tasks a source change affects). In memory only: the JSON plan shows them in `before`.
+    #[serde(skip)]
+    pub live_sources: Vec<String>,
 }
 
 /// The attribute lines a reader sees (text and markdown plans), in the configuration's terms. `attributes`,
@@ -499,6 +503,7 @@ impl ResourceChange {
             display: None,
             relay: None,
             binding: None,
+            live_sources: vec![],
         }
     }
 

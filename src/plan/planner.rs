@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::model::*;
 use super::relay;
 use super::safe;
-use crate::config::{Desired, DesiredStage, Lifecycle, Origin};
+use crate::config::{Desired, DesiredStage, Lifecycle, Origin, SourceSpec, TaskSpec};
 use crate::dm::types::{Source, Stage, Task, Unit};
 use crate::live::{Live, LiveTask};
 use crate::normalize::{self, Side, WriteOnlyField};
@@ -199,15 +199,12 @@ fn check_legacy(plan: &mut Plan, desired: &Desired, live: &Live, opts: &PlanOpti
             if let (Some(DesiredPayload::Task(wire)), Some(before), Some(after), Some(lt)) =
                 (&c.desired, &c.before, &c.after, live.tasks.get(&c.address.name))
             {
-                let same = |p: &str| before.pointer(p) == after.pointer(p);
                 let (impact, why) = safe::replace_impact(&safe::ReplaceInput {
                     old: lt,
                     new: wire,
                     version: &live.version,
                     same_name: true,
-                    same_meta_and_target: same("/meta_schema")
-                        && same("/target_config/host")
-                        && same("/target_config/port"),
+                    same_meta_and_target: same_meta_and_target(before, after),
                 });
                 c.impact = impact;
                 c.reasons.push(why);
@@ -642,62 +639,138 @@ fn disabled_source_hold(task: &str, sources: &[&str]) -> Hold {
 
 /// Build the plan without enforcing lifecycle guards (`drift` uses this; `plan` and `apply` use [`make_plan`]).
 pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<Plan, PlanError> {
-    let version = &live.version;
-    let mut warnings = live.warnings.clone();
-    let mut notes: Vec<String> = vec![];
-    let unknown_replace: Vec<PlanProblem> = opts
-        .replace
-        .iter()
-        .filter(|a| match a.kind {
-            Kind::Source => !desired.sources.contains_key(&a.name),
-            Kind::Task => !desired.tasks.contains_key(&a.name),
-        })
-        .map(|a| PlanProblem::UnknownReplace(a.clone()))
-        .collect();
-    if !unknown_replace.is_empty() {
-        return Err(PlanError { problems: unknown_replace, plan: None });
+    let mut planner = Planner::new(desired, live, opts)?;
+    planner.scope()?;
+    planner.sources();
+    planner.tasks()?;
+    planner.undeclared();
+    Ok(planner.assemble())
+}
+
+/// One plan in the making: the inputs, and what the steps of [`build_plan`] collect. One method per concern (the
+/// order of the calls in `build_plan` is the order of the warnings and notes); none does I/O.
+struct Planner<'a> {
+    desired: &'a Desired,
+    live: &'a Live,
+    opts: &'a PlanOptions,
+    /// `-replace`: re-send these resources' write-only values.
+    replace: BTreeSet<&'a Address>,
+    /// dm-apply's state record lives with the target of the declared task with the smallest name.
+    home: Option<String>,
+    tracking: Tracking,
+    /// Every fingerprint check of this plan, run at once.
+    verdicts: BTreeMap<(String, &'static str), Verdict>,
+    /// `--target`: the targets and what they depend on (`None`: everything).
+    scope: Option<BTreeSet<Address>>,
+    /// Which live tasks use each source, and whether they run (impact of a source update).
+    tasks_on_source: BTreeMap<&'a str, Vec<&'a LiveTask>>,
+    /// Declared renames to carry out: new name → the old name that exists in DM.
+    renames: BTreeMap<String, String>,
+    changes: Vec<ResourceChange>,
+    unmanaged: Vec<Unmanaged>,
+    warnings: Vec<String>,
+    notes: Vec<String>,
+    /// Resources whose write-only values are trusted as they are in DM, with why (one note each).
+    adopted: Vec<(Address, String)>,
+    /// Resources without write-only values added to the record (one note for all).
+    quietly_adopted: usize,
+}
+
+impl<'a> Planner<'a> {
+    /// Check `-replace`, decide whether write-only values can be judged, and run every fingerprint check.
+    fn new(desired: &'a Desired, live: &'a Live, opts: &'a PlanOptions) -> Result<Self, PlanError> {
+        let unknown_replace: Vec<PlanProblem> = opts
+            .replace
+            .iter()
+            .filter(|a| match a.kind {
+                Kind::Source => !desired.sources.contains_key(&a.name),
+                Kind::Task => !desired.tasks.contains_key(&a.name),
+            })
+            .map(|a| PlanProblem::UnknownReplace(a.clone()))
+            .collect();
+        if !unknown_replace.is_empty() {
+            return Err(PlanError { problems: unknown_replace, plan: None });
+        }
+        let home = desired.tasks.keys().next().cloned();
+        let tracking = match (&home, live.state.usable()) {
+            (None, _) => Tracking::NoHome,
+            (Some(_), true) => Tracking::On,
+            (Some(_), false) => Tracking::Unusable,
+        };
+        let mut tasks_on_source: BTreeMap<&str, Vec<&LiveTask>> = BTreeMap::new();
+        for lt in live.tasks.values() {
+            for sc in &lt.task.source_config.source_conf {
+                tasks_on_source.entry(sc.source_name.as_str()).or_default().push(lt);
+            }
+        }
+        let mut planner = Planner {
+            desired,
+            live,
+            opts,
+            replace: opts.replace.iter().collect(),
+            home,
+            tracking,
+            verdicts: BTreeMap::new(),
+            scope: None,
+            tasks_on_source,
+            renames: BTreeMap::new(),
+            changes: vec![],
+            unmanaged: vec![],
+            warnings: live.warnings.clone(),
+            notes: vec![],
+            adopted: vec![],
+            quietly_adopted: 0,
+        };
+        planner.verdicts = planner.fingerprint_checks();
+        Ok(planner)
     }
-    let replace: BTreeSet<&Address> = opts.replace.iter().collect();
-    // dm-apply's state record lives with the target of the declared task with the smallest name.
-    let home = desired.tasks.keys().next().cloned();
-    let tracking = match (&home, live.state.usable()) {
-        (None, _) => Tracking::NoHome,
-        (Some(_), true) => Tracking::On,
-        (Some(_), false) => Tracking::Unusable,
-    };
-    let record = live.state.record();
-    let entry_of = |a: &Address| record.and_then(|r| r.entry(a));
-    // Every fingerprint check of this plan, at once and in parallel (Argon2id takes tens of milliseconds each).
-    let verdicts = if tracking == Tracking::On && record.is_some() {
+
+    fn version(&self) -> &'a crate::dm::ServerVersion {
+        &self.live.version
+    }
+
+    /// The record entry of a resource.
+    fn entry(&self, a: &Address) -> Option<&'a Entry> {
+        self.live.state.record().and_then(|r| r.entry(a))
+    }
+
+    fn in_scope(&self, a: &Address) -> bool {
+        self.scope.as_ref().is_none_or(|s| s.contains(a))
+    }
+
+    /// Every fingerprint check of this plan, at once and in parallel (Argon2id takes tens of milliseconds each).
+    fn fingerprint_checks(&self) -> BTreeMap<(String, &'static str), Verdict> {
+        if self.tracking != Tracking::On || self.live.state.record().is_none() {
+            return BTreeMap::new();
+        }
+        let (desired, live, version) = (self.desired, self.live, self.version());
         let mut checks = vec![];
         for (name, (spec, _)) in &desired.sources {
             let a = Address::source(name);
-            if spec.write_only_version.is_none() && live.sources.contains_key(name) && !replace.contains(&a) {
+            if spec.write_only_version.is_none() && live.sources.contains_key(name) && !self.replace.contains(&a) {
                 let fields = normalize::source_write_only(&normalize::source_to_wire(spec, version));
-                checks.extend(assess::checks_for(&a.to_string(), entry_of(&a), &fields));
+                checks.extend(assess::checks_for(&a.to_string(), self.entry(&a), &fields));
             }
         }
         for (name, (spec, _)) in &desired.tasks {
             let a = Address::task(name);
-            if spec.write_only_version.is_none() && live.tasks.contains_key(name) && !replace.contains(&a) {
+            if spec.write_only_version.is_none() && live.tasks.contains_key(name) && !self.replace.contains(&a) {
                 let fields = normalize::task_write_only_fields(&normalize::task_to_wire(spec, version), version);
-                checks.extend(assess::checks_for(&a.to_string(), entry_of(&a), &fields));
+                checks.extend(assess::checks_for(&a.to_string(), self.entry(&a), &fields));
             }
         }
-        assess::run_checks(&checks, opts.state_key.as_ref())
-    } else {
-        BTreeMap::new()
-    };
-    let mut adopted: Vec<(Address, String)> = vec![];
-    let mut quietly_adopted = 0usize;
+        assess::run_checks(&checks, self.opts.state_key.as_ref())
+    }
 
-    // Scope from --target: the targets and what they depend on.
-    let scope: Option<BTreeSet<Address>> = if opts.targets.is_empty() {
-        None
-    } else {
+    /// Scope from --target: the targets and what they depend on.
+    fn scope(&mut self) -> Result<(), PlanError> {
+        let (desired, live) = (self.desired, self.live);
+        if self.opts.targets.is_empty() {
+            return Ok(());
+        }
         let mut s = BTreeSet::new();
         let mut problems = vec![];
-        for t in &opts.targets {
+        for t in &self.opts.targets {
             let known = match t.kind {
                 Kind::Source => desired.sources.contains_key(&t.name) || live.sources.contains_key(&t.name),
                 Kind::Task => desired.tasks.contains_key(&t.name) || live.tasks.contains_key(&t.name),
@@ -719,35 +792,42 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         if !problems.is_empty() {
             return Err(PlanError { problems, plan: None });
         }
-        warnings.push(format!(
+        self.warnings.push(format!(
             "resource targeting is in effect (--target): this plan covers only {} and may not show every change",
             s.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
         ));
-        Some(s)
-    };
-    let in_scope = |a: &Address| scope.as_ref().is_none_or(|s| s.contains(a));
+        self.scope = Some(s);
+        Ok(())
+    }
 
-    // Which live tasks use each source, and whether they run (impact of a source update).
-    let mut tasks_on_source: BTreeMap<&str, Vec<&LiveTask>> = BTreeMap::new();
-    for lt in live.tasks.values() {
-        for sc in &lt.task.source_config.source_conf {
-            tasks_on_source.entry(sc.source_name.as_str()).or_default().push(lt);
+    /// A resource whose write-only values are trusted as they are: counted in the state-record notes.
+    fn count_adopted(&mut self, address: &Address, why: &str, quiet: bool) {
+        if quiet {
+            self.quietly_adopted += 1;
+        } else {
+            self.adopted.push((address.clone(), why.to_string()));
         }
     }
 
-    let mut changes = vec![];
-    let mut unmanaged = vec![];
-    let placement = relay::Ctx::new(desired, live);
-
-    // ------------------------------------------------------------------------------------------------ sources
-    for (name, (spec, origin)) in &desired.sources {
-        let address = Address::source(name);
-        if !in_scope(&address) {
-            continue;
+    /// Declared sources.
+    fn sources(&mut self) {
+        let desired = self.desired;
+        let placement = relay::Ctx::new(desired, self.live);
+        for (name, (spec, origin)) in &desired.sources {
+            let address = Address::source(name);
+            if self.in_scope(&address) {
+                self.source(address, spec, origin, &placement);
+            }
         }
+    }
+
+    fn source(&mut self, address: Address, spec: &'a SourceSpec, origin: &Origin, placement: &relay::Ctx<'_>) {
+        let (live, version) = (self.live, self.version());
+        let name = &address.name;
         let wire = normalize::source_to_wire(spec, version);
         let fields = normalize::source_write_only(&wire);
         let all_keys: Vec<String> = fields.iter().map(|f| f.key.to_string()).collect();
+        let tracking = self.tracking;
         let recorded = |merge: bool| {
             (tracking == Tracking::On).then(|| RecordPlan::Set {
                 fields: all_keys.clone(),
@@ -775,9 +855,9 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             change.send_password = wire.password.is_some();
             change.reasons.push("declared in the configuration but absent from DM".to_string());
             change.record = recorded(false);
-            relay::place(&mut change, spec, None, &placement, &[], &mut warnings);
-            changes.push(change);
-            continue;
+            relay::place(&mut change, spec, None, placement, &[], &mut self.warnings);
+            self.changes.push(change);
+            return;
         };
         let before = normalize::source_comparable(l, Some(spec));
         let (mut attrs, unchanged) = diff(&before, &after, &spec.lifecycle);
@@ -796,10 +876,10 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             &address,
             &fields,
             spec.write_only_version,
-            entry_of(&address),
+            self.entry(&address),
             tracking,
-            replace.contains(&address),
-            &verdicts,
+            self.replace.contains(&address),
+            &self.verdicts,
             &spec.lifecycle,
             &[],
         );
@@ -813,24 +893,11 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         change.before = Some(with_enable(with_sensitive(before, &masked_keys), l.enable));
         change.live_digest = Some(source_digest(l));
         change.observed = Some(Observed::Source { enable: l.enable });
-        if spec.enable != l.enable && !ignored(&spec.lifecycle, "enable") {
-            change.runtime.push(if spec.enable { RuntimeAction::Enable } else { RuntimeAction::Disable });
-            change.reasons.push(if spec.enable {
-                "source is disabled in DM; enabling it makes DM start every task on it (apply stops again the \
-                 tasks meant to be stopped)"
-                    .to_string()
-            } else {
-                "source is enabled in DM; disabling it stops every task on it".to_string()
-            });
-        }
+        source_stage_drift(&mut change, spec, l);
+        let on_source: Vec<&LiveTask> = self.tasks_on_source.get(name.as_str()).cloned().unwrap_or_default();
         if !attrs.is_empty() {
             change.action = ConfigAction::Update;
-            let running: Vec<String> = tasks_on_source
-                .get(name.as_str())
-                .map(|v| v.iter().filter(|t| task_expected_running(t)).map(|t| t.task.name.clone()).collect())
-                .unwrap_or_default();
-            change.impact =
-                if running.is_empty() { Impact::InPlace } else { Impact::StopUpdateStart { stopped_tasks: running } };
+            change.impact = source_update_impact(&on_source);
             // The PUT sends the TLS contents always and the password only when `send_password`.
             if tracking == Tracking::On {
                 // An untracked password is trusted (recorded without being sent), as without the update.
@@ -840,24 +907,15 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                     .map(|f| f.key.to_string())
                     .collect();
                 if let Some(why) = &wo.adopt {
-                    adopted.push((address.clone(), why.clone()));
+                    self.adopted.push((address.clone(), why.clone()));
                 }
-                let merge = entry_of(&address).is_some() && spec.write_only_version.is_none();
+                let merge = self.entry(&address).is_some() && spec.write_only_version.is_none();
                 change.record =
                     Some(RecordPlan::Set { fields: sent, version: spec.write_only_version, merge, adopt: false });
             }
         } else if let Some(why) = &wo.adopt {
-            change.record = recorded(false).map(|r| match r {
-                RecordPlan::Set { fields, version, merge, .. } => {
-                    RecordPlan::Set { fields, version, merge, adopt: true }
-                }
-                r => r,
-            });
-            if fields.is_empty() && spec.write_only_version.is_none() {
-                quietly_adopted += 1;
-            } else {
-                adopted.push((address.clone(), why.clone()));
-            }
+            change.record = as_adopted(recorded(false));
+            self.count_adopted(&address, why, fields.is_empty() && spec.write_only_version.is_none());
         }
         change.attributes = attrs;
         // Relay not declared but running: DM refuses the change, and dm-apply does not touch relay it does not manage.
@@ -870,20 +928,15 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         // A change that stops a task in shard DDL coordination waits (see `safe::shard_ddl_hold`).
         if change.hold.is_none() {
             let disable = change.runtime.contains(&RuntimeAction::Disable);
-            let stops: Vec<&LiveTask> = tasks_on_source
-                .get(name.as_str())
-                .map(|v| {
-                    v.iter()
-                        .copied()
-                        .filter(|t| disable || stopped_tasks_of(&change.impact).contains(&t.task.name))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let stops: Vec<&LiveTask> = on_source
+                .iter()
+                .copied()
+                .filter(|t| disable || stopped_tasks_of(&change.impact).contains(&t.task.name))
+                .collect();
             let what = if disable { "disable" } else { "update" };
             change.hold = safe::source_stop_hold(name, &stops, what);
         }
-        let on_source: Vec<&LiveTask> = tasks_on_source.get(name.as_str()).cloned().unwrap_or_default();
-        relay::place(&mut change, spec, Some(l), &placement, &on_source, &mut warnings);
+        relay::place(&mut change, spec, Some(l), placement, &on_source, &mut self.warnings);
         if let Impact::StopUpdateStart { stopped_tasks } = &change.impact {
             let unknown: Vec<&str> = stopped_tasks
                 .iter()
@@ -899,24 +952,52 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             }
         }
         if !change.is_noop() || change.record.is_some() {
-            changes.push(change);
+            self.changes.push(change);
         }
     }
 
-    // ------------------------------------------------------------------------------------------------ tasks
-    // Which upstreams keep letter case, as DM's stored patterns show (see `safe::case_sensitive_sources`).
-    let case_sensitive = safe::case_sensitive_sources(live.tasks.values().map(|t| &t.task));
-    let renames = plan_renames(desired, live, &in_scope, &mut notes, &mut warnings)?;
-    let moving: BTreeSet<&str> = renames.values().map(String::as_str).collect();
-    for (name, (spec, origin)) in &desired.tasks {
-        let address = Address::task(name);
-        if !in_scope(&address) {
-            continue;
+    /// Declared tasks. Renames come first: they decide which live task a declared one is compared with.
+    fn tasks(&mut self) -> Result<(), PlanError> {
+        // Which upstreams keep letter case, as DM's stored patterns show (see `safe::case_sensitive_sources`).
+        let case_sensitive = safe::case_sensitive_sources(self.live.tasks.values().map(|t| &t.task));
+        self.renames()?;
+        let desired = self.desired;
+        for (name, (spec, origin)) in &desired.tasks {
+            let address = Address::task(name);
+            if self.in_scope(&address) {
+                self.task(address, spec, origin, &case_sensitive);
+            }
         }
+        Ok(())
+    }
+
+    /// Warnings about the sources a declared task uses.
+    fn task_source_warnings(&mut self, address: &Address, spec: &TaskSpec, depends_on: &[Address]) {
+        let (desired, live) = (self.desired, self.live);
+        for d in depends_on {
+            if spec.stage == DesiredStage::Running && desired.sources.get(&d.name).is_some_and(|(s, _)| !s.enable) {
+                self.warnings.push(format!(
+                    "{address} should run but its source {} is declared with `enable: false`: DM cannot start a task on a disabled source (38058)",
+                    d.name
+                ));
+            }
+            if !desired.sources.contains_key(&d.name) && !live.sources.contains_key(&d.name) {
+                self.warnings.push(format!(
+                    "{address} uses source {} which is neither declared nor present in DM: creating or updating \
+                     the task will fail",
+                    d.name
+                ));
+            }
+        }
+    }
+
+    fn task(&mut self, address: Address, spec: &'a TaskSpec, origin: &Origin, case_sensitive: &BTreeSet<String>) {
+        let (desired, live, version) = (self.desired, self.live, self.version());
+        let name = &address.name;
         let wire = normalize::task_to_wire(spec, version);
-        warnings.extend(normalize::unsupported_warnings(spec, version));
+        self.warnings.extend(normalize::unsupported_warnings(spec, version));
         let fields = normalize::task_write_only_fields(&wire, version);
-        let record_all = (tracking == Tracking::On).then(|| RecordPlan::Set {
+        let record_all = (self.tracking == Tracking::On).then(|| RecordPlan::Set {
             fields: fields.iter().map(|f| f.key.to_string()).collect(),
             version: spec.write_only_version,
             merge: false,
@@ -929,21 +1010,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             d.dedup();
             d
         };
-        for d in &depends_on {
-            if spec.stage == DesiredStage::Running && desired.sources.get(&d.name).is_some_and(|(s, _)| !s.enable) {
-                warnings.push(format!(
-                    "{address} should run but its source {} is declared with `enable: false`: DM cannot start a task on a disabled source (38058)",
-                    d.name
-                ));
-            }
-            if !desired.sources.contains_key(&d.name) && !live.sources.contains_key(&d.name) {
-                warnings.push(format!(
-                    "{address} uses source {} which is neither declared nor present in DM: creating or updating \
-                     the task will fail",
-                    d.name
-                ));
-            }
-        }
+        self.task_source_warnings(&address, spec, &depends_on);
         let after_c = normalize::task_cmp(&wire, Side::Desired, Some(spec), version);
         let secret_keys = ["target_config.password"];
         // `after` is filled in only for resources with something to do (keeps large unchanged plans cheap).
@@ -953,7 +1020,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             origin: Some(origin.clone()),
             ..ResourceChange::new(address.clone())
         };
-        let renamed_from = if live.tasks.contains_key(name) { None } else { renames.get(name).cloned() };
+        let renamed_from = if live.tasks.contains_key(name) { None } else { self.renames.get(name).cloned() };
         let Some(lt) = live.tasks.get(name).or_else(|| renamed_from.as_ref().and_then(|o| live.tasks.get(o))) else {
             change.action = ConfigAction::Create;
             change.impact = Impact::Create;
@@ -964,8 +1031,8 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 if spec.stage == DesiredStage::Running { "; started after creation" } else { "; left stopped" }
             ));
             change.record = record_all;
-            changes.push(change);
-            continue;
+            self.changes.push(change);
+            return;
         };
         // Once a task exists, its binlog start positions are no diff (they say where a new task starts), and the
         // patterns of case-insensitive upstreams compare folded (docs/plan.md, "What counts as a difference").
@@ -981,7 +1048,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         let before_c = normalize::task_cmp_with(&lt.task, Side::Live, Some(spec), version, &cmp_opts);
         let after_c = normalize::task_cmp_with(&wire, Side::Desired, Some(spec), version, &cmp_opts);
         for (source, want, have) in safe::case_only_differences(&wire, &lt.task, &folded) {
-            notes.push(format!(
+            self.notes.push(format!(
                 "{address}: the pattern `{want}` of source {source} differs from DM's `{have}` only in letter case. \
                  DM keeps no pattern of {source} with an upper-case letter, as it does for a case-insensitive upstream \
                  (lower_case_table_names=1), where both match the same schemas: the change has no effect and is not \
@@ -1001,50 +1068,7 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
                 attrs.push(sensitive_attr(path));
             }
         }
-        // Values DM does not return (on this version): judged against dm-apply's state record. DM cannot update
-        // any of them in place, so a change replaces the task.
-        let removable: Vec<&'static str> = [
-            normalize::TASK_WRITE_ONLY_KEY,
-            normalize::TASK_TARGET_SECURITY_KEY,
-            normalize::TASK_IMPORT_MODE_KEY,
-            normalize::TASK_PD_ADDR_KEY,
-        ]
-        .into_iter()
-        // From v26.3 on only the `full_migrate_conf` write-only fields are tracked; the others are compared.
-        .filter(|k| !version.returns_full_task_config() || *k == normalize::TASK_WRITE_ONLY_KEY)
-        .collect();
-        let wo = if renamed_from.is_some() {
-            // The task is created under its new name: every value is sent.
-            WriteOnlyOutcome::default()
-        } else {
-            judge_write_only(
-                &address,
-                &fields,
-                spec.write_only_version,
-                entry_of(&address),
-                tracking,
-                replace.contains(&address),
-                &verdicts,
-                &spec.lifecycle,
-                &removable,
-            )
-        };
-        let replace_asked = replace.contains(&address) && renamed_from.is_none();
-        for (key, reason) in &wo.send {
-            attrs.push(write_only_attr(fields.iter().find(|f| f.key == *key), key));
-            reasons_wo.push(reason.clone());
-        }
-        if replace_asked && wo.send.is_empty() {
-            // Nothing write-only to re-send: -replace still replaces the task, as asked.
-            reasons_wo.push(format!("replaced as asked (-replace {address})"));
-            attrs.push(AttributeChange {
-                path: "(replace)".to_string(),
-                before: None,
-                after: None,
-                sensitive: false,
-                forces_replacement: true,
-            });
-        }
+        let wo = self.task_write_only(&address, spec, &fields, renamed_from.is_some(), &mut attrs, &mut reasons_wo);
         if let Some(old) = &renamed_from {
             reasons_wo.push(format!("renamed from task.{old} (renamed_from): the task moves to its new name"));
             attrs.push(AttributeChange {
@@ -1100,149 +1124,19 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             reasons.push(format!("changed: {}", attrs.iter().map(|a| a.path.as_str()).collect::<Vec<_>>().join(", ")));
             ConfigAction::Update
         };
-        // DM updates a task only while every subtask is in the Sync unit (docs/dm-behaviour.md R6.6).
         let mut hold: Option<Hold> = None;
         let mut start_first = false;
         if action == ConfigAction::Update {
-            if !safe::mode_syncs(&lt.task.task_mode)
-                && lt.status.as_ref().is_some_and(|st| st.iter().any(|s| s.unit != Unit::Sync))
-            {
-                // A full/dump/load task never reaches Sync: only a replace can change it.
-                action = ConfigAction::Replace;
-                for a in &mut attrs {
-                    a.forces_replacement = true;
-                }
-                reasons.push(format!(
-                    "forces replacement: DM updates a task only in the Sync unit, which a `{}` task never reaches",
-                    lt.task.task_mode
-                ));
-            } else {
-                match safe::sync_gate(lt, spec.stage == DesiredStage::Running) {
-                    safe::SyncGate::Open if lt.status.is_none() => warnings.push(format!(
-                        "{address}: status unknown, assuming the task is in the Sync unit (an update fails otherwise)"
-                    )),
-                    safe::SyncGate::Open => {}
-                    safe::SyncGate::Deferred(h) => hold = Some(h),
-                    safe::SyncGate::StartFirst(why) => {
-                        // Paused before Sync: start it now; the update waits until it gets there.
-                        warnings.push(format!(
-                            "{address}: {why}; apply starts it now and the update follows once it is in Sync"
-                        ));
-                        action = ConfigAction::NoOp;
-                        start_first = true;
-                        attrs.clear();
-                    }
-                    safe::SyncGate::Blocked(h) => hold = Some(h),
-                }
-            }
+            (action, hold, start_first) = self.task_update_gate(&address, spec, lt, &mut attrs, &mut reasons);
         }
         change.action = action;
-        let replace_why;
-        (change.impact, replace_why) = match action {
-            ConfigAction::Replace => {
-                let same = |p: &str| before.pointer(p) == after.pointer(p);
-                let (impact, why) = safe::replace_impact(&safe::ReplaceInput {
-                    old: lt,
-                    new: &wire,
-                    version,
-                    same_name: renamed_from.is_none(),
-                    same_meta_and_target: same("/meta_schema")
-                        && same("/target_config/host")
-                        && same("/target_config/port"),
-                });
-                (impact, Some(why))
-            }
-            ConfigAction::Update => (
-                Impact::StopUpdateStart {
-                    stopped_tasks: if task_expected_running(lt) { vec![name.clone()] } else { vec![] },
-                },
-                None,
-            ),
-            _ => (Impact::RuntimeOnly, None),
-        };
-        if let Some(why) = replace_why {
-            reasons.push(why);
-        }
-        if let Impact::Replace { new_sources, .. } = &change.impact
-            && !new_sources.is_empty()
-            && wire.task_mode == "incremental"
-        {
-            let unpositioned: Vec<&str> = wire
-                .source_config
-                .source_conf
-                .iter()
-                .filter(|s| new_sources.contains(&s.source_name))
-                .filter(|s| {
-                    s.binlog_name.as_deref().is_none_or(str::is_empty)
-                        && s.binlog_gtid.as_deref().is_none_or(str::is_empty)
-                })
-                .map(|s| s.source_name.as_str())
-                .collect();
-            if !unpositioned.is_empty() {
-                warnings.push(format!(
-                    "{address}: the new source(s) {} have no checkpoint and no binlog position in the configuration; \
-                     DM refuses to start an incremental task without one (20022)",
-                    unpositioned.join(", ")
-                ));
-            }
-        }
+        change.impact =
+            self.task_impact(&address, action, lt, &wire, renamed_from.is_some(), &before, &after, &mut reasons);
         change.send_password = action != ConfigAction::NoOp;
-        // Stage drift (only when the configuration is unchanged: update/replace converge the stage anyway).
         if start_first {
             change.runtime.push(RuntimeAction::Start);
-        } else if action == ConfigAction::NoOp
-            && !ignored(&spec.lifecycle, "stage")
-            && let Some(st) = &lt.status
-        {
-            {
-                match spec.stage {
-                    DesiredStage::Running => {
-                        // Transitional or unreadable stages (unbound source, worker down): nothing safe to do.
-                        for sub in st.iter().filter(|x| matches!(x.stage, Stage::Empty | Stage::Unknown(_))) {
-                            let err = sub
-                                .error_msg
-                                .as_deref()
-                                .filter(|m| !m.trim().is_empty())
-                                .map(|m| format!(" (DM error: {})", first_line(m)))
-                                .unwrap_or_default();
-                            let shown =
-                                if sub.stage == Stage::Empty { "unknown".to_string() } else { sub.stage.to_string() };
-                            warnings.push(format!(
-                                "{address}: stage on {} is {shown}{err}; no start or stop is planned for it",
-                                sub.source_name
-                            ));
-                        }
-                        let idle: Vec<&crate::dm::types::SubTaskStatus> =
-                            st.iter().filter(|s| matches!(s.stage, Stage::Paused | Stage::Stopped)).collect();
-                        if !idle.is_empty() {
-                            change.runtime.push(RuntimeAction::Start);
-                            for s in idle {
-                                let err = s
-                                    .error_msg
-                                    .as_deref()
-                                    .filter(|m| !m.trim().is_empty())
-                                    .map(|m| format!(", DM error: {}", first_line(m)))
-                                    .unwrap_or_default();
-                                reasons.push(format!(
-                                    "stage on {} is {} but the configuration wants running{err}",
-                                    s.source_name, s.stage
-                                ));
-                            }
-                        }
-                    }
-                    DesiredStage::Stopped => {
-                        let running: Vec<&str> =
-                            st.iter().filter(|s| s.stage == Stage::Running).map(|s| s.source_name.as_str()).collect();
-                        if !running.is_empty() {
-                            change.runtime.push(RuntimeAction::Stop);
-                            reasons.push(format!(
-                                "running on {} but the configuration wants it stopped",
-                                running.join(", ")
-                            ));
-                        }
-                    }
-                }
-            }
+        } else if action == ConfigAction::NoOp {
+            self.task_stage_drift(&address, spec, lt, &mut change.runtime, &mut reasons);
         }
         if change.runtime.contains(&RuntimeAction::Start) {
             let disabled: Vec<&str> = lt
@@ -1284,28 +1178,20 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
         if action != ConfigAction::NoOp {
             change.record = record_all;
             if let Some(why) = &wo.adopt {
-                adopted.push((address.clone(), why.clone()));
+                self.adopted.push((address.clone(), why.clone()));
             }
         } else if let Some(why) = &wo.adopt {
-            change.record = record_all.map(|r| match r {
-                RecordPlan::Set { fields, version, merge, .. } => {
-                    RecordPlan::Set { fields, version, merge, adopt: true }
-                }
-                r => r,
-            });
-            if fields.is_empty() && spec.write_only_version.is_none() {
-                quietly_adopted += 1;
-            } else {
-                adopted.push((address.clone(), why.clone()));
-            }
+            change.record = as_adopted(record_all);
+            self.count_adopted(&address, why, fields.is_empty() && spec.write_only_version.is_none());
         }
+        change.live_sources = live_sources(&lt.task);
         if change.is_noop() {
             if change.record.is_some() {
                 // Recorded only: apply needs the payload to fingerprint it.
                 change.desired = Some(DesiredPayload::Task(wire));
-                changes.push(change);
+                self.changes.push(change);
             }
-            continue;
+            return;
         }
         change.reasons = reasons;
         change.attributes = attrs;
@@ -1322,196 +1208,527 @@ pub fn build_plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<
             keep_live_positions(&mut wire, &lt.task);
         }
         change.desired = Some(DesiredPayload::Task(wire));
-        changes.push(change);
+        self.changes.push(change);
     }
 
-    // ------------------------------------------------------------------------------------------------ undeclared
-    let declared_sources: BTreeSet<&str> = desired.sources.keys().map(String::as_str).collect();
-    for (name, lt) in &live.tasks {
-        if desired.tasks.contains_key(name) || name == STATE_TEMPLATE || moving.contains(name.as_str()) {
-            continue;
-        }
-        let address = Address::task(name);
-        if scope.is_some() && !in_scope(&address) {
-            continue;
-        }
-        if opts.prune {
-            let mut deps: Vec<Address> =
-                lt.task.source_config.source_conf.iter().map(|s| Address::source(&s.source_name)).collect();
-            deps.sort();
-            deps.dedup();
-            changes.push(ResourceChange {
-                action: ConfigAction::Delete,
-                reasons: vec![PRUNE_REASON.to_string()],
-                impact: Impact::Destroy { drops_checkpoints: true },
-                hold: safe::shard_ddl_hold(lt, "delete"),
-                before: Some(with_sensitive(
-                    normalize::task_comparable(&lt.task, Side::Live, None, version),
-                    &["target_config.password"],
-                )),
-                live_digest: Some(task_digest(&lt.task, version)),
-                observed: Some(observed_task(lt)),
-                depends_on: deps,
-                ..ResourceChange::new(address)
-            });
+    /// The write-only values of an existing task, judged against dm-apply's state record (DM cannot update any of
+    /// them in place, so a change replaces the task), and `-replace`: the attributes and reasons they add.
+    fn task_write_only(
+        &self,
+        address: &Address,
+        spec: &TaskSpec,
+        fields: &[WriteOnlyField],
+        renamed: bool,
+        attrs: &mut Vec<AttributeChange>,
+        reasons: &mut Vec<String>,
+    ) -> WriteOnlyOutcome {
+        let version = self.version();
+        // Values DM does not return (on this version): judged against dm-apply's state record. DM cannot update
+        // any of them in place, so a change replaces the task.
+        let removable: Vec<&'static str> = [
+            normalize::TASK_WRITE_ONLY_KEY,
+            normalize::TASK_TARGET_SECURITY_KEY,
+            normalize::TASK_IMPORT_MODE_KEY,
+            normalize::TASK_PD_ADDR_KEY,
+        ]
+        .into_iter()
+        // From v26.3 on only the `full_migrate_conf` write-only fields are tracked; the others are compared.
+        .filter(|k| !version.returns_full_task_config() || *k == normalize::TASK_WRITE_ONLY_KEY)
+        .collect();
+        let wo = if renamed {
+            // The task is created under its new name: every value is sent.
+            WriteOnlyOutcome::default()
         } else {
-            unmanaged.push(Unmanaged {
+            judge_write_only(
                 address,
-                note: "exists in DM but is not declared; run with --prune to delete it".to_string(),
+                fields,
+                spec.write_only_version,
+                self.entry(address),
+                self.tracking,
+                self.replace.contains(address),
+                &self.verdicts,
+                &spec.lifecycle,
+                &removable,
+            )
+        };
+        let replace_asked = self.replace.contains(address) && !renamed;
+        for (key, reason) in &wo.send {
+            attrs.push(write_only_attr(fields.iter().find(|f| f.key == *key), key));
+            reasons.push(reason.clone());
+        }
+        if replace_asked && wo.send.is_empty() {
+            // Nothing write-only to re-send: -replace still replaces the task, as asked.
+            reasons.push(format!("replaced as asked (-replace {address})"));
+            attrs.push(AttributeChange {
+                path: "(replace)".to_string(),
+                before: None,
+                after: None,
+                sensitive: false,
+                forces_replacement: true,
             });
         }
+        wo
     }
-    for (name, s) in &live.sources {
-        if declared_sources.contains(name.as_str()) || desired.external_sources.contains(name) {
-            continue;
-        }
-        let address = Address::source(name);
-        if scope.is_some() && !in_scope(&address) {
-            continue;
-        }
-        if opts.prune {
-            let users: Vec<&str> = desired
-                .tasks
-                .values()
-                .filter(|(t, _)| t.source_config.source_conf.iter().any(|c| &c.source_name == name))
-                .map(|(t, _)| t.name.as_str())
+
+    /// The impact of a task's update or replace (a replace says why it can or cannot keep the checkpoints), and
+    /// the warning about new sources an incremental task cannot start on.
+    #[allow(clippy::too_many_arguments)]
+    fn task_impact(
+        &mut self,
+        address: &Address,
+        action: ConfigAction,
+        lt: &LiveTask,
+        wire: &Task,
+        renamed: bool,
+        before: &Value,
+        after: &Value,
+        reasons: &mut Vec<String>,
+    ) -> Impact {
+        let impact = match action {
+            ConfigAction::Replace => {
+                let (impact, why) = safe::replace_impact(&safe::ReplaceInput {
+                    old: lt,
+                    new: wire,
+                    version: self.version(),
+                    same_name: !renamed,
+                    same_meta_and_target: same_meta_and_target(before, after),
+                });
+                reasons.push(why);
+                impact
+            }
+            ConfigAction::Update => Impact::StopUpdateStart {
+                stopped_tasks: if task_expected_running(lt) { vec![address.name.clone()] } else { vec![] },
+            },
+            _ => Impact::RuntimeOnly,
+        };
+        if let Impact::Replace { new_sources, .. } = &impact
+            && !new_sources.is_empty()
+            && wire.task_mode == "incremental"
+        {
+            let unpositioned: Vec<&str> = wire
+                .source_config
+                .source_conf
+                .iter()
+                .filter(|s| new_sources.contains(&s.source_name))
+                .filter(|s| {
+                    s.binlog_name.as_deref().is_none_or(str::is_empty)
+                        && s.binlog_gtid.as_deref().is_none_or(str::is_empty)
+                })
+                .map(|s| s.source_name.as_str())
                 .collect();
-            if !users.is_empty() {
-                warnings.push(format!(
-                    "source.{name} would be deleted (--prune) but declared tasks use it: {}; declare it or list it \
-                     in external_sources",
-                    users.join(", ")
+            if !unpositioned.is_empty() {
+                self.warnings.push(format!(
+                    "{address}: the new source(s) {} have no checkpoint and no binlog position in the configuration; \
+                     DM refuses to start an incremental task without one (20022)",
+                    unpositioned.join(", ")
                 ));
             }
-            let mut change = ResourceChange {
-                action: ConfigAction::Delete,
-                reasons: vec![PRUNE_REASON.to_string()],
-                impact: Impact::Destroy { drops_checkpoints: false },
-                before: Some(with_enable(normalize::source_comparable(s, None), s.enable)),
-                live_digest: Some(source_digest(s)),
-                observed: Some(Observed::Source { enable: s.enable }),
-                ..ResourceChange::new(address)
-            };
-            relay::before_delete(&mut change, name, live);
-            changes.push(change);
-        } else {
-            unmanaged.push(Unmanaged {
-                address,
-                note: "exists in DM but is not declared; run with --prune to delete it (or list it in \
-                       external_sources)"
-                    .to_string(),
-            });
         }
+        impact
     }
-    rename_hints(&mut warnings, &changes, &unmanaged, desired, live, version);
-    for name in &desired.external_sources {
-        if !live.sources.contains_key(name) && in_scope(&Address::source(name)) {
-            warnings.push(format!("external source {name} does not exist in DM"));
+
+    /// Whether an update of a task can be carried out now: DM updates a task only while every subtask is in the Sync
+    /// unit (docs/dm-behaviour.md R6.6). Returns the action (a task that never reaches Sync is replaced; one paused
+    /// before Sync is started first and updated by a later apply), the hold, and whether the task is started first.
+    fn task_update_gate(
+        &mut self,
+        address: &Address,
+        spec: &TaskSpec,
+        lt: &LiveTask,
+        attrs: &mut Vec<AttributeChange>,
+        reasons: &mut Vec<String>,
+    ) -> (ConfigAction, Option<Hold>, bool) {
+        if !safe::mode_syncs(&lt.task.task_mode)
+            && lt.status.as_ref().is_some_and(|st| st.iter().any(|s| s.unit != Unit::Sync))
+        {
+            // A full/dump/load task never reaches Sync: only a replace can change it.
+            for a in attrs.iter_mut() {
+                a.forces_replacement = true;
+            }
+            reasons.push(format!(
+                "forces replacement: DM updates a task only in the Sync unit, which a `{}` task never reaches",
+                lt.task.task_mode
+            ));
+            return (ConfigAction::Replace, None, false);
+        }
+        match safe::sync_gate(lt, spec.stage == DesiredStage::Running) {
+            safe::SyncGate::Open => {
+                if lt.status.is_none() {
+                    self.warnings.push(format!(
+                        "{address}: status unknown, assuming the task is in the Sync unit (an update fails otherwise)"
+                    ));
+                }
+                (ConfigAction::Update, None, false)
+            }
+            safe::SyncGate::Deferred(h) | safe::SyncGate::Blocked(h) => (ConfigAction::Update, Some(h), false),
+            safe::SyncGate::StartFirst(why) => {
+                // Paused before Sync: start it now; the update waits until it gets there.
+                self.warnings
+                    .push(format!("{address}: {why}; apply starts it now and the update follows once it is in Sync"));
+                attrs.clear();
+                (ConfigAction::NoOp, None, true)
+            }
         }
     }
 
-    if opts.prune
-        && desired.sources.is_empty()
-        && desired.tasks.is_empty()
-        && changes.iter().any(|c| c.action == ConfigAction::Delete)
-    {
-        warnings.push(
-            "the configuration declares no source and no task, so --prune deletes everything dm-apply can see; check the -f paths"
-                .to_string(),
-        );
+    /// Stage drift of a task whose configuration is unchanged (update and replace converge the stage anyway): start
+    /// what should run, stop what should not.
+    fn task_stage_drift(
+        &mut self,
+        address: &Address,
+        spec: &TaskSpec,
+        lt: &LiveTask,
+        runtime: &mut Vec<RuntimeAction>,
+        reasons: &mut Vec<String>,
+    ) {
+        if ignored(&spec.lifecycle, "stage") {
+            return;
+        }
+        let Some(st) = &lt.status else { return };
+        match spec.stage {
+            DesiredStage::Running => {
+                // Transitional or unreadable stages (unbound source, worker down): nothing safe to do.
+                for sub in st.iter().filter(|x| matches!(x.stage, Stage::Empty | Stage::Unknown(_))) {
+                    let err = sub
+                        .error_msg
+                        .as_deref()
+                        .filter(|m| !m.trim().is_empty())
+                        .map(|m| format!(" (DM error: {})", first_line(m)))
+                        .unwrap_or_default();
+                    let shown = if sub.stage == Stage::Empty { "unknown".to_string() } else { sub.stage.to_string() };
+                    self.warnings.push(format!(
+                        "{address}: stage on {} is {shown}{err}; no start or stop is planned for it",
+                        sub.source_name
+                    ));
+                }
+                let idle: Vec<&crate::dm::types::SubTaskStatus> =
+                    st.iter().filter(|s| matches!(s.stage, Stage::Paused | Stage::Stopped)).collect();
+                if !idle.is_empty() {
+                    runtime.push(RuntimeAction::Start);
+                    for s in idle {
+                        let err = s
+                            .error_msg
+                            .as_deref()
+                            .filter(|m| !m.trim().is_empty())
+                            .map(|m| format!(", DM error: {}", first_line(m)))
+                            .unwrap_or_default();
+                        reasons.push(format!(
+                            "stage on {} is {} but the configuration wants running{err}",
+                            s.source_name, s.stage
+                        ));
+                    }
+                }
+            }
+            DesiredStage::Stopped => {
+                let running: Vec<&str> =
+                    st.iter().filter(|s| s.stage == Stage::Running).map(|s| s.source_name.as_str()).collect();
+                if !running.is_empty() {
+                    runtime.push(RuntimeAction::Stop);
+                    reasons.push(format!("running on {} but the configuration wants it stopped", running.join(", ")));
+                }
+            }
+        }
     }
-    relay::capacity(&mut changes, live, &mut warnings);
-    let mut rewrite = false;
-    state_notes(&mut notes, &mut rewrite, desired, live, home.as_deref(), tracking, &adopted, quietly_adopted);
-    changes.sort_by(|a, b| a.address.cmp(&b.address));
-    unmanaged.sort_by(|a, b| a.address.cmp(&b.address));
-    let mut targets = opts.targets.clone();
-    targets.sort();
-    let mut plan = Plan {
-        format_version: FORMAT_VERSION.to_string(),
-        cluster: ClusterIdentity {
-            addr: live.addr.clone(),
-            cluster_id: live.cluster_id,
-            server_version: live.version.raw.clone(),
-        },
-        changes,
-        unmanaged,
-        warnings,
-        targets,
-        prune: opts.prune,
-        notes,
-        state: StatePlan { home, rewrite },
-        preview: None,
-    };
-    // How the plan reads in the configuration's terms (display lines, reasons); changes nothing apply reads.
-    crate::render::present::annotate(&mut plan, desired);
-    Ok(plan)
+
+    /// Declared renames (`renamed_from`) to carry out: new name → the old name that exists in DM. A new name that
+    /// exists already, or whose old names are all gone, needs no move (a note says so); two old names that both exist
+    /// cannot become one task (refused).
+    fn renames(&mut self) -> Result<(), PlanError> {
+        let (desired, live) = (self.desired, self.live);
+        let mut problems = vec![];
+        for (name, (spec, origin)) in &desired.tasks {
+            if spec.renamed_from.is_empty() || !self.in_scope(&Address::task(name)) {
+                continue;
+            }
+            let mut declared_too = vec![];
+            let mut existing = vec![];
+            for old in spec.renamed_from.names() {
+                if old == name.as_str() || desired.tasks.contains_key(old) {
+                    declared_too.push(old.to_string());
+                } else if live.tasks.contains_key(old) {
+                    existing.push(old.to_string());
+                }
+            }
+            if !declared_too.is_empty() {
+                problems.push(PlanProblem::BadRename {
+                    address: Address::task(name),
+                    origin: origin_str(origin),
+                    detail: format!(
+                        "{} {} declared as a task too",
+                        declared_too.join(", "),
+                        if declared_too.len() == 1 { "is" } else { "are" }
+                    ),
+                });
+                continue;
+            }
+            if live.tasks.contains_key(name) {
+                for old in &existing {
+                    self.warnings.push(format!(
+                        "task.{name} exists in DM, and so does task.{old}, which it was renamed from (renamed_from): \
+                         the move is not made again; task.{old} is listed as unmanaged (deleted with --prune). Check \
+                         that both do not run"
+                    ));
+                }
+                continue;
+            }
+            match existing.as_slice() {
+                [] => self.notes.push(format!(
+                    "task.{name}: renamed_from names no task that exists in DM ({}); it is created from its \
+                     configuration. renamed_from changes nothing then and can be removed once no cluster has the old \
+                     name",
+                    spec.renamed_from.names().collect::<Vec<_>>().join(", ")
+                )),
+                [old] => {
+                    self.renames.insert(name.clone(), old.clone());
+                }
+                many => problems.push(PlanProblem::BadRename {
+                    address: Address::task(name),
+                    origin: origin_str(origin),
+                    detail: format!("{} all exist in DM, and two tasks cannot be moved into one", many.join(", ")),
+                }),
+            }
+        }
+        if problems.is_empty() { Ok(()) } else { Err(PlanError { problems, plan: None }) }
+    }
+
+    /// Resources in DM that are not declared: unmanaged, or deleted with --prune. Then the warnings that look at
+    /// them (likely renames, missing external sources, a prune of everything).
+    fn undeclared(&mut self) {
+        let (desired, live, version, opts) = (self.desired, self.live, self.version(), self.opts);
+        let moving: BTreeSet<&str> = self.renames.values().map(String::as_str).collect();
+        for (name, lt) in &live.tasks {
+            if desired.tasks.contains_key(name) || name == STATE_TEMPLATE || moving.contains(name.as_str()) {
+                continue;
+            }
+            let address = Address::task(name);
+            if self.scope.is_some() && !self.in_scope(&address) {
+                continue;
+            }
+            if opts.prune {
+                let mut deps: Vec<Address> =
+                    lt.task.source_config.source_conf.iter().map(|s| Address::source(&s.source_name)).collect();
+                deps.sort();
+                deps.dedup();
+                self.changes.push(ResourceChange {
+                    action: ConfigAction::Delete,
+                    reasons: vec![PRUNE_REASON.to_string()],
+                    impact: Impact::Destroy { drops_checkpoints: true },
+                    hold: safe::shard_ddl_hold(lt, "delete"),
+                    before: Some(with_sensitive(
+                        normalize::task_comparable(&lt.task, Side::Live, None, version),
+                        &["target_config.password"],
+                    )),
+                    live_digest: Some(task_digest(&lt.task, version)),
+                    observed: Some(observed_task(lt)),
+                    depends_on: deps,
+                    live_sources: live_sources(&lt.task),
+                    ..ResourceChange::new(address)
+                });
+            } else {
+                self.unmanaged.push(Unmanaged {
+                    address,
+                    note: "exists in DM but is not declared; run with --prune to delete it".to_string(),
+                });
+            }
+        }
+        for (name, s) in &live.sources {
+            if desired.sources.contains_key(name) || desired.external_sources.contains(name) {
+                continue;
+            }
+            let address = Address::source(name);
+            if self.scope.is_some() && !self.in_scope(&address) {
+                continue;
+            }
+            if opts.prune {
+                let users: Vec<&str> = desired
+                    .tasks
+                    .values()
+                    .filter(|(t, _)| t.source_config.source_conf.iter().any(|c| &c.source_name == name))
+                    .map(|(t, _)| t.name.as_str())
+                    .collect();
+                if !users.is_empty() {
+                    self.warnings.push(format!(
+                        "source.{name} would be deleted (--prune) but declared tasks use it: {}; declare it or list \
+                         it in external_sources",
+                        users.join(", ")
+                    ));
+                }
+                let mut change = ResourceChange {
+                    action: ConfigAction::Delete,
+                    reasons: vec![PRUNE_REASON.to_string()],
+                    impact: Impact::Destroy { drops_checkpoints: false },
+                    before: Some(with_enable(normalize::source_comparable(s, None), s.enable)),
+                    live_digest: Some(source_digest(s)),
+                    observed: Some(Observed::Source { enable: s.enable }),
+                    ..ResourceChange::new(address)
+                };
+                relay::before_delete(&mut change, name, live);
+                self.changes.push(change);
+            } else {
+                self.unmanaged.push(Unmanaged {
+                    address,
+                    note: "exists in DM but is not declared; run with --prune to delete it (or list it in \
+                           external_sources)"
+                        .to_string(),
+                });
+            }
+        }
+        rename_hints(&mut self.warnings, &self.changes, &self.unmanaged, desired, live, version);
+        for name in &desired.external_sources {
+            if !live.sources.contains_key(name) && self.in_scope(&Address::source(name)) {
+                self.warnings.push(format!("external source {name} does not exist in DM"));
+            }
+        }
+        if opts.prune
+            && desired.sources.is_empty()
+            && desired.tasks.is_empty()
+            && self.changes.iter().any(|c| c.action == ConfigAction::Delete)
+        {
+            self.warnings.push(
+                "the configuration declares no source and no task, so --prune deletes everything dm-apply can see; check the -f paths"
+                    .to_string(),
+            );
+        }
+    }
+
+    /// The plan: worker capacity, the state-record notes, sorted changes.
+    fn assemble(mut self) -> Plan {
+        let live = self.live;
+        relay::capacity(&mut self.changes, live, &mut self.warnings);
+        let rewrite = self.state_notes();
+        self.changes.sort_by(|a, b| a.address.cmp(&b.address));
+        self.unmanaged.sort_by(|a, b| a.address.cmp(&b.address));
+        let mut targets = self.opts.targets.clone();
+        targets.sort();
+        let mut plan = Plan {
+            format_version: FORMAT_VERSION.to_string(),
+            cluster: ClusterIdentity {
+                addr: live.addr.clone(),
+                cluster_id: live.cluster_id,
+                server_version: live.version.raw.clone(),
+            },
+            changes: self.changes,
+            unmanaged: self.unmanaged,
+            warnings: self.warnings,
+            targets,
+            prune: self.opts.prune,
+            notes: self.notes,
+            state: StatePlan { home: self.home, rewrite },
+            preview: None,
+        };
+        // How the plan reads in the configuration's terms (display lines, reasons); changes nothing apply reads.
+        crate::render::present::annotate(&mut plan, self.desired);
+        plan
+    }
+
+    /// Notes about dm-apply's state record: trust on first use, where the record lives. Returns whether apply
+    /// rewrites the record (an old format).
+    fn state_notes(&mut self) -> bool {
+        let (desired, live) = (self.desired, self.live);
+        let Some(home) = self.home.clone() else {
+            let with_secrets = desired
+                .sources
+                .iter()
+                .filter(|(n, (s, _))| live.sources.contains_key(*n) && s.password.is_some())
+                .count();
+            if with_secrets > 0 {
+                self.notes.push(format!(
+                    "no task is declared, so dm-apply has nowhere to keep its state record: changes of write-only \
+                     values (source passwords, TLS contents) of {with_secrets} existing source(s) are not detected; \
+                     use -replace source.NAME to send them"
+                ));
+            }
+            return false;
+        };
+        if self.tracking != Tracking::On {
+            return false;
+        }
+        const SHOWN: usize = 10;
+        for (a, why) in self.adopted.iter().take(SHOWN) {
+            self.notes.push(format!(
+                "{a}: write-only values trusted as they are in DM ({why}); apply records them without sending \
+                 anything (-replace {a} sends them)"
+            ));
+        }
+        if self.adopted.len() > SHOWN {
+            self.notes.push(format!(
+                "... and {} more resources whose write-only values are trusted as they are in DM",
+                self.adopted.len() - SHOWN
+            ));
+        }
+        if self.quietly_adopted > 0 {
+            self.notes.push(format!(
+                "apply adds {} resource(s) without write-only values to dm-apply's state record (nothing is sent)",
+                self.quietly_adopted
+            ));
+        }
+        let Some((home_spec, _)) = desired.tasks.get(&home) else { return false };
+        let want = &home_spec.target_config;
+        match &live.state {
+            StateView::Legacy => {
+                self.notes.push(format!(
+                    "dm-apply's state record is in an old format whose fast fingerprints are not trusted; apply \
+                     replaces it (kept with the target of task.{home})"
+                ));
+                true
+            }
+            StateView::Record { target, .. }
+                if target.host != want.host || target.port != want.port || target.user != want.user =>
+            {
+                self.notes.push(format!(
+                    "dm-apply's state record moves to the target of task.{home} ({}:{}) at its next write",
+                    want.host, want.port
+                ));
+                false
+            }
+            _ => false,
+        }
+    }
 }
 
-/// Declared renames (`renamed_from`) to carry out: new name → the old name that exists in DM. A new name that exists
-/// already, or whose old names are all gone, needs no move (a note says so); two old names that both exist cannot
-/// become one task (refused).
-fn plan_renames(
-    desired: &Desired,
-    live: &Live,
-    in_scope: &dyn Fn(&Address) -> bool,
-    notes: &mut Vec<String>,
-    warnings: &mut Vec<String>,
-) -> Result<BTreeMap<String, String>, PlanError> {
-    let mut out = BTreeMap::new();
-    let mut problems = vec![];
-    for (name, (spec, origin)) in &desired.tasks {
-        if spec.renamed_from.is_empty() || !in_scope(&Address::task(name)) {
-            continue;
-        }
-        let mut declared_too = vec![];
-        let mut existing = vec![];
-        for old in spec.renamed_from.names() {
-            if old == name.as_str() || desired.tasks.contains_key(old) {
-                declared_too.push(old.to_string());
-            } else if live.tasks.contains_key(old) {
-                existing.push(old.to_string());
-            }
-        }
-        if !declared_too.is_empty() {
-            problems.push(PlanProblem::BadRename {
-                address: Address::task(name),
-                origin: origin_str(origin),
-                detail: format!(
-                    "{} {} declared as a task too",
-                    declared_too.join(", "),
-                    if declared_too.len() == 1 { "is" } else { "are" }
-                ),
-            });
-            continue;
-        }
-        if live.tasks.contains_key(name) {
-            for old in &existing {
-                warnings.push(format!(
-                    "task.{name} exists in DM, and so does task.{old}, which it was renamed from (renamed_from): the \
-                     move is not made again; task.{old} is listed as unmanaged (deleted with --prune). Check that \
-                     both do not run"
-                ));
-            }
-            continue;
-        }
-        match existing.as_slice() {
-            [] => notes.push(format!(
-                "task.{name}: renamed_from names no task that exists in DM ({}); it is created from its \
-                 configuration. renamed_from changes nothing then and can be removed once no cluster has the old name",
-                spec.renamed_from.names().collect::<Vec<_>>().join(", ")
-            )),
-            [old] => {
-                out.insert(name.clone(), old.clone());
-            }
-            many => problems.push(PlanProblem::BadRename {
-                address: Address::task(name),
-                origin: origin_str(origin),
-                detail: format!("{} all exist in DM, and two tasks cannot be moved into one", many.join(", ")),
-            }),
-        }
+/// Whether a replaced task keeps its meta schema and target (compared forms), so the new task can resume from the
+/// old one's checkpoint.
+fn same_meta_and_target(before: &Value, after: &Value) -> bool {
+    let same = |p: &str| before.pointer(p) == after.pointer(p);
+    same("/meta_schema") && same("/target_config/host") && same("/target_config/port")
+}
+
+/// Enable or disable of a declared source that DM holds the other way.
+fn source_stage_drift(change: &mut ResourceChange, spec: &SourceSpec, l: &Source) {
+    if spec.enable == l.enable || ignored(&spec.lifecycle, "enable") {
+        return;
     }
-    if problems.is_empty() { Ok(out) } else { Err(PlanError { problems, plan: None }) }
+    change.runtime.push(if spec.enable { RuntimeAction::Enable } else { RuntimeAction::Disable });
+    change.reasons.push(if spec.enable {
+        "source is disabled in DM; enabling it makes DM start every task on it (apply stops again the tasks meant \
+         to be stopped)"
+            .to_string()
+    } else {
+        "source is enabled in DM; disabling it stops every task on it".to_string()
+    });
+}
+
+/// The impact of a source PUT: DM refuses it while a task on the source is (meant to be) running (46025), so those
+/// tasks are stopped first and started again after it. The one place that decides which tasks a source update
+/// stops; apply's compiler takes the list from here.
+fn source_update_impact(on_source: &[&LiveTask]) -> Impact {
+    let running: Vec<String> =
+        on_source.iter().filter(|t| task_expected_running(t)).map(|t| t.task.name.clone()).collect();
+    if running.is_empty() { Impact::InPlace } else { Impact::StopUpdateStart { stopped_tasks: running } }
+}
+
+/// A record entry of a resource whose write-only values are trusted as they are (recorded without sending).
+fn as_adopted(r: Option<RecordPlan>) -> Option<RecordPlan> {
+    r.map(|r| match r {
+        RecordPlan::Set { fields, version, merge, .. } => RecordPlan::Set { fields, version, merge, adopt: true },
+        r => r,
+    })
+}
+
+/// The sources a live task runs on (sorted, once each): a fact for apply's compiler.
+fn live_sources(t: &Task) -> Vec<String> {
+    let s: BTreeSet<&str> = t.source_config.source_conf.iter().map(|s| s.source_name.as_str()).collect();
+    s.into_iter().map(str::to_string).collect()
 }
 
 /// A plan that creates one task and leaves as unmanaged (or deletes) another with the same sources and rules looks
@@ -1578,74 +1795,6 @@ pub(crate) fn keep_live_positions(wire: &mut Task, live: &Task) {
             sc.binlog_pos = l.binlog_pos;
             sc.binlog_gtid = l.binlog_gtid.clone();
         }
-    }
-}
-
-/// Notes about dm-apply's state record: trust on first use, where the record lives.
-#[allow(clippy::too_many_arguments)]
-fn state_notes(
-    notes: &mut Vec<String>,
-    rewrite: &mut bool,
-    desired: &Desired,
-    live: &Live,
-    home: Option<&str>,
-    tracking: Tracking,
-    adopted: &[(Address, String)],
-    quietly_adopted: usize,
-) {
-    let Some(home) = home else {
-        let with_secrets =
-            desired.sources.iter().filter(|(n, (s, _))| live.sources.contains_key(*n) && s.password.is_some()).count();
-        if with_secrets > 0 {
-            notes.push(format!(
-                "no task is declared, so dm-apply has nowhere to keep its state record: changes of write-only values \
-                 (source passwords, TLS contents) of {with_secrets} existing source(s) are not detected; use -replace \
-                 source.NAME to send them"
-            ));
-        }
-        return;
-    };
-    if tracking != Tracking::On {
-        return;
-    }
-    const SHOWN: usize = 10;
-    for (a, why) in adopted.iter().take(SHOWN) {
-        notes.push(format!(
-            "{a}: write-only values trusted as they are in DM ({why}); apply records them without sending anything \
-             (-replace {a} sends them)"
-        ));
-    }
-    if adopted.len() > SHOWN {
-        notes.push(format!(
-            "... and {} more resources whose write-only values are trusted as they are in DM",
-            adopted.len() - SHOWN
-        ));
-    }
-    if quietly_adopted > 0 {
-        notes.push(format!(
-            "apply adds {quietly_adopted} resource(s) without write-only values to dm-apply's state record (nothing \
-             is sent)"
-        ));
-    }
-    let Some((home_spec, _)) = desired.tasks.get(home) else { return };
-    let want = &home_spec.target_config;
-    match &live.state {
-        StateView::Legacy => {
-            *rewrite = true;
-            notes.push(format!(
-                "dm-apply's state record is in an old format whose fast fingerprints are not trusted; apply replaces \
-                 it (kept with the target of task.{home})"
-            ));
-        }
-        StateView::Record { target, .. }
-            if target.host != want.host || target.port != want.port || target.user != want.user =>
-        {
-            notes.push(format!(
-                "dm-apply's state record moves to the target of task.{home} ({}:{}) at its next write",
-                want.host, want.port
-            ));
-        }
-        _ => {}
     }
 }
 

@@ -540,3 +540,28 @@ fn unreadable_stage_is_a_warning_not_an_action() {
     assert!(p.change(&Address::task("t1")).is_none_or(|c| c.is_noop()));
     assert!(p.warnings.iter().any(|w| w.contains("task.t1") && w.contains("not bound")), "{:?}", p.warnings);
 }
+
+#[test]
+fn task_changes_carry_their_live_sources_for_the_compiler_and_the_json_does_not() {
+    let d = desired(BASE);
+    let live = live_after_apply(&d, &head(), 0);
+    // t2 leaves s2 (a replace): the compiler must still know it runs on s2 now.
+    let d2 = desired(&BASE.replace("        - {source_name: s2, binlog_name: mysql-bin.000002}\n", ""));
+    let p =
+        make_plan(&d2, &live, &PlanOptions { state_key: Some(test_key()), allow_restart: true, ..Default::default() })
+            .expect("plan");
+    let t2 = p.change(&Address::task("t2")).unwrap();
+    assert_eq!(t2.action, ConfigAction::Replace, "{:#?}", t2.reasons);
+    assert_eq!(t2.depends_on, [Address::source("s1")]);
+    assert_eq!(t2.live_sources, ["s1", "s2"]);
+    // A task DM does not have yet runs nowhere.
+    let p = plan(&d, &Live::empty("http://x", head()));
+    assert!(p.change(&Address::task("t2")).unwrap().live_sources.is_empty());
+    // A fact for apply only: the JSON plan shows the live sources in `before`, not twice.
+    let p =
+        make_plan(&d2, &live, &PlanOptions { state_key: Some(test_key()), allow_restart: true, ..Default::default() })
+            .expect("plan");
+    let json = serde_json::to_string(&p).unwrap();
+    assert!(!json.contains("live_sources"), "{json}");
+    assert!(json.contains("\"s2\""), "the sources are still in `before`");
+}
