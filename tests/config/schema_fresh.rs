@@ -13,7 +13,7 @@ fn checked_in_schema_is_fresh() {
     let current = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         current == generated,
-        "schemas/dm-apply.schema.json is stale: run `UPDATE_SCHEMA=1 cargo test --test schema_fresh` and commit it"
+        "schemas/dm-apply.schema.json is stale: run `UPDATE_SCHEMA=1 cargo test --test config schema_fresh` and commit it"
     );
 }
 
