@@ -12,6 +12,7 @@
 //! ```
 
 pub mod apply;
+pub mod atomic;
 pub mod cli;
 pub mod clusters;
 pub mod commands;
@@ -19,6 +20,7 @@ pub mod config;
 pub mod convert;
 pub mod dm;
 pub mod drift;
+pub mod duration;
 pub mod import;
 pub mod legacy;
 pub mod live;

@@ -33,7 +33,7 @@ impl Reporter {
     }
 
     fn paint(&self, code: &str, s: &str) -> String {
-        if self.color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+        crate::ui::style::Style::new(self.color).paint(code, s)
     }
 
     fn counter(&self) -> String {
