@@ -25,6 +25,7 @@ pub mod import;
 pub mod legacy;
 pub mod live;
 pub mod normalize;
+pub mod pipeline;
 pub mod plan;
 pub mod preview;
 pub mod render;
