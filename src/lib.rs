@@ -10,6 +10,10 @@
 //! Plan ─▶ apply (step graph ─▶ executor ─▶ events) ─▶ report
 //! Desired + Live ─▶ drift (read-only) ─▶ report + metrics
 //! ```
+//!
+//! `cli`, `commands` and `ui` are the CLI (arguments, printing, exit codes); every other module is the engine and
+//! never names them (`ui`'s pure string helpers `sanitize`, `redact` and `style` excepted). `pipeline` is the run
+//! `plan` and `drift` share with `--clusters`. See docs/architecture.md; tests/config/architecture.rs enforces it.
 
 pub mod apply;
 pub mod atomic;
