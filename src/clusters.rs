@@ -1,8 +1,11 @@
 //! Several DM clusters from one repository: a clusters file names each cluster's address, TLS files, config paths
 //! and (optionally) which environment variables hold its credentials. `validate`, `plan` and `drift` with
-//! `--clusters FILE` run for every cluster (or those named by `--cluster`) concurrently, print the output grouped
-//! per cluster in file order, and combine exit codes: any error → 1, else any changes/drift → 2, else 0.
+//! `--clusters FILE` run for every cluster (or those named by `--cluster`) concurrently.
 //! `apply --clusters FILE --cluster NAME` applies one cluster with the same settings.
+//!
+//! This is the engine part: read the clusters file, each cluster's client options and configuration (with its
+//! variable mapping), and [`run_all`] to run one function per cluster concurrently. What is printed and which exit
+//! code the outcomes make is the command's business (src/commands/clusters.rs).
 //!
 //! ```yaml
 //! clusters:
@@ -22,19 +25,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-use crate::cli::{DriftArgs, PlanArgs, PlanFormat, ReportFormat, parse_request_timeout};
-use crate::commands::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
 use crate::config::diag::Problem;
-use crate::config::{self, Desired, LoadError};
-use crate::dm::client::display_addr;
-use crate::dm::{ClientOptions, DmClient};
-use crate::live::{self, FetchOptions};
-use crate::plan::{self, Plan, PlanOptions, PlanProblem};
-use crate::render::markdown;
-use crate::saved_plan::SavedPlan;
-use crate::ui::Ui;
+use crate::config::{self, LoadError, Loaded};
+use crate::dm::ClientOptions;
+use crate::duration::parse_request_timeout;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -80,22 +75,14 @@ impl Cluster {
         std::env::var(self.env.get(name).map(String::as_str).unwrap_or(name)).ok()
     }
 
-    /// The configuration of this cluster from `paths` (its `files`, or those a saved plan records), with its
-    /// variables, for a command on this cluster alone: warnings printed, errors returned (as
-    /// `config::load_for_command` does).
-    pub fn load_for_command(&self, paths: &[PathBuf]) -> miette::Result<Desired> {
-        let mut diagnostics = Vec::new();
-        let desired = load_desired_from(self, paths, &mut diagnostics);
-        for d in &diagnostics {
-            crate::ui::eprint(&prefixed(&self.name, d));
+    /// The configuration of this cluster from `paths` (its `files`, or those a saved plan records), read with its
+    /// variables. An unset variable the clusters file maps is reported under the mapped name.
+    pub fn load(&self, paths: &[PathBuf]) -> Result<Loaded, LoadError> {
+        let mut analysis = config::analyze_with_env(paths, &|n| self.lookup(n));
+        for e in &mut analysis.errors {
+            name_mapped_variable(self, e);
         }
-        desired.ok_or_else(|| {
-            miette::miette!(
-                code = "clusters::invalid_config",
-                "the configuration of cluster `{}` is invalid",
-                self.name
-            )
-        })
+        config::finish(analysis)
     }
 
     pub fn client_options(&self) -> ClientOptions {
@@ -187,76 +174,6 @@ pub fn load(path: &Path) -> Result<Vec<Cluster>, ClustersError> {
     Ok(out)
 }
 
-/// What one cluster produced.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub name: String,
-    pub addr: String,
-    /// 0 no changes, 2 changes/drift, 1 error.
-    pub code: u8,
-    /// The data (plan, report), in the requested format.
-    pub output: String,
-    /// For JSON: the cluster's document.
-    pub json: Option<Value>,
-    /// Diagnostics (warnings, errors), shown on stderr.
-    pub diagnostics: Vec<String>,
-    /// The plan and the problems that refused it, for markdown (which lays out every cluster together).
-    pub plan: Option<Box<Plan>>,
-    pub problems: Vec<PlanProblem>,
-    /// The plan to save (`plan --out`, one cluster).
-    pub saved: Option<Box<SavedPlan>>,
-}
-
-impl Outcome {
-    fn error(c: &Cluster, diagnostics: Vec<String>) -> Outcome {
-        Outcome {
-            name: c.name.clone(),
-            addr: display_addr(&c.addr),
-            code: EXIT_ERROR,
-            output: String::new(),
-            json: None,
-            diagnostics,
-            plan: None,
-            problems: vec![],
-            saved: None,
-        }
-    }
-}
-
-/// Combined exit code: any error → 1, else any changes → 2, else 0.
-pub fn combine(codes: impl IntoIterator<Item = u8>) -> u8 {
-    let codes: Vec<u8> = codes.into_iter().collect();
-    if codes.contains(&EXIT_ERROR) {
-        EXIT_ERROR
-    } else if codes.contains(&EXIT_CHANGES) {
-        EXIT_CHANGES
-    } else {
-        EXIT_OK
-    }
-}
-
-fn load_desired(c: &Cluster, diagnostics: &mut Vec<String>) -> Option<Desired> {
-    load_desired_from(c, &c.files, diagnostics)
-}
-
-fn load_desired_from(c: &Cluster, paths: &[PathBuf], diagnostics: &mut Vec<String>) -> Option<Desired> {
-    let mut analysis = config::analyze_with_env(paths, &|n| c.lookup(n));
-    for w in &analysis.warnings {
-        diagnostics.push(format!("{:?}", miette::Report::new(w.clone())));
-    }
-    for e in &mut analysis.errors {
-        name_mapped_variable(c, e);
-    }
-    if analysis.errors.is_empty() {
-        let mut desired = analysis.desired;
-        crate::render::paths::relativize_origins(&mut desired);
-        Some(desired)
-    } else {
-        diagnostics.push(format!("{:?}", miette::Report::new(LoadError { errors: analysis.errors, warnings: vec![] })));
-        None
-    }
-}
-
 /// An unset variable that the clusters file maps: the variable to set is the mapped one, not the one the
 /// configuration names (which is never read for this cluster).
 fn name_mapped_variable(c: &Cluster, e: &mut Problem) {
@@ -277,345 +194,31 @@ fn name_mapped_variable(c: &Cluster, e: &mut Problem) {
     }
 }
 
-/// Plan one cluster (what `dm-apply plan` does for one address).
-pub async fn plan_cluster(c: Cluster, args: PlanArgs, color: bool) -> Outcome {
-    let mut diagnostics = Vec::new();
-    let Some(desired) = load_desired(&c, &mut diagnostics) else { return Outcome::error(&c, diagnostics) };
-    let targets = match crate::commands::plan::parse_targets(&args.target) {
-        Ok(t) => t,
-        Err(e) => return Outcome::error(&c, vec![format!("{e:?}")]),
-    };
-    let client = match DmClient::new(&c.client_options()) {
-        Ok(cl) => cl,
-        Err(e) => return Outcome::error(&c, vec![format!("{:?}", miette::Report::new(e))]),
-    };
-    let fetch = FetchOptions { status_for: Some(desired.tasks.keys().cloned().collect()) };
-    let mut live = match live::fetch_with(&client, &fetch).await {
-        Ok(l) => l,
-        Err(e) => {
-            diagnostics.push(format!("{:?}", miette::Report::new(e)));
-            return Outcome::error(&c, diagnostics);
-        }
-    };
-    let (replace, state_key) = match (
-        crate::commands::plan::parse_targets(&args.replace),
-        crate::state::key::load(args.state.state_key_file.as_deref()),
-    ) {
-        (Ok(r), Ok(k)) => (r, k),
-        (Err(e), _) => return Outcome::error(&c, vec![format!("{e:?}")]),
-        (_, Err(e)) => return Outcome::error(&c, vec![format!("{:?}", miette::Report::new(e))]),
-    };
-    let accept_loss = match crate::commands::plan::parse_targets(&args.accept_loss) {
-        Ok(a) => a,
-        Err(e) => return Outcome::error(&c, vec![format!("{e:?}")]),
-    };
-    let opts =
-        PlanOptions { prune: args.prune, targets, allow_restart: args.allow_restart, replace, state_key, accept_loss };
-    let (mut plan, problems) = match crate::legacy::plan(&client, &desired, &mut live, &opts).await {
-        Ok(p) => (p, vec![]),
-        Err(e) => match e.plan {
-            Some(p) => (*p, e.problems),
-            None => {
-                diagnostics
-                    .push(format!("{:?}", miette::Report::new(plan::PlanError { problems: e.problems, plan: None })));
-                return Outcome::error(&c, diagnostics);
-            }
-        },
-    };
-    if !args.no_preview {
-        // As `plan` does for one cluster (docs/plan.md, "Preview").
-        plan.preview = crate::preview::compute(&client, &plan, &live, crate::preview::Limits::default()).await;
-    }
-    let (output, json) = match args.output {
-        PlanFormat::Text => (crate::render::text::render(&plan, color), None),
-        // Laid out with the other clusters' plans by `print`.
-        PlanFormat::Markdown => (String::new(), None),
-        PlanFormat::Json => (String::new(), Some(crate::render::json::render_value(&plan, &problems))),
-    };
-    let code = if !problems.is_empty() {
-        diagnostics
-            .push(format!("{:?}", miette::Report::new(plan::PlanError { problems: problems.clone(), plan: None })));
-        EXIT_ERROR
-    } else if plan.has_changes() {
-        EXIT_CHANGES
-    } else {
-        EXIT_OK
-    };
-    let saved = (args.out.is_some() && problems.is_empty()).then(|| {
-        let config = crate::saved_plan::ConfigPaths {
-            paths: c.files.iter().map(|p| p.display().to_string()).collect(),
-            dir: std::env::current_dir().ok().map(|d| d.display().to_string()),
-        };
-        Box::new(crate::saved_plan::save(&plan, &desired, &live, &opts, &config))
-    });
-    Outcome {
-        name: c.name.clone(),
-        addr: display_addr(&c.addr),
-        code,
-        output,
-        json,
-        diagnostics,
-        plan: Some(Box::new(plan)),
-        problems,
-        saved,
-    }
-}
-
-/// Drift-check one cluster (read-only).
-pub async fn drift_cluster(c: Cluster, format: ReportFormat, timestamp: u64) -> Outcome {
-    let mut diagnostics = Vec::new();
-    let Some(desired) = load_desired(&c, &mut diagnostics) else { return Outcome::error(&c, diagnostics) };
-    let client = match DmClient::new(&c.client_options()) {
-        Ok(cl) => cl,
-        Err(e) => return Outcome::error(&c, vec![format!("{:?}", miette::Report::new(e))]),
-    };
-    let dm = crate::drift::ReadOnlyDm::new(client);
-    let fetch = FetchOptions { status_for: Some(desired.tasks.keys().cloned().collect()) };
-    let live = match dm.fetch(&fetch).await {
-        Ok(l) => l,
-        Err(e) => {
-            diagnostics.push(format!("{:?}", miette::Report::new(e)));
-            return Outcome::error(&c, diagnostics);
-        }
-    };
-    let state_key = match crate::state::key::load(None) {
-        Ok(k) => k,
-        Err(e) => return Outcome::error(&c, vec![format!("{:?}", miette::Report::new(e))]),
-    };
-    let report = crate::drift::report(&desired, &live, state_key.as_ref());
-    let (output, json) = match format {
-        ReportFormat::Text => (crate::drift::render_text(&report), None),
-        ReportFormat::Json => {
-            let text = crate::drift::render_json(&report, timestamp);
-            (String::new(), Some(serde_json::from_str(&text).unwrap_or(Value::String(text))))
-        }
-    };
-    let code = if report.has_drift() { EXIT_CHANGES } else { EXIT_OK };
-    Outcome {
-        name: c.name.clone(),
-        addr: display_addr(&c.addr),
-        code,
-        output,
-        json,
-        diagnostics,
-        plan: None,
-        problems: vec![],
-        saved: None,
-    }
-}
-
-/// Run `f` for every cluster concurrently; results in the clusters file's order.
-pub async fn run_all<F, Fut>(clusters: Vec<Cluster>, f: F) -> Vec<Outcome>
+/// Run `f` for every cluster concurrently; results in the clusters file's order. `None`: that cluster's task
+/// panicked (a bug), reported by the caller as that cluster's error.
+pub async fn run_all<F, Fut, T>(clusters: &[Cluster], f: F) -> Vec<Option<T>>
 where
     F: Fn(Cluster) -> Fut,
-    Fut: std::future::Future<Output = Outcome> + Send + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
 {
     let mut set = tokio::task::JoinSet::new();
     for (i, c) in clusters.iter().cloned().enumerate() {
         let fut = f(c);
         set.spawn(async move { (i, fut.await) });
     }
-    let mut out: Vec<Option<Outcome>> = vec![None; clusters.len()];
+    let mut out: Vec<Option<T>> = std::iter::repeat_with(|| None).take(clusters.len()).collect();
     while let Some(r) = set.join_next().await {
         if let Ok((i, o)) = r {
             out[i] = Some(o);
         }
     }
-    out.into_iter()
-        .zip(clusters)
-        .map(|(o, c)| {
-            o.unwrap_or_else(|| Outcome::error(&c, vec!["internal error: the cluster's task panicked".into()]))
-        })
-        .collect()
-}
-
-/// `2 cluster(s): 1 with changes, 1 without, 0 failed`.
-fn summary_line(outcomes: &[Outcome], what: &str) -> String {
-    let n = |c: u8| outcomes.iter().filter(|o| o.code == c).count();
-    format!(
-        "{} cluster(s): {} with {}, {} without, {} failed",
-        outcomes.len(),
-        n(EXIT_CHANGES),
-        if what == "drift" { "drift" } else { "changes" },
-        n(EXIT_OK),
-        n(EXIT_ERROR)
-    )
-}
-
-/// The markdown sections of the clusters' plans.
-fn sections(outcomes: &[Outcome]) -> Vec<markdown::Section<'_>> {
-    outcomes
-        .iter()
-        .map(|o| markdown::Section {
-            cluster: Some((o.name.as_str(), o.addr.as_str())),
-            body: match &o.plan {
-                Some(p) => markdown::Body::Plan { plan: p, errors: &o.problems },
-                None => markdown::Body::Failed,
-            },
-        })
-        .collect()
-}
-
-/// Print grouped output (stdout) and diagnostics (stderr); returns the combined exit code.
-pub fn print(
-    outcomes: &[Outcome],
-    what: &str,
-    markdown: bool,
-    json: bool,
-    ui: &Ui,
-) -> Result<u8, crate::ui::OutputError> {
-    use std::fmt::Write as _;
-    for o in outcomes {
-        for d in &o.diagnostics {
-            crate::ui::eprint(&prefixed(&o.name, d));
-        }
-    }
-    let summary = summary_line(outcomes, what);
-    let mut out = String::new();
-    if markdown {
-        // One comment for every cluster: each summary kept, details cut to fit (see render::markdown).
-        out = markdown::document(&sections(outcomes), Some(&summary));
-    } else if json {
-        let doc = json!({
-            "format_version": "1",
-            "clusters": outcomes.iter().map(|o| json!({
-                "name": o.name,
-                "addr": o.addr,
-                "exit_code": o.code,
-                "status": status(o.code),
-                what: o.json.clone().unwrap_or(Value::Null),
-            })).collect::<Vec<_>>(),
-        });
-        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-    } else {
-        for o in outcomes {
-            let _ = writeln!(out, "=== cluster {} ({}) ===", o.name, o.addr);
-            if o.code == EXIT_ERROR && o.output.is_empty() {
-                let _ = writeln!(out, "{what} failed: see the errors above (stderr).\n");
-            } else {
-                out.push_str(&o.output);
-                if !o.output.ends_with('\n') {
-                    out.push('\n');
-                }
-                out.push('\n');
-            }
-        }
-    }
-    let kind = match (json, markdown) {
-        (true, _) => crate::ui::Data::Json,
-        // Markdown and drift text are never coloured: nothing is left in that looks like a colour code.
-        (false, true) => crate::ui::Data::Plain,
-        (false, false) if what == "drift" => crate::ui::Data::Plain,
-        (false, false) => crate::ui::Data::Text,
-    };
-    ui.data(kind, &out)?;
-    if !markdown {
-        ui.info(&summary);
-    }
-    Ok(combine(outcomes.iter().map(|o| o.code)))
-}
-
-/// Every line of a (multi-line) diagnostic prefixed with the cluster's name, so interleaved reports stay readable.
-fn prefixed(name: &str, text: &str) -> String {
-    text.trim_end().lines().map(|l| format!("[{name}] {l}\n")).collect()
-}
-
-fn status(code: u8) -> &'static str {
-    match code {
-        EXIT_OK => "ok",
-        EXIT_CHANGES => "changes",
-        _ => "error",
-    }
-}
-
-/// `dm-apply plan --clusters FILE`.
-pub async fn plan_command(file: &Path, args: &PlanArgs, ui: &Ui) -> miette::Result<u8> {
-    let clusters = load_selected(file, &args.files.cluster)?;
-    if args.out.is_some() && clusters.len() != 1 {
-        return Err(miette::miette!(
-            code = "clusters::out",
-            help = "name the cluster to save the plan of: `--clusters FILE --cluster NAME --out plan.json`, then \
-                    `dm-apply apply --clusters FILE --cluster NAME --plan plan.json`",
-            "--out with --clusters saves the plan of one cluster, and {} are selected",
-            clusters.len()
-        ));
-    }
-    crate::commands::plan::check_split_comments(args)?;
-    let color = ui.color_stdout;
-    let outcomes = run_all(clusters, |c| plan_cluster(c, args.clone(), color)).await;
-    if let Some(dir) = &args.split_comments {
-        let summary = summary_line(&outcomes, "plan");
-        crate::commands::plan::write_comments(dir, &markdown::comments(&sections(&outcomes), Some(&summary)), ui)?;
-    }
-    let code = print(&outcomes, "plan", args.output == PlanFormat::Markdown, args.output == PlanFormat::Json, ui)?;
-    if let (Some(path), [o]) = (&args.out, outcomes.as_slice())
-        && let Some(saved) = &o.saved
-    {
-        crate::saved_plan::file::write(path, saved)?;
-        ui.info(format!(
-            "Saved the plan of cluster {} to {}; apply it with `dm-apply apply --clusters {} --cluster {} --plan {}`.",
-            o.name,
-            path.display(),
-            file.display(),
-            o.name,
-            path.display()
-        ));
-    }
-    // Like a single plan: changes give 2 only with --detailed-exitcode.
-    Ok(if code == EXIT_CHANGES && !args.detailed_exitcode { EXIT_OK } else { code })
-}
-
-/// `dm-apply drift --clusters FILE`.
-pub async fn drift_command(file: &Path, args: &DriftArgs, ui: &Ui) -> miette::Result<u8> {
-    if args.prometheus_textfile.is_some() {
-        return Err(miette::miette!(
-            code = "clusters::prometheus",
-            help = "run one drift check per cluster, each with its own textfile",
-            "--prometheus-textfile cannot be combined with --clusters"
-        ));
-    }
-    let clusters = load_selected(file, &args.files.cluster)?;
-    let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let format = args.output;
-    let outcomes = run_all(clusters, |c| drift_cluster(c, format, ts)).await;
-    Ok(print(&outcomes, "drift", false, format == ReportFormat::Json, ui)?)
-}
-
-/// `dm-apply validate --clusters FILE`: every cluster's files (or those of `names`), offline, with its variables.
-pub fn validate_command(file: &Path, names: &[String], ui: &Ui) -> miette::Result<u8> {
-    let clusters = load_selected(file, names)?;
-    let mut codes = Vec::new();
-    for c in &clusters {
-        let mut diagnostics = Vec::new();
-        let ok = load_desired(c, &mut diagnostics).map(|d| (d.sources.len(), d.tasks.len()));
-        for d in &diagnostics {
-            crate::ui::eprint(&prefixed(&c.name, d));
-        }
-        match ok {
-            Some((s, t)) => {
-                ui.info(format_args!("[{}] {s} source(s), {t} task(s): valid", c.name));
-                codes.push(EXIT_OK);
-            }
-            None => {
-                crate::ui::eprint(&format!("[{}] invalid\n", c.name));
-                codes.push(EXIT_ERROR);
-            }
-        }
-    }
-    Ok(combine(codes))
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exit_codes_combine() {
-        assert_eq!(combine([0, 0]), 0);
-        assert_eq!(combine([0, 2]), 2);
-        assert_eq!(combine([2, 1, 0]), 1);
-        assert_eq!(combine([]), 0);
-    }
 
     #[test]
     fn clusters_file_is_checked() {

@@ -514,24 +514,9 @@ pub fn prometheus_text(report: Option<&DriftReport>, timestamp: u64) -> String {
     out
 }
 
-/// Write `content` to `path` atomically: a temporary file in the same directory, then rename (node_exporter never
-/// reads a half-written file).
+/// Write the textfile atomically (node_exporter never reads a half-written file).
 pub fn write_atomic(path: &Path, content: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "dm-apply.prom".into());
-    // The `.tmp` suffix does not end in `.prom`, so the collector ignores it.
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let res = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(content.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
+    crate::atomic::write(path, content.as_bytes(), crate::atomic::Mode::Default)
 }
 
 #[cfg(test)]

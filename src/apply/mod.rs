@@ -4,7 +4,7 @@
 //! Plan ─▶ compile (steps + dependencies, DM's rules) ─▶ StepGraph ─▶ scheduler (bounded parallelism)
 //!                                                                      │ each step: guard re-read, call, wait
 //!                                                                      ▼
-//!                                                        Event channel ─▶ one reporter (stderr)
+//!                                                        Event channel ─▶ one reporter (stderr; CLI side)
 //!                                                                      ▼
 //!                                                                  ApplyReport
 //! ```
@@ -16,7 +16,6 @@ pub mod compile;
 pub mod graph;
 mod ops;
 pub mod report;
-pub mod reporter;
 mod scheduler;
 
 use std::collections::BTreeSet;

@@ -479,7 +479,8 @@ impl ApplyReport {
     /// The full listing for people: every step with its outcome, the tasks left stopped, then the closing line
     /// (green, red or yellow when `color`). Names and messages from DM are shown with control characters escaped.
     pub fn render_text_with(&self, color: bool) -> String {
-        let paint = |code: &str, s: &str| if color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() };
+        let style = crate::ui::style::Style::new(color);
+        let paint = |code: &str, s: &str| style.paint(code, s);
         let mut out = String::new();
         for s in &self.steps {
             let detail = match &s.outcome {

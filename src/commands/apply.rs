@@ -12,11 +12,12 @@ use miette::{IntoDiagnostic, miette};
 
 use crate::apply::{self, ApplyOptions, ApplyReport, Cancel, StateOptions, Status, Verification};
 use crate::cli::{ApplyArgs, ConnArgs, ReportFormat};
-use crate::commands::plan::{client_options, fetch_options, parse_targets};
+use crate::commands::common::{client_options, key_advice, load_for_command, parse_targets};
 use crate::commands::{EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
 use crate::config::Desired;
 use crate::dm::DmClient;
 use crate::live;
+use crate::pipeline::fetch_options;
 use crate::plan::{Plan, PlanOptions, build_plan};
 use crate::saved_plan::{self, SavedPlan};
 use crate::ui::{Data, OutputError, Ui};
@@ -51,11 +52,11 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
         }
         None => {
             let (client, desired) = match &cluster {
-                Some(c) => (DmClient::new(&c.client_options())?, c.load_for_command(&c.files)?),
-                None => (client(&args.conn)?, crate::config::load_for_command(&args.files, ui)?),
+                Some(c) => (DmClient::new(&c.client_options())?, super::clusters::load_for_cluster(c, &c.files)?),
+                None => (client(&args.conn)?, load_for_command(&args.files, ui)?),
             };
             let mut live = live::fetch_with(&client, &fetch_options(&desired)).await?;
-            crate::commands::plan::key_advice(state_key.as_ref(), &live, ui);
+            key_advice(state_key.as_ref(), &live, ui);
             let mut plan = match crate::legacy::plan(&client, &desired, &mut live, &plan_opts).await {
                 Ok(p) => p,
                 Err(e) => {
@@ -289,7 +290,7 @@ async fn execute(
     ui: &Ui,
 ) -> miette::Result<ApplyReport> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let reporter = tokio::spawn(apply::reporter::run(rx, *ui));
+    let reporter = tokio::spawn(super::reporter::run(rx, *ui));
     let report = apply::execute_compiled(graph, plan, client, opts, tx).await;
     let _ = reporter.await;
     Ok(report)
@@ -575,14 +576,11 @@ async fn load_saved(
     // With --clusters, the cluster's paths, variables and address (from the reviewed clusters file, not the plan).
     let config = saved_plan::file::locate_config(&saved, cluster.map_or(&args.files, |c| &c.files))?;
     let (desired, client) = match cluster {
-        Some(c) => (c.load_for_command(&config.paths)?, DmClient::new(&c.client_options())?),
-        None => (
-            crate::config::load_for_command(&config.paths, ui)?,
-            saved_plan_client(&saved, &args.conn, args.use_plan_addr, ui)?,
-        ),
+        Some(c) => (super::clusters::load_for_cluster(c, &config.paths)?, DmClient::new(&c.client_options())?),
+        None => (load_for_command(&config.paths, ui)?, saved_plan_client(&saved, &args.conn, args.use_plan_addr, ui)?),
     };
     let mut live = live::fetch_with(&client, &fetch_options(&desired)).await?;
-    crate::commands::plan::key_advice(opts.state_key.as_ref(), &live, ui);
+    key_advice(opts.state_key.as_ref(), &live, ui);
     let paths: Vec<String> = config.paths.iter().map(|p| p.display().to_string()).collect();
     let paths = crate::ui::sanitize::inline(&paths.join(", ")).into_owned();
     saved_plan::check::verify(&saved, &desired, &live, &paths)?;

@@ -83,5 +83,6 @@ pub(crate) fn write_file(path: &Path, text: &str) -> miette::Result<()> {
         std::fs::create_dir_all(parent)
             .map_err(|e| miette::miette!("cannot create directory `{}`: {e}", parent.display()))?;
     }
-    std::fs::write(path, text).map_err(|e| miette::miette!("cannot write `{}`: {e}", path.display()))
+    crate::atomic::write(path, text.as_bytes(), crate::atomic::Mode::Default)
+        .map_err(|e| miette::miette!("cannot write `{}`: {e}", path.display()))
 }

@@ -4,10 +4,10 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::cli::{DriftArgs, ReportFormat};
-use crate::commands::plan::{client_options, fetch_options};
+use crate::commands::common::{client_options, failure_report, print_notices};
 use crate::commands::{EXIT_CHANGES, EXIT_OK};
-use crate::dm::DmClient;
-use crate::drift::{self, ReadOnlyDm};
+use crate::drift;
+use crate::pipeline::{self, ConfigSource};
 use crate::ui::{Data, Ui};
 
 fn now() -> u64 {
@@ -15,16 +15,16 @@ fn now() -> u64 {
 }
 
 async fn check(args: &DriftArgs, ui: &Ui) -> miette::Result<drift::DriftReport> {
-    let desired = crate::config::load_for_command(&args.files.files, ui)?;
-    let dm = ReadOnlyDm::new(DmClient::new(&client_options(&args.conn))?);
     let key = crate::state::key::load(args.state.state_key_file.as_deref())?;
-    let live = dm.fetch(&fetch_options(&desired)).await?;
-    Ok(drift::report(&desired, &live, key.as_ref()))
+    let source = ConfigSource { paths: &args.files.files, cluster: None };
+    let run = pipeline::drift(source, &client_options(&args.conn), key.as_ref()).await;
+    print_notices(&run.notices, ui);
+    run.result.map_err(|f| failure_report(f, ui))
 }
 
 pub async fn run(args: &DriftArgs, ui: &Ui) -> miette::Result<u8> {
     if let Some(file) = &args.files.clusters {
-        return crate::clusters::drift_command(file, args, ui).await;
+        return super::clusters::drift_command(file, args, ui).await;
     }
     let ts = now();
     let result = check(args, ui).await;

@@ -3,7 +3,7 @@
 
 use crate::cli::ImportArgs;
 use crate::commands::EXIT_OK;
-use crate::commands::plan::client_options;
+use crate::commands::common::client_options;
 use crate::dm::DmClient;
 use crate::import::{self, ImportOptions};
 use crate::live;

@@ -23,7 +23,7 @@ pub fn write_all(dir: &Path) -> Result<Vec<String>, std::io::Error> {
     let mut cmd = Cli::command();
     // Building propagates the version and the `dm-apply <sub>` usage names to the subcommands.
     cmd.build();
-    std::fs::write(dir.join("dm-apply.1"), page()?)?;
+    crate::atomic::write(&dir.join("dm-apply.1"), &page()?, crate::atomic::Mode::Default)?;
     written.push("dm-apply.1".to_owned());
     for sub in cmd.get_subcommands() {
         if sub.get_name() == "help" {
@@ -34,7 +34,7 @@ pub fn write_all(dir: &Path) -> Result<Vec<String>, std::io::Error> {
         let mut out = Vec::new();
         clap_mangen::Man::new(sub).render(&mut out)?;
         let file = format!("{name}.1");
-        std::fs::write(dir.join(&file), out)?;
+        crate::atomic::write(&dir.join(&file), &out, crate::atomic::Mode::Default)?;
         written.push(file);
     }
     Ok(written)

@@ -5,6 +5,8 @@ use crate::cli::Command;
 use crate::ui::Ui;
 
 pub mod apply;
+pub mod clusters;
+pub mod common;
 pub mod completions;
 pub mod convert;
 pub mod drift;
@@ -12,6 +14,7 @@ pub mod import;
 pub mod man;
 pub mod plan;
 pub mod relay;
+pub mod reporter;
 pub mod show;
 pub mod sim;
 pub mod validate;

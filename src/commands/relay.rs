@@ -10,7 +10,7 @@ use std::io::BufRead;
 use miette::IntoDiagnostic;
 
 use crate::cli::{RelayArgs, RelayCommand, RelayPurgeArgs};
-use crate::commands::plan::client_options;
+use crate::commands::common::client_options;
 use crate::commands::{EXIT_ERROR, EXIT_OK};
 use crate::dm::types::PurgeRelayRequest;
 use crate::dm::{DmClient, DmError};

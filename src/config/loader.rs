@@ -95,32 +95,6 @@ pub(crate) fn finish(analysis: Analysis) -> Result<Loaded, LoadError> {
     }
 }
 
-/// For plan/apply/drift: print the warnings on stderr and return the desired state, or the error report.
-pub fn load_for_command(paths: &[PathBuf], ui: &crate::ui::Ui) -> miette::Result<Desired> {
-    match load(paths) {
-        Ok(loaded) => {
-            if ui.verbosity >= crate::ui::Verbosity::Verbose {
-                for f in &loaded.skipped {
-                    ui.info(skipped_note(f));
-                }
-            }
-            for w in &loaded.warnings {
-                ui.warn(format_args!("{w:?}"));
-            }
-            let mut desired = loaded.desired;
-            // Plans say where each resource is declared relative to the repository, not the runner's workspace.
-            crate::render::paths::relativize_origins(&mut desired);
-            Ok(desired)
-        }
-        Err(err) => {
-            for w in &err.warnings {
-                ui.warn(format_args!("{:?}", miette::Report::new(w.clone())));
-            }
-            Err(miette::Report::new(err))
-        }
-    }
-}
-
 /// The `-v` note for a skipped file.
 pub fn skipped_note(file: &str) -> String {
     format!(

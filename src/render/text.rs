@@ -77,6 +77,7 @@ pub fn summary_line(plan: &Plan) -> String {
     line
 }
 
+/// The plan's symbols and emphasis, painted by the one style helper.
 #[derive(Clone, Copy)]
 struct Style {
     color: bool,
@@ -84,7 +85,7 @@ struct Style {
 
 impl Style {
     fn paint(&self, code: &str, s: &str) -> String {
-        if self.color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+        crate::ui::style::Style::new(self.color).paint(code, s)
     }
     fn sym(&self, sym: &str) -> String {
         let code = match sym.trim() {

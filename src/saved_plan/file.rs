@@ -1,6 +1,5 @@
 //! The saved plan file on disk, and the configuration it was made from.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{SAVED_FORMAT, SavedPlan};
@@ -32,27 +31,9 @@ pub enum SavedPlanError {
 pub fn write(path: &Path, saved: &SavedPlan) -> Result<(), SavedPlanError> {
     let io = |e| SavedPlanError::Io { path: path.display().to_string(), source: e };
     let text = serde_json::to_string_pretty(saved).map_err(|e| io(std::io::Error::other(e)))?;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "plan".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let res = (|| {
-        let mut f = opts.open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res.map_err(io)
+    let mut bytes = text.into_bytes();
+    bytes.push(b'\n');
+    crate::atomic::write(path, &bytes, crate::atomic::Mode::Private).map_err(io)
 }
 
 /// Read and parse a saved plan (its content is checked by `apply --plan`, never trusted).

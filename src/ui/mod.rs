@@ -10,6 +10,7 @@
 
 pub mod redact;
 pub mod sanitize;
+pub mod style;
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -81,7 +82,7 @@ impl Ui {
     /// A warning line on stderr (`warning: ...`), unless quiet.
     pub fn warn(&self, msg: impl std::fmt::Display) {
         if self.verbosity > Verbosity::Quiet {
-            let prefix = if self.color_stderr { "\x1b[33mwarning\x1b[0m" } else { "warning" };
+            let prefix = self.paint_stderr("33", "warning");
             eprint(&format!("{prefix}: {msg}\n"));
         }
     }
@@ -100,7 +101,7 @@ impl Ui {
 
     /// `s` painted with an SGR colour code when stderr is coloured.
     pub fn paint_stderr(&self, code: &str, s: &str) -> String {
-        if self.color_stderr { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+        style::Style::new(self.color_stderr).paint(code, s)
     }
 
     /// Write data to stdout (redacted and sanitized as `kind` allows) and flush it.

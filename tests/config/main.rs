@@ -2,6 +2,7 @@
 //!
 //! One test binary per area (see tests/README.md); each module below was its own binary before.
 
+mod architecture;
 mod cli_output;
 mod cli_shell;
 mod fuzz_props;

@@ -1,4 +1,4 @@
-//! The loader's library API (`config::load`, `config::analyze_with_env`, `config::load_for_command`) as plan,
+//! The loader's library API (`config::load`, `config::analyze_with_env`, and `commands::common::load_for_command` built on them) as plan,
 //! apply and drift use it.
 
 use std::path::PathBuf;
@@ -82,10 +82,10 @@ fn load_for_command_returns_the_report() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(&dir, "x.yaml", "tasks: {}\n");
     let ui = dm_apply::ui::Ui::plain();
-    let err = config::load_for_command(&[f], &ui).expect_err("invalid");
+    let err = dm_apply::commands::common::load_for_command(&[f], &ui).expect_err("invalid");
     assert!(format!("{err}").contains("1 error"));
     let empty = write(&dir, "empty.yaml", "");
-    let desired = config::load_for_command(&[empty], &ui).expect("an empty file is valid");
+    let desired = dm_apply::commands::common::load_for_command(&[empty], &ui).expect("an empty file is valid");
     assert!(desired.sources.is_empty() && desired.tasks.is_empty());
 }
 

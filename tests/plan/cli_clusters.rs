@@ -114,7 +114,9 @@ async fn one_failing_cluster_fails_the_run_but_the_others_are_reported() {
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(err.contains("[c]   help: check"), "every line of a diagnostic is prefixed: {err}");
     assert!(out.contains("=== cluster a") && out.contains("=== cluster b") && out.contains("=== cluster c"));
-    assert!(out.contains("plan failed: see the errors above"), "{out}");
+    // The failure is said on stderr (stdout carries only data), after that cluster's errors.
+    assert!(err.contains("[c] plan failed: see the errors above"), "{err}");
+    assert!(!out.contains("see the errors above"), "no message for people on stdout: {out}");
     assert!(err.contains("[c] "), "{err}");
     assert!(err.contains("1 with changes, 1 without, 1 failed"), "{err}");
 

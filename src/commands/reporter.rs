@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::graph::StepId;
-use super::report::{Event, Outcome, StopReason};
+use crate::apply::graph::StepId;
+use crate::apply::report::{Event, Outcome, StopReason};
 use crate::ui::sanitize::inline;
 use crate::ui::{Ui, Verbosity};
 
@@ -33,7 +33,7 @@ impl Reporter {
     }
 
     fn paint(&self, code: &str, s: &str) -> String {
-        if self.color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+        crate::ui::style::Style::new(self.color).paint(code, s)
     }
 
     fn counter(&self) -> String {
@@ -127,8 +127,8 @@ pub async fn run(mut rx: UnboundedReceiver<Event>, ui: Ui) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::report::{Failure, StepInfo};
     use super::*;
+    use crate::apply::report::{Failure, StepInfo};
 
     fn info(id: u32) -> StepInfo {
         StepInfo { id: StepId(id), resource: "task.t".into(), action: "stop task".into(), note: None }
