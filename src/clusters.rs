@@ -85,6 +85,24 @@ impl Cluster {
         config::finish(analysis)
     }
 
+    /// Like [`Cluster::load`], for `validate --allow-missing-env`: an unset variable reads as a placeholder (and an
+    /// unreadable `${file:..}` as a warning), so every other check still runs. Also returns the unset variables, by
+    /// the name the environment is read under (the clusters file's mapping applied).
+    pub fn load_allowing_missing(&self, paths: &[PathBuf]) -> (Result<Loaded, LoadError>, BTreeSet<String>) {
+        let missing = std::cell::RefCell::new(BTreeSet::new());
+        let analysis = config::analyze_with_options(
+            paths,
+            &|n| {
+                self.lookup(n).or_else(|| {
+                    missing.borrow_mut().insert(self.env.get(n).cloned().unwrap_or_else(|| n.to_string()));
+                    Some(format!("unset-{n}"))
+                })
+            },
+            config::InterpOptions { allow_missing_files: true },
+        );
+        (config::finish(analysis), missing.into_inner())
+    }
+
     pub fn client_options(&self) -> ClientOptions {
         ClientOptions {
             cacert: self.cacert.clone(),

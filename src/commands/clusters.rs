@@ -357,13 +357,28 @@ pub async fn drift_command(file: &Path, args: &DriftArgs, ui: &Ui) -> miette::Re
 }
 
 /// `dm-apply validate --clusters FILE`: every cluster's files (or those of `names`), offline, with its variables.
-pub fn validate_command(file: &Path, names: &[String], ui: &Ui) -> miette::Result<u8> {
+pub fn validate_command(file: &Path, names: &[String], allow_missing_env: bool, ui: &Ui) -> miette::Result<u8> {
     let clusters = load_selected(file, names)?;
     let mut codes = Vec::new();
     for c in &clusters {
         let mut diagnostics = Vec::new();
         let mut notices = Vec::new();
-        let ok = match pipeline::load_config(ConfigSource { paths: &c.files, cluster: Some(c) }, &mut notices) {
+        let loaded = if allow_missing_env {
+            let (loaded, missing) = c.load_allowing_missing(&c.files);
+            for name in missing {
+                ui.warn(format_args!(
+                    "[{}] environment variable `{name}` is not set (allowed by --allow-missing-env)",
+                    c.name
+                ));
+            }
+            loaded.map(|l| {
+                notices.extend(l.warnings.into_iter().map(Notice::Warning));
+                l.desired
+            })
+        } else {
+            pipeline::load_config(ConfigSource { paths: &c.files, cluster: Some(c) }, &mut notices)
+        };
+        let ok = match loaded {
             Ok(d) => Some((d.sources.len(), d.tasks.len())),
             Err(e) => {
                 push_failure(&mut diagnostics, Failure::Config(e));

@@ -8,7 +8,7 @@ use crate::ui::{Ui, Verbosity};
 
 pub fn run(args: &ValidateArgs, ui: &Ui) -> miette::Result<u8> {
     if let Some(file) = &args.files.clusters {
-        return super::clusters::validate_command(file, &args.files.cluster, ui);
+        return super::clusters::validate_command(file, &args.files.cluster, args.allow_missing_env, ui);
     }
     // With --allow-missing-env an unset variable reads as a placeholder, so every other check still runs on the
     // value's place; the unset names are reported as warnings afterwards.

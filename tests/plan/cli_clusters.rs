@@ -155,6 +155,25 @@ async fn a_mapped_variable_that_is_unset_is_named_by_validate() {
     assert!(err.contains("environment variable `B_SOURCE_PW` is not set"), "the variable to set is named: {err}");
     assert!(err.contains("export B_SOURCE_PW=..."), "{err}");
     assert!(!err.contains("`ONLY_MAPPED` is not set"), "the name in the files is never read for b: {err}");
+    // --allow-missing-env (a pre-commit hook without the secrets): valid, the mapped variable named as a warning.
+    let clusters = setup.clusters.clone();
+    let (code, err) = tokio::task::spawn_blocking(move || {
+        let o = bin()
+            .env("NO_COLOR", "1")
+            .env_remove("B_SOURCE_PW")
+            .args(["validate", "--clusters", &clusters, "--allow-missing-env"])
+            .output()
+            .unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("[b] environment variable `B_SOURCE_PW` is not set (allowed by --allow-missing-env)"),
+        "{err}"
+    );
+    assert!(err.contains("[b] 1 source(s)") && !err.contains("invalid"), "{err}");
     // --cluster narrows the run to the named clusters.
     let clusters = setup.clusters.clone();
     let (code, err) = tokio::task::spawn_blocking(move || {
