@@ -22,6 +22,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use tokio::sync::OnceCell;
 
 use super::error::{DmError, codes};
+pub use super::retry::RetryPolicy;
 use super::types::*;
 use super::version::ServerVersion;
 use crate::secret::SENSITIVE;
@@ -50,38 +51,8 @@ pub struct ClientOptions {
     pub request_timeout: Duration,
     /// Accept any server certificate. Only with an explicitly named flag, and with a warning.
     pub insecure_skip_verify: bool,
-    /// Retry policy for requests that are safe to repeat.
+    /// Retries of reads, and of mutations that certainly did not happen (see [`super::retry`]).
     pub retry: RetryPolicy,
-}
-
-/// Reads (GET) are retried with exponential backoff and full jitter on connection errors, timeouts, 5xx and DM's
-/// latch error (46024). A mutating request is retried only when it certainly did not happen: the connection was
-/// never made, or DM refused it with 46024 before doing anything. Any other failure of a mutation is returned, and
-/// the caller re-reads the resource to learn whether the change landed (`DmError::is_ambiguous`).
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Attempts in total (1 = no retry).
-    pub max_attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(2) }
-    }
-}
-
-impl RetryPolicy {
-    pub fn none() -> Self {
-        RetryPolicy { max_attempts: 1, ..Self::default() }
-    }
-
-    /// Delay before retry number `attempt` (1-based): full jitter over an exponentially growing cap.
-    fn delay(&self, attempt: u32) -> Duration {
-        let cap = self.base_delay.saturating_mul(1u32 << attempt.min(16)).min(self.max_delay);
-        cap.mul_f64(rand::random::<f64>())
-    }
 }
 
 impl ClientOptions {
@@ -110,6 +81,9 @@ pub struct DmClient {
     addr_secrets: Arc<Vec<String>>,
     version: Arc<OnceCell<ServerVersion>>,
     retry: RetryPolicy,
+    /// Whether a mutation that certainly did not happen (connection refused, DM's 46024 latch) is sent again here.
+    /// Off under the apply executor, which is then the one layer retrying mutations (see [`super::retry`]).
+    retry_mutations: bool,
     timeout: Duration,
 }
 
@@ -436,8 +410,15 @@ impl DmClient {
             addr_secrets: Arc::new(addr_secrets),
             version: Arc::new(OnceCell::new()),
             retry: opts.retry,
+            retry_mutations: true,
             timeout: opts.request_timeout,
         })
+    }
+
+    /// The same client (same connections), except that every mutation is sent exactly once whatever its answer: for
+    /// a caller that retries mutations itself, so that retries never nest.
+    pub fn sending_mutations_once(&self) -> DmClient {
+        DmClient { retry_mutations: false, ..self.clone() }
     }
 
     /// The address this client talks to, as it may be shown or stored: credentials in it are replaced by `***`.
@@ -570,12 +551,10 @@ impl DmClient {
             let retryable = if method == Method::GET {
                 err.is_transient()
             } else {
-                err.has_code(codes::LATCH_IN_USE) || matches!(err, DmError::Connect { maybe_sent: false, .. })
+                self.retry_mutations
+                    && (err.has_code(codes::LATCH_IN_USE) || matches!(err, DmError::Connect { maybe_sent: false, .. }))
             };
-            if !retryable || attempt >= self.retry.max_attempts {
-                return Err(err);
-            }
-            let delay = self.retry.delay(attempt);
+            let Some(delay) = self.retry.next_delay(attempt).filter(|_| retryable) else { return Err(err) };
             tracing::info!(%method, path, attempt, delay_ms = delay.as_millis() as u64, error = %err, "retrying");
             tokio::time::sleep(delay).await;
             attempt += 1;

@@ -3,6 +3,7 @@
 pub mod client;
 pub mod error;
 pub mod legacy;
+pub mod retry;
 pub mod types;
 pub mod version;
 
