@@ -117,6 +117,9 @@ impl Ctx {
 pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
     let info = StepInfo::of(&step);
     for g in &step.guards {
+        if settled_by_the_create(&step.kind, g) {
+            continue;
+        }
         check_guard(&ctx, g).await?;
     }
     let c = &ctx.client;
@@ -618,8 +621,17 @@ where
             Ok(_) => return Ok(None),
             Err(e) => e,
         };
-        if maybe_landed && err.has_code(settled_code) {
-            return Ok(Some("confirmed by re-reading after a lost answer".into()));
+        if err.has_code(settled_code) {
+            if maybe_landed {
+                return Ok(Some("confirmed by re-reading after a lost answer".into()));
+            }
+            if op == Op::Create {
+                // The guard of a create is DM's own refusal (`settled_by_the_create`).
+                return Err(Failure::from(&err).prefixed(&format!(
+                    "{} was created outside this apply since the plan was made; nothing was changed on it. Re-run plan",
+                    info.resource
+                )));
+            }
         }
         if err.is_ambiguous() {
             maybe_landed = true;
@@ -637,6 +649,19 @@ where
         ctx.progress(info, format!("retrying in {} ms: {err}", delay.as_millis()));
         tokio::time::sleep(delay).await;
     }
+}
+
+/// Whether `g` only says "the resource this step creates is still absent". DM refuses to create a source or task
+/// that exists ("already exists", changing nothing: docs/dm-behaviour.md §3, §5), so the create checks that itself
+/// and the re-read would be one request per create for nothing; `create_or_delete` turns DM's refusal into the
+/// guard's message.
+fn settled_by_the_create(kind: &StepKind, g: &Guard) -> bool {
+    let created = match kind {
+        StepKind::CreateSource { source, .. } => (ResourceKind::Source, source.source_name.as_str()),
+        StepKind::CreateTask { task } => (ResourceKind::Task, task.name.as_str()),
+        _ => return false,
+    };
+    g.expect == Expect::Absent && g.kind == created.0 && g.name == created.1
 }
 
 /// Re-read the resource and compare it with what the plan saw.

@@ -79,3 +79,52 @@ async fn outside_apply_the_client_alone_retries_the_latch() {
     assert_eq!(task_mutations(&env, "orders").len(), 1);
     env.ctl.release_task_latch("orders");
 }
+
+/// A create is not preceded by a guard re-read (DM refuses a duplicate itself); a resource created by someone else
+/// since the plan still fails the create with the guard's message, and nothing is changed on it.
+#[tokio::test]
+async fn a_task_created_outside_since_the_plan_is_not_touched() {
+    for g in [Generation::V854, Generation::Head] {
+        let env = env(g).await;
+        converge(&env, &desired(&config(&[])), false).await;
+        let mine = desired(&config(&[incr_task("orders", &["mysql-a"], "running", 100)]));
+        let p = plan(&env, &mine, false).await;
+        // Someone else creates the task (another batch size) between plan and apply.
+        let theirs = desired(&config(&[incr_task("orders", &["mysql-a"], "stopped", 300)]));
+        let other = plan(&env, &theirs, false).await;
+        let (r, _) = execute(&env, &other, &fast()).await;
+        assert!(r.success(), "{}", r.render_text());
+        env.ctl.clear_log();
+        let (r, _) = execute(&env, &p, &fast()).await;
+        assert!(!r.success());
+        match outcome_of(&r, "task.orders: create task") {
+            Outcome::Failed { failure } => assert!(
+                failure.message.contains(
+                    "task.orders was created outside this apply since the plan was made; nothing was changed on it"
+                ),
+                "{failure:?}"
+            ),
+            o => panic!("{g:?}: {o:?}"),
+        }
+        let sent = task_mutations(&env, "orders");
+        assert!(sent.is_empty(), "only the refused create, on /tasks: {sent:?}");
+        let posts: Vec<u16> = env
+            .ctl
+            .request_log()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/api/v1/tasks")
+            .map(|r| r.status)
+            .collect();
+        assert_eq!(posts, vec![400], "{g:?}");
+        let t = env.client.get_task("orders", false).await.unwrap().unwrap();
+        assert_eq!(t.source_config.source_conf.len(), 1);
+        assert!(
+            !env.client
+                .task_status("orders")
+                .await
+                .unwrap()
+                .iter()
+                .any(|s| s.stage == dm_apply::dm::types::Stage::Running)
+        );
+    }
+}
