@@ -36,6 +36,7 @@ pub use report::{
 pub use scheduler::StepResult;
 
 use crate::dm::DmClient;
+use crate::dm::retry::RetryPolicy;
 use crate::plan::Plan;
 
 /// A cancellation flag shared between the signal handler (SIGINT, SIGTERM, SIGHUP) and the executor: once set, no
@@ -84,10 +85,10 @@ pub struct ApplyOptions {
     /// How long an error a task showed before we started it may still show afterwards before it counts as a
     /// failure of the start (the worker needs a moment to pick the start up).
     pub error_grace: Duration,
-    /// Retries of a transient failure (connection, timeout, 5xx, DM's 46024 latch) per request.
-    pub retries: u32,
-    /// First retry delay; doubles per attempt, at most 2 s.
-    pub retry_initial: Duration,
+    /// How a mutation that failed transiently (connection, timeout, 5xx, DM's 46024 latch) is sent again: at most
+    /// `retry.max_attempts` times in all. The executor is the only layer retrying mutations: its client sends each
+    /// one exactly once (`crate::dm::retry` says why this layer). Reads are retried by the client's own policy.
+    pub retry: RetryPolicy,
     pub cancel: Cancel,
     /// `--allow-restart`: replacements that restart a migration from scratch are allowed (checked again here,
     /// although the planner already refuses them).
@@ -134,8 +135,11 @@ impl Default for ApplyOptions {
             poll_initial: Duration::from_millis(50),
             poll_max: Duration::from_secs(1),
             error_grace: Duration::from_secs(3),
-            retries: 4,
-            retry_initial: Duration::from_millis(100),
+            retry: RetryPolicy {
+                max_attempts: 5,
+                base_delay: Duration::from_millis(100),
+                max_delay: Duration::from_secs(2),
+            },
             cancel: Cancel::new(),
             allow_restart: false,
             allow_restart_for: BTreeSet::new(),
@@ -223,7 +227,8 @@ pub async fn execute_graph(
     let deadline = opts.deadline.map(|d| tokio::time::Instant::now() + d);
     let ctx = Arc::new(ops::Ctx {
         deadline,
-        client: client.clone(),
+        // Mutations are retried by `ops` alone (one layer, `opts.retry`); reads keep the client's retries.
+        client: client.sending_mutations_once(),
         opts: opts.clone(),
         digests: hooks.digests.clone(),
         events: events.clone(),

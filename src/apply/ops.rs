@@ -1,10 +1,10 @@
 //! Running one step against DM-master: the re-read guard, retries, and waiting for asynchronous stage changes.
 //!
 //! Retry rules (docs/dm-behaviour.md §2, §14):
-//! - reads are retried by the client (`dm::client::RetryPolicy`); mutations that are safe to repeat (PUT, start,
-//!   stop, enable, disable) are retried here on any transient error: connection failures, timeouts, 5xx and DM's
-//!   per-task latch (46024, "in use by other client"), which the client alone retries only when the request
-//!   certainly did not happen;
+//! - reads are retried by the client; mutations are retried here and only here (`ApplyOptions::retry`, sent at
+//!   most `max_attempts` times; the client under the executor sends each mutation once, see `crate::dm::retry`).
+//!   Mutations that are safe to repeat (PUT, start, stop, enable, disable) are retried on any transient error:
+//!   connection failures, timeouts, 5xx and DM's per-task latch (46024, "in use by other client");
 //! - a create or delete whose answer was lost (`DmError::is_ambiguous`) is settled by re-reading: the resource
 //!   exists (create) or is gone (delete) → it landed; a later "already exists" / "not exists" answer after such a
 //!   lost answer also means our earlier attempt landed.
@@ -21,6 +21,7 @@ use super::graph::{Expect, Guard, RelayTarget, ResourceKind, Step, StepKind, Wai
 use super::report::{Event, Failure, StepInfo};
 use super::scheduler::StepResult;
 use crate::dm::error::codes;
+use crate::dm::retry::Backoff;
 use crate::dm::types::{DisableRelayRequest, EnableRelayRequest, Source, Stage, StopTaskRequest, SubTaskStatus, Task};
 use crate::dm::{DmClient, DmError};
 use crate::state::store::{self, Update};
@@ -85,36 +86,40 @@ impl Ctx {
         let _ = self.events.send(Event::Progress { step: info.clone(), message: message.into() });
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.opts.retry_initial.as_millis() as u64;
-        Duration::from_millis(base.saturating_mul(1 << attempt.min(10)).min(2_000))
-    }
-
-    /// Retry `f` on transient errors (safe only for operations that may be repeated).
+    /// Retry `f` on transient errors (safe only for operations that may be repeated), as `opts.retry` says.
     async fn retrying<T, F, Fut>(&self, info: &StepInfo, mut f: F) -> Result<T, DmError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, DmError>>,
     {
-        let mut attempt = 0;
+        let mut attempts = 0;
         loop {
+            attempts += 1;
             match f().await {
                 Ok(v) => return Ok(v),
-                Err(e) if e.is_transient() && attempt < self.opts.retries => {
-                    let delay = self.backoff(attempt);
-                    attempt += 1;
+                Err(e) => {
+                    let Some(delay) = self.opts.retry.next_delay(attempts).filter(|_| e.is_transient()) else {
+                        return Err(e);
+                    };
                     self.progress(info, format!("retrying in {} ms: {e}", delay.as_millis()));
                     tokio::time::sleep(delay).await;
                 }
-                Err(e) => return Err(e),
             }
         }
+    }
+
+    /// The schedule of status polls while waiting for a stage (polling, not retrying: no attempt limit).
+    fn poll_backoff(&self) -> Backoff {
+        Backoff { base: self.opts.poll_initial, max: self.opts.poll_max }
     }
 }
 
 pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
     let info = StepInfo::of(&step);
     for g in &step.guards {
+        if settled_by_the_create(&step.kind, g) {
+            continue;
+        }
         check_guard(&ctx, g).await?;
     }
     let c = &ctx.client;
@@ -293,7 +298,8 @@ async fn start_relay(ctx: &Ctx, info: &StepInfo, name: &str, target: &RelayTarge
 async fn wait_relay(ctx: &Ctx, info: &StepInfo, name: &str, target: &RelayTarget) -> StepResult {
     let c = &ctx.client;
     let start = Instant::now();
-    let mut delay = ctx.opts.poll_initial;
+    let backoff = ctx.poll_backoff();
+    let mut polls = 0u32;
     let mut last = String::from("not polled yet");
     let cancel = ctx.opts.cancel.clone();
     let mut workers: Option<Vec<String>> = match target {
@@ -352,14 +358,14 @@ async fn wait_relay(ctx: &Ctx, info: &StepInfo, name: &str, target: &RelayTarget
         }
         ctx.progress(info, format!("waiting for relay: {last}"));
         tokio::select! {
-            () = tokio::time::sleep(delay) => {}
+            () = tokio::time::sleep(backoff.delay(polls)) => {}
             () = cancel.cancelled() => {
                 return Err(Failure::interrupted(format!(
                     "interrupted while waiting for relay of source {name}: the start was sent to DM, which may still                      complete it (last observed: {last})"
                 )));
             }
         }
-        delay = (delay * 2).min(ctx.opts.poll_max.max(ctx.opts.poll_initial));
+        polls = polls.saturating_add(1);
     }
 }
 
@@ -607,15 +613,25 @@ where
     R: FnMut() -> RFut,
     RFut: Future<Output = Result<bool, DmError>>,
 {
-    let mut attempt = 0;
+    let mut attempts = 0;
     let mut maybe_landed = false;
     loop {
+        attempts += 1;
         let err = match attempt_op().await {
             Ok(_) => return Ok(None),
             Err(e) => e,
         };
-        if maybe_landed && err.has_code(settled_code) {
-            return Ok(Some("confirmed by re-reading after a lost answer".into()));
+        if err.has_code(settled_code) {
+            if maybe_landed {
+                return Ok(Some("confirmed by re-reading after a lost answer".into()));
+            }
+            if op == Op::Create {
+                // The guard of a create is DM's own refusal (`settled_by_the_create`).
+                return Err(Failure::from(&err).prefixed(&format!(
+                    "{} was created outside this apply since the plan was made; nothing was changed on it. Re-run plan",
+                    info.resource
+                )));
+            }
         }
         if err.is_ambiguous() {
             maybe_landed = true;
@@ -627,14 +643,25 @@ where
                 return Ok(Some("confirmed by re-reading after a lost answer".into()));
             }
         }
-        if !err.is_transient() || attempt >= ctx.opts.retries {
+        let Some(delay) = ctx.opts.retry.next_delay(attempts).filter(|_| err.is_transient()) else {
             return Err(Failure::from(&err));
-        }
-        let delay = ctx.backoff(attempt);
-        attempt += 1;
+        };
         ctx.progress(info, format!("retrying in {} ms: {err}", delay.as_millis()));
         tokio::time::sleep(delay).await;
     }
+}
+
+/// Whether `g` only says "the resource this step creates is still absent". DM refuses to create a source or task
+/// that exists ("already exists", changing nothing: docs/dm-behaviour.md §3, §5), so the create checks that itself
+/// and the re-read would be one request per create for nothing; `create_or_delete` turns DM's refusal into the
+/// guard's message.
+fn settled_by_the_create(kind: &StepKind, g: &Guard) -> bool {
+    let created = match kind {
+        StepKind::CreateSource { source, .. } => (ResourceKind::Source, source.source_name.as_str()),
+        StepKind::CreateTask { task } => (ResourceKind::Task, task.name.as_str()),
+        _ => return false,
+    };
+    g.expect == Expect::Absent && g.kind == created.0 && g.name == created.1
 }
 
 /// Re-read the resource and compare it with what the plan saw.
@@ -672,7 +699,8 @@ async fn check_guard(ctx: &Ctx, g: &Guard) -> Result<(), Failure> {
 async fn wait_task(ctx: &Ctx, info: &StepInfo, name: &str, until: WaitFor) -> StepResult {
     let start = Instant::now();
     let pre_errors = ctx.pre_start_errors.lock().ok().and_then(|m| m.get(name).cloned()).unwrap_or_default();
-    let mut delay = ctx.opts.poll_initial;
+    let backoff = ctx.poll_backoff();
+    let mut polls = 0u32;
     let mut last = String::from("not polled yet");
     let mut unavailable = 0u32;
     let cancel = ctx.opts.cancel.clone();
@@ -691,10 +719,10 @@ async fn wait_task(ctx: &Ctx, info: &StepInfo, name: &str, until: WaitFor) -> St
             return Err(interrupted(&last));
         }
         tokio::select! {
-            () = tokio::time::sleep(delay) => {}
+            () = tokio::time::sleep(backoff.delay(polls)) => {}
             () = cancel.cancelled() => return Err(interrupted(&last)),
         }
-        delay = (delay * 2).min(ctx.opts.poll_max.max(ctx.opts.poll_initial));
+        polls = polls.saturating_add(1);
         let poll = async {
             let _permit = ctx.poll_permits.acquire().await;
             ctx.client.task_status(name).await

@@ -4,6 +4,7 @@ pub mod client;
 pub mod error;
 pub mod facts;
 pub mod legacy;
+pub mod retry;
 pub mod types;
 pub mod version;
 

@@ -288,6 +288,17 @@ impl SimControl {
         self.shared.knobs().latency = d;
     }
 
+    /// Hold the scheduler latch of task `task` as another client in the middle of an operation would: until
+    /// [`Self::release_task_latch`], every create, update, start, stop and delete of the task is refused with 46024.
+    /// `false` when the latch was already held.
+    pub fn hold_task_latch(&self, task: &str) -> bool {
+        self.shared.latches.lock().unwrap_or_else(|p| p.into_inner()).insert(task.to_string())
+    }
+
+    pub fn release_task_latch(&self, task: &str) {
+        self.shared.latches.lock().unwrap_or_else(|p| p.into_inner()).remove(task);
+    }
+
     pub fn set_stage_delay(&self, d: Duration) {
         self.shared.state().stage_delay = d.min(state::MAX_STAGE_DELAY);
     }

@@ -42,7 +42,7 @@ pub fn fast() -> ApplyOptions {
         poll_initial: Duration::from_millis(5),
         poll_max: Duration::from_millis(40),
         error_grace: Duration::from_millis(500),
-        retry_initial: Duration::from_millis(5),
+        retry: dm_apply::dm::RetryPolicy { base_delay: Duration::from_millis(5), ..ApplyOptions::default().retry },
         allow_restart: true,
         ..ApplyOptions::default()
     }

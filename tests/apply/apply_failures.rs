@@ -163,7 +163,10 @@ async fn dms_task_latch_is_retried() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     env.ctl.set_latency(Duration::ZERO);
-    let opts = ApplyOptions { retry_initial: Duration::from_millis(100), ..fast() };
+    let opts = ApplyOptions {
+        retry: dm_apply::dm::RetryPolicy { base_delay: Duration::from_millis(100), ..fast().retry },
+        ..fast()
+    };
     let (r, events) = execute(&env, &p, &opts).await;
     holder.await.unwrap().unwrap();
     assert!(r.success(), "{}", r.render_text());
@@ -187,7 +190,7 @@ async fn injected_server_errors_and_resets_are_retried_or_settled_by_reading() {
         ]));
         let p = plan(&env, &d, false).await;
         env.ctl.set_faults(0.25, vec![FaultKind::ServerError, FaultKind::Reset]);
-        let opts = ApplyOptions { retries: 8, ..fast() };
+        let opts = ApplyOptions { retry: dm_apply::dm::RetryPolicy { max_attempts: 9, ..fast().retry }, ..fast() };
         let (r, _) = execute(&env, &p, &opts).await;
         env.ctl.set_faults(0.0, vec![]);
         assert!(r.success(), "{g:?}\n{}", r.render_text());

@@ -179,7 +179,7 @@ async fn apply_with_faults(env: &Env, text: &str) {
     let d = desired(text);
     let p = plan(env, &d, true).await;
     env.ctl.set_faults(0.3, vec![FaultKind::ServerError, FaultKind::Reset]);
-    let opts = ApplyOptions { retries: 1, ..fast() };
+    let opts = ApplyOptions { retry: dm_apply::dm::RetryPolicy { max_attempts: 2, ..fast().retry }, ..fast() };
     let (r, _) = execute(env, &p, &opts).await;
     env.ctl.set_faults(0.0, vec![]);
     assert_report_matches_dm(env, &r).await;

@@ -16,6 +16,7 @@ mod faults_cli;
 mod faults_converge;
 mod rel_common;
 mod relay;
+mod retry_budget;
 mod safe_changes;
 mod state_record;
 mod verify_settle;

@@ -1,0 +1,382 @@
+//! The simulated cluster: workers, sources, tasks and their subtasks, templates; and the state-changing rules
+//! of docs/dm-behaviour.md §3–§13 (relay and enable/disable live in `relay.rs`, templates in `templates.rs`).
+//! Handlers call one method per endpoint with already validated input; each returns the answer or a
+//! [`SimError`] and changes nothing when it fails, unless the server itself leaves a partial change behind.
+//!
+//! `State` is one type, its methods split by resource: `sources.rs`, `tasks.rs` (create, read, update, delete),
+//! `status.rs` (the clock, start, stop, query-status), `tables.rs` (what subtasks report through their worker),
+//! `workers.rs` (binding, masters and workers), `controls.rs` (test-only controls), `goformat.rs` (Go formats).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+use super::bound;
+use super::catalog;
+use super::checkpoint::{self, Binlogs, RunStart, SubCkpt, UpstreamId};
+use super::downstream::{self, Accounts};
+use super::errors::{SimError, e};
+use super::legacy::FullCfg;
+use super::precheck::{self, MetaCheck};
+use super::project::{self, SubCfg};
+use super::relay;
+use super::shard::ShardDdlState;
+use super::taskargs;
+use super::{Generation, SimOptions};
+use crate::dm::types::*;
+
+mod controls;
+mod goformat;
+mod sources;
+mod status;
+mod tables;
+mod tasks;
+mod workers;
+
+pub(crate) use goformat::valid_timezone;
+
+/// An answer of a successful operation.
+#[derive(Debug)]
+pub(crate) enum Out {
+    Json(u16, Value),
+    /// A status with an empty body (200 from handlers that never set one, 204 from deletes).
+    Empty(u16),
+    /// `GET /sources/{unknown}`: 404 with an empty body (docs/dm-behaviour.md §2).
+    NotFoundEmpty,
+}
+
+pub(crate) type R = Result<Out, SimError>;
+
+/// What DM-master wants a subtask to be (etcd); the worker's observed stage follows asynchronously.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expected {
+    Running,
+    Stopped,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Worker {
+    pub name: String,
+    pub addr: String,
+    pub offline: bool,
+    /// Registered (and still bound) but not answering RPCs: status shows 38008 (docs/dm-behaviour.md §8).
+    pub unreachable: bool,
+    pub bound: Option<String>,
+    /// Source this worker relays for (started through `/relay/enable`). Kept while the worker is offline, as DM's
+    /// scheduler keeps it (docs/dm-behaviour.md R4.3).
+    pub relay: Option<String>,
+    /// The worker's relay stopped on this error (a test control): its relay status shows `Paused` with it.
+    pub relay_error: Option<String>,
+}
+
+impl Worker {
+    pub fn stage(&self) -> &'static str {
+        if self.offline {
+            "offline"
+        } else if self.bound.is_some() {
+            "bound"
+        } else if self.relay.is_some() {
+            "relay"
+        } else {
+            "free"
+        }
+    }
+    fn is_free(&self) -> bool {
+        !self.offline && self.bound.is_none() && self.relay.is_none()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SourceEntry {
+    /// Stored config: password as last written, server-filled flavor/purge/relay_config.
+    pub cfg: Source,
+    pub server_id: u32,
+    pub last_bound: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SubTask {
+    pub source: String,
+    /// The stored task config for this source, as an OpenAPI task (converted on read, docs/dm-behaviour.md §9).
+    pub cfg: Task,
+    pub expected: Expected,
+    pub observed: Stage,
+    pub unit: Unit,
+    /// An observed-stage change in flight: (when it lands, to what).
+    pub pending: Option<(Instant, Stage)>,
+    pub run_since: Option<Instant>,
+    /// Running time accumulated before `run_since` (the migration's progress).
+    pub worked: Duration,
+    pub error_msg: Option<String>,
+    /// The upstream is case-insensitive: allow-list patterns are stored lowercased (docs/dm-behaviour.md §9).
+    pub lower: bool,
+    /// Table structures set through PUT table-structure: (schema, table) → SQL.
+    pub tables: BTreeMap<(String, String), String>,
+    /// The syncer's checkpoint and where each run began (docs/dm-behaviour.md §7, §8).
+    pub ckpt: SubCkpt,
+    /// Shard DDL coordination state set by a test control (docs/dm-behaviour.md §8).
+    pub shard: ShardDdlState,
+    /// The full configuration of a task created the dmctl way; `cfg` then holds its OpenAPI projection
+    /// (docs/dm-behaviour.md §11).
+    pub dmctl: Option<Box<FullCfg>>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TaskEntry {
+    pub subtasks: BTreeMap<String, SubTask>,
+    /// `start_time`, `safe_mode_time_duration`, `timeout_duration` as stored task CLI args.
+    pub cli_args: BTreeMap<String, String>,
+}
+
+pub(crate) struct State {
+    pub generation: Generation,
+    pub stage_delay: Duration,
+    pub rng: StdRng,
+    pub workers: BTreeMap<String, Worker>,
+    pub sources: BTreeMap<String, SourceEntry>,
+    pub tasks: BTreeMap<String, TaskEntry>,
+    pub templates: BTreeMap<String, Value>,
+    /// The upstreams' binlogs and the checkpoints left in downstream meta schemas after deletes.
+    pub binlog: Binlogs,
+    pub catalogs: HashMap<String, BTreeMap<String, Vec<String>>>,
+    pub cluster_id: u64,
+    pub topology: Option<Value>,
+    pub masters: Vec<ClusterMaster>,
+    /// The next N status reads fail like a worker without subtasks yet (49001, docs/dm-behaviour.md §8).
+    pub status_glitches: u32,
+    /// The fake downstream's accounts (docs/dm-behaviour.md §10).
+    pub downstream: Accounts,
+}
+
+/// Keeps `Instant + delay` far from overflow whatever a knob says.
+pub(crate) const MAX_STAGE_DELAY: Duration = Duration::from_secs(24 * 3600);
+
+impl State {
+    pub fn new(opts: &SimOptions, listen: &str) -> State {
+        let seed = opts.seed.unwrap_or_else(rand::random);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let workers = (1..=opts.workers)
+            .map(|i| {
+                let name = format!("worker{i}");
+                (
+                    name.clone(),
+                    Worker {
+                        name,
+                        addr: format!("127.0.0.1:{}", 8262 + i),
+                        offline: false,
+                        unreachable: false,
+                        bound: None,
+                        relay: None,
+                        relay_error: None,
+                    },
+                )
+            })
+            .collect();
+        let cluster_id = rng.random_range(1_000_000_000_000_000u64..9_000_000_000_000_000u64);
+        State {
+            generation: opts.generation,
+            stage_delay: opts.stage_delay.min(MAX_STAGE_DELAY),
+            rng,
+            workers,
+            sources: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+            templates: BTreeMap::new(),
+            binlog: Binlogs::new(seed),
+            catalogs: HashMap::new(),
+            cluster_id,
+            topology: None,
+            masters: vec![ClusterMaster {
+                name: "master1".into(),
+                alive: true,
+                leader: true,
+                addr: listen.to_string(),
+            }],
+            status_glitches: 0,
+            downstream: Accounts::default(),
+        }
+    }
+
+    fn head(&self) -> bool {
+        self.generation.head()
+    }
+
+    /// Time a full/all task spends in each of Dump and Load.
+    pub(crate) fn phase(&self) -> Duration {
+        self.stage_delay.saturating_mul(3).max(Duration::from_millis(3))
+    }
+}
+
+/// Who the upstream of a source is, for positions and GTIDs.
+fn upstream_id<'a>(source: &'a str, src: &SourceEntry) -> UpstreamId<'a> {
+    UpstreamId {
+        source,
+        mariadb: src.cfg.flavor.as_deref() == Some("mariadb"),
+        server_id: src.server_id,
+        gtid_mode: !catalog::gtid_off(&src.cfg.host),
+        enable_gtid: src.cfg.enable_gtid,
+    }
+}
+
+/// Where a task's checkpoints live: its target database, meta schema and name.
+fn meta_key(task: &Task) -> checkpoint::MetaKey {
+    let t = &task.target_config;
+    (format!("{}:{}", t.host, t.port), task.meta_schema.clone().unwrap_or_default(), task.name.clone())
+}
+
+/// Running time of a subtask up to `now`.
+fn total_worked(sub: &SubTask, now: Instant) -> Duration {
+    sub.worked + sub.run_since.map(|t| now.saturating_duration_since(t)).unwrap_or_default()
+}
+
+/// A subtask's worker (re)starts it: record where its syncer begins and with which safe mode; a start position
+/// purged upstream pauses it with the syncer's error (docs/dm-behaviour.md §7, §8).
+fn run_started(
+    binlog: &mut Binlogs,
+    sources: &BTreeMap<String, SourceEntry>,
+    cli_args: &BTreeMap<String, String>,
+    sub: &mut SubTask,
+    phase: Duration,
+) {
+    let Some(src) = sources.get(&sub.source) else { return };
+    let meta = project::to_subcfg(&sub.cfg, &sub.source, false).ok().and_then(|c| c.meta);
+    let rs = RunStart {
+        id: upstream_id(&sub.source, src),
+        mode: &sub.cfg.task_mode,
+        meta,
+        cli_args,
+        cfg_safe_mode: sub.cfg.source_config.incr_migrate_conf.as_ref().and_then(|i| i.safe_mode).unwrap_or(false),
+        safe_mode_duration: sub.dmctl.as_ref().and_then(|d| d.safe_mode_duration()),
+        worked: sub.worked,
+        phase,
+    };
+    if let Some(err) = binlog.on_run_start(&mut sub.ckpt, rs) {
+        sub.observed = Stage::Paused;
+        sub.run_since = None;
+        sub.error_msg = Some(format!(
+            "[code=36069:class=sync-unit:scope=upstream:level=high], Message: get binlog event error: {err}, Workaround: Please check that the start position is still present upstream.\n"
+        ));
+    }
+}
+
+/// The unit a subtask of `mode` is in after `worked` of running, and whether it has finished.
+pub(crate) fn unit_for(mode: &str, worked: Duration, phase: Duration) -> (Unit, bool) {
+    match mode {
+        "incremental" => (Unit::Sync, false),
+        "dump" => (Unit::Dump, worked >= phase),
+        "load" => (Unit::Load, worked >= phase),
+        "full" => {
+            if worked < phase {
+                (Unit::Dump, false)
+            } else {
+                (Unit::Load, worked >= phase * 2)
+            }
+        }
+        // all
+        _ => {
+            if worked < phase {
+                (Unit::Dump, false)
+            } else if worked < phase * 2 {
+                (Unit::Load, false)
+            } else {
+                (Unit::Sync, false)
+            }
+        }
+    }
+}
+
+fn advance_sub(sub: &mut SubTask, now: Instant, phase: Duration) {
+    if let Some((due, target)) = sub.pending.clone()
+        && now >= due
+    {
+        if sub.observed == Stage::Running
+            && let Some(since) = sub.run_since.take()
+        {
+            sub.worked += due.saturating_duration_since(since);
+        }
+        sub.pending = None;
+        sub.observed = target.clone();
+        if target == Stage::Running {
+            sub.run_since = Some(due);
+            sub.error_msg = None;
+        }
+    }
+    if sub.observed == Stage::Running
+        && let Some(since) = sub.run_since
+    {
+        let total = sub.worked + now.saturating_duration_since(since);
+        let (unit, finished) = unit_for(&sub.cfg.task_mode, total, phase);
+        sub.unit = unit;
+        if finished {
+            sub.worked = total;
+            sub.run_since = None;
+            sub.observed = Stage::Finished;
+        }
+    }
+}
+
+/// Write the expected stage and schedule the observed change the worker will make.
+pub(crate) fn set_expected(sub: &mut SubTask, exp: Expected, now: Instant, delay: Duration) {
+    sub.expected = exp;
+    let in_flight = sub.pending.as_ref().map(|(_, s)| s.clone());
+    let target = match exp {
+        // A finished subtask stays finished; everything else resumes.
+        Expected::Running => match sub.observed {
+            Stage::Finished => Stage::Finished,
+            _ => Stage::Running,
+        },
+        // The worker pauses a running subtask: observed Paused; a never-started one stays Stopped.
+        Expected::Stopped => match (&sub.observed, in_flight) {
+            (Stage::Finished, _) => Stage::Finished,
+            (Stage::Stopped, Some(Stage::Running)) => Stage::Paused,
+            (Stage::Stopped, _) => Stage::Stopped,
+            _ => Stage::Paused,
+        },
+    };
+    if target == sub.observed && !(target == Stage::Running && sub.error_msg.is_some()) {
+        sub.pending = None;
+    } else if sub.pending.as_ref().map(|(_, s)| s) != Some(&target) {
+        sub.pending = Some((now + delay, target));
+    }
+}
+
+/// RFC 7386 JSON merge patch.
+pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
+    match (target.as_object_mut(), patch.as_object()) {
+        (Some(t), Some(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        _ => *target = patch.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_by_mode() {
+        let p = Duration::from_millis(10);
+        assert_eq!(unit_for("all", Duration::ZERO, p), (Unit::Dump, false));
+        assert_eq!(unit_for("all", Duration::from_millis(25), p), (Unit::Sync, false));
+        assert_eq!(unit_for("full", Duration::from_millis(25), p), (Unit::Load, true));
+        assert_eq!(unit_for("incremental", Duration::ZERO, p), (Unit::Sync, false));
+        assert_eq!(unit_for("load", Duration::ZERO, p), (Unit::Load, false));
+    }
+
+    #[test]
+    fn merge_patch_rfc7386() {
+        let mut v = json!({"a": 1, "b": {"c": 2, "d": 3}});
+        merge_patch(&mut v, &json!({"a": null, "b": {"c": 5}}));
+        assert_eq!(v, json!({"b": {"c": 5, "d": 3}}));
+    }
+}
