@@ -18,6 +18,8 @@ use dm_apply::plan::{PlanOptions, make_plan, testing};
 use dm_apply::sim::{SimControl, SimOptions, SimServer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dm-apply");
+/// The state key every benchmarked run shares (docs/plan.md, "Keyed mode").
+const STATE_KEY: &str = "bench-state-key-0123456789abcdef";
 const PASSWORD_ENV: &str = "BENCH_DM_PASSWORD";
 
 struct Args {
@@ -119,6 +121,8 @@ fn run_child(args: &[&str], addr: &str, dir: &Path) -> ChildRun {
     cmd.args(args)
         .env("DM_APPLY_ADDR", addr)
         .env(PASSWORD_ENV, "bench-secret")
+        // Keyed fingerprints, the recommended mode: without a key every tracked value costs an Argon2id check.
+        .env("DM_APPLY_STATE_KEY", STATE_KEY)
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -342,6 +346,8 @@ fn bench_validate(path: &Path, runs: usize) -> (Duration, Option<u64>) {
             .env("DM_SOURCE_PASSWORD", "x")
             .env("DM_TARGET_PASSWORD", "x")
             .env(PASSWORD_ENV, "bench-secret")
+            // Keyed fingerprints, the recommended mode: without a key every tracked value costs an Argon2id check.
+            .env("DM_APPLY_STATE_KEY", STATE_KEY)
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
