@@ -136,38 +136,28 @@ async fn one_failing_cluster_fails_the_run_but_the_others_are_reported() {
     sim_b.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mapped_variable_that_is_unset_is_named_by_validate() {
-    let setup = write_setup("http://127.0.0.1:1", "http://127.0.0.1:1", false);
-    let clusters = setup.clusters.clone();
-    let (code, err) = tokio::task::spawn_blocking(move || {
-        let o = bin()
-            .env("NO_COLOR", "1")
-            .env_remove("B_SOURCE_PW")
-            .args(["validate", "--clusters", &clusters])
-            .output()
-            .unwrap();
+/// `dm-apply validate ARGS` with cluster b's mapped variable unset: (exit code, stderr).
+async fn validate_without_b_password(args: &[&str]) -> (Option<i32>, String) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let o = bin().env("NO_COLOR", "1").env_remove("B_SOURCE_PW").args(&args).output().unwrap();
         (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapped_variable_that_is_unset_is_named_by_validate() {
+    let setup = write_setup("http://127.0.0.1:1", "http://127.0.0.1:1", false);
+    let (code, err) = validate_without_b_password(&["validate", "--clusters", &setup.clusters]).await;
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("environment variable `B_SOURCE_PW` is not set"), "the variable to set is named: {err}");
     assert!(err.contains("export B_SOURCE_PW=..."), "{err}");
     assert!(!err.contains("`ONLY_MAPPED` is not set"), "the name in the files is never read for b: {err}");
     // --allow-missing-env (a pre-commit hook without the secrets): valid, the mapped variable named as a warning.
-    let clusters = setup.clusters.clone();
-    let (code, err) = tokio::task::spawn_blocking(move || {
-        let o = bin()
-            .env("NO_COLOR", "1")
-            .env_remove("B_SOURCE_PW")
-            .args(["validate", "--clusters", &clusters, "--allow-missing-env"])
-            .output()
-            .unwrap();
-        (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
-    })
-    .await
-    .unwrap();
+    let (code, err) =
+        validate_without_b_password(&["validate", "--clusters", &setup.clusters, "--allow-missing-env"]).await;
     assert_eq!(code, Some(0), "{err}");
     assert!(
         err.contains("[b] environment variable `B_SOURCE_PW` is not set (allowed by --allow-missing-env)"),
@@ -175,17 +165,7 @@ async fn a_mapped_variable_that_is_unset_is_named_by_validate() {
     );
     assert!(err.contains("[b] 1 source(s)") && !err.contains("invalid"), "{err}");
     // --cluster narrows the run to the named clusters.
-    let clusters = setup.clusters.clone();
-    let (code, err) = tokio::task::spawn_blocking(move || {
-        let o = bin()
-            .env_remove("B_SOURCE_PW")
-            .args(["validate", "--clusters", &clusters, "--cluster", "a"])
-            .output()
-            .unwrap();
-        (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
-    })
-    .await
-    .unwrap();
+    let (code, err) = validate_without_b_password(&["validate", "--clusters", &setup.clusters, "--cluster", "a"]).await;
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("[a] 1 source(s)") && !err.contains("[b]"), "{err}");
     let (code, _, err) = run_env(s(&["validate", "--clusters", &setup.clusters, "--cluster", "nope"])).await;
