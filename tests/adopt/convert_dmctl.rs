@@ -609,7 +609,7 @@ fn dash_o_with_a_format_name_is_refused_with_a_hint() {
 /// tiflow's `dm/` (outside this repository; never commit them), e.g. from a clone or mirror of pingcap/tiflow:
 /// `git -C TIFLOW ls-tree -r --name-only HEAD dm/ | grep -E '\.ya?ml$'`, keeping the files that have a top-level
 /// `mysql-instances:`, `target-database:` or `source-id:` key (`git -C TIFLOW show HEAD:FILE > DIR/FILE`), then
-/// `DM_APPLY_TIFLOW_CORPUS=DIR cargo test --test convert_dmctl tiflow_corpus -- --ignored --nocapture`. Every task is converted with the
+/// `DM_APPLY_TIFLOW_CORPUS=DIR cargo test --test adopt convert_dmctl::tiflow_corpus -- --ignored --nocapture`. Every task is converted with the
 /// source files of its directory (the first file defining each source it uses), every source file alone; each
 /// either converts to YAML that validates, plans against the in-process simulator and replicates no more than the
 /// dmctl file (reference model over names drawn from its patterns), or is refused naming what it cannot carry.
