@@ -744,7 +744,6 @@ mod tests {
     fn spans_of_nodes_and_keys() {
         let text = "sources:\n  - source_name: a\n    port: 3306\n    password: \"hunter2\"\n    k: |\n      line1\n      line2\n    x: {a: 1}\n";
         let doc = parse(text).unwrap();
-        eprintln!("{:?}", doc.spans);
         let port = doc.span("/sources/0/port").unwrap();
         assert_eq!((port.value.line, port.value.column), (3, 11));
         assert_eq!(&text[port.value.offset..port.value.offset + port.value.len], "3306");
