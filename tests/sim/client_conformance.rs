@@ -2,7 +2,7 @@
 //! validating proxy of `../shared/conformance/prism-proxy.sh`). Ignored by default: it needs the external
 //! processes. See docs/simulator.md "Conformance" for the commands and the recorded result.
 //!
-//!     DM_APPLY_ADDR=http://127.0.0.1:4010 cargo test --test client_conformance -- --ignored --nocapture
+//!     DM_APPLY_ADDR=http://127.0.0.1:4010 cargo test --test sim client_conformance -- --ignored --nocapture
 
 use std::time::Duration;
 
