@@ -156,6 +156,12 @@ impl DmClient {
             // host, or plain http from https). DM-master never redirects its API: a 3xx is an error.
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy();
+        if url.scheme() == "http" && opts.cacert.is_none() {
+            // Plain http never does a TLS handshake (no redirects, no proxy), so the system's trust store is not
+            // loaded: reading and decoding every PEM file of it is most of a short command's start-up. Should a
+            // TLS connection ever be attempted, an empty store fails it closed.
+            b = b.tls_certs_only(Vec::<reqwest::Certificate>::new());
+        }
         if let Some(path) = &opts.cacert {
             let pem = read_file(path, "--cacert")?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
