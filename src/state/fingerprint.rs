@@ -127,9 +127,22 @@ fn message(address: &str, field: &str, value: &Secret) -> Vec<u8> {
 
 fn argon2(m: u32, t: u32, p: u32, msg: &[u8], salt: &[u8]) -> Option<Vec<u8>> {
     let params = argon2::Params::new(m, t, p, Some(32)).ok()?;
+    let n = params.block_count();
     let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut out = vec![0u8; 32];
-    a.hash_password_into(msg, salt, &mut out).ok()?;
+    // The 19 MiB of blocks are reused by every hash of this thread: allocating them afresh made the kernel fault
+    // in and zero every page each time, as much time again as the hash itself. Argon2 overwrites every block
+    // before reading it, so what a previous hash left there does not matter.
+    thread_local! {
+        static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BLOCKS.with(|blocks| {
+        let mut blocks = blocks.borrow_mut();
+        if blocks.len() < n {
+            blocks.resize(n, argon2::Block::new());
+        }
+        a.hash_password_into_with_memory(msg, salt, &mut out, &mut blocks[..n]).ok()
+    })?;
     Some(out)
 }
 
