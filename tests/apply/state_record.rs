@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use crate::apply_common::join_all;
 use dm_apply::dm::types::TargetConfig;
 use dm_apply::dm::{ClientOptions, DmClient};
 use dm_apply::sim::{Generation, LoggedRequest, SimOptions, SimServer};
@@ -192,58 +193,65 @@ async fn a_cluster_built_by_another_client_is_adopted_without_sending_anything()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_password_is_one_put_then_quiet_in_both_modes_and_replace_resends() {
-    for g in GENERATIONS {
-        let (sim, _client) = sim(g).await;
-        let dir = tempfile::tempdir().unwrap();
-        let f = write_config(dir.path(), CONFIG);
-        let url = sim.url();
-        let (code, _, err) = run(&["apply", "-f", &f, "--auto-approve", "--addr", &url], &[]).await;
-        assert_eq!(code, 0, "{err}");
-        let rotated = [("PW_S1", "271828")];
+    // The cases are independent (a simulator each): run at once, a failed assertion fails the test.
+    join_all(GENERATIONS.into_iter().map(|g| {
+        tokio::spawn(async move {
+            let (sim, _client) = sim(g).await;
+            let dir = tempfile::tempdir().unwrap();
+            let f = write_config(dir.path(), CONFIG);
+            let url = sim.url();
+            let (code, _, err) = run(&["apply", "-f", &f, "--auto-approve", "--addr", &url], &[]).await;
+            assert_eq!(code, 0, "{err}");
+            let rotated = [("PW_S1", "271828")];
 
-        // Fingerprint mode.
-        let (code, out, err) = run(&["plan", "-f", &f, "--detailed-exitcode", "--addr", &url], &rotated).await;
-        assert_eq!(code, 2, "{g:?}\n{out}\n{err}");
-        assert!(out.contains("~ password = (sensitive value)"), "{g:?}\n{out}");
-        assert!(!out.contains("271828") && !err.contains("271828"));
-        sim.control().clear_log();
-        let (code, out, err) = run(&["apply", "-f", &f, "--auto-approve", "--addr", &url], &rotated).await;
-        assert_eq!(code, 0, "{g:?}\n{out}\n{err}");
-        assert_eq!(source_puts(&sim.control().request_log()), ["/api/v1/sources/s1"], "{g:?}");
-        let (code, out, _) = run(&["plan", "-f", &f, "--detailed-exitcode", "--addr", &url], &rotated).await;
-        assert_eq!(code, 0, "{g:?}\n{out}");
+            // Fingerprint mode.
+            let (code, out, err) = run(&["plan", "-f", &f, "--detailed-exitcode", "--addr", &url], &rotated).await;
+            assert_eq!(code, 2, "{g:?}\n{out}\n{err}");
+            assert!(out.contains("~ password = (sensitive value)"), "{g:?}\n{out}");
+            assert!(!out.contains("271828") && !err.contains("271828"));
+            sim.control().clear_log();
+            let (code, out, err) = run(&["apply", "-f", &f, "--auto-approve", "--addr", &url], &rotated).await;
+            assert_eq!(code, 0, "{g:?}\n{out}\n{err}");
+            assert_eq!(source_puts(&sim.control().request_log()), ["/api/v1/sources/s1"], "{g:?}");
+            let (code, out, _) = run(&["plan", "-f", &f, "--detailed-exitcode", "--addr", &url], &rotated).await;
+            assert_eq!(code, 0, "{g:?}\n{out}");
 
-        // Version-field mode: switching sends nothing; a new password alone is not seen; a bump sends it.
-        let versioned = |v: u32| {
-            CONFIG.replace("password: ${env:PW_S1}", &format!("password: ${{env:PW_S1}}\n    write_only_version: {v}"))
-        };
-        write_config(dir.path(), &versioned(1));
-        sim.control().clear_log();
-        let (code, out, err) = run(&["apply", "-f", &f, "--auto-approve", "--addr", &url], &rotated).await;
-        assert_eq!(code, 0, "{g:?}\n{out}\n{err}");
-        assert!(source_puts(&sim.control().request_log()).is_empty(), "{g:?}");
-        let again = [("PW_S1", "314159")];
-        let (code, out, _) = run(&["plan", "-f", &f, "--detailed-exitcode", "--addr", &url], &again).await;
-        assert_eq!(code, 0, "{g:?}: no fingerprint in this mode\n{out}");
-        write_config(dir.path(), &versioned(2));
-        let (code, out, _) = run(&["plan", "-f", &f, "--detailed-exitcode", "--addr", &url], &again).await;
-        assert_eq!(code, 2, "{g:?}\n{out}");
-        assert!(out.contains("~ password = (sensitive value)") && out.contains("from 1 to 2"), "{g:?}\n{out}");
-        sim.control().clear_log();
-        let (code, out, err) = run(&["apply", "-f", &f, "--auto-approve", "--addr", &url], &again).await;
-        assert_eq!(code, 0, "{g:?}\n{out}\n{err}");
-        assert_eq!(source_puts(&sim.control().request_log()), ["/api/v1/sources/s1"], "{g:?}");
-        let (code, out, _) = run(&["plan", "-f", &f, "--detailed-exitcode", "--addr", &url], &again).await;
-        assert_eq!(code, 0, "{g:?}\n{out}");
+            // Version-field mode: switching sends nothing; a new password alone is not seen; a bump sends it.
+            let versioned = |v: u32| {
+                CONFIG.replace(
+                    "password: ${env:PW_S1}",
+                    &format!("password: ${{env:PW_S1}}\n    write_only_version: {v}"),
+                )
+            };
+            write_config(dir.path(), &versioned(1));
+            sim.control().clear_log();
+            let (code, out, err) = run(&["apply", "-f", &f, "--auto-approve", "--addr", &url], &rotated).await;
+            assert_eq!(code, 0, "{g:?}\n{out}\n{err}");
+            assert!(source_puts(&sim.control().request_log()).is_empty(), "{g:?}");
+            let again = [("PW_S1", "314159")];
+            let (code, out, _) = run(&["plan", "-f", &f, "--detailed-exitcode", "--addr", &url], &again).await;
+            assert_eq!(code, 0, "{g:?}: no fingerprint in this mode\n{out}");
+            write_config(dir.path(), &versioned(2));
+            let (code, out, _) = run(&["plan", "-f", &f, "--detailed-exitcode", "--addr", &url], &again).await;
+            assert_eq!(code, 2, "{g:?}\n{out}");
+            assert!(out.contains("~ password = (sensitive value)") && out.contains("from 1 to 2"), "{g:?}\n{out}");
+            sim.control().clear_log();
+            let (code, out, err) = run(&["apply", "-f", &f, "--auto-approve", "--addr", &url], &again).await;
+            assert_eq!(code, 0, "{g:?}\n{out}\n{err}");
+            assert_eq!(source_puts(&sim.control().request_log()), ["/api/v1/sources/s1"], "{g:?}");
+            let (code, out, _) = run(&["plan", "-f", &f, "--detailed-exitcode", "--addr", &url], &again).await;
+            assert_eq!(code, 0, "{g:?}\n{out}");
 
-        // -replace re-sends, whatever the record says (single-dash spelling as in Terraform).
-        sim.control().clear_log();
-        let (code, out, err) =
-            run(&["apply", "-f", &f, "--auto-approve", "-replace", "source.s1", "--addr", &url], &again).await;
-        assert_eq!(code, 0, "{g:?}\n{out}\n{err}");
-        assert!(out.contains("re-sent as asked"), "{g:?}\n{out}");
-        assert_eq!(source_puts(&sim.control().request_log()), ["/api/v1/sources/s1"], "{g:?}");
-    }
+            // -replace re-sends, whatever the record says (single-dash spelling as in Terraform).
+            sim.control().clear_log();
+            let (code, out, err) =
+                run(&["apply", "-f", &f, "--auto-approve", "-replace", "source.s1", "--addr", &url], &again).await;
+            assert_eq!(code, 0, "{g:?}\n{out}\n{err}");
+            assert!(out.contains("re-sent as asked"), "{g:?}\n{out}");
+            assert_eq!(source_puts(&sim.control().request_log()), ["/api/v1/sources/s1"], "{g:?}");
+        })
+    }))
+    .await;
 }
 
 fn sha256_hex(parts: &[&[u8]]) -> String {

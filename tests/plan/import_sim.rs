@@ -64,50 +64,54 @@ fn assert_no_secret(text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_example_imports_to_an_empty_plan_on_every_generation() {
-    for generation in Generation::ALL {
-        for ex in examples() {
-            let (sim, client) = start(generation).await;
-            let desired = load(&ex);
-            apply_by_hand(&client, &desired).await;
-            let l = live::fetch(&client).await.unwrap();
-            sim.control().clear_log();
-            let imp = import::import(&l, &ImportOptions::default()).unwrap();
-            let text = import::render(&imp, &sim.url(), "../schemas/dm-apply.schema.json");
-            assert_no_secret(&text);
-            let env = env_for(&imp.config, &desired);
-            // Every variable import asks for is one this test can fill.
-            for v in &imp.env {
-                assert!(env.contains_key(&v.name), "{}: unexpected variable {}", ex.display(), v.name);
-            }
-            let (imported, file, _dir) = load_imported(&text, &env);
-            assert_eq!(imported.sources.keys().collect::<Vec<_>>(), desired.sources.keys().collect::<Vec<_>>());
-            assert_eq!(imported.tasks.keys().collect::<Vec<_>>(), desired.tasks.keys().collect::<Vec<_>>());
-            for _ in 0..3 {
+    // The cases are independent (a simulator each): run at once, a failed assertion fails the test.
+    join_all(Generation::ALL.into_iter().map(|generation| {
+        tokio::spawn(async move {
+            for ex in examples() {
+                let (sim, client) = start(generation).await;
+                let desired = load(&ex);
+                apply_by_hand(&client, &desired).await;
                 let l = live::fetch(&client).await.unwrap();
-                let p = make_plan(&imported, &l, &PlanOptions::default()).unwrap();
-                assert!(!p.has_changes(), "{} on {generation:?}:\n{text}\n{:#?}", ex.display(), p.changes);
+                sim.control().clear_log();
+                let imp = import::import(&l, &ImportOptions::default()).unwrap();
+                let text = import::render(&imp, &sim.url(), "../schemas/dm-apply.schema.json");
+                assert_no_secret(&text);
+                let env = env_for(&imp.config, &desired);
+                // Every variable import asks for is one this test can fill.
+                for v in &imp.env {
+                    assert!(env.contains_key(&v.name), "{}: unexpected variable {}", ex.display(), v.name);
+                }
+                let (imported, file, _dir) = load_imported(&text, &env);
+                assert_eq!(imported.sources.keys().collect::<Vec<_>>(), desired.sources.keys().collect::<Vec<_>>());
+                assert_eq!(imported.tasks.keys().collect::<Vec<_>>(), desired.tasks.keys().collect::<Vec<_>>());
+                for _ in 0..3 {
+                    let l = live::fetch(&client).await.unwrap();
+                    let p = make_plan(&imported, &l, &PlanOptions::default()).unwrap();
+                    assert!(!p.has_changes(), "{} on {generation:?}:\n{text}\n{:#?}", ex.display(), p.changes);
+                }
+                // Through the binary, with the variables in the environment.
+                let url = sim.url();
+                let f = file.display().to_string();
+                let out = tokio::task::spawn_blocking(move || {
+                    let mut c = bin();
+                    c.envs(env.iter()).args(["plan", "-f", &f, "--addr", &url, "--detailed-exitcode"]);
+                    c.output().unwrap()
+                })
+                .await
+                .unwrap();
+                assert_eq!(
+                    out.status.code(),
+                    Some(0),
+                    "{}: {}\n{}",
+                    ex.display(),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                sim.shutdown().await;
             }
-            // Through the binary, with the variables in the environment.
-            let url = sim.url();
-            let f = file.display().to_string();
-            let out = tokio::task::spawn_blocking(move || {
-                let mut c = bin();
-                c.envs(env.iter()).args(["plan", "-f", &f, "--addr", &url, "--detailed-exitcode"]);
-                c.output().unwrap()
-            })
-            .await
-            .unwrap();
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{}: {}\n{}",
-                ex.display(),
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            sim.shutdown().await;
-        }
-    }
+        })
+    }))
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -126,3 +126,15 @@ pub async fn run(args: Vec<String>) -> (i32, String, String) {
 pub fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }
+
+/// Awaits every task; a panic in one (a failed assertion) fails the caller with that task's own message.
+pub async fn join_all<T>(tasks: impl IntoIterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = vec![];
+    for t in tasks {
+        match t.await {
+            Ok(v) => out.push(v),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    out
+}

@@ -10,28 +10,32 @@ use dm_apply::sim::Generation;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_example_plans_no_changes_after_apply_on_every_generation() {
-    for generation in Generation::ALL {
-        for ex in examples() {
-            let (sim, client) = start(generation).await;
-            let desired = load(&ex);
-            apply_by_hand(&client, &desired).await;
-            // Library level, several runs (the simulator reorders lists randomly).
-            for _ in 0..5 {
-                let l = live::fetch(&client).await.unwrap();
-                let p = make_plan(&desired, &l, &PlanOptions::default()).unwrap();
-                assert!(!p.has_changes(), "{} on {generation:?}: {:#?}", ex.display(), p.changes);
+    // The cases are independent (a simulator each): run at once, a failed assertion fails the test.
+    join_all(Generation::ALL.into_iter().map(|generation| {
+        tokio::spawn(async move {
+            for ex in examples() {
+                let (sim, client) = start(generation).await;
+                let desired = load(&ex);
+                apply_by_hand(&client, &desired).await;
+                // Library level, several runs (the simulator reorders lists randomly).
+                for _ in 0..5 {
+                    let l = live::fetch(&client).await.unwrap();
+                    let p = make_plan(&desired, &l, &PlanOptions::default()).unwrap();
+                    assert!(!p.has_changes(), "{} on {generation:?}: {:#?}", ex.display(), p.changes);
+                }
+                // Through the binary.
+                for _ in 0..2 {
+                    let (code, out, err) =
+                        run(s(&["plan", "-f", &ex.display().to_string(), "--addr", &sim.url(), "--detailed-exitcode"]))
+                            .await;
+                    assert_eq!(code, 0, "{} on {generation:?}:\n{out}\n{err}", ex.display());
+                    assert!(out.ends_with("No changes. DM cluster matches the configuration.\n"), "{out}");
+                }
+                sim.shutdown().await;
             }
-            // Through the binary.
-            for _ in 0..2 {
-                let (code, out, err) =
-                    run(s(&["plan", "-f", &ex.display().to_string(), "--addr", &sim.url(), "--detailed-exitcode"]))
-                        .await;
-                assert_eq!(code, 0, "{} on {generation:?}:\n{out}\n{err}", ex.display());
-                assert!(out.ends_with("No changes. DM cluster matches the configuration.\n"), "{out}");
-            }
-            sim.shutdown().await;
-        }
-    }
+        })
+    }))
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

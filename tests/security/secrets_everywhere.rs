@@ -466,13 +466,18 @@ async fn secrets_echoed_by_dm_are_scrubbed() {
     let status = client.task_status("orders-incremental").await.unwrap();
     assert!(format!("{status:?}").contains(TGT_PW), "not vacuous: DM's answer holds the password");
     let mut all = vec![];
-    for args in [
+    // Read-only commands: run at once.
+    let reads: Vec<_> = [
         s(&["drift", "-f", "examples", "--addr", &url]),
         s(&["drift", "-f", "examples", "-o", "json", "--addr", &url]),
         s(&["plan", "-f", "examples", "-o", "json", "--addr", &url]),
         s(&["import", "--addr", &url]),
-    ] {
-        all.extend(run(args).await.unwrap());
+    ]
+    .into_iter()
+    .map(run)
+    .collect();
+    for r in reads {
+        all.extend(r.await.unwrap());
     }
     // apply starts the paused task; DM pauses it again with the same message: the wait fails quoting it.
     let watcher = {
