@@ -67,13 +67,20 @@ struct Walk<'a> {
 fn walk(value: &mut Value, pointer: &mut String, cx: &mut Walk<'_>) {
     let (doc, file, env) = (cx.doc, cx.file, cx.env);
     match value {
-        Value::String(_) if cx.invalid.contains(pointer.as_str()) => {}
         Value::String(s) => {
             let key = pointer.rsplit('/').next().unwrap_or("");
+            let secret_field = SECRET_FIELDS.contains(&key);
+            // Nothing to expand and nothing to warn about: most strings of a fleet (a hash lookup of the pointer
+            // and a copy of every string cost more than the rest of this walk).
+            if !secret_field && !s.contains("${") {
+                return;
+            }
+            if !cx.invalid.is_empty() && cx.invalid.contains(pointer.as_str()) {
+                return;
+            }
             // Looked up only for a problem: for every string, it cost more than the rest of this walk.
             let span = || doc.nearest(pointer);
             let value_pos = || span().map(|s| s.value).unwrap_or_default();
-            let secret_field = SECRET_FIELDS.contains(&key);
             if secret_field && !s.is_empty() && !s.contains("${env:") && !s.contains("${file:") {
                 let pos = span().map(|s| s.key_or_value()).unwrap_or_default();
                 cx.warnings.push(
@@ -134,8 +141,8 @@ fn walk(value: &mut Value, pointer: &mut String, cx: &mut Walk<'_>) {
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 let len = pointer.len();
-                pointer.push('/');
-                pointer.push_str(&i.to_string());
+                use std::fmt::Write as _;
+                let _ = write!(pointer, "/{i}");
                 walk(item, pointer, cx);
                 pointer.truncate(len);
             }
