@@ -455,8 +455,22 @@ pub(super) fn check_limits(bytes: &[u8]) -> Result<bool, String> {
     let mut stack: Vec<(bool, usize)> = Vec::new();
     let mut objects = 0usize;
     let mut maybe_error = false;
+    // The bytes that matter outside strings; the others (indentation, digits, letters) are skipped in a tight loop.
+    const SYNTAX: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut k = 0;
+        while k < 6 {
+            t[b"\"{}[],"[k] as usize] = true;
+            k += 1;
+        }
+        t
+    };
     let mut i = 0;
     while i < bytes.len() {
+        if !SYNTAX[usize::from(bytes[i])] {
+            i += 1;
+            continue;
+        }
         let b = bytes[i];
         i += 1;
         match b {
@@ -465,7 +479,7 @@ pub(super) fn check_limits(bytes: &[u8]) -> Result<bool, String> {
                 let start = i;
                 let mut escapes = false;
                 loop {
-                    match bytes[i..].iter().position(|&c| c == b'"' || c == b'\\') {
+                    match memchr::memchr2(b'"', b'\\', &bytes[i..]) {
                         Some(p) if bytes[i + p] == b'\\' => {
                             escapes = true;
                             i = (i + p + 2).min(bytes.len());
