@@ -7,7 +7,8 @@
 //! anything but regular files are refused. It is accepted only where the value is a secret (`password`,
 //! `ssl_key_content`), so the content is never shown; errors name the path and the OS error, never the content.
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,7 +48,18 @@ pub(crate) fn interpolate(
 ) {
     let mut pointer = String::new();
     let base = Path::new(&file.name).parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut cx = Walk { doc, file, invalid, env, base, opts, errors, warnings };
+    // Each variable is read once per file: a fleet names the same one in thousands of places, and every read of
+    // the process environment takes its lock and scans it.
+    let seen: RefCell<HashMap<String, Option<String>>> = RefCell::default();
+    let cached = |name: &str| -> Option<String> {
+        if let Some(v) = seen.borrow().get(name) {
+            return v.clone();
+        }
+        let v = env(name);
+        seen.borrow_mut().insert(name.to_owned(), v.clone());
+        v
+    };
+    let mut cx = Walk { doc, file, invalid, env: &cached, base, opts, errors, warnings };
     walk(value, &mut pointer, &mut cx);
 }
 
@@ -291,6 +303,27 @@ mod tests {
         assert!(matches!(expand("${PW}", &env), Err(Expand::Malformed(_))));
         assert!(matches!(expand("${env:1X}", &env), Err(Expand::Malformed(_))));
         assert_eq!(expand("${file:x}", &env), Err(Expand::FileNotAllowed("x".into())));
+    }
+
+    #[test]
+    fn each_variable_is_read_once_per_file() {
+        let reads = std::cell::Cell::new(0);
+        let env = |name: &str| {
+            reads.set(reads.get() + 1);
+            (name == "PW").then(|| "s3cret".to_string())
+        };
+        let yaml = "sources:\n  - {source_name: a, host: h, port: 3306, user: u, password: \"${env:PW}\"}\n  \
+                    - {source_name: b, host: h, port: 3306, user: u, password: \"${env:PW}\"}\n  \
+                    - {source_name: c, host: h, port: 3306, user: u, password: \"${env:NOPE}\"}\n  \
+                    - {source_name: d, host: h, port: 3306, user: u, password: \"${env:NOPE}\"}\n";
+        let a = crate::config::loader::analyze_source("f.yaml", yaml.as_bytes(), &env);
+        assert_eq!(reads.get(), 2);
+        // An unset variable is still reported at each place it is used.
+        let unset: Vec<_> = a.errors.iter().filter(|p| p.code.ends_with("env_unset")).collect();
+        assert_eq!(unset.len(), 2, "{:?}", a.errors);
+        let pw =
+            |n: &str| a.desired.sources.get(n).and_then(|(s, _)| s.password.as_ref().map(|p| p.expose().to_owned()));
+        assert_eq!((pw("a"), pw("b")), (Some("s3cret".into()), Some("s3cret".into())));
     }
 
     #[test]

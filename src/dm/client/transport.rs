@@ -797,9 +797,8 @@ mod tests {
 
     /// Whether DM's error fields would be read from `body` (what `error_in_success` finds, without its context).
     fn has_error_message(body: &[u8]) -> bool {
-        ErrorShape::parse(body).is_some_and(|s| {
-            s.error_msg.and_then(Scalar::text).or_else(|| s.error.and_then(Scalar::text)).is_some()
-        })
+        ErrorShape::parse(body)
+            .is_some_and(|s| s.error_msg.and_then(Scalar::text).or_else(|| s.error.and_then(Scalar::text)).is_some())
     }
 
     #[test]
