@@ -28,6 +28,16 @@ pub struct FileSource {
     pub name: String,
     /// Position of the file in load order, for sorting problems.
     pub order: usize,
+    /// The original text and the parser's ranges to hide, until the redacted text is first needed.
+    original: String,
+    parser_ranges: Vec<(usize, usize)>,
+    /// Built on the first use: most loads report no problem, and for a fleet file of 1 MB the redaction layer's
+    /// scan and the copy cost a fifth of `validate`.
+    rendered: OnceLock<Rendered>,
+}
+
+/// The redacted text and how its offsets map to the original.
+struct Rendered {
     /// The redacted text, with control characters neutralized.
     text: String,
     /// (original start, original length, redacted length), sorted by start.
@@ -44,41 +54,26 @@ impl FileSource {
     /// `secret_ranges` are byte ranges of `text` to hide (the parser's); the redaction layer's own scan of the text
     /// is always added.
     pub fn new(name: &str, order: usize, text: &str, secret_ranges: &[(usize, usize)]) -> Arc<FileSource> {
-        let mut ranges: Vec<(usize, usize)> = secret_ranges
-            .iter()
-            .copied()
-            .chain(redact::secret_ranges(text))
-            .filter(|&(o, l)| l > 0 && o.checked_add(l).is_some_and(|end| end <= text.len()))
-            .filter(|&(o, l)| text.is_char_boundary(o) && text.is_char_boundary(o + l))
-            .collect();
-        ranges.sort_unstable();
-        // Overlapping ranges (the parser's and the line scan's) are hidden as one.
-        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
-        for (o, l) in ranges {
-            match merged.last_mut() {
-                Some((mo, ml)) if o < *mo + *ml => *ml = (*ml).max(o + l - *mo),
-                _ => merged.push((o, l)),
-            }
-        }
-        let mut out = String::with_capacity(text.len());
-        let mut redactions = Vec::new();
-        let mut cursor = 0;
-        for (o, l) in merged {
-            let end = o + l;
-            out.push_str(&text[cursor..o]);
-            let replacement = redact_value(&text[o..end]);
-            redactions.push((o, l, replacement.len()));
-            out.push_str(&replacement);
-            cursor = end;
-        }
-        out.push_str(&text[cursor..]);
-        let text = neutralize_controls(out);
-        Arc::new(FileSource { name: name.to_owned(), order, text, redactions })
+        Arc::new(FileSource {
+            name: name.to_owned(),
+            order,
+            original: text.to_owned(),
+            parser_ranges: secret_ranges.to_vec(),
+            rendered: OnceLock::new(),
+        })
+    }
+
+    fn rendered(&self) -> &Rendered {
+        self.rendered.get_or_init(|| render(&self.original, &self.parser_ranges))
+    }
+
+    fn text(&self) -> &str {
+        &self.rendered().text
     }
 
     fn map_offset(&self, offset: usize) -> usize {
         let mut delta: isize = 0;
-        for &(o, l, r) in &self.redactions {
+        for &(o, l, r) in &self.rendered().redactions {
             if offset < o {
                 break;
             }
@@ -92,22 +87,55 @@ impl FileSource {
 
     /// Whether the original byte `offset` lies in a hidden range.
     pub fn is_hidden(&self, offset: usize) -> bool {
-        self.redactions.iter().any(|&(o, l, _)| (o..o + l).contains(&offset))
+        self.rendered().redactions.iter().any(|&(o, l, _)| (o..o + l).contains(&offset))
     }
 
     /// Map a span of the original text to the redacted text miette renders.
     pub fn span(&self, pos: Pos) -> SourceSpan {
         let start = self.map_offset(pos.offset);
         let end = self.map_offset(pos.offset + pos.len).max(start);
-        let text_len = self.text.len();
+        let text_len = self.text().len();
         let start = start.min(text_len);
         SourceSpan::new(start.into(), (end.min(text_len)) - start)
     }
 
     #[cfg(test)]
     pub(crate) fn rendered_text(&self) -> &str {
-        &self.text
+        self.text()
     }
+}
+
+/// The redacted copy of `text`: the parser's ranges and the redaction layer's scan, merged, each replaced.
+fn render(text: &str, secret_ranges: &[(usize, usize)]) -> Rendered {
+    let mut ranges: Vec<(usize, usize)> = secret_ranges
+        .iter()
+        .copied()
+        .chain(redact::secret_ranges(text))
+        .filter(|&(o, l)| l > 0 && o.checked_add(l).is_some_and(|end| end <= text.len()))
+        .filter(|&(o, l)| text.is_char_boundary(o) && text.is_char_boundary(o + l))
+        .collect();
+    ranges.sort_unstable();
+    // Overlapping ranges (the parser's and the line scan's) are hidden as one.
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
+    for (o, l) in ranges {
+        match merged.last_mut() {
+            Some((mo, ml)) if o < *mo + *ml => *ml = (*ml).max(o + l - *mo),
+            _ => merged.push((o, l)),
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut redactions = Vec::new();
+    let mut cursor = 0;
+    for (o, l) in merged {
+        let end = o + l;
+        out.push_str(&text[cursor..o]);
+        let replacement = redact_value(&text[o..end]);
+        redactions.push((o, l, replacement.len()));
+        out.push_str(&replacement);
+        cursor = end;
+    }
+    out.push_str(&text[cursor..]);
+    Rendered { text: neutralize_controls(out), redactions }
 }
 
 /// Control characters of the file (an escaped `"\e[2J"` key, or a raw one next to a syntax error) would reach the
@@ -210,7 +238,7 @@ fn step_chars(line: &str, at: usize, chars: usize, back: bool) -> usize {
 
 impl Snippet {
     fn build(file: &FileSource, labels: &[LabeledSpan], primary_line_col: Option<(usize, usize)>) -> Snippet {
-        let t = file.text.as_str();
+        let t = file.text();
         let line_start = |o: usize| t[..o].rfind('\n').map_or(0, |i| i + 1);
         let line_end = |o: usize| t[o..].find('\n').map_or(t.len(), |i| o + i);
         let spans: Vec<(usize, usize)> = labels

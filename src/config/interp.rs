@@ -7,7 +7,8 @@
 //! anything but regular files are refused. It is accepted only where the value is a secret (`password`,
 //! `ssl_key_content`), so the content is never shown; errors name the path and the OS error, never the content.
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,7 +48,18 @@ pub(crate) fn interpolate(
 ) {
     let mut pointer = String::new();
     let base = Path::new(&file.name).parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut cx = Walk { doc, file, invalid, env, base, opts, errors, warnings };
+    // Each variable is read once per file: a fleet names the same one in thousands of places, and every read of
+    // the process environment takes its lock and scans it.
+    let seen: RefCell<HashMap<String, Option<String>>> = RefCell::default();
+    let cached = |name: &str| -> Option<String> {
+        if let Some(v) = seen.borrow().get(name) {
+            return v.clone();
+        }
+        let v = env(name);
+        seen.borrow_mut().insert(name.to_owned(), v.clone());
+        v
+    };
+    let mut cx = Walk { doc, file, invalid, env: &cached, base, opts, errors, warnings };
     walk(value, &mut pointer, &mut cx);
 }
 
@@ -67,13 +79,20 @@ struct Walk<'a> {
 fn walk(value: &mut Value, pointer: &mut String, cx: &mut Walk<'_>) {
     let (doc, file, env) = (cx.doc, cx.file, cx.env);
     match value {
-        Value::String(_) if cx.invalid.contains(pointer.as_str()) => {}
         Value::String(s) => {
             let key = pointer.rsplit('/').next().unwrap_or("");
+            let secret_field = SECRET_FIELDS.contains(&key);
+            // Nothing to expand and nothing to warn about: most strings of a fleet (a hash lookup of the pointer
+            // and a copy of every string cost more than the rest of this walk).
+            if !secret_field && !s.contains("${") {
+                return;
+            }
+            if !cx.invalid.is_empty() && cx.invalid.contains(pointer.as_str()) {
+                return;
+            }
             // Looked up only for a problem: for every string, it cost more than the rest of this walk.
             let span = || doc.nearest(pointer);
             let value_pos = || span().map(|s| s.value).unwrap_or_default();
-            let secret_field = SECRET_FIELDS.contains(&key);
             if secret_field && !s.is_empty() && !s.contains("${env:") && !s.contains("${file:") {
                 let pos = span().map(|s| s.key_or_value()).unwrap_or_default();
                 cx.warnings.push(
@@ -134,8 +153,8 @@ fn walk(value: &mut Value, pointer: &mut String, cx: &mut Walk<'_>) {
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 let len = pointer.len();
-                pointer.push('/');
-                pointer.push_str(&i.to_string());
+                use std::fmt::Write as _;
+                let _ = write!(pointer, "/{i}");
                 walk(item, pointer, cx);
                 pointer.truncate(len);
             }
@@ -284,6 +303,27 @@ mod tests {
         assert!(matches!(expand("${PW}", &env), Err(Expand::Malformed(_))));
         assert!(matches!(expand("${env:1X}", &env), Err(Expand::Malformed(_))));
         assert_eq!(expand("${file:x}", &env), Err(Expand::FileNotAllowed("x".into())));
+    }
+
+    #[test]
+    fn each_variable_is_read_once_per_file() {
+        let reads = std::cell::Cell::new(0);
+        let env = |name: &str| {
+            reads.set(reads.get() + 1);
+            (name == "PW").then(|| "s3cret".to_string())
+        };
+        let yaml = "sources:\n  - {source_name: a, host: h, port: 3306, user: u, password: \"${env:PW}\"}\n  \
+                    - {source_name: b, host: h, port: 3306, user: u, password: \"${env:PW}\"}\n  \
+                    - {source_name: c, host: h, port: 3306, user: u, password: \"${env:NOPE}\"}\n  \
+                    - {source_name: d, host: h, port: 3306, user: u, password: \"${env:NOPE}\"}\n";
+        let a = crate::config::loader::analyze_source("f.yaml", yaml.as_bytes(), &env);
+        assert_eq!(reads.get(), 2);
+        // An unset variable is still reported at each place it is used.
+        let unset: Vec<_> = a.errors.iter().filter(|p| p.code.ends_with("env_unset")).collect();
+        assert_eq!(unset.len(), 2, "{:?}", a.errors);
+        let pw =
+            |n: &str| a.desired.sources.get(n).and_then(|(s, _)| s.password.as_ref().map(|p| p.expose().to_owned()));
+        assert_eq!((pw("a"), pw("b")), (Some("s3cret".into()), Some("s3cret".into())));
     }
 
     #[test]

@@ -24,7 +24,7 @@ mod tests;
 mod wire;
 
 pub use compare::{
-    CmpOpts, TaskCmp, digest, flatten, path_matches, rule_key, source_comparable, task_cmp, task_cmp_with,
+    CmpOpts, TaskCmp, digest, digest_of, flatten, path_matches, rule_key, source_comparable, task_cmp, task_cmp_with,
     task_comparable,
 };
 pub use readback::{

@@ -172,3 +172,30 @@ fn paths() {
         "source_config.incr_migrate_conf.repl_threads"
     ));
 }
+
+#[test]
+fn streamed_digest_is_the_digest_of_the_value_form() {
+    use sha2::{Digest, Sha256};
+    // The digest as it was computed before streaming: the `Value` form's JSON text.
+    let by_value = |v: &serde_json::Value| {
+        let d = Sha256::digest(v.to_string().as_bytes());
+        format!("sha256:{}", d.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    };
+    let d = desired_from_yaml("x", Y).unwrap();
+    let (spec, _) = &d.tasks["t"];
+    for version in [head(), old()] {
+        let mut w = task_to_wire(spec, &version);
+        for side in [Side::Desired, Side::Live] {
+            let cmp = task_cmp(&w, side, None, &version);
+            assert_eq!(digest_of(&cmp), by_value(&cmp.to_value()));
+            assert_eq!(digest(&cmp.to_value()), by_value(&cmp.to_value()));
+        }
+        // Escaped and non-ASCII text hashes the same way too.
+        w.target_config.host = "tí\"db\u{1}\\".into();
+        let cmp = task_cmp(&w, Side::Live, None, &version);
+        assert_eq!(digest_of(&cmp), by_value(&cmp.to_value()));
+    }
+    let (source, _) = &d.sources["s1"];
+    let v = source_comparable(&source_to_wire(source, &head()), None);
+    assert_eq!(digest(&v), by_value(&v));
+}

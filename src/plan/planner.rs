@@ -555,7 +555,7 @@ pub fn source_digest(s: &Source) -> String {
 
 pub fn task_digest(t: &Task, version: &crate::dm::ServerVersion) -> String {
     // Secrets are not in the comparable form: digests never carry them.
-    normalize::digest(&normalize::task_comparable(t, Side::Live, None, version))
+    normalize::digest_of(&normalize::task_cmp(t, Side::Live, None, version))
 }
 
 fn first_line(s: &str) -> String {

@@ -6,7 +6,7 @@
 //! DM will leave unbound for lack of a free worker, and which task creates that blocks (DM refuses a task on an
 //! unbound source, 46009).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde_json::{Value, json};
 
@@ -555,8 +555,11 @@ pub(super) fn capacity(changes: &mut [ResourceChange], live: &Live, warnings: &m
             .filter(|c| c.hold.is_none() && c.runtime.contains(&RuntimeAction::Transfer))
             .map(|c| c.address.name.as_str())
             .collect();
+        // `live.bound_worker` of every source, without a scan of the workers per source (1,000 × 1,000 at fleet scale).
+        let bound: HashSet<&str> =
+            workers.iter().filter(|w| w.bound_stage == "bound").map(|w| w.bound_source_name.as_str()).collect();
         for name in live.sources.keys() {
-            if live.bound_worker(name) == Some(None) && !moved.contains(name.as_str()) {
+            if !bound.contains(name.as_str()) && !moved.contains(name.as_str()) {
                 unbound.insert(name.clone(), format!("source {name} is not bound to any DM-worker"));
             }
         }

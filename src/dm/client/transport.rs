@@ -377,10 +377,11 @@ impl DmClient {
             }
             return Err(api_error(ctx, answer.status, &answer.body));
         }
-        if let Err(detail) = check_limits(&answer.body) {
-            return Err(DmError::TooLarge { method, path, detail });
-        }
-        if let Some(e) = error_in_success(ctx, answer.status, &answer.body) {
+        let maybe_error = match check_limits(&answer.body) {
+            Ok(maybe_error) => maybe_error,
+            Err(detail) => return Err(DmError::TooLarge { method, path, detail }),
+        };
+        if maybe_error && let Some(e) = error_in_success(ctx, answer.status, &answer.body) {
             return Err(e);
         }
         Ok(answer)
@@ -446,24 +447,61 @@ impl DmClient {
 
 /// Check the raw bytes of an answer against the shape limits before decoding: the number of items of each array,
 /// the number of objects, the nesting depth. One pass, no allocation; strings are skipped, escapes included.
-pub(super) fn check_limits(bytes: &[u8]) -> Result<(), String> {
+/// `Ok(true)` when the top-level object may hold one of DM's error fields (`error_msg`, `error`: a top-level string
+/// spelt so, or holding an escape, which could decode to one): only then is the answer read for an error shape (a
+/// 5 MB task list read twice cost more than decoding it).
+pub(super) fn check_limits(bytes: &[u8]) -> Result<bool, String> {
     // Per open container: is it an array, and how many commas at its level so far.
     let mut stack: Vec<(bool, usize)> = Vec::new();
     let mut objects = 0usize;
-    let (mut in_string, mut escaped) = (false, false);
-    for &b in bytes {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
+    let mut maybe_error = false;
+    // The bytes that matter outside strings; the others (indentation, digits, letters) are skipped in a tight loop.
+    const SYNTAX: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut k = 0;
+        while k < 6 {
+            t[b"\"{}[],"[k] as usize] = true;
+            k += 1;
+        }
+        t
+    };
+    let mut i = 0;
+    while i < bytes.len() {
+        if !SYNTAX[usize::from(bytes[i])] {
+            i += 1;
             continue;
         }
+        let b = bytes[i];
+        i += 1;
         match b {
-            b'"' => in_string = true,
+            b'"' => {
+                // Skip the string: to its closing quote, past escaped characters.
+                let start = i;
+                let mut escapes = false;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &bytes[i..]) {
+                        Some(p) if bytes[i + p] == b'\\' => {
+                            escapes = true;
+                            i = (i + p + 2).min(bytes.len());
+                        }
+                        Some(p) => {
+                            i += p + 1;
+                            break;
+                        }
+                        None => {
+                            i = bytes.len();
+                            break;
+                        }
+                    }
+                    if i >= bytes.len() {
+                        break;
+                    }
+                }
+                if stack.len() == 1 && !stack[0].0 {
+                    let raw = &bytes[start..i.saturating_sub(1).max(start)];
+                    maybe_error |= escapes || raw == b"error_msg" || raw == b"error";
+                }
+            }
             b'{' | b'[' => {
                 if b == b'{' {
                     objects += 1;
@@ -490,7 +528,7 @@ pub(super) fn check_limits(bytes: &[u8]) -> Result<(), String> {
             _ => {}
         }
     }
-    Ok(())
+    Ok(maybe_error)
 }
 
 /// A JSON value read only for what it is: a string, an integer, or something else (skipped without building it).
@@ -750,5 +788,58 @@ pub(super) fn api_error_from(ctx: &Ctx, status: StatusCode, code: Option<i64>, m
         message,
         hint,
         absent: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether DM's error fields would be read from `body` (what `error_in_success` finds, without its context).
+    fn has_error_message(body: &[u8]) -> bool {
+        ErrorShape::parse(body)
+            .is_some_and(|s| s.error_msg.and_then(Scalar::text).or_else(|| s.error.and_then(Scalar::text)).is_some())
+    }
+
+    #[test]
+    fn the_scan_flags_every_answer_that_reads_as_an_error() {
+        let cases: &[(&str, bool)] = &[
+            (r#"{"total": 1, "data": [{"name": "error", "error_msg": "nested"}]}"#, false),
+            (r#"{"error_msg": "boom", "error_code": 46001}"#, true),
+            (r#"{"error": "boom"}"#, true),
+            (r#"{"\u0065rror": "boom"}"#, true),
+            (r#"{"error_\u006dsg": "boom"}"#, true),
+            (r#"{"a": {"error": "x"}, "b": ["error_msg"]}"#, false),
+            (r#"["error", "error_msg"]"#, false),
+            (r#"{"msg": "error"}"#, true),
+            (r#"{"name": "a\"b", "error": 3}"#, true),
+            (r#"{"data": "x\\", "total": 0}"#, true),
+        ];
+        for (body, flagged) in cases {
+            let scan = check_limits(body.as_bytes()).expect(body);
+            assert_eq!(scan, *flagged, "{body}");
+            // Never a false negative: whatever reads as an error is flagged.
+            if has_error_message(body.as_bytes()) {
+                assert!(scan, "{body}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_scan_survives_truncated_input() {
+        for body in [r#"{"a\"#, r#"{"error"#, "{\"x\\", "\"", "{\"", "{\"\\u"] {
+            let _ = check_limits(body.as_bytes());
+        }
+    }
+
+    #[test]
+    fn the_scan_enforces_the_limits() {
+        let deep = "[".repeat(MAX_DEPTH + 1);
+        assert!(check_limits(deep.as_bytes()).unwrap_err().contains("nests deeper"));
+        let long = format!("[{}0]", "0,".repeat(MAX_LIST_ITEMS));
+        assert!(check_limits(long.as_bytes()).unwrap_err().contains("items"));
+        // Brackets and commas inside strings do not count.
+        let quoted = format!("[\"{}\"]", "[,".repeat(MAX_LIST_ITEMS));
+        assert_eq!(check_limits(quoted.as_bytes()), Ok(false));
     }
 }
