@@ -288,6 +288,16 @@ pub(crate) fn unit_for(mode: &str, worked: Duration, phase: Duration) -> (Unit, 
     }
 }
 
+/// Whether `advance_sub(sub, now, _)` would leave `sub` unchanged: no stage change due, and not running in a unit
+/// that time moves on (only an incremental subtask stays in Sync for ever).
+fn at_rest(sub: &SubTask, now: Instant) -> bool {
+    let due = matches!(&sub.pending, Some((due, _)) if now >= *due);
+    let timed = sub.observed == Stage::Running
+        && sub.run_since.is_some()
+        && !(sub.unit == Unit::Sync && sub.cfg.task_mode == "incremental");
+    !due && !timed
+}
+
 fn advance_sub(sub: &mut SubTask, now: Instant, phase: Duration) {
     if let Some((due, target)) = sub.pending.clone()
         && now >= due
@@ -371,6 +381,49 @@ mod tests {
         assert_eq!(unit_for("full", Duration::from_millis(25), p), (Unit::Load, true));
         assert_eq!(unit_for("incremental", Duration::ZERO, p), (Unit::Sync, false));
         assert_eq!(unit_for("load", Duration::ZERO, p), (Unit::Load, false));
+    }
+
+    /// The fast path of `State::advance` skips exactly the subtasks `advance_sub` would not change.
+    #[test]
+    fn at_rest_subtasks_are_unchanged_by_advance_sub() {
+        let now = Instant::now() + Duration::from_secs(10);
+        let phase = Duration::from_millis(15);
+        let mut skipped = 0;
+        for mode in ["incremental", "all", "full", "dump", "load"] {
+            for observed in [Stage::Running, Stage::Paused, Stage::Stopped, Stage::Finished] {
+                for unit in [Unit::Sync, Unit::Dump, Unit::Load, Unit::Invalid] {
+                    for pending in [None, Some(now), Some(now - Duration::from_secs(1)), Some(now + phase)] {
+                        for since in [None, Some(now - Duration::from_millis(1)), Some(now - Duration::from_secs(5))] {
+                            let mut cfg = Task::default();
+                            cfg.task_mode = mode.to_string();
+                            let sub = SubTask {
+                                source: "s".into(),
+                                cfg,
+                                expected: Expected::Running,
+                                observed: observed.clone(),
+                                unit: unit.clone(),
+                                pending: pending.map(|due| (due, Stage::Running)),
+                                run_since: since,
+                                worked: Duration::from_millis(2),
+                                error_msg: None,
+                                lower: false,
+                                tables: BTreeMap::new(),
+                                ckpt: SubCkpt::default(),
+                                shard: ShardDdlState::default(),
+                                dmctl: None,
+                            };
+                            let mut advanced = sub.clone();
+                            advance_sub(&mut advanced, now, phase);
+                            if at_rest(&sub, now) {
+                                skipped += 1;
+                                assert_eq!(format!("{advanced:?}"), format!("{sub:?}"), "{mode} {observed:?} {unit:?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(skipped > 100, "the fast path is taken: {skipped}");
     }
 
     #[test]

@@ -12,6 +12,11 @@ impl State {
         let State { tasks, sources, binlog, .. } = self;
         for t in tasks.values_mut() {
             for sub in t.subtasks.values_mut() {
+                // Most subtasks are at rest (an incremental subtask running in Sync, or one not running, with
+                // nothing in flight): `advance_sub` would not change them, so they cost one cheap test here.
+                if at_rest(sub, now) {
+                    continue;
+                }
                 let starts = matches!(&sub.pending, Some((due, Stage::Running)) if now >= *due);
                 advance_sub(sub, now, phase);
                 if starts {
