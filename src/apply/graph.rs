@@ -469,11 +469,7 @@ impl StepGraph {
                 ready.insert(d);
             });
         }
-        if order.len() == self.steps.len() {
-            Ok(order)
-        } else {
-            Err(CycleError(countdown.blocked()))
-        }
+        if order.len() == self.steps.len() { Ok(order) } else { Err(CycleError(countdown.blocked())) }
     }
 }
 

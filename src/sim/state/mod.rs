@@ -353,6 +353,15 @@ pub(crate) fn set_expected(sub: &mut SubTask, exp: Expected, now: Instant, delay
     }
 }
 
+/// A list answer, `{"total": N, "data": [...]}` (keys in that order), moving the items in: `json!` would copy every
+/// item through the serializer, which for the task list of a large fleet is megabytes.
+pub(crate) fn list_answer(data: Vec<Value>) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert("total".into(), Value::from(data.len()));
+    m.insert("data".into(), Value::Array(data));
+    Value::Object(m)
+}
+
 /// RFC 7386 JSON merge patch.
 pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
     match (target.as_object_mut(), patch.as_object()) {

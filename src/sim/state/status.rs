@@ -40,7 +40,7 @@ impl State {
             return Err(e::task_not_exist(name));
         }
         let data = self.status_list(name)?;
-        Ok(Out::Json(200, json!({"total": data.len(), "data": data})))
+        Ok(Out::Json(200, list_answer(data)))
     }
 
     /// Answers 200 with an empty body, not the docs' 204 (docs/dm-behaviour.md §8); asynchronous: only the expected
