@@ -150,6 +150,9 @@ pub(crate) struct State {
     pub status_glitches: u32,
     /// The fake downstream's accounts (docs/dm-behaviour.md §10).
     pub downstream: Accounts,
+    /// No subtask changes by itself before this instant (computed by `advance`); `None`: walk them on the next
+    /// `advance`. Whoever may change subtasks resets it ([`State::unsettle`]).
+    pub settled_until: Option<Instant>,
 }
 
 /// Keeps `Instant + delay` far from overflow whatever a knob says.
@@ -197,7 +200,13 @@ impl State {
             }],
             status_glitches: 0,
             downstream: Accounts::default(),
+            settled_until: None,
         }
+    }
+
+    /// Something may have changed a subtask (a stage, a pending change, its mode): the next `advance` walks them all.
+    pub(crate) fn unsettle(&mut self) {
+        self.settled_until = None;
     }
 
     fn head(&self) -> bool {
@@ -296,6 +305,25 @@ fn at_rest(sub: &SubTask, now: Instant) -> bool {
         && sub.run_since.is_some()
         && !(sub.unit == Unit::Sync && sub.cfg.task_mode == "incremental");
     !due && !timed
+}
+
+/// When a subtask at rest would next change by itself.
+enum Change {
+    Never,
+    At(Instant),
+    /// Running through units that time moves on: every `advance` must look at it.
+    Continuous,
+}
+
+fn next_change(sub: &SubTask) -> Change {
+    let timed = sub.observed == Stage::Running
+        && sub.run_since.is_some()
+        && !(sub.unit == Unit::Sync && sub.cfg.task_mode == "incremental");
+    match (&sub.pending, timed) {
+        (_, true) => Change::Continuous,
+        (Some((due, _)), false) => Change::At(*due),
+        (None, false) => Change::Never,
+    }
 }
 
 fn advance_sub(sub: &mut SubTask, now: Instant, phase: Duration) {
