@@ -431,8 +431,7 @@ mod tests {
                 for unit in [Unit::Sync, Unit::Dump, Unit::Load, Unit::Invalid] {
                     for pending in [None, Some(now), Some(now - Duration::from_secs(1)), Some(now + phase)] {
                         for since in [None, Some(now - Duration::from_millis(1)), Some(now - Duration::from_secs(5))] {
-                            let mut cfg = Task::default();
-                            cfg.task_mode = mode.to_string();
+                            let cfg = Task { task_mode: mode.to_string(), ..Default::default() };
                             let sub = SubTask {
                                 source: "s".into(),
                                 cfg,
