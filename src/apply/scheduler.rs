@@ -277,6 +277,20 @@ mod tests {
         assert!(r.summary_line().starts_with("Apply failed: 1 of 5 steps failed, 2 skipped"));
     }
 
+    /// A group dependency (`after_all`) orders like its edges: the waiters start once every member finished, and
+    /// a failed member does not skip them (ordering only).
+    #[tokio::test]
+    async fn group_waiters_start_after_every_member_even_a_failed_one() {
+        let (mut g, ids) = graph(5);
+        g.depend(ids[1], ids[4], DepKind::Requires);
+        g.after_all([ids[0], ids[2]], [ids[1], ids[3], ids[4]]);
+        let (r, order) = run(g, 1, false, &[ids[3]]).await;
+        assert_eq!(order, vec![ids[3], ids[4], ids[1], ids[0], ids[2]]);
+        assert!(matches!(outcome(&r, ids[3]), Outcome::Failed { .. }));
+        assert!(outcome(&r, ids[0]).is_done());
+        assert!(outcome(&r, ids[2]).is_done());
+    }
+
     #[tokio::test]
     async fn fail_fast_stops_scheduling() {
         let (mut g, ids) = graph(3);
