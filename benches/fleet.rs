@@ -7,7 +7,8 @@
 //!
 //! Flags (after `--`): `--sizes 10,100,1000`, `--latency-ms 5`, `--parallelism 10`, `--stage-delay-ms 5`,
 //! `--plan-tasks 10000` (0: skip), `--runs 3` (runs of plan/drift per size; the median is printed),
-//! `--validate-sizes 10,100,1000` (fleets of N sources and 2N tasks in one file, validated offline, 20 runs each).
+//! `--validate-sizes 10,100,1000` (fleets of N sources and 2N tasks in one file, validated offline, 20 runs each),
+//! `--naive 0` (skip the naive baseline, which takes ~40 s at 1,000 sources).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,6 +31,7 @@ struct Args {
     plan_tasks: usize,
     runs: usize,
     validate_sizes: Vec<usize>,
+    naive: bool,
 }
 
 fn parse_args() -> Args {
@@ -41,6 +43,7 @@ fn parse_args() -> Args {
         plan_tasks: 10_000,
         runs: 3,
         validate_sizes: vec![10, 100, 1000],
+        naive: true,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -61,6 +64,7 @@ fn parse_args() -> Args {
             "--stage-delay-ms" => a.stage_delay_ms = num(),
             "--plan-tasks" => a.plan_tasks = num() as usize,
             "--runs" => a.runs = (num() as usize).max(1),
+            "--naive" => a.naive = num() != 0,
             // `cargo bench` passes `--bench`; anything else unknown is ignored too.
             _ => {
                 i += 1;
@@ -103,6 +107,8 @@ fn fleet_yaml_range(first: usize, n: usize) -> String {
 struct ChildRun {
     wall: Duration,
     maxrss_kb: Option<u64>,
+    /// The child's user + system CPU time (from `/usr/bin/time`).
+    cpu: Option<Duration>,
     code: i32,
     stderr: String,
 }
@@ -113,7 +119,7 @@ fn run_child(args: &[&str], addr: &str, dir: &Path) -> ChildRun {
     let _ = std::fs::remove_file(&rss_file);
     let mut cmd = if time.exists() {
         let mut c = Command::new(time);
-        c.arg("-f").arg("%M").arg("-o").arg(&rss_file).arg(BIN);
+        c.arg("-f").arg("%M %U %S").arg("-o").arg(&rss_file).arg(BIN);
         c
     } else {
         Command::new(BIN)
@@ -130,14 +136,32 @@ fn run_child(args: &[&str], addr: &str, dir: &Path) -> ChildRun {
     let start = Instant::now();
     let out = cmd.output().expect("run dm-apply");
     let wall = start.elapsed();
-    let maxrss_kb =
-        std::fs::read_to_string(&rss_file).ok().and_then(|s| s.lines().rev().find_map(|l| l.trim().parse().ok()));
+    // The last line is `maxrss user system` (earlier lines, if any, are notes of `time`).
+    let timed = std::fs::read_to_string(&rss_file).ok().and_then(|s| {
+        s.lines().rev().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let rss = f.first()?.parse::<u64>().ok()?;
+            let secs = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok());
+            Some((rss, secs(1).zip(secs(2)).map(|(u, s)| Duration::from_secs_f64(u + s))))
+        })
+    });
     ChildRun {
         wall,
-        maxrss_kb,
+        maxrss_kb: timed.map(|t| t.0),
+        cpu: timed.and_then(|t| t.1),
         code: out.status.code().unwrap_or(-1),
         stderr: String::from_utf8_lossy(&out.stderr).into(),
     }
+}
+
+/// User + system CPU time of this process so far (Linux: `/proc/self/stat`, in clock ticks of 10 ms).
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces): utime is the 14th field.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -225,14 +249,23 @@ async fn bench_fleet(a: &Args, n: usize, rows: &mut Vec<Row>) {
     let addr2 = addr.clone();
     let dir2 = dir.path().to_path_buf();
     let cfg2 = cfg_s.clone();
+    let own_cpu = process_cpu();
     let r = tokio::task::spawn_blocking(move || {
         run_child(&["apply", "-f", &cfg2, "--auto-approve", "--parallelism", &par], &addr2, &dir2)
     })
     .await
     .expect("join");
+    let sim_cpu = process_cpu().zip(own_cpu).map(|(b, a)| b.saturating_sub(a));
     assert_eq!(r.code, 0, "apply failed:\n{}", r.stderr);
     let (requests, mutating) = sim_requests(&ctl);
     eprintln!("apply {n}: requests by kind: {}", by_kind(&ctl.request_log()));
+    let secs = |d: Option<Duration>| d.map_or("-".to_string(), |d| format!("{:.2} s", d.as_secs_f64()));
+    eprintln!(
+        "apply {n}: wall {:.2} s, CPU of dm-apply {}, CPU of the simulator (this process) {}",
+        r.wall.as_secs_f64(),
+        secs(r.cpu),
+        secs(sim_cpu)
+    );
     let changes = n + tasks;
     // Ideal: every change is one round trip (create; a task's start counted too), P at a time.
     let steps = mutating;
@@ -286,6 +319,9 @@ async fn bench_fleet(a: &Args, n: usize, rows: &mut Vec<Row>) {
         });
     }
 
+    if !a.naive {
+        return;
+    }
     // Naive baseline: one GET per resource, sequential (in process, no child start-up counted).
     let (wall, count) = naive_baseline(&addr, n).await;
     let plan_wall = rows.iter().rev().find(|r| r.what.starts_with("plan ")).map(|r| r.wall).unwrap_or_default();

@@ -1070,10 +1070,9 @@ impl<'p> Builder<'p> {
         }
         // The record is written after every task change (ordering only): its template connects to a task's target,
         // whose credentials may change in this very apply.
+        // One group, not records × task changes edges (millions at fleet scale).
         let (records, tasks) = (self.records.clone(), self.task_changes.clone());
-        for r in records {
-            self.after(r, tasks.iter().copied());
-        }
+        self.g.after_all(records, tasks);
         // Last, so that its cycle checks see every other dependency.
         self.order_placement();
     }

@@ -276,6 +276,93 @@ pub struct StepGraph {
     steps: BTreeMap<StepId, Step>,
     /// step → the steps it depends on, with the kind of dependency.
     deps: BTreeMap<StepId, BTreeMap<StepId, DepKind>>,
+    /// Groups of `After` dependencies of many steps on many steps, stored once (see [`StepGraph::after_all`]).
+    barriers: Vec<Barrier>,
+}
+
+/// Every waiter comes after every member (ordering only, like [`DepKind::After`]). The same as waiters × members
+/// edges, without storing them: every state-record step waits for every task change, which at 1,000 sources and
+/// 2,000 tasks would be 6 million edges to build, count and walk.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Barrier {
+    members: BTreeSet<StepId>,
+    waiters: BTreeSet<StepId>,
+}
+
+/// The countdown of a run over the graph: how many dependencies each step still waits for, and what finishing a
+/// step releases. A barrier counts as one dependency of each waiter, released when its last member finishes.
+pub(crate) struct Countdown {
+    waiting_on: BTreeMap<StepId, usize>,
+    dependents: BTreeMap<StepId, Vec<StepId>>,
+    /// member → the barriers it belongs to.
+    member_of: BTreeMap<StepId, Vec<usize>>,
+    /// Members of each barrier not finished yet.
+    barrier_left: Vec<usize>,
+    barrier_waiters: Vec<Vec<StepId>>,
+}
+
+impl Countdown {
+    pub(crate) fn new(g: &StepGraph) -> Self {
+        let mut waiting_on: BTreeMap<StepId, usize> = g.deps.iter().map(|(k, d)| (*k, d.len())).collect();
+        let mut dependents: BTreeMap<StepId, Vec<StepId>> = BTreeMap::new();
+        for (step, deps) in &g.deps {
+            for on in deps.keys() {
+                dependents.entry(*on).or_default().push(*step);
+            }
+        }
+        let mut member_of: BTreeMap<StepId, Vec<usize>> = BTreeMap::new();
+        for (i, b) in g.barriers.iter().enumerate() {
+            for m in &b.members {
+                member_of.entry(*m).or_default().push(i);
+            }
+            for w in &b.waiters {
+                *waiting_on.entry(*w).or_default() += 1;
+            }
+        }
+        Countdown {
+            waiting_on,
+            dependents,
+            member_of,
+            barrier_left: g.barriers.iter().map(|b| b.members.len()).collect(),
+            barrier_waiters: g.barriers.iter().map(|b| b.waiters.iter().copied().collect()).collect(),
+        }
+    }
+
+    /// The steps that wait for nothing.
+    pub(crate) fn ready(&self) -> impl Iterator<Item = StepId> + '_ {
+        self.waiting_on.iter().filter(|(_, n)| **n == 0).map(|(k, _)| *k)
+    }
+
+    /// `id` finished (whatever its outcome): `on_ready` gets every step that now waits for nothing more.
+    pub(crate) fn finish(&mut self, id: StepId, mut on_ready: impl FnMut(StepId)) {
+        let mut release = |d: StepId, waiting_on: &mut BTreeMap<StepId, usize>| {
+            if let Some(n) = waiting_on.get_mut(&d)
+                && *n > 0
+            {
+                *n -= 1;
+                if *n == 0 {
+                    on_ready(d);
+                }
+            }
+        };
+        for d in self.dependents.get(&id).into_iter().flatten() {
+            release(*d, &mut self.waiting_on);
+        }
+        for &b in self.member_of.get(&id).into_iter().flatten() {
+            let Some(left) = self.barrier_left.get_mut(b) else { continue };
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                for w in self.barrier_waiters.get(b).into_iter().flatten() {
+                    release(*w, &mut self.waiting_on);
+                }
+            }
+        }
+    }
+
+    /// The steps still waiting for something.
+    fn blocked(self) -> Vec<StepId> {
+        self.waiting_on.into_iter().filter(|(_, n)| *n > 0).map(|(k, _)| k).collect()
+    }
 }
 
 impl StepGraph {
@@ -321,6 +408,24 @@ impl StepGraph {
         }
     }
 
+    /// Every step of `waiters` comes after every step of `members` (ordering only, as [`DepKind::After`]), stored
+    /// as one group rather than waiters × members edges. Unknown ids are ignored; a waiter that is also a member
+    /// gets plain edges (it does not wait for itself).
+    pub fn after_all(&mut self, waiters: impl IntoIterator<Item = StepId>, members: impl IntoIterator<Item = StepId>) {
+        let members: BTreeSet<StepId> = members.into_iter().filter(|m| self.steps.contains_key(m)).collect();
+        let mut waiters: BTreeSet<StepId> = waiters.into_iter().filter(|w| self.steps.contains_key(w)).collect();
+        let inside: Vec<StepId> = waiters.intersection(&members).copied().collect();
+        for w in inside {
+            waiters.remove(&w);
+            for m in &members {
+                self.depend(w, *m, DepKind::After);
+            }
+        }
+        if !members.is_empty() && !waiters.is_empty() {
+            self.barriers.push(Barrier { members, waiters });
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.steps.len()
     }
@@ -337,44 +442,34 @@ impl StepGraph {
         self.steps.values()
     }
 
-    /// The dependencies of `id`.
+    /// The dependencies of `id`, by id: its own edges and those of the groups it waits on ([`Self::after_all`]).
     pub fn deps_of(&self, id: StepId) -> impl Iterator<Item = (StepId, DepKind)> + '_ {
-        self.deps.get(&id).into_iter().flat_map(|d| d.iter().map(|(k, v)| (*k, *v)))
-    }
-
-    /// step → the steps that depend on it.
-    pub fn dependents(&self) -> BTreeMap<StepId, Vec<StepId>> {
-        let mut out: BTreeMap<StepId, Vec<StepId>> = self.steps.keys().map(|k| (*k, vec![])).collect();
-        for (step, deps) in &self.deps {
-            for on in deps.keys() {
-                out.entry(*on).or_default().push(*step);
+        let mut all: BTreeMap<StepId, DepKind> = self.deps.get(&id).cloned().unwrap_or_default();
+        for b in self.barriers.iter().filter(|b| b.waiters.contains(&id)) {
+            for m in &b.members {
+                all.entry(*m).or_insert(DepKind::After);
             }
         }
-        out
+        all.into_iter()
+    }
+
+    /// The `Requires` dependencies of `id` (groups are ordering only, so only its own edges).
+    pub fn requires_of(&self, id: StepId) -> impl Iterator<Item = StepId> + '_ {
+        self.deps.get(&id).into_iter().flatten().filter(|(_, k)| **k == DepKind::Requires).map(|(d, _)| *d)
     }
 
     /// Kahn's algorithm; among ready steps the lowest id goes first, so the order is deterministic.
     pub fn topo_order(&self) -> Result<Vec<StepId>, CycleError> {
-        let dependents = self.dependents();
-        let mut indeg: BTreeMap<StepId, usize> = self.deps.iter().map(|(k, d)| (*k, d.len())).collect();
-        let mut ready: BTreeSet<StepId> = indeg.iter().filter(|(_, n)| **n == 0).map(|(k, _)| *k).collect();
+        let mut countdown = Countdown::new(self);
+        let mut ready: BTreeSet<StepId> = countdown.ready().collect();
         let mut order = Vec::with_capacity(self.steps.len());
         while let Some(id) = ready.pop_first() {
             order.push(id);
-            for d in dependents.get(&id).into_iter().flatten() {
-                if let Some(n) = indeg.get_mut(d) {
-                    *n -= 1;
-                    if *n == 0 {
-                        ready.insert(*d);
-                    }
-                }
-            }
+            countdown.finish(id, |d| {
+                ready.insert(d);
+            });
         }
-        if order.len() == self.steps.len() {
-            Ok(order)
-        } else {
-            Err(CycleError(indeg.into_iter().filter(|(_, n)| *n > 0).map(|(k, _)| k).collect()))
-        }
+        if order.len() == self.steps.len() { Ok(order) } else { Err(CycleError(countdown.blocked())) }
     }
 }
 
@@ -423,6 +518,40 @@ mod tests {
         g.depend(b, b, DepKind::Requires);
         g.depend(b, StepId(99), DepKind::Requires);
         assert_eq!(g.deps_of(b).collect::<Vec<_>>(), vec![(a, DepKind::Requires)]);
+    }
+
+    /// A group of `After` dependencies orders like the edges it stands for, and reads back as them.
+    #[test]
+    fn after_all_orders_like_the_edges_it_stands_for() {
+        let mut g = StepGraph::new();
+        let w1 = stop(&mut g, "w1");
+        let m1 = stop(&mut g, "m1");
+        let w2 = stop(&mut g, "w2");
+        let m2 = stop(&mut g, "m2");
+        let m3 = stop(&mut g, "m3");
+        g.depend(m2, m3, DepKind::Requires);
+        g.depend(w1, m1, DepKind::Requires);
+        g.after_all([w1, w2, StepId(99)], [m1, m2, m3, StepId(98)]);
+        assert_eq!(g.topo_order().unwrap(), vec![m1, m3, m2, w1, w2]);
+        assert_eq!(
+            g.deps_of(w1).collect::<Vec<_>>(),
+            vec![(m1, DepKind::Requires), (m2, DepKind::After), (m3, DepKind::After)]
+        );
+        assert_eq!(g.requires_of(w1).collect::<Vec<_>>(), vec![m1]);
+        assert_eq!(g.deps_of(m1).count(), 0);
+        // A waiter that is also a member does not wait for itself.
+        let mut h = StepGraph::new();
+        let a = stop(&mut h, "a");
+        let b = stop(&mut h, "b");
+        h.after_all([a, b], [a]);
+        assert_eq!(h.topo_order().unwrap(), vec![a, b]);
+        // A cycle through a group is reported.
+        let mut c = StepGraph::new();
+        let x = stop(&mut c, "x");
+        let y = stop(&mut c, "y");
+        c.depend(y, x, DepKind::Requires);
+        c.after_all([x], [y]);
+        assert_eq!(c.topo_order().unwrap_err().0, vec![x, y]);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 
 use super::Cancel;
-use super::graph::{DepKind, StepGraph, StepId, StepKind};
+use super::graph::{Countdown, StepGraph, StepId, StepKind};
 use super::report::{ApplyReport, Event, Failure, Outcome, StepInfo, StepReport, StopReason, TaskOp};
 
 /// What running one step returns: a note for the report, or why it failed.
@@ -37,9 +37,8 @@ where
     Fut: Future<Output = StepResult> + Send + 'static,
 {
     let parallelism = parallelism.max(1);
-    let dependents = graph.dependents();
-    let mut waiting_on: BTreeMap<StepId, usize> = graph.steps().map(|s| (s.id, graph.deps_of(s.id).count())).collect();
-    let mut ready: BTreeSet<StepId> = waiting_on.iter().filter(|(_, n)| **n == 0).map(|(k, _)| *k).collect();
+    let mut countdown = Countdown::new(&graph);
+    let mut ready: BTreeSet<StepId> = countdown.ready().collect();
     let mut outcomes: BTreeMap<StepId, (Outcome, Duration)> = BTreeMap::new();
     let mut running: HashMap<tokio::task::Id, StepId> = HashMap::new();
     // Steps that mostly wait do not take one of the `parallelism` slots, or waiting would dominate: waits for a
@@ -49,6 +48,8 @@ where
         graph.step(id).is_some_and(|s| matches!(s.kind, StepKind::WaitTask { .. } | StepKind::RecordState { .. }))
     };
     let mut waits_running = 0usize;
+    // The ready waits apart, so a full scheduler finds the next one without scanning every ready step.
+    let mut ready_waits: BTreeSet<StepId> = ready.iter().copied().filter(|&i| is_wait(i)).collect();
     let mut set: JoinSet<(StepResult, Duration)> = JoinSet::new();
     let mut stop: Option<StopReason> = None;
     let info = |id: StepId| graph.step(id).map(StepInfo::of).unwrap_or_else(|| unknown_step(id));
@@ -73,7 +74,7 @@ where
         while stop.is_none() {
             // With every slot taken, only a wait may start.
             let full = running.len() - waits_running >= parallelism;
-            let next = if full { ready.iter().find(|&&i| is_wait(i)) } else { ready.first() };
+            let next = if full { ready_waits.first() } else { ready.first() };
             let Some(&id) = next else { break };
             if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
                 stop = Some(StopReason::Deadline);
@@ -82,14 +83,16 @@ where
             }
             if let Some(root) = failed_root(&graph, &outcomes, id) {
                 ready.remove(&id);
+                ready_waits.remove(&id);
                 let outcome = Outcome::Skipped { because: root, because_label: info(root).label() };
                 let _ =
                     events.send(Event::Finished { step: info(id), outcome: outcome.clone(), elapsed: Duration::ZERO });
                 outcomes.insert(id, (outcome, Duration::ZERO));
-                release(id, &dependents, &mut waiting_on, &mut ready);
+                release(id, &mut countdown, &mut ready, &mut ready_waits, &is_wait);
                 continue;
             }
             ready.remove(&id);
+            ready_waits.remove(&id);
             let _ = events.send(Event::Started { step: info(id) });
             let fut = run_step(id);
             let handle = set.spawn(async move {
@@ -122,7 +125,7 @@ where
                 let failed = matches!(outcome, Outcome::Failed { .. });
                 let _ = events.send(Event::Finished { step: info(id), outcome: outcome.clone(), elapsed });
                 outcomes.insert(id, (outcome, elapsed));
-                release(id, &dependents, &mut waiting_on, &mut ready);
+                release(id, &mut countdown, &mut ready, &mut ready_waits, &is_wait);
                 if failed && fail_fast && stop.is_none() {
                     stop = Some(StopReason::FailFast);
                     let _ = events.send(Event::Stopping { reason: StopReason::FailFast });
@@ -184,7 +187,7 @@ fn unknown_step(id: StepId) -> StepInfo {
 
 /// The failed step behind a `Requires` dependency of `id` that did not succeed, if any.
 fn failed_root(graph: &StepGraph, outcomes: &BTreeMap<StepId, (Outcome, Duration)>, id: StepId) -> Option<StepId> {
-    graph.deps_of(id).filter(|(_, k)| *k == DepKind::Requires).find_map(|(dep, _)| match outcomes.get(&dep) {
+    graph.requires_of(id).find_map(|dep| match outcomes.get(&dep) {
         Some((Outcome::Failed { .. }, _)) => Some(dep),
         Some((Outcome::Skipped { because, .. }, _)) => Some(*because),
         _ => None,
@@ -193,18 +196,17 @@ fn failed_root(graph: &StepGraph, outcomes: &BTreeMap<StepId, (Outcome, Duration
 
 fn release(
     id: StepId,
-    dependents: &BTreeMap<StepId, Vec<StepId>>,
-    waiting_on: &mut BTreeMap<StepId, usize>,
+    countdown: &mut Countdown,
     ready: &mut BTreeSet<StepId>,
+    ready_waits: &mut BTreeSet<StepId>,
+    is_wait: &impl Fn(StepId) -> bool,
 ) {
-    for d in dependents.get(&id).into_iter().flatten() {
-        if let Some(n) = waiting_on.get_mut(d) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                ready.insert(*d);
-            }
+    countdown.finish(id, |d| {
+        ready.insert(d);
+        if is_wait(d) {
+            ready_waits.insert(d);
         }
-    }
+    });
 }
 
 #[cfg(test)]
@@ -212,7 +214,7 @@ mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use super::super::graph::{Effect, StepKind};
+    use super::super::graph::{DepKind, Effect, StepKind};
     use super::*;
 
     fn graph(n: usize) -> (StepGraph, Vec<StepId>) {
@@ -273,6 +275,20 @@ mod tests {
         assert!(outcome(&r, ids[3]).is_done());
         assert!(outcome(&r, ids[4]).is_done());
         assert!(r.summary_line().starts_with("Apply failed: 1 of 5 steps failed, 2 skipped"));
+    }
+
+    /// A group dependency (`after_all`) orders like its edges: the waiters start once every member finished, and
+    /// a failed member does not skip them (ordering only).
+    #[tokio::test]
+    async fn group_waiters_start_after_every_member_even_a_failed_one() {
+        let (mut g, ids) = graph(5);
+        g.depend(ids[1], ids[4], DepKind::Requires);
+        g.after_all([ids[0], ids[2]], [ids[1], ids[3], ids[4]]);
+        let (r, order) = run(g, 1, false, &[ids[3]]).await;
+        assert_eq!(order, vec![ids[3], ids[4], ids[1], ids[0], ids[2]]);
+        assert!(matches!(outcome(&r, ids[3]), Outcome::Failed { .. }));
+        assert!(outcome(&r, ids[0]).is_done());
+        assert!(outcome(&r, ids[2]).is_done());
     }
 
     #[tokio::test]

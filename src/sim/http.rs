@@ -573,8 +573,14 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
     // The latch is held across the latency, as DM holds it across the whole operation.
     sleep(latency).await;
     let now = Instant::now();
-    let mut st = sh.state();
-    st.advance(now);
+    // OpenAPI reads change no subtask (see `State::advance`).
+    let read = *method == Method::GET;
+    let mut st = if read { sh.state_read() } else { sh.state() };
+    if read {
+        st.advance_for_read(now);
+    } else {
+        st.advance(now);
+    }
     let with_status = q.bool("with_status").unwrap_or(false);
     let force = q.bool("force").unwrap_or(false);
     let r: R = match op {

@@ -146,9 +146,41 @@ pub(crate) struct Shared {
     pub openapi: bool,
 }
 
+/// The locked state (see [`Shared::state`]).
+pub(crate) struct StateGuard<'a> {
+    guard: std::sync::MutexGuard<'a, state::State>,
+    unsettle: bool,
+}
+
+impl std::ops::Deref for StateGuard<'_> {
+    type Target = state::State;
+    fn deref(&self) -> &state::State {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut state::State {
+        &mut self.guard
+    }
+}
+
+impl Drop for StateGuard<'_> {
+    fn drop(&mut self) {
+        if self.unsettle {
+            self.guard.unsettle();
+        }
+    }
+}
+
 impl Shared {
-    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, state::State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    /// The state, for anything that may change it: when released, the next `advance` walks every subtask again.
+    pub(crate) fn state(&self) -> StateGuard<'_> {
+        StateGuard { guard: self.state.lock().unwrap_or_else(|p| p.into_inner()), unsettle: true }
+    }
+    /// The state, for an OpenAPI read: reads change no subtask, so `advance` may keep skipping the walk.
+    pub(crate) fn state_read(&self) -> StateGuard<'_> {
+        StateGuard { guard: self.state.lock().unwrap_or_else(|p| p.into_inner()), unsettle: false }
     }
     pub(crate) fn knobs(&self) -> std::sync::MutexGuard<'_, Knobs> {
         self.knobs.lock().unwrap_or_else(|p| p.into_inner())

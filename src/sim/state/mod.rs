@@ -150,6 +150,9 @@ pub(crate) struct State {
     pub status_glitches: u32,
     /// The fake downstream's accounts (docs/dm-behaviour.md §10).
     pub downstream: Accounts,
+    /// No subtask changes by itself before this instant (computed by `advance`); `None`: walk them on the next
+    /// `advance`. Whoever may change subtasks resets it ([`State::unsettle`]).
+    pub settled_until: Option<Instant>,
 }
 
 /// Keeps `Instant + delay` far from overflow whatever a knob says.
@@ -197,7 +200,13 @@ impl State {
             }],
             status_glitches: 0,
             downstream: Accounts::default(),
+            settled_until: None,
         }
+    }
+
+    /// Something may have changed a subtask (a stage, a pending change, its mode): the next `advance` walks them all.
+    pub(crate) fn unsettle(&mut self) {
+        self.settled_until = None;
     }
 
     fn head(&self) -> bool {
@@ -288,6 +297,35 @@ pub(crate) fn unit_for(mode: &str, worked: Duration, phase: Duration) -> (Unit, 
     }
 }
 
+/// Whether `advance_sub(sub, now, _)` would leave `sub` unchanged: no stage change due, and not running in a unit
+/// that time moves on (only an incremental subtask stays in Sync for ever).
+fn at_rest(sub: &SubTask, now: Instant) -> bool {
+    let due = matches!(&sub.pending, Some((due, _)) if now >= *due);
+    let timed = sub.observed == Stage::Running
+        && sub.run_since.is_some()
+        && !(sub.unit == Unit::Sync && sub.cfg.task_mode == "incremental");
+    !due && !timed
+}
+
+/// When a subtask at rest would next change by itself.
+enum Change {
+    Never,
+    At(Instant),
+    /// Running through units that time moves on: every `advance` must look at it.
+    Continuous,
+}
+
+fn next_change(sub: &SubTask) -> Change {
+    let timed = sub.observed == Stage::Running
+        && sub.run_since.is_some()
+        && !(sub.unit == Unit::Sync && sub.cfg.task_mode == "incremental");
+    match (&sub.pending, timed) {
+        (_, true) => Change::Continuous,
+        (Some((due, _)), false) => Change::At(*due),
+        (None, false) => Change::Never,
+    }
+}
+
 fn advance_sub(sub: &mut SubTask, now: Instant, phase: Duration) {
     if let Some((due, target)) = sub.pending.clone()
         && now >= due
@@ -343,6 +381,15 @@ pub(crate) fn set_expected(sub: &mut SubTask, exp: Expected, now: Instant, delay
     }
 }
 
+/// A list answer, `{"total": N, "data": [...]}` (keys in that order), moving the items in: `json!` would copy every
+/// item through the serializer, which for the task list of a large fleet is megabytes.
+pub(crate) fn list_answer(data: Vec<Value>) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert("total".into(), Value::from(data.len()));
+    m.insert("data".into(), Value::Array(data));
+    Value::Object(m)
+}
+
 /// RFC 7386 JSON merge patch.
 pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
     match (target.as_object_mut(), patch.as_object()) {
@@ -371,6 +418,48 @@ mod tests {
         assert_eq!(unit_for("full", Duration::from_millis(25), p), (Unit::Load, true));
         assert_eq!(unit_for("incremental", Duration::ZERO, p), (Unit::Sync, false));
         assert_eq!(unit_for("load", Duration::ZERO, p), (Unit::Load, false));
+    }
+
+    /// The fast path of `State::advance` skips exactly the subtasks `advance_sub` would not change.
+    #[test]
+    fn at_rest_subtasks_are_unchanged_by_advance_sub() {
+        let now = Instant::now() + Duration::from_secs(10);
+        let phase = Duration::from_millis(15);
+        let mut skipped = 0;
+        for mode in ["incremental", "all", "full", "dump", "load"] {
+            for observed in [Stage::Running, Stage::Paused, Stage::Stopped, Stage::Finished] {
+                for unit in [Unit::Sync, Unit::Dump, Unit::Load, Unit::Invalid] {
+                    for pending in [None, Some(now), Some(now - Duration::from_secs(1)), Some(now + phase)] {
+                        for since in [None, Some(now - Duration::from_millis(1)), Some(now - Duration::from_secs(5))] {
+                            let cfg = Task { task_mode: mode.to_string(), ..Default::default() };
+                            let sub = SubTask {
+                                source: "s".into(),
+                                cfg,
+                                expected: Expected::Running,
+                                observed: observed.clone(),
+                                unit: unit.clone(),
+                                pending: pending.map(|due| (due, Stage::Running)),
+                                run_since: since,
+                                worked: Duration::from_millis(2),
+                                error_msg: None,
+                                lower: false,
+                                tables: BTreeMap::new(),
+                                ckpt: SubCkpt::default(),
+                                shard: ShardDdlState::default(),
+                                dmctl: None,
+                            };
+                            let mut advanced = sub.clone();
+                            advance_sub(&mut advanced, now, phase);
+                            if at_rest(&sub, now) {
+                                skipped += 1;
+                                assert_eq!(format!("{advanced:?}"), format!("{sub:?}"), "{mode} {observed:?} {unit:?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(skipped > 100, "the fast path is taken: {skipped}");
     }
 
     #[test]

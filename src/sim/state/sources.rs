@@ -95,7 +95,7 @@ impl State {
         }
         names.shuffle(&mut self.rng);
         let data: Vec<Value> = names.iter().map(|n| self.source_view(n, with_status)).collect();
-        Ok(Out::Json(200, json!({"total": data.len(), "data": data})))
+        Ok(Out::Json(200, list_answer(data)))
     }
 
     pub fn get_source(&mut self, name: &str, with_status: bool) -> R {
@@ -190,7 +190,7 @@ impl State {
             return Err(e::source_not_exist(name));
         }
         let data = self.source_status_list(name);
-        Ok(Out::Json(200, json!({"total": data.len(), "data": data})))
+        Ok(Out::Json(200, list_answer(data)))
     }
 
     pub fn transfer_source(&mut self, name: &str, worker: &str, now: Instant) -> R {

@@ -180,7 +180,7 @@ impl State {
                 json!({"source_schema": d, "source_table": t, "target_schema": ts, "target_table": tt})
             })
             .collect();
-        Ok(Out::Json(200, json!({"total": data.len(), "data": data})))
+        Ok(Out::Json(200, list_answer(data)))
     }
 
     pub fn convert(&mut self, req: Value) -> R {

@@ -289,11 +289,11 @@ impl State {
         for n in &names {
             let mut v = self.task_view(n);
             if with_status {
-                v["status_list"] = json!(statuses.remove(n).unwrap_or_default());
+                v["status_list"] = Value::Array(statuses.remove(n).unwrap_or_default());
             }
             data.push(v);
         }
-        Ok(Out::Json(200, json!({"total": data.len(), "data": data})))
+        Ok(Out::Json(200, list_answer(data)))
     }
 
     pub fn get_task(&mut self, name: &str, with_status: bool) -> R {
@@ -303,7 +303,7 @@ impl State {
         }
         let mut v = self.task_view(name);
         if with_status {
-            v["status_list"] = json!(self.status_list(name)?);
+            v["status_list"] = Value::Array(self.status_list(name)?);
         }
         Ok(Out::Json(200, v))
     }
