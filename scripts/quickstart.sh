@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --quiet --locked
+# With the `testkit` feature, as `cargo test` builds the library (the feature only adds test fixtures to it, which the
+# binary never calls, so the binary is the same): the tests then reuse this build instead of compiling it again.
+cargo build --quiet --locked --features testkit
 # Where cargo put the binary: CARGO_TARGET_DIR (relative to here, or absolute) when set, else ./target.
 target_dir=${CARGO_TARGET_DIR:-target}
 bin="$target_dir/debug/dm-apply"
