@@ -42,6 +42,16 @@ impl ReadOnlyDm {
         live::fetch_with(&self.client, opts).await
     }
 
+    /// The first wave of reads, sent now (GET requests only; see `live::Prefetch`).
+    pub fn prefetch(&self) -> live::Prefetch {
+        live::Prefetch::start(&self.client)
+    }
+
+    /// The live state from reads sent by [`ReadOnlyDm::prefetch`].
+    pub async fn fetch_prefetched(&self, p: live::Prefetch, opts: &FetchOptions) -> Result<Live, DmError> {
+        p.live(&self.client, opts).await
+    }
+
     pub fn addr(&self) -> &str {
         self.client.addr()
     }

@@ -192,16 +192,68 @@ pub async fn fetch(client: &DmClient) -> Result<Live, DmError> {
 }
 
 pub async fn fetch_with(client: &DmClient, opts: &FetchOptions) -> Result<Live, DmError> {
-    let (version, info, sources, relay, workers, tasks, state) = tokio::join!(
-        client.server_version(),
-        client.cluster_id(),
-        client.list_sources(false, None),
-        client.list_sources(true, Some(true)),
-        client.list_workers(),
-        client.list_tasks(true, None, &[]),
-        state::store::read(client),
-    );
-    let version = version?.clone();
+    assemble(client, opts, Reads::send(client).await).await
+}
+
+/// The first wave of reads: always these seven, sent at once, before anything is made of their answers.
+struct Reads {
+    version: Result<ServerVersion, DmError>,
+    info: Result<u64, DmError>,
+    sources: Result<Vec<Source>, DmError>,
+    relay: Result<Vec<Source>, DmError>,
+    workers: Result<Vec<ClusterWorker>, DmError>,
+    tasks: Result<Vec<Task>, DmError>,
+    state: StateView,
+}
+
+impl Reads {
+    async fn send(client: &DmClient) -> Reads {
+        let (version, info, sources, relay, workers, tasks, state) = tokio::join!(
+            client.server_version(),
+            client.cluster_id(),
+            client.list_sources(false, None),
+            client.list_sources(true, Some(true)),
+            client.list_workers(),
+            client.list_tasks(true, None, &[]),
+            state::store::read(client),
+        );
+        Reads { version: version.cloned(), info, sources, relay, workers, tasks, state }
+    }
+}
+
+/// The first wave sent in the background, so that the caller can load its configuration meanwhile: the reads do
+/// not depend on it (only the one-by-one status fallback does, and it runs in [`Prefetch::live`]). On a large
+/// fleet, loading the files and DM's answer take about as long. Dropped without [`Prefetch::live`] (the
+/// configuration did not load), the reads are abandoned.
+pub struct Prefetch(tokio::task::JoinHandle<Reads>);
+
+impl Prefetch {
+    pub fn start(client: &DmClient) -> Prefetch {
+        let client = client.clone();
+        Prefetch(tokio::spawn(async move { Reads::send(&client).await }))
+    }
+
+    /// The live state from the reads sent at [`Prefetch::start`] (the same result as [`fetch_with`]).
+    pub async fn live(mut self, client: &DmClient, opts: &FetchOptions) -> Result<Live, DmError> {
+        let reads = match (&mut self.0).await {
+            Ok(reads) => reads,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: only a runtime shutting down does that; read again rather than invent an error.
+            Err(_) => Reads::send(client).await,
+        };
+        assemble(client, opts, reads).await
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn assemble(client: &DmClient, opts: &FetchOptions, reads: Reads) -> Result<Live, DmError> {
+    let Reads { version, info, sources, relay, workers, tasks, state } = reads;
+    let version = version?;
     let sources = sources?;
     let mut warnings = vec![];
     let cluster_id = match info {

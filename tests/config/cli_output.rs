@@ -101,6 +101,24 @@ async fn every_command_that_prints_data_survives_a_closed_stdout() {
 }
 
 /// The table in README.md "Commands and exit codes", through the binary.
+/// DM's reads go out while the configuration loads; what is reported is still the configuration's error first, then
+/// a bad address, as when the two ran one after the other.
+#[tokio::test]
+async fn a_broken_configuration_is_reported_before_a_bad_address() {
+    for cmd in ["plan", "drift"] {
+        let o = run(&[cmd, "-f", "tests/corpus/syntax-error.yaml", "--addr", "ftp://dm:8261"]).await;
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {err}");
+        assert!(err.contains("invalid YAML"), "{cmd}: {err}");
+        assert!(!err.contains("must start with http"), "{cmd}: the configuration error comes first: {err}");
+        assert!(out.is_empty(), "{cmd}: {out}");
+        let o = run(&[cmd, "-f", "examples", "--addr", "ftp://dm:8261"]).await;
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {err}");
+        assert!(err.contains("must start with http"), "{cmd}: {err}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_exit_code_table_holds() {
     let sim = start_sim().await;

@@ -117,3 +117,23 @@ tasks:
     assert!(text.contains("Warning: status of task t2 is unavailable"), "{text}");
     assert_eq!(p.unmanaged[0].address, Address::task("undeclared"));
 }
+
+/// `plan` and `drift` send their reads while the configuration loads (`live::Prefetch`): the live state is the same
+/// as reading after loading, the per-task fallback included, although the declared tasks it reads status for are
+/// known only after the reads went out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_sent_before_the_configuration_loads_make_the_same_live_state() {
+    let url = serve().await;
+    let client = DmClient::new(&ClientOptions::new(url)).unwrap();
+    let prefetch = live::Prefetch::start(&client);
+    let opts = FetchOptions { status_for: Some(["t1".to_string(), "t2".to_string()].into()) };
+    let early = prefetch.live(&client, &opts).await.unwrap();
+    let late = live::fetch_with(&client, &opts).await.unwrap();
+    assert!(early.tasks["t1"].status.is_some());
+    assert!(early.tasks["t2"].status.is_none());
+    assert!(early.tasks["undeclared"].status.is_none(), "status is not read for undeclared tasks");
+    assert_eq!(early.tasks.keys().collect::<Vec<_>>(), late.tasks.keys().collect::<Vec<_>>());
+    assert_eq!(early.warnings, late.warnings);
+    assert_eq!(early.cluster_id, late.cluster_id);
+    assert_eq!(early.state, late.state);
+}
