@@ -130,11 +130,12 @@ pub async fn drift(
     let mut notices = Vec::new();
     let result = async {
         // As in `plan_inner`: the reads go out while the configuration loads.
-        let dm = DmClient::new(client).map(ReadOnlyDm::new);
-        let prefetch = dm.as_ref().ok().map(ReadOnlyDm::prefetch);
+        let started = DmClient::new(client).map(ReadOnlyDm::new).map(|dm| {
+            let prefetch = dm.prefetch();
+            (dm, prefetch)
+        });
         let desired = load_config(source, &mut notices).map_err(Failure::Config)?;
-        let dm = dm.map_err(Failure::Client)?;
-        let prefetch = prefetch.unwrap_or_else(|| dm.prefetch());
+        let (dm, prefetch) = started.map_err(Failure::Client)?;
         let live = dm.fetch_prefetched(prefetch, &fetch_options(&desired)).await.map_err(Failure::Fetch)?;
         Ok(crate::drift::report(&desired, &live, key))
     }
@@ -149,11 +150,12 @@ async fn plan_inner(
 ) -> Result<Planned, Failure> {
     // DM's reads go out while the configuration loads (see `live::Prefetch`); a configuration error still comes
     // first, then a client option error, as when they ran one after the other.
-    let client = DmClient::new(&req.client);
-    let prefetch = client.as_ref().ok().map(crate::live::Prefetch::start);
+    let started = DmClient::new(&req.client).map(|client| {
+        let prefetch = crate::live::Prefetch::start(&client);
+        (client, prefetch)
+    });
     let desired = load_config(source, notices).map_err(Failure::Config)?;
-    let client = client.map_err(Failure::Client)?;
-    let prefetch = prefetch.unwrap_or_else(|| crate::live::Prefetch::start(&client));
+    let (client, prefetch) = started.map_err(Failure::Client)?;
     let mut live = prefetch.live(&client, &fetch_options(&desired)).await.map_err(Failure::Fetch)?;
     notices.extend(key_note(req.options.state_key.as_ref(), &live).map(Notice::Note));
     let (mut plan, problems) = match crate::legacy::plan(&client, &desired, &mut live, &req.options).await {
