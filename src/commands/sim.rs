@@ -84,6 +84,7 @@ pub async fn run(args: &SimArgs, _ui: &Ui) -> miette::Result<u8> {
             args.listen
         )
     })?;
+    let shutdown = shutdown_signal();
     crate::ui::eprint(&format!("dm-apply sim listening on {}\n", server.url()));
     tracing::info!(
         workers = opts.workers,
@@ -93,29 +94,38 @@ pub async fn run(args: &SimArgs, _ui: &Ui) -> miette::Result<u8> {
         fault_rate = opts.fault_rate,
         "simulator started"
     );
-    shutdown_signal().await;
+    shutdown.await;
     crate::ui::eprint("dm-apply sim: shutting down\n");
     server.shutdown().await;
     Ok(EXIT_OK)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
+/// Registers the shutdown signals now, not when first awaited: the address line tells a script it may send SIGTERM,
+/// and a signal arriving before the listener exists would kill the process instead of stopping it.
+#[cfg(unix)]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    let term = signal(SignalKind::terminate()).ok();
+    let int = signal(SignalKind::interrupt()).ok();
+    async fn recv(s: Option<Signal>) {
+        match s {
+            Some(mut s) => {
                 s.recv().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+            None => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    }
+    async move {
+        tokio::select! {
+            _ = recv(term) => {},
+            _ = recv(int) => {},
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
