@@ -17,7 +17,7 @@ use super::checkpoint::BinlogMeta;
 use super::errors::{SimError, e};
 use super::project::{Filter, Route, SubCfg};
 use super::shard::ShardDdlState;
-use super::state::{Expected, State, SubTask, TaskEntry, set_expected, unit_for};
+use super::state::{Expected, State, SubTask, set_expected, unit_for};
 use crate::dm::types::*;
 use crate::secret::Secret;
 
@@ -1065,10 +1065,7 @@ impl State {
         let delay = self.stage_delay;
         let lowers: BTreeMap<String, bool> =
             cfgs.iter().map(|c| (c.source_id.clone(), self.case_insensitive(&c.source_id))).collect();
-        let entry = self
-            .tasks
-            .entry(first.name.clone())
-            .or_insert_with(|| TaskEntry { subtasks: BTreeMap::new(), cli_args: BTreeMap::new() });
+        let entry = self.tasks.get_or_insert(&first.name);
         for c in cfgs {
             if entry.subtasks.contains_key(&c.source_id) {
                 continue;

@@ -90,7 +90,7 @@ impl State {
         self.advance(now);
         let phase = self.phase();
         let mut ckpts = BTreeMap::new();
-        for (n, t) in &self.tasks {
+        for (n, t) in self.tasks.iter() {
             for (s, sub) in &t.subtasks {
                 let Some(src) = self.sources.get(s) else { continue };
                 let id = upstream_id(s, src);

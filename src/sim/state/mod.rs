@@ -35,6 +35,7 @@ mod sources;
 mod status;
 mod tables;
 mod tasks;
+mod tracked;
 mod workers;
 
 pub(crate) use goformat::valid_timezone;
@@ -138,7 +139,7 @@ pub(crate) struct State {
     pub rng: StdRng,
     pub workers: BTreeMap<String, Worker>,
     pub sources: BTreeMap<String, SourceEntry>,
-    pub tasks: BTreeMap<String, TaskEntry>,
+    pub tasks: tracked::Tasks,
     pub templates: BTreeMap<String, Value>,
     /// The upstreams' binlogs and the checkpoints left in downstream meta schemas after deletes.
     pub binlog: Binlogs,
@@ -186,7 +187,7 @@ impl State {
             rng,
             workers,
             sources: BTreeMap::new(),
-            tasks: BTreeMap::new(),
+            tasks: tracked::Tasks::default(),
             templates: BTreeMap::new(),
             binlog: Binlogs::new(seed),
             catalogs: HashMap::new(),

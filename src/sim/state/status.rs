@@ -15,7 +15,11 @@ impl State {
         // Far enough to mean "never", near enough not to overflow.
         let mut wake = Some(now + MAX_STAGE_DELAY);
         let State { tasks, sources, binlog, .. } = self;
-        for t in tasks.values_mut() {
+        // Only tasks that may change by themselves or that a handler took mutably since the last walk: every
+        // other subtask is at rest with nothing pending (`tracked::Tasks`).
+        for name in tasks.to_visit() {
+            let Some(t) = tasks.visiting(&name) else { continue };
+            let mut active = false;
             for sub in t.subtasks.values_mut() {
                 // Most subtasks are at rest (an incremental subtask running in Sync, or one not running, with
                 // nothing in flight): `advance_sub` would not change them, so they cost one cheap test here.
@@ -28,10 +32,17 @@ impl State {
                 }
                 wake = match next_change(sub) {
                     Change::Never => wake,
-                    Change::At(due) => wake.map(|w| w.min(due)),
-                    Change::Continuous => None,
+                    Change::At(due) => {
+                        active = true;
+                        wake.map(|w| w.min(due))
+                    }
+                    Change::Continuous => {
+                        active = true;
+                        None
+                    }
                 };
             }
+            tasks.settle(&name, active);
         }
         self.settled_until = wake;
     }

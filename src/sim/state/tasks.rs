@@ -160,10 +160,7 @@ impl State {
         let kept = self.binlog.meta.remove(&meta_key(&task));
         let phase = self.phase();
         let lowers: BTreeMap<String, bool> = cfgs.keys().map(|s| (s.clone(), self.case_insensitive(s))).collect();
-        let entry = self
-            .tasks
-            .entry(name.clone())
-            .or_insert_with(|| TaskEntry { subtasks: BTreeMap::new(), cli_args: BTreeMap::new() });
+        let entry = self.tasks.get_or_insert(&name);
         // A partial create adds only the missing sources; existing subtasks keep their config (docs/dm-behaviour.md
         // §5).
         for (source, _) in cfgs {
