@@ -51,11 +51,22 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
             (plan, desired, client, true)
         }
         None => {
-            let (client, desired) = match &cluster {
-                Some(c) => (DmClient::new(&c.client_options())?, super::clusters::load_for_cluster(c, &c.files)?),
-                None => (client(&args.conn)?, load_for_command(&args.files, ui)?),
+            // As in `plan`: DM's reads go out while the configuration loads (`live::Prefetch`), and a configuration
+            // error comes before a client option error.
+            let started = match &cluster {
+                Some(c) => DmClient::new(&c.client_options()),
+                None => DmClient::new(&client_options(&args.conn)),
+            }
+            .map(|client| {
+                let prefetch = live::Prefetch::start(&client);
+                (client, prefetch)
+            });
+            let desired = match &cluster {
+                Some(c) => super::clusters::load_for_cluster(c, &c.files)?,
+                None => load_for_command(&args.files, ui)?,
             };
-            let mut live = live::fetch_with(&client, &fetch_options(&desired)).await?;
+            let (client, prefetch) = started?;
+            let mut live = prefetch.live(&client, &fetch_options(&desired)).await?;
             key_advice(state_key.as_ref(), &live, ui);
             let mut plan = match crate::legacy::plan(&client, &desired, &mut live, &plan_opts).await {
                 Ok(p) => p,
@@ -243,10 +254,6 @@ async fn take_lease(
         ui.warn(format_args!("--take-over-lease: replaced the apply lease of {}", old.describe(crate::state::now())));
     }
     Ok(Some(held.lease))
-}
-
-fn client(conn: &ConnArgs) -> miette::Result<DmClient> {
-    Ok(DmClient::new(&client_options(conn))?)
 }
 
 fn allow_restart_for(desired: &Desired) -> BTreeSet<String> {
