@@ -17,7 +17,7 @@ impl State {
         let State { tasks, sources, binlog, .. } = self;
         // Only tasks that may change by themselves or that a handler took mutably since the last walk: every
         // other subtask is at rest with nothing pending (`tracked::Tasks`).
-        for name in tasks.to_visit() {
+        for name in tasks.take_visits() {
             let Some(t) = tasks.visiting(&name) else { continue };
             let mut active = false;
             for sub in t.subtasks.values_mut() {

@@ -61,7 +61,7 @@ impl Tasks {
     }
 
     /// The tasks `advance` has to visit, in name order; the caller reports back with [`Tasks::settle`].
-    pub(super) fn to_visit(&mut self) -> Vec<String> {
+    pub(super) fn take_visits(&mut self) -> Vec<String> {
         let visit: Vec<String> = if self.all_touched {
             self.map.keys().cloned().collect()
         } else {
@@ -94,7 +94,7 @@ mod tests {
     use super::*;
 
     fn visit(t: &mut Tasks) -> Vec<String> {
-        t.to_visit()
+        t.take_visits()
     }
 
     #[test]
