@@ -538,6 +538,16 @@ async fn record_state(ctx: &Ctx, info: &StepInfo, address: &str, update: &Update
     if let Ok(r) = result.try_recv() {
         return r;
     }
+    // Record steps become ready together (after every change they record) and the scheduler starts them one by
+    // one: let those it is still starting join this batch, or the first write carries only a few and each later
+    // one costs another read and write of the whole record. Bounded, and it stops as soon as nobody joined.
+    for _ in 0..RECORD_GATHER_ROUNDS {
+        let queued = ctx.record_queue.lock().unwrap_or_else(|p| p.into_inner()).len();
+        tokio::task::yield_now().await;
+        if ctx.record_queue.lock().unwrap_or_else(|p| p.into_inner()).len() == queued {
+            break;
+        }
+    }
     let batch = std::mem::take(&mut *ctx.record_queue.lock().unwrap_or_else(|p| p.into_inner()));
     let written = write_records(ctx, info, &batch).await;
     for p in batch {
@@ -545,6 +555,9 @@ async fn record_state(ctx: &Ctx, info: &StepInfo, address: &str, update: &Update
     }
     result.await.unwrap_or_else(|_| Err(Failure::new("internal error: the state record write was lost")))
 }
+
+/// How many times a record writer yields while record steps keep joining its batch.
+const RECORD_GATHER_ROUNDS: usize = 64;
 
 /// One read-modify-write of the state record for `batch`. Only the batch's entries change, so entries another
 /// apply wrote meanwhile are kept.

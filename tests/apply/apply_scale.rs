@@ -48,6 +48,30 @@ async fn state_record_writes_are_batched_and_keep_every_fingerprint() {
     assert_no_changes(&env, &d, false).await;
 }
 
+/// Record steps become ready together, after every change they record; the first writer gathers those the
+/// scheduler is still starting, so one read and one write carry them all (without it: one write for the first
+/// step alone, then one for the rest).
+#[tokio::test]
+async fn record_steps_ready_together_are_written_once() {
+    let n = 40;
+    let env = env_with(SimOptions {
+        workers: n,
+        generation: Generation::Head,
+        seed: Some(4),
+        latency: Duration::from_millis(2),
+        ..SimOptions::default()
+    })
+    .await;
+    let d = desired(&sources(n));
+    let p = plan(&env, &d, false).await;
+    let (r, _) = execute(&env, &p, &recording(&p, &d)).await;
+    assert!(r.success(), "{}", r.render_text());
+    let log = env.ctl.request_log();
+    let writes = log.iter().filter(|r| r.mutating && r.path.starts_with("/api/v1/tasks/templates")).count();
+    assert_eq!(writes, 1, "{writes} writes of the state record for {} record steps ready together", n + 1);
+    assert_no_changes(&env, &d, false).await;
+}
+
 #[tokio::test]
 async fn waits_do_not_block_creates_and_polls_stay_bounded() {
     let env = env_with(SimOptions {
