@@ -6,9 +6,5 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    // mimalloc asks for transparent huge pages, and the kernel zeroes each 2 MiB page at its first touch: that was
-    // a third of apply's CPU at fleet scale, for memory mostly never used (docs/performance.md, "Huge pages").
-    #[cfg(target_os = "linux")]
-    let _ = rustix::thread::disable_transparent_huge_pages(true);
     dm_apply::cli::main()
 }

@@ -240,15 +240,36 @@ pub async fn execute_graph(
         poll_permits: tokio::sync::Semaphore::new(opts.parallelism.max(1)),
     });
     let g2 = graph.clone();
-    scheduler::run_graph(graph, opts.parallelism, opts.fail_fast, &opts.cancel, deadline, &events, move |id| {
-        let ctx = ctx.clone();
-        let step = g2.step(id).cloned();
-        async move {
-            match step {
-                Some(step) => ops::run_step(ctx, step).await,
-                None => Err(Failure::new(format!("internal error: unknown step {id}"))),
+    let (parallelism, fail_fast, cancel) = (opts.parallelism, opts.fail_fast, opts.cancel.clone());
+    let scheduler = async move {
+        scheduler::run_graph(graph, parallelism, fail_fast, &cancel, deadline, &events, move |id| {
+            let ctx = ctx.clone();
+            let step = g2.step(id).cloned();
+            async move {
+                match step {
+                    Some(step) => ops::run_step(ctx, step).await,
+                    None => Err(Failure::new(format!("internal error: unknown step {id}"))),
+                }
             }
-        }
-    })
-    .await
+        })
+        .await
+    };
+    // The scheduler runs as a task of the runtime, beside its steps: a step that ends wakes it on the worker it ran
+    // on, instead of waking the thread that called us (the CLI's `block_on`) through the kernel 10,000 times.
+    // Dropping this future still drops the scheduler and its steps, as when it was polled in place.
+    let mut task = AbortOnDrop(tokio::spawn(scheduler));
+    match (&mut task.0).await {
+        Ok(report) => report,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only a runtime shutting down cancels it, and this function runs on that runtime: not reached.
+        Err(_) => ApplyReport { steps: vec![], stopped: Some(StopReason::Interrupted) },
+    }
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
