@@ -2,6 +2,7 @@
 //! `StopRelay` with and without worker names, purge, and what the workers report for a source
 //! (docs/dm-behaviour.md §3, §4).
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -269,6 +270,28 @@ impl State {
 
     /// The workers DM asks about a source: its named relay workers, then the bound worker if not among them
     /// (`getStatusFromWorkers` with the source specified).
+    /// [`State::status_workers`] of every source at once, in one pass over the workers: list answers look it up
+    /// per item, and one scan of every worker per item made them quadratic in the fleet's size.
+    pub(crate) fn status_workers_by_source(&self) -> HashMap<String, Vec<String>> {
+        let mut relay: HashMap<String, Vec<String>> = HashMap::new();
+        let mut bound: HashMap<&str, &str> = HashMap::new();
+        for w in self.workers.values() {
+            if let Some(r) = &w.relay {
+                relay.entry(r.clone()).or_default().push(w.name.clone());
+            }
+            if let Some(b) = &w.bound {
+                bound.entry(b.as_str()).or_insert(w.name.as_str());
+            }
+        }
+        for (source, name) in bound {
+            let list = relay.entry(source.to_string()).or_default();
+            if !list.iter().any(|n| n == name) {
+                list.push(name.to_string());
+            }
+        }
+        relay
+    }
+
     pub(crate) fn status_workers(&self, source: &str) -> Vec<String> {
         let mut out = self.relay_workers(source);
         if let Some(b) = self.bound_worker(source)
@@ -282,7 +305,11 @@ impl State {
     /// `GET /sources/{name}/status` entries (docs/dm-behaviour.md §4): one per relay or bound worker; `relay_status`
     /// only where relay runs; an unbound source without relay workers gives one entry with a 38029 error.
     pub(crate) fn source_status_list(&self, name: &str) -> Vec<Value> {
-        let workers = self.status_workers(name);
+        self.source_status_list_with(name, self.status_workers(name))
+    }
+
+    /// [`State::source_status_list`] given the source's status workers.
+    pub(crate) fn source_status_list_with(&self, name: &str, workers: Vec<String>) -> Vec<Value> {
         if workers.is_empty() {
             return vec![json!({"source_name": name, "worker_name": "", "error_msg": no_worker_msg(name)})];
         }

@@ -421,6 +421,56 @@ mod tests {
         assert_eq!(unit_for("load", Duration::ZERO, p), (Unit::Load, false));
     }
 
+    /// The per-list lookups answer what the per-item ones do, for every source: relay workers first (worker
+    /// order), then the bound worker unless it is one of them; sources without a worker are absent (empty).
+    #[test]
+    fn list_lookups_equal_the_per_item_ones() {
+        let opts = SimOptions { workers: 6, seed: Some(1), ..SimOptions::default() };
+        let mut st = State::new(&opts, "127.0.0.1:8261");
+        let set = |st: &mut State, w: &str, relay: Option<&str>, bound: Option<&str>| {
+            let wk = st.workers.get_mut(w).unwrap();
+            wk.relay = relay.map(String::from);
+            wk.bound = bound.map(String::from);
+        };
+        set(&mut st, "worker1", Some("a"), Some("a"));
+        set(&mut st, "worker2", Some("a"), None);
+        set(&mut st, "worker3", None, Some("b"));
+        set(&mut st, "worker4", Some("c"), None);
+        set(&mut st, "worker5", Some("b"), Some("d"));
+        for (task, sources) in [("t1", &["a", "b"][..]), ("t2", &["b"]), ("t3", &["e"])] {
+            let entry = st.tasks.get_or_insert(task);
+            for s in sources {
+                entry.subtasks.insert((*s).to_string(), SubTask { source: (*s).to_string(), ..test_subtask() });
+            }
+        }
+        let workers = st.status_workers_by_source();
+        let tasks = st.tasks_by_source();
+        for source in ["a", "b", "c", "d", "e", "f"] {
+            assert_eq!(workers.get(source).cloned().unwrap_or_default(), st.status_workers(source), "{source}");
+            assert_eq!(tasks.get(source).cloned().unwrap_or_default(), st.tasks_on(source), "{source}");
+        }
+        assert_eq!(st.status_workers("b"), ["worker5", "worker3"], "relay workers, then the bound one");
+    }
+
+    fn test_subtask() -> SubTask {
+        SubTask {
+            source: String::new(),
+            cfg: Task::default(),
+            expected: Expected::Stopped,
+            observed: Stage::Stopped,
+            unit: Unit::Sync,
+            pending: None,
+            run_since: None,
+            worked: Duration::ZERO,
+            error_msg: None,
+            lower: false,
+            tables: BTreeMap::new(),
+            ckpt: SubCkpt::default(),
+            shard: ShardDdlState::default(),
+            dmctl: None,
+        }
+    }
+
     /// The fast path of `State::advance` skips exactly the subtasks `advance_sub` would not change.
     #[test]
     fn at_rest_subtasks_are_unchanged_by_advance_sub() {

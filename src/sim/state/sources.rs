@@ -91,10 +91,14 @@ impl State {
     pub fn list_sources(&mut self, with_status: bool, enable_relay: Option<bool>) -> R {
         let mut names: Vec<String> = self.sources.keys().cloned().collect();
         if let Some(want) = enable_relay {
-            names.retain(|n| self.relay_workers(n).is_empty() != want);
+            let relaying: BTreeSet<&str> = self.workers.values().filter_map(|w| w.relay.as_deref()).collect();
+            names.retain(|n| relaying.contains(n.as_str()) == want);
         }
         names.shuffle(&mut self.rng);
-        let data: Vec<Value> = names.iter().map(|n| self.source_view(n, with_status)).collect();
+        // Looked up once for the whole list, not per source (see `status_workers_by_source`).
+        let mut index =
+            with_status.then(|| Index { workers: self.status_workers_by_source(), tasks: self.tasks_by_source() });
+        let data: Vec<Value> = names.iter().map(|n| self.source_view_with(n, with_status, index.as_mut())).collect();
         Ok(Out::Json(200, list_answer(data)))
     }
 
@@ -107,11 +111,20 @@ impl State {
     }
 
     pub(super) fn source_view(&mut self, name: &str, with_status: bool) -> Value {
+        self.source_view_with(name, with_status, None)
+    }
+
+    fn source_view_with(&mut self, name: &str, with_status: bool, index: Option<&mut Index>) -> Value {
         let Some(s) = self.sources.get(name) else { return Value::Null };
         let mut v = project::source_view(&s.cfg);
         if with_status {
-            let status = self.source_status_list(name);
-            let mut tasks = self.tasks_on(name);
+            let (status, mut tasks) = match index {
+                Some(ix) => (
+                    self.source_status_list_with(name, ix.workers.remove(name).unwrap_or_default()),
+                    ix.tasks.remove(name).unwrap_or_default(),
+                ),
+                None => (self.source_status_list(name), self.tasks_on(name)),
+            };
             tasks.shuffle(&mut self.rng);
             v["status_list"] = json!(status);
             v["task_name_list"] = json!(tasks);
@@ -295,4 +308,10 @@ impl State {
         let v = self.catalog(name).get(schema).cloned().unwrap_or_default();
         Ok(Out::Json(200, json!(v)))
     }
+}
+
+/// Per-source lookups made once for a list answer.
+struct Index {
+    workers: HashMap<String, Vec<String>>,
+    tasks: HashMap<String, Vec<String>>,
 }

@@ -205,6 +205,15 @@ impl State {
     /// call with 49001 for as long as that relay runs. An unbound source without relay workers gives an entry with a
     /// 38029 error; a worker that does not answer gives one with the gRPC error (worker name empty before v26.3).
     pub(super) fn status_list(&mut self, name: &str) -> Result<Vec<Value>, SimError> {
+        self.status_list_with(name, None)
+    }
+
+    /// [`State::status_list`], with the status workers of every source looked up already (list answers).
+    fn status_list_with(
+        &mut self,
+        name: &str,
+        workers_of: Option<&HashMap<String, Vec<String>>>,
+    ) -> Result<Vec<Value>, SimError> {
         self.status_glitch()?;
         let phase = self.phase();
         let now = Instant::now();
@@ -225,7 +234,10 @@ impl State {
         let Some(entry) = self.tasks.get(name) else { return Ok(vec![]) };
         let mut out = vec![];
         for sub in entry.subtasks.values() {
-            let workers = self.status_workers(&sub.source);
+            let workers = match workers_of {
+                Some(ix) => ix.get(&sub.source).cloned().unwrap_or_default(),
+                None => self.status_workers(&sub.source),
+            };
             if workers.is_empty() {
                 out.push(json!({
                     "name": name, "source_name": sub.source, "worker_name": "", "stage": "", "unit": "",
@@ -265,8 +277,10 @@ impl State {
         let mut names: Vec<String> = self.tasks.keys().cloned().collect();
         let mut statuses: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         if with_status || stage.is_some() {
+            // Looked up once for the whole list, not per subtask (see `status_workers_by_source`).
+            let workers_of = self.status_workers_by_source();
             for n in &names {
-                let st = self.status_list(n)?;
+                let st = self.status_list_with(n, Some(&workers_of))?;
                 statuses.insert(n.clone(), st);
             }
         }

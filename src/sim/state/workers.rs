@@ -57,6 +57,17 @@ impl State {
         self.workers.values().filter(|w| w.relay.as_deref() == Some(source)).map(|w| w.name.clone()).collect()
     }
 
+    /// [`State::tasks_on`] of every source at once.
+    pub(crate) fn tasks_by_source(&self) -> HashMap<String, Vec<String>> {
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        for (n, t) in self.tasks.iter() {
+            for source in t.subtasks.keys() {
+                out.entry(source.clone()).or_default().push(n.clone());
+            }
+        }
+        out
+    }
+
     pub(crate) fn tasks_on(&self, source: &str) -> Vec<String> {
         self.tasks.iter().filter(|(_, t)| t.subtasks.contains_key(source)).map(|(n, _)| n.clone()).collect()
     }
