@@ -105,7 +105,7 @@ async fn every_command_that_prints_data_survives_a_closed_stdout() {
 /// a bad address, as when the two ran one after the other.
 #[tokio::test]
 async fn a_broken_configuration_is_reported_before_a_bad_address() {
-    for cmd in ["plan", "drift"] {
+    for cmd in ["plan", "drift", "apply"] {
         let o = run(&[cmd, "-f", "tests/corpus/syntax-error.yaml", "--addr", "ftp://dm:8261"]).await;
         let (out, err) = text(&o);
         assert_eq!(o.status.code(), Some(1), "{cmd}: {err}");
