@@ -115,12 +115,24 @@ fn secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
-/// Print every event's line to stderr until the executor hangs up.
+/// Print every event's line to stderr until the executor hangs up. The events already waiting are written
+/// together, in one pass through the redaction layer and one write: an apply of 10,000 steps has 20,000 lines, and
+/// one write each was a visible share of the client's CPU. Nothing waits for a batch to fill.
 pub async fn run(mut rx: UnboundedReceiver<Event>, ui: Ui) {
+    const BATCH: usize = 256;
     let mut r = Reporter::new(&ui);
-    while let Some(e) = rx.recv().await {
-        if let Some(line) = r.line(&e) {
-            crate::ui::eprint(&format!("{line}\n"));
+    let mut events = Vec::with_capacity(BATCH);
+    let mut text = String::new();
+    while rx.recv_many(&mut events, BATCH).await > 0 {
+        for e in events.drain(..) {
+            if let Some(line) = r.line(&e) {
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+        if !text.is_empty() {
+            crate::ui::eprint(&text);
+            text.clear();
         }
     }
 }
