@@ -289,16 +289,16 @@ fn approved(answer: &str) -> bool {
     answer.trim() == "yes"
 }
 
-/// Run the plan with the reporter on stderr.
 /// The binary's allocator (mimalloc) backs its heaps with transparent huge pages. Loading and planning a fleet are
 /// faster with them, but while thousands of requests run on several threads the kernel zeroed fresh 2 MiB pages
-/// over and over: 0.3 s of system time in an apply of 1,000 sources and 2,000 tasks (docs/performance.md, "Huge
-/// pages"). So they are turned off for this process once the plan is made; pages it already has stay as they are.
+/// over and over: 0.3 s of system time in an apply of 1,000 sources and 2,000 tasks (docs/performance.md, "Issue
+/// 17, second pass"). So they are turned off for this process once the plan is made; pages it has stay as they are.
 fn no_huge_pages_from_here() {
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::disable_transparent_huge_pages(true);
 }
 
+/// Run the plan with the reporter on stderr.
 async fn execute(
     graph: apply::StepGraph,
     plan: &Plan,
