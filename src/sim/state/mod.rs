@@ -492,12 +492,7 @@ mod tests {
                                 pending: pending.map(|due| (due, Stage::Running)),
                                 run_since: since,
                                 worked: Duration::from_millis(2),
-                                error_msg: None,
-                                lower: false,
-                                tables: BTreeMap::new(),
-                                ckpt: SubCkpt::default(),
-                                shard: ShardDdlState::default(),
-                                dmctl: None,
+                                ..test_subtask()
                             };
                             let mut advanced = sub.clone();
                             advance_sub(&mut advanced, now, phase);
