@@ -31,19 +31,24 @@ impl Deref for Tasks {
 }
 
 impl Tasks {
-    pub fn get_mut(&mut self, name: &str) -> Option<&mut TaskEntry> {
-        let entry = self.map.get_mut(name)?;
+    /// `name` is about to be taken mutably: the next `advance` visits it.
+    fn note(&mut self, name: &str) {
         if !self.all_touched && !self.touched.contains(name) {
             self.touched.insert(name.to_string());
         }
-        Some(entry)
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut TaskEntry> {
+        if !self.map.contains_key(name) {
+            return None;
+        }
+        self.note(name);
+        self.map.get_mut(name)
     }
 
     /// The task, created empty if missing.
     pub fn get_or_insert(&mut self, name: &str) -> &mut TaskEntry {
-        if !self.all_touched && !self.touched.contains(name) {
-            self.touched.insert(name.to_string());
-        }
+        self.note(name);
         self.map
             .entry(name.to_string())
             .or_insert_with(|| TaskEntry { subtasks: BTreeMap::new(), cli_args: BTreeMap::new() })
