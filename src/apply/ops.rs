@@ -566,19 +566,21 @@ async fn write_records(ctx: &Ctx, info: &StepInfo, batch: &[PendingRecord]) -> R
     let Some(home) = ctx.opts.state.home.clone() else {
         return Err(Failure::new("internal error: no target to keep dm-apply's state record with"));
     };
-    let view = store::read(c).await;
+    let ours = ctx.opts.state.lease_id.as_deref();
+    // The lease is read beside the record, not after it: no extra round trip.
+    let (view, lease) = tokio::join!(store::read(c), async {
+        match ours {
+            Some(_) => Some(crate::state::lease::read(c).await),
+            None => None,
+        }
+    });
     if let crate::state::StateView::Unreadable(e) = &view {
         return Err(Failure::new(format!("cannot read dm-apply's state record: {e}")));
     }
     let (mut record, exists) = store::base(&view).map_err(Failure::new)?;
-    if let Some(ours) = &ctx.opts.state.lease_id
-        && record.lease.as_ref().is_none_or(|l| &l.id != ours)
-    {
-        let holder = record.lease.as_ref().map(|l| l.describe(crate::state::now()));
-        return Err(Failure::new(format!(
-            "this apply's lease on dm-apply's state record was taken over{}; not writing the record",
-            holder.map(|h| format!(" by {h}")).unwrap_or_default()
-        )));
+    if let (Some(id), Some(lease)) = (ours, lease) {
+        let lease = lease.map_err(|e| Failure::new(format!("cannot read the apply lease: {e}")))?;
+        crate::state::lease::still_ours(&lease, &record, id).map_err(Failure::new)?;
     }
     let updates: Vec<(String, Update)> = batch.iter().map(|p| (p.address.clone(), p.update.clone())).collect();
     let before = record.clone();

@@ -158,8 +158,8 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
     opts.state.lease_id = held.as_ref().map(|l| l.id.clone());
     no_huge_pages_from_here();
     let report = execute(graph, &plan, &client, &opts, ui).await;
-    if let (Some(lease), Some(home)) = (&held, &opts.state.home) {
-        match crate::state::lease::release(&client, home, lease).await {
+    if let Some(lease) = &held {
+        match crate::state::lease::release(&client, lease).await {
             Ok(true) => {}
             Ok(false) => ui.warn("the apply lease was no longer this apply's at the end (someone took it over)"),
             Err(e) => ui.warn(format_args!(
@@ -248,9 +248,8 @@ async fn take_lease(
         ui.warn("--no-lease: no lease keeps another apply out of this run");
         return Ok(None);
     }
-    let held = crate::state::lease::take(client, target, home, args.take_over_lease, crate::state::lease::SETTLE)
-        .await
-        .map_err(miette::Report::new)?;
+    let held =
+        crate::state::lease::take(client, target, home, args.take_over_lease).await.map_err(miette::Report::new)?;
     if let Some(old) = &held.took_over {
         ui.warn(format_args!("--take-over-lease: replaced the apply lease of {}", old.describe(crate::state::now())));
     }

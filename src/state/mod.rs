@@ -4,12 +4,12 @@
 //! `pd_addr` on read. To notice that such a value changed in git, dm-apply keeps per resource a fingerprint of each
 //! write-only value it sent ([`fingerprint`]: keyed HMAC, or memory-hard Argon2id without a key), or the
 //! `write_only_version` last applied. The record lives in DM itself, in a task template ([`record`]), so it
-//! travels with the cluster rather than with a CI runner; it also carries the apply lease ([`lease`]).
+//! travels with the cluster rather than with a CI runner. The apply lease ([`lease`]) is a second template.
 //!
 //! - [`record`]: the record and its template encoding (pure).
 //! - [`fingerprint`]: the two schemes (pure, CPU only).
 //! - [`assess`]: the planner's view: for each write-only field, unchanged / changed / not tracked (pure).
-//! - [`store`], [`lease`]: reading and writing the template (I/O).
+//! - [`store`], [`lease`]: reading and writing the templates (I/O).
 //! - [`key`]: loading the state key.
 //!
 //! See docs/plan.md, "Passwords and other write-only values", for the design and the threat model.

@@ -75,6 +75,8 @@ pub struct StateRecord {
     pub version: u32,
     #[serde(default)]
     pub resources: BTreeMap<String, Entry>,
+    /// The apply lease as earlier dm-apply builds kept it, inside the record. Read so that such a build's lease is
+    /// still honoured; this build keeps its lease in a template of its own ([`super::lease`]) and never sets it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<Lease>,
 }
@@ -156,29 +158,7 @@ impl StateRecord {
 
     /// The template that stores this record, connecting to `home` (a declared task's target).
     pub fn to_template(&self, home: &TargetConfig) -> Task {
-        let rule = BinlogFilterRule { ignore_event: None, ignore_sql: Some(self.to_chunks()) };
-        Task {
-            name: STATE_TEMPLATE.to_string(),
-            task_mode: "incremental".to_string(),
-            meta_schema: Some("dm_meta".to_string()),
-            enhance_online_schema_change: true,
-            on_duplicate: "replace".to_string(),
-            target_config: TargetConfig {
-                host: home.host.clone(),
-                port: home.port,
-                user: home.user.clone(),
-                password: home.password.clone(),
-                security: home.security.clone(),
-                session: None,
-            },
-            binlog_filter_rule: Some(BTreeMap::from([(RULE.to_string(), rule)])),
-            source_config: TaskSourceConfig {
-                full_migrate_conf: Some(FullMigrateConf::default()),
-                incr_migrate_conf: Some(IncrMigrateConf::default()),
-                source_conf: vec![],
-            },
-            ..Task::default()
-        }
+        template(STATE_TEMPLATE, home, RULE, self.to_chunks())
     }
 
     /// Read a template named [`STATE_TEMPLATE`].
@@ -193,6 +173,34 @@ impl StateRecord {
             .and_then(|r| r.ignore_sql.as_ref())
             .ok_or_else(|| Unreadable::Foreign(format!("it has no binlog filter rule `{RULE}`")))?;
         Self::from_chunks(chunks).map(Parsed::Record)
+    }
+}
+
+/// A template named `name` that connects to `home` (a declared task's target) and carries `lines` in the
+/// `ignore_sql` of binlog filter rule `rule`, where they play no part in the connection.
+pub(super) fn template(name: &str, home: &TargetConfig, rule: &str, lines: Vec<String>) -> Task {
+    let rule_body = BinlogFilterRule { ignore_event: None, ignore_sql: Some(lines) };
+    Task {
+        name: name.to_string(),
+        task_mode: "incremental".to_string(),
+        meta_schema: Some("dm_meta".to_string()),
+        enhance_online_schema_change: true,
+        on_duplicate: "replace".to_string(),
+        target_config: TargetConfig {
+            host: home.host.clone(),
+            port: home.port,
+            user: home.user.clone(),
+            password: home.password.clone(),
+            security: home.security.clone(),
+            session: None,
+        },
+        binlog_filter_rule: Some(BTreeMap::from([(rule.to_string(), rule_body)])),
+        source_config: TaskSourceConfig {
+            full_migrate_conf: Some(FullMigrateConf::default()),
+            incr_migrate_conf: Some(IncrMigrateConf::default()),
+            source_conf: vec![],
+        },
+        ..Task::default()
     }
 }
 

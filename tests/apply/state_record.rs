@@ -9,6 +9,7 @@ use crate::apply_common::join_all;
 use dm_apply::dm::types::TargetConfig;
 use dm_apply::dm::{ClientOptions, DmClient};
 use dm_apply::sim::{Generation, LoggedRequest, SimOptions, SimServer};
+use dm_apply::state::lease::{self, LEASE_TEMPLATE};
 use dm_apply::state::{StateView, store};
 
 /// The generations to prove everything on (the lead extends this list at merge).
@@ -133,6 +134,7 @@ async fn apply_keeps_the_record_on_a_declared_target_and_the_next_plan_is_empty(
             assert!(rec.resources.contains_key(a), "{g:?}: {a} not recorded: {rec:?}");
         }
         assert!(rec.lease.is_none(), "{g:?}: the lease was released");
+        assert!(client.get_template(LEASE_TEMPLATE).await.unwrap().is_none(), "{g:?}: the lease was released");
         let task_fields = &rec.resources["task.a-copy"].fingerprints;
         if matches!(g, Generation::V853 | Generation::V854) {
             // v8.5 does not return them: tracked through the record.
@@ -412,6 +414,48 @@ async fn one_apply_at_a_time_and_take_over() {
         assert_eq!(code, 0, "{g:?}\n{out}\n{err}");
         assert!(err.contains("replaced the apply lease of ci@runner-7"), "{g:?}\n{err}");
         assert!(record(&client).await.0.lease.is_none(), "{g:?}: released at the end");
+        assert!(client.get_template(LEASE_TEMPLATE).await.unwrap().is_none(), "{g:?}: released at the end");
+
+        // The same with a lease of this build left behind (its own template): refused, then taken over.
+        let dead = dm_apply::state::Lease {
+            holder: "ci@runner-8".into(),
+            pid: 4343,
+            id: "dead-apply-2".into(),
+            since: dm_apply::state::now() - 7200,
+        };
+        client.create_template(&lease::to_template(&dead, &target)).await.unwrap();
+        sim.control().clear_log();
+        let (code, out, err) =
+            run(&["apply", "-f", &f, "--auto-approve", "--addr", &url], &[("PW_S1", "314159")]).await;
+        assert_eq!(code, 1, "{g:?}\n{out}\n{err}");
+        assert!(err.contains("ci@runner-8 (pid 4343)") && err.contains("for 2h00m"), "{g:?}\n{err}");
+        assert!(err.contains("nothing was changed") && err.contains("--take-over-lease"), "{g:?}\n{err}");
+        assert!(sim.control().request_log().iter().all(|r| !(r.mutating && r.status < 400)), "{g:?}: no change");
+        let (code, out, err) =
+            run(&["apply", "-f", &f, "--auto-approve", "--take-over-lease", "--addr", &url], &[("PW_S1", "314159")])
+                .await;
+        assert_eq!(code, 0, "{g:?}\n{out}\n{err}");
+        assert!(err.contains("replaced the apply lease of ci@runner-8"), "{g:?}\n{err}");
+        assert!(client.get_template(LEASE_TEMPLATE).await.unwrap().is_none(), "{g:?}: released at the end");
+
+        // Someone else's template with the lease's name: refused, even with --take-over-lease, and left alone.
+        let mut foreign_lease = lease::to_template(&dead, &target);
+        foreign_lease.binlog_filter_rule = None;
+        client.create_template(&foreign_lease).await.unwrap();
+        for extra in [&[][..], &["--take-over-lease"][..]] {
+            let args: Vec<&str> = ["apply", "-f", f.as_str(), "--auto-approve", "--addr", url.as_str()]
+                .iter()
+                .chain(extra)
+                .copied()
+                .collect();
+            let (code, out, err) = run(&args, &[("PW_S1", "2718")]).await;
+            assert_eq!(code, 1, "{g:?} {extra:?}\n{out}\n{err}");
+            let flat = err.split_whitespace().filter(|w| *w != "|").collect::<Vec<_>>().join(" ");
+            assert!(flat.contains("is not dm-apply's lease: rename or delete it"), "{g:?} {extra:?}\n{err}");
+        }
+        let kept = client.get_template(LEASE_TEMPLATE).await.unwrap().expect("left alone");
+        assert!(kept.binlog_filter_rule.is_none(), "{g:?}");
+        client.delete_template(LEASE_TEMPLATE).await.unwrap();
 
         // Someone else's template with the record's name: refused with what to do.
         let mut foreign = dm_apply::state::StateRecord::default().to_template(&target);

@@ -296,6 +296,11 @@ impl DmClient {
         self.call_json(Method::PUT, &path, &[], json(task), "a task template").await
     }
 
+    /// 204 also when it does not exist.
+    pub async fn delete_template(&self, name: &str) -> Result<(), DmError> {
+        self.call_unit(Method::DELETE, &format!("/api/v1/tasks/templates/{}", seg(name)), &[], Body::None).await
+    }
+
     pub async fn list_workers(&self) -> Result<Vec<ClusterWorker>, DmError> {
         self.call_list("/api/v1/cluster/workers", &[], "a worker list", false).await
     }

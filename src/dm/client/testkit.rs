@@ -68,10 +68,6 @@ impl DmClient {
         self.call_list("/api/v1/tasks/templates", &[], "a task template list", false).await
     }
 
-    pub async fn delete_template(&self, name: &str) -> Result<(), DmError> {
-        self.call_unit(Method::DELETE, &format!("/api/v1/tasks/templates/{}", seg(name)), &[], Body::None).await
-    }
-
     // ---------------------------------------------------------------------------------------------- cluster
 
     pub async fn list_masters(&self) -> Result<Vec<ClusterMaster>, DmError> {
