@@ -22,6 +22,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::bound;
+use super::clock::sleep;
 use super::errors::{SimError, e};
 use super::net::ConnMeta;
 use super::schema::{self, BodySchema};
@@ -717,21 +718,6 @@ async fn api(sh: &Shared, method: &Method, path: &str, query: &str, ct: Option<&
 
 fn unreachable_status() -> R {
     Ok(Out::Empty(200))
-}
-
-/// The simulated latency, as precise as the OS timer: tokio's timer works in whole milliseconds and rounds every
-/// deadline up, so `tokio::time::sleep(5 ms)` answered after ~6.3 ms here, and the fleet benchmark measured the
-/// client against a latency 26% above the one it divides by. A blocking-pool thread sleeps with the kernel's
-/// high-resolution timer instead (~5.1 ms for 5 ms), for latencies where the rounding matters; longer ones (tests
-/// widening a window) stay on tokio's timer, so no pool thread sleeps for seconds past a shutdown.
-async fn sleep(d: Duration) {
-    const PRECISE_UP_TO: Duration = Duration::from_millis(100);
-    if d.is_zero() {
-        return;
-    }
-    if d > PRECISE_UP_TO || tokio::task::spawn_blocking(move || std::thread::sleep(d)).await.is_err() {
-        tokio::time::sleep(d).await;
-    }
 }
 
 // ---------------------------------------------------------------------------------------------------- /sim

@@ -12,6 +12,7 @@
 mod bound;
 mod catalog;
 mod checkpoint;
+mod clock;
 mod downstream;
 mod errors;
 mod filters;
