@@ -156,7 +156,8 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
     let _signals = Signals::install(opts.cancel.clone())?;
     let held = take_lease(&client, &plan, &opts, args, ui).await?;
     opts.state.lease_id = held.as_ref().map(|l| l.id.clone());
-    no_huge_pages_from_here();
+    // The plan is made: from here on, thousands of requests on several threads (see the function).
+    super::common::no_huge_pages_from_here();
     let report = execute(graph, &plan, &client, &opts, ui).await;
     if let Some(lease) = &held {
         match crate::state::lease::release(&client, lease).await {
@@ -286,15 +287,6 @@ async fn confirm() -> miette::Result<bool> {
 /// Only `yes` approves (Terraform's rule): not `y`, not `YES`.
 fn approved(answer: &str) -> bool {
     answer.trim() == "yes"
-}
-
-/// The binary's allocator (mimalloc) backs its heaps with transparent huge pages. Loading and planning a fleet are
-/// faster with them, but while thousands of requests run on several threads the kernel zeroed fresh 2 MiB pages
-/// over and over: 0.3 s of system time in an apply of 1,000 sources and 2,000 tasks (docs/performance.md, "Issue
-/// 17, second pass"). So they are turned off for this process once the plan is made; pages it has stay as they are.
-fn no_huge_pages_from_here() {
-    #[cfg(target_os = "linux")]
-    let _ = rustix::thread::disable_transparent_huge_pages(true);
 }
 
 /// Run the plan with the reporter on stderr.

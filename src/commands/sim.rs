@@ -77,6 +77,7 @@ fn read_pem(path: &std::path::Path, flag: &str) -> miette::Result<Vec<u8>> {
 
 pub async fn run(args: &SimArgs, _ui: &Ui) -> miette::Result<u8> {
     let opts = options(args)?;
+    super::common::no_huge_pages_from_here();
     let server = SimServer::start_on(opts.clone(), &args.listen).await.map_err(|e| {
         miette::miette!(
             help = "pick another --listen address, e.g. 127.0.0.1:0",
