@@ -1,7 +1,7 @@
 //! Fleet-scale benchmark: `cargo bench --bench fleet` (see docs/performance.md).
 //!
-//! Starts the in-process simulator with injected latency, writes fleets of N sources with 2 tasks each, and runs
-//! the release `dm-apply` binary as a child process for apply, plan and drift (wall time, requests from the
+//! Starts `dm-apply sim` (the release binary) with injected latency, writes fleets of N sources with 2 tasks each,
+//! and runs the release `dm-apply` binary as a child process for apply, plan and drift (wall time, requests from the
 //! simulator's request log, peak RSS of the child from `/usr/bin/time`), then a naive baseline (one GET per
 //! resource, sequential), planning 10,000 tasks in memory, and `validate` of the examples and of fleet files.
 //!
@@ -16,7 +16,12 @@ use std::time::{Duration, Instant};
 
 use dm_apply::dm::{ClientOptions, DmClient};
 use dm_apply::plan::{PlanOptions, make_plan, testing};
-use dm_apply::sim::{SimControl, SimOptions, SimServer};
+use dm_apply::sim::LoggedRequest;
+
+// The in-memory planning runs in this process: with the allocator of the `dm-apply` binary, so it is measured as
+// `dm-apply plan` runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const BIN: &str = env!("CARGO_BIN_EXE_dm-apply");
 /// The state key every benchmarked run shares (docs/plan.md, "Keyed mode").
@@ -155,13 +160,66 @@ fn run_child(args: &[&str], addr: &str, dir: &Path) -> ChildRun {
 }
 
 /// User + system CPU time of this process so far (Linux: `/proc/self/stat`, in clock ticks of 10 ms).
-fn process_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+/// CPU time (user + system) of a process so far, from `/proc/PID/stat`.
+fn process_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which is in parentheses and may hold spaces): utime is the 14th field.
     let rest = stat.rsplit_once(')')?.1;
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
     Some(Duration::from_millis(ticks * 10))
+}
+
+/// The simulator as users run it: `dm-apply sim` in a process of its own (its runtime, allocator and memory
+/// settings are the binary's, and it does not share this process's threads). Its request log is read over `/sim`.
+struct Sim {
+    child: std::process::Child,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Sim {
+    fn start(workers: usize, latency_ms: u64, stage_delay_ms: u64) -> Sim {
+        use std::io::BufRead;
+        let mut child = Command::new(BIN)
+            .args(["sim", "--listen", "127.0.0.1:0", "--seed", "1", "--generation", "v8.5.4"])
+            .args(["--workers", &workers.to_string(), "--latency-ms", &latency_ms.to_string()])
+            .args(["--stage-delay-ms", &stage_delay_ms.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start dm-apply sim");
+        let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+        let mut line = String::new();
+        err.read_line(&mut line).expect("read the simulator's first line");
+        let url = line.trim().strip_prefix("dm-apply sim listening on ").expect("listening line").to_string();
+        // Keep draining its stderr, so a full pipe never stalls it.
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+        // reqwest is built without a default TLS provider (the library installs ring's; see DmClient::new).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Sim { child, url, http: reqwest::Client::new() }
+    }
+
+    async fn request_log(&self) -> Vec<LoggedRequest> {
+        let r = self.http.get(format!("{}/sim/requests", self.url)).send().await.expect("GET /sim/requests");
+        r.json().await.expect("request log JSON")
+    }
+
+    async fn clear_log(&self) {
+        self.http.delete(format!("{}/sim/requests", self.url)).send().await.expect("DELETE /sim/requests");
+    }
+
+    fn cpu(&self) -> Option<Duration> {
+        process_cpu(self.child.id())
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -219,24 +277,10 @@ fn by_kind(log: &[dm_apply::sim::LoggedRequest]) -> String {
     m.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
 }
 
-fn sim_requests(ctl: &SimControl) -> (usize, usize) {
-    let log = ctl.request_log();
-    (log.len(), log.iter().filter(|r| r.mutating).count())
-}
-
 async fn bench_fleet(a: &Args, n: usize, rows: &mut Vec<Row>) {
     let latency = Duration::from_millis(a.latency_ms);
-    let sim = SimServer::start(SimOptions {
-        workers: n,
-        latency,
-        stage_delay: Duration::from_millis(a.stage_delay_ms),
-        seed: Some(1),
-        ..SimOptions::default()
-    })
-    .await
-    .expect("start simulator");
-    let ctl = sim.control();
-    let addr = sim.url();
+    let sim = Sim::start(n, a.latency_ms, a.stage_delay_ms);
+    let addr = sim.url.clone();
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = dir.path().join("fleet.yaml");
     std::fs::write(&cfg, fleet_yaml(n)).expect("write fleet");
@@ -244,24 +288,25 @@ async fn bench_fleet(a: &Args, n: usize, rows: &mut Vec<Row>) {
     let tasks = 2 * n;
 
     // apply (from empty): creates, starts and waits, then the verifying plan.
-    ctl.clear_log();
+    sim.clear_log().await;
     let par = a.parallelism.to_string();
     let addr2 = addr.clone();
     let dir2 = dir.path().to_path_buf();
     let cfg2 = cfg_s.clone();
-    let own_cpu = process_cpu();
+    let sim_cpu_before = sim.cpu();
     let r = tokio::task::spawn_blocking(move || {
         run_child(&["apply", "-f", &cfg2, "--auto-approve", "--parallelism", &par], &addr2, &dir2)
     })
     .await
     .expect("join");
-    let sim_cpu = process_cpu().zip(own_cpu).map(|(b, a)| b.saturating_sub(a));
+    let sim_cpu = sim.cpu().zip(sim_cpu_before).map(|(b, a)| b.saturating_sub(a));
     assert_eq!(r.code, 0, "apply failed:\n{}", r.stderr);
-    let (requests, mutating) = sim_requests(&ctl);
-    eprintln!("apply {n}: requests by kind: {}", by_kind(&ctl.request_log()));
+    let log = sim.request_log().await;
+    let (requests, mutating) = (log.len(), log.iter().filter(|r| r.mutating).count());
+    eprintln!("apply {n}: requests by kind: {}", by_kind(&log));
     let secs = |d: Option<Duration>| d.map_or("-".to_string(), |d| format!("{:.2} s", d.as_secs_f64()));
     eprintln!(
-        "apply {n}: wall {:.2} s, CPU of dm-apply {}, CPU of the simulator (this process) {}",
+        "apply {n}: wall {:.2} s, CPU of dm-apply {}, CPU of the simulator {}",
         r.wall.as_secs_f64(),
         secs(r.cpu),
         secs(sim_cpu)
@@ -290,7 +335,7 @@ async fn bench_fleet(a: &Args, n: usize, rows: &mut Vec<Row>) {
         let mut requests = 0;
         let mut trips = 0;
         for _ in 0..a.runs {
-            ctl.clear_log();
+            sim.clear_log().await;
             let mut args = vec![cmd.to_string(), "-f".into(), cfg_s.clone()];
             args.extend(extra.iter().map(|s| s.to_string()));
             let (addr2, dir2) = (addr.clone(), dir.path().to_path_buf());
@@ -301,7 +346,7 @@ async fn bench_fleet(a: &Args, n: usize, rows: &mut Vec<Row>) {
             .await
             .expect("join");
             assert!(r.code == 0, "{cmd} exited {} (expected 0: no changes, no drift):\n{}", r.code, r.stderr);
-            let log = ctl.request_log();
+            let log = sim.request_log().await;
             requests = log.len();
             trips = plan_round_trips(&log);
             walls.push(r.wall);
@@ -334,7 +379,7 @@ async fn bench_fleet(a: &Args, n: usize, rows: &mut Vec<Row>) {
         ideal: latency * count as u32,
         note: format!("plan is {:.1}× faster", wall.as_secs_f64() / plan_wall.as_secs_f64().max(1e-9)),
     });
-    sim.shutdown().await;
+    drop(sim);
 }
 
 /// Planning `tasks` tasks (2 per source) in memory: against a live state equal to the configuration (the normal
