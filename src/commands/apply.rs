@@ -159,28 +159,36 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
     // The plan is made: from here on, thousands of requests on several threads (see the function).
     super::common::no_huge_pages_from_here();
     let report = execute(graph, &plan, &client, &opts, ui).await;
-    if let Some(lease) = &held {
-        match crate::state::lease::release(&client, lease).await {
-            Ok(true) => {}
-            Ok(false) => ui.warn("the apply lease was no longer this apply's at the end (someone took it over)"),
-            Err(e) => ui.warn(format_args!(
-                "could not release the apply lease: {e}; the next apply must pass --take-over-lease"
-            )),
-        }
-    }
-    let mut report = report?;
-    let verification = if report.status() != Status::Complete {
-        Verification::NotRun
-    } else if args.no_verify {
-        Verification::Skipped
-    } else {
-        // `--replace` asked for one re-send, not for one in every plan.
-        let verify_opts = PlanOptions { replace: vec![], ..plan_opts.clone() };
-        tokio::select! {
-            v = verify(&client, &desired, &verify_opts, &plan, args.wait_timeout, ui) => v,
-            () = opts.cancel.cancelled() => Verification::Interrupted,
+    // The lease is a template of its own, which the verifying plan does not read: release it meanwhile.
+    let release = async {
+        match &held {
+            Some(lease) => Some(crate::state::lease::release(&client, lease).await),
+            None => None,
         }
     };
+    let verification = async {
+        match &report {
+            Ok(r) if r.status() == Status::Complete && args.no_verify => Verification::Skipped,
+            Ok(r) if r.status() == Status::Complete => {
+                // `--replace` asked for one re-send, not for one in every plan.
+                let verify_opts = PlanOptions { replace: vec![], ..plan_opts.clone() };
+                tokio::select! {
+                    v = verify(&client, &desired, &verify_opts, &plan, args.wait_timeout, ui) => v,
+                    () = opts.cancel.cancelled() => Verification::Interrupted,
+                }
+            }
+            _ => Verification::NotRun,
+        }
+    };
+    let (released, verification) = tokio::join!(release, verification);
+    match released {
+        Some(Ok(false)) => ui.warn("the apply lease was no longer this apply's at the end (someone took it over)"),
+        Some(Err(e)) => {
+            ui.warn(format_args!("could not release the apply lease: {e}; the next apply must pass --take-over-lease"))
+        }
+        Some(Ok(true)) | None => {}
+    }
+    let mut report = report?;
     if opts.cancel.is_cancelled() {
         report.mark_interrupted();
     }
