@@ -47,8 +47,8 @@ pub enum LeaseError {
     )]
     Unusable(String),
     #[error(
-        "cannot write dm-apply's state record (its lease, task template `{template}`, which connects to the target \
-         of task.{home}): {source}; nothing was changed"
+        "cannot write dm-apply's state record (task template `{template}`, which connects to the target of \
+         task.{home}): {source}; nothing was changed"
     )]
     #[diagnostic(
         code(apply::state_record),
@@ -57,7 +57,17 @@ pub enum LeaseError {
              configured credentials, or pass --no-lease to apply without the lease"
         )
     )]
+    /// `template`: the lease's, or the record's when an earlier build's lease is taken out of it.
     Write { template: &'static str, home: String, source: DmError },
+    #[error(
+        "--take-over-lease removed the lease of {holder}, but this apply's lease could not be written: {source}; \
+         nothing else was changed"
+    )]
+    #[diagnostic(
+        code(apply::state_record),
+        help("no lease is held now: fix the cause and run again (without --take-over-lease if nobody took it since)")
+    )]
+    Replaced { holder: String, source: DmError },
 }
 
 /// A lease we hold.
@@ -163,7 +173,8 @@ pub async fn take(
             // Replace it: delete, then create again. Another take-over at the same moment makes one of the two
             // creates fail, and that one stops.
             client.delete_template(LEASE_TEMPLATE).await.map_err(write_error)?;
-            match create(client, &lease, home).await.map_err(write_error)? {
+            let replaced = |source| LeaseError::Replaced { holder: current.describe(), source };
+            match create(client, &lease, home).await.map_err(replaced)? {
                 Created::Ours => {}
                 Created::Exists(now_held) => return Err(LeaseError::Lost { holder: now_held.describe() }),
             }
