@@ -170,8 +170,8 @@ pub async fn take(
         }
         Created::Exists(current) if !take_over => return Err(LeaseError::Held { holder: current.describe() }),
         Created::Exists(current) => {
-            // Replace it: delete, then create again. Another take-over at the same moment makes one of the two
-            // creates fail, and that one stops.
+            // Replace it: delete, then create again. Of two take-overs at once, the one whose create fails stops;
+            // a delete landing after the other's create is not caught (DM's delete is unconditional; docs/plan.md).
             client.delete_template(LEASE_TEMPLATE).await.map_err(write_error)?;
             let replaced = |source| LeaseError::Replaced { holder: current.describe(), source };
             match create(client, &lease, home).await.map_err(replaced)? {
