@@ -159,8 +159,7 @@ fn run_child(args: &[&str], addr: &str, dir: &Path) -> ChildRun {
     }
 }
 
-/// User + system CPU time of this process so far (Linux: `/proc/self/stat`, in clock ticks of 10 ms).
-/// CPU time (user + system) of a process so far, from `/proc/PID/stat`.
+/// User + system CPU time of a process so far (Linux: `/proc/PID/stat`, in clock ticks of 10 ms).
 fn process_cpu(pid: u32) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which is in parentheses and may hold spaces): utime is the 14th field.
