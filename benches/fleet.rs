@@ -1,4 +1,4 @@
-//! Fleet-scale benchmark: `cargo bench --bench fleet` (see docs/performance.md).
+//! Fleet-scale benchmark: `cargo bench --features testkit --bench fleet` (see docs/performance.md).
 //!
 //! Starts `dm-apply sim` (the release binary) with injected latency, writes fleets of N sources with 2 tasks each,
 //! and runs the release `dm-apply` binary as a child process for apply, plan and drift (wall time, requests from the

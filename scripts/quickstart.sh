@@ -4,9 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# With the `testkit` feature, as `cargo test` builds the library (the feature only adds test fixtures to it, which the
-# binary never calls, so the binary is the same): the tests then reuse this build instead of compiling it again.
-cargo build --quiet --locked --features testkit
+# The same library build `cargo test` makes, so the tests reuse it instead of compiling it again.
+cargo build --quiet --locked
 # Where cargo put the binary: CARGO_TARGET_DIR (relative to here, or absolute) when set, else ./target.
 target_dir=${CARGO_TARGET_DIR:-target}
 bin="$target_dir/debug/dm-apply"

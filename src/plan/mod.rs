@@ -10,7 +10,7 @@ pub mod model;
 pub mod planner;
 mod relay;
 pub mod safe;
-#[cfg(any(test, feature = "testkit"))]
+#[cfg(any(test, debug_assertions, feature = "testkit"))]
 pub mod testing;
 
 pub use model::*;

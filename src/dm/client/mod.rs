@@ -117,7 +117,7 @@ pub fn display_addr(addr: &str) -> String {
 }
 
 mod endpoints;
-#[cfg(any(test, feature = "testkit"))]
+#[cfg(any(test, debug_assertions, feature = "testkit"))]
 mod testkit;
 mod transport;
 

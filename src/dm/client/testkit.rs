@@ -1,6 +1,7 @@
 //! DM-master operations only the tests and the benchmark use (schema lists of a task, table structures, the
-//! task converter, templates listed or deleted, cluster members taken offline, cluster info). Built with the
-//! `testkit` feature (and in unit tests), so the release library does not ship them.
+//! task converter, templates listed or deleted, cluster members taken offline, cluster info). Built in tests and
+//! debug builds, and in release only with the `testkit` feature (Cargo.toml), so the release library does not
+//! ship them.
 
 use reqwest::Method;
 
