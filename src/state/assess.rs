@@ -1,5 +1,6 @@
 //! The planner's view of write-only values: for each field of a resource, whether the configuration differs from
-//! what was last applied, judged against the record. Pure: the Argon2id checks are CPU work, run in parallel.
+//! what was last applied, judged against the record. Pure: the Argon2id checks are CPU work, run in parallel (and
+//! remembered for the rest of the run, `fingerprint::argon2_computed`).
 
 use std::collections::BTreeMap;
 
@@ -28,8 +29,15 @@ pub struct Check<'a> {
 
 /// Run every check (in parallel): `(address, key)` → verdict.
 pub fn run_checks(checks: &[Check<'_>], key: Option<&StateKey>) -> BTreeMap<(String, &'static str), Verdict> {
+    let before = fingerprint::argon2_computed();
     let verdicts =
         fingerprint::par_map(checks, |c| fingerprint::verify(c.fingerprint, key, &c.address, c.key, &c.value));
+    let argon2 = checks.iter().filter(|c| matches!(c.fingerprint, Fingerprint::Argon2id { .. })).count();
+    if argon2 > 0 {
+        // Those this process had computed before (apply's verification) cost nothing: say how many were new.
+        let computed = fingerprint::argon2_computed().saturating_sub(before);
+        tracing::debug!(checks = checks.len(), argon2id = argon2, argon2id_computed = computed, "fingerprints checked");
+    }
     checks.iter().zip(verdicts).map(|(c, v)| ((c.address.clone(), c.key), v)).collect()
 }
 

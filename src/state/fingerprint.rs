@@ -125,7 +125,58 @@ fn message(address: &str, field: &str, value: &Secret) -> Vec<u8> {
     v
 }
 
+/// Argon2id hashes this process has computed, by an HMAC (under a random key of this process) of everything hashed.
+/// apply checks each tracked value while it plans and again when it verifies, and fingerprints the values it sent
+/// in between: with this, each (value, salt) costs one Argon2id per run instead of two. Memory only; the HMAC's key
+/// never leaves the process, so an id cannot be tested against guesses.
+static ARGON2_DONE: std::sync::Mutex<std::collections::BTreeMap<[u8; 32], Vec<u8>>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+/// A record planted with more entries than this only costs time, never unbounded memory.
+const ARGON2_DONE_MAX: usize = 1 << 16;
+/// How many Argon2id hashes this process has computed (not counting those it had computed before).
+static ARGON2_COMPUTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many Argon2id hashes this process has computed so far; a hash it had already computed is not counted again.
+pub fn argon2_computed() -> u64 {
+    ARGON2_COMPUTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn argon2_id(m: u32, t: u32, p: u32, msg: &[u8], salt: &[u8]) -> [u8; 32] {
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        use rand::RngCore;
+        let mut k = [0u8; 32];
+        rand::rng().fill_bytes(&mut k);
+        k
+    });
+    let params = [m.to_le_bytes(), t.to_le_bytes(), p.to_le_bytes()].concat();
+    let salt_len = (salt.len() as u64).to_le_bytes();
+    let mac = hmac(key, &[&params, &salt_len, salt, msg]);
+    let mut id = [0u8; 32];
+    id.copy_from_slice(&mac[..32.min(mac.len())]);
+    id
+}
+
+fn argon2_done() -> std::sync::MutexGuard<'static, std::collections::BTreeMap<[u8; 32], Vec<u8>>> {
+    ARGON2_DONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn argon2(m: u32, t: u32, p: u32, msg: &[u8], salt: &[u8]) -> Option<Vec<u8>> {
+    let id = argon2_id(m, t, p, msg, salt);
+    if let Some(known) = argon2_done().get(&id) {
+        return Some(known.clone());
+    }
+    let out = argon2_compute(m, t, p, msg, salt)?;
+    ARGON2_COMPUTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut done = argon2_done();
+    if done.len() >= ARGON2_DONE_MAX {
+        done.clear();
+    }
+    done.insert(id, out.clone());
+    Some(out)
+}
+
+fn argon2_compute(m: u32, t: u32, p: u32, msg: &[u8], salt: &[u8]) -> Option<Vec<u8>> {
     let params = argon2::Params::new(m, t, p, Some(32)).ok()?;
     let n = params.block_count();
     let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
@@ -284,6 +335,33 @@ mod tests {
         assert!(matches!(verify(&weak, None, "source.a", "password", &pw), Verdict::Unverifiable(_)));
         let json: Fingerprint = serde_json::from_str(r#"{"scheme":"rot13","x":1}"#).unwrap();
         assert_eq!(json, Fingerprint::Unknown);
+    }
+
+    #[test]
+    fn an_argon2id_hash_is_remembered_by_everything_it_hashed() {
+        let (addr, pw) = ("source.remembered", Secret::new("memo-pw-1"));
+        let fp = compute(None, addr, "password", &pw);
+        let Fingerprint::Argon2id { m, t, p, salt, hash } = &fp else { panic!("{fp:?}") };
+        let salt = unhex(salt).unwrap();
+        let msg = message(addr, "password", &pw);
+        let id = argon2_id(*m, *t, *p, &msg, &salt);
+        assert_eq!(argon2_done().get(&id).map(|h| hex(h)), Some(hash.clone()), "computing remembers the hash");
+        assert_eq!(verify(&fp, None, addr, "password", &pw), Verdict::Match);
+        // Another value, the same salt: computed, never answered from what was remembered.
+        assert_eq!(verify(&fp, None, addr, "password", &Secret::new("memo-pw-2")), Verdict::Mismatch);
+        // Every input is part of the id; the id is not a plain digest of the value.
+        let other_salt = [salt.as_slice(), &[0]].concat();
+        for other in [
+            argon2_id(*m + 1, *t, *p, &msg, &salt),
+            argon2_id(*m, *t + 1, *p, &msg, &salt),
+            argon2_id(*m, *t, *p + 1, &msg, &salt),
+            argon2_id(*m, *t, *p, &msg, &other_salt),
+            argon2_id(*m, *t, *p, &message(addr, "password", &Secret::new("memo-pw-2")), &salt),
+        ] {
+            assert_ne!(other, id);
+        }
+        use sha2::Digest;
+        assert_ne!(id.as_slice(), Sha256::digest(&msg).as_slice());
     }
 
     #[test]

@@ -549,3 +549,58 @@ async fn secrets_from_files_are_used_and_never_shown() {
     assert_eq!(code, 1);
     assert!(err.contains("files are read only into secret"), "{err}");
 }
+
+/// The `argon2id=N argon2id_computed=M` pairs of a run's debug log, one per planning pass that checked fingerprints.
+fn argon2_passes(stderr: &str) -> Vec<(usize, usize)> {
+    let field = |line: &str, name: &str| -> usize {
+        let at = line.find(&format!(" {name}=")).unwrap_or_else(|| panic!("{name} in {line}"));
+        let rest = &line[at + name.len() + 2..];
+        rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|n| n.parse().ok()).expect("a count")
+    };
+    stderr
+        .lines()
+        .filter(|l| l.contains("fingerprints checked"))
+        .map(|l| (field(l, "argon2id"), field(l, "argon2id_computed")))
+        .collect()
+}
+
+/// Without a key, apply checks each tracked value when it plans and again when it verifies: the second check, and
+/// the check of a fingerprint it has just written, reuse the Argon2id hash the run already has. A new process
+/// computes them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_key_apply_hashes_each_value_once() {
+    let (sim, _client) = sim(Generation::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let f = write_config(dir.path(), CONFIG);
+    let url = sim.url();
+    let debug = [("RUST_LOG", "dm_apply=debug")];
+
+    // A new cluster: nothing to check before; the verification checks what apply just recorded.
+    let (code, out, err) = run(&["apply", "-f", &f, "--auto-approve", "--addr", &url], &debug).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    let passes = argon2_passes(&err);
+    assert_eq!(passes.len(), 1, "only the verification checks fingerprints: {passes:?}\n{err}");
+    let (checked, computed) = passes[0];
+    assert!(checked >= 3, "the verification checks every recorded value: {passes:?}");
+    assert_eq!(computed, 0, "the verification reuses the hashes apply wrote: {passes:?}");
+
+    // A rotated password: the plan checks everything (a new process), the verification nothing new.
+    let rotated = [("RUST_LOG", "dm_apply=debug"), ("PW_S1", "271828")];
+    let (code, out, err) = run(&["apply", "-f", &f, "--auto-approve", "--addr", &url], &rotated).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    let passes = argon2_passes(&err);
+    assert_eq!(passes.len(), 2, "the plan, then the verification: {passes:?}\n{err}");
+    assert_eq!(passes[0].0, checked, "{passes:?}");
+    assert_eq!(passes[0].1, checked, "a new run computes each check: {passes:?}");
+    assert_eq!(passes[1], (checked, 0), "the verification computes nothing again: {passes:?}");
+
+    // And a plan in a new process computes every one again: the hashes live only as long as the run.
+    let (code, out, err) = run(&["plan", "-f", &f, "--detailed-exitcode", "--addr", &url], &rotated).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(argon2_passes(&err), [(checked, checked)], "{err}");
+    for text in [&out, &err] {
+        for secret in [SOURCE_PW, TARGET_PW, "271828"] {
+            assert!(!text.contains(secret), "a secret in the debug log:\n{text}");
+        }
+    }
+}
