@@ -27,6 +27,8 @@ pub const PROMPT: &str = "Do you want to perform these actions?\n  dm-apply will
                           Only 'yes' will be accepted to approve.\n\n  Enter a value: ";
 
 pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
+    // Before anything is loaded or fetched: see the function.
+    super::common::no_huge_pages_from_here();
     let json = args.output == ReportFormat::Json;
     // `--clusters FILE --cluster NAME`: that cluster's address, TLS files, paths and variables, as `plan` uses them.
     let cluster = match (&args.clusters, &args.cluster) {
@@ -156,8 +158,6 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
     let _signals = Signals::install(opts.cancel.clone())?;
     let held = take_lease(&client, &plan, &opts, args, ui).await?;
     opts.state.lease_id = held.as_ref().map(|l| l.id.clone());
-    // The plan is made: from here on, thousands of requests on several threads (see the function).
-    super::common::no_huge_pages_from_here();
     let report = execute(graph, &plan, &client, &opts, ui).await;
     // The lease is a template of its own, which the verifying plan does not read: release it meanwhile.
     let release = async {

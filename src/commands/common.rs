@@ -113,12 +113,12 @@ pub fn write_comments(dir: &std::path::Path, comments: &[String], ui: &Ui) -> mi
     Ok(())
 }
 
-/// The binary's allocator (mimalloc) backs its heaps with transparent huge pages. Loading and planning a fleet are
-/// faster with them, but while thousands of requests run on several threads the kernel zeroed fresh 2 MiB pages
+/// The binary's allocator (mimalloc) backs its heaps with transparent huge pages. `validate` and `plan` of a fleet
+/// are faster with them, but while thousands of requests run on several threads the kernel zeroed fresh 2 MiB pages
 /// over and over: 0.3 s of system time in an apply of 1,000 sources and 2,000 tasks, and in the simulator, which
-/// builds and drops large answers, ~0.3 s of an apply's wall (docs/performance.md, "Issue 17, second pass" and
-/// "third pass"). So `apply` turns them off once its plan is made, and `sim` at its start; pages the process has
-/// stay as they are.
+/// builds and drops large answers, ~0.3 s of an apply's wall. apply's own loading, planning and compiling were
+/// slower with them too (0.33-0.42 s before the first step, 0.17-0.22 s without). So `apply` and `sim` turn them off
+/// at their start (docs/performance.md, "Issue 17, second pass" to "fourth pass").
 pub fn no_huge_pages_from_here() {
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::disable_transparent_huge_pages(true);
