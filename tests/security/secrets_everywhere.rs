@@ -344,23 +344,32 @@ async fn no_planted_secret_appears_in_any_output() {
 
 /// Run the binary (plain, `-vv`, `RUST_LOG=trace`) in `dir`; everything it prints.
 fn outputs(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Vec<(String, Option<i32>, String)> {
-    let mut seen = vec![];
-    for (verbose, trace) in [(false, false), (true, false), (false, true)] {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dm-apply"));
-        if verbose {
-            cmd.arg("-vv");
-        }
-        cmd.args(args).current_dir(dir).env_remove("DM_APPLY_ADDR").env_remove("RUST_LOG").env("NO_COLOR", "1");
-        cmd.envs(env.iter().copied()).stdin(Stdio::null());
-        if trace {
-            cmd.env("RUST_LOG", "trace");
-        }
-        let o = cmd.output().expect("binary runs");
-        let what = format!("{args:?} (verbose={verbose}, trace={trace})");
-        let all = format!("{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-        seen.push((what, o.status.code(), all));
+    VERBOSITIES.iter().map(|v| output(dir, args, env, *v)).collect()
+}
+
+/// Plain, `-vv`, and `RUST_LOG=trace` (every crate's trace logs).
+const VERBOSITIES: [(bool, bool); 3] = [(false, false), (true, false), (false, true)];
+
+/// One run of the binary at one verbosity: (what ran, exit code, stdout and stderr).
+fn output(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    (verbose, trace): (bool, bool),
+) -> (String, Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dm-apply"));
+    if verbose {
+        cmd.arg("-vv");
     }
-    seen
+    cmd.args(args).current_dir(dir).env_remove("DM_APPLY_ADDR").env_remove("RUST_LOG").env("NO_COLOR", "1");
+    cmd.envs(env.iter().copied()).stdin(Stdio::null());
+    if trace {
+        cmd.env("RUST_LOG", "trace");
+    }
+    let o = cmd.output().expect("binary runs");
+    let what = format!("{args:?} (verbose={verbose}, trace={trace})");
+    let all = format!("{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    (what, o.status.code(), all)
 }
 
 /// YAML syntax errors next to and inside secrets (dmctl files hold plain-text passwords; `convert` reads them), a
@@ -479,21 +488,54 @@ async fn secrets_echoed_by_dm_are_scrubbed() {
     for r in reads {
         all.extend(r.await.unwrap());
     }
-    // apply starts the paused task; DM pauses it again with the same message: the wait fails quoting it.
-    let watcher = {
-        let (ctl, msg) = (ctl.clone(), msg.clone());
-        tokio::spawn(async move {
-            for _ in 0..20_000 {
-                let starts = ctl.request_log().iter().filter(|r| r.path.ends_with("/orders-incremental/start")).count();
-                if starts > 0 {
-                    ctl.pause_task_with_error("orders-incremental", "mysql-orders", &msg);
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-            }
+    // apply starts the paused task; DM pauses it again with the same message: the wait fails quoting it, once the
+    // few seconds have passed in which apply takes the error it saw before the start for DM's stale report. One
+    // simulator per verbosity, set up alike, so that those waits run at once.
+    let msg = std::sync::Arc::new(msg);
+    let finals: Vec<_> = VERBOSITIES
+        .into_iter()
+        .map(|verbosity| {
+            let msg = msg.clone();
+            tokio::spawn(async move {
+                let sim =
+                    SimServer::start(SimOptions { workers: 6, seed: Some(9), ..SimOptions::default() }).await.unwrap();
+                let (ctl, url) = (sim.control(), sim.url());
+                let run = |args: Vec<String>, verbosity| {
+                    tokio::task::spawn_blocking(move || {
+                        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                        output(root, &args, &env, verbosity)
+                    })
+                };
+                let (what, code, text) =
+                    run(s(&["apply", "-f", "examples", "--auto-approve", "--addr", &url]), (false, false))
+                        .await
+                        .unwrap();
+                assert_eq!(code, Some(0), "{what}: {text}");
+                ctl.pause_task_with_error("orders-incremental", "mysql-orders", &msg);
+                let watcher = {
+                    let (ctl, msg) = (ctl.clone(), msg.clone());
+                    tokio::spawn(async move {
+                        for _ in 0..20_000 {
+                            let log = ctl.request_log();
+                            if log.iter().any(|r| r.path.ends_with("/orders-incremental/start")) {
+                                ctl.pause_task_with_error("orders-incremental", "mysql-orders", &msg);
+                            }
+                            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                        }
+                    })
+                };
+                let seen =
+                    run(s(&["apply", "-f", "examples", "--auto-approve", "-o", "json", "--addr", &url]), verbosity)
+                        .await;
+                watcher.abort();
+                sim.shutdown().await;
+                seen.unwrap()
+            })
         })
-    };
-    all.extend(run(s(&["apply", "-f", "examples", "--auto-approve", "-o", "json", "--addr", &url])).await.unwrap());
-    watcher.abort();
+        .collect();
+    for f in finals {
+        all.push(f.await.unwrap());
+    }
     let mut echoed = 0;
     for (what, _, text) in &all {
         for secret in [SRC_PW, TGT_PW] {
