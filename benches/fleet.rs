@@ -10,6 +10,12 @@
 //! `--validate-sizes 10,100,1000` (fleets of N sources and 2N tasks in one file, validated offline, 20 runs each),
 //! `--naive 0` (skip the naive baseline, which takes ~40 s at 1,000 sources).
 
+// The fixtures it plans with (`plan::testing`) are in debug builds, and in release only with the `testkit` feature.
+#[cfg(not(any(debug_assertions, feature = "testkit")))]
+compile_error!(
+    "the fleet benchmark needs the library's test fixtures: run `cargo bench --features testkit --bench fleet`"
+);
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
