@@ -529,7 +529,14 @@ async fn secrets_echoed_by_dm_are_scrubbed() {
                         .await;
                 watcher.abort();
                 sim.shutdown().await;
-                seen.unwrap()
+                let (what, code, text) = seen.unwrap();
+                // Not vacuous: the wait failed on DM's message, which the report shows scrubbed.
+                assert_eq!(code, Some(1), "{what}: {text}");
+                assert!(
+                    text.contains("Access denied for user 'dm_writer' (password '(sensitive value)')"),
+                    "{what}: {text}"
+                );
+                (what, code, text)
             })
         })
         .collect();
