@@ -254,8 +254,8 @@ pub struct ApplyArgs {
     /// binlog time from the first event, covering the events replayed since the last flushed checkpoint.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub resume_safe_mode: Duration,
-    /// Wait until tasks whose update is deferred (still in their full dump or load) reach the Sync unit, then plan
-    /// again and apply (default limit 1h). Not with --plan.
+    /// Wait until the tasks a deferred change waits for get there (an update: the Sync unit; a source update: the
+    /// end of their dump), then plan again and apply (default limit 1h). Not with --plan.
     #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "1h",
           value_parser = parse_duration, conflicts_with = "plan")]
     pub wait_for_sync: Option<Duration>,

@@ -18,7 +18,7 @@ use crate::config::Desired;
 use crate::dm::DmClient;
 use crate::live;
 use crate::pipeline::fetch_options;
-use crate::plan::{Plan, PlanOptions, build_plan};
+use crate::plan::{Plan, PlanOptions, WaitUntil, build_plan};
 use crate::saved_plan::{self, SavedPlan};
 use crate::ui::{Data, OutputError, Ui};
 
@@ -80,7 +80,7 @@ pub async fn run(args: &ApplyArgs, ui: &Ui) -> miette::Result<u8> {
                 }
             };
             if let Some(limit) = args.wait_for_sync {
-                let waiting = deferred_tasks(&plan);
+                let waiting = plan.waits();
                 if !waiting.is_empty() {
                     wait_for_sync(&client, &waiting, limit, ui).await?;
                     // Plan again from what DM has now: the update is no longer deferred.
@@ -431,31 +431,31 @@ async fn verify(
     Verification::ChangesLeft { changes: left }
 }
 
-/// Tasks whose update the plan defers until they reach the Sync unit.
-fn deferred_tasks(plan: &Plan) -> Vec<String> {
-    plan.held()
-        .filter(|c| c.address.kind == crate::plan::Kind::Task)
-        .filter(|c| c.hold.as_ref().is_some_and(|h| h.kind == crate::plan::HoldKind::Deferred))
-        .map(|c| c.address.name.clone())
-        .collect()
-}
-
-/// `--wait-for-sync`: poll the status of `tasks` until every subtask is in the Sync unit. Fails, before anything
-/// was changed, when one pauses with an error, disappears, or `limit` passes.
-async fn wait_for_sync(client: &DmClient, tasks: &[String], limit: std::time::Duration, ui: &Ui) -> miette::Result<()> {
-    use crate::dm::types::{Stage, Unit};
+/// `--wait-for-sync`: poll the status of the tasks in `waits` until each got where its deferred change needs it (see
+/// [`Plan::waits`]). Fails, before anything was changed, when one pauses with an error, disappears, or `limit`
+/// passes.
+async fn wait_for_sync(
+    client: &DmClient,
+    waits: &std::collections::BTreeMap<String, WaitUntil>,
+    limit: std::time::Duration,
+    ui: &Ui,
+) -> miette::Result<()> {
+    use crate::dm::types::Stage;
     let start = std::time::Instant::now();
-    let list = tasks.iter().map(|t| format!("task.{t}")).collect::<Vec<_>>().join(", ");
+    let list = |f: fn(WaitUntil) -> &'static str| {
+        waits.iter().map(|(t, u)| format!("task.{t} {}", f(*u))).collect::<Vec<_>>().join(", ")
+    };
     ui.info(format!(
-        "--wait-for-sync: waiting up to {} for {list} to reach the Sync unit",
-        crate::apply::human_duration(limit)
+        "--wait-for-sync: waiting up to {} for {}",
+        crate::apply::human_duration(limit),
+        list(WaitUntil::goal)
     ));
     let mut delay = std::time::Duration::from_millis(100);
-    let mut pending: Vec<String> = tasks.to_vec();
+    let mut pending: Vec<(&String, WaitUntil)> = waits.iter().map(|(t, u)| (t, *u)).collect();
     let mut last = String::new();
     loop {
         let mut still = vec![];
-        for t in &pending {
+        for (t, until) in pending {
             let status = client.task_status(t).await.map_err(|e| {
                 miette!(
                     code = "apply::wait_for_sync",
@@ -469,23 +469,24 @@ async fn wait_for_sync(client: &DmClient, tasks: &[String], limit: std::time::Du
                 return Err(miette!(
                     code = "apply::wait_for_sync",
                     help = "fix the cause (see `dmctl query-status`), then apply again",
-                    "--wait-for-sync: task {t} paused with an error on source {} before reaching the Sync unit: {}; \
-                     nothing was changed",
+                    "--wait-for-sync: task {t} paused with an error on source {} before it got there: {}; nothing \
+                     was changed",
                     s.source_name,
                     crate::ui::sanitize::inline(s.error_msg.as_deref().unwrap_or(""))
                 ));
             }
-            if status.is_empty() || status.iter().any(|s| s.unit != Unit::Sync) {
+            if !until.reached(&status) {
                 let mut units: Vec<String> =
                     status.iter().map(|s| format!("{} in {}", s.source_name, s.unit)).collect();
                 units.sort();
                 last = format!("task {t}: {}", units.join(", "));
-                still.push(t.clone());
+                still.push((t, until));
             }
         }
         if still.is_empty() {
             ui.info(format!(
-                "--wait-for-sync: {list} in the Sync unit after {}",
+                "--wait-for-sync: {} after {}",
+                list(WaitUntil::reached_text),
                 crate::apply::human_duration(start.elapsed())
             ));
             return Ok(());
@@ -494,8 +495,9 @@ async fn wait_for_sync(client: &DmClient, tasks: &[String], limit: std::time::Du
             return Err(miette!(
                 code = "apply::wait_for_sync",
                 help = "raise the limit (--wait-for-sync=2h), or run apply again later",
-                "--wait-for-sync: not in the Sync unit within {} ({}); nothing was changed",
+                "--wait-for-sync: gave up after {} waiting for {} ({}); nothing was changed",
                 crate::apply::human_duration(limit),
+                list(WaitUntil::goal),
                 crate::ui::sanitize::inline(&last)
             ));
         }

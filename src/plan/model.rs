@@ -4,6 +4,7 @@
 //! (which hold passwords) are `#[serde(skip)]`: they live in memory only; `apply --plan` makes the plan again from the
 //! configuration and runs it only when it equals the saved one (`crate::saved_plan`).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -13,7 +14,7 @@ use crate::config::{DesiredStage, Origin};
 use crate::dm::types::{Source, Stage, Task};
 
 /// Version of the JSON plan format (`-o json` and saved plans). Minor: additive; major: breaking.
-pub const FORMAT_VERSION: &str = "1.2";
+pub const FORMAT_VERSION: &str = "1.3";
 
 /// Kind of a managed resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -397,6 +398,66 @@ pub struct Hold {
     pub reason: String,
     /// What the operator can do about it.
     pub remedy: String,
+    /// A deferred change: which tasks it waits for, and until when (what `apply --wait-for-sync` polls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<HoldWait>,
+}
+
+impl Hold {
+    /// DM refuses the change now, and nothing gets it out of the way by itself.
+    pub fn blocked(reason: impl Into<String>, remedy: impl Into<String>) -> Hold {
+        Hold { kind: HoldKind::Blocked, reason: reason.into(), remedy: remedy.into(), wait: None }
+    }
+
+    /// The change can be made once `wait` holds, which the tasks reach by themselves.
+    pub fn deferred(reason: impl Into<String>, remedy: impl Into<String>, wait: HoldWait) -> Hold {
+        Hold { kind: HoldKind::Deferred, reason: reason.into(), remedy: remedy.into(), wait: Some(wait) }
+    }
+}
+
+/// The tasks a deferred change waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldWait {
+    pub tasks: Vec<String>,
+    pub until: WaitUntil,
+}
+
+/// What a deferred change waits for its tasks to reach. Ordered from the weaker to the stronger condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitUntil {
+    /// No subtask is in its dump any more (in Load or Sync, or finished): stopping the task then loses nothing.
+    DumpDone,
+    /// Every subtask is in the Sync unit.
+    Sync,
+}
+
+impl WaitUntil {
+    /// "waiting for task.t1 …"
+    pub fn goal(self) -> &'static str {
+        match self {
+            WaitUntil::DumpDone => "to finish its dump",
+            WaitUntil::Sync => "to reach the Sync unit",
+        }
+    }
+
+    /// "task.t1 … after 3m"
+    pub fn reached_text(self) -> &'static str {
+        match self {
+            WaitUntil::DumpDone => "past its dump",
+            WaitUntil::Sync => "in the Sync unit",
+        }
+    }
+
+    /// Whether a task whose subtasks report `status` got there (never for a task without subtasks).
+    pub fn reached(self, status: &[crate::dm::types::SubTaskStatus]) -> bool {
+        use crate::dm::types::Unit;
+        !status.is_empty()
+            && status.iter().all(|s| match self {
+                WaitUntil::Sync => s.unit == Unit::Sync,
+                WaitUntil::DumpDone => s.unit != Unit::Dump || s.stage == Stage::Finished,
+            })
+    }
 }
 
 /// Everything about one resource that differs (or is listed for information).
@@ -672,6 +733,20 @@ impl Plan {
         self.changes.iter().any(ResourceChange::is_actionable)
     }
 
+    /// The tasks the deferred changes wait for, each with the strongest condition asked of it (what
+    /// `apply --wait-for-sync` polls before planning again).
+    pub fn waits(&self) -> BTreeMap<String, WaitUntil> {
+        let mut out: BTreeMap<String, WaitUntil> = BTreeMap::new();
+        let deferred = self.held().filter_map(|c| c.hold.as_ref()).filter(|h| h.kind == HoldKind::Deferred);
+        for w in deferred.filter_map(|h| h.wait.as_ref()) {
+            for t in &w.tasks {
+                let until = out.entry(t.clone()).or_insert(w.until);
+                *until = (*until).max(w.until);
+            }
+        }
+        out
+    }
+
     /// The changes apply leaves alone, in address order.
     pub fn held(&self) -> impl Iterator<Item = &ResourceChange> {
         self.changes.iter().filter(|c| c.hold.is_some())
@@ -692,6 +767,20 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wait_is_reached_when_every_subtask_got_there() {
+        use crate::dm::types::{SubTaskStatus, Unit};
+        let sub = |stage: Stage, unit: Unit| SubTaskStatus { stage, unit, ..Default::default() };
+        let (sync, load) = (sub(Stage::Running, Unit::Sync), sub(Stage::Running, Unit::Load));
+        let (dump, dumped) = (sub(Stage::Running, Unit::Dump), sub(Stage::Finished, Unit::Dump));
+        assert!(!WaitUntil::Sync.reached(&[]) && !WaitUntil::DumpDone.reached(&[]), "no subtask: not there");
+        assert!(WaitUntil::Sync.reached(&[sync.clone(), sync.clone()]));
+        assert!(!WaitUntil::Sync.reached(&[sync.clone(), load.clone()]));
+        assert!(WaitUntil::DumpDone.reached(&[sync.clone(), load.clone(), dumped]));
+        assert!(!WaitUntil::DumpDone.reached(&[sync, dump]));
+        assert!(WaitUntil::DumpDone < WaitUntil::Sync, "Sync is the stronger condition");
+    }
 
     #[test]
     fn address_round_trip() {

@@ -610,31 +610,28 @@ fn precheck_note(wire: &Task, live: &Live) -> Option<String> {
 /// DM refuses a source PUT, /enable and /disable while relay workers were started for the source by name
 /// (docs/dm-behaviour.md R3.7, R3.10, R3.11, R4.3), and a source delete (R3.9).
 pub(super) fn relay_hold(source: &str) -> Hold {
-    Hold {
-        kind: HoldKind::Blocked,
-        reason: format!(
+    Hold::blocked(
+        format!(
             "relay runs for source {source} (relay workers were started for it); DM refuses to update, enable, \
              disable or delete a source while relay runs (error 46025 / 46023)"
         ),
-        remedy: format!(
+        format!(
             "stop relay for {source} (`dmctl stop-relay`, or POST /api/v1/sources/{source}/relay/disable naming the \
              relay workers), apply, then start relay again"
         ),
-    }
+    )
 }
 
 /// DM refuses to start a task on a disabled source (docs/dm-behaviour.md R8.2, error 38058).
 fn disabled_source_hold(task: &str, sources: &[&str]) -> Hold {
-    Hold {
-        kind: HoldKind::Blocked,
-        reason: format!(
+    Hold::blocked(
+        format!(
             "task {task} should run, but its source {} is disabled in DM, and DM refuses to start a task on a \
              disabled source (error 38058)",
             sources.join(", ")
         ),
-        remedy: "enable the source (`enable: true` in its declaration), or declare the task `stage: stopped`"
-            .to_string(),
-    }
+        "enable the source (`enable: true` in its declaration), or declare the task `stage: stopped`",
+    )
 }
 
 /// Build the plan without enforcing lifecycle guards (`drift` uses this; `plan` and `apply` use [`make_plan`]).
@@ -935,6 +932,18 @@ impl<'a> Planner<'a> {
                 .collect();
             let what = if disable { "disable" } else { "update" };
             change.hold = safe::source_stop_hold(name, &stops, what);
+            // Declared disabled, the tasks stop on purpose: only said. An update stops them only because DM
+            // requires it (46025), so it waits for their dumps unless restarts are allowed.
+            let allowed = |t: &str| {
+                self.opts.allow_restart
+                    || self.desired.tasks.get(t).is_some_and(|(spec, _)| spec.lifecycle.allow_restart)
+            };
+            match safe::dump_stop(name, &stops, what, disable, allowed) {
+                safe::DumpStop::Nothing => {}
+                safe::DumpStop::Allowed(why) => change.reasons.push(why),
+                safe::DumpStop::Held(h) if change.hold.is_none() => change.hold = Some(h),
+                safe::DumpStop::Held(_) => {}
+            }
         }
         relay::place(&mut change, spec, Some(l), placement, &on_source, &mut self.warnings);
         if let Impact::StopUpdateStart { stopped_tasks } = &change.impact {

@@ -106,7 +106,7 @@ impl<'a> Ctx<'a> {
 }
 
 fn blocked(reason: String, remedy: impl Into<String>) -> Hold {
-    Hold { kind: HoldKind::Blocked, reason, remedy: remedy.into() }
+    Hold::blocked(reason, remedy)
 }
 
 fn names(set: &BTreeSet<String>) -> Value {
@@ -125,11 +125,14 @@ fn attr(path: &str, before: Option<Value>, after: Option<Value>) -> AttributeCha
 struct TasksOnSource {
     running: Vec<String>,
     not_in_sync: Vec<String>,
+    /// The tasks named in `not_in_sync`.
+    waiting: BTreeSet<String>,
     status_unknown: Vec<String>,
 }
 
 fn tasks_on_source(source: &str, tasks: &[&LiveTask]) -> TasksOnSource {
-    let mut out = TasksOnSource { running: vec![], not_in_sync: vec![], status_unknown: vec![] };
+    let mut out =
+        TasksOnSource { running: vec![], not_in_sync: vec![], waiting: BTreeSet::new(), status_unknown: vec![] };
     for lt in tasks {
         let name = lt.task.name.clone();
         if super::planner::task_expected_running(lt) {
@@ -141,6 +144,7 @@ fn tasks_on_source(source: &str, tasks: &[&LiveTask]) -> TasksOnSource {
                 for s in st.iter().filter(|s| s.source_name == source && s.unit != Unit::Sync) {
                     let unit = if s.unit.as_str().is_empty() { "no unit" } else { s.unit.as_str() };
                     out.not_in_sync.push(format!("{name} in {unit}"));
+                    out.waiting.insert(name.clone());
                 }
             }
         }
@@ -219,17 +223,17 @@ pub(super) fn place(
                 };
                 if !paused.is_empty() {
                     if !on.not_in_sync.is_empty() {
-                        holds.push(Hold {
-                            kind: HoldKind::Deferred,
-                            reason: format!(
+                        holds.push(Hold::deferred(
+                            format!(
                                 "DM moves a source with running tasks only when every task on it is in the Sync unit \
                                  (46019): {}",
                                 list(&on.not_in_sync)
                             ),
-                            remedy: "apply again once the tasks reach the Sync unit (they get there by themselves \
-                                     after their full dump and load)"
-                                .into(),
-                        });
+                            "apply again once the tasks reach the Sync unit (they get there by themselves after \
+                             their full dump and load; `dm-apply apply --wait-for-sync` waits for it and then \
+                             applies)",
+                            HoldWait { tasks: on.waiting.iter().cloned().collect(), until: WaitUntil::Sync },
+                        ));
                     }
                     if !on.status_unknown.is_empty() {
                         warnings.push(format!(

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::model::{Hold, HoldKind, Impact};
+use super::model::{Hold, HoldWait, Impact, WaitUntil};
 use crate::dm::ServerVersion;
 use crate::dm::types::{Stage, SubTaskStatus, Task, Unit};
 use crate::live::LiveTask;
@@ -54,18 +54,17 @@ pub fn shard_ddl_hold(lt: &LiveTask, what: &str) -> Option<Hold> {
         return None;
     }
     let name = &lt.task.name;
-    Some(Hold {
-        kind: HoldKind::Blocked,
-        reason: format!(
+    Some(Hold::blocked(
+        format!(
             "task {name} is in shard DDL coordination ({}); stopping it for the {what} could break or wedge the \
              coordination",
             states.join("; ")
         ),
-        remedy: format!(
+        format!(
             "let the coordination finish (the other shards must reach the DDL; see `dmctl shard-ddl-lock` and \
              `dmctl query-status {name}`), or resolve the lock by hand, then apply again"
         ),
-    })
+    ))
 }
 
 /// The source change stops `tasks`; held when one of them is in shard DDL coordination.
@@ -75,11 +74,73 @@ pub fn source_stop_hold(source: &str, tasks: &[&LiveTask], what: &str) -> Option
     if held.is_empty() {
         return None;
     }
-    Some(Hold {
-        kind: HoldKind::Blocked,
-        reason: held.iter().map(|h| h.reason.as_str()).collect::<Vec<_>>().join("; "),
-        remedy: held.first().map(|h| h.remedy.clone()).unwrap_or_default(),
-    })
+    Some(Hold::blocked(
+        held.iter().map(|h| h.reason.as_str()).collect::<Vec<_>>().join("; "),
+        held.first().map(|h| h.remedy.clone()).unwrap_or_default(),
+    ))
+}
+
+// ------------------------------------------------------------------------------------------------ dump
+
+/// The sources on which `lt` is running its dump. DM's dump unit cannot resume: a task stopped there dumps again from
+/// the start when it runs again (docs/dm-behaviour.md R8.16).
+fn dumping_on(lt: &LiveTask) -> Vec<&str> {
+    let mut on: Vec<&str> = lt
+        .status
+        .iter()
+        .flatten()
+        .filter(|s| s.unit == Unit::Dump && s.stage == Stage::Running)
+        .map(|s| s.source_name.as_str())
+        .collect();
+    on.sort_unstable();
+    on
+}
+
+/// What stopping tasks mid-dump means for a source change.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DumpStop {
+    /// No task it stops is dumping.
+    Nothing,
+    /// Some are, and the operator allowed their dumps to start over: the reason to show.
+    Allowed(String),
+    /// Some are, and their dumps would be lost: wait until they are done.
+    Held(Hold),
+}
+
+/// A source change that stops `tasks` (`what`: "update", "disable") while some of them dump. `on_purpose`: stopping
+/// them is what the configuration asks (a disable), so it is only said. `allowed(task)`: the operator accepts that
+/// the task's migration starts over (`--allow-restart`, `lifecycle.allow_restart`).
+pub fn dump_stop(
+    source: &str,
+    tasks: &[&LiveTask],
+    what: &str,
+    on_purpose: bool,
+    allowed: impl Fn(&str) -> bool,
+) -> DumpStop {
+    let dumping: Vec<(&str, Vec<&str>)> =
+        tasks.iter().map(|t| (t.task.name.as_str(), dumping_on(t))).filter(|(_, on)| !on.is_empty()).collect();
+    if dumping.is_empty() {
+        return DumpStop::Nothing;
+    }
+    let list = |d: &[&(&str, Vec<&str>)]| {
+        d.iter().map(|(t, on)| format!("{t} (on {})", on.join(", "))).collect::<Vec<_>>().join(", ")
+    };
+    let lost = "DM cannot resume a dump, so a task stopped in it dumps again from the start when it runs again";
+    let held: Vec<&(&str, Vec<&str>)> = dumping.iter().filter(|(t, _)| !on_purpose && !allowed(t)).collect();
+    if held.is_empty() {
+        let all: Vec<&(&str, Vec<&str>)> = dumping.iter().collect();
+        let why = if on_purpose { "" } else { " (allowed by --allow-restart or lifecycle.allow_restart)" };
+        return DumpStop::Allowed(format!(
+            "the {what} of source {source} stops {} in its full dump: {lost}{why}",
+            list(&all)
+        ));
+    }
+    DumpStop::Held(Hold::deferred(
+        format!("the {what} of source {source} would stop {} in its full dump: {lost}", list(&held)),
+        "apply again once the dump is done (`dm-apply apply --wait-for-sync` waits for it and then applies), or let \
+         the dump start over now with --allow-restart (or `lifecycle: {allow_restart: true}` on the task)",
+        HoldWait { tasks: held.iter().map(|(t, _)| t.to_string()).collect(), until: WaitUntil::DumpDone },
+    ))
 }
 
 // ------------------------------------------------------------------------------------------------ units
@@ -128,14 +189,14 @@ pub fn sync_gate(lt: &LiveTask, wants_running: bool) -> SyncGate {
          {where_}"
     );
     if full_phase && progressing {
-        return SyncGate::Deferred(Hold {
-            kind: HoldKind::Deferred,
-            reason: format!("{reason}; it gets there once its full dump and load are done"),
-            remedy: format!(
+        return SyncGate::Deferred(Hold::deferred(
+            format!("{reason}; it gets there once its full dump and load are done"),
+            format!(
                 "apply again once the task is in Sync (`dm-apply apply --wait-for-sync` waits for it and then \
                  applies), or replace it now with `--replace task.{name}` (restarts the migration from scratch)"
             ),
-        });
+            HoldWait { tasks: vec![name.clone()], until: WaitUntil::Sync },
+        ));
     }
     if full_phase && wants_running {
         return SyncGate::StartFirst(format!("{reason}, and it is paused there"));
@@ -150,7 +211,7 @@ pub fn sync_gate(lt: &LiveTask, wants_running: bool) -> SyncGate {
          workers back, then apply again"
             .to_string()
     };
-    SyncGate::Blocked(Hold { kind: HoldKind::Blocked, reason, remedy })
+    SyncGate::Blocked(Hold::blocked(reason, remedy))
 }
 
 // ------------------------------------------------------------------------------------------------ replace
@@ -368,6 +429,7 @@ pub fn replication_key(cmp: &Value) -> Option<ReplicationKey> {
 mod tests {
     use super::*;
     use crate::dm::types::{ShardingGroup, SyncStatus, TableMigrateRule, TableRuleSource, TaskSourceConf};
+    use crate::plan::HoldKind;
 
     fn sub(source: &str, stage: Stage, unit: Unit) -> SubTaskStatus {
         SubTaskStatus { source_name: source.into(), stage, unit, ..Default::default() }
@@ -382,6 +444,41 @@ mod tests {
 
     fn live(t: Task, status: Option<Vec<SubTaskStatus>>) -> LiveTask {
         LiveTask::new(t, status)
+    }
+
+    #[test]
+    fn only_a_running_dump_is_lost_and_only_unallowed_tasks_are_held() {
+        let t = |name: &str| Task { name: name.into(), ..Default::default() };
+        let dumping =
+            live(t("a"), Some(vec![sub("s1", Stage::Running, Unit::Dump), sub("s2", Stage::Running, Unit::Sync)]));
+        let also = live(t("b"), Some(vec![sub("s1", Stage::Running, Unit::Dump)]));
+        // Paused by an error, or loading: nothing to lose by stopping it.
+        let failed = live(
+            t("c"),
+            Some(vec![SubTaskStatus { error_msg: Some("boom".into()), ..sub("s1", Stage::Paused, Unit::Dump) }]),
+        );
+        let loading = live(t("d"), Some(vec![sub("s1", Stage::Running, Unit::Load)]));
+        let unknown = live(t("e"), None);
+        assert_eq!(dump_stop("s1", &[&failed, &loading, &unknown], "update", false, |_| false), DumpStop::Nothing);
+        match dump_stop("s1", &[&dumping, &also, &loading], "update", false, |t| t == "b") {
+            DumpStop::Held(h) => {
+                assert_eq!(h.kind, HoldKind::Deferred);
+                assert!(h.reason.contains("would stop a (on s1) in its full dump"), "{}", h.reason);
+                assert!(!h.reason.contains("b (on"), "b is allowed: {}", h.reason);
+                assert_eq!(h.wait, Some(HoldWait { tasks: vec!["a".into()], until: WaitUntil::DumpDone }));
+            }
+            other => panic!("{other:?}"),
+        }
+        match dump_stop("s1", &[&dumping, &also], "update", false, |_| true) {
+            DumpStop::Allowed(why) => assert!(why.contains("a (on s1), b (on s1)") && why.contains("allowed")),
+            other => panic!("{other:?}"),
+        }
+        match dump_stop("s1", &[&dumping], "disable", true, |_| false) {
+            DumpStop::Allowed(why) => {
+                assert!(why.starts_with("the disable of source s1 stops a") && !why.contains("allowed"))
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -123,8 +123,15 @@ fn summary(plan: &Plan, lim: Limits) -> String {
         for c in held.iter().take(names) {
             if let Some(h) = &c.hold {
                 let address = sanitize::markdown_code(&c.address.to_string(), false);
-                let _ =
-                    writeln!(out, "> - {address} {}: {} To do: {}", h.kind.as_str(), esc(&h.reason), esc(&h.remedy));
+                // Reasons are clauses without a final stop; the remedy reads as its own sentence.
+                let stop = if h.reason.trim_end().ends_with('.') { "" } else { "." };
+                let _ = writeln!(
+                    out,
+                    "> - {address} {}: {}{stop} To do: {}",
+                    h.kind.as_str(),
+                    esc(&h.reason),
+                    esc(&h.remedy)
+                );
             }
         }
         if held.len() > names {

@@ -278,6 +278,64 @@ async fn an_update_during_the_dump_is_pending_and_wait_for_sync_applies_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_update_waits_for_the_dump_it_would_restart() {
+    // Not version-dependent: every DM dumps again after a stop in the dump. Dump and Load take 3 × 1 s each.
+    let sim = sim(Generation::V854, Duration::from_millis(1000)).await;
+    let (url, ctl) = (sim.url(), sim.control());
+    let cfg = Cfg::new();
+    let config = task("orders", "all", "shop", 100, "");
+    cfg.write(&config);
+    assert_eq!(apply(&cfg, &url, &[]).await.code, 0);
+    assert_eq!(subtask(&ctl, "orders")["unit"], "Dump", "the test needs the task in its dump");
+    ctl.clear_log();
+    // The source's user changes: DM takes a source update only with its tasks stopped (46025).
+    cfg.write(&config.replace("user: dm,", "user: dm2,"));
+    let o = plan(&cfg, &url, &[]).await;
+    assert_eq!(o.code, 2, "a deferred change is a change: {o:?}");
+    assert!(o.stdout.contains("deferred"), "{o:?}");
+    assert!(o.stdout.contains("would stop orders (on mysql-a) in its full dump"), "{o:?}");
+    assert!(o.stdout.contains("dumps again from the start"), "{o:?}");
+    let o = plan(&cfg, &url, &["-o", "json"]).await;
+    let v: Value = serde_json::from_str(&o.stdout).expect("JSON plan");
+    let src = v["resource_changes"].as_array().unwrap().iter().find(|c| c["address"] == "source.mysql-a").unwrap();
+    assert_eq!(src["hold"]["wait"], serde_json::json!({"tasks": ["orders"], "until": "dump-done"}), "{o:?}");
+    let o = apply(&cfg, &url, &[]).await;
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(o.stderr.contains("Nothing to apply now"), "{o:?}");
+    assert!(mutations(&ctl).is_empty(), "the dump was left alone: {:#?}", mutations(&ctl));
+    assert_eq!(subtask(&ctl, "orders")["unit"], "Dump", "still dumping, so the wait below is not vacuous");
+
+    let o = apply(&cfg, &url, &["--wait-for-sync=60s"]).await;
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(o.stderr.contains("for task.orders to finish its dump"), "{o:?}");
+    assert!(o.stderr.contains("task.orders past its dump after"), "{o:?}");
+    let m = mutations(&ctl);
+    let (stop, put, start) = (
+        index(&m, "POST /api/v1/tasks/orders/stop"),
+        index(&m, "PUT /api/v1/sources/mysql-a"),
+        index(&m, "POST /api/v1/tasks/orders/start"),
+    );
+    assert!(stop < put && put < start, "{m:#?}");
+    assert_ne!(subtask(&ctl, "orders")["unit"], "Dump", "stopped after its dump, it went on from there");
+    assert_eq!(plan(&cfg, &url, &[]).await.code, 0);
+
+    // With --allow-restart the update goes ahead now, and the plan says what it costs.
+    let sim = self::sim(Generation::V854, Duration::from_millis(1000)).await;
+    let (url, ctl) = (sim.url(), sim.control());
+    cfg.write(&config);
+    assert_eq!(apply(&cfg, &url, &[]).await.code, 0);
+    assert_eq!(subtask(&ctl, "orders")["unit"], "Dump");
+    ctl.clear_log();
+    cfg.write(&config.replace("user: dm,", "user: dm2,"));
+    let o = apply(&cfg, &url, &["--allow-restart"]).await;
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(o.stdout.contains("stops orders (on mysql-a) in its full dump"), "{o:?}");
+    index(&mutations(&ctl), "PUT /api/v1/sources/mysql-a");
+    assert_eq!(subtask(&ctl, "orders")["unit"], "Dump", "it dumps again");
+    assert_eq!(plan(&cfg, &url, &[]).await.code, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_in_shard_ddl_coordination_is_not_stopped() {
     for g in GENS {
         let sim = sim(g, Duration::from_millis(20)).await;

@@ -310,6 +310,65 @@ fn task_update_outside_sync_unit_is_deferred_not_a_replace() {
 }
 
 #[test]
+fn a_source_update_waits_for_the_dumps_it_would_restart() {
+    let d = desired(BASE);
+    let mut live = live_after_apply(&d, &head(), 0);
+    // t1 (all, on s1) dumps; t2 (incremental, on s1 and s2) syncs. Both run, so an update of s1 stops both.
+    let t = live.tasks["t1"].task.clone();
+    live.tasks.get_mut("t1").unwrap().status = Some(status(&t, Stage::Running, Unit::Dump));
+    let d2 = desired(&BASE.replace("host: h1", "host: h1-new"));
+    let p = make_plan(&d2, &live, &PlanOptions::default()).unwrap();
+    let c = p.change(&Address::source("s1")).cloned().unwrap();
+    assert_eq!(c.actions(), ["update"]);
+    let hold = c.hold.expect("deferred");
+    assert_eq!(hold.kind, HoldKind::Deferred);
+    assert!(hold.reason.contains("t1 (on s1) in its full dump"), "{}", hold.reason);
+    assert!(hold.reason.contains("dumps again from the start"), "{}", hold.reason);
+    assert!(hold.remedy.contains("--wait-for-sync") && hold.remedy.contains("--allow-restart"), "{}", hold.remedy);
+    assert_eq!(hold.wait, Some(HoldWait { tasks: vec!["t1".into()], until: WaitUntil::DumpDone }));
+    assert_eq!(p.waits(), std::collections::BTreeMap::from([("t1".to_string(), WaitUntil::DumpDone)]));
+    assert!(p.has_changes() && !p.has_actionable_changes());
+    // In the JSON, for `--wait-for-sync` and for scripts.
+    let json = dm_apply::render::json::render_value(&p, &[]);
+    let held = json["resource_changes"].as_array().unwrap().iter().find(|c| c["address"] == "source.s1").unwrap();
+    assert_eq!(held["hold"]["wait"], serde_json::json!({"tasks": ["t1"], "until": "dump-done"}));
+
+    // Allowed, globally or on the task: planned, and the plan says what it costs.
+    let d3 = desired(
+        &BASE
+            .replace("host: h1", "host: h1-new")
+            .replace("task_mode: all\n", "task_mode: all\n    lifecycle: {allow_restart: true}\n"),
+    );
+    for (d, opts) in [(&d2, PlanOptions { allow_restart: true, ..Default::default() }), (&d3, PlanOptions::default())] {
+        let p = make_plan(d, &live, &opts).unwrap();
+        let c = p.change(&Address::source("s1")).unwrap();
+        assert!(c.hold.is_none(), "{:?}", c.hold);
+        assert!(c.reasons.iter().any(|r| r.contains("t1 (on s1) in its full dump") && r.contains("allowed")), "{c:?}");
+        assert_eq!(c.impact, Impact::StopUpdateStart { stopped_tasks: vec!["t1".into(), "t2".into()] });
+    }
+    // t1's own update waits for Sync, the stronger condition: `--wait-for-sync` waits for that.
+    let d5 = desired(&BASE.replace("host: h1", "host: h1-new").replace("[drop table]", "[drop table, truncate table]"));
+    let p = make_plan(&d5, &live, &PlanOptions::default()).unwrap();
+    assert_eq!(
+        p.change(&Address::task("t1")).unwrap().hold.as_ref().unwrap().wait.as_ref().unwrap().until,
+        WaitUntil::Sync
+    );
+    assert_eq!(p.waits(), std::collections::BTreeMap::from([("t1".to_string(), WaitUntil::Sync)]));
+    // Once the dump is done (Load resumes from its checkpoint), nothing waits.
+    live.tasks.get_mut("t1").unwrap().status = Some(status(&t, Stage::Running, Unit::Load));
+    let p = make_plan(&d2, &live, &PlanOptions::default()).unwrap();
+    assert!(p.change(&Address::source("s1")).unwrap().hold.is_none());
+    assert!(p.waits().is_empty());
+    // A disable stops the tasks on purpose: said, not held.
+    live.tasks.get_mut("t1").unwrap().status = Some(status(&t, Stage::Running, Unit::Dump));
+    let d4 = desired(&BASE.replace("user: u\n    password: pw1", "user: u\n    password: pw1\n    enable: false"));
+    let p = make_plan(&d4, &live, &PlanOptions::default()).unwrap();
+    let c = p.change(&Address::source("s1")).unwrap();
+    assert!(c.hold.is_none(), "{:?}", c.hold);
+    assert!(c.reasons.iter().any(|r| r.contains("disable of source s1 stops t1 (on s1) in its full dump")), "{c:?}");
+}
+
+#[test]
 fn replace_for_source_set_and_refused_fields() {
     let d = desired(BASE);
     let live = live_after_apply(&d, &head(), 0);

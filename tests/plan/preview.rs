@@ -176,7 +176,7 @@ async fn a_pattern_change_shows_exactly_the_tables_it_adds_and_removes() {
     let after =
         config(&[task("t", &["s1"], &format!("{}{}", rule("s1", "shop", "cust*"), rule("s1", "crm", "*")), "")]);
     let (v, paths) = env.plan_json(&after, &[]).await;
-    assert_eq!(v["format_version"], "1.2");
+    assert_eq!(v["format_version"], "1.3");
     let t = task_preview(&v, "t");
     assert_eq!(t["action"], "update");
     let s1 = source(t, "s1");

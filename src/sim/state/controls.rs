@@ -9,11 +9,12 @@ impl State {
     pub fn pause_with_error(&mut self, task: &str, source: &str, msg: &str) {
         let now = Instant::now();
         self.advance(now);
+        let phase = self.phase();
         if let Some(sub) = self.tasks.get_mut(task).and_then(|t| t.subtasks.get_mut(source)) {
             if sub.observed == Stage::Running
                 && let Some(since) = sub.run_since.take()
             {
-                sub.worked += now.saturating_duration_since(since);
+                sub.worked = kept_work(&sub.cfg.task_mode, sub.worked + now.saturating_duration_since(since), phase);
             }
             sub.observed = Stage::Paused;
             sub.pending = None;

@@ -298,6 +298,16 @@ pub(crate) fn unit_for(mode: &str, worked: Duration, phase: Duration) -> (Unit, 
     }
 }
 
+/// The running time a subtask keeps when it stops after `worked`: all of it, except in an unfinished dump, which
+/// DM's dump unit cannot resume (its `Resume` runs the whole dump again): the next run dumps from the start
+/// (docs/dm-behaviour.md R8.16).
+pub(crate) fn kept_work(mode: &str, worked: Duration, phase: Duration) -> Duration {
+    match unit_for(mode, worked, phase) {
+        (Unit::Dump, false) => Duration::ZERO,
+        _ => worked,
+    }
+}
+
 /// Whether `advance_sub(sub, now, _)` would leave `sub` unchanged: no stage change due, and not running in a unit
 /// that time moves on (only an incremental subtask stays in Sync for ever).
 fn at_rest(sub: &SubTask, now: Instant) -> bool {
@@ -335,6 +345,9 @@ fn advance_sub(sub: &mut SubTask, now: Instant, phase: Duration) {
             && let Some(since) = sub.run_since.take()
         {
             sub.worked += due.saturating_duration_since(since);
+            if target != Stage::Running {
+                sub.worked = kept_work(&sub.cfg.task_mode, sub.worked, phase);
+            }
         }
         sub.pending = None;
         sub.observed = target.clone();
@@ -468,6 +481,40 @@ mod tests {
             ckpt: SubCkpt::default(),
             shard: ShardDdlState::default(),
             dmctl: None,
+        }
+    }
+
+    /// DM's dump unit cannot resume: a subtask paused in its dump starts it over; in Load or Sync it keeps its
+    /// progress (docs/dm-behaviour.md R8.16).
+    #[test]
+    fn a_subtask_paused_in_its_dump_dumps_again_from_the_start() {
+        let phase = Duration::from_millis(300);
+        let t0 = Instant::now();
+        for (mode, ran, kept) in [
+            ("all", 100, 0),
+            ("all", 400, 400),
+            ("all", 700, 700),
+            ("full", 100, 0),
+            ("dump", 100, 0),
+            ("load", 100, 100),
+            ("incremental", 100, 100),
+        ] {
+            let ran = Duration::from_millis(ran);
+            let mut sub = SubTask {
+                cfg: Task { task_mode: mode.to_string(), ..Default::default() },
+                expected: Expected::Stopped,
+                observed: Stage::Running,
+                run_since: Some(t0),
+                pending: Some((t0 + ran, Stage::Paused)),
+                ..test_subtask()
+            };
+            advance_sub(&mut sub, t0 + ran, phase);
+            assert_eq!(sub.observed, Stage::Paused, "{mode}");
+            assert_eq!(sub.worked, Duration::from_millis(kept), "{mode} after {ran:?}");
+            // Started again: the unit follows from the kept progress.
+            sub.pending = Some((t0 + ran, Stage::Running));
+            advance_sub(&mut sub, t0 + ran, phase);
+            assert_eq!(sub.unit, unit_for(mode, Duration::from_millis(kept), phase).0, "{mode}");
         }
     }
 

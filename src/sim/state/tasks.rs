@@ -409,7 +409,7 @@ impl State {
                     .subtasks
                     .iter()
                     .map(|(s, sub)| {
-                        let worked = total_worked(sub, now);
+                        let worked = kept_work(&sub.cfg.task_mode, total_worked(sub, now), phase);
                         (s.clone(), self.binlog.saved(&sub.ckpt, s, &sub.cfg.task_mode, worked, phase))
                     })
                     .collect();
