@@ -407,12 +407,31 @@ impl<'p> Builder<'p> {
     }
 
     fn stop_node(&mut self, task: &str) -> (StepId, StepId) {
-        if let Some(n) = self.stops.get(task) {
-            return *n;
+        self.stop_node_on(task, None)
+    }
+
+    /// The stop + wait pair of a task, limited to the subtask on `on` (a source update needs no more), or of
+    /// every subtask (`None`). Shared: a second caller widens the pair to cover what it needs too.
+    fn stop_node_on(&mut self, task: &str, on: Option<&str>) -> (StepId, StepId) {
+        if let Some((stop, wait)) = self.stops.get(task).copied() {
+            for id in [stop, wait] {
+                if let Some(StepKind::StopTask { sources, .. } | StepKind::WaitTask { sources, .. }) =
+                    self.g.step_mut(id).map(|s| &mut s.kind)
+                {
+                    widen(sources, on);
+                }
+            }
+            return (stop, wait);
         }
         let addr = Address::task(task);
-        let stop = self.add(&addr, StepKind::StopTask { name: task.to_string() }, Effect::None);
-        let wait = self.add(&addr, StepKind::WaitTask { name: task.to_string(), until: WaitFor::Paused }, Effect::None);
+        let sources = on.map(|s| vec![s.to_string()]);
+        let stop =
+            self.add(&addr, StepKind::StopTask { name: task.to_string(), sources: sources.clone() }, Effect::None);
+        let wait = self.add(
+            &addr,
+            StepKind::WaitTask { name: task.to_string(), until: WaitFor::Paused, sources },
+            Effect::None,
+        );
         self.req(wait, [stop]);
         self.stops.insert(task.to_string(), (stop, wait));
         (stop, wait)
@@ -420,17 +439,31 @@ impl<'p> Builder<'p> {
 
     /// The shared start + wait-until-running pair of a task.
     fn start_node(&mut self, task: &str, effect: Effect) -> (StepId, StepId) {
-        if let Some(n) = self.starts.get(task) {
-            return *n;
+        self.start_node_on(task, effect, None)
+    }
+
+    /// The start + wait pair of a task, limited to the subtask on `on` (the restart after a source update) or of
+    /// every subtask (`None`); widened like [`Self::stop_node_on`].
+    fn start_node_on(&mut self, task: &str, effect: Effect, on: Option<&str>) -> (StepId, StepId) {
+        if let Some((start, wait)) = self.starts.get(task).copied() {
+            for id in [start, wait] {
+                match self.g.step_mut(id).map(|s| &mut s.kind) {
+                    Some(StepKind::StartTask { request, .. }) => widen(&mut request.source_name_list, on),
+                    Some(StepKind::WaitTask { sources, .. }) => widen(sources, on),
+                    _ => {}
+                }
+            }
+            return (start, wait);
         }
         let addr = Address::task(task);
-        let start = self.add(
+        let sources = on.map(|s| vec![s.to_string()]);
+        let request = StartTaskRequest { source_name_list: sources.clone(), ..StartTaskRequest::default() };
+        let start = self.add(&addr, StepKind::StartTask { name: task.to_string(), request }, effect);
+        let wait = self.add(
             &addr,
-            StepKind::StartTask { name: task.to_string(), request: StartTaskRequest::default() },
-            effect,
+            StepKind::WaitTask { name: task.to_string(), until: WaitFor::Running, sources },
+            Effect::None,
         );
-        let wait =
-            self.add(&addr, StepKind::WaitTask { name: task.to_string(), until: WaitFor::Running }, Effect::None);
         self.req(wait, [start]);
         self.starts.insert(task.to_string(), (start, wait));
         (start, wait)
@@ -529,8 +562,10 @@ impl<'p> Builder<'p> {
                 }
                 // `/disable` stops every task of the source itself, and none can start again on a disabled source.
                 let stopped = if c.runtime.contains(&RuntimeAction::Disable) { vec![] } else { stopped_tasks(c) };
+                // Only the subtasks on this source: DM looks at no other (46025), so the tasks' other sources keep
+                // replicating.
                 for t in &stopped {
-                    let (stop, wait) = self.stop_node(t);
+                    let (stop, wait) = self.stop_node_on(t, Some(&name));
                     entry.push(stop);
                     before_put.push(wait);
                 }
@@ -589,7 +624,7 @@ impl<'p> Builder<'p> {
                     let own = self.changes.get(&Address::task(&t)).copied().filter(|c| !c.is_noop());
                     if own.is_none() {
                         // Not otherwise changed: it ran before, so it runs again afterwards.
-                        let (start, _) = self.start_node(&t, Effect::None);
+                        let (start, _) = self.start_node_on(&t, Effect::None, Some(&name));
                         self.g.set_note(start, format!("restart: stopped to update source.{name}"));
                     }
                 }
@@ -741,7 +776,7 @@ impl<'p> Builder<'p> {
             }
             let wait = self.add(
                 &Address::task(t),
-                StepKind::WaitTask { name: t.clone(), until: WaitFor::Running },
+                StepKind::WaitTask { name: t.clone(), until: WaitFor::Running, sources: None },
                 Effect::None,
             );
             self.g.set_note(wait, format!("DM resumes it on worker {worker} after the transfer"));
@@ -1078,6 +1113,20 @@ impl<'p> Builder<'p> {
     }
 }
 
+/// Make a step's source list cover `on` too: `None` (every subtask) absorbs everything.
+fn widen(sources: &mut Option<Vec<String>>, on: Option<&str>) {
+    match (sources.as_mut(), on) {
+        (None, _) => {}
+        (Some(_), None) => *sources = None,
+        (Some(list), Some(s)) => {
+            if !list.iter().any(|x| x == s) {
+                list.push(s.to_string());
+                list.sort();
+            }
+        }
+    }
+}
+
 fn missing(address: &Address) -> CompileError {
     CompileError::MissingPayload { address: address.to_string() }
 }
@@ -1289,9 +1338,10 @@ mod tests {
         t2.depends_on = vec![Address::source("a")];
         let g = compile(&plan(vec![s, t2]), &CompileOptions::default()).unwrap();
         let l = labels(&g);
-        assert!(before(&g, "task.t1: wait until Paused", "source.a: update source"));
+        // t1 is stopped only on source a (the one DM looks at); t2, updated itself, is stopped whole.
+        assert!(before(&g, "task.t1: wait until Paused on a", "source.a: update source"));
         assert!(before(&g, "task.t2: wait until Paused", "source.a: update source"));
-        assert!(before(&g, "source.a: update source", "task.t1: start task"));
+        assert!(before(&g, "source.a: update source", "task.t1: start task on a"));
         assert!(before(&g, "source.a: update source", "task.t2: update task"));
         assert!(before(&g, "source.a: update source", "source.a: record fingerprints in state record"));
         // The password was not sent, so its old fingerprint stays recorded (merge).
@@ -1305,8 +1355,17 @@ mod tests {
         assert!(!l.iter().any(|x| x == "task.t2: start task"), "{l:?}");
         assert!(!l.iter().any(|x| x.contains("enable")), "{l:?}");
         // The source guard is checked before its tasks are stopped.
-        let stop = g.step(id_of(&g, "task.t1: stop task")).unwrap();
+        let stop = g.step(id_of(&g, "task.t1: stop task on a")).unwrap();
         assert_eq!(stop.guards[0].kind, ResourceKind::Source);
+        assert!(matches!(&stop.kind, StepKind::StopTask { sources: Some(s), .. } if s == &["a"]));
+        assert!(matches!(
+            &g.step(id_of(&g, "task.t2: stop task")).unwrap().kind,
+            StepKind::StopTask { sources: None, .. }
+        ));
+        match &g.step(id_of(&g, "task.t1: start task on a")).unwrap().kind {
+            StepKind::StartTask { request, .. } => assert_eq!(request.source_name_list, Some(vec!["a".to_string()])),
+            k => panic!("{k:?}"),
+        }
         // The PUT keeps the stored password (send_password is false) and the live enable value.
         match &g.step(id_of(&g, "source.a: update source")).unwrap().kind {
             StepKind::UpdateSource { source } => {
@@ -1592,30 +1651,30 @@ mod tests {
             &g,
             &[
                 "source.a: stop relay on w1, w2",
-                "task.t: stop task",
-                "task.t: wait until Paused",
+                "task.t: stop task on a",
+                "task.t: wait until Paused on a",
                 "source.a: update source",
-                "task.t: start task",
-                "task.t: wait until Running",
+                "task.t: start task on a",
+                "task.t: wait until Running on a",
                 "source.a: start relay on w1, w2",
             ],
             &[
                 // DM refuses to write a source while relay runs (46025) and cannot report task status while relay
                 // runs on another worker: relay stops first and starts last.
-                ("source.a: stop relay on w1, w2", "task.t: stop task"),
-                ("task.t: stop task", "task.t: wait until Paused"),
-                ("task.t: wait until Paused", "source.a: update source"),
-                ("source.a: update source", "task.t: start task"),
-                ("task.t: start task", "task.t: wait until Running"),
-                ("task.t: wait until Running", "source.a: start relay on w1, w2"),
+                ("source.a: stop relay on w1, w2", "task.t: stop task on a"),
+                ("task.t: stop task on a", "task.t: wait until Paused on a"),
+                ("task.t: wait until Paused on a", "source.a: update source"),
+                ("source.a: update source", "task.t: start task on a"),
+                ("task.t: start task on a", "task.t: wait until Running on a"),
+                ("task.t: wait until Running on a", "source.a: start relay on w1, w2"),
             ],
         );
         // The task is not stopped when relay cannot be (DM would refuse the update anyway).
-        let deps: BTreeMap<StepId, DepKind> = g.deps_of(id_of(&g, "task.t: stop task")).collect();
+        let deps: BTreeMap<StepId, DepKind> = g.deps_of(id_of(&g, "task.t: stop task on a")).collect();
         assert_eq!(deps[&id_of(&g, "source.a: stop relay on w1, w2")], DepKind::Requires);
         // Only the relay stop re-reads the source; it comes first.
         assert_eq!(g.step(id_of(&g, "source.a: stop relay on w1, w2")).unwrap().guards.len(), 1);
-        assert!(g.step(id_of(&g, "task.t: stop task")).unwrap().guards.is_empty());
+        assert!(g.step(id_of(&g, "task.t: stop task on a")).unwrap().guards.is_empty());
     }
 
     #[test]

@@ -128,8 +128,11 @@ pub enum StepKind {
         name: String,
         request: StartTaskRequest,
     },
+    /// `sources`: only the subtasks on these sources (`None`: every subtask). A source update needs only the
+    /// subtask on that source stopped (docs/dm-behaviour.md R3.7), so the task's other sources keep replicating.
     StopTask {
         name: String,
+        sources: Option<Vec<String>>,
     },
     /// Read the checkpoint a stopped task reached on each source (its status' `sync_status.syncer_binlog` /
     /// `syncer_binlog_gtid`), for the task `for_task` that replaces it; fails, before anything is deleted, when a
@@ -140,9 +143,11 @@ pub enum StepKind {
         for_task: String,
         set_positions: bool,
     },
+    /// Waits for the subtasks on `sources` (`None`: every subtask).
     WaitTask {
         name: String,
         until: WaitFor,
+        sources: Option<Vec<String>>,
     },
     DeleteTask {
         name: String,
@@ -156,6 +161,11 @@ pub enum StepKind {
         address: String,
         update: crate::state::store::Update,
     },
+}
+
+/// " on s1, s2" for a step limited to some sources of its task; "" for the whole task.
+fn on(sources: &Option<Vec<String>>) -> String {
+    sources.as_ref().map(|s| format!(" on {}", s.join(", "))).unwrap_or_default()
 }
 
 impl StepKind {
@@ -177,10 +187,10 @@ impl StepKind {
             StepKind::StartTask { request, .. } if request.remove_meta == Some(true) => {
                 "start task (remove_meta: from scratch)".into()
             }
-            StepKind::StartTask { .. } => "start task".into(),
-            StepKind::StopTask { .. } => "stop task".into(),
+            StepKind::StartTask { request, .. } => format!("start task{}", on(&request.source_name_list)),
+            StepKind::StopTask { sources, .. } => format!("stop task{}", on(sources)),
             StepKind::ReadCheckpoint { .. } => "read checkpoint".into(),
-            StepKind::WaitTask { until, .. } => format!("wait until {until}"),
+            StepKind::WaitTask { until, sources, .. } => format!("wait until {until}{}", on(sources)),
             StepKind::DeleteTask { force, keep_meta, .. } => match (force, keep_meta) {
                 (false, false) => "delete task".into(),
                 (false, true) => "delete task (keep checkpoints)".into(),
@@ -478,7 +488,7 @@ mod tests {
     use super::*;
 
     fn stop(g: &mut StepGraph, n: &str) -> StepId {
-        g.add(format!("task.{n}"), StepKind::StopTask { name: n.into() }, Effect::None)
+        g.add(format!("task.{n}"), StepKind::StopTask { name: n.into(), sources: None }, Effect::None)
     }
 
     #[test]
@@ -560,8 +570,11 @@ mod tests {
             StepKind::DeleteTask { name: "t".into(), force: false, keep_meta: true }.describe(),
             "delete task (keep checkpoints)"
         );
-        assert_eq!(StepKind::WaitTask { name: "t".into(), until: WaitFor::Paused }.describe(), "wait until Paused");
-        assert!(!StepKind::WaitTask { name: "t".into(), until: WaitFor::Running }.is_mutation());
+        assert_eq!(
+            StepKind::WaitTask { name: "t".into(), until: WaitFor::Paused, sources: None }.describe(),
+            "wait until Paused"
+        );
+        assert!(!StepKind::WaitTask { name: "t".into(), until: WaitFor::Running, sources: None }.is_mutation());
         let read = StepKind::ReadCheckpoint { name: "a".into(), for_task: "b".into(), set_positions: true };
         assert_eq!(read.describe(), "read checkpoint");
         assert!(!read.is_mutation());

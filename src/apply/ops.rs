@@ -201,12 +201,12 @@ pub(crate) async fn run_step(ctx: Arc<Ctx>, step: Step) -> StepResult {
             ctx.retrying(&info, || c.start_task(name, request)).await?;
             Ok(None)
         }
-        StepKind::StopTask { name } => {
-            let req = StopTaskRequest::default();
+        StepKind::StopTask { name, sources } => {
+            let req = StopTaskRequest { source_name_list: sources.clone(), ..StopTaskRequest::default() };
             ctx.retrying(&info, || c.stop_task(name, &req)).await?;
             Ok(None)
         }
-        StepKind::WaitTask { name, until } => wait_task(&ctx, &info, name, *until).await,
+        StepKind::WaitTask { name, until, sources } => wait_task(&ctx, &info, name, *until, sources.as_deref()).await,
         StepKind::ReadCheckpoint { name, for_task, set_positions } => {
             read_checkpoint(&ctx, name, for_task, *set_positions).await
         }
@@ -483,7 +483,7 @@ async fn enable_source(ctx: &Ctx, info: &StepInfo, name: &str, keep_running: &BT
         })?;
     }
     for t in &on_source {
-        wait_task(ctx, info, t, WaitFor::Paused).await?;
+        wait_task(ctx, info, t, WaitFor::Paused, None).await?;
     }
     let list = on_source.iter().map(|t| format!("task.{t}")).collect::<Vec<_>>().join(", ");
     Ok(Some(format!("stopped again {list}: DM's /enable starts every task of the source")))
@@ -711,7 +711,7 @@ async fn check_guard(ctx: &Ctx, g: &Guard) -> Result<(), Failure> {
 /// Poll the task's status until every subtask reached `until`, with backoff (so polling does not dominate), until
 /// `wait_timeout`. A subtask paused with an error fails the wait with DM's own message. The interruption
 /// (SIGINT/SIGTERM/SIGHUP) ends the wait at once: the start or stop was sent, only its outcome is not known.
-async fn wait_task(ctx: &Ctx, info: &StepInfo, name: &str, until: WaitFor) -> StepResult {
+async fn wait_task(ctx: &Ctx, info: &StepInfo, name: &str, until: WaitFor, sources: Option<&[String]>) -> StepResult {
     let start = Instant::now();
     let pre_errors = ctx.pre_start_errors.lock().ok().and_then(|m| m.get(name).cloned()).unwrap_or_default();
     let backoff = ctx.poll_backoff();
@@ -748,7 +748,11 @@ async fn wait_task(ctx: &Ctx, info: &StepInfo, name: &str, until: WaitFor) -> St
             () = cancel.cancelled() => return Err(interrupted(&last)),
         };
         match polled {
-            Ok(status) => {
+            Ok(mut status) => {
+                // Limited to some sources: the others are not this wait's business (they may run, or not).
+                if let Some(on) = sources {
+                    status.retain(|s| on.contains(&s.source_name));
+                }
                 last = describe_status(&status);
                 match judge(&status, until) {
                     Judged::Reached => return Ok(None),

@@ -211,6 +211,9 @@ pub struct StepReport {
     /// What the step does to a task's runtime, for the list of tasks left stopped.
     #[serde(skip)]
     pub task_op: Option<(TaskOp, String)>,
+    /// The sources a stop or start is limited to (`None`: the whole task).
+    #[serde(skip)]
+    pub task_sources: Option<Vec<String>>,
 }
 
 /// Steps that decide whether a task runs after the apply.
@@ -228,8 +231,17 @@ impl TaskOp {
         match kind {
             StepKind::CreateTask { task } => Some((TaskOp::Create, task.name.clone())),
             StepKind::StartTask { name, .. } => Some((TaskOp::Start, name.clone())),
-            StepKind::StopTask { name } => Some((TaskOp::Stop, name.clone())),
+            StepKind::StopTask { name, .. } => Some((TaskOp::Stop, name.clone())),
             StepKind::DeleteTask { name, .. } => Some((TaskOp::Delete, name.clone())),
+            _ => None,
+        }
+    }
+
+    /// The sources a stop or start step is limited to (`None`: the whole task, or not such a step).
+    pub fn sources_of(kind: &StepKind) -> Option<Vec<String>> {
+        match kind {
+            StepKind::StartTask { request, .. } => request.source_name_list.clone(),
+            StepKind::StopTask { sources, .. } => sources.clone(),
             _ => None,
         }
     }
@@ -241,6 +253,9 @@ pub struct LeftStopped {
     pub task: String,
     pub address: String,
     pub reason: LeftReason,
+    /// Stopped by this apply on these sources only (for a source's update); the task's other sources run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -310,7 +325,7 @@ pub enum Verification {
 }
 
 /// Version of the JSON apply report (`apply -o json`): minor versions only add fields.
-pub const REPORT_FORMAT_VERSION: &str = "1.0";
+pub const REPORT_FORMAT_VERSION: &str = "1.1";
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_millis() as u64)
@@ -391,9 +406,13 @@ impl ApplyReport {
         use std::collections::BTreeMap;
         // Per task: the outcome of each op.
         let mut ops: BTreeMap<&str, BTreeMap<TaskOp, bool>> = BTreeMap::new();
+        let mut stopped_on: BTreeMap<&str, Option<Vec<String>>> = BTreeMap::new();
         for s in &self.steps {
             if let Some((op, name)) = &s.task_op {
                 ops.entry(name.as_str()).or_default().insert(*op, s.outcome.is_done());
+                if *op == TaskOp::Stop {
+                    stopped_on.insert(name.as_str(), s.task_sources.clone());
+                }
             }
         }
         let mut out = Vec::new();
@@ -412,7 +431,11 @@ impl ApplyReport {
                 (None, _, Some(false)) => continue,
                 (None, _, None) => LeftReason::NotStarted,
             };
-            out.push(LeftStopped { task: task.to_string(), address: format!("task.{task}"), reason });
+            let sources = match reason {
+                LeftReason::StoppedByApply => stopped_on.get(task).cloned().flatten(),
+                _ => None,
+            };
+            out.push(LeftStopped { task: task.to_string(), address: format!("task.{task}"), reason, sources });
         }
         out
     }
@@ -460,8 +483,9 @@ impl ApplyReport {
         }
         let names: Vec<String> = left
             .iter()
-            .map(|l| match l.reason {
-                LeftReason::DeletedNotRecreated => format!("{} ({})", inline(&l.task), l.reason),
+            .map(|l| match (&l.reason, &l.sources) {
+                (LeftReason::DeletedNotRecreated, _) => format!("{} ({})", inline(&l.task), l.reason),
+                (_, Some(on)) => format!("{} (on {})", inline(&l.task), inline(&on.join(", "))),
                 _ => inline(&l.task).into_owned(),
             })
             .collect();
@@ -591,6 +615,7 @@ mod tests {
             elapsed_ms: Duration::ZERO,
             effect,
             task_op: None,
+            task_sources: None,
         }
     }
 
@@ -688,6 +713,9 @@ mod tests {
                 // Converged.
                 op("ok", TaskOp::Stop, DONE),
                 op("ok", TaskOp::Start, DONE),
+                // Stopped on one source for that source's update: its other sources still run.
+                StepReport { task_sources: Some(vec!["s1".into()]), ..op("shard", TaskOp::Stop, DONE) },
+                StepReport { task_sources: Some(vec!["s1".into()]), ..op("shard", TaskOp::Start, not_started()) },
             ],
             stopped: Some(StopReason::Interrupted),
         };
@@ -698,23 +726,26 @@ mod tests {
                 ("drift".into(), LeftReason::NotStarted),
                 ("new".into(), LeftReason::CreatedNotStarted),
                 ("rep".into(), LeftReason::DeletedNotRecreated),
+                ("shard".into(), LeftReason::StoppedByApply),
                 ("upd".into(), LeftReason::StoppedByApply),
             ]
         );
         assert_eq!(
             r.left_stopped_line().unwrap(),
             "Tasks left stopped that the configuration wants running: drift, new, rep (deleted to be replaced, not \
-             created again), upd (run `dm-apply apply` again to converge)"
+             created again), shard (on s1), upd (run `dm-apply apply` again to converge)"
         );
         let json: serde_json::Value = serde_json::from_str(&r.render_json(&Verification::NotRun, 130)).unwrap();
         assert_eq!(json["format_version"], REPORT_FORMAT_VERSION);
         assert_eq!(json["status"], "interrupted");
         assert_eq!(json["exit_code"], 130);
-        assert_eq!(json["left_stopped"][3]["task"], "upd");
-        assert_eq!(json["left_stopped"][3]["reason"], "stopped_by_apply");
+        assert_eq!(json["left_stopped"][4]["task"], "upd");
+        assert_eq!(json["left_stopped"][4]["reason"], "stopped_by_apply");
+        assert!(json["left_stopped"][4].get("sources").is_none(), "the whole task");
+        assert_eq!(json["left_stopped"][3]["sources"], serde_json::json!(["s1"]));
         assert_eq!(json["steps"][3]["outcome"], "failed");
         assert_eq!(json["steps"][3]["message"], "boom");
-        assert_eq!(json["step_counts"]["not_started"], 6);
+        assert_eq!(json["step_counts"]["not_started"], 7);
         assert_eq!(json["verification"]["status"], "not_run");
     }
 

@@ -175,6 +175,7 @@ where
                 elapsed_ms: elapsed,
                 effect: step.effect,
                 task_op: TaskOp::of(&step.kind),
+                task_sources: TaskOp::sources_of(&step.kind),
             })
         })
         .collect();
@@ -220,7 +221,9 @@ mod tests {
     fn graph(n: usize) -> (StepGraph, Vec<StepId>) {
         let mut g = StepGraph::new();
         let ids = (0..n)
-            .map(|i| g.add(format!("task.t{i}"), StepKind::StopTask { name: format!("t{i}") }, Effect::Change))
+            .map(|i| {
+                g.add(format!("task.t{i}"), StepKind::StopTask { name: format!("t{i}"), sources: None }, Effect::Change)
+            })
             .collect();
         (g, ids)
     }
@@ -330,10 +333,10 @@ mod tests {
     async fn waits_run_beside_the_parallelism_slots() {
         use super::super::graph::WaitFor;
         let mut g = StepGraph::new();
-        let busy = g.add("task.a", StepKind::StopTask { name: "a".into() }, Effect::Change);
+        let busy = g.add("task.a", StepKind::StopTask { name: "a".into(), sources: None }, Effect::Change);
         let waits: Vec<StepId> = (0..3)
             .map(|i| {
-                let kind = StepKind::WaitTask { name: format!("w{i}"), until: WaitFor::Running };
+                let kind = StepKind::WaitTask { name: format!("w{i}"), until: WaitFor::Running, sources: None };
                 g.add(format!("task.w{i}"), kind, Effect::Change)
             })
             .collect();

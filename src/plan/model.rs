@@ -590,6 +590,18 @@ impl ResourceChange {
         v
     }
 
+    /// [`Impact::describe`], in this change's terms: a source update pauses its tasks only on that source.
+    pub fn describe_impact(&self) -> String {
+        match (&self.impact, self.address.kind) {
+            (Impact::StopUpdateStart { stopped_tasks }, Kind::Source) if !stopped_tasks.is_empty() => format!(
+                "stop-update-start: replication of {} from {} pauses during the update",
+                stopped_tasks.join(", "),
+                self.address.name
+            ),
+            _ => self.impact.describe(),
+        }
+    }
+
     pub fn is_noop(&self) -> bool {
         self.action == ConfigAction::NoOp && self.runtime.is_empty()
     }

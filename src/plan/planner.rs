@@ -527,25 +527,33 @@ fn stopped_tasks_of(impact: &Impact) -> &[String] {
     }
 }
 
-/// Whether a live task is (meant to be) running: any subtask Running, or unknown status. A Finished subtask of a
-/// full/dump/load task still has expected stage Running in DM, which blocks a source update (46025) like a running
-/// one, so it counts too.
-fn task_running(lt: &LiveTask) -> bool {
-    match &lt.status {
-        None => true,
-        Some(l) => {
-            l.iter().any(|s| matches!(s.stage, Stage::Running | Stage::Finished | Stage::Empty | Stage::Unknown(_)))
-        }
-    }
+/// Whether a subtask is (meant to be) running: Running, or unknown. A Finished subtask of a full/dump/load task
+/// still has expected stage Running in DM, which blocks a source update (46025) like a running one, so it counts
+/// too.
+fn subtask_running(s: &crate::dm::types::SubTaskStatus) -> bool {
+    matches!(s.stage, Stage::Running | Stage::Finished | Stage::Empty | Stage::Unknown(_))
 }
 
-/// [`task_running`], or a subtask the worker paused on an error (its expected stage stays Running, so DM refuses
-/// updates as if it ran).
+/// Any subtask (meant to be) running (an unknown status counts), or paused by the worker on an error (its expected
+/// stage stays Running, so DM refuses updates as if it ran).
 pub(super) fn task_expected_running(lt: &LiveTask) -> bool {
-    task_running(lt)
-        || lt.status.as_ref().is_some_and(|l| {
-            l.iter().any(|s| s.stage == Stage::Paused && s.error_msg.as_deref().is_some_and(|m| !m.trim().is_empty()))
-        })
+    lt.status.as_deref().is_none_or(|l| l.iter().any(subtask_expected_running))
+}
+
+fn subtask_expected_running(s: &crate::dm::types::SubTaskStatus) -> bool {
+    subtask_running(s) || (s.stage == Stage::Paused && s.error_msg.as_deref().is_some_and(|m| !m.trim().is_empty()))
+}
+
+/// [`task_expected_running`] for the task's subtask on `source` only: DM refuses a source update while that subtask
+/// is expected to run, whatever the others do (docs/dm-behaviour.md R3.7). A status without that subtask counts the
+/// whole task.
+fn expected_running_on(lt: &LiveTask, source: &str) -> bool {
+    match lt.status.as_deref() {
+        Some(l) if l.iter().any(|s| s.source_name == source) => {
+            l.iter().filter(|s| s.source_name == source).any(subtask_expected_running)
+        }
+        _ => task_expected_running(lt),
+    }
 }
 
 /// Digest of the live object's canonical form (desired-independent), for stale-plan detection.
@@ -894,7 +902,7 @@ impl<'a> Planner<'a> {
         let on_source: Vec<&LiveTask> = self.tasks_on_source.get(name.as_str()).cloned().unwrap_or_default();
         if !attrs.is_empty() {
             change.action = ConfigAction::Update;
-            change.impact = source_update_impact(&on_source);
+            change.impact = source_update_impact(name, &on_source);
             // The PUT sends the TLS contents always and the password only when `send_password`.
             if tracking == Tracking::On {
                 // An untracked password is trusted (recorded without being sent), as without the update.
@@ -1720,9 +1728,9 @@ fn source_stage_drift(change: &mut ResourceChange, spec: &SourceSpec, l: &Source
 /// The impact of a source PUT: DM refuses it while a task on the source is (meant to be) running (46025), so those
 /// tasks are stopped first and started again after it. The one place that decides which tasks a source update
 /// stops; apply's compiler takes the list from here.
-fn source_update_impact(on_source: &[&LiveTask]) -> Impact {
+fn source_update_impact(source: &str, on_source: &[&LiveTask]) -> Impact {
     let running: Vec<String> =
-        on_source.iter().filter(|t| task_expected_running(t)).map(|t| t.task.name.clone()).collect();
+        on_source.iter().filter(|t| expected_running_on(t, source)).map(|t| t.task.name.clone()).collect();
     if running.is_empty() { Impact::InPlace } else { Impact::StopUpdateStart { stopped_tasks: running } }
 }
 

@@ -82,18 +82,10 @@ pub fn source_stop_hold(source: &str, tasks: &[&LiveTask], what: &str) -> Option
 
 // ------------------------------------------------------------------------------------------------ dump
 
-/// The sources on which `lt` is running its dump. DM's dump unit cannot resume: a task stopped there dumps again from
-/// the start when it runs again (docs/dm-behaviour.md R8.16).
-fn dumping_on(lt: &LiveTask) -> Vec<&str> {
-    let mut on: Vec<&str> = lt
-        .status
-        .iter()
-        .flatten()
-        .filter(|s| s.unit == Unit::Dump && s.stage == Stage::Running)
-        .map(|s| s.source_name.as_str())
-        .collect();
-    on.sort_unstable();
-    on
+/// Whether `lt`'s subtask on `source` is running its dump. DM's dump unit cannot resume: a subtask stopped there
+/// dumps again from the start when it runs again (docs/dm-behaviour.md R8.16).
+fn dumping_on(lt: &LiveTask, source: &str) -> bool {
+    lt.status.iter().flatten().any(|s| s.source_name == source && s.unit == Unit::Dump && s.stage == Stage::Running)
 }
 
 /// What stopping tasks mid-dump means for a source change.
@@ -107,9 +99,10 @@ pub enum DumpStop {
     Held(Hold),
 }
 
-/// A source change that stops `tasks` (`what`: "update", "disable") while some of them dump. `on_purpose`: stopping
-/// them is what the configuration asks (a disable), so it is only said. `allowed(task)`: the operator accepts that
-/// the task's migration starts over (`--allow-restart`, `lifecycle.allow_restart`).
+/// A source change that stops the subtasks on `source` of `tasks` (`what`: "update", "disable") while some of them
+/// dump. `on_purpose`: stopping them is what the configuration asks (a disable), so it is only said.
+/// `allowed(task)`: the operator accepts that the task's migration starts over (`--allow-restart`,
+/// `lifecycle.allow_restart`).
 pub fn dump_stop(
     source: &str,
     tasks: &[&LiveTask],
@@ -117,29 +110,25 @@ pub fn dump_stop(
     on_purpose: bool,
     allowed: impl Fn(&str) -> bool,
 ) -> DumpStop {
-    let dumping: Vec<(&str, Vec<&str>)> =
-        tasks.iter().map(|t| (t.task.name.as_str(), dumping_on(t))).filter(|(_, on)| !on.is_empty()).collect();
+    let dumping: Vec<&str> = tasks.iter().filter(|t| dumping_on(t, source)).map(|t| t.task.name.as_str()).collect();
     if dumping.is_empty() {
         return DumpStop::Nothing;
     }
-    let list = |d: &[&(&str, Vec<&str>)]| {
-        d.iter().map(|(t, on)| format!("{t} (on {})", on.join(", "))).collect::<Vec<_>>().join(", ")
-    };
+    let list = |d: &[&str]| d.iter().map(|t| format!("{t} (on {source})")).collect::<Vec<_>>().join(", ");
     let lost = "DM cannot resume a dump, so a task stopped in it dumps again from the start when it runs again";
-    let held: Vec<&(&str, Vec<&str>)> = dumping.iter().filter(|(t, _)| !on_purpose && !allowed(t)).collect();
+    let held: Vec<&str> = dumping.iter().copied().filter(|t| !on_purpose && !allowed(t)).collect();
     if held.is_empty() {
-        let all: Vec<&(&str, Vec<&str>)> = dumping.iter().collect();
         let why = if on_purpose { "" } else { " (allowed by --allow-restart or lifecycle.allow_restart)" };
         return DumpStop::Allowed(format!(
             "the {what} of source {source} stops {} in its full dump: {lost}{why}",
-            list(&all)
+            list(&dumping)
         ));
     }
     DumpStop::Held(Hold::deferred(
         format!("the {what} of source {source} would stop {} in its full dump: {lost}", list(&held)),
         "apply again once the dump is done (`dm-apply apply --wait-for-sync` waits for it and then applies), or let \
          the dump start over now with --allow-restart (or `lifecycle: {allow_restart: true}` on the task)",
-        HoldWait { tasks: held.iter().map(|(t, _)| t.to_string()).collect(), until: WaitUntil::DumpDone },
+        HoldWait { tasks: held.iter().map(|t| t.to_string()).collect(), until: WaitUntil::DumpDone },
     ))
 }
 

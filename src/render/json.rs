@@ -13,7 +13,7 @@ fn change(c: &ResourceChange) -> Value {
         "reasons": c.reasons,
         "impact": {
             "kind": serde_json::to_value(&c.impact).ok().and_then(|v| v.get("kind").cloned()),
-            "description": c.impact.describe(),
+            "description": c.describe_impact(),
             "details": c.impact,
         },
         "change": {

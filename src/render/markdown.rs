@@ -163,7 +163,7 @@ fn summary(plan: &Plan, lim: Limits) -> String {
                 None => c.actions().join(", "),
             };
             let address = sanitize::markdown_code(&c.address.to_string(), true);
-            let _ = writeln!(out, "| {address} | {actions} | {} | {} |", why(c), esc(&c.impact.describe()));
+            let _ = writeln!(out, "| {address} | {actions} | {} | {} |", why(c), esc(&c.describe_impact()));
         }
         if changes.len() > lim.rows {
             let _ = writeln!(out, "| ... | {} more | | |", changes.len() - lim.rows);

@@ -302,7 +302,7 @@ pub fn resource_block(c: &ResourceChange, color: bool) -> String {
     for r in &c.reasons {
         comment(&mut out, "  # (", &inline(r), ")", "  #  ");
     }
-    comment(&mut out, "  # impact: ", &inline(&c.impact.describe()), "", "  #         ");
+    comment(&mut out, "  # impact: ", &inline(&c.describe_impact()), "", "  #         ");
     if let Some(o) = &c.origin {
         let _ = writeln!(out, "  # declared at {}:{}", inline(&o.file), o.line);
     }

@@ -171,7 +171,7 @@ async fn a_signal_during_a_step_lets_it_finish_and_reports_the_tasks_left_stoppe
         // The report says the same.
         if json {
             let v: serde_json::Value = serde_json::from_str(&out).expect("JSON report on stdout");
-            assert_eq!(v["format_version"], "1.0");
+            assert_eq!(v["format_version"], "1.1");
             assert_eq!(v["status"], "interrupted");
             assert_eq!(v["exit_code"], 130);
             let left: Vec<&str> =
@@ -190,19 +190,27 @@ async fn a_signal_during_a_step_lets_it_finish_and_reports_the_tasks_left_stoppe
                     .unwrap_or_else(|| panic!("{label} in {out}"))
             };
             assert_eq!(step("source.mysql-a: update source")["outcome"], "done");
-            assert_eq!(step("task.t1: start task")["outcome"], "not_started");
+            assert_eq!(step("task.t1: start task on mysql-a")["outcome"], "not_started");
+            assert!(
+                v["left_stopped"].as_array().unwrap().iter().all(|l| l["sources"] == serde_json::json!(["mysql-a"]))
+            );
             assert_eq!(v["verification"]["status"], "not_run");
-            assert!(err.contains("Tasks left stopped that the configuration wants running: t1, t2"), "{err}");
+            assert!(
+                err.contains(
+                    "Tasks left stopped that the configuration wants running: t1 (on mysql-a), t2 (on mysql-a)"
+                ),
+                "{err}"
+            );
             assert!(err.contains("Apply interrupted: "), "the closing line for people is on stderr: {err}");
         } else {
             assert!(out.contains("done         source.mysql-a: update source"), "{out}");
-            assert!(out.contains("done         task.t1: stop task"), "{out}");
-            assert!(out.contains("not started  task.t1: start task: interrupted"), "{out}");
-            assert!(out.contains("not started  task.t2: start task: interrupted"), "{out}");
+            assert!(out.contains("done         task.t1: stop task on mysql-a"), "{out}");
+            assert!(out.contains("not started  task.t1: start task on mysql-a: interrupted"), "{out}");
+            assert!(out.contains("not started  task.t2: start task on mysql-a: interrupted"), "{out}");
             assert!(
                 out.contains(
-                    "Tasks left stopped that the configuration wants running: t1, t2 (run `dm-apply apply` again to \
-                     converge)"
+                    "Tasks left stopped that the configuration wants running: t1 (on mysql-a), t2 (on mysql-a) (run \
+                     `dm-apply apply` again to converge)"
                 ),
                 "{out}"
             );

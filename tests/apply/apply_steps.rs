@@ -2,6 +2,7 @@
 //! simulator's request log (order of requests) and by planning again.
 
 use crate::apply_common::*;
+use dm_apply::dm::types::StopTaskRequest;
 
 #[tokio::test]
 async fn create_sources_and_tasks_then_plan_is_empty() {
@@ -86,6 +87,85 @@ async fn update_of_a_source_stops_and_restarts_exactly_the_tasks_that_ran() {
         assert_eq!(stages(&env, "orders").await, ["Running"]);
         assert_eq!(stages(&env, "idle").await, ["Stopped"]);
         assert_eq!(stages(&env, "other").await, ["Running"]);
+        assert_no_changes(&env, &d2, false).await;
+    }
+}
+
+#[tokio::test]
+async fn a_source_update_stops_only_the_subtasks_on_that_source() {
+    for g in GENERATIONS {
+        let env = env(g).await;
+        let tasks = |user: &str| {
+            config(&[incr_task("merge", &["mysql-a", "mysql-b"], "running", 100)]).replacen(
+                "user: dm\n",
+                &format!("user: {user}\n"),
+                1,
+            )
+        };
+        let d = desired(&tasks("dm"));
+        converge(&env, &d, false).await;
+        // DM looks only at the subtask on the source it updates (46025): with that one stopped, it takes the PUT.
+        let mut src = env.client.get_source("mysql-a", false).await.unwrap().unwrap();
+        src.password = None;
+        assert_eq!(env.client.update_source(&src).await.unwrap_err().code(), Some(46025), "{g:?}");
+        let only_a = StopTaskRequest { source_name_list: Some(vec!["mysql-a".into()]), ..Default::default() };
+        env.client.stop_task("merge", &only_a).await.unwrap();
+        let mut accepted = false;
+        for _ in 0..400 {
+            if env.client.update_source(&src).await.is_ok() {
+                accepted = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(accepted, "{g:?}: DM took the PUT with only the subtask on mysql-a stopped");
+        env.client.start_task("merge", &Default::default()).await.unwrap();
+        converge(&env, &d, false).await;
+
+        // Watch the subtask on mysql-b while apply updates mysql-a: it must never leave Running.
+        let watch = {
+            let client = env.client.clone();
+            let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let d2 = done.clone();
+            let h = tokio::spawn(async move {
+                let mut seen = std::collections::BTreeSet::new();
+                while !d2.load(std::sync::atomic::Ordering::SeqCst) {
+                    for s in client.task_status("merge").await.unwrap_or_default() {
+                        if s.source_name == "mysql-b" {
+                            seen.insert(s.stage.to_string());
+                        }
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                seen
+            });
+            (done, h)
+        };
+        env.ctl.clear_log();
+        let d2 = desired(&tasks("dm2"));
+        let p = plan(&env, &d2, false).await;
+        let c = p.changes.iter().find(|c| c.address.to_string() == "source.mysql-a").expect("source change");
+        assert_eq!(
+            c.describe_impact(),
+            "stop-update-start: replication of merge from mysql-a pauses during the update"
+        );
+        let (r, _) = execute(&env, &p, &fast()).await;
+        watch.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        let seen = watch.1.await.unwrap();
+        assert!(r.success(), "{g:?}: {}", r.render_text());
+        assert_eq!(seen, std::collections::BTreeSet::from(["Running".to_string()]), "{g:?}: mysql-b kept replicating");
+        let log = env.ctl.request_log();
+        let body = |path: &str| -> serde_json::Value {
+            let r = log.iter().find(|r| r.method == "POST" && r.path == path).unwrap_or_else(|| panic!("{path}"));
+            serde_json::from_str(r.body.as_deref().unwrap_or("null")).unwrap()
+        };
+        assert_eq!(body("/api/v1/tasks/merge/stop")["source_name_list"], serde_json::json!(["mysql-a"]), "{g:?}");
+        assert_eq!(body("/api/v1/tasks/merge/start")["source_name_list"], serde_json::json!(["mysql-a"]), "{g:?}");
+        let m = dm_mutations(&log);
+        assert!(pos(&m, "POST /api/v1/tasks/merge/stop") < pos(&m, "PUT /api/v1/sources/mysql-a"), "{m:#?}");
+        assert!(pos(&m, "PUT /api/v1/sources/mysql-a") < pos(&m, "POST /api/v1/tasks/merge/start"), "{m:#?}");
+        assert!(refused(&log).is_empty(), "{g:?}: {:?}", refused(&log));
+        assert_eq!(stages(&env, "merge").await, ["Running", "Running"]);
         assert_no_changes(&env, &d2, false).await;
     }
 }

@@ -55,7 +55,7 @@ pub fn pattern(kind: &StepKind) -> Option<Pattern> {
         }
         StepKind::UpdateTask { task } => Pattern::new("PUT", format!("/api/v1/tasks/{}", task.name)),
         StepKind::StartTask { name, .. } => Pattern::new("POST", format!("/api/v1/tasks/{name}/start")),
-        StepKind::StopTask { name } => Pattern::new("POST", format!("/api/v1/tasks/{name}/stop")),
+        StepKind::StopTask { name, .. } => Pattern::new("POST", format!("/api/v1/tasks/{name}/stop")),
         StepKind::DeleteTask { name, .. } => Pattern::new("DELETE", format!("/api/v1/tasks/{name}")),
         StepKind::StopRelay { name, .. } => Pattern::new("POST", format!("/api/v1/sources/{name}/relay/disable")),
         StepKind::StartRelay { name, .. } => Pattern::new("POST", format!("/api/v1/sources/{name}/relay/enable")),

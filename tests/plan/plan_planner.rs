@@ -310,6 +310,26 @@ fn task_update_outside_sync_unit_is_deferred_not_a_replace() {
 }
 
 #[test]
+fn a_source_update_stops_only_tasks_whose_subtask_on_it_runs() {
+    let d = desired(BASE);
+    let mut live = live_after_apply(&d, &head(), 0);
+    // t2 reads from s1 and s2; its subtask on s2 was paused on purpose (dmctl), the one on s1 runs.
+    let t = live.tasks["t2"].task.clone();
+    let mut st = status(&t, Stage::Running, Unit::Sync);
+    for s in st.iter_mut().filter(|s| s.source_name == "s2") {
+        s.stage = Stage::Paused;
+    }
+    live.tasks.get_mut("t2").unwrap().status = Some(st);
+    // DM looks only at the subtask on the updated source (46025): nothing runs on s2, so the update is in place.
+    let p = plan(&desired(&BASE.replace("host: h2", "host: h2-new")), &live);
+    assert_eq!(p.change(&Address::source("s2")).unwrap().impact, Impact::InPlace);
+    let p = plan(&desired(&BASE.replace("host: h1", "host: h1-new")), &live);
+    let c = p.change(&Address::source("s1")).unwrap();
+    assert_eq!(c.impact, Impact::StopUpdateStart { stopped_tasks: vec!["t1".into(), "t2".into()] });
+    assert_eq!(c.describe_impact(), "stop-update-start: replication of t1, t2 from s1 pauses during the update");
+}
+
+#[test]
 fn a_source_update_waits_for_the_dumps_it_would_restart() {
     let d = desired(BASE);
     let mut live = live_after_apply(&d, &head(), 0);
