@@ -776,7 +776,8 @@ impl<'p> Builder<'p> {
             }
             let wait = self.add(
                 &Address::task(t),
-                StepKind::WaitTask { name: t.clone(), until: WaitFor::Running, sources: None },
+                // DM resumes only the subtask on the moved source.
+                StepKind::WaitTask { name: t.clone(), until: WaitFor::Running, sources: Some(vec![name.clone()]) },
                 Effect::None,
             );
             self.g.set_note(wait, format!("DM resumes it on worker {worker} after the transfer"));
@@ -1699,8 +1700,8 @@ mod tests {
         let g = compile(&plan(vec![s, b]), &CompileOptions { skip_record: true, ..Default::default() }).unwrap();
         assert!(before(&g, "source.a: stop relay on w1", "source.a: transfer to worker w3"));
         assert!(before(&g, "source.b: stop relay on w3", "source.a: transfer to worker w3"));
-        assert!(before(&g, "source.a: transfer to worker w3", "task.t: wait until Running"));
-        assert!(before(&g, "task.t: wait until Running", "source.a: start relay on the bound worker"));
+        assert!(before(&g, "source.a: transfer to worker w3", "task.t: wait until Running on a"));
+        assert!(before(&g, "task.t: wait until Running on a", "source.a: start relay on the bound worker"));
         let deps: BTreeMap<StepId, DepKind> =
             g.deps_of(id_of(&g, "source.a: start relay on the bound worker")).collect();
         assert_eq!(deps[&id_of(&g, "source.a: transfer to worker w3")], DepKind::Requires);

@@ -547,7 +547,7 @@ fn subtask_expected_running(s: &crate::dm::types::SubTaskStatus) -> bool {
 /// [`task_expected_running`] for the task's subtask on `source` only: DM refuses a source update while that subtask
 /// is expected to run, whatever the others do (docs/dm-behaviour.md R3.7). A status without that subtask counts the
 /// whole task.
-fn expected_running_on(lt: &LiveTask, source: &str) -> bool {
+pub(super) fn expected_running_on(lt: &LiveTask, source: &str) -> bool {
     match lt.status.as_deref() {
         Some(l) if l.iter().any(|s| s.source_name == source) => {
             l.iter().filter(|s| s.source_name == source).any(subtask_expected_running)

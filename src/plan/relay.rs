@@ -135,7 +135,9 @@ fn tasks_on_source(source: &str, tasks: &[&LiveTask]) -> TasksOnSource {
         TasksOnSource { running: vec![], not_in_sync: vec![], waiting: BTreeSet::new(), status_unknown: vec![] };
     for lt in tasks {
         let name = lt.task.name.clone();
-        if super::planner::task_expected_running(lt) {
+        // DM pauses and resumes only the subtasks on the source it moves (`TransferSource` asks
+        // `GetTaskNameListBySourceName`).
+        if super::planner::expected_running_on(lt, source) {
             out.running.push(name.clone());
         }
         match &lt.status {
