@@ -287,12 +287,17 @@ fn task_update_in_place_for_updatable_fields() {
     assert_eq!(c.attributes[0].path, "binlog_filter_rule.s1");
 }
 
+/// BASE as applied on HEAD, with every subtask of `task` in `stage` and `unit`.
+fn applied_with(task: &str, stage: Stage, unit: Unit) -> Live {
+    let mut live = live_after_apply(&desired(BASE), &head(), 0);
+    let t = live.tasks[task].task.clone();
+    live.tasks.get_mut(task).unwrap().status = Some(status(&t, stage, unit));
+    live
+}
+
 #[test]
 fn task_update_outside_sync_unit_is_deferred_not_a_replace() {
-    let d = desired(BASE);
-    let mut live = live_after_apply(&d, &head(), 0);
-    let t = live.tasks["t2"].task.clone();
-    live.tasks.get_mut("t2").unwrap().status = Some(status(&t, Stage::Running, Unit::Load));
+    let live = applied_with("t2", Stage::Running, Unit::Load);
     let d2 = desired(&BASE.replace("repl_threads: 8", "repl_threads: 12"));
     let p = make_plan(&d2, &live, &PlanOptions::default()).unwrap();
     let c = p.change(&Address::task("t2")).cloned().unwrap();
@@ -311,15 +316,11 @@ fn task_update_outside_sync_unit_is_deferred_not_a_replace() {
 
 #[test]
 fn a_source_update_stops_only_tasks_whose_subtask_on_it_runs() {
-    let d = desired(BASE);
-    let mut live = live_after_apply(&d, &head(), 0);
     // t2 reads from s1 and s2; its subtask on s2 was paused on purpose (dmctl), the one on s1 runs.
-    let t = live.tasks["t2"].task.clone();
-    let mut st = status(&t, Stage::Running, Unit::Sync);
-    for s in st.iter_mut().filter(|s| s.source_name == "s2") {
+    let mut live = applied_with("t2", Stage::Running, Unit::Sync);
+    for s in live.tasks.get_mut("t2").unwrap().status.iter_mut().flatten().filter(|s| s.source_name == "s2") {
         s.stage = Stage::Paused;
     }
-    live.tasks.get_mut("t2").unwrap().status = Some(st);
     // DM looks only at the subtask on the updated source (46025): nothing runs on s2, so the update is in place.
     let p = plan(&desired(&BASE.replace("host: h2", "host: h2-new")), &live);
     assert_eq!(p.change(&Address::source("s2")).unwrap().impact, Impact::InPlace);
@@ -331,11 +332,9 @@ fn a_source_update_stops_only_tasks_whose_subtask_on_it_runs() {
 
 #[test]
 fn a_source_update_waits_for_the_dumps_it_would_restart() {
-    let d = desired(BASE);
-    let mut live = live_after_apply(&d, &head(), 0);
     // t1 (all, on s1) dumps; t2 (incremental, on s1 and s2) syncs. Both run, so an update of s1 stops both.
+    let mut live = applied_with("t1", Stage::Running, Unit::Dump);
     let t = live.tasks["t1"].task.clone();
-    live.tasks.get_mut("t1").unwrap().status = Some(status(&t, Stage::Running, Unit::Dump));
     let d2 = desired(&BASE.replace("host: h1", "host: h1-new"));
     let p = make_plan(&d2, &live, &PlanOptions::default()).unwrap();
     let c = p.change(&Address::source("s1")).cloned().unwrap();
