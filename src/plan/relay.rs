@@ -780,6 +780,8 @@ tasks:
         live.tasks.get_mut("t1").unwrap().status = Some(status(&t, Stage::Running, Unit::Load));
         let h = change(&plan(&d, &live), "source.s1").hold.clone().unwrap();
         assert!(h.kind == HoldKind::Deferred && h.reason.contains("t1 in Load"), "{h:?}");
+        // What `apply --wait-for-sync` waits for before it plans again.
+        assert_eq!(h.wait, Some(HoldWait { tasks: vec!["t1".into()], until: WaitUntil::Sync }));
         // To a worker that is bound elsewhere: blocked.
         let d = desired_from_yaml("dm.yaml", &SOURCES.replace("worker_name: w1", "worker_name: w2")).unwrap();
         let h = change(&plan(&d, &live), "source.s1").hold.clone().unwrap();
