@@ -351,6 +351,14 @@ fn a_source_update_waits_for_the_dumps_it_would_restart() {
     let json = dm_apply::render::json::render_value(&p, &[]);
     let held = json["resource_changes"].as_array().unwrap().iter().find(|c| c["address"] == "source.s1").unwrap();
     assert_eq!(held["hold"]["wait"], serde_json::json!({"tasks": ["t1"], "until": "dump-done"}));
+    // In a pull request: the banner lists it with its reason, then what to do, as two sentences.
+    let md = dm_apply::render::markdown::render(&p);
+    assert!(md.contains("> [!NOTE]"), "{md}");
+    assert!(
+        md.contains("> - `source.s1` deferred: the update of source s1 would stop t1 (on s1) in its full dump: "),
+        "{md}"
+    );
+    assert!(md.contains("when it runs again. To do: apply again once the dump is done"), "{md}");
 
     // Allowed, globally or on the task: planned, and the plan says what it costs.
     let d3 = desired(
