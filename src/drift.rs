@@ -143,9 +143,10 @@ impl DriftReport {
     }
 }
 
-/// Build the report (pure). Lifecycle guards do not apply: drift reports, it never plans to act.
+/// Build the report (pure). Lifecycle guards do not apply: drift reports, it never plans to act. Without
+/// `allow_restart`, a change is held as a plain `apply` would hold it (a source update that would restart a dump).
 pub fn report(desired: &Desired, live: &Live, state_key: Option<&crate::state::StateKey>) -> DriftReport {
-    let opts = PlanOptions { allow_restart: true, state_key: state_key.cloned(), ..PlanOptions::default() };
+    let opts = PlanOptions { state_key: state_key.cloned(), ..PlanOptions::default() };
     // build_plan only fails on unknown --target addresses, and there are none here.
     let plan = match build_plan(desired, live, &opts) {
         Ok(p) => p,
@@ -561,6 +562,21 @@ mod tests {
         let d2 = desired_from_yaml("dm.yaml", &format!("{Y}    lifecycle: {{ignore_changes: [stage]}}\n")).unwrap();
         let r = report(&d2, &live, Some(&crate::plan::testing::test_key()));
         assert!(!r.stage.iter().any(|s| s.address == Address::task("t1")));
+    }
+
+    #[test]
+    fn drift_holds_what_a_plain_apply_would_hold() {
+        let v = ServerVersion::parse("v8.5.4");
+        let yaml = Y.replace("task_mode: incremental", "task_mode: all");
+        let d = desired_from_yaml("dm.yaml", &yaml).unwrap();
+        let mut live = live_after_apply(&d, &v, 0);
+        let t = live.tasks["t1"].task.clone();
+        live.tasks.get_mut("t1").unwrap().status = Some(status(&t, Stage::Running, Unit::Dump));
+        live.sources.get_mut("s1").unwrap().host = "h-old".into();
+        let r = report(&d, &live, Some(&crate::plan::testing::test_key()));
+        let s1 = r.config.iter().find(|c| c.address == Address::source("s1")).expect("the source drifts");
+        // Reported as drift, but not as something --allow-restart (never given to drift) would allow.
+        assert!(!s1.reasons.iter().any(|x| x.contains("allowed")), "{:?}", s1.reasons);
     }
 
     #[test]

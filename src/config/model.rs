@@ -47,7 +47,8 @@ pub struct Lifecycle {
     #[serde(default)]
     #[schemars(example = vec!["source_config.incr_migrate_conf.repl_threads", "password"])]
     pub ignore_changes: Vec<String>,
-    /// Allow a replacement that restarts this task's migration from scratch (new full dump/load).
+    /// Allow a replacement that restarts this task's migration from scratch (new full dump/load), and a source update
+    /// that stops the task in its dump (which then starts over).
     #[serde(default)]
     #[schemars(example = false)]
     pub allow_restart: bool,
