@@ -189,7 +189,8 @@ pub struct PlanArgs {
     /// Delete resources that exist in DM but are no longer declared (otherwise they are listed as unmanaged).
     #[arg(long)]
     pub prune: bool,
-    /// Allow replacements that restart a migration from scratch (otherwise such a plan is an error).
+    /// Allow replacements that restart a migration from scratch (otherwise such a plan is an error), and source
+    /// updates that stop a task in its dump (otherwise deferred until the dump is done).
     #[arg(long)]
     pub allow_restart: bool,
     /// Re-send the write-only values of this resource (`source.NAME`: an update with its password; `task.NAME`: a
@@ -238,7 +239,7 @@ pub struct ApplyArgs {
     /// Limit to these resources and what they depend on. Repeatable.
     #[arg(long, value_name = "ADDRESS")]
     pub target: Vec<String>,
-    /// Allow replacements that restart a migration from scratch.
+    /// Allow replacements that restart a migration from scratch, and source updates that stop a task in its dump.
     #[arg(long)]
     pub allow_restart: bool,
     /// Re-send the write-only values of this resource (`source.NAME`: an update with its password; `task.NAME`: a
