@@ -282,7 +282,7 @@ impl<'p> Builder<'p> {
         self.after(create, src_after.iter().copied());
         self.record(c, Some(create), false);
         if wants_running {
-            let (start, _) = self.start_node(&addr.name, Effect::None);
+            let (start, _) = self.own_start(c, Effect::None);
             self.req(start, [create]);
         }
         create
@@ -398,7 +398,7 @@ impl<'p> Builder<'p> {
             self.records.push(forget);
         }
         if c.desired_stage == Some(DesiredStage::Running) {
-            let (start, _) = self.start_node(&addr.name, Effect::None);
+            let (start, _) = self.own_start(c, Effect::None);
             self.req(start, [create, del]);
             if resumes {
                 self.resume_start(&addr.name);
@@ -467,6 +467,22 @@ impl<'p> Builder<'p> {
         self.req(wait, [start]);
         self.starts.insert(task.to_string(), (start, wait));
         (start, wait)
+    }
+
+    /// The start a task's own change needs: of every subtask, or only on the sources the plan limits it to
+    /// (`start_on`: the others are disabled).
+    fn own_start(&mut self, c: &ResourceChange, effect: Effect) -> (StepId, StepId) {
+        let name = &c.address.name;
+        match c.start_on.split_first() {
+            None => self.start_node(name, effect),
+            Some((first, rest)) => {
+                let ids = self.start_node_on(name, effect, Some(first));
+                for s in rest {
+                    self.start_node_on(name, effect, Some(s));
+                }
+                ids
+            }
+        }
     }
 
     /// The state record step of a change (after `after_step` succeeded, when given). Nothing when the plan keeps
@@ -876,7 +892,7 @@ impl<'p> Builder<'p> {
                 self.req(put, src_req.clone());
                 self.record(c, Some(put), false);
                 if wants_running {
-                    let (start, _) = self.start_node(&name, Effect::None);
+                    let (start, _) = self.own_start(c, Effect::None);
                     match self.stops.get(&name).copied() {
                         // We stopped it: start it again even when the PUT failed (it ran before and should keep
                         // running), but not when the stop itself failed (then it was never stopped).
@@ -941,7 +957,7 @@ impl<'p> Builder<'p> {
                             }
                         }
                         RuntimeAction::Start => {
-                            let (start, _) = self.start_node(&name, Effect::Change);
+                            let (start, _) = self.own_start(c, Effect::Change);
                             self.g.add_guard(start, guard.clone());
                             if let Some(s) = self.g.step_mut(start) {
                                 s.effect = Effect::Change;

@@ -456,6 +456,9 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
             );
         }
         let mut task_sources: BTreeSet<&str> = BTreeSet::new();
+        // A task runs on its enabled sources (apply starts it only there): only with none left can it not run.
+        let runs_nowhere =
+            confs.iter().all(|sc| first_source.get(sc.source_name.as_str()).is_some_and(|src| !src.spec.enable));
         for (i, sc) in confs.iter().enumerate() {
             // Built only for a problem (as every pointer here): these loops run for every task of a large fleet.
             let sp = || p(&format!("source_config/source_conf/{i}/source_name"));
@@ -508,6 +511,7 @@ pub(crate) fn check(ctx: &Context<'_>, errors: &mut Vec<Problem>, warnings: &mut
                 );
             }
             if t.stage == DesiredStage::Running
+                && runs_nowhere
                 && let Some(src) = first_source.get(sname)
                 && !src.spec.enable
             {

@@ -525,6 +525,10 @@ pub struct ResourceChange {
     /// apply's compiler (which tasks a source change affects). In memory only: the JSON plan shows them in `before`.
     #[serde(skip)]
     pub live_sources: Vec<String>,
+    /// A task start limited to these sources: the task's other sources are disabled (and declared so), and DM
+    /// refuses to start a subtask on a disabled source (38058). Empty: the whole task.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub start_on: Vec<String>,
 }
 
 /// The attribute lines a reader sees (text and markdown plans), in the configuration's terms. `attributes`,
@@ -565,6 +569,7 @@ impl ResourceChange {
             relay: None,
             binding: None,
             live_sources: vec![],
+            start_on: vec![],
         }
     }
 

@@ -634,8 +634,8 @@ pub(super) fn relay_hold(source: &str) -> Hold {
 fn disabled_source_hold(task: &str, sources: &[&str]) -> Hold {
     Hold::blocked(
         format!(
-            "task {task} should run, but its source {} is disabled in DM, and DM refuses to start a task on a \
-             disabled source (error 38058)",
+            "task {task} should run, but its source {} is disabled (as declared, or as DM has it when not declared), \
+             and DM refuses to start a task on a disabled source (error 38058)",
             sources.join(", ")
         ),
         "enable the source (`enable: true` in its declaration), or declare the task `stage: stopped`",
@@ -991,8 +991,11 @@ impl<'a> Planner<'a> {
     /// Warnings about the sources a declared task uses.
     fn task_source_warnings(&mut self, address: &Address, spec: &TaskSpec, depends_on: &[Address]) {
         let (desired, live) = (self.desired, self.live);
+        let declared_off = |name: &str| desired.sources.get(name).is_some_and(|(s, _)| !s.enable);
+        // On its other sources it runs (apply starts it only there): only with none left can it not run.
+        let runs_nowhere = depends_on.iter().all(|d| declared_off(&d.name));
         for d in depends_on {
-            if spec.stage == DesiredStage::Running && desired.sources.get(&d.name).is_some_and(|(s, _)| !s.enable) {
+            if spec.stage == DesiredStage::Running && runs_nowhere && declared_off(&d.name) {
                 self.warnings.push(format!(
                     "{address} should run but its source {} is declared with `enable: false`: DM cannot start a task on a disabled source (38058)",
                     d.name
@@ -1009,7 +1012,7 @@ impl<'a> Planner<'a> {
     }
 
     fn task(&mut self, address: Address, spec: &'a TaskSpec, origin: &Origin, case_sensitive: &BTreeSet<String>) {
-        let (desired, live, version) = (self.desired, self.live, self.version());
+        let (live, version) = (self.live, self.version());
         let name = &address.name;
         let wire = normalize::task_to_wire(spec, version);
         self.warnings.extend(normalize::unsupported_warnings(spec, version));
@@ -1042,11 +1045,24 @@ impl<'a> Planner<'a> {
             change.action = ConfigAction::Create;
             change.impact = Impact::Create;
             change.after = Some(with_sensitive(after_c.to_value(), &secret_keys));
+            let start = (spec.stage == DesiredStage::Running).then(|| self.start_sources(&wire));
             change.desired = Some(DesiredPayload::Task(wire));
             change.reasons.push(format!(
                 "declared in the configuration but absent from DM{}",
                 if spec.stage == DesiredStage::Running { "; started after creation" } else { "; left stopped" }
             ));
+            if let Some(start) = start {
+                match start {
+                    Ok((on, why)) => {
+                        change.start_on = on;
+                        change.reasons.extend(why);
+                    }
+                    Err(disabled) => {
+                        let disabled: Vec<&str> = disabled.iter().map(String::as_str).collect();
+                        change.hold = Some(disabled_source_hold(name, &disabled));
+                    }
+                }
+            }
             change.record = record_all;
             self.changes.push(change);
             return;
@@ -1155,20 +1171,18 @@ impl<'a> Planner<'a> {
         } else if action == ConfigAction::NoOp {
             self.task_stage_drift(&address, spec, lt, &mut change.runtime, &mut reasons);
         }
-        if change.runtime.contains(&RuntimeAction::Start) {
-            let disabled: Vec<&str> = lt
-                .task
-                .source_config
-                .source_conf
-                .iter()
-                .map(|s| s.source_name.as_str())
-                .filter(|s| {
-                    live.sources.get(*s).is_some_and(|l| !l.enable)
-                        && !desired.sources.get(*s).is_some_and(|(d, _)| d.enable)
-                })
-                .collect();
-            if !disabled.is_empty() {
-                change.hold = Some(disabled_source_hold(name, &disabled));
+        let starts = change.runtime.contains(&RuntimeAction::Start)
+            || (matches!(action, ConfigAction::Update | ConfigAction::Replace) && spec.stage == DesiredStage::Running);
+        if starts {
+            match self.start_sources(&wire) {
+                Ok((on, why)) => {
+                    change.start_on = on;
+                    reasons.extend(why);
+                }
+                Err(disabled) => {
+                    let disabled: Vec<&str> = disabled.iter().map(String::as_str).collect();
+                    change.hold = Some(disabled_source_hold(name, &disabled));
+                }
             }
         }
         if let Some(h) = hold {
@@ -1390,6 +1404,31 @@ impl<'a> Planner<'a> {
 
     /// Stage drift of a task whose configuration is unchanged (update and replace converge the stage anyway): start
     /// what should run, stop what should not.
+    /// A task that starts in this apply, on its sources `wire` names: DM refuses to start a subtask on a disabled
+    /// source (38058), and a start without a source list names them all. `Ok(start_on)`: the sources to start on
+    /// (empty: all of them), with the reason to show; `Err(disabled)`: every source ends disabled.
+    fn start_sources(&self, wire: &Task) -> Result<(Vec<String>, Option<String>), Vec<String>> {
+        // Disabled once this apply is done: as declared, else as DM has it.
+        let off = |s: &str| match self.desired.sources.get(s) {
+            Some((d, _)) => !d.enable,
+            None => self.live.sources.get(s).is_some_and(|l| !l.enable),
+        };
+        let on: Vec<String> = wire.source_config.source_conf.iter().map(|s| s.source_name.clone()).collect();
+        let (disabled, enabled): (Vec<String>, Vec<String>) = on.into_iter().partition(|s| off(s));
+        match (disabled.is_empty(), enabled.is_empty()) {
+            (true, _) => Ok((vec![], None)),
+            (false, true) => Err(disabled),
+            (false, false) => {
+                let why = format!(
+                    "started on {} only: {} is disabled, and DM starts no task there (38058)",
+                    enabled.join(", "),
+                    disabled.join(", ")
+                );
+                Ok((enabled, Some(why)))
+            }
+        }
+    }
+
     fn task_stage_drift(
         &mut self,
         address: &Address,
@@ -1418,8 +1457,16 @@ impl<'a> Planner<'a> {
                         sub.source_name
                     ));
                 }
-                let idle: Vec<&crate::dm::types::SubTaskStatus> =
-                    st.iter().filter(|s| matches!(s.stage, Stage::Paused | Stage::Stopped)).collect();
+                // A source declared disabled keeps its subtasks paused (DM's /disable pauses them, and DM refuses to
+                // start one there, 38058): while the task still runs on another source, that is the configuration,
+                // not drift. With every source disabled nothing can run: that stays drift, and says so.
+                let declared_off = |source: &str| self.desired.sources.get(source).is_some_and(|(d, _)| !d.enable);
+                let runs_somewhere = st.iter().any(|s| !declared_off(&s.source_name));
+                let idle: Vec<&crate::dm::types::SubTaskStatus> = st
+                    .iter()
+                    .filter(|s| matches!(s.stage, Stage::Paused | Stage::Stopped))
+                    .filter(|s| !(runs_somewhere && declared_off(&s.source_name)))
+                    .collect();
                 if !idle.is_empty() {
                     runtime.push(RuntimeAction::Start);
                     for s in idle {

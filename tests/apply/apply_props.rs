@@ -56,7 +56,8 @@ fn cfg() -> impl Strategy<Value = Cfg> {
         .prop_map(|(sources, tasks)| Cfg { sources, tasks })
 }
 
-/// The YAML of a configuration; tasks are limited to sources that exist, and stopped on disabled sources.
+/// The YAML of a configuration; tasks are limited to sources that exist, and stopped when all their sources are
+/// disabled.
 fn yaml(c: &Cfg) -> String {
     let mut out = String::from(if c.sources.iter().all(Option::is_none) { "sources: []\n" } else { "sources:\n" });
     for (i, s) in c.sources.iter().enumerate() {
@@ -74,8 +75,9 @@ fn yaml(c: &Cfg) -> String {
         if on.is_empty() {
             continue;
         }
-        let all_enabled = on.iter().all(|s| c.sources[*s].as_ref().is_some_and(|x| x.enable));
-        let stage = if t.running && all_enabled { "running" } else { "stopped" };
+        // A task runs on its enabled sources (apply starts it only there): stopped when none is left.
+        let any_enabled = on.iter().any(|s| c.sources[*s].as_ref().is_some_and(|x| x.enable));
+        let stage = if t.running && any_enabled { "running" } else { "stopped" };
         let rules: String =
             on.iter().map(|s| format!("      - source: {{source_name: s{s}, schema: shop, table: \"*\"}}\n")).collect();
         let confs: String = on

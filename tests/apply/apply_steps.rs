@@ -171,6 +171,71 @@ async fn a_source_update_stops_only_the_subtasks_on_that_source() {
 }
 
 #[tokio::test]
+async fn a_task_on_a_disabled_source_runs_on_its_other_sources_without_drift() {
+    for g in GENERATIONS {
+        let env = env(g).await;
+        let cfg = |batch: u32| {
+            config(&[incr_task("merge", &["mysql-a", "mysql-b"], "running", batch)]).replacen(
+                "password: pw-b\n    enable: true",
+                "password: pw-b\n    enable: false",
+                1,
+            )
+        };
+        // mysql-b declared disabled: DM pauses the subtask there, and that is what the configuration says.
+        let on = |status: Vec<dm_apply::dm::types::SubTaskStatus>| -> Vec<(String, String)> {
+            let mut v: Vec<(String, String)> =
+                status.into_iter().map(|s| (s.source_name, s.stage.to_string())).collect();
+            v.sort();
+            v
+        };
+        let d = desired(&cfg(100));
+        converge(&env, &d, false).await;
+        let st = on(env.client.task_status("merge").await.unwrap());
+        assert_eq!(st[0], ("mysql-a".to_string(), "Running".to_string()), "{g:?}");
+        assert_ne!(st[1].1, "Running", "{g:?}: nothing runs on the disabled source");
+        assert_no_changes(&env, &d, false).await;
+        // DM refuses a start that names every source (38058): an update restarts the task on mysql-a only.
+        let err = env.client.start_task("merge", &Default::default()).await.unwrap_err();
+        assert_eq!(err.code(), Some(38058), "{g:?}: {err}");
+        env.ctl.clear_log();
+        let d2 = desired(&cfg(200));
+        let p = plan(&env, &d2, false).await;
+        let c = p.changes.iter().find(|c| c.address.to_string() == "task.merge").expect("task change");
+        assert_eq!(c.start_on, ["mysql-a"], "{g:?}");
+        assert!(c.hold.is_none(), "{:?}", c.hold);
+        let (r, _) = execute(&env, &p, &fast()).await;
+        assert!(r.success(), "{g:?}: {}", r.render_text());
+        let log = env.ctl.request_log();
+        assert!(refused(&log).is_empty(), "{g:?}: {:?}", refused(&log));
+        let start = log.iter().find(|r| r.method == "POST" && r.path == "/api/v1/tasks/merge/start").expect("start");
+        let body: serde_json::Value = serde_json::from_str(start.body.as_deref().unwrap_or("null")).unwrap();
+        assert_eq!(body["source_name_list"], serde_json::json!(["mysql-a"]), "{g:?}");
+        let st = on(env.client.task_status("merge").await.unwrap());
+        assert_eq!(st[0], ("mysql-a".to_string(), "Running".to_string()), "{g:?}");
+        assert_ne!(st[1].1, "Running", "{g:?}");
+        assert_no_changes(&env, &d2, false).await;
+        // Enabled again, the task runs there too; disabled again, it keeps running on mysql-a, without drift.
+        let enabled = desired(&config(&[incr_task("merge", &["mysql-a", "mysql-b"], "running", 200)]));
+        converge(&env, &enabled, false).await;
+        assert_eq!(stages(&env, "merge").await, ["Running", "Running"], "{g:?}");
+        assert_no_changes(&env, &enabled, false).await;
+        converge(&env, &d2, false).await;
+        // DM's workers pause the subtask on the disabled source after /disable answers.
+        let mut st = vec![];
+        for _ in 0..400 {
+            st = on(env.client.task_status("merge").await.unwrap());
+            if st[1].1 != "Running" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(st[0], ("mysql-a".to_string(), "Running".to_string()), "{g:?}");
+        assert_ne!(st[1].1, "Running", "{g:?}");
+        assert_no_changes(&env, &d2, false).await;
+    }
+}
+
+#[tokio::test]
 async fn prune_deletes_tasks_before_their_sources() {
     for g in GENERATIONS {
         let env = env(g).await;

@@ -331,6 +331,32 @@ fn a_source_update_stops_only_tasks_whose_subtask_on_it_runs() {
 }
 
 #[test]
+fn a_task_starts_only_on_its_sources_that_stay_enabled() {
+    // s2 declared disabled (and disabled in DM): t2 (on s1 and s2) is paused on both.
+    let with_s2_off = BASE.replace("user: u\n    password: pw2", "user: u\n    password: pw2\n    enable: false");
+    let d = desired(&with_s2_off);
+    let mut live = applied_with("t2", Stage::Paused, Unit::Sync);
+    live.sources.get_mut("s2").unwrap().enable = false;
+    let p = plan(&d, &live);
+    let c = p.change(&Address::task("t2")).unwrap();
+    assert_eq!(c.actions(), ["start"]);
+    assert!(c.hold.is_none(), "{:?}", c.hold);
+    assert_eq!(c.start_on, ["s1"], "DM refuses a start that names s2 (38058)");
+    assert!(c.reasons.iter().any(|r| r.contains("stage on s1 is Paused")), "{:?}", c.reasons);
+    assert!(!c.reasons.iter().any(|r| r.contains("stage on s2")), "paused on a disabled source is no drift");
+    // Running on s1: nothing to do, although nothing runs on s2.
+    for sub in live.tasks.get_mut("t2").unwrap().status.iter_mut().flatten().filter(|s| s.source_name == "s1") {
+        sub.stage = Stage::Running;
+    }
+    assert!(plan(&d, &live).change(&Address::task("t2")).is_none_or(|c| c.is_noop()));
+    // Every source of the task disabled: nothing can run, and the plan says so instead of failing in apply.
+    let all_off = with_s2_off.replace("user: u\n    password: pw1", "user: u\n    password: pw1\n    enable: false");
+    let p = plan(&desired(&all_off), &live);
+    let c = p.change(&Address::task("t2")).unwrap();
+    assert_eq!(c.hold.as_ref().map(|h| h.kind), Some(HoldKind::Blocked), "{c:?}");
+}
+
+#[test]
 fn a_source_update_waits_for_the_dumps_it_would_restart() {
     // t1 (all, on s1) dumps; t2 (incremental, on s1 and s2) syncs. Both run, so an update of s1 stops both.
     let mut live = applied_with("t1", Stage::Running, Unit::Dump);
