@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::apply_common::*;
 use dm_apply::apply::ApplyOptions;
-use dm_apply::plan::{HoldKind, ResourceChange};
+use dm_apply::plan::{HoldKind, ResourceChange, RuntimeAction};
 use dm_apply::sim::{FaultKind, Generation, LoggedRequest, SimOptions};
 use proptest::prelude::*;
 
@@ -159,10 +159,10 @@ async fn sim_env(g: usize) -> Env {
         .await
 }
 
-/// Plan, apply and plan again until the plan is empty. Only a change the plan itself held back as deferred (an
-/// update of a task still in its full dump or load, which DM refuses outside Sync) may outlive an apply: DM's
-/// refusal was never provoked (`check_log`), the change is left exactly as planned, and a later apply makes it
-/// once the task reaches Sync by itself.
+/// Plan, apply and plan again until the plan is empty. Only a change the plan itself held back may outlive an
+/// apply: DM's refusal was never provoked (`check_log`) and the change is left exactly as planned. A deferred one
+/// (an update of a task still in its full dump or load, which DM refuses outside Sync) is made by a later apply
+/// once the task reaches Sync by itself; a blocked one stays.
 async fn apply_and_check(env: &Env, text: &str, prune: bool) -> Result<(), String> {
     let d = desired(text);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -179,15 +179,31 @@ async fn apply_and_check(env: &Env, text: &str, prune: bool) -> Result<(), Strin
         if left.is_empty() {
             return Ok(());
         }
-        let deferred = |c: &ResourceChange| c.hold.as_ref().is_some_and(|h| h.kind == HoldKind::Deferred);
-        // Held when planned; it may have become applicable since (the task reached Sync meanwhile).
-        let waiting = left
-            .iter()
-            .all(|c| p.changes.iter().any(|b| b.address == c.address && deferred(b) && b.attributes == c.attributes));
-        if !waiting {
-            let left: Vec<String> =
-                left.iter().map(|c| format!("{} {:?} {:?}", c.address, c.reasons, c.hold)).collect();
-            return Err(format!("plan after apply not empty: {left:?}\nconfig:\n{text}"));
+        // Held by the plan before the apply, with the same attributes: a deferred one may have become applicable
+        // since (the task reached Sync meanwhile), a blocked one waits for someone to act (e.g. a task kept
+        // stopped before Sync). Anything else the apply should have done.
+        let held_as = |c: &ResourceChange| {
+            p.changes
+                .iter()
+                .find(|b| b.address == c.address && b.attributes == c.attributes)
+                .and_then(|b| b.hold.as_ref())
+                .map(|h| h.kind)
+        };
+        // Or started first: a task paused before Sync is started now and updated once it gets there (the plan
+        // says so), so after the apply its update is deferred.
+        let started_first = |c: &ResourceChange| {
+            c.hold.as_ref().is_some_and(|h| h.kind == HoldKind::Deferred)
+                && p.changes.iter().any(|b| b.address == c.address && b.runtime.contains(&RuntimeAction::Start))
+                && p.warnings.iter().any(|w| {
+                    w.starts_with(&format!("{}:", c.address)) && w.contains("the update follows once it is in Sync")
+                })
+        };
+        if let Some(c) = left.iter().find(|c| held_as(c).is_none() && !started_first(c)) {
+            let all: Vec<String> = left.iter().map(|c| format!("{} {:?} {:?}", c.address, c.reasons, c.hold)).collect();
+            return Err(format!("plan after apply not empty ({} was not held): {all:?}\nconfig:\n{text}", c.address));
+        }
+        if left.iter().all(|c| held_as(c) == Some(HoldKind::Blocked) && c.hold.is_some()) {
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -281,5 +297,54 @@ fn a_deferred_task_update_beside_a_source_update_is_made_once_the_task_syncs() {
         let sent: Vec<String> =
             env.ctl.request_log().iter().filter(|l| l.mutating).map(|l| format!("{} {}", l.method, l.path)).collect();
         assert!(sent.iter().any(|l| l == "PUT /api/v1/tasks/t1"), "{sent:?}");
+    });
+}
+
+/// Found by `any_config_then_any_other_config_plans_empty` in CI: a task kept stopped before it ever reached Sync
+/// cannot be updated (DM updates only in Sync, 40081) and will not get there by itself. The plan holds the update
+/// as blocked, apply sends nothing for it, and DM refuses nothing.
+#[test]
+fn an_update_of_a_task_kept_stopped_before_sync_is_blocked_not_sent() {
+    let task = |batch| Tk { sources: [1].into(), mode: "all", running: false, batch, online: true };
+    let src = Some(Src { user: 0, password: 0, enable: false });
+    let a = Cfg { sources: vec![None, src.clone(), None], tasks: vec![Some(task(200)), None, None] };
+    let b = Cfg { sources: vec![None, src, None], tasks: vec![Some(task(100)), None, None] };
+    rt().block_on(async {
+        let env = sim_env(0).await;
+        apply_and_check(&env, &yaml(&a), true).await.unwrap();
+        let d = desired(&yaml(&b));
+        let p = plan(&env, &d, true).await;
+        let t0 = p.changes.iter().find(|c| c.address.to_string() == "task.t0").expect("t0 changes");
+        let hold = t0.hold.as_ref().expect("held");
+        assert_eq!(hold.kind, HoldKind::Blocked, "{hold:?}");
+        assert!(hold.reason.contains("not there on every source: s1 in Dump"), "{}", hold.reason);
+        env.ctl.clear_log();
+        apply_and_check(&env, &yaml(&b), true).await.unwrap();
+        let log = env.ctl.request_log();
+        assert!(!log.iter().any(|l| l.method == "PUT" && l.path == "/api/v1/tasks/t0"), "{log:?}");
+        assert!(refused(&log).is_empty(), "{:?}", refused(&log));
+    });
+}
+
+/// Found by the same property with more cases: a task kept stopped before Sync that the new configuration both
+/// changes and wants running is started first; its update is deferred while it dumps and made once it syncs.
+#[test]
+fn a_task_started_before_sync_is_updated_once_it_syncs() {
+    let task = |batch, running| Tk { sources: [0].into(), mode: "all", running, batch, online: true };
+    let src = Some(Src { user: 0, password: 0, enable: true });
+    let a = Cfg { sources: vec![src.clone(), None, None], tasks: vec![Some(task(200, false)), None, None] };
+    let b = Cfg { sources: vec![src, None, None], tasks: vec![Some(task(100, true)), None, None] };
+    rt().block_on(async {
+        let env = sim_env(1).await;
+        apply_and_check(&env, &yaml(&a), true).await.unwrap();
+        let p = plan(&env, &desired(&yaml(&b)), true).await;
+        let t0 = p.changes.iter().find(|c| c.address.to_string() == "task.t0").expect("t0 changes");
+        assert_eq!(t0.runtime, [RuntimeAction::Start], "{t0:?}");
+        assert!(p.warnings.iter().any(|w| w.contains("the update follows once it is in Sync")), "{:?}", p.warnings);
+        env.ctl.clear_log();
+        apply_and_check(&env, &yaml(&b), true).await.unwrap();
+        let log = env.ctl.request_log();
+        assert!(log.iter().any(|l| l.method == "PUT" && l.path == "/api/v1/tasks/t0"), "updated in the end: {log:?}");
+        assert!(refused(&log).is_empty(), "{:?}", refused(&log));
     });
 }
