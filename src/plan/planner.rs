@@ -1413,7 +1413,12 @@ impl<'a> Planner<'a> {
             Some((d, _)) => !d.enable,
             None => self.live.sources.get(s).is_some_and(|l| !l.enable),
         };
-        let on: Vec<String> = wire.source_config.source_conf.iter().map(|s| s.source_name.clone()).collect();
+        let confs = &wire.source_config.source_conf;
+        // The common case, on every task of a fleet: nothing disabled, nothing to allocate.
+        if !confs.iter().any(|s| off(&s.source_name)) {
+            return Ok((vec![], None));
+        }
+        let on: Vec<String> = confs.iter().map(|s| s.source_name.clone()).collect();
         let (disabled, enabled): (Vec<String>, Vec<String>) = on.into_iter().partition(|s| off(s));
         match (disabled.is_empty(), enabled.is_empty()) {
             (true, _) => Ok((vec![], None)),
