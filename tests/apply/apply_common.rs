@@ -114,6 +114,12 @@ pub fn pos(list: &[String], needle: &str) -> usize {
     list.iter().position(|m| m == needle).unwrap_or_else(|| panic!("`{needle}` not in {list:#?}"))
 }
 
+/// The JSON body of the first `POST path` in the log (`null` without a body); panics when there is none.
+pub fn post_body(log: &[LoggedRequest], path: &str) -> serde_json::Value {
+    let r = log.iter().find(|r| r.method == "POST" && r.path == path).unwrap_or_else(|| panic!("no POST {path}"));
+    serde_json::from_str(r.body.as_deref().unwrap_or("null")).expect("JSON body")
+}
+
 /// Mutating requests the server refused (4xx): apply must route around DM's refusals, never hit them.
 pub fn refused(log: &[LoggedRequest]) -> Vec<String> {
     log.iter()

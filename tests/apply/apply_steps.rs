@@ -155,10 +155,7 @@ async fn a_source_update_stops_only_the_subtasks_on_that_source() {
         assert!(r.success(), "{g:?}: {}", r.render_text());
         assert_eq!(seen, std::collections::BTreeSet::from(["Running".to_string()]), "{g:?}: mysql-b kept replicating");
         let log = env.ctl.request_log();
-        let body = |path: &str| -> serde_json::Value {
-            let r = log.iter().find(|r| r.method == "POST" && r.path == path).unwrap_or_else(|| panic!("{path}"));
-            serde_json::from_str(r.body.as_deref().unwrap_or("null")).unwrap()
-        };
+        let body = |path: &str| post_body(&log, path);
         assert_eq!(body("/api/v1/tasks/merge/stop")["source_name_list"], serde_json::json!(["mysql-a"]), "{g:?}");
         assert_eq!(body("/api/v1/tasks/merge/start")["source_name_list"], serde_json::json!(["mysql-a"]), "{g:?}");
         let m = dm_mutations(&log);
@@ -207,8 +204,7 @@ async fn a_task_on_a_disabled_source_runs_on_its_other_sources_without_drift() {
         assert!(r.success(), "{g:?}: {}", r.render_text());
         let log = env.ctl.request_log();
         assert!(refused(&log).is_empty(), "{g:?}: {:?}", refused(&log));
-        let start = log.iter().find(|r| r.method == "POST" && r.path == "/api/v1/tasks/merge/start").expect("start");
-        let body: serde_json::Value = serde_json::from_str(start.body.as_deref().unwrap_or("null")).unwrap();
+        let body = post_body(&log, "/api/v1/tasks/merge/start");
         assert_eq!(body["source_name_list"], serde_json::json!(["mysql-a"]), "{g:?}");
         let st = on(env.client.task_status("merge").await.unwrap());
         assert_eq!(st[0], ("mysql-a".to_string(), "Running".to_string()), "{g:?}");
